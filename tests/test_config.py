@@ -1,0 +1,42 @@
+import dataclasses
+import math
+
+import pytest
+
+from w2v_jax.config import Config, smoke_config
+
+
+def test_defaults_are_the_books():
+    config = Config()
+    assert (config.batch_size, config.max_window, config.num_noise, config.embed_size) == (
+        512, 5, 5, 100)
+    assert (config.lr, config.num_epochs, config.min_freq, config.subsample_t, config.seed) == (
+        0.01, 5, 10, 1e-4, 0)
+    assert config.resample_each_epoch is False
+    assert config.max_len == 60
+
+
+def test_frozen_and_json_round_trip():
+    config = Config(lr=0.002, resample_each_epoch=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.lr = 0.1
+    assert Config.from_dict(config.to_dict()) == config
+    assert smoke_config().embed_size == 16
+
+
+@pytest.mark.parametrize("field, value", [
+    ("batch_size", 0), ("batch_size", -4), ("batch_size", 2.5), ("batch_size", True),
+    ("max_window", 0), ("num_noise", 0), ("embed_size", 0), ("num_epochs", 0),
+    ("min_freq", 0), ("steps_per_dispatch", 0), ("seed", -1), ("seed", "0"),
+    ("lr", 0.0), ("lr", -0.01), ("lr", math.nan), ("lr", math.inf), ("lr", "fast"),
+    ("subsample_t", 0.0), ("subsample_t", math.nan), ("resample_each_epoch", 1),
+])
+def test_invalid_value_names_field_and_value(field, value):
+    with pytest.raises(ValueError) as err:
+        Config(**{field: value})
+    assert field in str(err.value) and repr(value) in str(err.value)
+
+
+def test_unknown_field_is_refused():
+    with pytest.raises(ValueError, match="unknown config fields.*'windw'"):
+        Config.from_dict({"windw": 3})

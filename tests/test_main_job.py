@@ -1,0 +1,43 @@
+"""The main job end to end on the real PTB, and its command line."""
+
+import json
+
+import pytest
+
+from experiments import ptb_skipgram
+
+METRICS_FIELDS = {"config", "versions", "device", "vocab_size", "num_centers", "num_pairs",
+                  "data_seconds", "compile_seconds", "epochs", "final_loss", "neighbours"}
+EPOCH_FIELDS = {"epoch", "loss", "seconds", "centers", "pairs", "centers_per_second",
+                "pairs_per_second"}
+
+
+@pytest.mark.slow
+def test_one_epoch_on_ptb(tmp_path, ptb_dir, capsys):
+    metrics = ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(tmp_path),
+                                 "--data-dir", str(ptb_dir), "--no-progress"])
+    out = capsys.readouterr().out
+    assert "epoch 1/1: loss" in out and "centers/s" in out
+    assert "neighbours of chip:" in out and "cosine sim=" in out
+    written = json.loads((tmp_path / "metrics.json").read_text())
+    assert METRICS_FIELDS <= set(written) and written == json.loads(json.dumps(metrics))
+    assert EPOCH_FIELDS <= set(written["epochs"][0])
+    assert written["vocab_size"] == 6719 and written["config"]["num_epochs"] == 1
+    assert written["final_loss"] < 0.48
+    assert written["num_pairs"] > written["num_centers"] > 300_000
+    assert len(written["neighbours"]["chip"]) == 5
+    assert (tmp_path / "loss.png").stat().st_size > 1000
+
+
+def test_flags_override_config_fields():
+    args = ptb_skipgram.parse_args(["--lr", "0.002", "--num-epochs", "10",
+                                    "--resample-each-epoch"])
+    config = ptb_skipgram.common.config_from_args(args)
+    assert (config.lr, config.num_epochs, config.resample_each_epoch) == (0.002, 10, True)
+    assert config.batch_size == 512
+
+
+def test_invalid_flag_value_exits_with_the_config_message():
+    args = ptb_skipgram.parse_args(["--batch-size", "0"])
+    with pytest.raises(SystemExit, match="Config.batch_size=0 must be at least 1"):
+        ptb_skipgram.common.config_from_args(args)

@@ -1,0 +1,134 @@
+"""Loss, gradients, the compiled epoch loop and a real (small) training run."""
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.conftest import topic_corpus
+from w2v_jax import data, pipeline, train
+from w2v_jax.config import smoke_config
+from w2v_jax.evaluate import nearest_neighbours
+
+BOOK_PRED = jnp.full((2, 4), 0.5)
+BOOK_LABELS = jnp.array([[1.0, 0.0, 1.0, 0.0]] * 2)
+BOOK_MASK = jnp.array([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
+
+
+def test_book_loss_example():
+    raw = train.masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK, normalize=False)
+    np.testing.assert_allclose(raw, [0.724077, 0.3620385], rtol=1e-6)
+    normalised = train.masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK)
+    np.testing.assert_allclose(normalised, [0.724077, 0.724077], rtol=1e-6)
+
+
+def test_fully_masked_row_adds_no_loss_and_no_gradient():
+    mask = BOOK_MASK.at[1].set(0.0)
+
+    def total(pred):
+        return train.masked_sigmoid_bce(pred, BOOK_LABELS, mask).sum()
+
+    value, grad = jax.value_and_grad(total)(jnp.array([[0.5] * 4, [30.0, -30.0, 7.0, 1e4]]))
+    np.testing.assert_allclose(value, 0.724077, rtol=1e-6)
+    assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0.0)
+
+
+def random_batch(rng, vocab_size, batch=8, length=12):
+    num_contexts = rng.integers(1, 3, size=batch)
+    num_live = np.minimum(num_contexts * 4, length)
+    num_live[-1] = num_contexts[-1] = 0  # a padding row
+    slot = np.arange(length)
+    return {"centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
+            "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
+            "mask": slot < num_live[:, None], "labels": slot < num_contexts[:, None]}
+
+
+def numpy_gradients(v, u, batch):
+    """The batch loss's gradient with respect to both tables, written out by hand."""
+    c, cn = batch["centers"][:, 0], batch["contexts_negatives"]
+    mask, labels = batch["mask"].astype(float), batch["labels"].astype(float)
+    pred = np.einsum("be,ble->bl", v[c], u[cn])
+    live = mask.sum(1)
+    num_rows = (live > 0).sum()
+    dpred = (1 / (1 + np.exp(-pred)) - labels) * mask / np.where(live > 0, live, 1)[:, None]
+    dpred /= num_rows
+    grad_v, grad_u = np.zeros_like(v), np.zeros_like(u)
+    np.add.at(grad_v, c, np.einsum("bl,ble->be", dpred, u[cn]))
+    np.add.at(grad_u, cn, dpred[:, :, None] * v[c][:, None, :])
+    return grad_v, grad_u
+
+
+def test_gradient_equals_numpy_reference():
+    config = smoke_config(embed_size=6, max_window=1, num_noise=5)
+    state = train.create_train_state(config, 20, jax.random.key(0))
+    batch = random_batch(np.random.default_rng(0), 20)
+    grads = jax.grad(lambda p: train.batch_loss(p, state.apply_fn, batch)[0])(state.params)
+    v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
+    u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
+    grad_v, grad_u = numpy_gradients(v, u, batch)
+    np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)
+
+
+def test_one_step_changes_both_tables():
+    config = smoke_config(embed_size=6, max_window=1)
+    state = train.create_train_state(config, 20, jax.random.key(0))
+    before = jax.tree.map(np.array, state.params)
+    batch = random_batch(np.random.default_rng(1), 20)
+    new_state, metrics = jax.jit(train.train_step)(state, batch)
+    for name in ("center_embed", "context_embed"):
+        changed = new_state.params[name]["embedding"] != before[name]["embedding"]
+        assert np.any(changed), name
+    assert int(new_state.step) == 1 and metrics["num_examples"] == 7
+
+
+@pytest.fixture(scope="module")
+def topic_data():
+    text, partners = topic_corpus()
+    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3,
+                          batch_size=64, steps_per_dispatch=16, lr=0.02, num_epochs=4)
+    return config, pipeline.prepare_data(config, text=text), partners
+
+
+def test_compiles_once_over_epochs(topic_data):
+    config, prepared, _ = topic_data
+    step = chex.assert_max_traces(train.train_step, n=1)
+    trainer = train.Trainer(config.steps_per_dispatch, step_fn=step)
+    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+    examples = pipeline.to_device(prepared.examples)
+    order = data.batch_order(len(prepared.examples), config.batch_size, None)
+    assert len(order) % config.steps_per_dispatch != 0, "the last dispatch is a short one"
+    counts = (len(prepared.examples), prepared.examples.num_pairs)
+    for epoch in (1, 2):
+        state, stats = trainer.run_epoch(state, examples, order, epoch, counts)
+    assert int(state.step) == 2 * len(order)
+    assert stats.centers == len(prepared.examples) and stats.centers_per_second > 0
+
+
+def test_training_finds_planted_partners(topic_data):
+    config, prepared, partners = topic_data
+    run = pipeline.train_skipgram(config, prepared, progress=False)
+    losses = [stats.loss for stats in run.history]
+    assert losses[-1] < 0.8 * losses[0] and all(np.diff(losses) < 0)
+    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
+    for a, b in partners:
+        assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
+        assert vocab.to_token(nearest_neighbours(vectors, vocab[b], 1)[0][0]) == a
+    # Each partner's own topic fillers score above the other topics' fillers.
+    contexts = run.params["context_embed"]["embedding"]
+    scores = contexts @ vectors[vocab["a0"]]
+    own = [scores[vocab[f"f0x{j}"]] for j in range(5)]
+    other = [scores[vocab[f"f1x{j}"]] for j in range(5)]
+    assert min(own) > max(other)
+
+
+def test_non_finite_loss_names_epoch_and_step(topic_data):
+    config, prepared, _ = topic_data
+    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+    params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
+    state = state.replace(params=params)
+    trainer = train.Trainer(config.steps_per_dispatch)
+    order = data.batch_order(len(prepared.examples), config.batch_size, None)
+    with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
+        trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3, (1, 1))

@@ -1,0 +1,98 @@
+"""The one configuration object of a run: the book's hyperparameters and how we execute them."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from typing import Any
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    """Hyperparameters of one skip-gram run; defaults are the book's (d2l 14.4).
+
+    Frozen so that a run's config cannot drift after it is stored beside its results.
+    Invalid values raise ValueError on construction, naming the field and the value.
+    """
+
+    batch_size: int = 512
+    """Centers per minibatch."""
+    max_window: int = 5
+    """Largest context window; each center draws its window uniformly from 1..max_window."""
+    num_noise: int = 5
+    """Noise words drawn per context word."""
+    embed_size: int = 100
+    """Dimension d of both embedding tables."""
+    lr: float = 0.01
+    """Adam learning rate (the book's MXNet value; its PyTorch code uses 0.002)."""
+    num_epochs: int = 5
+    """Passes over the examples."""
+    min_freq: int = 10
+    """A token enters the vocabulary when it occurs at least this often."""
+    subsample_t: float = 1e-4
+    """Subsampling threshold t: a token is kept with probability min(1, sqrt(t / f))."""
+    seed: int = 0
+    """Seeds every random choice: data draws, shuffling and parameter initialisation."""
+    resample_each_epoch: bool = False
+    """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book."""
+    steps_per_dispatch: int = 64
+    """Train steps run by one compiled lax.scan call; the progress bar moves once per call."""
+
+    def __post_init__(self) -> None:
+        for field in dataclasses.fields(self):
+            _check_type(field.name, getattr(self, field.name), field.type)
+        positive = ("batch_size", "max_window", "num_noise", "embed_size", "num_epochs",
+                    "min_freq", "steps_per_dispatch")
+        for name in positive:
+            self._require(name, getattr(self, name) >= 1, "must be at least 1")
+        for name in ("lr", "subsample_t"):
+            value = getattr(self, name)
+            self._require(name, math.isfinite(value) and value > 0, "must be positive and finite")
+        self._require("seed", self.seed >= 0, "must be non-negative")
+
+    def _require(self, name: str, ok: bool, why: str) -> None:
+        if not ok:
+            raise ValueError(f"Config.{name}={getattr(self, name)!r} {why}")
+
+    @property
+    def max_len(self) -> int:
+        """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
+        return 2 * self.max_window * (1 + self.num_noise)
+
+    def replace(self, **overrides: Any) -> Config:
+        """A copy with some fields changed (validated like a new Config)."""
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Config:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config fields {unknown}; known fields: {sorted(known)}")
+        return cls(**values)
+
+
+def smoke_config(**overrides: Any) -> Config:
+    """A tiny config for tests and smoke runs: small model, one epoch, small batches."""
+    values = dict(batch_size=64, embed_size=16, num_epochs=1, min_freq=1, steps_per_dispatch=8)
+    values.update(overrides)
+    return Config(**values)
+
+
+_TYPES = {"int": int, "float": (int, float), "bool": bool}
+
+
+def _check_type(name: str, value: Any, type_name: Any) -> None:
+    expected = _TYPES[type_name if isinstance(type_name, str) else type_name.__name__]
+    # bool is a subclass of int; a flag given where a number belongs is a mistake.
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, expected) or (is_bool and expected is not bool):
+        got = type(value).__name__
+        raise ValueError(f"Config.{name}={value!r}: expected {type_name}, got {got}")

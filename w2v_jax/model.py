@@ -1,0 +1,41 @@
+"""The skip-gram model: two embedding tables and their batched dot products."""
+
+from __future__ import annotations
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+
+class SkipGram(nn.Module):
+    """Center vectors v and context vectors u, each a [vocab_size, embed_size] table.
+
+    Initialised with Xavier-uniform, as the book's PyTorch code does.
+    """
+
+    vocab_size: int
+    embed_size: int
+
+    def setup(self) -> None:
+        init = nn.initializers.xavier_uniform()
+        self.center_embed = nn.Embed(self.vocab_size, self.embed_size, embedding_init=init)
+        self.context_embed = nn.Embed(self.vocab_size, self.embed_size, embedding_init=init)
+
+    def __call__(self, centers: jax.Array, contexts_negatives: jax.Array) -> jax.Array:
+        """Logits pred[b, 0, l] = v[centers[b, 0]] . u[contexts_negatives[b, l]].
+
+        Args:
+          centers: int [batch, 1].
+          contexts_negatives: int [batch, length].
+        Returns:
+          float32 [batch, 1, length].
+        """
+        v = _lookup(self.center_embed.embedding, centers)  # [batch, 1, embed]
+        u = _lookup(self.context_embed.embedding, contexts_negatives)  # [batch, length, embed]
+        return jnp.einsum("bie,ble->bil", v, u)
+
+
+def _lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
+    """Rows of ``table``. Ids come from the vocabulary, so they are in range: promising it spares
+    XLA the bounds handling of nn.Embed's default take, in the gather and in its gradient."""
+    return table.at[ids].get(mode="promise_in_bounds")

@@ -1,0 +1,187 @@
+"""Loss, train state, the jitted train step and the epoch loop over device-resident batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax.training import train_state
+
+from w2v_jax.model import SkipGram
+
+if TYPE_CHECKING:
+    from w2v_jax.config import Config
+
+Batch = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+def masked_sigmoid_bce(logits: jax.Array, labels: jax.Array, mask: jax.Array,
+                       normalize: bool = True) -> jax.Array:
+    """Per-example sigmoid binary cross-entropy over the masked slots, [batch, length] -> [batch].
+
+    ``normalize=True`` gives sum(bce * mask) / sum(mask), the loss the book trains on
+    (``loss(pred, label, mask) / mask.sum(1) * L``); ``False`` gives the book's ``SigmoidBCELoss``,
+    mean(bce * mask) over the length. A fully masked row gives 0 and a zero gradient.
+    """
+    mask = mask.astype(jnp.float32)
+    bce = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)) * mask
+    if not normalize:
+        return bce.mean(axis=-1)
+    live = mask.sum(axis=-1)
+    # The safe denominator keeps both the value and the gradient of an empty row at 0, not NaN.
+    return bce.sum(axis=-1) / jnp.where(live > 0, live, 1.0)
+
+
+class TrainState(train_state.TrainState):
+    """Flax's TrainState: step, params, optimiser and its state."""
+
+
+def create_train_state(config: Config, vocab_size: int, key: jax.Array) -> TrainState:
+    """Fresh parameters (Xavier-uniform) and Adam state for a vocabulary of ``vocab_size``."""
+    model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
+    dummy = jnp.zeros((1, 1), jnp.int32)
+    params = model.init(key, dummy, jnp.zeros((1, config.max_len), jnp.int32))["params"]
+    return TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(config.lr))
+
+
+def batch_loss(params: Any, apply_fn: Callable, batch: Batch) -> tuple[jax.Array, Metrics]:
+    """Mean masked BCE over the batch's real rows (rows with any live slot)."""
+    pred = apply_fn({"params": params}, batch["centers"], batch["contexts_negatives"])
+    per_example = masked_sigmoid_bce(pred.reshape(batch["labels"].shape), batch["labels"],
+                                     batch["mask"])
+    num_examples = jnp.any(batch["mask"], axis=-1).sum().astype(jnp.float32)
+    loss_sum = per_example.sum()
+    return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
+                                                       "num_examples": num_examples}
+
+
+def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+    """One Adam step on one batch; pure, to be jitted by the caller with the state donated."""
+    grad_fn = jax.value_and_grad(batch_loss, has_aux=True)
+    (_, metrics), grads = grad_fn(state.params, state.apply_fn, batch)
+    return state.apply_gradients(grads=grads), metrics
+
+
+def gather_batch(examples: dict[str, jax.Array], rows: jax.Array) -> Batch:
+    """The book's batch for ``rows`` of the device-resident examples.
+
+    ``examples`` holds ``centers`` [N, 1], ``contexts_negatives`` [N, L] and the per-row counts
+    ``num_contexts`` and ``num_live`` [N]; mask and labels are expanded here, on the device, which
+    is cheaper than storing and moving two [N, L] arrays.
+    """
+    contexts_negatives = examples["contexts_negatives"][rows]
+    slot = jnp.arange(contexts_negatives.shape[-1], dtype=jnp.int32)
+    return {"centers": examples["centers"][rows],
+            "contexts_negatives": contexts_negatives,
+            "mask": slot < examples["num_live"][rows][:, None],
+            "labels": slot < examples["num_contexts"][rows][:, None]}
+
+
+def make_chunk_runner(step_fn: Callable = train_step) -> Callable:
+    """A jitted function running up to ``steps`` train steps in one dispatch.
+
+    ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
+    is a dict of device arrays with one row per center plus a padding row (see ``gather_batch``),
+    ``order`` int32
+    [steps, batch] picks each step's rows, and only the first ``num_steps`` steps run. The trip
+    count is a traced value, so the short last dispatch of an epoch reuses the same program; a
+    loop with a dynamic count (rather than a scan with a skip branch) spares a copy of the state
+    per step.
+    """
+
+    def run(state, examples, order, num_steps):
+        def body(step, carry):
+            state, loss_sums, counts = carry
+            state, metrics = step_fn(state, gather_batch(examples, order[step]))
+            return (state, loss_sums.at[step].set(metrics["loss_sum"]),
+                    counts.at[step].set(metrics["num_examples"]))
+
+        zeros = jnp.zeros(order.shape[0], jnp.float32)
+        return jax.lax.fori_loop(0, num_steps, body, (state, zeros, zeros))
+
+    return jax.jit(run, donate_argnums=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochStats:
+    """An epoch's loss and throughput: its own counts over its own wall time."""
+
+    epoch: int
+    loss: float
+    seconds: float
+    centers: int
+    pairs: int
+
+    @property
+    def centers_per_second(self) -> float:
+        return self.centers / self.seconds
+
+    @property
+    def pairs_per_second(self) -> float:
+        return self.pairs / self.seconds
+
+    def to_dict(self) -> dict[str, float]:
+        return {**dataclasses.asdict(self), "centers_per_second": self.centers_per_second,
+                "pairs_per_second": self.pairs_per_second}
+
+
+class Trainer:
+    """Compiles the chunk runner once and runs epochs of device-resident examples through it."""
+
+    def __init__(self, steps_per_dispatch: int, step_fn: Callable = train_step) -> None:
+        self.steps_per_dispatch = steps_per_dispatch
+        self._run = make_chunk_runner(step_fn)
+        self._compiled = None
+        self.compile_seconds = 0.0
+
+    def compile(self, state: TrainState, examples: dict[str, jax.Array], batch_size: int) -> None:
+        """Compile ahead of time, so that compile time is measured apart from training time."""
+        start = time.perf_counter()
+        order = np.zeros((self.steps_per_dispatch, batch_size), np.int32)
+        self._compiled = self._run.lower(state, examples, order, np.int32(0)).compile()
+        self.compile_seconds = time.perf_counter() - start
+
+    def run_epoch(self, state: TrainState, examples: dict[str, jax.Array], order: np.ndarray,
+                  epoch: int, counts: tuple[int, int],
+                  progress: Callable[[int], None] | None = None) -> tuple[TrainState, EpochStats]:
+        """Train on the batches of ``order`` (int32 [num_batches, batch]); ``counts`` is the
+        epoch's (centers, pairs). Raises FloatingPointError on a non-finite loss."""
+        if self._compiled is None:
+            self.compile(state, examples, order.shape[1])
+        steps = self.steps_per_dispatch
+        start = time.perf_counter()
+        loss_sum = num_examples = 0.0
+        for first in range(0, len(order), steps):
+            chunk = _pad_steps(order[first:first + steps], steps)
+            num_steps = min(steps, len(order) - first)
+            state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
+            losses = np.asarray(losses)[:num_steps]  # one host sync per dispatch, not per step
+            _check_finite(losses, epoch, first)
+            loss_sum += float(losses.sum())
+            num_examples += float(np.asarray(rows).sum())
+            if progress is not None:
+                progress(num_steps)
+        seconds = time.perf_counter() - start
+        return state, EpochStats(epoch, loss_sum / max(num_examples, 1.0), seconds, *counts)
+
+
+def _pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
+    """``order`` grown to ``steps`` rows (the extra rows are never run), for a fixed shape."""
+    if len(order) == steps:
+        return order
+    return np.concatenate([order, np.zeros((steps - len(order), order.shape[1]), order.dtype)])
+
+
+def _check_finite(losses: np.ndarray, epoch: int, first_step: int) -> None:
+    bad = np.flatnonzero(~np.isfinite(losses))
+    if bad.size:
+        step = first_step + int(bad[0]) + 1
+        raise FloatingPointError(f"non-finite loss {losses[bad[0]]} in epoch {epoch} at step "
+                                 f"{step} of the epoch: lower the learning rate or check the data")
