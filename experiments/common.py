@@ -60,3 +60,11 @@ def write_json(path: Path, values: dict[str, Any]) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_text(json.dumps(values, indent=2) + "\n")
     tmp.replace(path)
+
+
+def machine_description() -> str:
+    """Cores and memory of this machine, for result files."""
+    import os
+
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores, {memory:.0f} GiB, {platform.machine()}"

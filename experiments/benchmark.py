@@ -1,0 +1,198 @@
+"""Speed of w2v_jax on PTB: the data stage, training throughput, and where a train step's time goes.
+
+    python -m experiments.benchmark [--repeats 5] [--epochs 3] [--out results/benchmark]
+
+Every timed part is repeated and its median reported. The data stage runs in fresh processes, as
+a researcher's run does (a warm process reuses memory and would flatter it). Writes
+``benchmark.json`` and ``README.md`` (the table and this command) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from experiments import common
+from w2v_jax import data, pipeline, train
+from w2v_jax.config import Config
+
+COMMAND = "python -m experiments.benchmark"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
+    parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")
+    parser.add_argument("--out", type=Path, default=Path("results/benchmark"))
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--data-stage-once", action="store_true", help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
+    """Seconds of each part of the data stage, once, in this process."""
+    seconds = {}
+    start = time.perf_counter()
+    text = data.read_ptb(data_dir)
+    seconds["read"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    vocab, corpus = data.encode_text(text, config.min_freq)
+    seconds["vocabulary"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    rng = data.stream_rng(config.seed, data.SUBSAMPLE_STREAM)
+    dataset = data.Dataset(vocab, data.subsample(corpus, config.subsample_t, rng),
+                           data.AliasTable.build(data.noise_distribution(vocab.counts)))
+    seconds["subsampling"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    examples = pipeline.draw_epoch_examples(config, dataset, 0)
+    seconds["contexts_noise_padding"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    data.batch_order(len(examples), config.batch_size,
+                     data.stream_rng(config.seed, data.SHUFFLE_STREAM, 0))
+    seconds["batch_order"] = time.perf_counter() - mark
+    seconds["total"] = time.perf_counter() - start
+    return seconds
+
+
+def data_stage_in_fresh_processes(repeats: int, data_dir: str | None) -> dict[str, float]:
+    command = [sys.executable, "-m", "experiments.benchmark", "--data-stage-once"]
+    if data_dir:
+        command += ["--data-dir", data_dir]
+    runs = [json.loads(subprocess.run(command, check=True, capture_output=True,
+                                      text=True).stdout) for _ in range(repeats)]
+    medians = {part: statistics.median(run[part] for run in runs) for part in runs[0]}
+    medians["total_min"] = min(run["total"] for run in runs)
+    medians["total_max"] = max(run["total"] for run in runs)
+    return medians
+
+
+def training_throughput(config: Config, data_dir: str | None, epochs: int) -> dict:
+    prepared = pipeline.prepare_data(config, data_dir)
+    run = pipeline.train_skipgram(config.replace(num_epochs=epochs), prepared, progress=False)
+    rates = [stats.centers_per_second for stats in run.history]
+    return {"compile_seconds": run.compile_seconds,
+            "epoch_seconds": [stats.seconds for stats in run.history],
+            "centers_per_second": statistics.median(rates),
+            "pairs_per_second": statistics.median(s.pairs_per_second for s in run.history),
+            "loss": [stats.loss for stats in run.history]}
+
+
+def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[str, float]:
+    """Milliseconds per step of growing parts of the train step, each run ``steps`` times in
+    one compiled loop over real PTB batches; differences between rows are the parts' costs."""
+    prepared = pipeline.prepare_data(config, data_dir)
+    examples = pipeline.to_device(prepared.examples)
+    order = jnp.asarray(data.batch_order(len(prepared.examples), config.batch_size,
+                                         np.random.default_rng(0))[:steps])
+    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+
+    def loss_of(params, rows):
+        return train.batch_loss(params, state.apply_fn, train.gather_batch(examples, rows))[0]
+
+    def row_grads(params, rows):  # gradients with respect to the gathered rows only
+        batch = train.gather_batch(examples, rows)
+        v = params["center_embed"]["embedding"][batch["centers"]]
+        u = params["context_embed"]["embedding"][batch["contexts_negatives"]]
+
+        def loss(v, u):
+            pred = jnp.einsum("bie,ble->bil", v, u).reshape(batch["labels"].shape)
+            per_example = train.masked_sigmoid_bce(pred, batch["labels"], batch["mask"])
+            return per_example.sum()
+
+        grad_v, grad_u = jax.grad(loss, argnums=(0, 1))(v, u)
+        return grad_v.sum() + grad_u.sum()
+
+    parts = {
+        "batch gather + forward + loss": loss_of,
+        "+ gradient w.r.t. gathered rows": row_grads,
+        "+ scatter-add into both tables": lambda p, rows: sum(
+            jnp.sum(g) for g in jax.tree.leaves(jax.grad(loss_of)(p, rows))),
+    }
+    timings = {name: _ms_per_step(fn, state.params, order) for name, fn in parts.items()}
+    timings["+ dense Adam update (the whole step)"] = _ms_per_full_step(state, examples, order)
+    return timings
+
+
+def _ms_per_step(fn, params, order) -> float:
+    loop = jax.jit(lambda p, o: jax.lax.fori_loop(
+        0, len(o), lambda i, acc: acc + fn(p, o[i]), jnp.float32(0.0)))
+    return _median_ms(lambda: loop(params, order), len(order))
+
+
+def _ms_per_full_step(state, examples, order) -> float:
+    runner = train.make_chunk_runner()
+    steps = np.int32(len(order))
+    holder = {"state": state}
+
+    def once():
+        holder["state"], losses, _ = runner(holder["state"], examples, order, steps)
+        return losses
+
+    return _median_ms(once, len(order))
+
+
+def _median_ms(call, steps: int, repeats: int = 5) -> float:
+    jax.block_until_ready(call())  # compile
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        jax.block_until_ready(call())
+        times.append(time.perf_counter() - start)
+    return 1000 * statistics.median(times) / steps
+
+
+def write_report(results: dict, out: Path) -> None:
+    common.write_json(out / "benchmark.json", results)
+    stage, training = results["data_stage_seconds"], results["training"]
+    lines = [
+        "# Benchmark", "",
+        f"`{COMMAND}` on {results['device']}, {results['machine']}.", "",
+        "| measure | value |", "| --- | --- |",
+        f"| data stage, PTB (median of {results['repeats']} fresh processes) | "
+        f"{stage['total']:.2f} s (range {stage['total_min']:.2f}-{stage['total_max']:.2f}) |",
+    ]
+    lines += [f"| &nbsp;&nbsp;{part} | {seconds:.3f} s |" for part, seconds in stage.items()
+              if part not in ("total", "total_min", "total_max")]
+    lines += [
+        f"| compile (once per run) | {training['compile_seconds']:.2f} s |",
+        f"| training, book configuration (median of {len(training['loss'])} epochs) | "
+        f"{training['centers_per_second']:,.0f} centers/s, "
+        f"{training['pairs_per_second']:,.0f} pairs/s |",
+        "", "Where a train step's time goes (batch 512, L = 60, d = 100, V = 6,719; "
+        "ms per step, each row includes the rows above):", "",
+        "| part of the step | ms/step |", "| --- | --- |",
+    ]
+    lines += [f"| {name} | {ms:.2f} |" for name, ms in results["step_profile_ms"].items()]
+    (out / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    config = Config()
+    if args.data_stage_once:
+        print(json.dumps(time_data_stage(config, args.data_dir)))
+        return {}
+    results = {"command": COMMAND, "device": common.device_description(),
+               "machine": common.machine_description(), "versions": common.library_versions(),
+               "config": config.to_dict(), "repeats": args.repeats}
+    results["data_stage_seconds"] = data_stage_in_fresh_processes(args.repeats, args.data_dir)
+    print(f"data stage: {results['data_stage_seconds']['total']:.2f} s", flush=True)
+    results["training"] = training_throughput(config, args.data_dir, args.epochs)
+    print(f"training: {results['training']['centers_per_second']:,.0f} centers/s", flush=True)
+    results["step_profile_ms"] = step_profile(config, args.data_dir)
+    write_report(results, args.out)
+    print((args.out / "README.md").read_text())
+    return results
+
+
+if __name__ == "__main__":
+    main()
