@@ -37,6 +37,17 @@ def ptb_text(ptb_dir: Path) -> str:
     return data.read_ptb(ptb_dir)
 
 
+@pytest.fixture(scope="session")
+def ptb_run(ptb_dir: Path, tmp_path_factory) -> tuple[Path, dict]:
+    """One epoch of the main job on PTB: its workdir (metrics, checkpoints) and metrics."""
+    from experiments import ptb_skipgram
+
+    workdir = tmp_path_factory.mktemp("ptb_run")
+    metrics = ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(workdir),
+                                 "--data-dir", str(ptb_dir), "--no-progress"])
+    return workdir, metrics
+
+
 def topic_corpus(num_topics: int = 6, fillers_per_topic: int = 5, sentences: int = 3000,
                  seed: int = 0) -> tuple[str, list[tuple[str, str]]]:
     """Sentences about topics: each holds one of its topic's two partner words (a_i or b_i)

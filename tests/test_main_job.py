@@ -7,26 +7,38 @@ import pytest
 from experiments import ptb_skipgram
 
 METRICS_FIELDS = {"config", "versions", "device", "vocab_size", "num_centers", "num_pairs",
-                  "data_seconds", "compile_seconds", "epochs", "final_loss", "neighbours"}
+                  "data_seconds", "compile_seconds", "epochs", "final_loss", "neighbours",
+                  "evaluation", "evaluation_seconds", "checkpoint_seconds", "resumed_from_step"}
 EPOCH_FIELDS = {"epoch", "loss", "seconds", "centers", "pairs", "centers_per_second",
                 "pairs_per_second"}
 
 
 @pytest.mark.slow
-def test_one_epoch_on_ptb(tmp_path, ptb_dir, capsys):
-    metrics = ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(tmp_path),
-                                 "--data-dir", str(ptb_dir), "--no-progress"])
-    out = capsys.readouterr().out
-    assert "epoch 1/1: loss" in out and "centers/s" in out
-    assert "neighbours of chip:" in out and "cosine sim=" in out
-    written = json.loads((tmp_path / "metrics.json").read_text())
+def test_one_epoch_on_ptb(ptb_run):
+    workdir, metrics = ptb_run
+    written = json.loads((workdir / "metrics.json").read_text())
     assert METRICS_FIELDS <= set(written) and written == json.loads(json.dumps(metrics))
     assert EPOCH_FIELDS <= set(written["epochs"][0])
     assert written["vocab_size"] == 6719 and written["config"]["num_epochs"] == 1
     assert written["final_loss"] < 0.48
     assert written["num_pairs"] > written["num_centers"] > 300_000
     assert len(written["neighbours"]["chip"]) == 5
-    assert (tmp_path / "loss.png").stat().st_size > 1000
+    assert (workdir / "loss.png").stat().st_size > 1000
+    for name in ("wordsim353", "simlex999"):
+        assert 0.05 < written["evaluation"][name]["spearman"] < 0.6
+        assert 0.3 < written["evaluation"][name]["coverage"] < 1
+    assert written["evaluation"]["google_analogies"]["coverage"] > 0.1
+    assert written["evaluation_seconds"] < 30 and written["checkpoint_seconds"] >= 0
+
+
+@pytest.mark.slow
+def test_main_job_prints_epochs_neighbours_and_scores(ptb_dir, tmp_path, capsys):
+    ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(tmp_path), "--data-dir",
+                       str(ptb_dir), "--no-progress", "--embed-size", "20", "--batch-size", "4096"])
+    out = capsys.readouterr().out
+    assert "epoch 1/1: loss" in out and "centers/s" in out
+    assert "neighbours of chip:" in out and "cosine sim=" in out
+    assert "wordsim353: Spearman" in out and "google analogies: accuracy" in out
 
 
 def test_flags_override_config_fields():

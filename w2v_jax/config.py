@@ -37,19 +37,24 @@ class Config:
     resample_each_epoch: bool = False
     """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book."""
     steps_per_dispatch: int = 64
-    """Train steps run by one compiled lax.scan call; the progress bar moves once per call."""
+    """Train steps run by one compiled loop call; the progress bar moves once per call."""
+    checkpoint_every: int = 0
+    """Save a checkpoint every this many steps as well as at each epoch's end (0: epochs only)."""
+    max_to_keep: int = 3
+    """Checkpoints kept in a workdir; older ones are deleted."""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check_type(field.name, getattr(self, field.name), field.type)
         positive = ("batch_size", "max_window", "num_noise", "embed_size", "num_epochs",
-                    "min_freq", "steps_per_dispatch")
+                    "min_freq", "steps_per_dispatch", "max_to_keep")
         for name in positive:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
         for name in ("lr", "subsample_t"):
             value = getattr(self, name)
             self._require(name, math.isfinite(value) and value > 0, "must be positive and finite")
-        self._require("seed", self.seed >= 0, "must be non-negative")
+        for name in ("seed", "checkpoint_every"):
+            self._require(name, getattr(self, name) >= 0, "must be non-negative")
 
     def _require(self, name: str, ok: bool, why: str) -> None:
         if not ok:
@@ -59,6 +64,10 @@ class Config:
     def max_len(self) -> int:
         """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
         return 2 * self.max_window * (1 + self.num_noise)
+
+    def math_fields(self) -> tuple[str, ...]:
+        """Fields that change what training computes; a resumed run must match them all."""
+        return tuple(f.name for f in dataclasses.fields(self) if f.name not in _EXECUTION_FIELDS)
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with some fields changed (validated like a new Config)."""
@@ -85,6 +94,10 @@ def smoke_config(**overrides: Any) -> Config:
     values.update(overrides)
     return Config(**values)
 
+
+# Fields that change how a run executes or how long it goes on, not what a step computes.
+_EXECUTION_FIELDS = frozenset({"num_epochs", "steps_per_dispatch", "checkpoint_every",
+                               "max_to_keep"})
 
 _TYPES = {"int": int, "float": (int, float), "bool": bool}
 

@@ -1,10 +1,27 @@
-"""Reading trained vectors: cosine nearest neighbours."""
+"""Trained vectors for scripts and notebooks: neighbours, analogies, standard benchmarks, export.
+
+``Embeddings`` mirrors gensim's ``KeyedVectors`` where they overlap (``most_similar``,
+``similarity``, ``evaluate_word_pairs``, ``evaluate_word_analogies``, the word2vec formats), so
+results can be compared number for number. Benchmarks compare words case-insensitively, as
+gensim does by default.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+from w2v_jax import checkpoint
+
+TABLES = {"center": ("center_embed",), "context": ("context_embed",),
+          "sum": ("center_embed", "context_embed")}
+BENCHMARK_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",
+                   "google_analogies": "questions-words.txt"}
 
 
 @jax.jit
@@ -26,3 +43,246 @@ def nearest_neighbours(vectors: np.ndarray | jax.Array, query_index: int,
     cosines[query_index] = -np.inf
     best = np.argsort(-cosines, kind="stable")[:k]
     return [(int(i), float(cosines[i])) for i in best]
+
+
+@jax.jit
+def _unit_rows(vectors: jax.Array) -> jax.Array:
+    norms = jnp.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / jnp.where(norms > 0, norms, 1.0)
+
+
+@jax.jit
+def _analogy_scores(unit: jax.Array, a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+    """3CosAdd: cos(x, b) - cos(x, a) + cos(x, c) for every word x, query words at -inf."""
+    scores = (unit[b] - unit[a] + unit[c]) @ unit.T
+    rows = jnp.arange(scores.shape[0])
+    for excluded in (a, b, c):
+        scores = scores.at[rows, excluded].set(-jnp.inf)
+    return scores
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Embeddings:
+    """Words and their vectors: ``vocab[i]`` is the word of row i of ``vectors`` [V, d]."""
+
+    vocab: tuple[str, ...]
+    vectors: np.ndarray
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key_to_index", {w: i for i, w in enumerate(self.vocab)})
+        object.__setattr__(self, "_unit", _unit_rows(jnp.asarray(self.vectors, jnp.float32)))
+
+    # ----------------------------------------------------------------------- loading
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, step: int | None = None,
+                        table: str = "center") -> Embeddings:
+        """The vectors of a checkpoint: ``path`` is a workdir or its ``checkpoints`` directory;
+        ``step`` defaults to the newest readable one. Only parameters and vocabulary are read.
+        ``table`` is "center" (the book's choice), "context", or "sum" of the two."""
+        if table not in TABLES:
+            raise ValueError(f"table={table!r}: choose one of {sorted(TABLES)}")
+        directory = checkpoint.checkpoint_dir(path)
+        if not directory.is_dir():
+            raise checkpoint.CheckpointError(f"no checkpoint directory at {directory}")
+        manager = checkpoint.open_manager(directory, read_only=True)
+        _, restored = checkpoint.restore_latest(manager, {"params": None, "vocab": None}, step)
+        params = restored["params"]
+        vectors = sum(np.asarray(params[name]["embedding"], np.float32) for name in TABLES[table])
+        return cls(tuple(restored["vocab"]["tokens"]), vectors)
+
+    # ----------------------------------------------------------------------- queries
+
+    def index(self, word: str) -> int:
+        try:
+            return self.key_to_index[word]
+        except KeyError:
+            raise KeyError(f"word {word!r} is not in the vocabulary") from None
+
+    def __getitem__(self, word: str) -> np.ndarray:
+        return self.vectors[self.index(word)]
+
+    def __contains__(self, word: str) -> bool:
+        return word in self.key_to_index
+
+    def __len__(self) -> int:
+        return len(self.vocab)
+
+    def similarity(self, a: str, b: str) -> float:
+        """Cosine similarity of two words."""
+        return float(self._unit[self.index(a)] @ self._unit[self.index(b)])
+
+    def most_similar(self, word: str, k: int = 10) -> list[tuple[str, float]]:
+        """The ``k`` words of highest cosine with ``word`` (itself excluded), as gensim lists."""
+        scores = np.array(self._unit @ self._unit[self.index(word)])
+        scores[self.index(word)] = -np.inf
+        return self._top(scores, k)
+
+    def analogy(self, a: str, b: str, c: str, k: int = 1) -> list[tuple[str, float]]:
+        """a is to b as c is to ?: the ``k`` best words by 3CosAdd, the query words excluded."""
+        indices = [jnp.array([self.index(w)]) for w in (a, b, c)]
+        return self._top(np.asarray(_analogy_scores(self._unit, *indices)[0]), k)
+
+    def _top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
+        best = np.argsort(-scores, kind="stable")[:k]
+        return [(self.vocab[i], float(scores[i])) for i in best]
+
+    # ----------------------------------------------------------------------- benchmarks
+
+    def _upper_index(self) -> dict[str, int]:
+        # gensim's case-insensitive lookup: upper-cased words, the most frequent spelling wins.
+        return {w.upper(): i for i, w in reversed(list(enumerate(self.vocab)))}
+
+    def evaluate_word_pairs(self, path: str | os.PathLike | None = None,
+                            delimiter: str = "\t") -> dict[str, float]:
+        """Pearson and Spearman correlation of cosines with human scores, and coverage (the
+        share of pairs whose two words are known; unknown pairs are left out)."""
+        path = Path(path) if path is not None else benchmark_path("wordsim353")
+        index, gold, pairs, unknown = self._upper_index(), [], [], 0
+        for line in path.read_text(encoding="utf8").splitlines():
+            if not line or line.startswith("#"):
+                continue
+            try:
+                a, b, score = (part.upper() for part in line.split(delimiter))
+                score = float(score)
+            except ValueError:
+                continue  # a header or malformed line, skipped as gensim does
+            if a not in index or b not in index:
+                unknown += 1
+                continue
+            gold.append(score)
+            pairs.append((index[a], index[b]))
+        if not pairs:
+            raise ValueError(f"no pair of {path} has both words in the vocabulary")
+        left, right = (self._unit[np.array(side)] for side in zip(*pairs))
+        model = np.asarray(jnp.sum(left * right, axis=1), np.float64)
+        gold = np.array(gold)
+        return {"pearson": _pearson(gold, model), "spearman": _spearman(gold, model),
+                "coverage": len(gold) / (len(gold) + unknown), "pairs": len(gold)}
+
+    def evaluate_analogies(self, path: str | os.PathLike | None = None) -> dict:
+        """Accuracy of 3CosAdd on analogy questions (``: section`` headers, then ``a b c d``
+        lines), per section and in total, over the questions whose four words are known;
+        ``coverage`` is their share of all questions."""
+        path = Path(path) if path is not None else benchmark_path("google_analogies")
+        sections, questions = _read_analogies(path)
+        index = self._upper_index()
+        known = [q for q in questions if all(w in index for w in q[1:])]
+        result = {"coverage": len(known) / max(len(questions), 1), "questions": len(known),
+                  "sections": {}}
+        if not known:
+            return {**result, "accuracy": 0.0}
+        ids = np.array([[index[w] for w in q[1:]] for q in known], np.int32)
+        correct = np.zeros(len(known), bool)
+        for start in range(0, len(known), 2048):  # bounded memory: [2048, V] scores at a time
+            block = ids[start:start + 2048]
+            scores = _analogy_scores(self._unit, *(jnp.asarray(block[:, j]) for j in range(3)))
+            correct[start:start + 2048] = np.asarray(jnp.argmax(scores, axis=1)) == block[:, 3]
+        section_of = np.array([q[0] for q in known])
+        for number, name in enumerate(sections):
+            mine = section_of == number
+            if mine.any():
+                result["sections"][name] = float(correct[mine].mean())
+        return {**result, "accuracy": float(correct.mean())}
+
+    def evaluate_benchmarks(self, directory: str | os.PathLike | None = None) -> dict:
+        """WordSim353 and SimLex-999 (Spearman, Pearson, coverage) and the Google analogies
+        (accuracy, coverage), from ``directory`` or the copies gensim ships."""
+        def path(name):
+            return Path(directory) / BENCHMARK_FILES[name] if directory else benchmark_path(name)
+
+        return {"wordsim353": self.evaluate_word_pairs(path("wordsim353")),
+                "simlex999": self.evaluate_word_pairs(path("simlex999")),
+                "google_analogies": self.evaluate_analogies(path("google_analogies"))}
+
+    # ----------------------------------------------------------------------- word2vec format
+
+    def save_word2vec_format(self, path: str | os.PathLike, binary: bool = False) -> None:
+        """The original C tool's format: a ``V d`` header line, then each word and its values
+        (text: shortest round-trip decimals; binary: little-endian float32 after the space)."""
+        vectors = np.asarray(self.vectors, np.float32)
+        tmp = Path(f"{path}.tmp")
+        with open(tmp, "wb") as out:
+            out.write(f"{len(self.vocab)} {vectors.shape[1]}\n".encode())
+            for word, row in zip(self.vocab, vectors):
+                if binary:
+                    out.write(word.encode("utf8") + b" " + row.astype("<f4").tobytes() + b"\n")
+                else:
+                    values = " ".join(map(str, row))  # float32's shortest round-trip form
+                    out.write(f"{word} {values}\n".encode())
+        tmp.replace(path)
+
+    @classmethod
+    def load_word2vec_format(cls, path: str | os.PathLike, binary: bool = False) -> Embeddings:
+        """Read the format ``save_word2vec_format`` writes (and gensim and the C tool write)."""
+        with open(path, "rb") as f:
+            count, dim = (int(x) for x in f.readline().split())
+            words, rows = [], np.empty((count, dim), np.float32)
+            for i in range(count):
+                if binary:
+                    word = _read_word(f)
+                    rows[i] = np.frombuffer(f.read(4 * dim), "<f4")
+                else:
+                    word, *values = f.readline().decode("utf8").rstrip("\n").split(" ")
+                    rows[i] = np.array(values[:dim], np.float32)
+                words.append(word)
+        return cls(tuple(words), rows)
+
+
+def _read_word(f) -> str:
+    """The next word of a binary word2vec file: bytes up to a space, skipping a line break."""
+    chars = bytearray()
+    while (ch := f.read(1)) != b" ":
+        if not ch:
+            raise ValueError("the binary word2vec file ends in the middle of a word")
+        if ch != b"\n":
+            chars += ch
+    return chars.decode("utf8")
+
+
+def _read_analogies(path: Path) -> tuple[list[str], list[tuple]]:
+    sections, questions = [], []
+    for line in path.read_text(encoding="utf8").splitlines():
+        if line.startswith(": "):
+            sections.append(line[2:].strip())
+        elif line.strip():
+            if not sections:
+                raise ValueError(f"{path}: a question comes before any ': section' header")
+            words = line.upper().split()
+            if len(words) == 4:
+                questions.append((len(sections) - 1, *words))
+    return sections, questions
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank (as scipy.stats.rankdata)."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    first = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
+    group = np.cumsum(first) - 1
+    starts = np.flatnonzero(first)
+    ends = np.r_[starts[1:], len(values)]
+    ranks = np.empty(len(values))
+    ranks[order] = ((starts + ends + 1) / 2)[group]
+    return ranks
+
+
+def _pearson(x: np.ndarray, y: np.ndarray) -> float:
+    x, y = x - x.mean(), y - y.mean()
+    return float((x @ y) / np.sqrt((x @ x) * (y @ y)))
+
+
+def _spearman(x: np.ndarray, y: np.ndarray) -> float:
+    return _pearson(_ranks(x), _ranks(y))
+
+
+def benchmark_path(name: str) -> Path:
+    """The copy of a standard benchmark file that gensim ships with its tests."""
+    try:
+        from gensim.test.utils import datapath
+    except ImportError as err:
+        raise FileNotFoundError(
+            f"the {name} benchmark file ({BENCHMARK_FILES[name]}) is read from gensim's test data "
+            f"by default, and gensim is not installed: `pip install gensim`, or pass the path "
+            f"of your own copy") from err
+    return Path(datapath(BENCHMARK_FILES[name]))

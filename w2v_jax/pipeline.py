@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shutil
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import jax
 from tqdm.auto import tqdm
 
-from w2v_jax import data
+from w2v_jax import checkpoint, data
 from w2v_jax.config import Config
-from w2v_jax.train import EpochStats, Trainer, TrainState, create_train_state
+from w2v_jax.train import EpochProgress, EpochStats, Trainer, TrainState, create_train_state
 
 
 @dataclasses.dataclass
@@ -64,6 +67,8 @@ class TrainingRun:
     state: TrainState
     history: list[EpochStats]
     compile_seconds: float
+    resumed_from: int | None = None
+    checkpoint_seconds: float = 0.0
 
     @property
     def vocab(self) -> data.Vocab:
@@ -76,34 +81,131 @@ class TrainingRun:
 
 def train_skipgram(config: Config, prepared: PreparedData,
                    on_epoch_end: Callable[[EpochStats], None] | None = None,
-                   progress: bool = True) -> TrainingRun:
-    """Train for ``config.num_epochs`` epochs on the prepared data."""
+                   progress: bool = True, workdir: str | os.PathLike | None = None,
+                   restart: bool = False) -> TrainingRun:
+    """Train for ``config.num_epochs`` epochs on the prepared data.
+
+    With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at every epoch's end and every
+    ``config.checkpoint_every`` steps, and a run finding checkpoints there continues from the
+    newest complete one (``restart=True`` deletes them first and starts over).
+    """
     state = create_train_state(config, len(prepared.vocab), jax.random.key(config.seed))
+    saver = _Saver(config, prepared.vocab, workdir, restart) if workdir is not None else None
+    position, history, resumed_from = _Position(), [], None
+    if saver is not None and saver.has_checkpoint():
+        resumed_from, state, position, history = saver.resume(state)
     trainer = Trainer(config.steps_per_dispatch)
     examples = to_device(prepared.examples)
     trainer.compile(state, examples, config.batch_size)
-    history = []
-    for epoch in range(config.num_epochs):
+    for epoch in range(position.epoch, config.num_epochs):
         start = time.perf_counter()
+        host_examples = prepared.examples
         if epoch > 0 and config.resample_each_epoch:
             host_examples = draw_epoch_examples(config, prepared.dataset, epoch)
             examples = to_device(host_examples)
-        else:
-            host_examples = prepared.examples
-        state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch, progress)
+        resume = position.within if epoch == position.epoch else None
+        state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch,
+                                  progress, resume, saver, history)
         # The epoch's own wall time includes drawing its examples, when it draws them.
         stats = dataclasses.replace(stats, seconds=time.perf_counter() - start)
         history.append(stats)
+        if saver is not None:
+            saver.save(state, _Position(epoch + 1, EpochProgress()), history)
         if on_epoch_end is not None:
             on_epoch_end(stats)
-    return TrainingRun(config, prepared, state, history, trainer.compile_seconds)
+    checkpoint_seconds = saver.close() if saver is not None else 0.0
+    return TrainingRun(config, prepared, state, history, trainer.compile_seconds, resumed_from,
+                       checkpoint_seconds)
 
 
-def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress):
-    num_centers = len(host_examples)
+def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
+               history):
     shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
-    order = data.batch_order(num_centers, config.batch_size, shuffle)
-    counts = (num_centers, host_examples.num_pairs)
+    order = data.batch_order(len(host_examples), config.batch_size, shuffle)
+    first = resume.batch if resume else 0
+    rows = order[first:].ravel()
+    rows = rows[rows < len(host_examples)]
+    counts = (len(rows), int(host_examples.num_contexts[rows].sum()))
+
+    def on_checkpoint(state, done):
+        if done.batch < len(order):  # the epoch's end is saved by the caller
+            saver.save(state, _Position(epoch, done), history)
+
     desc = f"epoch {epoch + 1}/{config.num_epochs}"
-    with tqdm(total=len(order), desc=desc, unit="step", disable=not progress, leave=False) as bar:
-        return trainer.run_epoch(state, examples, order, epoch + 1, counts, bar.update)
+    with tqdm(total=len(order), initial=first, desc=desc, unit="step", disable=not progress,
+              leave=False) as bar:
+        return trainer.run_epoch(state, examples, order, epoch + 1, counts, bar.update, resume,
+                                 config.checkpoint_every if saver else 0, on_checkpoint)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Position:
+    """Where training stands: the epoch under way (0-based) and how far into it."""
+
+    epoch: int = 0
+    within: EpochProgress = dataclasses.field(default_factory=EpochProgress)
+
+
+class _Saver:
+    """Checkpoints of one run in ``workdir/checkpoints``: saving, and resuming from them."""
+
+    def __init__(self, config: Config, vocab: data.Vocab, workdir, restart: bool) -> None:
+        self.config, self.vocab = config, vocab
+        self.directory = Path(workdir).absolute() / "checkpoints"
+        if restart and self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.manager = checkpoint.open_manager(self.directory, config.max_to_keep)
+        self.seconds = 0.0
+
+    def has_checkpoint(self) -> bool:
+        return bool(self.manager.all_steps())
+
+    def save(self, state: TrainState, position: _Position, history: list[EpochStats]) -> None:
+        start = time.perf_counter()
+        progress = {"epoch": position.epoch, **dataclasses.asdict(position.within),
+                    "history": [stats.to_dict() for stats in history]}
+        checkpoint.save(self.manager, int(state.step), state.params, state.opt_state, progress,
+                        self.config.to_dict(), json.loads(self.vocab.to_json()))
+        self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
+
+    def resume(self, state: TrainState):
+        targets = {"params": _abstract(state.params), "opt_state": _abstract(state.opt_state),
+                   "progress": None, "config": None, "vocab": None}
+        step, restored = checkpoint.restore_latest(
+            self.manager, targets,
+            check=lambda saved: self._check_compatible(saved["config"], saved["vocab"]))
+        opt_state = jax.tree.unflatten(jax.tree.structure(state.opt_state),
+                                       jax.tree.leaves(restored["opt_state"]))
+        state = state.replace(step=step, params=restored["params"], opt_state=opt_state)
+        saved = restored["progress"]
+        within = EpochProgress(saved["batch"], saved["loss_sum"], saved["num_examples"])
+        history = [EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
+                   for stats in saved["history"]]
+        return step, state, _Position(saved["epoch"], within), history
+
+    def _check_compatible(self, saved_config: dict, saved_vocab: dict) -> None:
+        for name in self.config.math_fields():
+            if saved_config.get(name) != getattr(self.config, name):
+                raise checkpoint.CheckpointError(
+                    f"the checkpoints in {self.directory} were made with {name}="
+                    f"{saved_config.get(name)!r}, this run has {name}="
+                    f"{getattr(self.config, name)!r}: resuming would not continue that run. "
+                    f"Start over with --restart (restart=True) or use another workdir.")
+        if tuple(saved_vocab["tokens"]) != self.vocab.tokens:
+            raise checkpoint.CheckpointError(
+                f"the checkpoints in {self.directory} were made with another vocabulary "
+                f"({len(saved_vocab['tokens'])} words, this run has {len(self.vocab)}): start "
+                f"over with --restart (restart=True) or use another workdir.")
+
+    def close(self) -> float:
+        """Wait for the writes still under way; returns the seconds saving blocked training."""
+        self.manager.wait_until_finished()
+        self.manager.close()
+        return self.seconds
+
+
+_STATS_FIELDS = {field.name for field in dataclasses.fields(EpochStats)}
+
+
+def _abstract(tree):
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)

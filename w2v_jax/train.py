@@ -150,26 +150,53 @@ class Trainer:
 
     def run_epoch(self, state: TrainState, examples: dict[str, jax.Array], order: np.ndarray,
                   epoch: int, counts: tuple[int, int],
-                  progress: Callable[[int], None] | None = None) -> tuple[TrainState, EpochStats]:
-        """Train on the batches of ``order`` (int32 [num_batches, batch]); ``counts`` is the
-        epoch's (centers, pairs). Raises FloatingPointError on a non-finite loss."""
+                  progress: Callable[[int], None] | None = None,
+                  resume: EpochProgress | None = None, checkpoint_every: int = 0,
+                  on_checkpoint: Callable[[TrainState, EpochProgress], None] | None = None,
+                  ) -> tuple[TrainState, EpochStats]:
+        """Train on the batches of ``order`` (int32 [num_batches, batch]).
+
+        ``counts`` is the (centers, pairs) of the batches this call runs; ``resume`` starts
+        after the batches an interrupted run already did, carrying their loss. When the global
+        step reaches a multiple of ``checkpoint_every``, ``on_checkpoint(state, progress)`` is
+        called between dispatches. Raises FloatingPointError on a non-finite loss.
+        """
         if self._compiled is None:
             self.compile(state, examples, order.shape[1])
-        steps = self.steps_per_dispatch
+        done = resume or EpochProgress()
+        global_step = int(state.step)
         start = time.perf_counter()
-        loss_sum = num_examples = 0.0
-        for first in range(0, len(order), steps):
-            chunk = _pad_steps(order[first:first + steps], steps)
-            num_steps = min(steps, len(order) - first)
+        while done.batch < len(order):
+            num_steps = min(self.steps_per_dispatch, len(order) - done.batch)
+            if checkpoint_every:  # end dispatches on checkpoint steps
+                num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
+            chunk = _pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             losses = np.asarray(losses)[:num_steps]  # one host sync per dispatch, not per step
-            _check_finite(losses, epoch, first)
-            loss_sum += float(losses.sum())
-            num_examples += float(np.asarray(rows).sum())
+            _check_finite(losses, epoch, done.batch)
+            done = EpochProgress(done.batch + num_steps, done.loss_sum + float(losses.sum()),
+                                 done.num_examples + float(np.asarray(rows).sum()))
+            global_step += num_steps
             if progress is not None:
                 progress(num_steps)
+            if on_checkpoint is not None and checkpoint_every and (
+                    global_step % checkpoint_every == 0):
+                on_checkpoint(state, done)
         seconds = time.perf_counter() - start
-        return state, EpochStats(epoch, loss_sum / max(num_examples, 1.0), seconds, *counts)
+        return state, EpochStats(epoch, done.mean_loss, seconds, *counts)
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochProgress:
+    """How far an epoch got: batches done and the loss summed over their real rows."""
+
+    batch: int = 0
+    loss_sum: float = 0.0
+    num_examples: float = 0.0
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.num_examples, 1.0)
 
 
 def _pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
@@ -179,9 +206,9 @@ def _pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
     return np.concatenate([order, np.zeros((steps - len(order), order.shape[1]), order.dtype)])
 
 
-def _check_finite(losses: np.ndarray, epoch: int, first_step: int) -> None:
+def _check_finite(losses: np.ndarray, epoch: int, first_batch: int) -> None:
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
-        step = first_step + int(bad[0]) + 1
+        step = first_batch + int(bad[0]) + 1
         raise FloatingPointError(f"non-finite loss {losses[bad[0]]} in epoch {epoch} at step "
                                  f"{step} of the epoch: lower the learning rate or check the data")

@@ -1,0 +1,186 @@
+"""Checkpoints: save -> restore equality, exact resume, damaged steps, refused mismatches."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import warnings
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import REPO, topic_corpus
+from w2v_jax import checkpoint, pipeline, train
+from w2v_jax.config import smoke_config
+from w2v_jax.evaluate import Embeddings
+
+
+def topic_config(**overrides):
+    values = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
+                  steps_per_dispatch=8, lr=0.02, num_epochs=3)
+    values.update(overrides)
+    return smoke_config(**values)
+
+
+@pytest.fixture(scope="module")
+def topic_text():
+    return topic_corpus(sentences=1500)[0]
+
+
+def train_topic(text, workdir, restart=False, **overrides):
+    config = topic_config(**overrides)
+    prepared = pipeline.prepare_data(config, text=text)
+    return pipeline.train_skipgram(config, prepared, progress=False, workdir=workdir,
+                                   restart=restart)
+
+
+def leaves_equal(a, b):
+    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
+                                                    strict=True))
+
+
+def test_save_restore_equality(tmp_path):
+    config = smoke_config()
+    state = train.create_train_state(config, 30, jax.random.key(1))
+    state, _ = jax.jit(train.train_step)(state, {
+        "centers": np.ones((4, 1), np.int32), "contexts_negatives": np.full((4, 60), 2, np.int32),
+        "mask": np.ones((4, 60), bool), "labels": np.zeros((4, 60), bool)})
+    vocab = {"tokens": ["<unk>", "a"], "counts": [3, 4]}
+    manager = checkpoint.open_manager(tmp_path, max_to_keep=2)
+    checkpoint.save(manager, 1, state.params, state.opt_state, {"epoch": 1}, config.to_dict(),
+                    vocab)
+    manager.wait_until_finished()
+    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+                            {"params": state.params, "opt_state": state.opt_state})
+    step, restored = checkpoint.restore_latest(
+        checkpoint.open_manager(tmp_path, read_only=True),
+        {**abstract, "progress": None, "config": None, "vocab": None})
+    assert step == 1
+    assert leaves_equal(restored["params"], state.params)
+    assert leaves_equal(restored["opt_state"], state.opt_state)
+    assert restored["config"] == config.to_dict() and restored["vocab"] == vocab
+    assert restored["progress"] == {"epoch": 1}
+
+
+def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
+    straight = train_topic(topic_text, tmp_path / "straight")
+    train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
+    resumed = train_topic(topic_text, tmp_path / "resumed")
+    assert resumed.resumed_from is not None
+    assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
+    assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
+    assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
+
+
+def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, monkeypatch):
+    straight = train_topic(topic_text, tmp_path / "straight", checkpoint_every=5)
+
+    class Interrupted(Exception):
+        pass
+
+    original = pipeline._Saver.save
+    calls = []
+
+    def save_then_die(self, state, position, history):
+        original(self, state, position, history)
+        calls.append(int(state.step))
+        if len(calls) == 4:  # mid-way through the second epoch
+            self.manager.wait_until_finished()
+            raise Interrupted
+
+    monkeypatch.setattr(pipeline._Saver, "save", save_then_die)
+    with pytest.raises(Interrupted):
+        train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
+    monkeypatch.setattr(pipeline._Saver, "save", original)
+    resumed = train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
+    assert resumed.resumed_from == calls[-1] and calls[-1] % 5 == 0
+    assert leaves_equal(straight.state.params, resumed.state.params)
+    np.testing.assert_allclose([s.loss for s in resumed.history],
+                               [s.loss for s in straight.history], rtol=1e-9)
+
+
+def test_restart_starts_over_and_checkpoints_are_kept_bounded(tmp_path, topic_text):
+    run = train_topic(topic_text, tmp_path, checkpoint_every=4, max_to_keep=2)
+    steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
+    assert len(steps) == 2 and steps[-1] == int(run.state.step)
+    again = train_topic(topic_text, tmp_path, restart=True, num_epochs=1)
+    assert again.resumed_from is None and len(again.history) == 1
+
+
+@pytest.mark.parametrize("field, value", [("embed_size", 8), ("lr", 0.5), ("seed", 3)])
+def test_checkpoint_of_another_config_is_refused(tmp_path, topic_text, field, value):
+    train_topic(topic_text, tmp_path, num_epochs=1)
+    with pytest.raises(checkpoint.CheckpointError, match=f"{field}=.*--restart"):
+        train_topic(topic_text, tmp_path, **{field: value})
+
+
+def test_checkpoint_of_another_vocabulary_is_refused(tmp_path, topic_text):
+    train_topic(topic_text, tmp_path, num_epochs=1)
+    with pytest.raises(checkpoint.CheckpointError, match="another vocabulary"):
+        train_topic(topic_text.replace("a0", "z0"), tmp_path)
+
+
+def damage(step_dir):
+    for root, _, files in os.walk(step_dir / "params"):
+        for name in files:
+            with open(os.path.join(root, name), "wb") as f:
+                f.write(b"damaged")
+
+
+def test_damaged_or_incomplete_newest_step_falls_back_with_a_warning(tmp_path, topic_text):
+    run = train_topic(topic_text, tmp_path, num_epochs=2)
+    directory = tmp_path / "checkpoints"
+    newest, older = sorted((int(p.name) for p in directory.iterdir() if p.name.isdigit()),
+                           reverse=True)
+    # An interrupted save leaves a temporary directory that is never taken for a step.
+    shutil.copytree(directory / str(newest), directory / f"{newest + 50}.orbax-checkpoint-tmp-1")
+    damage(directory / str(newest))
+    with pytest.warns(UserWarning, match=f"step {newest} .* cannot be read"):
+        embeddings = Embeddings.from_checkpoint(tmp_path)
+    older_params = checkpoint.restore_latest(
+        checkpoint.open_manager(directory, read_only=True), {"params": None}, step=older)[1]
+    np.testing.assert_array_equal(embeddings.vectors,
+                                  older_params["params"]["center_embed"]["embedding"])
+    assert not np.array_equal(embeddings.vectors, run.params["center_embed"]["embedding"])
+    damage(directory / str(older))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(checkpoint.CheckpointError, match="no complete checkpoint"):
+            Embeddings.from_checkpoint(tmp_path)
+
+
+def test_no_checkpoint_is_a_clear_error(tmp_path):
+    with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
+        Embeddings.from_checkpoint(tmp_path / "nothing-here")
+
+
+@pytest.mark.slow
+def test_killed_main_job_resumes_to_the_uninterrupted_parameters(ptb_dir, tmp_path):
+    flags = ["--num-epochs", "3", "--embed-size", "16", "--batch-size", "2048",
+             "--data-dir", str(ptb_dir), "--no-progress"]
+    command = [sys.executable, "-m", "experiments.ptb_skipgram", *flags]
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    process = subprocess.Popen([*command, "--workdir", str(killed)], cwd=REPO,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 240
+    while not any(p.name.isdigit() for p in (killed / "checkpoints").glob("*")):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    first = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
+    subprocess.run([*command, "--workdir", str(killed)], cwd=REPO, check=True,
+                   capture_output=True)
+    subprocess.run([*command, "--workdir", str(straight)], cwd=REPO, check=True,
+                   capture_output=True)
+    metrics = json.loads((killed / "metrics.json").read_text())
+    final_step = max(int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit())
+    assert min(first) <= metrics["resumed_from_step"] < final_step, "it resumed, mid-run"
+    resumed, uninterrupted = (Embeddings.from_checkpoint(d) for d in (killed, straight))
+    np.testing.assert_array_equal(resumed.vectors, uninterrupted.vectors)
+    context = [Embeddings.from_checkpoint(d, table="context").vectors for d in (killed, straight)]
+    np.testing.assert_array_equal(*context)

@@ -1,0 +1,120 @@
+"""The evaluator against gensim on the same vectors, the word2vec formats, and the notebook."""
+
+import os
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO
+from w2v_jax.evaluate import Embeddings, benchmark_path
+
+gensim_models = pytest.importorskip("gensim.models")
+pytestmark = pytest.mark.slow  # all of it reads the checkpoint of a real PTB run
+
+
+@pytest.fixture(scope="module")
+def trained(ptb_run):
+    workdir, _ = ptb_run
+    return Embeddings.from_checkpoint(workdir)
+
+
+@pytest.fixture(scope="module")
+def as_gensim(trained, tmp_path_factory):
+    path = tmp_path_factory.mktemp("w2v") / "vectors.txt"
+    trained.save_word2vec_format(path)
+    return gensim_models.KeyedVectors.load_word2vec_format(path)
+
+
+def test_word2vec_round_trips_are_exact(trained, tmp_path):
+    for binary in (False, True):
+        path = tmp_path / f"vectors.{'bin' if binary else 'txt'}"
+        trained.save_word2vec_format(path, binary=binary)
+        loaded = Embeddings.load_word2vec_format(path, binary=binary)
+        assert loaded.vocab == trained.vocab
+        assert np.array_equal(loaded.vectors, trained.vectors)
+        theirs = gensim_models.KeyedVectors.load_word2vec_format(path, binary=binary)
+        assert list(theirs.index_to_key) == list(trained.vocab)
+        assert np.array_equal(theirs.vectors, trained.vectors)
+    assert (tmp_path / "vectors.txt").read_text().split("\n", 1)[0] == "6719 100"
+
+
+def test_gensim_reads_what_we_write_and_we_read_what_gensim_writes(trained, as_gensim, tmp_path):
+    as_gensim.save_word2vec_format(tmp_path / "theirs.bin", binary=True)
+    ours = Embeddings.load_word2vec_format(tmp_path / "theirs.bin", binary=True)
+    assert np.array_equal(ours.vectors, trained.vectors) and ours.vocab == trained.vocab
+
+
+@pytest.mark.parametrize("word", ["chip", "intel", "stock", "president", "japan"])
+def test_most_similar_matches_gensim(trained, as_gensim, word):
+    ours = trained.most_similar(word, 10)
+    theirs = as_gensim.most_similar(word, topn=10)
+    assert [w for w, _ in ours] == [w for w, _ in theirs]
+    np.testing.assert_allclose([c for _, c in ours], [c for _, c in theirs], atol=1e-6)
+    assert word not in [w for w, _ in ours]
+    assert abs(trained.similarity(word, ours[0][0]) - ours[0][1]) < 1e-6
+
+
+@pytest.mark.parametrize("name", ["wordsim353", "simlex999"])
+def test_word_pairs_match_gensim(trained, as_gensim, name):
+    ours = trained.evaluate_word_pairs(benchmark_path(name))
+    pearson, spearman, oov_percent = as_gensim.evaluate_word_pairs(benchmark_path(name))
+    assert abs(ours["spearman"] - spearman.statistic) < 1e-6
+    assert abs(ours["pearson"] - pearson.statistic) < 1e-6
+    assert abs(ours["coverage"] - (1 - oov_percent / 100)) < 1e-12
+
+
+def test_analogies_match_gensim(trained, as_gensim):
+    ours = trained.evaluate_analogies(benchmark_path("google_analogies"))
+    accuracy, sections = as_gensim.evaluate_word_analogies(benchmark_path("google_analogies"))
+    assert abs(ours["accuracy"] - accuracy) < 1e-6
+    for section in sections[:-1]:  # the last is gensim's total
+        answered = len(section["correct"]) + len(section["incorrect"])
+        if answered:
+            assert abs(ours["sections"][section["section"]]
+                       - len(section["correct"]) / answered) < 1e-6
+    assert 0 < ours["coverage"] < 1
+
+
+def test_analogy_excludes_query_words_and_ranks_by_3cosadd(trained):
+    answers = trained.analogy("japan", "japanese", "france", k=5)
+    assert {w for w, _ in answers}.isdisjoint({"japan", "japanese", "france"})
+    unit = trained.vectors / np.linalg.norm(trained.vectors, axis=1, keepdims=True)
+    target = unit[trained.index("japanese")] - unit[trained.index("japan")] + unit[
+        trained.index("france")]
+    best = answers[0][0]
+    np.testing.assert_allclose(answers[0][1], unit[trained.index(best)] @ target, rtol=1e-5)
+
+
+def test_unknown_word_is_a_key_error_naming_it(trained):
+    with pytest.raises(KeyError, match="xyzzy"):
+        trained.most_similar("xyzzy")
+    with pytest.raises(KeyError, match="plugh"):
+        trained.analogy("japan", "plugh", "france")
+
+
+def test_context_and_sum_tables(ptb_run, trained):
+    workdir, _ = ptb_run
+    context = Embeddings.from_checkpoint(workdir, table="context")
+    both = Embeddings.from_checkpoint(workdir / "checkpoints", table="sum")
+    np.testing.assert_allclose(both.vectors, trained.vectors + context.vectors, rtol=1e-6)
+    with pytest.raises(ValueError, match="table='middle'"):
+        Embeddings.from_checkpoint(workdir, table="middle")
+
+
+def test_notebook_runs_and_shows_neighbours(ptb_run):
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    workdir, _ = ptb_run
+    notebook = nbformat.read(REPO / "experiments" / "explore.ipynb", as_version=4)
+    os.environ["W2V_JAX_CHECKPOINT"] = str(workdir)
+    try:
+        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
+                                resources={"metadata": {"path": str(REPO / "experiments")}}
+                                ).execute()
+    finally:
+        del os.environ["W2V_JAX_CHECKPOINT"]
+    outputs = [out for cell in notebook.cells if cell.cell_type == "code"
+               for out in cell.get("outputs", [])]
+    text = "".join(out.get("text", "") for out in outputs)
+    assert "chip: " in text and "6,719 words" in text and "wordsim353: Spearman" in text
+    assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA plot"

@@ -1,0 +1,113 @@
+"""Orbax checkpoints of a run: parameters, optimiser state, progress, config and vocabulary.
+
+Each checkpoint step is a directory of named items, so a reader takes only what it needs (the
+evaluator restores ``params`` and ``vocab``, never the optimiser state):
+
+| item        | content                                                          |
+| ----------- | ---------------------------------------------------------------- |
+| `params`    | the model's parameter pytree                                     |
+| `opt_state` | the optimiser state pytree                                       |
+| `progress`  | JSON: step, epoch, batch within the epoch, running loss, history |
+| `config`    | JSON: the run's config                                           |
+| `vocab`     | JSON: tokens and counts                                          |
+
+The run's randomness is a pure function of (seed, stream, epoch), so the progress item (seed
+in the config, epoch and batch) is its whole random state. Orbax writes each step into a
+temporary directory and renames it when complete, so a crash never leaves a half-written step
+under a step's name; a step that is damaged later is skipped with a warning when reading.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+ITEMS = ("params", "opt_state", "progress", "config", "vocab")
+JSON_ITEMS = ("progress", "config", "vocab")
+
+
+class CheckpointError(RuntimeError):
+    """No usable checkpoint, or one that does not fit the run; the message says which."""
+
+
+def checkpoint_dir(path: str | os.PathLike) -> Path:
+    """The checkpoints directory of ``path``: a workdir (holding ``checkpoints/``) or itself."""
+    path = Path(path).absolute()
+    return path / "checkpoints" if (path / "checkpoints").is_dir() else path
+
+
+def open_manager(directory: str | os.PathLike, max_to_keep: int | None = None,
+                 read_only: bool = False) -> ocp.CheckpointManager:
+    """A CheckpointManager over ``directory`` keeping the newest ``max_to_keep`` steps."""
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
+        enable_async_checkpointing=not read_only)
+    return ocp.CheckpointManager(Path(directory).absolute(), options=options,
+                                 item_names=ITEMS)
+
+
+def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,
+         progress: dict, config: dict, vocab: dict) -> None:
+    """Start saving a checkpoint at ``step``; it completes in the background (Orbax copies the
+    arrays to host memory before returning, so the caller may donate them right away)."""
+    args = ocp.args.Composite(
+        params=ocp.args.StandardSave(params), opt_state=ocp.args.StandardSave(opt_state),
+        progress=ocp.args.JsonSave(progress), config=ocp.args.JsonSave(config),
+        vocab=ocp.args.JsonSave(vocab))
+    manager.save(step, args=args, force=True)
+
+
+def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
+                   step: int | None = None,
+                   check: Callable[[dict[str, Any]], None] | None = None,
+                   ) -> tuple[int, dict[str, Any]]:
+    """Restore the items named in ``targets`` from ``step``, else from the newest readable step.
+
+    ``targets`` maps an item name to an abstract pytree (shapes and dtypes to restore into) or to
+    None (JSON items, or arrays as saved). The JSON items are read first and handed to
+    ``check``, which may refuse the checkpoint by raising CheckpointError before any array is
+    read. A step that cannot be read is skipped with a warning; with none readable,
+    CheckpointError.
+    """
+    steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
+    directory = manager.directory
+    if not steps:
+        raise CheckpointError(f"no checkpoint in {directory}")
+    json_names = [name for name in targets if name in JSON_ITEMS]
+    array_names = [name for name in targets if name not in JSON_ITEMS]
+    for candidate in steps:
+        try:
+            restored = dict(_restore(manager, candidate, {n: targets[n] for n in json_names}))
+            if check is not None:
+                check(restored)
+            restored.update(_restore(manager, candidate, {n: targets[n] for n in array_names}))
+            return candidate, restored
+        except CheckpointError:
+            raise
+        except Exception as err:  # any unreadable step is skipped, and said so
+            if step is not None:
+                raise CheckpointError(f"checkpoint step {step} in {directory} cannot be read: "
+                                      f"{err}") from err
+            warnings.warn(f"checkpoint step {candidate} in {directory} cannot be read "
+                          f"({type(err).__name__}: {err}); trying an older step", stacklevel=2)
+    raise CheckpointError(f"no complete checkpoint in {directory}: every step ({steps}) is "
+                          f"damaged; delete the directory or start over")
+
+
+def _restore(manager: ocp.CheckpointManager, step: int, targets: dict[str, Any]) -> dict:
+    if not targets:
+        return {}
+    restored = manager.restore(step, args=ocp.args.Composite(
+        **{name: _restore_arg(name, target) for name, target in targets.items()}))
+    return {name: restored[name] for name in targets}
+
+
+def _restore_arg(name: str, target: Any) -> ocp.args.CheckpointArgs:
+    if name in JSON_ITEMS:
+        return ocp.args.JsonRestore()
+    return ocp.args.StandardRestore(target)
