@@ -14,6 +14,7 @@ import json
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import numpy as np
 from experiments import common
 from w2v_jax import data, pipeline, train
 from w2v_jax.config import Config
+from w2v_jax.evaluate import Embeddings, benchmark_path
 
 COMMAND = "python -m experiments.benchmark"
 
@@ -75,15 +77,50 @@ def data_stage_in_fresh_processes(repeats: int, data_dir: str | None) -> dict[st
     return medians
 
 
-def training_throughput(config: Config, data_dir: str | None, epochs: int) -> dict:
+def training_throughput(config: Config, data_dir: str | None, epochs: int,
+                        workdir: Path | None = None) -> dict:
+    """Epochs of the book's configuration; with ``workdir``, checkpointed at every epoch end."""
     prepared = pipeline.prepare_data(config, data_dir)
-    run = pipeline.train_skipgram(config.replace(num_epochs=epochs), prepared, progress=False)
+    start = time.perf_counter()
+    run = pipeline.train_skipgram(config.replace(num_epochs=epochs), prepared, progress=False,
+                                  workdir=workdir, restart=True)
     rates = [stats.centers_per_second for stats in run.history]
     return {"compile_seconds": run.compile_seconds,
+            "wall_seconds": time.perf_counter() - start,
             "epoch_seconds": [stats.seconds for stats in run.history],
+            "median_epoch_seconds": statistics.median(s.seconds for s in run.history),
+            "checkpoint_blocking_seconds": run.checkpoint_seconds,
             "centers_per_second": statistics.median(rates),
             "pairs_per_second": statistics.median(s.pairs_per_second for s in run.history),
             "loss": [stats.loss for stats in run.history]}
+
+
+def evaluation_speed(workdir: Path, repeats: int = 3) -> dict:
+    """Seconds to load a PTB checkpoint's vectors and score the three benchmarks, ours against
+    gensim's evaluation of the same vectors (loaded from the word2vec text format)."""
+    from gensim.models import KeyedVectors
+
+    def ours():
+        Embeddings.from_checkpoint(workdir).evaluate_benchmarks()
+
+    vectors_file = workdir / "vectors.txt"
+    Embeddings.from_checkpoint(workdir).save_word2vec_format(vectors_file)
+
+    def theirs():
+        kv = KeyedVectors.load_word2vec_format(vectors_file)
+        kv.evaluate_word_pairs(benchmark_path("wordsim353"))
+        kv.evaluate_word_pairs(benchmark_path("simlex999"))
+        kv.evaluate_word_analogies(benchmark_path("google_analogies"))
+
+    timings = {}
+    for name, call in (("w2v_jax", ours), ("gensim", theirs)):
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            call()
+            seconds.append(time.perf_counter() - start)
+        timings[name] = {"first_seconds": seconds[0], "median_seconds": statistics.median(seconds)}
+    return timings
 
 
 def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[str, float]:
@@ -162,8 +199,18 @@ def write_report(results: dict, out: Path) -> None:
     ]
     lines += [f"| &nbsp;&nbsp;{part} | {seconds:.3f} s |" for part, seconds in stage.items()
               if part not in ("total", "total_min", "total_max")]
+    overhead, evaluation = results["checkpoint_overhead"], results["evaluation"]
     lines += [
         f"| compile (once per run) | {training['compile_seconds']:.2f} s |",
+        f"| checkpoint at each epoch's end: training blocked | "
+        f"{overhead['blocking_share_of_epoch']:.1%} of an epoch |",
+        f"| checkpoint at each epoch's end: whole run's wall time (async write included) | "
+        f"{overhead['wall_time_change']:+.1%} |",
+        f"| evaluate a PTB checkpoint (WordSim353, SimLex-999, Google analogies), w2v_jax | "
+        f"{evaluation['w2v_jax']['median_seconds']:.2f} s "
+        f"(first call {evaluation['w2v_jax']['first_seconds']:.2f} s, compiles) |",
+        f"| the same with gensim (load word2vec text + its three evaluations) | "
+        f"{evaluation['gensim']['median_seconds']:.2f} s |",
         f"| training, book configuration (median of {len(training['loss'])} epochs) | "
         f"{training['centers_per_second']:,.0f} centers/s, "
         f"{training['pairs_per_second']:,.0f} pairs/s |",
@@ -188,6 +235,15 @@ def main(argv: list[str] | None = None) -> dict:
     print(f"data stage: {results['data_stage_seconds']['total']:.2f} s", flush=True)
     results["training"] = training_throughput(config, args.data_dir, args.epochs)
     print(f"training: {results['training']['centers_per_second']:,.0f} centers/s", flush=True)
+    with tempfile.TemporaryDirectory() as workdir:
+        results["training_with_checkpoints"] = training_throughput(
+            config, args.data_dir, args.epochs, Path(workdir))
+        results["evaluation"] = evaluation_speed(Path(workdir))
+    plain, saved = results["training"], results["training_with_checkpoints"]
+    results["checkpoint_overhead"] = {
+        "blocking_share_of_epoch": saved["checkpoint_blocking_seconds"] / args.epochs
+        / saved["median_epoch_seconds"],
+        "wall_time_change": saved["wall_seconds"] / plain["wall_seconds"] - 1}
     results["step_profile_ms"] = step_profile(config, args.data_dir)
     write_report(results, args.out)
     print((args.out / "README.md").read_text())
