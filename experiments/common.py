@@ -12,29 +12,35 @@ from typing import Any
 
 import jax
 
-from w2v_jax.config import Config
+from w2v_jax.config import NOISE_SHARING, PRESETS, Config, preset
 
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Config field (``--num-epochs 10``), defaulting to the field's default."""
+    """One flag per Config field (``--num-epochs 10``) and ``--preset NAME``; a flag given on
+    the command line overrides the preset, which overrides the book's defaults."""
+    parser.add_argument("--preset", default="book", choices=sorted(PRESETS),
+                        help="named settings to start from (default book: the book's)")
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         help_text = f"(default {field.default!r})"
         if field.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=field.default, help=help_text)
+                                default=argparse.SUPPRESS, help=help_text)
         else:
-            kind = {"int": int, "float": float}[str(field.type)]
-            parser.add_argument(flag, type=kind, default=field.default, help=help_text)
+            kind = {"int": int, "float": float, "str": str}[str(field.type)]
+            choices = NOISE_SHARING if field.name == "noise_sharing" else None
+            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, choices=choices,
+                                help=help_text)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags describe; an invalid value exits with Config's message."""
-    values = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)}
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
+             if hasattr(args, f.name)}
     try:
-        return Config(**values)
+        return preset(args.preset, **given)
     except ValueError as err:
         raise SystemExit(f"error: {err}") from err
 

@@ -66,10 +66,11 @@ def test_save_restore_equality(tmp_path):
     assert restored["progress"] == {"epoch": 1}
 
 
-def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
-    straight = train_topic(topic_text, tmp_path / "straight")
-    train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
-    resumed = train_topic(topic_text, tmp_path / "resumed")
+@pytest.mark.parametrize("sharing", ["per_context", "per_batch"])
+def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, sharing):
+    straight = train_topic(topic_text, tmp_path / "straight", noise_sharing=sharing)
+    train_topic(topic_text, tmp_path / "resumed", num_epochs=1, noise_sharing=sharing)
+    resumed = train_topic(topic_text, tmp_path / "resumed", noise_sharing=sharing)
     assert resumed.resumed_from is not None
     assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
     assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)

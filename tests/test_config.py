@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from w2v_jax.config import Config, smoke_config
+from w2v_jax.config import Config, preset, smoke_config
 
 
 def test_defaults_are_the_books():
@@ -30,6 +30,8 @@ def test_frozen_and_json_round_trip():
     ("min_freq", 0), ("steps_per_dispatch", 0), ("seed", -1), ("seed", "0"),
     ("lr", 0.0), ("lr", -0.01), ("lr", math.nan), ("lr", math.inf), ("lr", "fast"),
     ("subsample_t", 0.0), ("subsample_t", math.nan), ("resample_each_epoch", 1),
+    ("noise_sharing", "per_word"), ("noise_sharing", 1), ("shared_noise", 0),
+    ("checkpoint_every", -1), ("max_to_keep", 0),
 ])
 def test_invalid_value_names_field_and_value(field, value):
     with pytest.raises(ValueError) as err:
@@ -40,3 +42,12 @@ def test_invalid_value_names_field_and_value(field, value):
 def test_unknown_field_is_refused():
     with pytest.raises(ValueError, match="unknown config fields.*'windw'"):
         Config.from_dict({"windw": 3})
+
+
+def test_presets():
+    fast = preset("fast", batch_size=1024)
+    assert fast.noise_sharing == "per_batch" and fast.batch_size == 1024
+    assert fast.max_len == 10 and fast.noise_per_context == 0
+    assert preset("book") == Config()
+    with pytest.raises(ValueError, match="unknown preset 'quick'"):
+        preset("quick")

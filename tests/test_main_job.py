@@ -53,3 +53,10 @@ def test_invalid_flag_value_exits_with_the_config_message():
     args = ptb_skipgram.parse_args(["--batch-size", "0"])
     with pytest.raises(SystemExit, match="Config.batch_size=0 must be at least 1"):
         ptb_skipgram.common.config_from_args(args)
+
+
+def test_preset_then_flags():
+    args = ptb_skipgram.parse_args(["--preset", "fast", "--batch-size", "1024"])
+    config = ptb_skipgram.common.config_from_args(args)
+    assert config.noise_sharing == "per_batch" and config.batch_size == 1024
+    assert config.shared_noise == 128 and config.lr == 0.01

@@ -132,3 +132,72 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
         trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3, (1, 1))
+
+
+# ----------------------------------------------------------------------------- shared noise words
+
+
+def numpy_shared_noise(v, u, batch, noise, num_noise):
+    """Loss and table gradients of noise_sharing="per_batch", written out by hand."""
+    c, ctx = batch["centers"][:, 0], batch["contexts_negatives"]
+    mask = batch["mask"].astype(float)
+    pos = np.einsum("be,ble->bl", v[c], u[ctx])
+    neg = v[c] @ u[noise].T
+    n = mask.sum(1)
+    weight = n * num_noise / len(noise)
+    live = np.where(n > 0, n * (1 + num_noise), 1)
+    rows = (n > 0).sum()
+    per_example = ((np.logaddexp(0, -pos) * mask).sum(1) + weight * np.logaddexp(0, neg).sum(1))
+    loss = (per_example / live).sum() / rows
+    sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
+    dpos = (sigmoid(pos) - 1) * mask / live[:, None] / rows
+    dneg = sigmoid(neg) * (weight / live)[:, None] / rows
+    grad_v, grad_u = np.zeros_like(v), np.zeros_like(u)
+    np.add.at(grad_v, c, np.einsum("bl,ble->be", dpos, u[ctx]) + dneg @ u[noise])
+    np.add.at(grad_u, ctx, dpos[:, :, None] * v[c][:, None, :])
+    np.add.at(grad_u, noise, dneg.T @ v[c])
+    return loss, grad_v, grad_u
+
+
+def test_shared_noise_loss_and_gradient_equal_numpy_reference():
+    config = smoke_config(embed_size=6, max_window=1, noise_sharing="per_batch")
+    state = train.create_train_state(config, 20, jax.random.key(0))
+    batch = random_batch(np.random.default_rng(2), 20, length=6)
+    batch["mask"] = batch["labels"]  # rows hold only contexts
+    noise = jnp.array([3, 7, 7, 11, 19], jnp.int32)
+
+    def loss(params):
+        return train.shared_noise_loss(params, state.apply_fn, batch, noise, 5)[0]
+
+    value, grads = jax.value_and_grad(loss)(state.params)
+    v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
+    u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
+    expected, grad_v, grad_u = numpy_shared_noise(v, u, batch, np.asarray(noise), 5)
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)
+
+
+def test_shared_noise_draws_follow_counts_to_the_three_quarters():
+    counts = np.array([900, 5000, 300, 20, 1, 700])
+    probs = data.noise_distribution(counts)
+    cdf = np.cumsum(probs).astype(np.float32)
+    draws = np.concatenate([np.asarray(train.draw_shared_noise(
+        jnp.asarray(cdf), 50_000, jax.random.key(i))) for i in range(4)])
+    freq = np.bincount(draws, minlength=len(counts)) / len(draws)
+    assert freq[0] == 0
+    assert 0.5 * np.abs(freq - probs).sum() < 0.005
+
+
+def test_shared_noise_training_finds_planted_partners(topic_data):
+    config, _, partners = topic_data
+    config = config.replace(noise_sharing="per_batch", shared_noise=16)
+    text, _ = topic_corpus()
+    prepared = pipeline.prepare_data(config, text=text)
+    assert prepared.examples.contexts_negatives.shape[1] == 2 * config.max_window
+    run = pipeline.train_skipgram(config, prepared, progress=False)
+    losses = [stats.loss for stats in run.history]
+    assert losses[-1] < 0.8 * losses[0]
+    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
+    for a, b in partners:
+        assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b

@@ -34,6 +34,19 @@ class SkipGram(nn.Module):
         u = _lookup(self.context_embed.embedding, contexts_negatives)  # [batch, length, embed]
         return jnp.einsum("bie,ble->bil", v, u)
 
+    def noise_logits(self, centers: jax.Array, noise: jax.Array) -> jax.Array:
+        """Logits of every center against a shared set of noise words.
+
+        Args:
+          centers: int [batch, 1].
+          noise: int [num_noise].
+        Returns:
+          float32 [batch, num_noise].
+        """
+        v = _lookup(self.center_embed.embedding, centers[:, 0])  # [batch, embed]
+        u = _lookup(self.context_embed.embedding, noise)  # [num_noise, embed]
+        return v @ u.T
+
 
 def _lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
     """Rows of ``table``. Ids come from the vocabulary, so they are in range: promising it spares

@@ -15,7 +15,15 @@ from tqdm.auto import tqdm
 
 from w2v_jax import checkpoint, data
 from w2v_jax.config import Config
-from w2v_jax.train import EpochProgress, EpochStats, Trainer, TrainState, create_train_state
+from w2v_jax.train import (
+    EpochProgress,
+    EpochStats,
+    Trainer,
+    TrainState,
+    create_train_state,
+    make_shared_noise_step,
+    train_step,
+)
 
 
 @dataclasses.dataclass
@@ -48,7 +56,7 @@ def draw_epoch_examples(config: Config, dataset: data.Dataset, epoch: int) -> da
     draw_epoch = epoch if config.resample_each_epoch else 0
     rng = data.stream_rng(config.seed, data.EXAMPLES_STREAM, draw_epoch)
     return data.draw_examples(dataset.corpus, dataset.noise_table, config.max_window,
-                              config.num_noise, config.max_len, rng)
+                              config.noise_per_context, config.max_len, rng)
 
 
 def to_device(examples: data.Examples) -> dict[str, jax.Array]:
@@ -94,7 +102,7 @@ def train_skipgram(config: Config, prepared: PreparedData,
     position, history, resumed_from = _Position(), [], None
     if saver is not None and saver.has_checkpoint():
         resumed_from, state, position, history = saver.resume(state)
-    trainer = Trainer(config.steps_per_dispatch)
+    trainer = Trainer(config.steps_per_dispatch, step_for(config, prepared.vocab))
     examples = to_device(prepared.examples)
     trainer.compile(state, examples, config.batch_size)
     for epoch in range(position.epoch, config.num_epochs):
@@ -116,6 +124,14 @@ def train_skipgram(config: Config, prepared: PreparedData,
     checkpoint_seconds = saver.close() if saver is not None else 0.0
     return TrainingRun(config, prepared, state, history, trainer.compile_seconds, resumed_from,
                        checkpoint_seconds)
+
+
+def step_for(config: Config, vocab: data.Vocab) -> Callable:
+    """The train step of ``config``: the book's, or the shared-noise one."""
+    if not config.shares_noise:
+        return train_step
+    return make_shared_noise_step(data.noise_distribution(vocab.counts), config.shared_noise,
+                                  config.num_noise, config.seed)
 
 
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,

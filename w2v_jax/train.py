@@ -84,6 +84,57 @@ def gather_batch(examples: dict[str, jax.Array], rows: jax.Array) -> Batch:
             "labels": slot < examples["num_contexts"][rows][:, None]}
 
 
+def shared_noise_loss(params: Any, apply_fn: Callable, batch: Batch, noise: jax.Array,
+                      num_noise: int) -> tuple[jax.Array, Metrics]:
+    """The book's loss with one set of noise words shared by the whole batch.
+
+    Rows hold only contexts (``mask`` = ``labels``). Each center's shared noise term stands in
+    for its num_noise noise words per context word, so it is weighted by
+    num_contexts * num_noise / len(noise); the sum is normalised by the book's live-slot count
+    num_contexts * (1 + num_noise), then averaged over the batch's real rows.
+    """
+    variables = {"params": params}
+    mask = batch["mask"].astype(jnp.float32)
+    pred = apply_fn(variables, batch["centers"], batch["contexts_negatives"]).reshape(mask.shape)
+    noise_pred = apply_fn(variables, batch["centers"], noise, method=SkipGram.noise_logits)
+    num_contexts = mask.sum(axis=-1)
+    context_terms = (optax.sigmoid_binary_cross_entropy(pred, 1.0) * mask).sum(axis=-1)
+    noise_terms = optax.sigmoid_binary_cross_entropy(noise_pred, 0.0).sum(axis=-1)
+    weight = num_contexts * num_noise / noise.shape[0]
+    live = num_contexts * (1 + num_noise)
+    per_example = (context_terms + weight * noise_terms) / jnp.where(live > 0, live, 1.0)
+    num_examples = (num_contexts > 0).sum().astype(jnp.float32)
+    loss_sum = per_example.sum()
+    return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
+                                                       "num_examples": num_examples}
+
+
+def draw_shared_noise(cdf: jax.Array, count: int, key: jax.Array) -> jax.Array:
+    """``count`` noise words by inverse CDF: int32 [count], from the cumulative noise
+    distribution ``cdf`` [V] (cdf[0] = 0, so index 0 is never drawn)."""
+    uniform = jax.random.uniform(key, (count,))
+    return jnp.minimum(jnp.searchsorted(cdf, uniform, side="right"), cdf.shape[0] - 1
+                       ).astype(jnp.int32)
+
+
+def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise: int,
+                           seed: int) -> Callable:
+    """A train step for noise_sharing="per_batch": each step draws its noise words on the
+    device from a key folded with the step number, so a resumed run draws the same ones."""
+    cdf = np.cumsum(noise_probs, dtype=np.float64)
+    cdf = (cdf / cdf[-1]).astype(np.float32)
+    cdf[-1] = 1.0
+
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        key = jax.random.fold_in(jax.random.key(seed), state.step)
+        noise = draw_shared_noise(jnp.asarray(cdf), shared_noise, key)
+        grad_fn = jax.value_and_grad(shared_noise_loss, has_aux=True)
+        (_, metrics), grads = grad_fn(state.params, state.apply_fn, batch, noise, num_noise)
+        return state.apply_gradients(grads=grads), metrics
+
+    return step
+
+
 def make_chunk_runner(step_fn: Callable = train_step) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
