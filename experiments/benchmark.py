@@ -1,10 +1,12 @@
-"""Speed of w2v_jax on PTB: the data stage, training throughput, and where a train step's time goes.
+"""w2v_jax against gensim on PTB, side by side in one run, and where w2v_jax's time goes.
 
-    python -m experiments.benchmark [--repeats 5] [--epochs 3] [--out results/benchmark]
+    python -m experiments.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out results/benchmark]
 
-Every timed part is repeated and its median reported. The data stage runs in fresh processes, as
-a researcher's run does (a warm process reuses memory and would flatter it). Writes
-``benchmark.json`` and ``README.md`` (the table and this command) into ``--out``.
+Each system (gensim with 5 and 15 epochs, w2v_jax's book and fast presets) trains once per seed,
+each run in a fresh process; timings are medians over the seeds, quality is the mean and spread.
+The data stage also runs in fresh processes, as a researcher's run does (a warm process reuses
+memory and would flatter it). Writes ``benchmark.json`` and ``README.md`` (the tables and this
+command) into ``--out``.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from experiments import common
+from experiments.side_by_side import QUERY_WORDS, SYSTEMS
 from w2v_jax import data, pipeline, train
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
@@ -32,6 +35,7 @@ COMMAND = "python -m experiments.benchmark"
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, default=3, help="training runs per system")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")
     parser.add_argument("--out", type=Path, default=Path("results/benchmark"))
@@ -75,6 +79,50 @@ def data_stage_in_fresh_processes(repeats: int, data_dir: str | None) -> dict[st
     medians["total_min"] = min(run["total"] for run in runs)
     medians["total_max"] = max(run["total"] for run in runs)
     return medians
+
+
+def side_by_side(seeds: int, data_dir: str | None) -> list[dict]:
+    """Every system once per seed, each in a fresh process."""
+    runs = []
+    for system in SYSTEMS:
+        for seed in range(seeds):
+            command = [sys.executable, "-m", "experiments.side_by_side", system, str(seed)]
+            if data_dir:
+                command += ["--data-dir", data_dir]
+            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+            runs.append(json.loads(output.strip().splitlines()[-1]))
+            print(f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
+                  f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}", flush=True)
+    return runs
+
+
+_TIMED = ("data_seconds", "compile_seconds", "train_seconds", "end_to_end_seconds",
+          "centers_per_second", "pairs_per_second", "peak_rss_mib")
+_QUALITY = ("wordsim353_spearman", "wordsim353_coverage", "simlex999_spearman",
+            "simlex999_coverage", "analogy_accuracy", "analogy_coverage")
+
+
+def summarise(runs: list[dict]) -> dict[str, dict]:
+    """Per system: medians of the timings, mean / standard deviation / range of the quality."""
+    summary = {}
+    for system in SYSTEMS:
+        mine = [run for run in runs if run["system"] == system]
+        entry = {name: statistics.median(run[name] for run in mine)
+                 if mine[0][name] is not None else None for name in _TIMED}
+        for name in _QUALITY:
+            values = [run[name] for run in mine]
+            entry[name] = {"mean": statistics.fmean(values),
+                           "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                           "min": min(values), "max": max(values)}
+        entry["neighbours_seed_0"] = mine[0]["neighbours"]
+        summary[system] = entry
+    gensim = summary["gensim, 5 epochs"]
+    for system, entry in summary.items():
+        if system.startswith("w2v_jax"):
+            entry["speed_vs_gensim"] = entry["centers_per_second"] / gensim["centers_per_second"]
+            entry["end_to_end_vs_gensim"] = (gensim["end_to_end_seconds"]
+                                             / entry["end_to_end_seconds"])
+    return summary
 
 
 def training_throughput(config: Config, data_dir: str | None, epochs: int,
@@ -189,37 +237,82 @@ def _median_ms(call, steps: int, repeats: int = 5) -> float:
 
 def write_report(results: dict, out: Path) -> None:
     common.write_json(out / "benchmark.json", results)
+    lines = [f"`{COMMAND}` on {results['device']}, {results['machine']}; every system trained "
+             f"on PTB once per seed ({results['seeds']} seeds), each run in a fresh process.", ""]
+    lines += [*_systems_table(results["systems"]), "", *_neighbours_table(results["systems"])]
+    lines += ["", *_w2v_jax_table(results)]
+    (out / "README.md").write_text("# Benchmark\n\n" + "\n".join(lines) + "\n")
+
+
+def _quality(entry: dict, name: str) -> str:
+    q = entry[name]
+    return f"{q['mean']:.3f} ± {q['sd']:.3f}"
+
+
+def _systems_table(systems: dict) -> list[str]:
+    lines = ["| system | data s | compile s | train s | centers/s | pairs/s | vs gensim | "
+             "peak RSS MiB | WordSim353 | SimLex-999 | analogies |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for system, e in systems.items():
+        pairs = f"{e['pairs_per_second']:,.0f}" if e["pairs_per_second"] else "n/a"
+        ratio = f"{e['speed_vs_gensim']:.2f}x" if "speed_vs_gensim" in e else "1x (5 epochs)"
+        lines.append(
+            f"| {system} | {e['data_seconds']:.2f} | {e['compile_seconds']:.2f} | "
+            f"{e['train_seconds']:.2f} | {e['centers_per_second']:,.0f} | {pairs} | {ratio} | "
+            f"{e['peak_rss_mib']:,.0f} | {_quality(e, 'wordsim353_spearman')} | "
+            f"{_quality(e, 'simlex999_spearman')} | {_quality(e, 'analogy_accuracy')} |")
+    first = next(iter(systems.values()))
+    lines += ["", "Timings are medians over the seeds; quality is the mean ± standard deviation "
+              "over the seeds (Spearman for the word pairs, accuracy for the analogies). "
+              f"Coverage: WordSim353 {first['wordsim353_coverage']['mean']:.0%} of pairs, "
+              f"SimLex-999 {first['simlex999_coverage']['mean']:.0%}, Google analogies "
+              f"{first['analogy_coverage']['mean']:.0%} of questions. gensim's centers are its "
+              "effective words (after subsampling); it does not report pairs. Data seconds: "
+              "reading PTB and building the vocabulary (and, for w2v_jax, subsampling, windows, "
+              "noise words and padding)."]
+    return lines
+
+
+def _neighbours_table(systems: dict) -> list[str]:
+    lines = ["| system | " + " | ".join(QUERY_WORDS) + " |",
+             "| --- |" + " --- |" * len(QUERY_WORDS)]
+    for system, e in systems.items():
+        cells = [", ".join(e["neighbours_seed_0"].get(w, [])) for w in QUERY_WORDS]
+        lines.append(f"| {system} | " + " | ".join(cells) + " |")
+    return ["Top 5 neighbours, seed 0:", "", *lines]
+
+
+def _w2v_jax_table(results: dict) -> list[str]:
     stage, training = results["data_stage_seconds"], results["training"]
+    overhead, evaluation = results["checkpoint_overhead"], results["evaluation"]
+    e2e = {s: e["end_to_end_vs_gensim"] for s, e in results["systems"].items()
+           if "end_to_end_vs_gensim" in e}
     lines = [
-        "# Benchmark", "",
-        f"`{COMMAND}` on {results['device']}, {results['machine']}.", "",
-        "| measure | value |", "| --- | --- |",
+        "| w2v_jax measure | value |", "| --- | --- |",
         f"| data stage, PTB (median of {results['repeats']} fresh processes) | "
         f"{stage['total']:.2f} s (range {stage['total_min']:.2f}-{stage['total_max']:.2f}) |",
     ]
     lines += [f"| &nbsp;&nbsp;{part} | {seconds:.3f} s |" for part, seconds in stage.items()
               if part not in ("total", "total_min", "total_max")]
-    overhead, evaluation = results["checkpoint_overhead"], results["evaluation"]
+    lines += [f"| end to end (data, compile, train, evaluate), gensim's read + build_vocab + "
+              f"train time over ours, {system} | {ratio:.2f}x |" for system, ratio in e2e.items()]
     lines += [
-        f"| compile (once per run) | {training['compile_seconds']:.2f} s |",
+        f"| compile (once per run), book | {training['compile_seconds']:.2f} s |",
         f"| checkpoint at each epoch's end: training blocked | "
         f"{overhead['blocking_share_of_epoch']:.1%} of an epoch |",
         f"| checkpoint at each epoch's end: whole run's wall time (async write included) | "
         f"{overhead['wall_time_change']:+.1%} |",
-        f"| evaluate a PTB checkpoint (WordSim353, SimLex-999, Google analogies), w2v_jax | "
+        f"| evaluate a PTB checkpoint (WordSim353, SimLex-999, Google analogies) | "
         f"{evaluation['w2v_jax']['median_seconds']:.2f} s "
         f"(first call {evaluation['w2v_jax']['first_seconds']:.2f} s, compiles) |",
         f"| the same with gensim (load word2vec text + its three evaluations) | "
         f"{evaluation['gensim']['median_seconds']:.2f} s |",
-        f"| training, book configuration (median of {len(training['loss'])} epochs) | "
-        f"{training['centers_per_second']:,.0f} centers/s, "
-        f"{training['pairs_per_second']:,.0f} pairs/s |",
-        "", "Where a train step's time goes (batch 512, L = 60, d = 100, V = 6,719; "
+        "", "Where a book train step's time goes (batch 512, L = 60, d = 100, V = 6,719; "
         "ms per step, each row includes the rows above):", "",
         "| part of the step | ms/step |", "| --- | --- |",
     ]
     lines += [f"| {name} | {ms:.2f} |" for name, ms in results["step_profile_ms"].items()]
-    (out / "README.md").write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -230,11 +323,15 @@ def main(argv: list[str] | None = None) -> dict:
         return {}
     results = {"command": COMMAND, "device": common.device_description(),
                "machine": common.machine_description(), "versions": common.library_versions(),
-               "config": config.to_dict(), "repeats": args.repeats}
+               "config": config.to_dict(), "repeats": args.repeats, "seeds": args.seeds}
     results["data_stage_seconds"] = data_stage_in_fresh_processes(args.repeats, args.data_dir)
     print(f"data stage: {results['data_stage_seconds']['total']:.2f} s", flush=True)
+    results["runs"] = side_by_side(args.seeds, args.data_dir)
+    results["systems"] = summarise(results["runs"])
+    results["speed_vs_gensim"] = {system: entry["speed_vs_gensim"]
+                                  for system, entry in results["systems"].items()
+                                  if "speed_vs_gensim" in entry}
     results["training"] = training_throughput(config, args.data_dir, args.epochs)
-    print(f"training: {results['training']['centers_per_second']:,.0f} centers/s", flush=True)
     with tempfile.TemporaryDirectory() as workdir:
         results["training_with_checkpoints"] = training_throughput(
             config, args.data_dir, args.epochs, Path(workdir))
