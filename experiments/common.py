@@ -12,8 +12,9 @@ from typing import Any
 
 import jax
 
-from w2v_jax.config import NOISE_SHARING, PRESETS, Config, preset
+from w2v_jax.config import NOISE_SHARING, OPTIMIZERS, PRESETS, Config, preset
 
+_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS}
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 
@@ -30,7 +31,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
                                 default=argparse.SUPPRESS, help=help_text)
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type)]
-            choices = NOISE_SHARING if field.name == "noise_sharing" else None
+            choices = _CHOICES.get(field.name)
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, choices=choices,
                                 help=help_text)
 

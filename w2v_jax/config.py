@@ -25,7 +25,13 @@ class Config:
     embed_size: int = 100
     """Dimension d of both embedding tables."""
     lr: float = 0.01
-    """Adam learning rate (the book's MXNet value; its PyTorch code uses 0.002)."""
+    """Learning rate (the book's MXNet value for Adam; its PyTorch code uses 0.002)."""
+    optimizer: str = "adam"
+    """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables."""
+    adam_b1: float = 0.9
+    """Adam's decay rate of the first moment (used when optimizer is "adam")."""
+    adam_b2: float = 0.999
+    """Adam's decay rate of the second moment (used when optimizer is "adam")."""
     num_epochs: int = 5
     """Passes over the examples."""
     min_freq: int = 10
@@ -64,6 +70,9 @@ class Config:
             self._require(name, math.isfinite(value) and value > 0, "must be positive and finite")
         self._require("noise_sharing", self.noise_sharing in NOISE_SHARING,
                       f"must be one of {NOISE_SHARING}")
+        self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
+        for name in ("adam_b1", "adam_b2"):
+            self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
         for name in ("seed", "checkpoint_every"):
             self._require(name, getattr(self, name) >= 0, "must be non-negative")
 
@@ -84,6 +93,12 @@ class Config:
     def max_len(self) -> int:
         """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
         return 2 * self.max_window * (1 + self.noise_per_context)
+
+    def vectorisation_key(self) -> tuple:
+        """Equal for configs that can train together in one vmapped program (see
+        VECTORISABLE_FIELDS); execution fields other than num_epochs may differ too."""
+        shared = [name for name in self.math_fields() if name not in VECTORISABLE_FIELDS]
+        return tuple((name, getattr(self, name)) for name in [*shared, "num_epochs"])
 
     def math_fields(self) -> tuple[str, ...]:
         """Fields that change what training computes; a resumed run must match them all."""
@@ -109,6 +124,11 @@ class Config:
 
 
 NOISE_SHARING = ("per_context", "per_batch")
+OPTIMIZERS = ("adam", "adagrad", "sgd")
+
+# Float hyperparameters that change neither the data nor any array's shape: runs that differ
+# only in these can train together, vmapped over stacked train states, on shared batches.
+VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
 
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {

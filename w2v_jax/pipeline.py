@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import numpy as np
 from tqdm.auto import tqdm
 
 from w2v_jax import checkpoint, data
@@ -20,8 +22,10 @@ from w2v_jax.train import (
     EpochStats,
     Trainer,
     TrainState,
+    batch_loss,
     create_train_state,
     make_shared_noise_step,
+    shared_noise_loss,
     train_step,
 )
 
@@ -126,22 +130,31 @@ def train_skipgram(config: Config, prepared: PreparedData,
                        checkpoint_seconds)
 
 
-def step_for(config: Config, vocab: data.Vocab) -> Callable:
-    """The train step of ``config``: the book's, or the shared-noise one."""
+def step_for(config: Config, vocab: data.Vocab, book_loss: Callable = batch_loss,
+             shared_loss: Callable = shared_noise_loss) -> Callable:
+    """The train step of ``config``: the book's, or the shared-noise one; the vectorised
+    trainer passes its own versions of the two losses."""
     if not config.shares_noise:
-        return train_step
+        return functools.partial(train_step, loss_fn=book_loss)
     return make_shared_noise_step(data.noise_distribution(vocab.counts), config.shared_noise,
-                                  config.num_noise, config.seed)
+                                  config.num_noise, config.seed, shared_loss)
+
+
+def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
+                  first_batch: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
+    """The epoch's batch order (int32 [num_batches, batch_size], rows of ``host_examples``),
+    and the (centers, pairs) in its batches from ``first_batch`` on."""
+    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
+    order = data.batch_order(len(host_examples), config.batch_size, shuffle)
+    rows = order[first_batch:].ravel()
+    rows = rows[rows < len(host_examples)]
+    return order, (len(rows), int(host_examples.num_contexts[rows].sum()))
 
 
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
                history):
-    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
-    order = data.batch_order(len(host_examples), config.batch_size, shuffle)
     first = resume.batch if resume else 0
-    rows = order[first:].ravel()
-    rows = rows[rows < len(host_examples)]
-    counts = (len(rows), int(host_examples.num_contexts[rows].sum()))
+    order, counts = epoch_batches(config, host_examples, epoch, first)
 
     def on_checkpoint(state, done):
         if done.batch < len(order):  # the epoch's end is saved by the caller

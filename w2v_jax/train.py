@@ -43,12 +43,28 @@ class TrainState(train_state.TrainState):
     """Flax's TrainState: step, params, optimiser and its state."""
 
 
-def create_train_state(config: Config, vocab_size: int, key: jax.Array) -> TrainState:
-    """Fresh parameters (Xavier-uniform) and Adam state for a vocabulary of ``vocab_size``."""
+def create_train_state(config: Config, vocab_size: int, key: jax.Array,
+                       injectable: bool = False) -> TrainState:
+    """Fresh parameters (Xavier-uniform) and optimiser state for a vocabulary of ``vocab_size``
+    (``injectable``: see ``make_optimizer``)."""
     model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
     dummy = jnp.zeros((1, 1), jnp.int32)
     params = model.init(key, dummy, jnp.zeros((1, config.max_len), jnp.int32))["params"]
-    return TrainState.create(apply_fn=model.apply, params=params, tx=optax.adam(config.lr))
+    tx = make_optimizer(config, injectable)
+    return TrainState.create(apply_fn=model.apply, params=params, tx=tx)
+
+
+def make_optimizer(config: Config, injectable: bool = False) -> optax.GradientTransformation:
+    """The optax optimiser of ``config``. ``injectable=True`` keeps its float hyperparameters
+    in the optimiser state (``optax.inject_hyperparams``), so that train states with different
+    learning rates can be stacked and vmapped."""
+    if config.optimizer == "adam":
+        make, hyper = optax.adam, {"b1": config.adam_b1, "b2": config.adam_b2}
+    else:
+        make, hyper = {"adagrad": optax.adagrad, "sgd": optax.sgd}[config.optimizer], {}
+    if injectable:
+        make = optax.inject_hyperparams(make)
+    return make(learning_rate=config.lr, **hyper)
 
 
 def batch_loss(params: Any, apply_fn: Callable, batch: Batch) -> tuple[jax.Array, Metrics]:
@@ -62,9 +78,11 @@ def batch_loss(params: Any, apply_fn: Callable, batch: Batch) -> tuple[jax.Array
                                                        "num_examples": num_examples}
 
 
-def train_step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
-    """One Adam step on one batch; pure, to be jitted by the caller with the state donated."""
-    grad_fn = jax.value_and_grad(batch_loss, has_aux=True)
+def train_step(state: TrainState, batch: Batch,
+               loss_fn: Callable = batch_loss) -> tuple[TrainState, Metrics]:
+    """One optimiser step on one batch; pure, to be jitted by the caller with the state donated.
+    ``loss_fn(params, apply_fn, batch)`` is ``batch_loss`` or a stand-in with its signature."""
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
     (_, metrics), grads = grad_fn(state.params, state.apply_fn, batch)
     return state.apply_gradients(grads=grads), metrics
 
@@ -97,16 +115,24 @@ def shared_noise_loss(params: Any, apply_fn: Callable, batch: Batch, noise: jax.
     mask = batch["mask"].astype(jnp.float32)
     pred = apply_fn(variables, batch["centers"], batch["contexts_negatives"]).reshape(mask.shape)
     noise_pred = apply_fn(variables, batch["centers"], noise, method=SkipGram.noise_logits)
-    num_contexts = mask.sum(axis=-1)
-    context_terms = (optax.sigmoid_binary_cross_entropy(pred, 1.0) * mask).sum(axis=-1)
-    noise_terms = optax.sigmoid_binary_cross_entropy(noise_pred, 0.0).sum(axis=-1)
-    weight = num_contexts * num_noise / noise.shape[0]
-    live = num_contexts * (1 + num_noise)
-    per_example = (context_terms + weight * noise_terms) / jnp.where(live > 0, live, 1.0)
-    num_examples = (num_contexts > 0).sum().astype(jnp.float32)
+    per_example = shared_noise_bce(pred, noise_pred, mask, num_noise)
+    num_examples = (mask.sum(axis=-1) > 0).sum().astype(jnp.float32)
     loss_sum = per_example.sum()
     return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
                                                        "num_examples": num_examples}
+
+
+def shared_noise_bce(pred: jax.Array, noise_pred: jax.Array, mask: jax.Array,
+                     num_noise: int) -> jax.Array:
+    """Per-example loss with shared noise words: context logits ``pred`` and ``mask``
+    [..., batch, length], logits against the shared noise ``noise_pred`` [..., batch, shared]
+    -> [..., batch] (see ``shared_noise_loss``)."""
+    num_contexts = mask.sum(axis=-1)
+    context_terms = (optax.sigmoid_binary_cross_entropy(pred, 1.0) * mask).sum(axis=-1)
+    noise_terms = optax.sigmoid_binary_cross_entropy(noise_pred, 0.0).sum(axis=-1)
+    weight = num_contexts * num_noise / noise_pred.shape[-1]
+    live = num_contexts * (1 + num_noise)
+    return (context_terms + weight * noise_terms) / jnp.where(live > 0, live, 1.0)
 
 
 def draw_shared_noise(cdf: jax.Array, count: int, key: jax.Array) -> jax.Array:
@@ -118,9 +144,11 @@ def draw_shared_noise(cdf: jax.Array, count: int, key: jax.Array) -> jax.Array:
 
 
 def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise: int,
-                           seed: int) -> Callable:
+                           seed: int, loss_fn: Callable = shared_noise_loss) -> Callable:
     """A train step for noise_sharing="per_batch": each step draws its noise words on the
-    device from a key folded with the step number, so a resumed run draws the same ones."""
+    device from a key folded with the step number, so a resumed run draws the same ones.
+    ``loss_fn(params, apply_fn, batch, noise, num_noise)`` is ``shared_noise_loss`` or a
+    stand-in with its signature."""
     cdf = np.cumsum(noise_probs, dtype=np.float64)
     cdf = (cdf / cdf[-1]).astype(np.float32)
     cdf[-1] = 1.0
@@ -128,14 +156,14 @@ def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(jax.random.key(seed), state.step)
         noise = draw_shared_noise(jnp.asarray(cdf), shared_noise, key)
-        grad_fn = jax.value_and_grad(shared_noise_loss, has_aux=True)
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
         (_, metrics), grads = grad_fn(state.params, state.apply_fn, batch, noise, num_noise)
         return state.apply_gradients(grads=grads), metrics
 
     return step
 
 
-def make_chunk_runner(step_fn: Callable = train_step) -> Callable:
+def make_chunk_runner(step_fn: Callable = train_step, num_runs: int | None = None) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
     ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
@@ -144,7 +172,8 @@ def make_chunk_runner(step_fn: Callable = train_step) -> Callable:
     [steps, batch] picks each step's rows, and only the first ``num_steps`` steps run. The trip
     count is a traced value, so the short last dispatch of an epoch reuses the same program; a
     loop with a dynamic count (rather than a scan with a skip branch) spares a copy of the state
-    per step.
+    per step. With ``num_runs``, ``step_fn`` trains that many stacked states at once and the
+    loss sums and counts are [steps, num_runs].
     """
 
     def run(state, examples, order, num_steps):
@@ -154,7 +183,8 @@ def make_chunk_runner(step_fn: Callable = train_step) -> Callable:
             return (state, loss_sums.at[step].set(metrics["loss_sum"]),
                     counts.at[step].set(metrics["num_examples"]))
 
-        zeros = jnp.zeros(order.shape[0], jnp.float32)
+        runs = () if num_runs is None else (num_runs,)
+        zeros = jnp.zeros((order.shape[0], *runs), jnp.float32)
         return jax.lax.fori_loop(0, num_steps, body, (state, zeros, zeros))
 
     return jax.jit(run, donate_argnums=0)
@@ -221,10 +251,10 @@ class Trainer:
             num_steps = min(self.steps_per_dispatch, len(order) - done.batch)
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
-            chunk = _pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
+            chunk = pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             losses = np.asarray(losses)[:num_steps]  # one host sync per dispatch, not per step
-            _check_finite(losses, epoch, done.batch)
+            check_finite(losses, epoch, done.batch)
             done = EpochProgress(done.batch + num_steps, done.loss_sum + float(losses.sum()),
                                  done.num_examples + float(np.asarray(rows).sum()))
             global_step += num_steps
@@ -250,14 +280,14 @@ class EpochProgress:
         return self.loss_sum / max(self.num_examples, 1.0)
 
 
-def _pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
+def pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
     """``order`` grown to ``steps`` rows (the extra rows are never run), for a fixed shape."""
     if len(order) == steps:
         return order
     return np.concatenate([order, np.zeros((steps - len(order), order.shape[1]), order.dtype)])
 
 
-def _check_finite(losses: np.ndarray, epoch: int, first_batch: int) -> None:
+def check_finite(losses: np.ndarray, epoch: int, first_batch: int) -> None:
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         step = first_batch + int(bad[0]) + 1

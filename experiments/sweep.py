@@ -1,0 +1,178 @@
+"""Run a hyperparameter sweep on PTB: each point in its own workdir, resumable, then a summary.
+
+    python -m experiments.sweep NAME [--metric wordsim353_spearman] [--vectorise | --no-vectorise]
+
+NAME is a module of experiments/sweeps/. Every point is checked to be a valid Config before
+anything runs. A point's workdir ``results/sweeps/NAME/<point-id>/`` holds ``config.json`` and,
+once it has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
+sweep resumes where it stopped. Points that differ only in learning rate or Adam's betas can
+train together in one program (``--vectorise``; by default only off the CPU, where it is slower:
+see results/sweeps/README.md). The summary is ``summary.csv``, ``README.md`` (sorted by the
+metric) and ``<metric>.png`` (the metric against each swept parameter) in the sweep's directory.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+from tqdm.auto import tqdm
+
+from experiments import common, sweep_summary, sweeps
+from w2v_jax import pipeline, vectorised
+from w2v_jax.config import Config
+from w2v_jax.data import CorpusError
+from w2v_jax.evaluate import Embeddings
+
+DEFAULT_OUT = Path("results/sweeps")
+
+
+@dataclasses.dataclass(frozen=True)
+class Point:
+    """One point of a sweep: its overrides, its full config and where its results go."""
+
+    overrides: dict[str, Any]
+    config: Config
+    workdir: Path
+
+    @property
+    def finished(self) -> bool:
+        return (self.workdir / "metrics.json").exists()
+
+
+def point_id(overrides: dict[str, Any]) -> str:
+    """A directory name that says what the point changes, e.g. ``lr=0.01,optimizer=adam``."""
+    return ",".join(f"{name}={value}" for name, value in sorted(overrides.items())) or "base"
+
+
+def expand(name: str, out: Path) -> tuple[list[Point], str]:
+    """The sweep's points and its metric; an invalid point raises ValueError naming it."""
+    module = sweeps.load(name)
+    base = getattr(module, "BASE", {})
+    points = []
+    for index, overrides in enumerate(module.points()):
+        try:
+            config = Config(**{**base, **overrides})
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"sweep {name!r}, point {index} {overrides}: {err}") from err
+        points.append(Point(overrides, config, out / name / point_id(overrides)))
+    ids = [p.workdir for p in points]
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"sweep {name!r} lists a point twice")
+    return points, getattr(module, "METRIC", sweep_summary.DEFAULT_METRIC)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("name", help=f"a sweep of experiments/sweeps/: {sweeps.available()}")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--metric", default=None, help="the summary's sort key "
+                        f"(default the sweep's, else {sweep_summary.DEFAULT_METRIC}); one of "
+                        f"{', '.join(sweep_summary.METRICS)}")
+    parser.add_argument("--vectorise", action=argparse.BooleanOptionalAction, default=None,
+                        help="train points differing only in lr / Adam betas together "
+                             "(default: on a GPU or TPU, not on the CPU)")
+    parser.add_argument("--data-dir", default=None,
+                        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> list[dict]:
+    args = parse_args(argv)
+    try:
+        points, metric = expand(args.name, args.out)
+        metric = args.metric or metric
+        if metric not in sweep_summary.METRICS:
+            raise ValueError(f"unknown metric {metric!r}; metrics: {sweep_summary.METRICS}")
+        vectorise = args.vectorise
+        if vectorise is None:
+            vectorise = jax.default_backend() != "cpu"
+        run_points(points, args.data_dir, vectorise)
+    except (ValueError, CorpusError) as err:
+        raise SystemExit(f"error: {err}") from err
+    rows = sweep_summary.write(points, args.out / args.name, metric)
+    print(f"wrote the summary of {len(rows)} points to {args.out / args.name}")
+    return rows
+
+
+def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> None:
+    """Train and evaluate every unfinished point; each writes its metrics.json when done."""
+    todo = [p for p in points if not p.finished]
+    print(f"{len(points) - len(todo)} of {len(points)} points already finished", file=sys.stderr)
+    for point in todo:
+        common.write_json(point.workdir / "config.json", point.config.to_dict())
+    groups = (vectorised.group_vectorisable([p.config for p in todo]) if vectorise
+              else [[i] for i in range(len(todo))])
+    cache: dict[tuple, pipeline.PreparedData] = {}
+    with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
+        for group in groups:
+            members = [todo[i] for i in group]
+            prepared = _prepared(members[0].config, data_dir, cache)
+            for point, result in zip(members, train_points(members, prepared, vectorise)):
+                common.write_json(point.workdir / "metrics.json", result)
+                bar.update(1)
+
+
+def train_points(points: list[Point], prepared: pipeline.PreparedData,
+                 vectorise: bool) -> list[dict]:
+    """Metrics of each point: vectorised in one program, or one run after another."""
+    configs = [p.config for p in points]
+    if vectorise:
+        start = time.perf_counter()
+        runs = vectorised.train_together(configs, prepared, progress=False)
+        seconds = time.perf_counter() - start
+        return [_metrics(run.config, run.params, run.history, seconds, prepared, run.diverged,
+                         len(runs)) for run in runs]
+    results = []
+    for config in configs:
+        start = time.perf_counter()
+        try:
+            run = pipeline.train_skipgram(config, prepared, progress=False)
+        except FloatingPointError as err:
+            results.append(_metrics(config, None, [], time.perf_counter() - start, prepared,
+                                    str(err), 1))
+            continue
+        results.append(_metrics(config, run.params, run.history, time.perf_counter() - start,
+                                prepared, None, 1))
+    return results
+
+
+def _metrics(config: Config, params, history, seconds: float, prepared: pipeline.PreparedData,
+             diverged: str | None, trained_with: int) -> dict:
+    """What the summary reads: the evaluator's scores, final loss and throughput."""
+    result: dict[str, Any] = {"config": config.to_dict(), "status": "finished",
+                              "seconds": seconds, "trained_with": trained_with,
+                              "device": common.device_description()}
+    if diverged is not None or params is None:
+        return {**result, "status": "diverged", "error": diverged}
+    scores = Embeddings(prepared.vocab.tokens,
+                        params["center_embed"]["embedding"]).evaluate_benchmarks()
+    train_seconds = sum(stats.seconds for stats in history)
+    result.update(
+        final_loss=history[-1].loss,
+        centers_per_second=sum(stats.centers for stats in history) / train_seconds,
+        wordsim353_spearman=scores["wordsim353"]["spearman"],
+        simlex999_spearman=scores["simlex999"]["spearman"],
+        analogy_accuracy=scores["google_analogies"]["accuracy"],
+        evaluation=scores, epochs=[stats.to_dict() for stats in history])
+    return json.loads(json.dumps(result))  # plain floats, as written
+
+
+def _prepared(config: Config, data_dir: str | None,
+              cache: dict[tuple, pipeline.PreparedData]) -> pipeline.PreparedData:
+    """The data stage of ``config``, shared by the points whose data draws are the same."""
+    key = (config.min_freq, config.subsample_t, config.seed, config.max_window,
+           config.noise_per_context, config.max_len)
+    if key not in cache:
+        cache[key] = pipeline.prepare_data(config, data_dir)
+    return cache[key]
+
+
+if __name__ == "__main__":
+    main()

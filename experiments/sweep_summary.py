@@ -1,0 +1,115 @@
+"""The summary of a sweep: a CSV of every point, a Markdown table sorted by a metric (and the
+mean and spread over seeds), and a plot of the metric against each swept parameter."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no window
+import matplotlib.pyplot as plt
+
+if TYPE_CHECKING:
+    from experiments.sweep import Point
+
+METRICS = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy", "final_loss",
+           "centers_per_second")
+DEFAULT_METRIC = "wordsim353_spearman"
+_LOWER_IS_BETTER = {"final_loss"}
+
+
+def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
+    """Write summary.csv, README.md and <metric>.png; returns the rows (finished points)."""
+    swept = sorted({name for p in points for name in p.overrides})
+    rows = []
+    for point in points:
+        if point.finished:
+            metrics = json.loads((point.workdir / "metrics.json").read_text())
+            rows.append({"point": point.workdir.name, **point.overrides,
+                         "status": metrics["status"],
+                         **{name: metrics.get(name, math.nan) for name in METRICS}})
+    rows.sort(key=lambda row: _sort_key(row, metric))
+    directory.mkdir(parents=True, exist_ok=True)
+    with (directory / "summary.csv").open("w", newline="") as f:
+        writer = csv.DictWriter(f, ["point", *swept, "status", *METRICS], restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    (directory / "README.md").write_text(markdown(directory.name, rows, swept, metric,
+                                                  len(points)))
+    plot(rows, [name for name in swept if name != "seed"], metric, directory / f"{metric}.png")
+    return rows
+
+
+def over_seeds(rows: list[dict], swept: list[str], metric: str) -> list[dict]:
+    """Rows grouped by every swept parameter but the seed: mean, standard deviation and count
+    of the metric, best first."""
+    groups: dict[tuple, list[float]] = {}
+    for row in rows:
+        key = tuple((name, row.get(name)) for name in swept if name != "seed")
+        groups.setdefault(key, []).append(row[metric])
+    summary = [{**dict(key), "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
+               for key, values in groups.items()]
+    summary.sort(key=lambda row: _sort_key({metric: row["mean"]}, metric))
+    return summary
+
+
+def markdown(name: str, rows: list[dict], swept: list[str], metric: str, total: int) -> str:
+    command = f"python -m experiments.sweep {name}"
+    lines = [f"# Sweep {name}", "", f"`{command}`: {len(rows)} of {total} points finished, "
+             f"sorted by {metric}.", ""]
+    if "seed" in swept:
+        groups = over_seeds(rows, swept, metric)
+        params = [n for n in swept if n != "seed"]
+        lines += [f"Over seeds ({metric}, mean ± standard deviation):", "",
+                  "| " + " | ".join([*params, "mean", "sd", "seeds"]) + " |",
+                  "|" + " --- |" * (len(params) + 3)]
+        lines += ["| " + " | ".join([*(str(g[p]) for p in params), f"{g['mean']:.3f}",
+                                     f"{g['sd']:.3f}", str(g["n"])]) + " |" for g in groups]
+        lines.append("")
+    columns = [*swept, "status", *METRICS]
+    lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def plot(rows: list[dict], params: list[str], metric: str, path: Path) -> None:
+    """One panel per swept parameter: the metric of every finished point against its value."""
+    if not params:
+        return
+    fig, axes = plt.subplots(1, len(params), figsize=(3.5 * len(params), 3), squeeze=False)
+    for ax, name in zip(axes[0], params):
+        values = [row.get(name) for row in rows]
+        numeric = all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
+        labels = sorted({str(v) for v in values})
+        xs = values if numeric else [labels.index(str(v)) for v in values]
+        ax.scatter(xs, [row[metric] for row in rows], alpha=0.7)
+        if numeric and min(values) > 0 and max(values) / min(values) >= 20:
+            ax.set_xscale("log")
+        if not numeric:
+            ax.set_xticks(range(len(labels)), labels)
+        ax.set_xlabel(name)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(metric)
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def _sort_key(row: dict, metric: str) -> tuple:
+    value = row.get(metric, math.nan)
+    if value is None or not math.isfinite(value):
+        return (1, 0.0)
+    return (0, value if metric in _LOWER_IS_BETTER else -value)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+    return "" if value is None else str(value)
