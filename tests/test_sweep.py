@@ -1,0 +1,111 @@
+"""Sweep definitions, the resumable runner and its summary, on the real PTB with tiny models."""
+
+import csv
+import json
+import sys
+import types
+
+import pytest
+
+from experiments import sweep, sweeps
+
+TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
+
+
+def test_grid_expands_every_combination_last_axis_fastest():
+    assert sweeps.grid(lr=[0.1, 0.2], seed=[0, 1, 2]) == [
+        {"lr": lr, "seed": seed} for lr in (0.1, 0.2) for seed in (0, 1, 2)]
+    assert sweeps.grid() == [{}]
+
+
+def test_random_search_is_seeded_and_stays_in_its_space():
+    space = {"lr": ("log", 1e-4, 1e-1), "b1": ("uniform", 0.8, 0.95), "embed_size": [50, 100]}
+    points = sweeps.random_search(space, 200, seed=3)
+    assert points == sweeps.random_search(space, 200, seed=3)
+    assert points != sweeps.random_search(space, 200, seed=4)
+    lrs = [p["lr"] for p in points]
+    assert 1e-4 <= min(lrs) and max(lrs) <= 1e-1
+    # log-uniform: about a third of the draws in each decade
+    assert 40 < sum(1e-3 <= lr < 1e-2 for lr in lrs) < 95
+    assert all(0.8 <= p["b1"] <= 0.95 for p in points)
+    assert {p["embed_size"] for p in points} == {50, 100}
+    with pytest.raises(ValueError, match="embed_size=\\[\\]"):
+        sweeps.random_search({"embed_size": []}, 1, seed=0)
+
+
+def test_shipped_sweeps_are_valid(tmp_path):
+    assert {"ptb_lr", "ptb_shape", "ptb_epochs"} <= set(sweeps.available())
+    for name in ("ptb_lr", "ptb_shape", "ptb_epochs"):
+        points, metric = sweep.expand(name, tmp_path)
+        assert points and metric == "wordsim353_spearman"
+    lr_points, _ = sweep.expand("ptb_lr", tmp_path)
+    assert {p.config.optimizer for p in lr_points} == {"adam", "adagrad", "sgd"}
+    assert {p.config.seed for p in lr_points} == {0, 1, 2}
+
+
+@pytest.fixture
+def define_sweep(monkeypatch):
+    def define(name, points, base=TINY):
+        module = types.ModuleType(f"experiments.sweeps.{name}")
+        module.BASE, module.points = base, lambda: points
+        monkeypatch.setitem(sys.modules, module.__name__, module)
+    return define
+
+
+def test_an_invalid_point_is_refused_before_anything_runs(define_sweep, tmp_path):
+    define_sweep("bad", [{"lr": 0.01}, {"lr": -1.0}])
+    with pytest.raises(SystemExit, match="point 1 .*Config.lr=-1.0 must be positive"):
+        sweep.main(["bad", "--out", str(tmp_path)])
+    assert not (tmp_path / "bad").exists()
+    with pytest.raises(SystemExit, match="no sweep named 'nope'; sweeps: .*ptb_lr"):
+        sweep.main(["nope", "--out", str(tmp_path)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("vectorise", [False, True])
+def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_dir, monkeypatch,
+                                                    vectorise):
+    points = [{"lr": 0.01, "seed": 0}, {"lr": 0.03, "seed": 0}, {"lr": 0.03, "seed": 1}]
+    define_sweep("tiny", points)
+    flag = "--vectorise" if vectorise else "--no-vectorise"
+    args = ["tiny", "--out", str(tmp_path), "--data-dir", str(ptb_dir), flag]
+    trained = []
+    real = sweep.train_points
+
+    def killed_after_first(members, prepared, vectorise):
+        if trained:
+            raise KeyboardInterrupt  # the sweep is killed after its first group of points
+        trained.extend(p.workdir.name for p in members)
+        return real(members, prepared, vectorise)
+
+    monkeypatch.setattr(sweep, "train_points", killed_after_first)
+    with pytest.raises(KeyboardInterrupt):
+        sweep.main(args)
+    first = set(trained)
+    assert first == ({"lr=0.01,seed=0", "lr=0.03,seed=0"} if vectorise else {"lr=0.01,seed=0"})
+
+    def counting(members, prepared, vectorise):
+        trained.extend(p.workdir.name for p in members)
+        return real(members, prepared, vectorise)
+
+    trained.clear()
+    monkeypatch.setattr(sweep, "train_points", counting)
+    rows = sweep.main(args)
+    assert set(trained) == {sweep.point_id(p) for p in points} - first
+
+    directory = tmp_path / "tiny"
+    with (directory / "summary.csv").open() as f:
+        table = list(csv.DictReader(f))
+    assert {row["point"] for row in table} == {sweep.point_id(p) for p in points}
+    for row in table:
+        metrics = json.loads((directory / row["point"] / "metrics.json").read_text())
+        assert json.loads((directory / row["point"] / "config.json").read_text()) == (
+            metrics["config"])
+        for name in sweep.sweep_summary.METRICS:
+            assert float(row[name]) == pytest.approx(metrics[name])
+        assert 0.3 < float(row["final_loss"]) < 0.7 and float(row["centers_per_second"]) > 0
+    spearman = [row["wordsim353_spearman"] for row in rows]
+    assert spearman == sorted(spearman, reverse=True)
+    readme = (directory / "README.md").read_text()
+    assert "| lr | mean | sd | seeds |" in readme and readme.count("| finished |") == 3
+    assert (directory / "wordsim353_spearman.png").stat().st_size > 1000

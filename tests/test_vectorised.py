@@ -1,0 +1,67 @@
+"""Runs trained together in one program equal the same runs trained one after another."""
+
+import jax
+import numpy as np
+import pytest
+
+from tests.conftest import topic_corpus
+from w2v_jax import pipeline, vectorised
+from w2v_jax.config import smoke_config
+
+LEARNING_RATES = (0.003, 0.01, 0.03)
+
+
+def assert_same_runs(configs, prepared):
+    together = vectorised.train_together(configs, prepared, progress=False)
+    for config, run in zip(configs, together):
+        alone = pipeline.train_skipgram(config, prepared, progress=False)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5, rtol=0),
+                     alone.params, run.params)
+        np.testing.assert_allclose([s.loss for s in run.history],
+                                   [s.loss for s in alone.history], rtol=1e-5)
+        assert [s.centers for s in run.history] == [s.centers for s in alone.history]
+        assert run.diverged is None
+    return together
+
+
+@pytest.fixture(scope="module")
+def topic_text():
+    return topic_corpus(sentences=1500)[0]
+
+
+def base_config(**overrides):
+    values = dict(min_freq=1, max_window=2, num_noise=3, batch_size=64, num_epochs=2)
+    return smoke_config(**{**values, **overrides})
+
+
+@pytest.mark.parametrize("overrides", [
+    {}, {"noise_sharing": "per_batch", "shared_noise": 16}, {"resample_each_epoch": True},
+    {"optimizer": "adagrad"}])
+def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides):
+    configs = [base_config(lr=lr, **overrides) for lr in LEARNING_RATES]
+    prepared = pipeline.prepare_data(configs[0], text=topic_text)
+    runs = assert_same_runs(configs, prepared)
+    losses = [run.history[-1].loss for run in runs]
+    assert len(set(losses)) == 3, "each run trains with its own learning rate"
+
+
+def test_adam_betas_train_together(topic_text):
+    configs = [base_config(adam_b1=b1, adam_b2=b2) for b1, b2 in ((0.9, 0.999), (0.5, 0.99))]
+    assert_same_runs(configs, pipeline.prepare_data(configs[0], text=topic_text))
+
+
+def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
+    configs = [base_config(lr=0.01), base_config(lr=0.02), base_config(lr=0.01, seed=1),
+               base_config(embed_size=8), base_config(lr=0.03, adam_b1=0.8),
+               base_config(num_epochs=3)]
+    assert vectorised.group_vectorisable(configs) == [[0, 1, 4], [2], [3], [5]]
+    with pytest.raises(ValueError, match="differ only in"):
+        vectorised.train_together(configs[:3], None)
+
+
+def test_a_diverging_run_does_not_stop_the_others(topic_text):
+    configs = [base_config(lr=0.01, optimizer="sgd"), base_config(lr=1e30, optimizer="sgd")]
+    prepared = pipeline.prepare_data(configs[0], text=topic_text)
+    good, bad = vectorised.train_together(configs, prepared, progress=False)
+    assert good.diverged is None and np.isfinite(good.history[-1].loss)
+    assert bad.diverged == "non-finite loss in epoch 1"
