@@ -47,17 +47,23 @@ def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
 
 
 def over_seeds(rows: list[dict], swept: list[str], metric: str) -> list[dict]:
-    """Rows grouped by every swept parameter but the seed: mean, standard deviation and count
-    of the metric, best first."""
-    groups: dict[tuple, list[float]] = {}
+    """Rows grouped by every swept parameter but the seed: per metric the mean and standard
+    deviation over the seeds (``{metric: (mean, sd)}``) and the count ``n``, best first."""
+    groups: dict[tuple, list[dict]] = {}
     for row in rows:
         key = tuple((name, row.get(name)) for name in swept if name != "seed")
-        groups.setdefault(key, []).append(row[metric])
-    summary = [{**dict(key), "mean": statistics.fmean(values),
-                "sd": statistics.stdev(values) if len(values) > 1 else 0.0, "n": len(values)}
-               for key, values in groups.items()]
-    summary.sort(key=lambda row: _sort_key({metric: row["mean"]}, metric))
+        groups.setdefault(key, []).append(row)
+    summary = []
+    for key, members in groups.items():
+        entry: dict[str, Any] = {**dict(key), "n": len(members)}
+        for name in METRICS:
+            entry[name] = _mean_and_sd([member[name] for member in members])
+        summary.append(entry)
+    summary.sort(key=lambda entry: _sort_key({metric: entry[metric][0]}, metric))
     return summary
+
+
+_QUALITY = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy", "final_loss")
 
 
 def markdown(name: str, rows: list[dict], swept: list[str], metric: str, total: int) -> str:
@@ -65,13 +71,13 @@ def markdown(name: str, rows: list[dict], swept: list[str], metric: str, total: 
     lines = [f"# Sweep {name}", "", f"`{command}`: {len(rows)} of {total} points finished, "
              f"sorted by {metric}.", ""]
     if "seed" in swept:
-        groups = over_seeds(rows, swept, metric)
         params = [n for n in swept if n != "seed"]
-        lines += [f"Over seeds ({metric}, mean ± standard deviation):", "",
-                  "| " + " | ".join([*params, "mean", "sd", "seeds"]) + " |",
-                  "|" + " --- |" * (len(params) + 3)]
-        lines += ["| " + " | ".join([*(str(g[p]) for p in params), f"{g['mean']:.3f}",
-                                     f"{g['sd']:.3f}", str(g["n"])]) + " |" for g in groups]
+        lines += ["Over seeds (mean ± standard deviation):", "",
+                  "| " + " | ".join([*params, "seeds", *_QUALITY]) + " |",
+                  "|" + " --- |" * (len(params) + 1 + len(_QUALITY))]
+        lines += ["| " + " | ".join([*(_cell(g[p]) for p in params), str(g["n"]),
+                                     *(f"{g[m][0]:.3f} ± {g[m][1]:.3f}" for m in _QUALITY)])
+                  + " |" for g in over_seeds(rows, swept, metric)]
         lines.append("")
     columns = [*swept, "status", *METRICS]
     lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
@@ -102,6 +108,13 @@ def plot(rows: list[dict], params: list[str], metric: str, path: Path) -> None:
     plt.close(fig)
 
 
+def _mean_and_sd(values: list[float]) -> tuple[float, float]:
+    """Mean and standard deviation; NaN for both when a value is missing (a diverged run)."""
+    if not all(math.isfinite(value) for value in values):
+        return math.nan, math.nan
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
+
+
 def _sort_key(row: dict, metric: str) -> tuple:
     value = row.get(metric, math.nan)
     if value is None or not math.isfinite(value):
@@ -112,4 +125,4 @@ def _sort_key(row: dict, metric: str) -> tuple:
 def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-    return "" if value is None else str(value)
+    return "(base)" if value is None else str(value)

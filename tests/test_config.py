@@ -49,5 +49,8 @@ def test_presets():
     assert fast.noise_sharing == "per_batch" and fast.batch_size == 1024
     assert fast.max_len == 10 and fast.noise_per_context == 0
     assert preset("book") == Config()
+    best = preset("best")
+    assert (best.lr, best.num_epochs, best.resample_each_epoch) == (0.002, 10, True)
+    assert best.batch_size == Config().batch_size
     with pytest.raises(ValueError, match="unknown preset 'quick'"):
         preset("quick")

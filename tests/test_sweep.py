@@ -35,7 +35,7 @@ def test_random_search_is_seeded_and_stays_in_its_space():
 
 def test_shipped_sweeps_are_valid(tmp_path):
     assert {"ptb_lr", "ptb_shape", "ptb_epochs"} <= set(sweeps.available())
-    for name in ("ptb_lr", "ptb_shape", "ptb_epochs"):
+    for name in ("ptb_lr", "ptb_shape", "ptb_epochs", "ptb_best"):
         points, metric = sweep.expand(name, tmp_path)
         assert points and metric == "wordsim353_spearman"
     lr_points, _ = sweep.expand("ptb_lr", tmp_path)
@@ -107,5 +107,32 @@ def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_
     spearman = [row["wordsim353_spearman"] for row in rows]
     assert spearman == sorted(spearman, reverse=True)
     readme = (directory / "README.md").read_text()
-    assert "| lr | mean | sd | seeds |" in readme and readme.count("| finished |") == 3
+    assert "| lr | seeds | wordsim353_spearman |" in readme
+    assert readme.count("| finished |") == 3
     assert (directory / "wordsim353_spearman.png").stat().st_size > 1000
+
+
+def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
+    from experiments import common, sweep_summary
+    from w2v_jax.config import Config
+
+    scores = {"wordsim353_spearman": 0.2, "simlex999_spearman": 0.1, "analogy_accuracy": 0.01,
+              "final_loss": 0.4, "centers_per_second": 1e5}
+    points = []
+    for lr, seed, status in ((0.01, 0, "finished"), (0.01, 1, "finished"), (9.0, 0, "diverged")):
+        overrides = {"lr": lr, "seed": seed}
+        point = sweep.Point(overrides, Config(**overrides),
+                            tmp_path / "s" / sweep.point_id(overrides))
+        metrics = {"status": status, **(scores if status == "finished" else {})}
+        if seed == 1:
+            metrics["wordsim353_spearman"] = 0.3
+        common.write_json(point.workdir / "metrics.json", metrics)
+        points.append(point)
+    rows = sweep_summary.write(points, tmp_path / "s", "wordsim353_spearman")
+    assert [row["point"] for row in rows] == ["lr=0.01,seed=1", "lr=0.01,seed=0",
+                                              "lr=9.0,seed=0"]
+    groups = sweep_summary.over_seeds(rows, ["lr", "seed"], "wordsim353_spearman")
+    assert groups[0]["lr"] == 0.01 and groups[0]["n"] == 2
+    assert groups[0]["wordsim353_spearman"] == pytest.approx((0.25, 0.0707107), rel=1e-5)
+    readme = (tmp_path / "s" / "README.md").read_text()
+    assert "| 9 | 1 | nan ± nan |" in readme and "| diverged |" in readme

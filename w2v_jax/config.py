@@ -134,6 +134,8 @@ VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
     "fast": {"noise_sharing": "per_batch", "shared_noise": 128, "batch_size": 2048},
+    # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
+    "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
 }
 
 

@@ -1,0 +1,88 @@
+"""8 learning rates on PTB: trained together in one program, against one run after another.
+
+    python -m experiments.vectorised_speed [--epochs 2] [--presets book fast] [--out results/sweeps]
+
+For each preset, both ways train the same 8 configs on the same prepared data; each side's wall
+time includes its compilation (one program for the group, one per sequential run). Also checks
+that both give the same parameters and losses. Writes ``vectorised_speed.json`` and
+``vectorised_speed.md`` into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments import common
+from w2v_jax import pipeline, vectorised
+from w2v_jax.config import PRESETS, preset
+
+COMMAND = "python -m experiments.vectorised_speed"
+LEARNING_RATES = (0.001, 0.0015, 0.002, 0.003, 0.005, 0.007, 0.01, 0.015)
+
+
+def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
+    configs = [preset(preset_name, lr=lr, num_epochs=epochs) for lr in LEARNING_RATES]
+    prepared = pipeline.prepare_data(configs[0], data_dir)
+    start = time.perf_counter()
+    together = vectorised.train_together(configs, prepared, progress=False)
+    vectorised_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    alone = [pipeline.train_skipgram(config, prepared, progress=False) for config in configs]
+    sequential_seconds = time.perf_counter() - start
+    param_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+                     for run, single in zip(together, alone)
+                     for a, b in zip(_leaves(run.params), _leaves(single.params)))
+    loss_diff = max(abs(run.history[-1].loss - single.history[-1].loss)
+                    for run, single in zip(together, alone))
+    return {"preset": preset_name, "runs": len(configs), "epochs": epochs,
+            "vectorised_seconds": vectorised_seconds, "sequential_seconds": sequential_seconds,
+            "speedup": sequential_seconds / vectorised_seconds,
+            "vectorised_compile_seconds": together[0].compile_seconds,
+            "max_param_difference": param_diff, "max_final_loss_difference": loss_diff,
+            "final_losses": [run.history[-1].loss for run in together]}
+
+
+def _leaves(params: dict) -> list:
+    return [params[table]["embedding"] for table in ("center_embed", "context_embed")]
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=2)
+    parser.add_argument("--presets", nargs="+", default=["book", "fast"], choices=sorted(PRESETS))
+    parser.add_argument("--out", type=Path, default=Path("results/sweeps"))
+    parser.add_argument("--data-dir", default=None)
+    args = parser.parse_args(argv)
+    results = {"command": COMMAND, "device": common.device_description(),
+               "machine": common.machine_description(), "versions": common.library_versions(),
+               "comparisons": []}
+    for name in args.presets:
+        results["comparisons"].append(compare(name, args.epochs, args.data_dir))
+        entry = results["comparisons"][-1]
+        print(f"{name}: {entry['sequential_seconds']:.1f} s one after another, "
+              f"{entry['vectorised_seconds']:.1f} s together: {entry['speedup']:.2f}x", flush=True)
+    common.write_json(args.out / "vectorised_speed.json", results)
+    (args.out / "vectorised_speed.md").write_text(report(results))
+    return results
+
+
+def report(results: dict) -> str:
+    lines = [f"`{COMMAND}` on {results['device']}, {results['machine']}: "
+             f"{len(LEARNING_RATES)} learning rates, trained together or one after another "
+             "(wall time including compilation, same prepared data).", "",
+             "| preset | epochs | one after another s | together s | speedup | "
+             "max parameter difference | max final-loss difference |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines += [f"| {c['preset']} | {c['epochs']} | {c['sequential_seconds']:.1f} | "
+              f"{c['vectorised_seconds']:.1f} | {c['speedup']:.2f}x | "
+              f"{c['max_param_difference']:.1e} | {c['max_final_loss_difference']:.1e} |"
+              for c in results["comparisons"]]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
