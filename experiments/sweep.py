@@ -123,7 +123,7 @@ def train_points(points: list[Point], prepared: pipeline.PreparedData,
                  vectorise: bool) -> list[dict]:
     """Metrics of each point: vectorised in one program, or one run after another."""
     configs = [p.config for p in points]
-    if vectorise:
+    if vectorise and all(vectorised.supports(config) for config in configs):
         start = time.perf_counter()
         runs = vectorised.train_together(configs, prepared, progress=False)
         seconds = time.perf_counter() - start

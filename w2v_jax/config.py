@@ -27,7 +27,9 @@ class Config:
     lr: float = 0.01
     """Learning rate (the book's MXNet value for Adam; its PyTorch code uses 0.002)."""
     optimizer: str = "adam"
-    """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables."""
+    """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables;
+    "sparse_sgd": SGD on the rows a batch touches only, its rate decaying linearly to
+    lr * 1e-4 over the run, as word2vec's (w2v_jax.sparse)."""
     adam_b1: float = 0.9
     """Adam's decay rate of the first moment (used when optimizer is "adam")."""
     adam_b2: float = 0.999
@@ -124,7 +126,7 @@ class Config:
 
 
 NOISE_SHARING = ("per_context", "per_batch")
-OPTIMIZERS = ("adam", "adagrad", "sgd")
+OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd")
 
 # Float hyperparameters that change neither the data nor any array's shape: runs that differ
 # only in these can train together, vmapped over stacked train states, on shared batches.

@@ -32,7 +32,7 @@ class SkipGram(nn.Module):
         """
         v = _lookup(self.center_embed.embedding, centers)  # [batch, 1, embed]
         u = _lookup(self.context_embed.embedding, contexts_negatives)  # [batch, length, embed]
-        return jnp.einsum("bie,ble->bil", v, u)
+        return row_logits(v, u)
 
     def noise_logits(self, centers: jax.Array, noise: jax.Array) -> jax.Array:
         """Logits of every center against a shared set of noise words.
@@ -46,6 +46,13 @@ class SkipGram(nn.Module):
         v = _lookup(self.center_embed.embedding, centers[:, 0])  # [batch, embed]
         u = _lookup(self.context_embed.embedding, noise)  # [num_noise, embed]
         return v @ u.T
+
+
+def row_logits(v: jax.Array, u: jax.Array) -> jax.Array:
+    """Dot products of gathered rows: center rows v [batch, 1, embed] with context rows
+    u [batch, length, embed] -> [batch, 1, length]. Shared with the row-sparse train step,
+    which differentiates with respect to the gathered rows rather than the tables."""
+    return jnp.einsum("bie,ble->bil", v, u)
 
 
 def _lookup(table: jax.Array, ids: jax.Array) -> jax.Array:

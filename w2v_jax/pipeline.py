@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import checkpoint, data
+from w2v_jax import checkpoint, data, sparse
 from w2v_jax.config import Config
 from w2v_jax.train import (
     EpochProgress,
@@ -106,7 +106,8 @@ def train_skipgram(config: Config, prepared: PreparedData,
     position, history, resumed_from = _Position(), [], None
     if saver is not None and saver.has_checkpoint():
         resumed_from, state, position, history = saver.resume(state)
-    trainer = Trainer(config.steps_per_dispatch, step_for(config, prepared.vocab))
+    trainer = Trainer(config.steps_per_dispatch,
+                      step_for(config, prepared.vocab, len(prepared.examples)))
     examples = to_device(prepared.examples)
     trainer.compile(state, examples, config.batch_size)
     for epoch in range(position.epoch, config.num_epochs):
@@ -130,14 +131,21 @@ def train_skipgram(config: Config, prepared: PreparedData,
                        checkpoint_seconds)
 
 
-def step_for(config: Config, vocab: data.Vocab, book_loss: Callable = batch_loss,
+def step_for(config: Config, vocab: data.Vocab, num_examples: int,
+             book_loss: Callable = batch_loss,
              shared_loss: Callable = shared_noise_loss) -> Callable:
-    """The train step of ``config``: the book's, or the shared-noise one; the vectorised
-    trainer passes its own versions of the two losses."""
-    if not config.shares_noise:
+    """The train step of ``config`` for an epoch of ``num_examples`` centers: the book's, the
+    shared-noise one, or row-sparse SGD; the vectorised trainer passes its own versions of the
+    two losses."""
+    noise_probs = data.noise_distribution(vocab.counts) if config.shares_noise else None
+    if config.optimizer == "sparse_sgd":
+        total_steps = config.num_epochs * -(-num_examples // config.batch_size)
+        return sparse.make_sparse_sgd_step(config.lr, total_steps, config.num_noise,
+                                           config.seed, noise_probs, config.shared_noise)
+    if noise_probs is None:
         return functools.partial(train_step, loss_fn=book_loss)
-    return make_shared_noise_step(data.noise_distribution(vocab.counts), config.shared_noise,
-                                  config.num_noise, config.seed, shared_loss)
+    return make_shared_noise_step(noise_probs, config.shared_noise, config.num_noise,
+                                  config.seed, shared_loss)
 
 
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,

@@ -61,7 +61,9 @@ def make_optimizer(config: Config, injectable: bool = False) -> optax.GradientTr
     if config.optimizer == "adam":
         make, hyper = optax.adam, {"b1": config.adam_b1, "b2": config.adam_b2}
     else:
-        make, hyper = {"adagrad": optax.adagrad, "sgd": optax.sgd}[config.optimizer], {}
+        # sparse_sgd updates the tables itself (w2v_jax.sparse); its optax state stays empty.
+        make = {"adagrad": optax.adagrad, "sgd": optax.sgd, "sparse_sgd": optax.sgd}
+        make, hyper = make[config.optimizer], {}
     if injectable:
         make = optax.inject_hyperparams(make)
     return make(learning_rate=config.lr, **hyper)
@@ -72,7 +74,13 @@ def batch_loss(params: Any, apply_fn: Callable, batch: Batch) -> tuple[jax.Array
     pred = apply_fn({"params": params}, batch["centers"], batch["contexts_negatives"])
     per_example = masked_sigmoid_bce(pred.reshape(batch["labels"].shape), batch["labels"],
                                      batch["mask"])
-    num_examples = jnp.any(batch["mask"], axis=-1).sum().astype(jnp.float32)
+    return mean_over_examples(per_example, batch["mask"])
+
+
+def mean_over_examples(per_example: jax.Array, mask: jax.Array) -> tuple[jax.Array, Metrics]:
+    """The mean of ``per_example`` [batch] over the real rows (rows of ``mask`` [batch, length]
+    with any live slot), with the sum and the count as metrics."""
+    num_examples = jnp.any(mask, axis=-1).sum().astype(jnp.float32)
     loss_sum = per_example.sum()
     return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
                                                        "num_examples": num_examples}
@@ -115,11 +123,7 @@ def shared_noise_loss(params: Any, apply_fn: Callable, batch: Batch, noise: jax.
     mask = batch["mask"].astype(jnp.float32)
     pred = apply_fn(variables, batch["centers"], batch["contexts_negatives"]).reshape(mask.shape)
     noise_pred = apply_fn(variables, batch["centers"], noise, method=SkipGram.noise_logits)
-    per_example = shared_noise_bce(pred, noise_pred, mask, num_noise)
-    num_examples = (mask.sum(axis=-1) > 0).sum().astype(jnp.float32)
-    loss_sum = per_example.sum()
-    return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
-                                                       "num_examples": num_examples}
+    return mean_over_examples(shared_noise_bce(pred, noise_pred, mask, num_noise), mask)
 
 
 def shared_noise_bce(pred: jax.Array, noise_pred: jax.Array, mask: jax.Array,
@@ -143,15 +147,21 @@ def draw_shared_noise(cdf: jax.Array, count: int, key: jax.Array) -> jax.Array:
                        ).astype(jnp.int32)
 
 
+def noise_cdf(noise_probs: np.ndarray) -> np.ndarray:
+    """The cumulative noise distribution for ``draw_shared_noise``, ending exactly at 1."""
+    cdf = np.cumsum(noise_probs, dtype=np.float64)
+    cdf = (cdf / cdf[-1]).astype(np.float32)
+    cdf[-1] = 1.0
+    return cdf
+
+
 def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise: int,
                            seed: int, loss_fn: Callable = shared_noise_loss) -> Callable:
     """A train step for noise_sharing="per_batch": each step draws its noise words on the
     device from a key folded with the step number, so a resumed run draws the same ones.
     ``loss_fn(params, apply_fn, batch, noise, num_noise)`` is ``shared_noise_loss`` or a
     stand-in with its signature."""
-    cdf = np.cumsum(noise_probs, dtype=np.float64)
-    cdf = (cdf / cdf[-1]).astype(np.float32)
-    cdf[-1] = 1.0
+    cdf = noise_cdf(noise_probs)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(jax.random.key(seed), state.step)

@@ -53,6 +53,11 @@ def group_vectorisable(configs: Sequence[Config]) -> list[list[int]]:
     return list(groups.values())
 
 
+def supports(config: Config) -> bool:
+    """Whether ``config`` can train in a vectorised group (every optimizer but sparse_sgd)."""
+    return config.optimizer != "sparse_sgd"
+
+
 def stack_states(configs: Sequence[Config], vocab_size: int) -> TrainState:
     """One train state for all runs: each table [vocab, runs, embed] (a word's vectors of every
     run side by side, so that one gather or scatter of a row serves every run), the same
@@ -126,13 +131,16 @@ def train_together(configs: Sequence[Config], prepared: pipeline.PreparedData,
     float rounding). Its epoch statistics count its own centers over the group's wall time.
     A run whose loss turns non-finite is reported as diverged; the others train on.
     """
+    if not all(supports(config) for config in configs):
+        raise ValueError("optimizer='sparse_sgd' updates its tables in place; train its runs "
+                         "one after another (pipeline.train_skipgram)")
     keys = {config.vectorisation_key() for config in configs}
     if len(keys) != 1:
         raise ValueError("train_together needs configs that differ only in "
                          "VECTORISABLE_FIELDS; group them with group_vectorisable first")
     first, num_runs = configs[0], len(configs)
     state = stack_states(configs, len(prepared.vocab))
-    step = pipeline.step_for(first, prepared.vocab, stacked_batch_loss,
+    step = pipeline.step_for(first, prepared.vocab, len(prepared.examples), stacked_batch_loss,
                              stacked_shared_noise_loss)
     run_chunk = make_chunk_runner(step, num_runs)
     examples = pipeline.to_device(prepared.examples)

@@ -1,0 +1,92 @@
+"""Row-sparse SGD (optimizer="sparse_sgd"): update only the table rows a batch touches.
+
+The gradient of a batch's loss is non-zero only in the rows the batch gathers, so SGD can
+differentiate with respect to those gathered rows and scatter ``-lr * gradient`` straight into
+the tables: the same update as dense SGD, without building a dense gradient or passing over
+every row of both tables (what makes a dense step cost O(vocabulary)). The learning rate decays
+linearly to ``lr * 1e-4`` over the run, as word2vec's does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from w2v_jax.model import row_logits
+from w2v_jax.train import (
+    Batch,
+    Metrics,
+    TrainState,
+    draw_shared_noise,
+    masked_sigmoid_bce,
+    mean_over_examples,
+    noise_cdf,
+    shared_noise_bce,
+)
+
+FINAL_LR_FRACTION = 1e-4
+
+
+def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array]:
+    """Step -> learning rate, from ``lr`` down to ``lr * FINAL_LR_FRACTION`` at ``total_steps``."""
+
+    def rate(step: jax.Array) -> jax.Array:
+        left = 1.0 - step.astype(jnp.float32) / max(total_steps, 1)
+        return lr * jnp.maximum(left, FINAL_LR_FRACTION)
+
+    return rate
+
+
+def rows_loss(rows: tuple[jax.Array, ...], batch: Batch,
+              num_noise: int) -> tuple[jax.Array, Metrics]:
+    """The batch's loss as a function of its gathered rows: center rows [batch, 1, embed],
+    context rows [batch, length, embed] and, with shared noise, noise rows [shared, embed]."""
+    centers, contexts, *noise = rows
+    pred = row_logits(centers, contexts)[:, 0]
+    if not noise:  # the book's rows: contexts and their noise words, labelled
+        per_example = masked_sigmoid_bce(pred, batch["labels"], batch["mask"])
+    else:
+        noise_pred = centers[:, 0] @ noise[0].T
+        per_example = shared_noise_bce(pred, noise_pred, batch["mask"].astype(jnp.float32),
+                                       num_noise)
+    return mean_over_examples(per_example, batch["mask"])
+
+
+def make_sparse_sgd_step(lr: float, total_steps: int, num_noise: int, seed: int,
+                         noise_probs: np.ndarray | None = None,
+                         shared_noise: int = 0) -> Callable:
+    """A train step applying SGD to the touched rows only. With ``noise_probs``, each step
+    draws ``shared_noise`` noise words on the device (noise_sharing="per_batch")."""
+    rate = linear_decay(lr, total_steps)
+    cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
+    get = {"mode": "promise_in_bounds"}
+
+    def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
+        center_table = state.params["center_embed"]["embedding"]
+        context_table = state.params["context_embed"]["embedding"]
+        centers, ids = batch["centers"][:, 0], batch["contexts_negatives"]
+        rows = [center_table.at[centers].get(**get)[:, None],
+                context_table.at[ids].get(**get)]
+        if cdf is not None:
+            noise = draw_shared_noise(cdf, shared_noise, jax.random.fold_in(
+                jax.random.key(seed), state.step))
+            rows.append(context_table.at[noise].get(**get))
+            ids = jnp.concatenate([ids.ravel(), noise])
+        (_, metrics), grads = jax.value_and_grad(rows_loss, has_aux=True)(
+            tuple(rows), batch, num_noise)
+        step_size = -rate(state.step)
+        context_grads = jnp.concatenate([g.reshape(-1, g.shape[-1]) for g in grads[1:]])
+        params = {"center_embed": {"embedding": center_table.at[centers].add(
+                      step_size * grads[0][:, 0], **_SCATTER)},
+                  "context_embed": {"embedding": context_table.at[ids.ravel()].add(
+                      step_size * context_grads, **_SCATTER)}}
+        return state.replace(step=state.step + 1, params=params), metrics
+
+    return step
+
+
+# Vocabulary ids are in range, as for the gathers.
+_SCATTER = {"mode": "promise_in_bounds"}
