@@ -22,10 +22,16 @@ QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
 # Every system sees the same corpus (PTB's training split) and the book's hyperparameters:
 # skip-gram, window 5, 5 noise words, t = 1e-4, min count 10, d = 100.
+# Besides the book's configuration and the fastest, one system per option that changes the
+# mathematics, each alone on top of the book's, to show its effect on quality.
 SYSTEMS = {
     "gensim, 5 epochs": {"gensim_epochs": 5},
     "gensim, 15 epochs": {"gensim_epochs": 15},
     "w2v_jax, book": {"preset": "book"},
+    "w2v_jax, book + sparse_sgd": {"preset": "book",
+                                   "overrides": {"optimizer": "sparse_sgd", "lr": 1000.0}},
+    "w2v_jax, book + shared noise": {"preset": "book",
+                                     "overrides": {"noise_sharing": "per_batch"}},
     "w2v_jax, fast": {"preset": "fast"},
 }
 
@@ -67,8 +73,8 @@ def run_gensim(epochs: int, seed: int, data_dir: str | None) -> dict:
             "end_to_end_seconds": data_seconds + train_seconds, **quality(embeddings)}
 
 
-def run_w2v_jax(preset_name: str, seed: int, data_dir: str | None) -> dict:
-    config = preset(preset_name, seed=seed)
+def run_w2v_jax(preset_name: str, overrides: dict, seed: int, data_dir: str | None) -> dict:
+    config = preset(preset_name, **{**overrides, "seed": seed})
     start = time.perf_counter()
     prepared = pipeline.prepare_data(config, data_dir)
     run = pipeline.train_skipgram(config, prepared, progress=False)
@@ -88,7 +94,7 @@ def run_system(system: str, seed: int, data_dir: str | None) -> dict:
     if "gensim_epochs" in spec:
         result = run_gensim(spec["gensim_epochs"], seed, data_dir)
     else:
-        result = run_w2v_jax(spec["preset"], seed, data_dir)
+        result = run_w2v_jax(spec["preset"], spec.get("overrides", {}), seed, data_dir)
     result["centers_per_second"] = result["centers"] / result["train_seconds"]
     result["pairs_per_second"] = (result["pairs"] / result["train_seconds"]
                                   if result["pairs"] is not None else None)

@@ -135,7 +135,9 @@ VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
-    "fast": {"noise_sharing": "per_batch", "shared_noise": 128, "batch_size": 2048},
+    # The fastest on a CPU (results/benchmark/README.md): shared noise words and row-sparse SGD.
+    "fast": {"noise_sharing": "per_batch", "shared_noise": 128, "batch_size": 2048,
+             "optimizer": "sparse_sgd", "lr": 2000.0},
     # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
     "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
 }
