@@ -6,10 +6,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from tests.test_train import random_batch
-from w2v_jax import data, pipeline, sparse, train, vectorised
+from tests.test_train import assert_finds_partners, random_batch
+from w2v_jax import data, sparse, train, vectorised
 from w2v_jax.config import smoke_config
-from w2v_jax.evaluate import nearest_neighbours
 
 VOCAB = 20
 NOISE_PROBS = data.noise_distribution(np.arange(VOCAB) + 1.0)
@@ -61,12 +60,6 @@ def test_sparse_sgd_finds_planted_partners():
     config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
                           optimizer="sparse_sgd", lr=20.0, num_epochs=4,
                           noise_sharing="per_batch", shared_noise=16)
-    prepared = pipeline.prepare_data(config, text=text)
-    run = pipeline.train_skipgram(config, prepared, progress=False)
-    losses = [stats.loss for stats in run.history]
-    assert losses[-1] < 0.8 * losses[0]
-    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
-    for a, b in partners:
-        assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
+    prepared = assert_finds_partners(config, text, partners)
     with pytest.raises(ValueError, match="sparse_sgd.*one after another"):
         vectorised.train_together([config, config.replace(lr=10.0)], prepared)

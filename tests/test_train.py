@@ -193,11 +193,18 @@ def test_shared_noise_training_finds_planted_partners(topic_data):
     config, _, partners = topic_data
     config = config.replace(noise_sharing="per_batch", shared_noise=16)
     text, _ = topic_corpus()
-    prepared = pipeline.prepare_data(config, text=text)
+    prepared = assert_finds_partners(config, text, partners)
     assert prepared.examples.contexts_negatives.shape[1] == 2 * config.max_window
+
+
+def assert_finds_partners(config, text, partners) -> pipeline.PreparedData:
+    """Train ``config`` on the topic corpus: the loss falls by a fifth and each a_i's nearest
+    neighbour is its partner b_i. Returns the prepared data."""
+    prepared = pipeline.prepare_data(config, text=text)
     run = pipeline.train_skipgram(config, prepared, progress=False)
     losses = [stats.loss for stats in run.history]
     assert losses[-1] < 0.8 * losses[0]
     vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
     for a, b in partners:
         assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
+    return prepared
