@@ -97,7 +97,7 @@ class Config:
         return 2 * self.max_window * (1 + self.noise_per_context)
 
     def vectorisation_key(self) -> tuple:
-        """Equal for configs that can train together in one vmapped program (see
+        """Equal for configs that can train together in one program (see
         VECTORISABLE_FIELDS); execution fields other than num_epochs may differ too."""
         shared = [name for name in self.math_fields() if name not in VECTORISABLE_FIELDS]
         return tuple((name, getattr(self, name)) for name in [*shared, "num_epochs"])
@@ -129,7 +129,7 @@ NOISE_SHARING = ("per_context", "per_batch")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd")
 
 # Float hyperparameters that change neither the data nor any array's shape: runs that differ
-# only in these can train together, vmapped over stacked train states, on shared batches.
+# only in these can train together, their states stacked, on shared batches (w2v_jax.vectorised).
 VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
 
 # Named sets of overrides; the defaults stay the book's.

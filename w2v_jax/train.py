@@ -57,7 +57,7 @@ def create_train_state(config: Config, vocab_size: int, key: jax.Array,
 def make_optimizer(config: Config, injectable: bool = False) -> optax.GradientTransformation:
     """The optax optimiser of ``config``. ``injectable=True`` keeps its float hyperparameters
     in the optimiser state (``optax.inject_hyperparams``), so that train states with different
-    learning rates can be stacked and vmapped."""
+    learning rates can be stacked and trained together."""
     if config.optimizer == "adam":
         make, hyper = optax.adam, {"b1": config.adam_b1, "b2": config.adam_b2}
     else:
