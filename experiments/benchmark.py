@@ -2,7 +2,8 @@
 
     python -m experiments.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out results/benchmark]
 
-Each system (gensim with 5 and 15 epochs, w2v_jax's book and fast presets) trains once per seed,
+Each system of ``experiments.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
+configuration, each math-changing option alone, the fast preset) trains once per seed,
 each run in a fresh process; timings are medians over the seeds, quality is the mean and spread.
 The data stage also runs in fresh processes, as a researcher's run does (a warm process reuses
 memory and would flatter it). Writes ``benchmark.json`` and ``README.md`` (the tables and this

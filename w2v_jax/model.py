@@ -30,8 +30,8 @@ class SkipGram(nn.Module):
         Returns:
           float32 [batch, 1, length].
         """
-        v = _lookup(self.center_embed.embedding, centers)  # [batch, 1, embed]
-        u = _lookup(self.context_embed.embedding, contexts_negatives)  # [batch, length, embed]
+        v = lookup(self.center_embed.embedding, centers)  # [batch, 1, embed]
+        u = lookup(self.context_embed.embedding, contexts_negatives)  # [batch, length, embed]
         return row_logits(v, u)
 
     def noise_logits(self, centers: jax.Array, noise: jax.Array) -> jax.Array:
@@ -43,8 +43,8 @@ class SkipGram(nn.Module):
         Returns:
           float32 [batch, num_noise].
         """
-        v = _lookup(self.center_embed.embedding, centers[:, 0])  # [batch, embed]
-        u = _lookup(self.context_embed.embedding, noise)  # [num_noise, embed]
+        v = lookup(self.center_embed.embedding, centers[:, 0])  # [batch, embed]
+        u = lookup(self.context_embed.embedding, noise)  # [num_noise, embed]
         return v @ u.T
 
 
@@ -55,7 +55,7 @@ def row_logits(v: jax.Array, u: jax.Array) -> jax.Array:
     return jnp.einsum("bie,ble->bil", v, u)
 
 
-def _lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
+def lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
     """Rows of ``table``. Ids come from the vocabulary, so they are in range: promising it spares
     XLA the bounds handling of nn.Embed's default take, in the gather and in its gradient."""
     return table.at[ids].get(mode="promise_in_bounds")

@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax.model import row_logits
+from w2v_jax.model import lookup, row_logits
 from w2v_jax.train import (
     Batch,
     Metrics,
@@ -62,18 +62,16 @@ def make_sparse_sgd_step(lr: float, total_steps: int, num_noise: int, seed: int,
     draws ``shared_noise`` noise words on the device (noise_sharing="per_batch")."""
     rate = linear_decay(lr, total_steps)
     cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
-    get = _IN_RANGE
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         center_table = state.params["center_embed"]["embedding"]
         context_table = state.params["context_embed"]["embedding"]
         centers, ids = batch["centers"][:, 0], batch["contexts_negatives"]
-        rows = [center_table.at[centers].get(**get)[:, None],
-                context_table.at[ids].get(**get)]
+        rows = [lookup(center_table, centers)[:, None], lookup(context_table, ids)]
         if cdf is not None:
             noise = draw_shared_noise(cdf, shared_noise, jax.random.fold_in(
                 jax.random.key(seed), state.step))
-            rows.append(context_table.at[noise].get(**get))
+            rows.append(lookup(context_table, noise))
             ids = jnp.concatenate([ids.ravel(), noise])
         (_, metrics), grads = jax.value_and_grad(rows_loss, has_aux=True)(
             tuple(rows), batch, num_noise)
@@ -88,5 +86,5 @@ def make_sparse_sgd_step(lr: float, total_steps: int, num_noise: int, seed: int,
     return step
 
 
-# Vocabulary ids are always in range: promising it spares XLA the bounds handling.
+# Vocabulary ids are always in range, as model.lookup promises for the gathers.
 _IN_RANGE = {"mode": "promise_in_bounds"}

@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from w2v_jax import pipeline
 from w2v_jax.config import Config
+from w2v_jax.model import lookup
 from w2v_jax.train import (
     Batch,
     EpochStats,
@@ -97,7 +98,7 @@ def stacked_shared_noise_loss(params: dict, apply_fn: Callable, batch: Batch,
     """``train.shared_noise_loss`` of every run at once (see ``stacked_batch_loss``)."""
     del apply_fn
     v, u = _rows(params, batch["centers"][:, 0], batch["contexts_negatives"])
-    _, u_noise = _rows(params, batch["centers"][:0, 0], noise)
+    u_noise = lookup(params["context_embed"]["embedding"], noise)
     mask = batch["mask"].astype(jnp.float32)
     pred = (v[:, None] * u).sum(axis=-1).transpose(2, 0, 1)  # [runs, batch, length]
     noise_pred = jnp.einsum("bre,nre->rbn", v, u_noise)
@@ -106,9 +107,8 @@ def stacked_shared_noise_loss(params: dict, apply_fn: Callable, batch: Batch,
 
 def _rows(params: dict, centers: jax.Array, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
     """Center rows [batch, runs, embed] and context rows [*ids.shape, runs, embed]."""
-    get = {"mode": "promise_in_bounds"}
-    return (params["center_embed"]["embedding"].at[centers].get(**get),
-            params["context_embed"]["embedding"].at[ids].get(**get))
+    return (lookup(params["center_embed"]["embedding"], centers),
+            lookup(params["context_embed"]["embedding"], ids))
 
 
 def _sum_of_means(per_example: jax.Array, mask: jax.Array):
