@@ -9,11 +9,10 @@ gensim does by default.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from pathlib import Path
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from w2v_jax import checkpoint
@@ -24,40 +23,42 @@ BENCHMARK_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",
                    "google_analogies": "questions-words.txt"}
 
 
-@jax.jit
-def cosine_similarities(vectors: jax.Array, query: jax.Array) -> jax.Array:
+# Evaluation is numpy (BLAS) rather than jitted: its matrices are small, and a compile per
+# shape would cost more than the arithmetic (measured in results/benchmark/README.md).
+
+
+def cosine_similarities(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     """Cosine of ``query`` [d] with every row of ``vectors`` [V, d] -> [V].
 
     The book's formula: W x / sqrt(|W|^2 |x|^2 + 1e-9), so a zero row gives 0, not NaN.
     """
     dots = vectors @ query
-    norms = jnp.sum(vectors * vectors, axis=1) * jnp.sum(query * query)
-    return dots / jnp.sqrt(norms + 1e-9)
+    norms = np.sum(vectors * vectors, axis=1) * np.sum(query * query)
+    return dots / np.sqrt(norms + 1e-9)
 
 
-def nearest_neighbours(vectors: np.ndarray | jax.Array, query_index: int,
+def nearest_neighbours(vectors: np.ndarray, query_index: int,
                        k: int) -> list[tuple[int, float]]:
-    """The ``k`` rows most cosine-similar to row ``query_index``, itself excluded, best first."""
-    vectors = jnp.asarray(vectors)
-    cosines = np.array(cosine_similarities(vectors, vectors[query_index]))
+    """The ``k`` rows most cosine-similar to row ``query_index``, itself excluded, best first;
+    ``vectors`` may be any array (numpy, JAX)."""
+    vectors = np.asarray(vectors, np.float32)
+    cosines = cosine_similarities(vectors, vectors[query_index])
     cosines[query_index] = -np.inf
     best = np.argsort(-cosines, kind="stable")[:k]
     return [(int(i), float(cosines[i])) for i in best]
 
 
-@jax.jit
-def _unit_rows(vectors: jax.Array) -> jax.Array:
-    norms = jnp.linalg.norm(vectors, axis=1, keepdims=True)
-    return vectors / jnp.where(norms > 0, norms, 1.0)
+def _unit_rows(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.where(norms > 0, norms, 1.0)
 
 
-@jax.jit
-def _analogy_scores(unit: jax.Array, a: jax.Array, b: jax.Array, c: jax.Array) -> jax.Array:
+def _analogy_scores(unit: np.ndarray, a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
     """3CosAdd: cos(x, b) - cos(x, a) + cos(x, c) for every word x, query words at -inf."""
     scores = (unit[b] - unit[a] + unit[c]) @ unit.T
-    rows = jnp.arange(scores.shape[0])
+    rows = np.arange(scores.shape[0])
     for excluded in (a, b, c):
-        scores = scores.at[rows, excluded].set(-jnp.inf)
+        scores[rows, excluded] = -np.inf
     return scores
 
 
@@ -70,7 +71,7 @@ class Embeddings:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key_to_index", {w: i for i, w in enumerate(self.vocab)})
-        object.__setattr__(self, "_unit", _unit_rows(jnp.asarray(self.vectors, jnp.float32)))
+        object.__setattr__(self, "_unit", _unit_rows(np.asarray(self.vectors, np.float32)))
 
     # ----------------------------------------------------------------------- loading
 
@@ -114,14 +115,14 @@ class Embeddings:
 
     def most_similar(self, word: str, k: int = 10) -> list[tuple[str, float]]:
         """The ``k`` words of highest cosine with ``word`` (itself excluded), as gensim lists."""
-        scores = np.array(self._unit @ self._unit[self.index(word)])
+        scores = self._unit @ self._unit[self.index(word)]
         scores[self.index(word)] = -np.inf
         return self._top(scores, k)
 
     def analogy(self, a: str, b: str, c: str, k: int = 1) -> list[tuple[str, float]]:
         """a is to b as c is to ?: the ``k`` best words by 3CosAdd, the query words excluded."""
-        indices = [jnp.array([self.index(w)]) for w in (a, b, c)]
-        return self._top(np.asarray(_analogy_scores(self._unit, *indices)[0]), k)
+        indices = [np.array([self.index(w)]) for w in (a, b, c)]
+        return self._top(_analogy_scores(self._unit, *indices)[0], k)
 
     def _top(self, scores: np.ndarray, k: int) -> list[tuple[str, float]]:
         best = np.argsort(-scores, kind="stable")[:k]
@@ -155,7 +156,7 @@ class Embeddings:
         if not pairs:
             raise ValueError(f"no pair of {path} has both words in the vocabulary")
         left, right = (self._unit[np.array(side)] for side in zip(*pairs))
-        model = np.asarray(jnp.sum(left * right, axis=1), np.float64)
+        model = np.sum(left * right, axis=1, dtype=np.float64)
         gold = np.array(gold)
         return {"pearson": _pearson(gold, model), "spearman": _spearman(gold, model),
                 "coverage": len(gold) / (len(gold) + unknown), "pairs": len(gold)}
@@ -176,8 +177,8 @@ class Embeddings:
         correct = np.zeros(len(known), bool)
         for start in range(0, len(known), 2048):  # bounded memory: [2048, V] scores at a time
             block = ids[start:start + 2048]
-            scores = _analogy_scores(self._unit, *(jnp.asarray(block[:, j]) for j in range(3)))
-            correct[start:start + 2048] = np.asarray(jnp.argmax(scores, axis=1)) == block[:, 3]
+            scores = _analogy_scores(self._unit, *(block[:, j] for j in range(3)))
+            correct[start:start + 2048] = np.argmax(scores, axis=1) == block[:, 3]
         section_of = np.array([q[0] for q in known])
         for number, name in enumerate(sections):
             mine = section_of == number
@@ -277,12 +278,18 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def benchmark_path(name: str) -> Path:
-    """The copy of a standard benchmark file that gensim ships with its tests."""
-    try:
-        from gensim.test.utils import datapath
-    except ImportError as err:
+    """The copy of a standard benchmark file that gensim ships with its tests.
+
+    Found without importing gensim, whose import (scipy and more) takes over a second.
+    """
+    spec = importlib.util.find_spec("gensim")
+    if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError(
             f"the {name} benchmark file ({BENCHMARK_FILES[name]}) is read from gensim's test data "
             f"by default, and gensim is not installed: `pip install gensim`, or pass the path "
-            f"of your own copy") from err
-    return Path(datapath(BENCHMARK_FILES[name]))
+            f"of your own copy")
+    path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / BENCHMARK_FILES[name]
+    if not path.is_file():
+        raise FileNotFoundError(f"gensim's copy of the {name} benchmark is not at {path}: "
+                                f"pass the path of your own copy")
+    return path
