@@ -53,6 +53,10 @@ class Config:
     num_noise) as wide. Faster; see the benchmark for its effect on quality."""
     shared_noise: int = 128
     """Noise words per batch when noise_sharing is "per_batch"."""
+    layout: str = "packed"
+    """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
+    "packed", their live slots end to end (w2v_jax.packed), skipping the padding. The same
+    loss (only the order of float additions differs) for less work."""
     steps_per_dispatch: int = 64
     """Train steps run by one compiled loop call; the progress bar moves once per call."""
     checkpoint_every: int = 0
@@ -73,6 +77,7 @@ class Config:
         self._require("noise_sharing", self.noise_sharing in NOISE_SHARING,
                       f"must be one of {NOISE_SHARING}")
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
+        self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
         for name in ("adam_b1", "adam_b2"):
             self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
         for name in ("seed", "checkpoint_every"):
@@ -127,6 +132,7 @@ class Config:
 
 NOISE_SHARING = ("per_context", "per_batch")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd")
+LAYOUTS = ("packed", "padded")
 
 # Float hyperparameters that change neither the data nor any array's shape: runs that differ
 # only in these can train together, their states stacked, on shared batches (w2v_jax.vectorised).
@@ -158,8 +164,8 @@ def smoke_config(**overrides: Any) -> Config:
 
 
 # Fields that change how a run executes or how long it goes on, not what a step computes.
-_EXECUTION_FIELDS = frozenset({"num_epochs", "steps_per_dispatch", "checkpoint_every",
-                               "max_to_keep"})
+_EXECUTION_FIELDS = frozenset({"num_epochs", "layout", "steps_per_dispatch",
+                               "checkpoint_every", "max_to_keep"})
 
 _TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
 

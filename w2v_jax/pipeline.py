@@ -15,7 +15,7 @@ import jax
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import checkpoint, data, sparse
+from w2v_jax import checkpoint, data, packed, sparse
 from w2v_jax.config import Config
 from w2v_jax.train import (
     EpochProgress,
@@ -109,16 +109,19 @@ def train_skipgram(config: Config, prepared: PreparedData,
     trainer = Trainer(config.steps_per_dispatch,
                       step_for(config, prepared.vocab, len(prepared.examples)))
     examples = to_device(prepared.examples)
-    trainer.compile(state, examples, config.batch_size)
-    for epoch in range(position.epoch, config.num_epochs):
+    epochs = range(position.epoch, config.num_epochs)
+    capacity = batch_capacity(config, prepared.examples, epochs)
+    trainer.compile(state, examples, config.batch_size, capacity)
+    for epoch in epochs:
         start = time.perf_counter()
         host_examples = prepared.examples
         if epoch > 0 and config.resample_each_epoch:
             host_examples = draw_epoch_examples(config, prepared.dataset, epoch)
             examples = to_device(host_examples)
+            capacity = batch_capacity(config, host_examples, [epoch], capacity)
         resume = position.within if epoch == position.epoch else None
         state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch,
-                                  progress, resume, saver, history)
+                                  progress, resume, saver, history, capacity)
         # The epoch's own wall time includes drawing its examples, when it draws them.
         stats = dataclasses.replace(stats, seconds=time.perf_counter() - start)
         history.append(stats)
@@ -132,16 +135,20 @@ def train_skipgram(config: Config, prepared: PreparedData,
 
 
 def step_for(config: Config, vocab: data.Vocab, num_examples: int,
-             book_loss: Callable = batch_loss,
-             shared_loss: Callable = shared_noise_loss) -> Callable:
+             book_loss: Callable | None = None,
+             shared_loss: Callable | None = None) -> Callable:
     """The train step of ``config`` for an epoch of ``num_examples`` centers: the book's, the
-    shared-noise one, or row-sparse SGD; the vectorised trainer passes its own versions of the
-    two losses."""
+    shared-noise one, or row-sparse SGD, for the batches of ``config.layout``; the vectorised
+    trainer passes its own versions of the two losses."""
+    is_packed = config.layout == "packed"
     noise_probs = data.noise_distribution(vocab.counts) if config.shares_noise else None
     if config.optimizer == "sparse_sgd":
         total_steps = config.num_epochs * -(-num_examples // config.batch_size)
-        return sparse.make_sparse_sgd_step(config.lr, total_steps, config.num_noise,
-                                           config.seed, noise_probs, config.shared_noise)
+        return sparse.make_sparse_sgd_step(
+            config.lr, total_steps, config.num_noise, config.seed, noise_probs,
+            config.shared_noise, packed.rows_loss if is_packed else sparse.rows_loss)
+    book_loss = book_loss or (packed.batch_loss if is_packed else batch_loss)
+    shared_loss = shared_loss or (packed.shared_noise_loss if is_packed else shared_noise_loss)
     if noise_probs is None:
         return functools.partial(train_step, loss_fn=book_loss)
     return make_shared_noise_step(noise_probs, config.shared_noise, config.num_noise,
@@ -159,8 +166,19 @@ def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
     return order, (len(rows), int(host_examples.num_contexts[rows].sum()))
 
 
+def batch_capacity(config: Config, host_examples: data.Examples, epochs,
+                   at_least: int = 0) -> int | None:
+    """Pairs a packed batch must hold for every batch of ``epochs`` over ``host_examples``,
+    at least ``at_least``; None when config.layout is "padded"."""
+    if config.layout != "packed":
+        return None
+    orders = [epoch_batches(config, host_examples, epoch)[0] for epoch in epochs]
+    orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
+    return packed.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
+
+
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
-               history):
+               history, capacity):
     first = resume.batch if resume else 0
     order, counts = epoch_batches(config, host_examples, epoch, first)
 
@@ -172,7 +190,8 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
     with tqdm(total=len(order), initial=first, desc=desc, unit="step", disable=not progress,
               leave=False) as bar:
         return trainer.run_epoch(state, examples, order, epoch + 1, counts, bar.update, resume,
-                                 config.checkpoint_every if saver else 0, on_checkpoint)
+                                 config.checkpoint_every if saver else 0, on_checkpoint,
+                                 capacity)
 
 
 @dataclasses.dataclass(frozen=True)

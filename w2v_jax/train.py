@@ -13,6 +13,7 @@ import numpy as np
 import optax
 from flax.training import train_state
 
+from w2v_jax import packed
 from w2v_jax.model import SkipGram
 
 if TYPE_CHECKING:
@@ -175,7 +176,8 @@ def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise
     return step
 
 
-def make_chunk_runner(step_fn: Callable = train_step, num_runs: int | None = None) -> Callable:
+def make_chunk_runner(step_fn: Callable = train_step, num_runs: int | None = None,
+                      capacity: int | None = None) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
     ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
@@ -185,13 +187,19 @@ def make_chunk_runner(step_fn: Callable = train_step, num_runs: int | None = Non
     count is a traced value, so the short last dispatch of an epoch reuses the same program; a
     loop with a dynamic count (rather than a scan with a skip branch) spares a copy of the state
     per step. With ``num_runs``, ``step_fn`` trains that many stacked states at once and the
-    loss sums and counts are [steps, num_runs].
+    loss sums and counts are [steps, num_runs]. With a ``capacity``, batches are packed
+    (``packed.gather_packed``) rather than padded.
     """
+
+    def gather(examples, rows):
+        if capacity is None:
+            return gather_batch(examples, rows)
+        return packed.gather_packed(examples, rows, capacity)
 
     def run(state, examples, order, num_steps):
         def body(step, carry):
             state, loss_sums, counts = carry
-            state, metrics = step_fn(state, gather_batch(examples, order[step]))
+            state, metrics = step_fn(state, gather(examples, order[step]))
             return (state, loss_sums.at[step].set(metrics["loss_sum"]),
                     counts.at[step].set(metrics["num_examples"]))
 
@@ -226,36 +234,45 @@ class EpochStats:
 
 
 class Trainer:
-    """Compiles the chunk runner once and runs epochs of device-resident examples through it."""
+    """Compiles the chunk runner and runs epochs of device-resident examples through it.
+
+    Padded batches need one program. Packed ones (``capacity``) need one per pair capacity; an
+    epoch whose batches need more pairs than the program holds compiles a larger one.
+    """
 
     def __init__(self, steps_per_dispatch: int, step_fn: Callable = train_step) -> None:
         self.steps_per_dispatch = steps_per_dispatch
-        self._run = make_chunk_runner(step_fn)
+        self._step_fn = step_fn
         self._compiled = None
+        self.capacity: int | None = None
         self.compile_seconds = 0.0
 
-    def compile(self, state: TrainState, examples: dict[str, jax.Array], batch_size: int) -> None:
+    def compile(self, state: TrainState, examples: dict[str, jax.Array], batch_size: int,
+                capacity: int | None = None) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
         order = np.zeros((self.steps_per_dispatch, batch_size), np.int32)
-        self._compiled = self._run.lower(state, examples, order, np.int32(0)).compile()
-        self.compile_seconds = time.perf_counter() - start
+        runner = make_chunk_runner(self._step_fn, capacity=capacity)
+        self._compiled = runner.lower(state, examples, order, np.int32(0)).compile()
+        self.capacity = capacity
+        self.compile_seconds += time.perf_counter() - start
 
     def run_epoch(self, state: TrainState, examples: dict[str, jax.Array], order: np.ndarray,
                   epoch: int, counts: tuple[int, int],
                   progress: Callable[[int], None] | None = None,
                   resume: EpochProgress | None = None, checkpoint_every: int = 0,
                   on_checkpoint: Callable[[TrainState, EpochProgress], None] | None = None,
-                  ) -> tuple[TrainState, EpochStats]:
+                  capacity: int | None = None) -> tuple[TrainState, EpochStats]:
         """Train on the batches of ``order`` (int32 [num_batches, batch]).
 
         ``counts`` is the (centers, pairs) of the batches this call runs; ``resume`` starts
         after the batches an interrupted run already did, carrying their loss. When the global
         step reaches a multiple of ``checkpoint_every``, ``on_checkpoint(state, progress)`` is
-        called between dispatches. Raises FloatingPointError on a non-finite loss.
+        called between dispatches. ``capacity``: pairs per packed batch (None: padded batches).
+        Raises FloatingPointError on a non-finite loss.
         """
-        if self._compiled is None:
-            self.compile(state, examples, order.shape[1])
+        if self._compiled is None or capacity != self.capacity:
+            self.compile(state, examples, order.shape[1], capacity)
         done = resume or EpochProgress()
         global_step = int(state.step)
         start = time.perf_counter()

@@ -1,0 +1,136 @@
+"""Packed batches (layout="packed"): the padded batches' live slots, the same loss and updates."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from tests.conftest import topic_corpus
+from tests.test_train import assert_finds_partners
+from w2v_jax import data, packed, pipeline, sparse, train
+from w2v_jax.config import smoke_config
+
+VOCAB = 30
+NOISE_PROBS = data.noise_distribution(np.arange(VOCAB) + 1.0)
+
+
+def random_examples(rng, rows=40, length=12, num_noise=2):
+    """Device examples as pipeline.to_device makes them, the last row the padding row."""
+    num_contexts = rng.integers(0, length // (1 + num_noise) + 1, size=rows)
+    num_contexts[-1] = 0
+    num_live = num_contexts * (1 + num_noise)
+    words = rng.integers(1, VOCAB, (rows, length)).astype(np.int32)
+    words[np.arange(length) >= num_live[:, None]] = 0
+    return {"centers": rng.integers(1, VOCAB, (rows, 1)).astype(np.int32),
+            "contexts_negatives": words, "num_contexts": num_contexts.astype(np.int32),
+            "num_live": num_live.astype(np.int32)}
+
+
+def batch_rows(rng, examples, batch=8):
+    rows = rng.choice(len(examples["centers"]) - 1, batch - 1, replace=False)
+    return np.append(rows, len(examples["centers"]) - 1).astype(np.int32)  # and padding
+
+
+def test_packing_lays_the_live_slots_end_to_end():
+    rng = np.random.default_rng(0)
+    examples = random_examples(rng)
+    rows = batch_rows(rng, examples)
+    capacity = packed.capacity_for(examples["num_live"][:-1], rows[None])
+    got = jax.tree.map(np.asarray, packed.gather_packed(examples, rows, capacity))
+    padded = jax.tree.map(np.asarray, train.gather_batch(examples, rows))
+    live = padded["mask"]
+    count = int(live.sum())
+    assert capacity % packed.CAPACITY_STEP == 0 and capacity >= count
+    np.testing.assert_array_equal(got["contexts_negatives"][:count],
+                                  padded["contexts_negatives"][live])
+    np.testing.assert_array_equal(got["owner"][:count], np.nonzero(live)[0])
+    np.testing.assert_array_equal(got["labels"][:count], padded["labels"][live])
+    assert got["mask"][:count].all() and not got["mask"][count:].any()
+    assert not got["labels"][count:].any()
+
+
+def test_capacity_holds_every_batch_and_only_grows():
+    num_live = np.array([3, 9, 0, 6], np.int32)
+    order = np.array([[0, 1], [2, 3], [3, 4]], np.int32)  # 4: the padding row
+    assert packed.capacity_for(num_live, order) == packed.CAPACITY_STEP
+    assert packed.capacity_for(num_live * 100, order) == 5 * packed.CAPACITY_STEP  # 1,200 pairs
+    assert packed.capacity_for(num_live, order, at_least=1000) == 1024
+
+
+def one_batch_both_ways(seed, shared):
+    """A fresh train state and one random batch, padded and packed."""
+    rng = np.random.default_rng(seed)
+    examples = random_examples(rng, num_noise=0 if shared else 2)
+    rows = batch_rows(rng, examples)
+    state = train.create_train_state(smoke_config(embed_size=6), VOCAB, jax.random.key(0))
+    return state, train.gather_batch(examples, rows), packed.gather_packed(examples, rows, 256)
+
+
+def assert_close(got, expected):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 got, expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_loss_and_gradients_equal_the_padded_layout(shared):
+    state, padded_batch, packed_batch = one_batch_both_ways(1, shared)
+    if shared:
+        noise = jnp.array([3, 1, 4, 1, 5, 9, 2], jnp.int32)
+        losses, extra = (train.shared_noise_loss, packed.shared_noise_loss), (noise, 5)
+    else:
+        losses, extra = (train.batch_loss, packed.batch_loss), ()
+    expected = jax.value_and_grad(losses[0], has_aux=True)(state.params, state.apply_fn,
+                                                           padded_batch, *extra)
+    got = jax.value_and_grad(losses[1], has_aux=True)(state.params, None, packed_batch, *extra)
+    assert_close(got, expected)
+
+
+@pytest.mark.parametrize("shared", [False, True])
+def test_a_packed_sparse_step_equals_a_padded_one(shared):
+    state, padded_batch, packed_batch = one_batch_both_ways(2, shared)
+    noise = (NOISE_PROBS, 5) if shared else (None, 0)
+    steps = [sparse.make_sparse_sgd_step(0.5, 100, 5, 0, *noise, loss_fn=loss_fn)
+             for loss_fn in (sparse.rows_loss, packed.rows_loss)]
+    expected = jax.jit(steps[0])(state, padded_batch)
+    got = jax.jit(steps[1])(state, packed_batch)
+    assert_close((got[0].params, got[1]), (expected[0].params, expected[1]))
+
+
+@pytest.mark.parametrize("overrides", [{}, {"noise_sharing": "per_batch", "shared_noise": 8},
+                                       {"optimizer": "sparse_sgd", "lr": 5.0}])
+def test_a_packed_run_equals_a_padded_run(overrides):
+    text, _ = topic_corpus(sentences=300)
+    config = smoke_config(min_freq=1, num_epochs=2, resample_each_epoch=True, **overrides)
+    prepared = pipeline.prepare_data(config, text=text)
+    runs = [pipeline.train_skipgram(config.replace(layout=layout), prepared, progress=False)
+            for layout in ("padded", "packed")]
+    np.testing.assert_allclose([s.loss for s in runs[1].history],
+                               [s.loss for s in runs[0].history], rtol=1e-5)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
+                 runs[1].params, runs[0].params)
+
+
+def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
+    rng = np.random.default_rng(3)
+    examples = random_examples(rng, rows=200, length=60, num_noise=2)
+    config = smoke_config(embed_size=6, batch_size=64)
+    state = train.create_train_state(config, VOCAB, jax.random.key(0))
+    trainer = train.Trainer(2, functools.partial(train.train_step, loss_fn=packed.batch_loss))
+    order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
+    capacity = packed.capacity_for(examples["num_live"][:-1], order)
+    trainer.compile(state, examples, 64, capacity)
+    state, first = trainer.run_epoch(state, examples, order, 1, (192, 0), capacity=capacity)
+    assert trainer.capacity == capacity and np.isfinite(first.loss)
+    larger = capacity + packed.CAPACITY_STEP
+    _, second = trainer.run_epoch(state, examples, order, 2, (192, 0), capacity=larger)
+    assert trainer.capacity == larger and second.loss < first.loss
+
+
+def test_packed_sparse_sgd_finds_planted_partners():
+    text, partners = topic_corpus()
+    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
+                          optimizer="sparse_sgd", lr=20.0, num_epochs=4, layout="packed",
+                          noise_sharing="per_batch", shared_noise=16)
+    assert_finds_partners(config, text, partners)
