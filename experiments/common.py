@@ -12,9 +12,9 @@ from typing import Any
 
 import jax
 
-from w2v_jax.config import NOISE_SHARING, OPTIMIZERS, PRESETS, Config, preset
+from w2v_jax.config import LAYOUTS, NOISE_SHARING, OPTIMIZERS, PRESETS, Config, preset
 
-_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS}
+_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS, "layout": LAYOUTS}
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 

@@ -31,7 +31,8 @@ def test_frozen_and_json_round_trip():
     ("lr", 0.0), ("lr", -0.01), ("lr", math.nan), ("lr", math.inf), ("lr", "fast"),
     ("subsample_t", 0.0), ("subsample_t", math.nan), ("resample_each_epoch", 1),
     ("noise_sharing", "per_word"), ("noise_sharing", 1), ("shared_noise", 0),
-    ("checkpoint_every", -1), ("max_to_keep", 0),
+    ("checkpoint_every", -1), ("max_to_keep", 0), ("layout", "ragged"), ("noise_groups", 0),
+    ("noise_groups", 3),  # does not divide the batch of 512
 ])
 def test_invalid_value_names_field_and_value(field, value):
     with pytest.raises(ValueError) as err:

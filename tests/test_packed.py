@@ -77,7 +77,7 @@ def assert_close(got, expected):
 def test_loss_and_gradients_equal_the_padded_layout(shared):
     state, padded_batch, packed_batch = one_batch_both_ways(1, shared)
     if shared:
-        noise = jnp.array([3, 1, 4, 1, 5, 9, 2], jnp.int32)
+        noise = jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32)  # two groups of 4 centers
         losses, extra = (train.shared_noise_loss, packed.shared_noise_loss), (noise, 5)
     else:
         losses, extra = (train.batch_loss, packed.batch_loss), ()

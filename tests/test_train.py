@@ -138,13 +138,15 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
 
 
 def numpy_shared_noise(v, u, batch, noise, num_noise):
-    """Loss and table gradients of noise_sharing="per_batch", written out by hand."""
+    """Loss and table gradients of noise_sharing="per_batch" with noise [groups, shared],
+    written out by hand."""
     c, ctx = batch["centers"][:, 0], batch["contexts_negatives"]
+    noise = noise[np.arange(len(c)) * len(noise) // len(c)]  # each center's group's words
     mask = batch["mask"].astype(float)
     pos = np.einsum("be,ble->bl", v[c], u[ctx])
-    neg = v[c] @ u[noise].T
+    neg = np.einsum("be,bse->bs", v[c], u[noise])
     n = mask.sum(1)
-    weight = n * num_noise / len(noise)
+    weight = n * num_noise / noise.shape[1]
     live = np.where(n > 0, n * (1 + num_noise), 1)
     rows = (n > 0).sum()
     per_example = ((np.logaddexp(0, -pos) * mask).sum(1) + weight * np.logaddexp(0, neg).sum(1))
@@ -153,18 +155,20 @@ def numpy_shared_noise(v, u, batch, noise, num_noise):
     dpos = (sigmoid(pos) - 1) * mask / live[:, None] / rows
     dneg = sigmoid(neg) * (weight / live)[:, None] / rows
     grad_v, grad_u = np.zeros_like(v), np.zeros_like(u)
-    np.add.at(grad_v, c, np.einsum("bl,ble->be", dpos, u[ctx]) + dneg @ u[noise])
+    np.add.at(grad_v, c, np.einsum("bl,ble->be", dpos, u[ctx])
+              + np.einsum("bs,bse->be", dneg, u[noise]))
     np.add.at(grad_u, ctx, dpos[:, :, None] * v[c][:, None, :])
-    np.add.at(grad_u, noise, dneg.T @ v[c])
+    np.add.at(grad_u, noise, dneg[:, :, None] * v[c][:, None, :])
     return loss, grad_v, grad_u
 
 
-def test_shared_noise_loss_and_gradient_equal_numpy_reference():
+@pytest.mark.parametrize("noise", [[[3, 7, 7, 11, 19]], [[3, 7, 7], [11, 19, 3]]])
+def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise):
     config = smoke_config(embed_size=6, max_window=1, noise_sharing="per_batch")
     state = train.create_train_state(config, 20, jax.random.key(0))
     batch = random_batch(np.random.default_rng(2), 20, length=6)
     batch["mask"] = batch["labels"]  # rows hold only contexts
-    noise = jnp.array([3, 7, 7, 11, 19], jnp.int32)
+    noise = jnp.array(noise, jnp.int32)  # one group of 8 centers, or two of 4
 
     def loss(params):
         return train.shared_noise_loss(params, state.apply_fn, batch, noise, 5)[0]

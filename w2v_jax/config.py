@@ -52,7 +52,13 @@ class Config:
     and noise words may equal a context word); rows hold only contexts, so batches are 1/(1 +
     num_noise) as wide. Faster; see the benchmark for its effect on quality."""
     shared_noise: int = 128
-    """Noise words per batch when noise_sharing is "per_batch"."""
+    """Noise words per group of centers when noise_sharing is "per_batch"."""
+    noise_groups: int = 1
+    """With noise_sharing "per_batch": a batch's centers fall in this many groups of
+    consecutive centers, each with its own shared_noise noise words (1: one set for the whole
+    batch). More groups give each noise word fewer centers to answer to, nearer the book's
+    own noise words per center, and cut the noise logits' work by the same factor; batch_size
+    must be a multiple."""
     layout: str = "packed"
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.packed), skipping the padding. The same
@@ -68,7 +74,8 @@ class Config:
         for field in dataclasses.fields(self):
             _check_type(field.name, getattr(self, field.name), field.type)
         positive = ("batch_size", "max_window", "num_noise", "embed_size", "num_epochs",
-                    "min_freq", "steps_per_dispatch", "max_to_keep", "shared_noise")
+                    "min_freq", "steps_per_dispatch", "max_to_keep", "shared_noise",
+                    "noise_groups")
         for name in positive:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
         for name in ("lr", "subsample_t"):
@@ -78,6 +85,8 @@ class Config:
                       f"must be one of {NOISE_SHARING}")
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
         self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
+        self._require("noise_groups", self.batch_size % self.noise_groups == 0,
+                      f"must divide batch_size={self.batch_size}")
         for name in ("adam_b1", "adam_b2"):
             self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
         for name in ("seed", "checkpoint_every"):
@@ -141,9 +150,10 @@ VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
-    # The fastest on a CPU (results/benchmark/README.md): shared noise words and row-sparse SGD.
-    "fast": {"noise_sharing": "per_batch", "shared_noise": 128, "batch_size": 2048,
-             "optimizer": "sparse_sgd", "lr": 2000.0},
+    # The fastest on a CPU (results/benchmark/README.md): noise words shared by groups of 128
+    # centers, and row-sparse SGD.
+    "fast": {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16,
+             "batch_size": 2048, "optimizer": "sparse_sgd", "lr": 2500.0},
     # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
     "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
 }

@@ -35,17 +35,17 @@ class SkipGram(nn.Module):
         return row_logits(v, u)
 
     def noise_logits(self, centers: jax.Array, noise: jax.Array) -> jax.Array:
-        """Logits of every center against a shared set of noise words.
+        """Logits of every center against the noise words its group of centers shares.
 
         Args:
-          centers: int [batch, 1].
-          noise: int [num_noise].
+          centers: int [batch, 1], in groups of batch / groups consecutive centers.
+          noise: int [groups, num_noise].
         Returns:
           float32 [batch, num_noise].
         """
         v = lookup(self.center_embed.embedding, centers[:, 0])  # [batch, embed]
-        u = lookup(self.context_embed.embedding, noise)  # [num_noise, embed]
-        return v @ u.T
+        u = lookup(self.context_embed.embedding, noise)  # [groups, num_noise, embed]
+        return group_logits(v, u)
 
 
 def row_logits(v: jax.Array, u: jax.Array) -> jax.Array:
@@ -53,6 +53,15 @@ def row_logits(v: jax.Array, u: jax.Array) -> jax.Array:
     u [batch, length, embed] -> [batch, 1, length]. Shared with the row-sparse train step,
     which differentiates with respect to the gathered rows rather than the tables."""
     return jnp.einsum("bie,ble->bil", v, u)
+
+
+def group_logits(v: jax.Array, u: jax.Array) -> jax.Array:
+    """Dot products of center rows v [batch, embed] with the rows u [groups, shared, embed] of
+    their group's shared noise words (group g: centers g * batch / groups onwards)
+    -> [batch, shared]."""
+    groups = u.shape[0]
+    grouped = v.reshape(groups, -1, v.shape[-1])
+    return jnp.einsum("gbe,gse->gbs", grouped, u).reshape(v.shape[0], u.shape[1])
 
 
 def lookup(table: jax.Array, ids: jax.Array) -> jax.Array:

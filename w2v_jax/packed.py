@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from w2v_jax.model import lookup
+from w2v_jax.model import group_logits, lookup
 
 Batch = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
@@ -59,7 +59,7 @@ def rows_loss(rows: tuple[jax.Array, ...], batch: Batch,
               num_noise: int) -> tuple[jax.Array, Metrics]:
     """The batch's loss as a function of its gathered rows: center rows [batch, embed], the
     pairs' word rows [capacity, embed] and, with shared noise (noise_sharing="per_batch"),
-    the noise rows [shared, embed]; the same value as the padded layout's loss."""
+    the noise rows [groups, shared, embed]; the same value as the padded layout's loss."""
     centers, words, *noise = rows
     logits = jnp.sum(centers[batch["owner"]] * words, axis=-1)
     num_contexts = batch["num_contexts"].astype(jnp.float32)
@@ -71,9 +71,9 @@ def rows_loss(rows: tuple[jax.Array, ...], batch: Batch,
     loss_sum = jnp.sum(jnp.where(batch["mask"], weight[batch["owner"]], 0.0)
                        * optax.sigmoid_binary_cross_entropy(logits, labels))
     if noise:
-        noise_terms = optax.sigmoid_binary_cross_entropy(centers @ noise[0].T, 0.0).sum(axis=-1)
-        noise_weight = num_contexts * num_noise / noise[0].shape[0]
-        loss_sum += jnp.sum(noise_weight * weight * noise_terms)
+        noise_terms = optax.sigmoid_binary_cross_entropy(group_logits(centers, noise[0]), 0.0)
+        noise_weight = num_contexts * num_noise / noise[0].shape[1]
+        loss_sum += jnp.sum(noise_weight * weight * noise_terms.sum(axis=-1))
     num_examples = (batch["num_live"] > 0).sum().astype(jnp.float32)
     return loss_sum / jnp.maximum(num_examples, 1.0), {"loss_sum": loss_sum,
                                                        "num_examples": num_examples}

@@ -146,13 +146,14 @@ def step_for(config: Config, vocab: data.Vocab, num_examples: int,
         total_steps = config.num_epochs * -(-num_examples // config.batch_size)
         return sparse.make_sparse_sgd_step(
             config.lr, total_steps, config.num_noise, config.seed, noise_probs,
-            config.shared_noise, packed.rows_loss if is_packed else sparse.rows_loss)
+            config.shared_noise, packed.rows_loss if is_packed else sparse.rows_loss,
+            config.noise_groups)
     book_loss = book_loss or (packed.batch_loss if is_packed else batch_loss)
     shared_loss = shared_loss or (packed.shared_noise_loss if is_packed else shared_noise_loss)
     if noise_probs is None:
         return functools.partial(train_step, loss_fn=book_loss)
     return make_shared_noise_step(noise_probs, config.shared_noise, config.num_noise,
-                                  config.seed, shared_loss)
+                                  config.seed, shared_loss, config.noise_groups)
 
 
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,

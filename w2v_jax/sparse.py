@@ -15,7 +15,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax.model import lookup, row_logits
+from w2v_jax.model import group_logits, lookup, row_logits
 from w2v_jax.train import (
     Batch,
     Metrics,
@@ -43,13 +43,14 @@ def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array
 def rows_loss(rows: tuple[jax.Array, ...], batch: Batch,
               num_noise: int) -> tuple[jax.Array, Metrics]:
     """The batch's loss as a function of its gathered rows: center rows [batch, embed],
-    context rows [batch, length, embed] and, with shared noise, noise rows [shared, embed]."""
+    context rows [batch, length, embed] and, with shared noise, noise rows
+    [groups, shared, embed]."""
     centers, contexts, *noise = rows
     pred = row_logits(centers[:, None], contexts)[:, 0]
     if not noise:  # the book's rows: contexts and their noise words, labelled
         per_example = masked_sigmoid_bce(pred, batch["labels"], batch["mask"])
     else:
-        noise_pred = centers @ noise[0].T
+        noise_pred = group_logits(centers, noise[0])
         per_example = shared_noise_bce(pred, noise_pred, batch["mask"].astype(jnp.float32),
                                        num_noise)
     return mean_over_examples(per_example, batch["mask"])
@@ -57,9 +58,11 @@ def rows_loss(rows: tuple[jax.Array, ...], batch: Batch,
 
 def make_sparse_sgd_step(lr: float, total_steps: int, num_noise: int, seed: int,
                          noise_probs: np.ndarray | None = None,
-                         shared_noise: int = 0, loss_fn: Callable = rows_loss) -> Callable:
+                         shared_noise: int = 0, loss_fn: Callable = rows_loss,
+                         noise_groups: int = 1) -> Callable:
     """A train step applying SGD to the touched rows only. With ``noise_probs``, each step
-    draws ``shared_noise`` noise words on the device (noise_sharing="per_batch").
+    draws ``shared_noise`` noise words for each of ``noise_groups`` groups of centers on the
+    device (noise_sharing="per_batch").
     ``loss_fn(rows, batch, num_noise)`` is ``rows_loss`` or packed.rows_loss."""
     rate = linear_decay(lr, total_steps)
     cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
@@ -70,10 +73,10 @@ def make_sparse_sgd_step(lr: float, total_steps: int, num_noise: int, seed: int,
         centers, ids = batch["centers"][:, 0], batch["contexts_negatives"]
         rows = [lookup(center_table, centers), lookup(context_table, ids)]
         if cdf is not None:
-            noise = draw_shared_noise(cdf, shared_noise, jax.random.fold_in(
+            noise = draw_shared_noise(cdf, (noise_groups, shared_noise), jax.random.fold_in(
                 jax.random.key(seed), state.step))
             rows.append(lookup(context_table, noise))
-            ids = jnp.concatenate([ids.ravel(), noise])
+            ids = jnp.concatenate([ids.ravel(), noise.ravel()])
         (_, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(
             tuple(rows), batch, num_noise)
         step_size = -rate(state.step)

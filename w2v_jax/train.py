@@ -115,11 +115,12 @@ def gather_batch(examples: dict[str, jax.Array], rows: jax.Array) -> Batch:
 
 def shared_noise_loss(params: Any, apply_fn: Callable, batch: Batch, noise: jax.Array,
                       num_noise: int) -> tuple[jax.Array, Metrics]:
-    """The book's loss with one set of noise words shared by the whole batch.
+    """The book's loss with noise words shared by groups of centers: ``noise`` int32
+    [groups, shared], group g's words shared by the g-th batch / groups consecutive centers.
 
     Rows hold only contexts (``mask`` = ``labels``). Each center's shared noise term stands in
     for its num_noise noise words per context word, so it is weighted by
-    num_contexts * num_noise / len(noise); the sum is normalised by the book's live-slot count
+    num_contexts * num_noise / shared; the sum is normalised by the book's live-slot count
     num_contexts * (1 + num_noise), then averaged over the batch's real rows.
     """
     variables = {"params": params}
@@ -142,10 +143,11 @@ def shared_noise_bce(pred: jax.Array, noise_pred: jax.Array, mask: jax.Array,
     return (context_terms + weight * noise_terms) / jnp.where(live > 0, live, 1.0)
 
 
-def draw_shared_noise(cdf: jax.Array, count: int, key: jax.Array) -> jax.Array:
-    """``count`` noise words by inverse CDF: int32 [count], from the cumulative noise
+def draw_shared_noise(cdf: jax.Array, shape: int | tuple[int, ...],
+                      key: jax.Array) -> jax.Array:
+    """Noise words by inverse CDF, int32 of ``shape``, from the cumulative noise
     distribution ``cdf`` [V] (cdf[0] = 0, so index 0 is never drawn)."""
-    uniform = jax.random.uniform(key, (count,))
+    uniform = jax.random.uniform(key, shape)
     return jnp.minimum(jnp.searchsorted(cdf, uniform, side="right"), cdf.shape[0] - 1
                        ).astype(jnp.int32)
 
@@ -159,16 +161,18 @@ def noise_cdf(noise_probs: np.ndarray) -> np.ndarray:
 
 
 def make_shared_noise_step(noise_probs: np.ndarray, shared_noise: int, num_noise: int,
-                           seed: int, loss_fn: Callable = shared_noise_loss) -> Callable:
-    """A train step for noise_sharing="per_batch": each step draws its noise words on the
-    device from a key folded with the step number, so a resumed run draws the same ones.
+                           seed: int, loss_fn: Callable = shared_noise_loss,
+                           noise_groups: int = 1) -> Callable:
+    """A train step for noise_sharing="per_batch": each step draws its noise words, int32
+    [noise_groups, shared_noise], on the device from a key folded with the step number, so
+    a resumed run draws the same ones.
     ``loss_fn(params, apply_fn, batch, noise, num_noise)`` is ``shared_noise_loss`` or a
     stand-in with its signature."""
     cdf = noise_cdf(noise_probs)
 
     def step(state: TrainState, batch: Batch) -> tuple[TrainState, Metrics]:
         key = jax.random.fold_in(jax.random.key(seed), state.step)
-        noise = draw_shared_noise(jnp.asarray(cdf), shared_noise, key)
+        noise = draw_shared_noise(jnp.asarray(cdf), (noise_groups, shared_noise), key)
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
         (_, metrics), grads = grad_fn(state.params, state.apply_fn, batch, noise, num_noise)
         return state.apply_gradients(grads=grads), metrics

@@ -98,10 +98,12 @@ def stacked_shared_noise_loss(params: dict, apply_fn: Callable, batch: Batch,
     """``train.shared_noise_loss`` of every run at once (see ``stacked_batch_loss``)."""
     del apply_fn
     v, u = _rows(params, batch["centers"][:, 0], batch["contexts_negatives"])
-    u_noise = lookup(params["context_embed"]["embedding"], noise)
+    u_noise = lookup(params["context_embed"]["embedding"], noise)  # [groups, shared, runs, e]
     mask = batch["mask"].astype(jnp.float32)
     pred = (v[:, None] * u).sum(axis=-1).transpose(2, 0, 1)  # [runs, batch, length]
-    noise_pred = jnp.einsum("bre,nre->rbn", v, u_noise)
+    groups, shared = noise.shape
+    grouped = v.reshape(groups, -1, *v.shape[1:])
+    noise_pred = jnp.einsum("gbre,gsre->rgbs", grouped, u_noise).reshape(-1, v.shape[0], shared)
     return _sum_of_means(shared_noise_bce(pred, noise_pred, mask, num_noise), mask)
 
 
