@@ -23,16 +23,23 @@ QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 # Every system sees the same corpus (PTB's training split) and the book's hyperparameters:
 # skip-gram, window 5, 5 noise words, t = 1e-4, min count 10, d = 100.
 # Besides the book's configuration and the fastest, one system per option that changes the
-# mathematics, each alone on top of the book's, to show its effect on quality.
+# mathematics, each alone on top of the book's, to show its effect on quality; the book's
+# padded layout, to show what packing saves; and the fast preset for as many epochs as fit in
+# gensim's 5-epoch training time on this 2-core machine (the quality race).
 SYSTEMS = {
     "gensim, 5 epochs": {"gensim_epochs": 5},
     "gensim, 15 epochs": {"gensim_epochs": 15},
     "w2v_jax, book": {"preset": "book"},
+    "w2v_jax, book, padded layout": {"preset": "book", "overrides": {"layout": "padded"}},
     "w2v_jax, book + sparse_sgd": {"preset": "book",
                                    "overrides": {"optimizer": "sparse_sgd", "lr": 1000.0}},
     "w2v_jax, book + shared noise": {"preset": "book",
                                      "overrides": {"noise_sharing": "per_batch"}},
+    "w2v_jax, book + shared noise in 16 groups": {
+        "preset": "book", "overrides": {"noise_sharing": "per_batch", "noise_groups": 16,
+                                        "shared_noise": 32}},
     "w2v_jax, fast": {"preset": "fast"},
+    "w2v_jax, fast, 8 epochs": {"preset": "fast", "overrides": {"num_epochs": 8}},
 }
 
 
