@@ -38,6 +38,10 @@ def test_shipped_sweeps_are_valid(tmp_path):
     for name in ("ptb_lr", "ptb_shape", "ptb_epochs", "ptb_best"):
         points, metric = sweep.expand(name, tmp_path)
         assert points and metric == "wordsim353_spearman"
+    fast_points, metric = sweep.expand("ptb_fast", tmp_path)
+    assert len(fast_points) == 36 and metric == "simlex999_spearman"
+    assert {p.config.optimizer for p in fast_points} == {"sparse_sgd"}
+    assert {p.config.noise_groups for p in fast_points} == {1, 16, 64}
     lr_points, _ = sweep.expand("ptb_lr", tmp_path)
     assert {p.config.optimizer for p in lr_points} == {"adam", "adagrad", "sgd"}
     assert {p.config.seed for p in lr_points} == {0, 1, 2}

@@ -4,6 +4,8 @@ Runs that differ only in float hyperparameters of the optimiser (``VECTORISABLE_
 learning rate, Adam's betas) see the same data, the same initial parameters and the same batch
 order, so one gather of each batch serves them all and one dispatch runs a step of every run.
 A seed changes the data draws and the initialisation, so runs with other seeds form other groups.
+Batches reach the stacked step padded (``layout`` is not consulted: both layouts compute the same
+loss, and the stacked step was measured on the padded one).
 """
 
 from __future__ import annotations

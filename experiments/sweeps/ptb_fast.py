@@ -1,0 +1,20 @@
+"""The fast preset's noise sharing x learning rate: one set of noise words per batch, or one per
+group of centers, for row-sparse SGD on batches of 2,048 (what picked ``--preset fast``)."""
+
+from experiments.sweeps import grid
+from w2v_jax.config import PRESETS
+
+BASE = {name: value for name, value in PRESETS["fast"].items()
+        if name not in ("lr", "noise_groups", "shared_noise")}
+METRIC = "simlex999_spearman"  # the measure in which shared noise words fell behind gensim
+
+# Each keeps 128 to 2,048 noise words a step: one set of 128 per batch, or smaller sets for
+# groups of 128 or 32 centers.
+NOISE_SHARING = [{"noise_groups": 1, "shared_noise": 128},
+                 {"noise_groups": 16, "shared_noise": 32},
+                 {"noise_groups": 64, "shared_noise": 8}]
+
+
+def points() -> list[dict]:
+    return [{**sharing, **point} for sharing in NOISE_SHARING
+            for point in grid(lr=[1500.0, 2000.0, 2500.0, 3000.0], seed=[0, 1, 2])]
