@@ -134,3 +134,17 @@ def test_packed_sparse_sgd_finds_planted_partners():
                           optimizer="sparse_sgd", lr=20.0, num_epochs=4, layout="packed",
                           noise_sharing="per_batch", shared_noise=16)
     assert_finds_partners(config, text, partners)
+
+
+def test_a_padded_checkpoint_resumes_packed(tmp_path):
+    text, _ = topic_corpus(sentences=300)
+    config = smoke_config(min_freq=1, num_epochs=2, layout="padded")
+    prepared = pipeline.prepare_data(config, text=text)
+    straight = pipeline.train_skipgram(config, prepared, progress=False)
+    pipeline.train_skipgram(config.replace(num_epochs=1), prepared, progress=False,
+                            workdir=tmp_path)
+    resumed = pipeline.train_skipgram(config.replace(layout="packed"), prepared,
+                                      progress=False, workdir=tmp_path)
+    assert resumed.resumed_from is not None and len(resumed.history) == 2
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-5),
+                 resumed.params, straight.params)
