@@ -36,7 +36,7 @@ def base_config(**overrides):
 
 @pytest.mark.parametrize("overrides", [
     {}, {"noise_sharing": "per_batch", "shared_noise": 16}, {"resample_each_epoch": True},
-    {"optimizer": "adagrad"}])
+    {"optimizer": "adagrad"}, {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4}])
 def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides):
     configs = [base_config(lr=lr, **overrides) for lr in LEARNING_RATES]
     prepared = pipeline.prepare_data(configs[0], text=topic_text)
