@@ -1,6 +1,9 @@
 """w2v_jax against gensim on PTB, side by side in one run, and where w2v_jax's time goes.
 
-    python -m experiments.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out results/benchmark]
+    python -m experiments.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out runs/benchmark]
+
+``--out results/benchmark`` refreshes the committed tables (README: Refreshing the committed
+results).
 
 Each system of ``experiments.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
 configuration, each math-changing option alone, the fast preset) trains once per seed,
@@ -31,15 +34,13 @@ from w2v_jax import data, pipeline, train
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
 
-COMMAND = "python -m experiments.benchmark"
-
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=3, help="training runs per system")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")
-    parser.add_argument("--out", type=Path, default=Path("results/benchmark"))
+    parser.add_argument("--out", type=Path, default=common.RUNS / "benchmark")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--data-stage-once", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -238,7 +239,8 @@ def _median_ms(call, steps: int, repeats: int = 5) -> float:
 
 def write_report(results: dict, out: Path) -> None:
     common.write_json(out / "benchmark.json", results)
-    lines = [f"`{COMMAND}` on {results['device']}, {results['machine']}; every system trained "
+    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}; "
+             f"every system trained "
              f"on PTB once per seed ({results['seeds']} seeds), each run in a fresh process.", ""]
     lines += [*_systems_table(results["systems"]), "", *_neighbours_table(results["systems"])]
     lines += ["", *_w2v_jax_table(results)]
@@ -324,7 +326,8 @@ def main(argv: list[str] | None = None) -> dict:
     if args.data_stage_once:
         print(json.dumps(time_data_stage(config, args.data_dir)))
         return {}
-    results = {"command": COMMAND, "device": common.device_description(),
+    results = {"command": common.command_line("experiments.benchmark", argv),
+               "device": common.device_description(),
                "machine": common.machine_description(), "versions": common.library_versions(),
                "config": config.to_dict(), "repeats": args.repeats, "seeds": args.seeds}
     results["data_stage_seconds"] = data_stage_in_fresh_processes(args.repeats, args.data_dir)

@@ -2,10 +2,12 @@
 
     python -m experiments.ptb_skipgram [--lr 0.002 --num-epochs 10 ...] [--workdir DIR]
 
-Writes ``metrics.json`` and ``loss.png`` into the workdir (default results/ptb_skipgram/) and
-checkpoints into its ``checkpoints/``; run again with the same workdir, it resumes from the newest
-complete checkpoint (``--restart`` starts over). The final checkpoint is evaluated on WordSim353,
-SimLex-999 and the Google analogies.
+Writes ``metrics.json`` and ``loss.png`` into the workdir (default runs/ptb_skipgram/<run name>,
+the name derived from the fields that change the computation, e.g. ``book`` or
+``book,lr=0.002``) and checkpoints into its ``checkpoints/``; run the same command again and it
+resumes from the newest complete checkpoint (``--restart`` starts over). Ctrl-C (or SIGTERM)
+saves a checkpoint at the end of the current dispatch and exits with status 130. The final
+checkpoint is evaluated on WordSim353, SimLex-999 and the Google analogies.
 """
 
 from __future__ import annotations
@@ -24,41 +26,60 @@ from experiments import common
 from w2v_jax import pipeline
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.data import CorpusError
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluate import BenchmarkError, Embeddings, benchmark_paths
 from w2v_jax.train import EpochStats
 
-DEFAULT_WORKDIR = Path("results/ptb_skipgram")
+JOB = "ptb_skipgram"
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+# Errors a user can act on: each is reported as one line, in flags.
+USER_ERRORS = (CorpusError, CheckpointError, BenchmarkError, common.WorkdirError,
+               FloatingPointError)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     common.add_config_flags(parser)
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR,
-                        help=f"where results go (default {DEFAULT_WORKDIR})")
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help=f"where results and checkpoints go (default "
+                             f"{common.RUNS}/{JOB}/<run name>)")
     parser.add_argument("--data-dir", default=None,
                         help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)")
     parser.add_argument("--query", nargs="+", default=["chip"],
                         help="words whose nearest neighbours are printed (default chip)")
-    parser.add_argument("--neighbours", type=int, default=5, help="neighbours per query word")
+    parser.add_argument("--neighbours", type=common.at_least_one, default=5,
+                        help="neighbours per query word (at least 1; default 5)")
     parser.add_argument("--restart", action="store_true",
                         help="delete the workdir's checkpoints and start over (default: resume)")
     parser.add_argument("--benchmarks-dir", default=None,
                         help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
-                             "(default: the copies gensim ships)")
+                             "(default: the copies shipped with w2v_jax)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    common.one_line_warnings()
     try:
-        return run_job(parse_args(argv))
-    except (CorpusError, CheckpointError) as err:
-        raise SystemExit(f"error: {err}") from err
+        return run_job(args)
+    except pipeline.TrainingInterrupted as stop:
+        print(f"{stop}; run the same command to resume", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+    except KeyboardInterrupt:
+        print("interrupted; run the same command to resume from the newest checkpoint",
+              file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+    except USER_ERRORS as err:
+        raise SystemExit(f"error: {common.in_flags(str(err))}") from None
 
 
 def run_job(args: argparse.Namespace) -> dict:
     config = common.config_from_args(args)
+    workdir = args.workdir or common.default_workdir(JOB, config)
+    common.ensure_writable(workdir)
+    benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
     device = common.device_description()
+    print(f"workdir: {workdir}")
     prepared = pipeline.prepare_data(config, args.data_dir)
     print(f"data: {len(prepared.vocab):,} words, {len(prepared.examples.centers):,} centers, "
           f"{prepared.seconds:.2f} s")
@@ -68,22 +89,38 @@ def run_job(args: argparse.Namespace) -> dict:
               f"{stats.centers_per_second:,.0f} centers/s, "
               f"{stats.pairs_per_second:,.0f} pairs/s on {device}", flush=True)
 
-    run = pipeline.train_skipgram(config, prepared, report, progress=not args.no_progress,
-                                  workdir=args.workdir, restart=args.restart)
-    if run.resumed_from is not None:
-        print(f"resumed from the checkpoint at step {run.resumed_from} in {args.workdir}")
+    def resumed(step: int) -> None:
+        print(f"resumed from the checkpoint at step {step} in {workdir}", flush=True)
+
+    with common.StopOnSignals() as stop:
+        run = pipeline.train_skipgram(config, prepared, report, progress=not args.no_progress,
+                                      workdir=workdir, restart=args.restart,
+                                      on_resume=resumed, should_stop=stop)
+    metrics = collect_metrics(run, device)
+    # The run's results are on disk before anything in evaluation can go wrong.
+    common.write_json(workdir / "metrics.json", metrics)
+    plot_loss(run, workdir / "loss.png")
+    try:
+        metrics.update(evaluate(workdir, args))
+    except (BenchmarkError, CheckpointError) as err:
+        common.write_json(workdir / "metrics.json", {**metrics, "evaluation_error": str(err)})
+        raise SystemExit(f"error: evaluation failed: {common.in_flags(str(err))} (the run's "
+                         f"checkpoint, metrics.json and loss.png are in {workdir})") from None
+    common.write_json(workdir / "metrics.json", metrics)
+    print(f"wrote {workdir / 'metrics.json'} and {workdir / 'loss.png'}")
+    return metrics
+
+
+def evaluate(workdir: Path, args: argparse.Namespace) -> dict:
+    """Neighbours and benchmark scores of the final checkpoint, printed and returned."""
     start = time.perf_counter()
-    embeddings = Embeddings.from_checkpoint(args.workdir)  # the final checkpoint, as saved
+    embeddings = Embeddings.from_checkpoint(workdir)  # the final checkpoint, as saved
     neighbours = print_neighbours(embeddings, args.query, args.neighbours)
     scores = embeddings.evaluate_benchmarks(args.benchmarks_dir)
-    evaluation_seconds = time.perf_counter() - start
     print_scores(scores)
-    metrics = collect_metrics(run, device, neighbours)
-    metrics.update(evaluation=scores, evaluation_seconds=evaluation_seconds)
-    common.write_json(args.workdir / "metrics.json", metrics)
-    plot_loss(run.history, args.workdir / "loss.png")
-    print(f"wrote {args.workdir / 'metrics.json'} and {args.workdir / 'loss.png'}")
-    return metrics
+    return {"neighbours": {word: [[token, cosine] for token, cosine in pairs]
+                           for word, pairs in neighbours.items()},
+            "evaluation": scores, "evaluation_seconds": time.perf_counter() - start}
 
 
 def print_neighbours(embeddings: Embeddings, words: list[str],
@@ -111,7 +148,7 @@ def print_scores(scores: dict) -> None:
           f"({analogies['coverage']:.0%} of questions known)")
 
 
-def collect_metrics(run: pipeline.TrainingRun, device: str, neighbours: dict) -> dict:
+def collect_metrics(run: pipeline.TrainingRun, device: str) -> dict:
     examples = run.prepared.examples
     return {
         "config": run.config.to_dict(),
@@ -125,23 +162,33 @@ def collect_metrics(run: pipeline.TrainingRun, device: str, neighbours: dict) ->
         "checkpoint_seconds": run.checkpoint_seconds,
         "resumed_from_step": run.resumed_from,
         "epochs": [stats.to_dict() for stats in run.history],
-        "final_loss": run.history[-1].loss,
-        "neighbours": {word: [[token, cosine] for token, cosine in pairs]
-                       for word, pairs in neighbours.items()},
+        "final_loss": run.history[-1].loss if run.history else None,
+        "loss_curve": run.curve,
     }
 
 
-def plot_loss(history: list[EpochStats], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([s.epoch for s in history], [s.loss for s in history], marker="o")
-    ax.set_xlabel("epoch")
+def plot_loss(run: pipeline.TrainingRun, path: Path) -> None:
+    """The loss of every dispatch against the step, each epoch's mean at its last step."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    if run.curve:
+        steps, losses = zip(*run.curve)
+        ax.plot(steps, losses, lw=1, color="tab:blue", label="per dispatch")
+    ends = [stats for stats in run.history if stats.step]
+    for stats in ends:
+        ax.axvline(stats.step, color="grey", lw=0.5, ls=":")
+    ax.plot([s.step for s in ends], [s.loss for s in ends], "o", color="tab:orange",
+            label="epoch mean")
+    ax.set_xlabel("step (dotted lines: epoch ends)")
     ax.set_ylabel("loss (masked sigmoid BCE)")
-    ax.set_title("PTB skip-gram")
+    ax.set_title(f"PTB skip-gram, {len(run.history)} epochs")
+    ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=100)
     plt.close(fig)
+    tmp.replace(path)  # a crash never leaves half a picture under the real name
 
 
 if __name__ == "__main__":

@@ -3,7 +3,8 @@
     python -m experiments.sweep NAME [--metric wordsim353_spearman] [--vectorise | --no-vectorise]
 
 NAME is a module of experiments/sweeps/. Every point is checked to be a valid Config before
-anything runs. A point's workdir ``results/sweeps/NAME/<point-id>/`` holds ``config.json`` and,
+anything runs. A point's workdir ``runs/sweeps/NAME/<point-id>/`` (``--out results/sweeps``
+refreshes the committed summaries) holds ``config.json`` and,
 once it has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
 sweep resumes where it stopped. Points that differ only in learning rate or Adam's betas can
 train together in one program (``--vectorise``; by default only off the CPU, where it is slower:
@@ -30,7 +31,7 @@ from w2v_jax.config import Config
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import Embeddings
 
-DEFAULT_OUT = Path("results/sweeps")
+DEFAULT_OUT = common.RUNS / "sweeps"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,7 +72,9 @@ def expand(name: str, out: Path) -> tuple[list[Point], str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help=f"a sweep of experiments/sweeps/: {sweeps.available()}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"where the sweep's directory goes (default {DEFAULT_OUT}; "
+                             f"results/sweeps refreshes the committed summaries)")
     parser.add_argument("--metric", default=None, help="the summary's sort key "
                         f"(default the sweep's, else {sweep_summary.DEFAULT_METRIC}); one of "
                         f"{', '.join(sweep_summary.METRICS)}")

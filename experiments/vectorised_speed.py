@@ -1,6 +1,6 @@
 """8 learning rates on PTB: trained together in one program, against one run after another.
 
-    python -m experiments.vectorised_speed [--epochs 2] [--presets book] [--out results/sweeps]
+    python -m experiments.vectorised_speed [--epochs 2] [--presets book] [--out runs/sweeps]
 
 For each preset, both ways train the same 8 configs on the same prepared data; each side's wall
 time includes its compilation (one program for the group, one per sequential run). Also checks
@@ -20,7 +20,6 @@ from experiments import common
 from w2v_jax import pipeline, vectorised
 from w2v_jax.config import PRESETS, preset
 
-COMMAND = "python -m experiments.vectorised_speed"
 LEARNING_RATES = (0.001, 0.0015, 0.002, 0.003, 0.005, 0.007, 0.01, 0.015)
 
 
@@ -56,10 +55,11 @@ def main(argv: list[str] | None = None) -> dict:
     # sparse_sgd (the fast preset) updates its tables in place and cannot be vectorised.
     supported = sorted(name for name in PRESETS if vectorised.supports(preset(name)))
     parser.add_argument("--presets", nargs="+", default=["book"], choices=supported)
-    parser.add_argument("--out", type=Path, default=Path("results/sweeps"))
+    parser.add_argument("--out", type=Path, default=common.RUNS / "sweeps")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    results = {"command": COMMAND, "device": common.device_description(),
+    results = {"command": common.command_line("experiments.vectorised_speed", argv),
+               "device": common.device_description(),
                "machine": common.machine_description(), "versions": common.library_versions(),
                "comparisons": []}
     for name in args.presets:
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def report(results: dict) -> str:
-    lines = [f"`{COMMAND}` on {results['device']}, {results['machine']}: "
+    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: "
              f"{len(LEARNING_RATES)} learning rates, trained together or one after another "
              "(wall time including compilation, same prepared data).", "",
              "| preset | epochs | one after another s | together s | speedup | "

@@ -1,4 +1,4 @@
-"""Shared fixtures: the real PTB from ../shared/data (or $W2V_JAX_DATA) and small corpora."""
+"""Shared fixtures: the real PTB wherever the main job finds it, and small corpora."""
 
 from __future__ import annotations
 
@@ -10,12 +10,17 @@ import pytest
 from w2v_jax import data
 
 REPO = Path(__file__).resolve().parents[1]
+# Set by CI: a test that needs the real PTB fails rather than skips when it is missing.
+REQUIRE_PTB_ENV_VAR = "W2V_JAX_REQUIRE_PTB"
+PTB_SKIP_REASON = "the real PTB (ptb.zip) was not found"
 
 
 def ptb_directory() -> Path | None:
-    for candidate in (os.environ.get(data.DATA_ENV_VAR), REPO.parent / "shared" / "data"):
-        if candidate and (Path(candidate) / "ptb.zip").exists():
-            return Path(candidate)
+    """Where ptb.zip is: where the main job looks ($W2V_JAX_DATA, else the user cache), or the
+    checkout's ../shared/data."""
+    for candidate in (data.resolve_data_dir(), REPO.parent / "shared" / "data"):
+        if (candidate / "ptb.zip").exists():
+            return candidate
     return None
 
 
@@ -23,8 +28,21 @@ def ptb_directory() -> Path | None:
 def ptb_dir() -> Path:
     directory = ptb_directory()
     if directory is None:
-        pytest.skip("ptb.zip not found: set W2V_JAX_DATA to the directory that holds it")
+        if os.environ.get(REQUIRE_PTB_ENV_VAR):
+            pytest.fail(f"{PTB_SKIP_REASON} and ${REQUIRE_PTB_ENV_VAR} is set")
+        pytest.skip(PTB_SKIP_REASON)
     return directory
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Say in one visible line when tests on the real PTB were skipped, and how to run them."""
+    skipped = [report for report in terminalreporter.stats.get("skipped", [])
+               if PTB_SKIP_REASON in str(report.longrepr)]
+    if skipped:
+        terminalreporter.write_line(
+            f"{len(skipped)} tests on the real PTB skipped: put ptb.zip in "
+            f"{data.resolve_data_dir()} or set {data.DATA_ENV_VAR} to its directory",
+            yellow=True, bold=True)
 
 
 @pytest.fixture(scope="session")

@@ -49,10 +49,12 @@ def test_flags_override_config_fields():
     assert config.batch_size == 512
 
 
-def test_invalid_flag_value_exits_with_the_config_message():
+def test_invalid_flag_value_exits_with_the_config_message(capsys):
     args = ptb_skipgram.parse_args(["--batch-size", "0"])
-    with pytest.raises(SystemExit, match="Config.batch_size=0 must be at least 1"):
+    with pytest.raises(SystemExit) as exit_info:
         ptb_skipgram.common.config_from_args(args)
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: --batch-size 0 must be at least 1\n"
 
 
 def test_preset_then_flags():

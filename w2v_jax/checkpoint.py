@@ -14,12 +14,15 @@ evaluator restores ``params`` and ``vocab``, never the optimiser state):
 The run's randomness is a pure function of (seed, stream, epoch), so the progress item (seed
 in the config, epoch and batch) is its whole random state. Orbax writes each step into a
 temporary directory and renames it when complete, so a crash never leaves a half-written step
-under a step's name; a step that is damaged later is skipped with a warning when reading.
+under a step's name; a step that is damaged later is skipped with a one-line warning when
+reading, and set aside when training resumes (``restore_latest``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import shutil
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -44,11 +47,31 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
 def open_manager(directory: str | os.PathLike, max_to_keep: int | None = None,
                  read_only: bool = False) -> ocp.CheckpointManager:
     """A CheckpointManager over ``directory`` keeping the newest ``max_to_keep`` steps."""
+    _quiet_orbax()
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
         enable_async_checkpointing=not read_only)
     return ocp.CheckpointManager(Path(directory).absolute(), options=options,
                                  item_names=ITEMS)
+
+
+class _DropRoutineOrbaxNotices(logging.Filter):
+    """Orbax logs these at WARNING level on every read-only open and on every save of a
+    single-process run, although nothing is wrong; real warnings pass."""
+
+    ROUTINE = ("CheckpointManagerOptions.read_only=True, setting",
+               "Given directory is read only",
+               "Skipping merge of OCDBT checkpoints")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not any(notice in message for notice in self.ROUTINE)
+
+
+def _quiet_orbax() -> None:
+    absl_logger = logging.getLogger("absl")
+    if not any(isinstance(f, _DropRoutineOrbaxNotices) for f in absl_logger.filters):
+        absl_logger.addFilter(_DropRoutineOrbaxNotices())
 
 
 def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,
@@ -65,13 +88,15 @@ def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,
 def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
                    step: int | None = None,
                    check: Callable[[dict[str, Any]], None] | None = None,
-                   ) -> tuple[int, dict[str, Any]]:
+                   set_aside: Path | None = None) -> tuple[int, dict[str, Any]]:
     """Restore the items named in ``targets`` from ``step``, else from the newest readable step.
 
     ``targets`` maps an item name to an abstract pytree (shapes and dtypes to restore into) or to
     None (JSON items, or arrays as saved). The JSON items are read first and handed to
     ``check``, which may refuse the checkpoint by raising CheckpointError before any array is
-    read. A step that cannot be read is skipped with a warning; with none readable,
+    read. A step that cannot be read (missing or garbled files, an empty JSON item) is skipped
+    with a one-line warning; with ``set_aside``, a directory, it is first moved there, so that
+    a run training on from an older step can save over its step number. With no readable step,
     CheckpointError.
     """
     steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
@@ -83,20 +108,54 @@ def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
     for candidate in steps:
         try:
             restored = dict(_restore(manager, candidate, {n: targets[n] for n in json_names}))
+            _check_json_items(restored)
             if check is not None:
                 check(restored)
             restored.update(_restore(manager, candidate, {n: targets[n] for n in array_names}))
             return candidate, restored
         except CheckpointError:
             raise
-        except Exception as err:  # any unreadable step is skipped, and said so
+        except Exception as err:  # any unreadable step is skipped, and said so in one line
+            why = _one_line(err)
             if step is not None:
-                raise CheckpointError(f"checkpoint step {step} in {directory} cannot be read: "
-                                      f"{err}") from err
+                raise CheckpointError(f"checkpoint step {step} in {directory} cannot be read "
+                                      f"({why})") from err
+            where = ""
+            if set_aside is not None:
+                where = f"; moved to {_move_aside(manager, candidate, set_aside)}"
             warnings.warn(f"checkpoint step {candidate} in {directory} cannot be read "
-                          f"({type(err).__name__}: {err}); trying an older step", stacklevel=2)
+                          f"({why}){where}; trying an older step", stacklevel=2)
     raise CheckpointError(f"no complete checkpoint in {directory}: every step ({steps}) is "
                           f"damaged; delete the directory or start over")
+
+
+def _check_json_items(restored: dict[str, Any]) -> None:
+    """A JSON item whose file is gone or garbled can come back empty rather than raise:
+    refuse it (a ``check`` validates the content further)."""
+    for name in JSON_ITEMS:
+        if name in restored and not (isinstance(restored[name], dict) and restored[name]):
+            raise ValueError(f"the {name} item is missing or empty")
+
+
+def _one_line(err: Exception, limit: int = 160) -> str:
+    """An exception as one short line (a TensorStore error spans a hundred lines)."""
+    text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    text = text if len(text) <= limit else text[:limit] + "..."
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+def _move_aside(manager: ocp.CheckpointManager, step: int, set_aside: Path) -> Path:
+    """Move a damaged step's directory into ``set_aside`` and make the manager forget it."""
+    source = Path(manager.directory) / str(step)
+    set_aside.mkdir(parents=True, exist_ok=True)
+    target = set_aside / f"step_{step}"
+    suffix = 1
+    while target.exists():
+        suffix += 1
+        target = set_aside / f"step_{step}.{suffix}"
+    shutil.move(source, target)
+    manager.reload()
+    return target
 
 
 def _restore(manager: ocp.CheckpointManager, step: int, targets: dict[str, Any]) -> dict:

@@ -69,6 +69,10 @@ class Config:
     """Save a checkpoint every this many steps as well as at each epoch's end (0: epochs only)."""
     max_to_keep: int = 3
     """Checkpoints kept in a workdir; older ones are deleted."""
+    deterministic: bool = False
+    """Compile with XLA's deterministic ops, so that a GPU run is bitwise repeatable (GPU
+    scatter-adds otherwise sum in a varying order). No effect on the CPU, where runs are
+    bitwise repeatable already; its cost on a GPU is in the README."""
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
@@ -117,8 +121,15 @@ class Config:
         return tuple((name, getattr(self, name)) for name in [*shared, "num_epochs"])
 
     def math_fields(self) -> tuple[str, ...]:
-        """Fields that change what training computes; a resumed run must match them all."""
+        """Fields that change what training computes."""
         return tuple(f.name for f in dataclasses.fields(self) if f.name not in _EXECUTION_FIELDS)
+
+    def resume_fields(self) -> tuple[str, ...]:
+        """Fields a run resumed from a checkpoint must match: the math fields and, where the
+        learning rate decays over the whole run (sparse_sgd), num_epochs, since growing it
+        would make the rate jump back up."""
+        decays = ("num_epochs",) if self.optimizer == "sparse_sgd" else ()
+        return (*self.math_fields(), *decays)
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with some fields changed (validated like a new Config)."""
@@ -175,7 +186,7 @@ def smoke_config(**overrides: Any) -> Config:
 
 # Fields that change how a run executes or how long it goes on, not what a step computes.
 _EXECUTION_FIELDS = frozenset({"num_epochs", "layout", "steps_per_dispatch",
-                               "checkpoint_every", "max_to_keep"})
+                               "checkpoint_every", "max_to_keep", "deterministic"})
 
 _TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
 

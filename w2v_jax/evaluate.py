@@ -9,7 +9,8 @@ gensim does by default.
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
+import hashlib
+import importlib.resources
 import os
 from pathlib import Path
 
@@ -21,6 +22,16 @@ TABLES = {"center": ("center_embed",), "context": ("context_embed",),
           "sum": ("center_embed", "context_embed")}
 BENCHMARK_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",
                    "google_analogies": "questions-words.txt"}
+# The shipped copies (gensim 4.4.0's test data, byte for byte); see w2v_jax/benchmarks/README.md.
+BENCHMARK_SHA256 = {
+    "wordsim353": "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
+    "simlex999": "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
+    "google_analogies": "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+}
+
+
+class BenchmarkError(ValueError):
+    """A benchmark file is missing, damaged or unreadable; the message says which."""
 
 
 # Evaluation is numpy (BLAS) rather than jitted: its matrices are small, and a compile per
@@ -140,7 +151,7 @@ class Embeddings:
         share of pairs whose two words are known; unknown pairs are left out)."""
         path = Path(path) if path is not None else benchmark_path("wordsim353")
         index, gold, pairs, unknown = self._upper_index(), [], [], 0
-        for line in path.read_text(encoding="utf8").splitlines():
+        for line in _read_lines(path):
             if not line or line.startswith("#"):
                 continue
             try:
@@ -154,7 +165,7 @@ class Embeddings:
             gold.append(score)
             pairs.append((index[a], index[b]))
         if not pairs:
-            raise ValueError(f"no pair of {path} has both words in the vocabulary")
+            raise BenchmarkError(f"no pair of {path} has both words in the vocabulary")
         left, right = (self._unit[np.array(side)] for side in zip(*pairs))
         model = np.sum(left * right, axis=1, dtype=np.float64)
         gold = np.array(gold)
@@ -188,13 +199,11 @@ class Embeddings:
 
     def evaluate_benchmarks(self, directory: str | os.PathLike | None = None) -> dict:
         """WordSim353 and SimLex-999 (Spearman, Pearson, coverage) and the Google analogies
-        (accuracy, coverage), from ``directory`` or the copies gensim ships."""
-        def path(name):
-            return Path(directory) / BENCHMARK_FILES[name] if directory else benchmark_path(name)
-
-        return {"wordsim353": self.evaluate_word_pairs(path("wordsim353")),
-                "simlex999": self.evaluate_word_pairs(path("simlex999")),
-                "google_analogies": self.evaluate_analogies(path("google_analogies"))}
+        (accuracy, coverage), from ``directory`` or the copies shipped with w2v_jax."""
+        paths = benchmark_paths(directory)
+        return {"wordsim353": self.evaluate_word_pairs(paths["wordsim353"]),
+                "simlex999": self.evaluate_word_pairs(paths["simlex999"]),
+                "google_analogies": self.evaluate_analogies(paths["google_analogies"])}
 
     # ----------------------------------------------------------------------- word2vec format
 
@@ -243,16 +252,23 @@ def _read_word(f) -> str:
 
 def _read_analogies(path: Path) -> tuple[list[str], list[tuple]]:
     sections, questions = [], []
-    for line in path.read_text(encoding="utf8").splitlines():
+    for line in _read_lines(path):
         if line.startswith(": "):
             sections.append(line[2:].strip())
         elif line.strip():
             if not sections:
-                raise ValueError(f"{path}: a question comes before any ': section' header")
+                raise BenchmarkError(f"{path}: a question comes before any ': section' header")
             words = line.upper().split()
             if len(words) == 4:
                 questions.append((len(sections) - 1, *words))
     return sections, questions
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf8").splitlines()
+    except (OSError, UnicodeDecodeError) as err:
+        raise BenchmarkError(f"cannot read the benchmark file {path}: {err}") from err
 
 
 def _ranks(values: np.ndarray) -> np.ndarray:
@@ -278,18 +294,30 @@ def _spearman(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def benchmark_path(name: str) -> Path:
-    """The copy of a standard benchmark file that gensim ships with its tests.
-
-    Found without importing gensim, whose import (scipy and more) takes over a second.
-    """
-    spec = importlib.util.find_spec("gensim")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(
-            f"the {name} benchmark file ({BENCHMARK_FILES[name]}) is read from gensim's test data "
-            f"by default, and gensim is not installed: `pip install gensim`, or pass the path "
-            f"of your own copy")
-    path = Path(spec.submodule_search_locations[0]) / "test" / "test_data" / BENCHMARK_FILES[name]
-    if not path.is_file():
-        raise FileNotFoundError(f"gensim's copy of the {name} benchmark is not at {path}: "
-                                f"pass the path of your own copy")
+    """The copy of a standard benchmark file shipped inside this package (see
+    ``w2v_jax/benchmarks/README.md`` for sources and licences), checked against its sha256."""
+    if name not in BENCHMARK_FILES:
+        raise ValueError(f"unknown benchmark {name!r}; benchmarks: {sorted(BENCHMARK_FILES)}")
+    path = Path(str(importlib.resources.files("w2v_jax") / "benchmarks" / BENCHMARK_FILES[name]))
+    if not path.is_file() or _sha256(path) != BENCHMARK_SHA256[name]:
+        raise BenchmarkError(f"the {name} benchmark file shipped with w2v_jax ({path}) is "
+                             f"missing or damaged: reinstall w2v_jax, or pass a directory of "
+                             f"your own copies")
     return path
+
+
+def benchmark_paths(directory: str | os.PathLike | None = None) -> dict[str, Path]:
+    """The three benchmark files: in ``directory`` (named as BENCHMARK_FILES), else the shipped
+    copies. A directory missing any of them raises BenchmarkError naming what is missing."""
+    if directory is None:
+        return {name: benchmark_path(name) for name in BENCHMARK_FILES}
+    paths = {name: Path(directory) / file for name, file in BENCHMARK_FILES.items()}
+    missing = [path.name for path in paths.values() if not path.is_file()]
+    if missing:
+        raise BenchmarkError(f"the benchmarks directory {directory} lacks {', '.join(missing)}: "
+                             f"it must hold {', '.join(BENCHMARK_FILES.values())}")
+    return paths
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -72,7 +72,7 @@ def to_device(examples: data.Examples) -> dict[str, jax.Array]:
 
 @dataclasses.dataclass
 class TrainingRun:
-    """What a run produced: final state, per-epoch statistics and timings."""
+    """What a run produced: final state, per-epoch statistics, the loss curve and timings."""
 
     config: Config
     prepared: PreparedData
@@ -81,6 +81,9 @@ class TrainingRun:
     compile_seconds: float
     resumed_from: int | None = None
     checkpoint_seconds: float = 0.0
+    curve: list[list[float]] = dataclasses.field(default_factory=list)
+    """[global step, mean loss of the dispatch that ended there] for every dispatch, resumed
+    runs included."""
 
     @property
     def vocab(self) -> data.Vocab:
@@ -91,23 +94,49 @@ class TrainingRun:
         return self.state.params
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped on request (``should_stop``) after a dispatch; with a workdir, a
+    checkpoint of that point was written first, so the same call resumes from it."""
+
+    def __init__(self, epoch: int, step: int, saved: bool) -> None:
+        super().__init__(f"interrupted at epoch {epoch}, step {step}"
+                         + ("" if saved else " (no workdir: nothing was saved)"))
+        self.epoch, self.step, self.saved = epoch, step, saved
+
+
 def train_skipgram(config: Config, prepared: PreparedData,
                    on_epoch_end: Callable[[EpochStats], None] | None = None,
                    progress: bool = True, workdir: str | os.PathLike | None = None,
-                   restart: bool = False) -> TrainingRun:
+                   restart: bool = False, on_resume: Callable[[int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> TrainingRun:
     """Train for ``config.num_epochs`` epochs on the prepared data.
 
     With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at every epoch's end and every
     ``config.checkpoint_every`` steps, and a run finding checkpoints there continues from the
-    newest complete one (``restart=True`` deletes them first and starts over).
+    newest complete one (``restart=True`` deletes them first and starts over), calling
+    ``on_resume(step)`` before it trains; a damaged step is moved to ``workdir/damaged``.
+    ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
+    point is saved and TrainingInterrupted raised.
     """
     state = create_train_state(config, len(prepared.vocab), jax.random.key(config.seed))
     saver = _Saver(config, prepared.vocab, workdir, restart) if workdir is not None else None
-    position, history, resumed_from = _Position(), [], None
+    try:
+        return _train(config, prepared, state, saver, on_epoch_end, progress, on_resume,
+                      should_stop or (lambda: False))
+    finally:
+        if saver is not None:
+            saver.close()
+
+
+def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, should_stop):
+    position, history, curve, resumed_from = _Position(), [], [], None
     if saver is not None and saver.has_checkpoint():
-        resumed_from, state, position, history = saver.resume(state)
+        resumed_from, state, position, history, curve = saver.resume(state)
+        if on_resume is not None:
+            on_resume(resumed_from)
     trainer = Trainer(config.steps_per_dispatch,
-                      step_for(config, prepared.vocab, len(prepared.examples)))
+                      step_for(config, prepared.vocab, len(prepared.examples)),
+                      config.deterministic)
     examples = to_device(prepared.examples)
     epochs = range(position.epoch, config.num_epochs)
     capacity = batch_capacity(config, prepared.examples, epochs)
@@ -121,17 +150,21 @@ def train_skipgram(config: Config, prepared: PreparedData,
             capacity = batch_capacity(config, host_examples, [epoch], capacity)
         resume = position.within if epoch == position.epoch else None
         state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch,
-                                  progress, resume, saver, history, capacity)
+                                  progress, resume, saver, history, curve, capacity,
+                                  should_stop)
         # The epoch's own wall time includes drawing its examples, when it draws them.
-        stats = dataclasses.replace(stats, seconds=time.perf_counter() - start)
+        stats = dataclasses.replace(stats, seconds=time.perf_counter() - start,
+                                    step=int(state.step))
         history.append(stats)
         if saver is not None:
-            saver.save(state, _Position(epoch + 1, EpochProgress()), history)
+            saver.save(state, _Position(epoch + 1, EpochProgress()), history, curve)
         if on_epoch_end is not None:
             on_epoch_end(stats)
+        if epoch + 1 < config.num_epochs and should_stop():
+            raise TrainingInterrupted(epoch + 1, int(state.step), saver is not None)
     checkpoint_seconds = saver.close() if saver is not None else 0.0
     return TrainingRun(config, prepared, state, history, trainer.compile_seconds, resumed_from,
-                       checkpoint_seconds)
+                       checkpoint_seconds, curve)
 
 
 def step_for(config: Config, vocab: data.Vocab, num_examples: int,
@@ -179,20 +212,30 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
 
 
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
-               history, capacity):
+               history, curve, capacity, should_stop):
     first = resume.batch if resume else 0
     order, counts = epoch_batches(config, host_examples, epoch, first)
-
-    def on_checkpoint(state, done):
-        if done.batch < len(order):  # the epoch's end is saved by the caller
-            saver.save(state, _Position(epoch, done), history)
-
+    checkpoint_every = config.checkpoint_every if saver else 0
     desc = f"epoch {epoch + 1}/{config.num_epochs}"
     with tqdm(total=len(order), initial=first, desc=desc, unit="step", disable=not progress,
               leave=False) as bar:
-        return trainer.run_epoch(state, examples, order, epoch + 1, counts, bar.update, resume,
-                                 config.checkpoint_every if saver else 0, on_checkpoint,
-                                 capacity)
+
+        def after_dispatch(state, done, dispatch):
+            curve.append([dispatch.global_step, dispatch.mean_loss])
+            bar.update(dispatch.steps)
+            bar.set_postfix_str(f"loss {done.mean_loss:.3f}, "
+                                f"{dispatch.num_examples / dispatch.seconds:,.0f} centers/s")
+            if done.batch == len(order):  # the epoch's end is saved by the caller
+                return
+            stop = should_stop()
+            due = checkpoint_every and dispatch.global_step % checkpoint_every == 0
+            if saver is not None and (stop or due):
+                saver.save(state, _Position(epoch, done), history, curve)
+            if stop:
+                raise TrainingInterrupted(epoch + 1, dispatch.global_step, saver is not None)
+
+        return trainer.run_epoch(state, examples, order, epoch + 1, counts, after_dispatch,
+                                 resume, checkpoint_every, capacity)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,18 +252,26 @@ class _Saver:
     def __init__(self, config: Config, vocab: data.Vocab, workdir, restart: bool) -> None:
         self.config, self.vocab = config, vocab
         self.directory = Path(workdir).absolute() / "checkpoints"
-        if restart and self.directory.exists():
-            shutil.rmtree(self.directory)
-        self.manager = checkpoint.open_manager(self.directory, config.max_to_keep)
+        self.damaged = self.directory.parent / "damaged"
+        try:
+            if restart and self.directory.exists():
+                shutil.rmtree(self.directory)
+            self.manager = checkpoint.open_manager(self.directory, config.max_to_keep)
+        except OSError as err:
+            raise checkpoint.CheckpointError(
+                f"cannot write checkpoints into {self.directory} ({err.strerror or err}): "
+                f"choose a workdir you can write to") from err
         self.seconds = 0.0
+        self._closed = False
 
     def has_checkpoint(self) -> bool:
         return bool(self.manager.all_steps())
 
-    def save(self, state: TrainState, position: _Position, history: list[EpochStats]) -> None:
+    def save(self, state: TrainState, position: _Position, history: list[EpochStats],
+             curve: list[list[float]]) -> None:
         start = time.perf_counter()
         progress = {"epoch": position.epoch, **dataclasses.asdict(position.within),
-                    "history": [stats.to_dict() for stats in history]}
+                    "history": [stats.to_dict() for stats in history], "curve": curve}
         checkpoint.save(self.manager, int(state.step), state.params, state.opt_state, progress,
                         self.config.to_dict(), json.loads(self.vocab.to_json()))
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
@@ -229,8 +280,7 @@ class _Saver:
         targets = {"params": _abstract(state.params), "opt_state": _abstract(state.opt_state),
                    "progress": None, "config": None, "vocab": None}
         step, restored = checkpoint.restore_latest(
-            self.manager, targets,
-            check=lambda saved: self._check_compatible(saved["config"], saved["vocab"]))
+            self.manager, targets, check=self._check_compatible, set_aside=self.damaged)
         opt_state = jax.tree.unflatten(jax.tree.structure(state.opt_state),
                                        jax.tree.leaves(restored["opt_state"]))
         state = state.replace(step=step, params=restored["params"], opt_state=opt_state)
@@ -238,26 +288,39 @@ class _Saver:
         within = EpochProgress(saved["batch"], saved["loss_sum"], saved["num_examples"])
         history = [EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
                    for stats in saved["history"]]
-        return step, state, _Position(saved["epoch"], within), history
+        curve = saved.get("curve", [])
+        return step, state, _Position(saved["epoch"], within), history, curve
 
-    def _check_compatible(self, saved_config: dict, saved_vocab: dict) -> None:
-        for name in self.config.math_fields():
+    def _check_compatible(self, saved: dict) -> None:
+        saved_config, saved_vocab = saved["config"], saved["vocab"]
+        for name in self.config.resume_fields():
             if saved_config.get(name) != getattr(self.config, name):
                 raise checkpoint.CheckpointError(
                     f"the checkpoints in {self.directory} were made with {name}="
                     f"{saved_config.get(name)!r}, this run has {name}="
                     f"{getattr(self.config, name)!r}: resuming would not continue that run. "
-                    f"Start over with --restart (restart=True) or use another workdir.")
+                    f"Start over with restart=True or use another workdir.")
         if tuple(saved_vocab["tokens"]) != self.vocab.tokens:
             raise checkpoint.CheckpointError(
                 f"the checkpoints in {self.directory} were made with another vocabulary "
                 f"({len(saved_vocab['tokens'])} words, this run has {len(self.vocab)}): start "
-                f"over with --restart (restart=True) or use another workdir.")
+                f"over with restart=True or use another workdir.")
+        epoch, batch = saved["progress"]["epoch"], saved["progress"]["batch"]
+        begun = epoch + (1 if batch else 0)
+        if begun > self.config.num_epochs:
+            held = f"{epoch} epochs" + (f" and {batch} steps of epoch {epoch + 1}" if batch else "")
+            raise checkpoint.CheckpointError(
+                f"the checkpoints in {self.directory} hold {held}, more than this run's "
+                f"num_epochs={self.config.num_epochs}: ask for num_epochs={begun} or more to "
+                f"use them, restart=True to train {self.config.num_epochs} from scratch, or "
+                f"use another workdir.")
 
     def close(self) -> float:
         """Wait for the writes still under way; returns the seconds saving blocked training."""
-        self.manager.wait_until_finished()
-        self.manager.close()
+        if not self._closed:
+            self.manager.wait_until_finished()
+            self.manager.close()
+            self._closed = True
         return self.seconds
 
 

@@ -223,6 +223,8 @@ class EpochStats:
     seconds: float
     centers: int
     pairs: int
+    step: int = 0
+    """The global step at the epoch's end (0 where unknown)."""
 
     @property
     def centers_per_second(self) -> float:
@@ -242,11 +244,14 @@ class Trainer:
 
     Padded batches need one program. Packed ones (``capacity``) need one per pair capacity; an
     epoch whose batches need more pairs than the program holds compiles a larger one.
+    ``deterministic`` compiles with XLA's deterministic ops (see Config.deterministic).
     """
 
-    def __init__(self, steps_per_dispatch: int, step_fn: Callable = train_step) -> None:
+    def __init__(self, steps_per_dispatch: int, step_fn: Callable = train_step,
+                 deterministic: bool = False) -> None:
         self.steps_per_dispatch = steps_per_dispatch
         self._step_fn = step_fn
+        self._compiler_options = compiler_options(deterministic)
         self._compiled = None
         self.capacity: int | None = None
         self.compile_seconds = 0.0
@@ -257,23 +262,24 @@ class Trainer:
         start = time.perf_counter()
         order = np.zeros((self.steps_per_dispatch, batch_size), np.int32)
         runner = make_chunk_runner(self._step_fn, capacity=capacity)
-        self._compiled = runner.lower(state, examples, order, np.int32(0)).compile()
+        self._compiled = runner.lower(state, examples, order, np.int32(0)).compile(
+            self._compiler_options)
         self.capacity = capacity
         self.compile_seconds += time.perf_counter() - start
 
     def run_epoch(self, state: TrainState, examples: dict[str, jax.Array], order: np.ndarray,
                   epoch: int, counts: tuple[int, int],
-                  progress: Callable[[int], None] | None = None,
+                  on_dispatch: Callable[[TrainState, EpochProgress, Dispatch], None] | None = None,
                   resume: EpochProgress | None = None, checkpoint_every: int = 0,
-                  on_checkpoint: Callable[[TrainState, EpochProgress], None] | None = None,
                   capacity: int | None = None) -> tuple[TrainState, EpochStats]:
         """Train on the batches of ``order`` (int32 [num_batches, batch]).
 
         ``counts`` is the (centers, pairs) of the batches this call runs; ``resume`` starts
-        after the batches an interrupted run already did, carrying their loss. When the global
-        step reaches a multiple of ``checkpoint_every``, ``on_checkpoint(state, progress)`` is
-        called between dispatches. ``capacity``: pairs per packed batch (None: padded batches).
-        Raises FloatingPointError on a non-finite loss.
+        after the batches an interrupted run already did, carrying their loss. After every
+        dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the caller logs,
+        checkpoints or stops there); with ``checkpoint_every``, dispatches end on the global
+        steps that are its multiples. ``capacity``: pairs per packed batch (None: padded
+        batches). Raises FloatingPointError on a non-finite loss.
         """
         if self._compiled is None or capacity != self.capacity:
             self.compile(state, examples, order.shape[1], capacity)
@@ -285,19 +291,42 @@ class Trainer:
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
             chunk = pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
+            began = time.perf_counter()
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             losses = np.asarray(losses)[:num_steps]  # one host sync per dispatch, not per step
             check_finite(losses, epoch, done.batch)
-            done = EpochProgress(done.batch + num_steps, done.loss_sum + float(losses.sum()),
-                                 done.num_examples + float(np.asarray(rows).sum()))
+            dispatch = Dispatch(num_steps, global_step + num_steps, float(losses.sum()),
+                                float(np.asarray(rows).sum()), time.perf_counter() - began)
+            done = EpochProgress(done.batch + num_steps, done.loss_sum + dispatch.loss_sum,
+                                 done.num_examples + dispatch.num_examples)
             global_step += num_steps
-            if progress is not None:
-                progress(num_steps)
-            if on_checkpoint is not None and checkpoint_every and (
-                    global_step % checkpoint_every == 0):
-                on_checkpoint(state, done)
+            if on_dispatch is not None:
+                on_dispatch(state, done, dispatch)
         seconds = time.perf_counter() - start
         return state, EpochStats(epoch, done.mean_loss, seconds, *counts)
+
+
+def compiler_options(deterministic: bool) -> dict[str, Any] | None:
+    """XLA options for ``Config.deterministic``: GPU scatter-adds in a fixed order (they
+    otherwise add in whatever order the threads finish, so runs differ in the last bits).
+    CPU programs are deterministic already; XLA ignores the GPU option there."""
+    return {"xla_gpu_deterministic_ops": True} if deterministic else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Dispatch:
+    """One compiled call: its steps, the global step after it, the loss summed over its real
+    rows, those rows (centers) and its wall time (it ends with the host reading the losses)."""
+
+    steps: int
+    global_step: int
+    loss_sum: float
+    num_examples: float
+    seconds: float
+
+    @property
+    def mean_loss(self) -> float:
+        return self.loss_sum / max(self.num_examples, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
