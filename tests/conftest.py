@@ -16,9 +16,12 @@ PTB_SKIP_REASON = "the real PTB (ptb.zip) was not found"
 
 
 def ptb_directory() -> Path | None:
-    """Where ptb.zip is: where the main job looks ($W2V_JAX_DATA, else the user cache), or the
-    checkout's ../shared/data."""
-    for candidate in (data.resolve_data_dir(), REPO.parent / "shared" / "data"):
+    """Where ptb.zip is: where the main job looks ($W2V_JAX_DATA, else the user cache), and,
+    when $W2V_JAX_DATA is not set, the checkout's ../shared/data."""
+    candidates = [data.resolve_data_dir()]
+    if not os.environ.get(data.DATA_ENV_VAR):
+        candidates.append(REPO.parent / "shared" / "data")
+    for candidate in candidates:
         if (candidate / "ptb.zip").exists():
             return candidate
     return None

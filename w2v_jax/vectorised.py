@@ -26,6 +26,7 @@ from w2v_jax.train import (
     Batch,
     EpochStats,
     TrainState,
+    compiler_options,
     create_train_state,
     make_chunk_runner,
     make_optimizer,
@@ -150,7 +151,8 @@ def train_together(configs: Sequence[Config], prepared: pipeline.PreparedData,
     examples = pipeline.to_device(prepared.examples)
     start = time.perf_counter()
     order = np.zeros((first.steps_per_dispatch, first.batch_size), np.int32)
-    compiled = run_chunk.lower(state, examples, order, np.int32(0)).compile()
+    compiled = run_chunk.lower(state, examples, order, np.int32(0)).compile(
+        compiler_options(first.deterministic))
     compile_seconds = time.perf_counter() - start
     histories: list[list[EpochStats]] = [[] for _ in configs]
     diverged: list[str | None] = [None] * num_runs

@@ -1,0 +1,338 @@
+"""A new user's first hour, through the real entry point in its own process: a plain run writes
+its results and prints no warnings; a damaged checkpoint, a signal, a mismatched --num-epochs,
+bad flags and a failing evaluation each end in one clear line and a known exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from experiments import common, ptb_skipgram, sweep
+from tests.conftest import REPO, ptb_directory
+from w2v_jax.config import preset
+from w2v_jax.evaluate import BENCHMARK_FILES, Embeddings
+
+MAIN = [sys.executable, "-m", "experiments.ptb_skipgram"]
+# A small, quick model; --deterministic makes the bitwise comparisons hold on a GPU too.
+SMALL = ["--embed-size", "16", "--batch-size", "2048", "--no-progress", "--deterministic"]
+STEPS_PER_EPOCH = 168  # PTB's 343,062 centers in batches of 2,048
+
+
+def run_main(*flags: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([*MAIN, *flags], cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def lines(text: str) -> list[str]:
+    return [line for line in text.splitlines() if line.strip()]
+
+
+def steps(workdir: Path) -> list[int]:
+    return sorted(int(p.name) for p in (workdir / "checkpoints").iterdir() if p.name.isdigit())
+
+
+@pytest.fixture(scope="module")
+def two_epochs(ptb_dir, tmp_path_factory) -> tuple[Path, list[str], subprocess.CompletedProcess]:
+    """Two epochs of the main job in a workdir: its path, its flags and the finished process."""
+    workdir = tmp_path_factory.mktemp("two_epochs")
+    flags = [*SMALL, "--num-epochs", "2", "--data-dir", str(ptb_dir), "--workdir", str(workdir)]
+    done = run_main(*flags)
+    assert done.returncode == 0, done.stderr
+    return workdir, flags, done
+
+
+def copy_of(two_epochs, tmp_path) -> tuple[Path, list[str]]:
+    """A copy of the two-epoch workdir, and the same command pointed at it."""
+    workdir, flags, _ = two_epochs
+    copy = tmp_path / "copy"
+    shutil.copytree(workdir, copy)
+    return copy, [*flags[:-1], str(copy)]
+
+
+# ----------------------------------------------------------------------- a plain run
+
+
+@pytest.mark.slow
+def test_a_plain_run_writes_its_results_and_prints_no_warnings(two_epochs):
+    workdir, _, done = two_epochs
+    assert "absl" not in done.stderr and "warning" not in done.stderr.lower(), done.stderr
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    assert "neighbours of chip:" in out and "google analogies: accuracy" in out
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert metrics["evaluation"]["wordsim353"]["pairs"] > 100
+    # One point of the loss curve per dispatch (64 steps): 3 dispatches an epoch, the last short.
+    curve = metrics["loss_curve"]
+    assert [step for step, _ in curve] == [64, 128, 168, 232, 296, 336]
+    assert all(0.2 < loss < 0.7 for _, loss in curve) and curve[-1][1] < curve[0][1]
+    assert [e["step"] for e in metrics["epochs"]] == [STEPS_PER_EPOCH, 2 * STEPS_PER_EPOCH]
+    assert (workdir / "loss.png").stat().st_size > 5000
+
+
+def test_evaluation_needs_no_gensim():
+    """The shipped benchmark files are used; gensim is made unimportable."""
+    script = (
+        "import sys; sys.modules['gensim'] = None\n"
+        "import numpy as np\n"
+        "from w2v_jax.evaluate import Embeddings, benchmark_path\n"
+        "words = set()\n"
+        "for name in ('wordsim353', 'simlex999'):\n"
+        "    for line in benchmark_path(name).read_text().splitlines()[2:80]:\n"
+        "        words.update(w.lower() for w in line.split('\\t')[:2])\n"
+        "words = sorted(words)\n"
+        "vectors = np.random.default_rng(0).normal(size=(len(words), 8))\n"
+        "scores = Embeddings(tuple(words), vectors).evaluate_benchmarks()\n"
+        "print(scores['wordsim353']['pairs'], scores['simlex999']['pairs'])\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    wordsim_pairs, simlex_pairs = map(int, done.stdout.split())
+    assert wordsim_pairs >= 78 and simlex_pairs >= 78
+
+
+def test_the_shipped_benchmark_files_are_gensims():
+    gensim_data = pytest.importorskip("gensim").__path__[0]
+    for name, file in BENCHMARK_FILES.items():
+        shipped = (REPO / "w2v_jax" / "benchmarks" / file).read_bytes()
+        assert shipped == (Path(gensim_data) / "test" / "test_data" / file).read_bytes(), name
+
+
+# ----------------------------------------------------------------------- where runs go
+
+
+def test_run_names_say_what_changes_the_computation():
+    assert common.run_name(preset("book")) == "book"
+    assert common.run_name(preset("book", lr=0.002, num_epochs=10)) == "book,lr=0.002"
+    assert common.run_name(preset("book", deterministic=True, layout="padded")) == "book"
+    assert common.run_name(preset("fast")) == "fast"
+    # sparse_sgd decays its rate over the whole run: its epochs are part of the run.
+    assert common.run_name(preset("fast", num_epochs=8)) == "fast,num_epochs=8"
+    assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == "best"
+    args = ptb_skipgram.parse_args(["--lr", "0.002"])
+    assert args.workdir is None  # derived from the config when the job runs
+    assert sweep.parse_args(["ptb_lr"]).out == Path("runs/sweeps")
+
+
+def test_runs_are_ignored_by_git():
+    if not (REPO / ".git").exists():
+        pytest.skip("not a git checkout")
+    done = subprocess.run(["git", "check-ignore", "-q", "runs/ptb_skipgram/book/metrics.json"],
+                          cwd=REPO)
+    assert done.returncode == 0, "runs/ must be ignored"
+
+
+@pytest.mark.slow
+def test_the_default_workdir_is_under_runs_named_by_the_config(ptb_dir, tmp_path):
+    done = run_main(*SMALL, "--num-epochs", "1", "--data-dir", str(ptb_dir), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    workdir = tmp_path / "runs" / "ptb_skipgram" / "book,batch_size=2048,embed_size=16"
+    assert f"workdir: {workdir.relative_to(tmp_path)}" in done.stdout
+    assert (workdir / "metrics.json").is_file() and steps(workdir) == [STEPS_PER_EPOCH]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]
+
+
+# ----------------------------------------------------------------------- damaged checkpoints
+
+
+def garble_params(step_dir: Path) -> None:
+    for path in (step_dir / "params").rglob("*"):
+        if path.is_file():
+            path.write_bytes(b"garbage")
+
+
+DAMAGE = {
+    "params manifest deleted": lambda step: (step / "params" / "manifest.ocdbt").unlink(),
+    "params files garbled": garble_params,
+    "progress metadata deleted": lambda step: (step / "progress" / "metadata").unlink(),
+    "config metadata garbled": lambda step: (step / "config" / "metadata").write_text("{oops"),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_newest_step_is_set_aside_and_training_goes_on(two_epochs, tmp_path, damage):
+    workdir, flags = copy_of(two_epochs, tmp_path)
+    older, newest = steps(workdir)
+    DAMAGE[damage](workdir / "checkpoints" / str(newest))
+    done = run_main(*flags)
+    assert done.returncode == 0, done.stderr
+    assert lines(done.stderr) == [done.stderr.strip()], "one line"
+    assert re.fullmatch(rf"warning: checkpoint step {newest} in \S+ cannot be read \(.+\); "
+                        rf"moved to \S+/damaged/step_{newest}; trying an older step",
+                        done.stderr.strip())
+    assert (workdir / "damaged" / f"step_{newest}").is_dir()
+    out = lines(done.stdout)
+    resumed = out.index(f"resumed from the checkpoint at step {older} in {workdir}")
+    assert resumed < out.index(next(line for line in out if line.startswith("epoch 2/2")))
+    assert steps(workdir) == [older, newest], "the retrained epoch is saved over the step"
+    original = Embeddings.from_checkpoint(two_epochs[0])
+    np.testing.assert_array_equal(Embeddings.from_checkpoint(workdir).vectors, original.vectors)
+    again = run_main(*flags)  # and the run after resumes as usual
+    assert again.returncode == 0 and again.stderr == ""
+    assert f"resumed from the checkpoint at step {newest}" in again.stdout
+
+
+# ----------------------------------------------------------------------- signals
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
+    flags = [*SMALL, "--num-epochs", "8", "--steps-per-dispatch", "8",
+             "--data-dir", str(ptb_dir), "--workdir", str(tmp_path)]
+    process = subprocess.Popen([*MAIN, *flags], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not (tmp_path / "checkpoints").is_dir() or not steps(tmp_path):
+        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
+        time.sleep(0.02)
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert len(lines(err)) == 1, err
+    match = re.fullmatch(r"interrupted at epoch (\d+), step (\d+); run the same command to "
+                         r"resume", err.strip())
+    epoch, step = int(match.group(1)), int(match.group(2))
+    assert step in steps(tmp_path), "a checkpoint of the point it stopped at"
+    assert (epoch - 1) * STEPS_PER_EPOCH < step <= epoch * STEPS_PER_EPOCH
+    assert "neighbours of" not in out
+    resumed = run_main(*flags)
+    assert resumed.returncode == 0, resumed.stderr
+    assert lines(resumed.stdout)[2] == f"resumed from the checkpoint at step {step} in {tmp_path}"
+
+
+@pytest.mark.slow
+def test_ctrl_c_at_the_start_is_one_line(ptb_dir, tmp_path):
+    """Ctrl-C right after start-up (in the data stage, or at the latest in the first epoch)."""
+    process = subprocess.Popen([*MAIN, *SMALL, "--data-dir", str(ptb_dir), "--workdir",
+                                str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline().startswith("workdir:")
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert re.fullmatch(r"interrupted; run the same command to resume from the newest checkpoint"
+                        r"|interrupted at epoch 1, step \d+; run the same command to resume",
+                        err.strip()), err
+
+
+# ----------------------------------------------------------------------- epochs
+
+
+@pytest.mark.slow
+def test_fewer_epochs_than_the_workdir_holds_is_refused(two_epochs, tmp_path):
+    workdir, flags = copy_of(two_epochs, tmp_path)
+    done = run_main(*flags[:flags.index("--num-epochs")], "--num-epochs", "1",
+                    *flags[flags.index("--num-epochs") + 2:])
+    assert done.returncode == 1
+    assert lines(done.stderr) == [
+        f"error: the checkpoints in {workdir / 'checkpoints'} hold 2 epochs, more than this "
+        f"run's --num-epochs 1: ask for --num-epochs 2 or more to use them, --restart to train "
+        f"1 from scratch, or use another --workdir."]
+    assert json.loads((workdir / "metrics.json").read_text())["config"]["num_epochs"] == 2
+
+
+@pytest.mark.slow
+def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
+    flags = ["--preset", "fast", "--embed-size", "16", "--no-progress", "--data-dir",
+             str(ptb_dir), "--workdir", str(tmp_path)]
+    assert run_main(*flags, "--num-epochs", "1").returncode == 0
+    done = run_main(*flags, "--num-epochs", "2")
+    assert done.returncode == 1 and len(lines(done.stderr)) == 1
+    assert ("were made with --num-epochs 1, this run has --num-epochs 2: resuming would not "
+            "continue that run. Start over with --restart") in done.stderr
+
+
+# ----------------------------------------------------------------------- flags and evaluation
+
+
+@pytest.mark.parametrize("flags, status, message", [
+    (["--neighbours", "0"], 2, "error: argument --neighbours: must be at least 1, got 0 "
+                               "(see --help)"),
+    (["--neighbours", "-1"], 2, "error: argument --neighbours: must be at least 1, got -1 "
+                                "(see --help)"),
+    (["--batch-size", "0"], 2, "error: --batch-size 0 must be at least 1"),
+    (["--benchmarks-dir", "/nonexistent"], 1, "error: the benchmarks directory /nonexistent "
+     "lacks wordsim353.tsv, simlex999.txt, questions-words.txt: it must hold wordsim353.tsv, "
+     "simlex999.txt, questions-words.txt"),
+])
+def test_bad_flags_are_one_line_before_any_work(tmp_path, flags, status, message):
+    done = run_main(*flags, "--workdir", str(tmp_path / "run"))
+    assert done.returncode == status
+    assert lines(done.stderr) == [message]
+    assert "data:" not in done.stdout
+
+
+def test_an_unwritable_workdir_is_one_line(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    done = run_main("--workdir", str(blocker / "run"))
+    assert done.returncode == 1
+    assert re.fullmatch(rf"error: cannot write to the workdir {blocker}/run \(.+\): choose "
+                        r"another --workdir", done.stderr.strip())
+
+
+@pytest.mark.slow
+def test_an_unknown_query_word_is_one_line(two_epochs, tmp_path):
+    _, flags = copy_of(two_epochs, tmp_path)
+    done = run_main(*flags, "--query", "chip", "notaword", "--neighbours", "2")
+    assert done.returncode == 0
+    assert lines(done.stderr) == ["notaword: not in the vocabulary"]
+    assert "neighbours of chip:" in done.stdout
+
+
+@pytest.mark.slow
+def test_a_failing_evaluation_keeps_the_results_and_is_one_line(two_epochs, tmp_path):
+    workdir, flags = copy_of(two_epochs, tmp_path)
+    (workdir / "metrics.json").unlink()
+    (workdir / "loss.png").unlink()
+    benchmarks = tmp_path / "benchmarks"
+    benchmarks.mkdir()
+    for file in BENCHMARK_FILES.values():  # words no vocabulary holds
+        (benchmarks / file).write_text(": section\nqqq www eee rrr\n" if "questions" in file
+                                       else "qqq\twww\t1.0\n")
+    done = run_main(*flags, "--benchmarks-dir", str(benchmarks))
+    assert done.returncode == 1
+    assert re.fullmatch(r"error: evaluation failed: no pair of \S+ has both words in the "
+                        rf"vocabulary \(the run's checkpoint, metrics.json and loss.png are in "
+                        rf"{workdir}\)", done.stderr.strip())
+    metrics = json.loads((workdir / "metrics.json").read_text())
+    assert "no pair" in metrics["evaluation_error"] and metrics["final_loss"] < 0.5
+    assert (workdir / "loss.png").is_file()
+
+
+# ----------------------------------------------------------------------- the tests themselves
+
+
+def test_the_tests_find_ptb_in_the_user_cache(tmp_path, monkeypatch):
+    (tmp_path / "w2v_jax").mkdir()
+    (tmp_path / "w2v_jax" / "ptb.zip").write_bytes(b"")
+    monkeypatch.delenv("W2V_JAX_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert ptb_directory() == tmp_path / "w2v_jax"
+
+
+@pytest.mark.parametrize("required", [False, True])
+def test_skipped_ptb_tests_are_said_and_ci_refuses_them(tmp_path, required):
+    env = {**os.environ, "W2V_JAX_DATA": str(tmp_path)}
+    env.pop("W2V_JAX_REQUIRE_PTB", None)
+    if required:
+        env["W2V_JAX_REQUIRE_PTB"] = "1"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                           "tests/test_data.py", "-k", "ptb"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+    if required:
+        assert done.returncode != 0 and "skipped" not in done.stdout.splitlines()[-1]
+    else:
+        assert done.returncode == 0, done.stdout
+        assert re.search(rf"\d+ tests on the real PTB skipped: put ptb.zip in {tmp_path} or set "
+                         r"W2V_JAX_DATA to its directory", done.stdout), done.stdout
