@@ -76,6 +76,30 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text,
     assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
     assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
     assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
+    assert straight.curve == resumed.curve
+
+
+def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text,
+                                                                monkeypatch):
+    """The packed capacity of a resumed run is the uninterrupted run's (a GPU sums another
+    capacity in another order), even where its remaining epochs alone would need less."""
+    real = pipeline.batch_capacity
+
+    def more_for_more_epochs(config, examples, epochs, at_least=0):
+        epochs = list(epochs)
+        return max(real(config, examples, epochs) + 256 * len(epochs), at_least)
+
+    monkeypatch.setattr(pipeline, "batch_capacity", more_for_more_epochs)
+    train_topic(topic_text, tmp_path / "straight")
+    train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
+    train_topic(topic_text, tmp_path / "resumed")
+    capacities = [saved_progress(tmp_path / name)["capacity"] for name in ("straight", "resumed")]
+    assert capacities[0] == capacities[1] > 0
+
+
+def saved_progress(workdir):
+    manager = checkpoint.open_manager(workdir / "checkpoints", read_only=True)
+    return checkpoint.restore_latest(manager, {"progress": None})[1]["progress"]
 
 
 def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, monkeypatch):
@@ -87,8 +111,8 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, monk
     original = pipeline._Saver.save
     calls = []
 
-    def save_then_die(self, state, position, history, curve):
-        original(self, state, position, history, curve)
+    def save_then_die(self, state, position, log):
+        original(self, state, position, log)
         calls.append(int(state.step))
         if len(calls) == 4:  # mid-way through the second epoch
             self.manager.wait_until_finished()

@@ -129,9 +129,9 @@ def train_skipgram(config: Config, prepared: PreparedData,
 
 
 def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, should_stop):
-    position, history, curve, resumed_from = _Position(), [], [], None
+    position, log, resumed_from = _Position(), _Log(), None
     if saver is not None and saver.has_checkpoint():
-        resumed_from, state, position, history, curve = saver.resume(state)
+        resumed_from, state, position, log = saver.resume(state)
         if on_resume is not None:
             on_resume(resumed_from)
     trainer = Trainer(config.steps_per_dispatch,
@@ -139,32 +139,35 @@ def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, sh
                       config.deterministic)
     examples = to_device(prepared.examples)
     epochs = range(position.epoch, config.num_epochs)
-    capacity = batch_capacity(config, prepared.examples, epochs)
-    trainer.compile(state, examples, config.batch_size, capacity)
+    # Sized over every epoch of the run, done ones too, and at least as large as when it was
+    # saved: a resumed run compiles the program an uninterrupted one runs (a GPU sums another
+    # capacity in another order).
+    log.capacity = batch_capacity(config, prepared.examples, range(config.num_epochs),
+                                  log.capacity or 0)
+    trainer.compile(state, examples, config.batch_size, log.capacity)
     for epoch in epochs:
         start = time.perf_counter()
         host_examples = prepared.examples
         if epoch > 0 and config.resample_each_epoch:
             host_examples = draw_epoch_examples(config, prepared.dataset, epoch)
             examples = to_device(host_examples)
-            capacity = batch_capacity(config, host_examples, [epoch], capacity)
+            log.capacity = batch_capacity(config, host_examples, [epoch], log.capacity)
         resume = position.within if epoch == position.epoch else None
         state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch,
-                                  progress, resume, saver, history, curve, capacity,
-                                  should_stop)
+                                  progress, resume, saver, log, should_stop)
         # The epoch's own wall time includes drawing its examples, when it draws them.
         stats = dataclasses.replace(stats, seconds=time.perf_counter() - start,
                                     step=int(state.step))
-        history.append(stats)
+        log.history.append(stats)
         if saver is not None:
-            saver.save(state, _Position(epoch + 1, EpochProgress()), history, curve)
+            saver.save(state, _Position(epoch + 1, EpochProgress()), log)
         if on_epoch_end is not None:
             on_epoch_end(stats)
         if epoch + 1 < config.num_epochs and should_stop():
             raise TrainingInterrupted(epoch + 1, int(state.step), saver is not None)
     checkpoint_seconds = saver.close() if saver is not None else 0.0
-    return TrainingRun(config, prepared, state, history, trainer.compile_seconds, resumed_from,
-                       checkpoint_seconds, curve)
+    return TrainingRun(config, prepared, state, log.history, trainer.compile_seconds,
+                       resumed_from, checkpoint_seconds, log.curve)
 
 
 def step_for(config: Config, vocab: data.Vocab, num_examples: int,
@@ -212,7 +215,7 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
 
 
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
-               history, curve, capacity, should_stop):
+               log, should_stop):
     first = resume.batch if resume else 0
     order, counts = epoch_batches(config, host_examples, epoch, first)
     checkpoint_every = config.checkpoint_every if saver else 0
@@ -221,7 +224,7 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
               leave=False) as bar:
 
         def after_dispatch(state, done, dispatch):
-            curve.append([dispatch.global_step, dispatch.mean_loss])
+            log.curve.append([dispatch.global_step, dispatch.mean_loss])
             bar.update(dispatch.steps)
             bar.set_postfix_str(f"loss {done.mean_loss:.3f}, "
                                 f"{dispatch.num_examples / dispatch.seconds:,.0f} centers/s")
@@ -230,12 +233,22 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
             stop = should_stop()
             due = checkpoint_every and dispatch.global_step % checkpoint_every == 0
             if saver is not None and (stop or due):
-                saver.save(state, _Position(epoch, done), history, curve)
+                saver.save(state, _Position(epoch, done), log)
             if stop:
                 raise TrainingInterrupted(epoch + 1, dispatch.global_step, saver is not None)
 
         return trainer.run_epoch(state, examples, order, epoch + 1, counts, after_dispatch,
-                                 resume, checkpoint_every, capacity)
+                                 resume, checkpoint_every, log.capacity)
+
+
+@dataclasses.dataclass
+class _Log:
+    """What a run carries in its checkpoints besides arrays and position: the statistics of
+    its epochs, its loss curve and its packed batches' capacity (None: padded)."""
+
+    history: list[EpochStats] = dataclasses.field(default_factory=list)
+    curve: list[list[float]] = dataclasses.field(default_factory=list)
+    capacity: int | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -267,11 +280,11 @@ class _Saver:
     def has_checkpoint(self) -> bool:
         return bool(self.manager.all_steps())
 
-    def save(self, state: TrainState, position: _Position, history: list[EpochStats],
-             curve: list[list[float]]) -> None:
+    def save(self, state: TrainState, position: _Position, log: _Log) -> None:
         start = time.perf_counter()
         progress = {"epoch": position.epoch, **dataclasses.asdict(position.within),
-                    "history": [stats.to_dict() for stats in history], "curve": curve}
+                    "history": [stats.to_dict() for stats in log.history], "curve": log.curve,
+                    "capacity": log.capacity}
         checkpoint.save(self.manager, int(state.step), state.params, state.opt_state, progress,
                         self.config.to_dict(), json.loads(self.vocab.to_json()))
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
@@ -288,8 +301,8 @@ class _Saver:
         within = EpochProgress(saved["batch"], saved["loss_sum"], saved["num_examples"])
         history = [EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
                    for stats in saved["history"]]
-        curve = saved.get("curve", [])
-        return step, state, _Position(saved["epoch"], within), history, curve
+        log = _Log(history, saved.get("curve", []), saved.get("capacity"))
+        return step, state, _Position(saved["epoch"], within), log
 
     def _check_compatible(self, saved: dict) -> None:
         saved_config, saved_vocab = saved["config"], saved["vocab"]
