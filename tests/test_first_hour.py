@@ -5,6 +5,7 @@ bad flags and a failing evaluation each end in one clear line and a known exit s
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -18,8 +19,9 @@ import numpy as np
 import pytest
 
 from experiments import common, ptb_skipgram, sweep
-from tests.conftest import REPO, ptb_directory
-from w2v_jax.config import preset
+from tests.conftest import REPO, ptb_directory, topic_corpus
+from w2v_jax import pipeline
+from w2v_jax.config import preset, smoke_config
 from w2v_jax.evaluate import BENCHMARK_FILES, Embeddings
 
 MAIN = [sys.executable, "-m", "experiments.ptb_skipgram"]
@@ -104,6 +106,25 @@ def test_the_shipped_benchmark_files_are_gensims():
     for name, file in BENCHMARK_FILES.items():
         shipped = (REPO / "w2v_jax" / "benchmarks" / file).read_bytes()
         assert shipped == (Path(gensim_data) / "test" / "test_data" / file).read_bytes(), name
+
+
+def test_reading_a_checkpoint_logs_nothing(tmp_path, capfd, caplog):
+    """Orbax's routine notices on every read-only open and save stay out of a notebook."""
+    config = smoke_config(min_freq=1, num_epochs=1)
+    prepared = pipeline.prepare_data(config, text=topic_corpus(sentences=200)[0])
+    pipeline.train_skipgram(config, prepared, progress=False, workdir=tmp_path)
+    caplog.set_level(logging.INFO, logger="absl")
+    Embeddings.from_checkpoint(tmp_path)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert "read only" not in capfd.readouterr().err
+
+
+def test_the_progress_bar_shows_the_running_loss_and_speed(capsys):
+    config = smoke_config(min_freq=1, num_epochs=1, steps_per_dispatch=2)
+    prepared = pipeline.prepare_data(config, text=topic_corpus(sentences=400)[0])
+    pipeline.train_skipgram(config, prepared, progress=True)
+    bar = capsys.readouterr().err
+    assert re.search(r"epoch 1/1.*loss \d\.\d{3}, [\d,]+ centers/s", bar), bar
 
 
 # ----------------------------------------------------------------------- where runs go
@@ -245,7 +266,8 @@ def test_fewer_epochs_than_the_workdir_holds_is_refused(two_epochs, tmp_path):
 def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
     flags = ["--preset", "fast", "--embed-size", "16", "--no-progress", "--data-dir",
              str(ptb_dir), "--workdir", str(tmp_path)]
-    assert run_main(*flags, "--num-epochs", "1").returncode == 0
+    first = run_main(*flags, "--num-epochs", "1")
+    assert first.returncode == 0 and "absl" not in first.stderr, first.stderr
     done = run_main(*flags, "--num-epochs", "2")
     assert done.returncode == 1 and len(lines(done.stderr)) == 1
     assert ("were made with --num-epochs 1, this run has --num-epochs 2: resuming would not "
