@@ -57,7 +57,8 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
     seconds["vocabulary"] = time.perf_counter() - mark
     mark = time.perf_counter()
     rng = data.stream_rng(config.seed, data.SUBSAMPLE_STREAM)
-    dataset = data.Dataset(vocab, data.subsample(corpus, config.subsample_t, rng),
+    dataset = data.Dataset(vocab, data.subsample(corpus, config.subsample_t, rng,
+                                                 config.subsample),
                            data.AliasTable.build(data.noise_distribution(vocab.counts)))
     seconds["subsampling"] = time.perf_counter() - mark
     mark = time.perf_counter()

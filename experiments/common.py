@@ -19,7 +19,15 @@ from typing import Any
 
 import jax
 
-from w2v_jax.config import LAYOUTS, NOISE_SHARING, OPTIMIZERS, PRESETS, Config, preset
+from w2v_jax.config import (
+    LAYOUTS,
+    NOISE_SHARING,
+    OPTIMIZERS,
+    PRESETS,
+    SUBSAMPLE_FORMULAS,
+    Config,
+    preset,
+)
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
@@ -129,7 +137,8 @@ class StopOnSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
-_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS, "layout": LAYOUTS}
+_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS, "layout": LAYOUTS,
+            "subsample": SUBSAMPLE_FORMULAS}
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 

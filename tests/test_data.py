@@ -1,5 +1,7 @@
 """The data stage against the book's definitions, on small corpora and on PTB."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -75,21 +77,46 @@ def test_empty_corpus_and_useless_min_freq_are_refused():
 # ----------------------------------------------------------------------------- subsampling
 
 
-def test_subsampling_keeps_each_word_with_the_stated_probability():
+def direct_keep_probability(formula: str, count: int, total: int, t: float) -> float:
+    """One word's keep probability, written out as the book and the C tool write it."""
+    if formula == "book":  # d2l keeps a token when uniform(0, 1) < sqrt(1e-4 / count * total)
+        return min(1.0, math.sqrt(t / (count / total)))
+    # word2vec.c: ran = (sqrt(cn / (sample * train_words)) + 1) * (sample * train_words) / cn
+    return min(1.0, (math.sqrt(count / (t * total)) + 1) * (t * total) / count)
+
+
+@pytest.mark.parametrize("formula", ["book", "word2vec"])
+def test_subsampling_keeps_each_word_with_the_stated_probability(formula):
     rng = np.random.default_rng(1)
     counts = np.array([0, 20000, 8000, 3000, 1000, 300, 100])
     ids = rng.permutation(np.repeat(np.arange(len(counts)), counts)).astype(np.int32)
     ids = np.concatenate([ids, np.zeros(500, np.int32)])  # <unk> tokens are always dropped
     corpus = data.Corpus(ids, np.array([0, len(ids) // 2, len(ids)]))
     t = 1e-2
-    expected = np.minimum(1.0, np.sqrt(t * counts.sum() / np.maximum(counts, 1)))
-    kept = np.bincount(data.subsample(corpus, t, np.random.default_rng(7)).ids,
+    expected = np.array([0.0] + [direct_keep_probability(formula, c, counts.sum(), t)
+                                 for c in counts[1:]])
+    assert 0 < expected.min(initial=1.0, where=expected > 0) and expected[1] < 1
+    kept = np.bincount(data.subsample(corpus, t, np.random.default_rng(7), formula).ids,
                        minlength=len(counts))
     assert kept[0] == 0
     for word in range(1, len(counts)):
         sd = np.sqrt(counts[word] * expected[word] * (1 - expected[word]))
         assert abs(kept[word] - counts[word] * expected[word]) <= 4 * sd + 1e-9
-    assert np.allclose(data.keep_probabilities(corpus, t)[1:], expected[1:])
+    np.testing.assert_allclose(data.keep_probabilities(corpus, t, formula), expected, rtol=1e-12)
+
+
+def test_word2vecs_formula_keeps_more_of_the_frequent_words():
+    corpus = data.Corpus(np.repeat(np.arange(1, 4), [5000, 500, 5]).astype(np.int32),
+                         np.array([0, 5505]))
+    book, word2vec = (data.keep_probabilities(corpus, 1e-3, f) for f in ("book", "word2vec"))
+    assert np.all(word2vec[1:] >= book[1:]) and word2vec[1] > book[1]
+
+
+@pytest.mark.slow
+def test_word2vecs_formula_on_ptb_keeps_as_many_centers_as_gensim(ptb_text):
+    """gensim's effective words on PTB with sample=1e-4: 414k an epoch (the benchmark)."""
+    dataset = data.build_dataset(ptb_text, 10, 1e-4, seed=0, subsample_formula="word2vec")
+    assert 405_000 < len(dataset.corpus.ids) < 425_000
 
 
 def test_subsampling_keeps_sentence_boundaries():

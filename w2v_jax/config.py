@@ -40,6 +40,10 @@ class Config:
     """A token enters the vocabulary when it occurs at least this often."""
     subsample_t: float = 1e-4
     """Subsampling threshold t: a token is kept with probability min(1, sqrt(t / f))."""
+    subsample: str = "book"
+    """The subsampling formula: "book", min(1, sqrt(t / f)), exact; "word2vec", the C tool's
+    and gensim's (sqrt(f / t) + 1) t / f, which keeps more of the frequent words (see
+    w2v_jax.data.keep_probabilities)."""
     seed: int = 0
     """Seeds every random choice: data draws, shuffling and parameter initialisation."""
     resample_each_epoch: bool = False
@@ -89,6 +93,8 @@ class Config:
                       f"must be one of {NOISE_SHARING}")
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
         self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
+        self._require("subsample", self.subsample in SUBSAMPLE_FORMULAS,
+                      f"must be one of {SUBSAMPLE_FORMULAS}")
         self._require("noise_groups", self.batch_size % self.noise_groups == 0,
                       f"must divide batch_size={self.batch_size}")
         for name in ("adam_b1", "adam_b2"):
@@ -153,6 +159,7 @@ class Config:
 NOISE_SHARING = ("per_context", "per_batch")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd")
 LAYOUTS = ("packed", "padded")
+SUBSAMPLE_FORMULAS = ("book", "word2vec")
 
 # Float hyperparameters that change neither the data nor any array's shape: runs that differ
 # only in these can train together, their states stacked, on shared batches (w2v_jax.vectorised).

@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from w2v_jax.config import SUBSAMPLE_FORMULAS
+
 PTB_URL = "http://d2l-data.s3-accelerate.amazonaws.com/ptb.zip"
 PTB_SHA1 = "319d85e578af0cdc590547f26231e4e31cdf1e42"
 PTB_TRAIN_MEMBER = "ptb/ptb.train.txt"
@@ -224,25 +226,33 @@ def encode_text(text: str, min_freq: int) -> tuple[Vocab, Corpus]:
 # --------------------------------------------------------------------------- subsampling
 
 
-def subsample(corpus: Corpus, t: float, rng: np.random.Generator) -> Corpus:
-    """Drop ``<unk>``, then keep each token w with probability min(1, sqrt(t / f(w))).
-
-    f(w) is w's share of the tokens left once ``<unk>`` is dropped, as in the book.
-    """
-    known = corpus.ids != 0
-    counts = np.bincount(corpus.ids[known], minlength=int(corpus.ids.max(initial=0)) + 1)
-    total = max(int(known.sum()), 1)
-    keep_prob = np.sqrt(t * total / np.maximum(counts, 1))
-    keep = known & (rng.random(len(corpus.ids)) < keep_prob[corpus.ids])
+def subsample(corpus: Corpus, t: float, rng: np.random.Generator,
+              formula: str = "book") -> Corpus:
+    """Drop ``<unk>``, then keep each token w with probability ``keep_probabilities``."""
+    keep_prob = keep_probabilities(corpus, t, formula)
+    keep = (corpus.ids != 0) & (rng.random(len(corpus.ids)) < keep_prob[corpus.ids])
     kept_before = np.concatenate([[0], np.cumsum(keep)])
     return Corpus(corpus.ids[keep], kept_before[corpus.offsets].astype(np.int64))
 
 
-def keep_probabilities(corpus: Corpus, t: float) -> np.ndarray:
-    """P(keep) per vocabulary id under ``subsample`` (0 for ``<unk>``), for tests and reports."""
+def keep_probabilities(corpus: Corpus, t: float, formula: str = "book") -> np.ndarray:
+    """P(keep) per vocabulary id (0 for ``<unk>``), from w's count c(w) among the N tokens
+    left once ``<unk>`` is dropped.
+
+    "book": min(1, sqrt(t / f(w))) with f(w) = c(w) / N, as the book.
+    "word2vec": min(1, (sqrt(c(w) / (t N)) + 1) t N / c(w)), as the original C tool and gensim;
+    it keeps more of the frequent words (on PTB 414k centers an epoch against the book's 343k).
+    """
+    if formula not in SUBSAMPLE_FORMULAS:
+        raise ValueError(f"formula={formula!r}: choose one of {SUBSAMPLE_FORMULAS}")
     known = corpus.ids[corpus.ids != 0]
-    counts = np.bincount(known, minlength=int(corpus.ids.max(initial=0)) + 1)
-    probs = np.minimum(1.0, np.sqrt(t * max(len(known), 1) / np.maximum(counts, 1)))
+    counts = np.maximum(np.bincount(known, minlength=int(corpus.ids.max(initial=0)) + 1), 1)
+    threshold = t * max(len(known), 1)  # t N
+    if formula == "book":
+        probs = np.sqrt(threshold / counts)
+    else:
+        probs = (np.sqrt(counts / threshold) + 1) * threshold / counts
+    probs = np.minimum(1.0, probs)
     probs[0] = 0.0
     return probs
 
@@ -489,10 +499,12 @@ class Dataset:
     noise_table: AliasTable
 
 
-def build_dataset(text: str, min_freq: int, subsample_t: float, seed: int) -> Dataset:
+def build_dataset(text: str, min_freq: int, subsample_t: float, seed: int,
+                  subsample_formula: str = "book") -> Dataset:
     """Vocabulary, encoded and subsampled corpus, noise distribution: the epoch-independent part."""
     vocab, corpus = encode_text(text, min_freq)
-    subsampled = subsample(corpus, subsample_t, stream_rng(seed, SUBSAMPLE_STREAM))
+    subsampled = subsample(corpus, subsample_t, stream_rng(seed, SUBSAMPLE_STREAM),
+                           subsample_formula)
     if len(center_positions(subsampled)) == 0:
         raise ValueError("no sentence keeps 2 or more tokens after subsampling, so there is no "
                          "center with a context: use a larger corpus or a larger subsample_t")

@@ -50,7 +50,8 @@ def prepare_data(config: Config, data_dir: str | os.PathLike | None = None,
     start = time.perf_counter()
     if text is None:
         text = data.read_ptb(data_dir)
-    dataset = data.build_dataset(text, config.min_freq, config.subsample_t, config.seed)
+    dataset = data.build_dataset(text, config.min_freq, config.subsample_t, config.seed,
+                                 config.subsample)
     examples = draw_epoch_examples(config, dataset, epoch=0)
     return PreparedData(dataset, examples, time.perf_counter() - start)
 
@@ -307,10 +308,12 @@ class _Saver:
     def _check_compatible(self, saved: dict) -> None:
         saved_config, saved_vocab = saved["config"], saved["vocab"]
         for name in self.config.resume_fields():
-            if saved_config.get(name) != getattr(self.config, name):
+            # A field added since the checkpoint was made had its default then.
+            saved_value = saved_config.get(name, _DEFAULTS[name])
+            if saved_value != getattr(self.config, name):
                 raise checkpoint.CheckpointError(
                     f"the checkpoints in {self.directory} were made with {name}="
-                    f"{saved_config.get(name)!r}, this run has {name}="
+                    f"{saved_value!r}, this run has {name}="
                     f"{getattr(self.config, name)!r}: resuming would not continue that run. "
                     f"Start over with restart=True or use another workdir.")
         if tuple(saved_vocab["tokens"]) != self.vocab.tokens:
@@ -338,6 +341,7 @@ class _Saver:
 
 
 _STATS_FIELDS = {field.name for field in dataclasses.fields(EpochStats)}
+_DEFAULTS = Config().to_dict()
 
 
 def _abstract(tree):
