@@ -118,3 +118,5 @@ def test_notebook_runs_and_shows_neighbours(ptb_run):
     text = "".join(out.get("text", "") for out in outputs)
     assert "chip: " in text and "6,719 words" in text and "wordsim353: Spearman" in text
     assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA plot"
+    streams = [out for out in outputs if out.get("output_type") == "stream"]
+    assert not [out for out in streams if out["name"] == "stderr"], "no warnings, no logs"

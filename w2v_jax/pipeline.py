@@ -145,7 +145,8 @@ def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, sh
     # capacity in another order).
     log.capacity = batch_capacity(config, prepared.examples, range(config.num_epochs),
                                   log.capacity or 0)
-    trainer.compile(state, examples, config.batch_size, log.capacity)
+    if epochs:  # a finished run resumed for its results compiles nothing
+        trainer.compile(state, examples, config.batch_size, log.capacity)
     for epoch in epochs:
         start = time.perf_counter()
         host_examples = prepared.examples
