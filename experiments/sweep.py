@@ -97,8 +97,12 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if vectorise is None:
             vectorise = jax.default_backend() != "cpu"
         run_points(points, args.data_dir, vectorise)
+    except KeyboardInterrupt:
+        print("interrupted; run the same command to train the points that have no metrics.json",
+              file=sys.stderr)
+        raise SystemExit(130) from None
     except (ValueError, CorpusError) as err:
-        raise SystemExit(f"error: {err}") from err
+        raise SystemExit(f"error: {err}") from None
     rows = sweep_summary.write(points, args.out / args.name, metric)
     print(f"wrote the summary of {len(rows)} points to {args.out / args.name}")
     return rows

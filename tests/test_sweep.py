@@ -65,6 +65,20 @@ def test_an_invalid_point_is_refused_before_anything_runs(define_sweep, tmp_path
         sweep.main(["nope", "--out", str(tmp_path)])
 
 
+def test_ctrl_c_in_a_sweep_is_one_line(define_sweep, tmp_path, monkeypatch, capsys):
+    define_sweep("quick", [{"lr": 0.01}])
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweep, "run_points", interrupted)
+    with pytest.raises(SystemExit) as exit_info:
+        sweep.main(["quick", "--out", str(tmp_path)])
+    assert exit_info.value.code == 130
+    assert capsys.readouterr().err == ("interrupted; run the same command to train the points "
+                                       "that have no metrics.json\n")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("vectorise", [False, True])
 def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_dir, monkeypatch,
