@@ -4,6 +4,7 @@ bad flags and a failing evaluation each end in one clear line and a known exit s
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -294,7 +295,27 @@ def test_bad_flags_are_one_line_before_any_work(tmp_path, flags, status, message
     assert "data:" not in done.stdout
 
 
-def test_an_unwritable_workdir_is_one_line(tmp_path):
+def without_permission_override() -> None:
+    """In the child: drop CAP_DAC_OVERRIDE, so that root too is refused a read-only directory
+    (prctl PR_CAPBSET_DROP, then exec recomputes the capabilities)."""
+    if os.geteuid() == 0:
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.prctl(24, 1, 0, 0, 0) != 0:  # PR_CAPBSET_DROP, CAP_DAC_OVERRIDE
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP) failed")
+
+
+def test_a_read_only_workdir_is_one_line(tmp_path):
+    read_only = tmp_path / "read-only"
+    read_only.mkdir()
+    read_only.chmod(0o555)
+    done = subprocess.run([*MAIN, "--workdir", str(read_only)], cwd=REPO, capture_output=True,
+                          text=True, timeout=120, preexec_fn=without_permission_override)
+    assert done.returncode == 1
+    assert done.stderr == (f"error: cannot write to the workdir {read_only} (Permission "
+                           f"denied): choose another --workdir\n")
+
+
+def test_a_workdir_under_a_file_is_one_line(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     done = run_main("--workdir", str(blocker / "run"))
