@@ -101,7 +101,9 @@ def in_flags(message: str) -> str:
             return f"--{name}" if value == "True" else f"--no-{name}"
         return f"--{name} {value.strip(chr(39))}"
 
-    return _FIELD.sub(flag, message)
+    # Paths (run names hold "lr=0.002") stay as they are: only words without a "/" change.
+    return "".join(part if "/" in part else _FIELD.sub(flag, part)
+                   for part in re.split(r"(\s+)", message))
 
 
 def one_line_warnings() -> None:

@@ -144,6 +144,18 @@ def test_run_names_say_what_changes_the_computation():
     assert sweep.parse_args(["ptb_lr"]).out == Path("runs/sweeps")
 
 
+def test_messages_speak_in_flags_but_leave_paths_alone():
+    message = ("the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
+               "lr=0.01, this run has lr=0.002 and resample_each_epoch=True: start over with "
+               "restart=True or use another workdir.")
+    assert common.in_flags(message) == (
+        "the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
+        "--lr 0.01, this run has --lr 0.002 and --resample-each-epoch: start over with "
+        "--restart or use another --workdir.")
+    assert common.in_flags("Config.batch_size=0 must be at least 1") == (
+        "--batch-size 0 must be at least 1")
+
+
 def test_runs_are_ignored_by_git():
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
