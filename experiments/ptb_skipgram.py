@@ -96,6 +96,8 @@ def run_job(args: argparse.Namespace) -> dict:
         run = pipeline.train_skipgram(config, prepared, report, progress=not args.no_progress,
                                       workdir=workdir, restart=args.restart,
                                       on_resume=resumed, should_stop=stop)
+    if stop():  # asked during the last dispatch: the run is saved, evaluation is left undone
+        raise pipeline.TrainingInterrupted(len(run.history), int(run.state.step), saved=True)
     metrics = collect_metrics(run, device)
     # The run's results are on disk before anything in evaluation can go wrong.
     common.write_json(workdir / "metrics.json", metrics)
