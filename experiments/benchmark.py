@@ -30,9 +30,11 @@ import numpy as np
 
 from experiments import common
 from experiments.side_by_side import QUERY_WORDS, SYSTEMS
-from w2v_jax import data, pipeline, train
+from w2v_jax import batches, data, pipeline, step, train
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
+from w2v_jax.loss import sgns_loss
+from w2v_jax.model import lookup
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -181,22 +183,18 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
     examples = pipeline.to_device(prepared.examples)
     order = jnp.asarray(data.batch_order(len(prepared.examples), config.batch_size,
                                          np.random.default_rng(0))[:steps])
-    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+    optimizer, train_step = pipeline.optimizer_and_step(config, prepared.vocab,
+                                                        len(prepared.examples))
+    state = step.create_train_state(config, len(prepared.vocab), jax.random.key(0), optimizer)
 
     def loss_of(params, rows):
-        return train.batch_loss(params, state.apply_fn, train.gather_batch(examples, rows))[0]
+        return step.table_loss(params, batches.gather_padded(examples, rows))[0]
 
     def row_grads(params, rows):  # gradients with respect to the gathered rows only
-        batch = train.gather_batch(examples, rows)
-        v = params["center_embed"]["embedding"][batch["centers"]]
-        u = params["context_embed"]["embedding"][batch["contexts_negatives"]]
-
-        def loss(v, u):
-            pred = jnp.einsum("bie,ble->bil", v, u).reshape(batch["labels"].shape)
-            per_example = train.masked_sigmoid_bce(pred, batch["labels"], batch["mask"])
-            return per_example.sum()
-
-        grad_v, grad_u = jax.grad(loss, argnums=(0, 1))(v, u)
+        pairs = batches.gather_padded(examples, rows)
+        v = lookup(params["center_embed"]["embedding"], pairs["centers"])
+        u = lookup(params["context_embed"]["embedding"], pairs["words"])
+        grad_v, grad_u = jax.grad(lambda v, u: sgns_loss(v, u, pairs)[0], argnums=(0, 1))(v, u)
         return grad_v.sum() + grad_u.sum()
 
     parts = {
@@ -206,7 +204,8 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
             jnp.sum(g) for g in jax.tree.leaves(jax.grad(loss_of)(p, rows))),
     }
     timings = {name: _ms_per_step(fn, state.params, order) for name, fn in parts.items()}
-    timings["+ dense Adam update (the whole step)"] = _ms_per_full_step(state, examples, order)
+    timings["+ dense Adam update (the whole step)"] = _ms_per_full_step(train_step, state,
+                                                                        examples, order)
     return timings
 
 
@@ -216,8 +215,8 @@ def _ms_per_step(fn, params, order) -> float:
     return _median_ms(lambda: loop(params, order), len(order))
 
 
-def _ms_per_full_step(state, examples, order) -> float:
-    runner = train.make_chunk_runner()
+def _ms_per_full_step(train_step, state, examples, order) -> float:
+    runner = train.make_chunk_runner(train_step)
     steps = np.int32(len(order))
     holder = {"state": state}
 

@@ -14,7 +14,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import REPO, topic_corpus
-from w2v_jax import checkpoint, pipeline, train
+from tests.test_train import fresh_state, to_pairs
+from w2v_jax import checkpoint, pipeline, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import Embeddings
 
@@ -46,10 +47,10 @@ def leaves_equal(a, b):
 
 def test_save_restore_equality(tmp_path):
     config = smoke_config()
-    state = train.create_train_state(config, 30, jax.random.key(1))
-    state, _ = jax.jit(train.train_step)(state, {
+    state, optimizer = fresh_state(config, 30, seed=1)
+    state, _ = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs({
         "centers": np.ones((4, 1), np.int32), "contexts_negatives": np.full((4, 60), 2, np.int32),
-        "mask": np.ones((4, 60), bool), "labels": np.zeros((4, 60), bool)})
+        "mask": np.ones((4, 60), bool), "labels": np.zeros((4, 60), bool)}))
     vocab = {"tokens": ["<unk>", "a"], "counts": [3, 4]}
     manager = checkpoint.open_manager(tmp_path, max_to_keep=2)
     checkpoint.save(manager, 1, state.params, state.opt_state, {"epoch": 1}, config.to_dict(),
@@ -57,10 +58,10 @@ def test_save_restore_equality(tmp_path):
     manager.wait_until_finished()
     abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
                             {"params": state.params, "opt_state": state.opt_state})
-    step, restored = checkpoint.restore_latest(
+    saved_step, restored = checkpoint.restore_latest(
         checkpoint.open_manager(tmp_path, read_only=True),
         {**abstract, "progress": None, "config": None, "vocab": None})
-    assert step == 1
+    assert saved_step == 1
     assert leaves_equal(restored["params"], state.params)
     assert leaves_equal(restored["opt_state"], state.opt_state)
     assert restored["config"] == config.to_dict() and restored["vocab"] == vocab

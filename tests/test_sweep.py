@@ -97,8 +97,9 @@ def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_
         return real(members, prepared, vectorise)
 
     monkeypatch.setattr(sweep, "train_points", killed_after_first)
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as exit_info:
         sweep.main(args)
+    assert exit_info.value.code == 130
     first = set(trained)
     assert first == ({"lr=0.01,seed=0", "lr=0.03,seed=0"} if vectorise else {"lr=0.01,seed=0"})
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from w2v_jax import data, pipeline, train
+from w2v_jax import data, optim, pipeline, step, train
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
+from w2v_jax.loss import masked_sigmoid_bce
 
 BOOK_PRED = jnp.full((2, 4), 0.5)
 BOOK_LABELS = jnp.array([[1.0, 0.0, 1.0, 0.0]] * 2)
@@ -17,9 +18,9 @@ BOOK_MASK = jnp.array([[1.0, 1.0, 1.0, 1.0], [1.0, 1.0, 0.0, 0.0]])
 
 
 def test_book_loss_example():
-    raw = train.masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK, normalize=False)
+    raw = masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK, normalize=False)
     np.testing.assert_allclose(raw, [0.724077, 0.3620385], rtol=1e-6)
-    normalised = train.masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK)
+    normalised = masked_sigmoid_bce(BOOK_PRED, BOOK_LABELS, BOOK_MASK)
     np.testing.assert_allclose(normalised, [0.724077, 0.724077], rtol=1e-6)
 
 
@@ -27,7 +28,7 @@ def test_fully_masked_row_adds_no_loss_and_no_gradient():
     mask = BOOK_MASK.at[1].set(0.0)
 
     def total(pred):
-        return train.masked_sigmoid_bce(pred, BOOK_LABELS, mask).sum()
+        return masked_sigmoid_bce(pred, BOOK_LABELS, mask).sum()
 
     value, grad = jax.value_and_grad(total)(jnp.array([[0.5] * 4, [30.0, -30.0, 7.0, 1e4]]))
     np.testing.assert_allclose(value, 0.724077, rtol=1e-6)
@@ -42,6 +43,22 @@ def random_batch(rng, vocab_size, batch=8, length=12):
     return {"centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
             "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
             "mask": slot < num_live[:, None], "labels": slot < num_contexts[:, None]}
+
+
+def to_pairs(batch):
+    """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
+    mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
+    return {"centers": jnp.asarray(batch["centers"][:, 0]),
+            "words": jnp.asarray(batch["contexts_negatives"]).ravel(), "owner": None,
+            "mask": jnp.asarray(mask.ravel()), "labels": jnp.asarray(labels.ravel()),
+            "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
+            "num_live": jnp.asarray(mask.sum(1), jnp.int32)}
+
+
+def fresh_state(config, vocab_size, seed=0):
+    """A new train state of ``config`` and its optimiser."""
+    optimizer = optim.make(config, total_steps=100)
+    return step.create_train_state(config, vocab_size, jax.random.key(seed), optimizer), optimizer
 
 
 def numpy_gradients(v, u, batch):
@@ -61,9 +78,9 @@ def numpy_gradients(v, u, batch):
 
 def test_gradient_equals_numpy_reference():
     config = smoke_config(embed_size=6, max_window=1, num_noise=5)
-    state = train.create_train_state(config, 20, jax.random.key(0))
+    state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(0), 20)
-    grads = jax.grad(lambda p: train.batch_loss(p, state.apply_fn, batch)[0])(state.params)
+    grads = jax.grad(lambda p: step.table_loss(p, to_pairs(batch))[0])(state.params)
     v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
     u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
     grad_v, grad_u = numpy_gradients(v, u, batch)
@@ -73,10 +90,10 @@ def test_gradient_equals_numpy_reference():
 
 def test_one_step_changes_both_tables():
     config = smoke_config(embed_size=6, max_window=1)
-    state = train.create_train_state(config, 20, jax.random.key(0))
+    state, optimizer = fresh_state(config, 20)
     before = jax.tree.map(np.array, state.params)
     batch = random_batch(np.random.default_rng(1), 20)
-    new_state, metrics = jax.jit(train.train_step)(state, batch)
+    new_state, metrics = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs(batch))
     for name in ("center_embed", "context_embed"):
         changed = new_state.params[name]["embedding"] != before[name]["embedding"]
         assert np.any(changed), name
@@ -93,9 +110,9 @@ def topic_data():
 
 def test_compiles_once_over_epochs(topic_data):
     config, prepared, _ = topic_data
-    step = chex.assert_max_traces(train.train_step, n=1)
-    trainer = train.Trainer(config.steps_per_dispatch, step_fn=step)
-    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+    state, optimizer = fresh_state(config, len(prepared.vocab))
+    train_step = chex.assert_max_traces(step.make_train_step(config, optimizer), n=1)
+    trainer = train.Trainer(config.steps_per_dispatch, step_fn=train_step)
     examples = pipeline.to_device(prepared.examples)
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     assert len(order) % config.steps_per_dispatch != 0, "the last dispatch is a short one"
@@ -125,10 +142,10 @@ def test_training_finds_planted_partners(topic_data):
 
 def test_non_finite_loss_names_epoch_and_step(topic_data):
     config, prepared, _ = topic_data
-    state = train.create_train_state(config, len(prepared.vocab), jax.random.key(0))
+    state, optimizer = fresh_state(config, len(prepared.vocab))
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
     state = state.replace(params=params)
-    trainer = train.Trainer(config.steps_per_dispatch)
+    trainer = train.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer))
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
         trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3, (1, 1))
@@ -165,13 +182,13 @@ def numpy_shared_noise(v, u, batch, noise, num_noise):
 @pytest.mark.parametrize("noise", [[[3, 7, 7, 11, 19]], [[3, 7, 7], [11, 19, 3]]])
 def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise):
     config = smoke_config(embed_size=6, max_window=1, noise_sharing="per_batch")
-    state = train.create_train_state(config, 20, jax.random.key(0))
+    state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(2), 20, length=6)
     batch["mask"] = batch["labels"]  # rows hold only contexts
     noise = jnp.array(noise, jnp.int32)  # one group of 8 centers, or two of 4
 
     def loss(params):
-        return train.shared_noise_loss(params, state.apply_fn, batch, noise, 5)[0]
+        return step.table_loss(params, to_pairs(batch), noise, 5)[0]
 
     value, grads = jax.value_and_grad(loss)(state.params)
     v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
@@ -186,7 +203,7 @@ def test_shared_noise_draws_follow_counts_to_the_three_quarters():
     counts = np.array([900, 5000, 300, 20, 1, 700])
     probs = data.noise_distribution(counts)
     cdf = np.cumsum(probs).astype(np.float32)
-    draws = np.concatenate([np.asarray(train.draw_shared_noise(
+    draws = np.concatenate([np.asarray(step.draw_shared_noise(
         jnp.asarray(cdf), 50_000, jax.random.key(i))) for i in range(4)])
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[0] == 0

@@ -6,7 +6,7 @@ evaluator restores ``params`` and ``vocab``, never the optimiser state):
 | item        | content                                                          |
 | ----------- | ---------------------------------------------------------------- |
 | `params`    | the model's parameter pytree                                     |
-| `opt_state` | the optimiser state pytree                                       |
+| `opt_state` | the optimiser state pytree (absent for a stateless optimiser)    |
 | `progress`  | JSON: step, epoch, batch within the epoch, running loss, history |
 | `config`    | JSON: the run's config                                           |
 | `vocab`     | JSON: tokens and counts                                          |
@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import jax
 import orbax.checkpoint as ocp
 
 ITEMS = ("params", "opt_state", "progress", "config", "vocab")
@@ -77,12 +78,13 @@ def _quiet_orbax() -> None:
 def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,
          progress: dict, config: dict, vocab: dict) -> None:
     """Start saving a checkpoint at ``step``; it completes in the background (Orbax copies the
-    arrays to host memory before returning, so the caller may donate them right away)."""
-    args = ocp.args.Composite(
-        params=ocp.args.StandardSave(params), opt_state=ocp.args.StandardSave(opt_state),
-        progress=ocp.args.JsonSave(progress), config=ocp.args.JsonSave(config),
-        vocab=ocp.args.JsonSave(vocab))
-    manager.save(step, args=args, force=True)
+    arrays to host memory before returning, so the caller may donate them right away). A
+    stateless optimiser's state (no arrays) is not saved: Orbax refuses an empty item."""
+    items = {"params": ocp.args.StandardSave(params), "progress": ocp.args.JsonSave(progress),
+             "config": ocp.args.JsonSave(config), "vocab": ocp.args.JsonSave(vocab)}
+    if jax.tree.leaves(opt_state):
+        items["opt_state"] = ocp.args.StandardSave(opt_state)
+    manager.save(step, args=ocp.args.Composite(**items), force=True)
 
 
 def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],

@@ -29,7 +29,7 @@ class Config:
     optimizer: str = "adam"
     """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables;
     "sparse_sgd": SGD on the rows a batch touches only, its rate decaying linearly to
-    lr * 1e-4 over the run, as word2vec's (w2v_jax.sparse)."""
+    lr * 1e-4 over the run, as word2vec's (w2v_jax.optim)."""
     adam_b1: float = 0.9
     """Adam's decay rate of the first moment (used when optimizer is "adam")."""
     adam_b2: float = 0.999
@@ -65,7 +65,7 @@ class Config:
     must be a multiple."""
     layout: str = "packed"
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
-    "packed", their live slots end to end (w2v_jax.packed), skipping the padding. The same
+    "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
     loss (only the order of float additions differs) for less work."""
     steps_per_dispatch: int = 64
     """Train steps run by one compiled loop call; the progress bar moves once per call."""

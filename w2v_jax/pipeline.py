@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 import os
 import shutil
@@ -12,22 +11,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import checkpoint, data, packed, sparse
+from w2v_jax import batches, checkpoint, data, optim
 from w2v_jax.config import Config
-from w2v_jax.train import (
-    EpochProgress,
-    EpochStats,
-    Trainer,
-    TrainState,
-    batch_loss,
-    create_train_state,
-    make_shared_noise_step,
-    shared_noise_loss,
-    train_step,
-)
+from w2v_jax.step import TrainState, create_train_state, make_train_step
+from w2v_jax.train import EpochProgress, EpochStats, Trainer
 
 
 @dataclasses.dataclass
@@ -119,25 +110,26 @@ def train_skipgram(config: Config, prepared: PreparedData,
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
     point is saved and TrainingInterrupted raised.
     """
-    state = create_train_state(config, len(prepared.vocab), jax.random.key(config.seed))
+    optimizer, step = optimizer_and_step(config, prepared.vocab, len(prepared.examples))
+    state = create_train_state(config, len(prepared.vocab), jax.random.key(config.seed),
+                               optimizer)
     saver = _Saver(config, prepared.vocab, workdir, restart) if workdir is not None else None
     try:
-        return _train(config, prepared, state, saver, on_epoch_end, progress, on_resume,
+        return _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
                       should_stop or (lambda: False))
     finally:
         if saver is not None:
             saver.close()
 
 
-def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, should_stop):
+def _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
+           should_stop):
     position, log, resumed_from = _Position(), _Log(), None
     if saver is not None and saver.has_checkpoint():
         resumed_from, state, position, log = saver.resume(state)
         if on_resume is not None:
             on_resume(resumed_from)
-    trainer = Trainer(config.steps_per_dispatch,
-                      step_for(config, prepared.vocab, len(prepared.examples)),
-                      config.deterministic)
+    trainer = Trainer(config.steps_per_dispatch, step, config.deterministic)
     examples = to_device(prepared.examples)
     epochs = range(position.epoch, config.num_epochs)
     # Sized over every epoch of the run, done ones too, and at least as large as when it was
@@ -172,26 +164,14 @@ def _train(config, prepared, state, saver, on_epoch_end, progress, on_resume, sh
                        resumed_from, checkpoint_seconds, log.curve)
 
 
-def step_for(config: Config, vocab: data.Vocab, num_examples: int,
-             book_loss: Callable | None = None,
-             shared_loss: Callable | None = None) -> Callable:
-    """The train step of ``config`` for an epoch of ``num_examples`` centers: the book's, the
-    shared-noise one, or row-sparse SGD, for the batches of ``config.layout``; the vectorised
-    trainer passes its own versions of the two losses."""
-    is_packed = config.layout == "packed"
+def optimizer_and_step(config: Config, vocab: data.Vocab, num_examples: int,
+                       injectable: bool = False) -> tuple[optim.Optimizer, Callable]:
+    """The optimiser of ``config`` (a schedule spans the run: num_epochs x the batches of an
+    epoch of ``num_examples`` centers) and the train step that uses it."""
+    total_steps = config.num_epochs * -(-num_examples // config.batch_size)
+    optimizer = optim.make(config, total_steps, injectable)
     noise_probs = data.noise_distribution(vocab.counts) if config.shares_noise else None
-    if config.optimizer == "sparse_sgd":
-        total_steps = config.num_epochs * -(-num_examples // config.batch_size)
-        return sparse.make_sparse_sgd_step(
-            config.lr, total_steps, config.num_noise, config.seed, noise_probs,
-            config.shared_noise, packed.rows_loss if is_packed else sparse.rows_loss,
-            config.noise_groups)
-    book_loss = book_loss or (packed.batch_loss if is_packed else batch_loss)
-    shared_loss = shared_loss or (packed.shared_noise_loss if is_packed else shared_noise_loss)
-    if noise_probs is None:
-        return functools.partial(train_step, loss_fn=book_loss)
-    return make_shared_noise_step(noise_probs, config.shared_noise, config.num_noise,
-                                  config.seed, shared_loss, config.noise_groups)
+    return optimizer, make_train_step(config, optimizer, noise_probs)
 
 
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
@@ -213,7 +193,7 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
         return None
     orders = [epoch_batches(config, host_examples, epoch)[0] for epoch in epochs]
     orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
-    return packed.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
+    return batches.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
 
 
 def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
@@ -292,13 +272,16 @@ class _Saver:
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
 
     def resume(self, state: TrainState):
-        targets = {"params": _abstract(state.params), "opt_state": _abstract(state.opt_state),
-                   "progress": None, "config": None, "vocab": None}
+        targets = {"params": _abstract(state.params), "progress": None, "config": None,
+                   "vocab": None}
+        if jax.tree.leaves(state.opt_state):  # a stateless optimiser saves none
+            targets["opt_state"] = _abstract(state.opt_state)
         step, restored = checkpoint.restore_latest(
             self.manager, targets, check=self._check_compatible, set_aside=self.damaged)
         opt_state = jax.tree.unflatten(jax.tree.structure(state.opt_state),
-                                       jax.tree.leaves(restored["opt_state"]))
-        state = state.replace(step=step, params=restored["params"], opt_state=opt_state)
+                                       jax.tree.leaves(restored.get("opt_state", ())))
+        state = state.replace(step=jnp.asarray(step, jnp.int32), params=restored["params"],
+                              opt_state=opt_state)
         saved = restored["progress"]
         within = EpochProgress(saved["batch"], saved["loss_sum"], saved["num_examples"])
         history = [EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})

@@ -5,7 +5,7 @@ learning rate, Adam's betas) see the same data, the same initial parameters and 
 order, so one gather of each batch serves them all and one dispatch runs a step of every run.
 A seed changes the data draws and the initialisation, so runs with other seeds form other groups.
 Batches reach the stacked step padded (``layout`` is not consulted: both layouts compute the same
-loss, and the stacked step was measured on the padded one).
+loss, and stacking was measured on the padded one).
 """
 
 from __future__ import annotations
@@ -19,21 +19,10 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import pipeline
+from w2v_jax import optim, pipeline
 from w2v_jax.config import Config
-from w2v_jax.model import lookup
-from w2v_jax.train import (
-    Batch,
-    EpochStats,
-    TrainState,
-    compiler_options,
-    create_train_state,
-    make_chunk_runner,
-    make_optimizer,
-    masked_sigmoid_bce,
-    pad_steps,
-    shared_noise_bce,
-)
+from w2v_jax.step import TrainState, create_train_state
+from w2v_jax.train import EpochStats, compiler_options, make_chunk_runner, pad_steps
 
 
 @dataclasses.dataclass
@@ -62,66 +51,28 @@ def supports(config: Config) -> bool:
     return config.optimizer != "sparse_sgd"
 
 
-def stack_states(configs: Sequence[Config], vocab_size: int) -> TrainState:
+def stack_states(configs: Sequence[Config], vocab_size: int,
+                 optimizer: optim.Optimizer) -> TrainState:
     """One train state for all runs: each table [vocab, runs, embed] (a word's vectors of every
     run side by side, so that one gather or scatter of a row serves every run), the same
     initial parameters for all, and each run's learning rate (and betas) as a [runs, 1] array
     in the optimiser state, broadcasting over the tables."""
     first = configs[0]
-    single = create_train_state(first, vocab_size, jax.random.key(first.seed))
+    single = create_train_state(first, vocab_size, jax.random.key(first.seed), optimizer)
     params = jax.tree.map(lambda table: jnp.repeat(table[:, None], len(configs), axis=1),
                           single.params)
-    tx = make_optimizer(first, injectable=True)
-    state = TrainState.create(apply_fn=single.apply_fn, params=params, tx=tx)
-    hyper = dict(state.opt_state.hyperparams)
+    opt_state = optimizer.init(params)
+    hyper = dict(opt_state.hyperparams)
     hyper["learning_rate"] = _per_run([c.lr for c in configs])
     if first.optimizer == "adam":
         hyper["b1"] = _per_run([c.adam_b1 for c in configs])
         hyper["b2"] = _per_run([c.adam_b2 for c in configs])
-    return state.replace(opt_state=state.opt_state._replace(hyperparams=hyper))
+    return TrainState(single.step, params, opt_state._replace(hyperparams=hyper))
 
 
 def run_params(state: TrainState, run: int) -> dict:
     """The parameters of one run, [vocab, embed] tables as ``SkipGram`` holds them."""
     return jax.tree.map(lambda table: table[:, run], state.params)
-
-
-def stacked_batch_loss(params: dict, apply_fn: Callable, batch: Batch):
-    """``train.batch_loss`` of every run at once: the sum of the runs' losses (each run's
-    gradient is that of its own loss), with the loss sums [runs] as metrics."""
-    del apply_fn  # the module's tables are [vocab, embed]; these hold every run
-    v, u = _rows(params, batch["centers"][:, 0], batch["contexts_negatives"])
-    pred = (v[:, None] * u).sum(axis=-1)  # [batch, length, runs]; no transposed copy of u
-    per_example = masked_sigmoid_bce(pred.transpose(2, 0, 1), batch["labels"], batch["mask"])
-    return _sum_of_means(per_example, batch["mask"])
-
-
-def stacked_shared_noise_loss(params: dict, apply_fn: Callable, batch: Batch,
-                              noise: jax.Array, num_noise: int):
-    """``train.shared_noise_loss`` of every run at once (see ``stacked_batch_loss``)."""
-    del apply_fn
-    v, u = _rows(params, batch["centers"][:, 0], batch["contexts_negatives"])
-    u_noise = lookup(params["context_embed"]["embedding"], noise)  # [groups, shared, runs, e]
-    mask = batch["mask"].astype(jnp.float32)
-    pred = (v[:, None] * u).sum(axis=-1).transpose(2, 0, 1)  # [runs, batch, length]
-    groups, shared = noise.shape
-    grouped = v.reshape(groups, -1, *v.shape[1:])
-    noise_pred = jnp.einsum("gbre,gsre->rgbs", grouped, u_noise).reshape(-1, v.shape[0], shared)
-    return _sum_of_means(shared_noise_bce(pred, noise_pred, mask, num_noise), mask)
-
-
-def _rows(params: dict, centers: jax.Array, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
-    """Center rows [batch, runs, embed] and context rows [*ids.shape, runs, embed]."""
-    return (lookup(params["center_embed"]["embedding"], centers),
-            lookup(params["context_embed"]["embedding"], ids))
-
-
-def _sum_of_means(per_example: jax.Array, mask: jax.Array):
-    num_examples = jnp.any(mask, axis=-1).sum().astype(jnp.float32)
-    loss_sums = per_example.sum(axis=-1)
-    metrics = {"loss_sum": loss_sums, "num_examples": jnp.broadcast_to(num_examples,
-                                                                       loss_sums.shape)}
-    return loss_sums.sum() / jnp.maximum(num_examples, 1.0), metrics
 
 
 def _per_run(values: list[float]) -> jax.Array:
@@ -144,9 +95,10 @@ def train_together(configs: Sequence[Config], prepared: pipeline.PreparedData,
         raise ValueError("train_together needs configs that differ only in "
                          "VECTORISABLE_FIELDS; group them with group_vectorisable first")
     first, num_runs = configs[0], len(configs)
-    state = stack_states(configs, len(prepared.vocab))
-    step = pipeline.step_for(first, prepared.vocab, len(prepared.examples), stacked_batch_loss,
-                             stacked_shared_noise_loss)
+    # The one train step: its loss reads the runs' rows [.., runs, embed] side by side.
+    optimizer, step = pipeline.optimizer_and_step(first, prepared.vocab, len(prepared.examples),
+                                                  injectable=True)
+    state = stack_states(configs, len(prepared.vocab), optimizer)
     run_chunk = make_chunk_runner(step, num_runs)
     examples = pipeline.to_device(prepared.examples)
     start = time.perf_counter()

@@ -1,6 +1,5 @@
-"""Packed batches (layout="packed"): the padded batches' live slots, the same loss and updates."""
-
-import functools
+"""The two layouts of a batch's pairs: packed pairs are the padded rows' live slots, with the
+same loss, gradients, updates and runs."""
 
 import jax
 import jax.numpy as jnp
@@ -8,9 +7,9 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from tests.test_train import assert_finds_partners
+from tests.test_train import assert_finds_partners, fresh_state
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import data, packed, pipeline, sparse, train
+from w2v_jax import batches, data, pipeline, step, train
 from w2v_jax.config import smoke_config
 
 VOCAB = 30
@@ -38,15 +37,15 @@ def test_packing_lays_the_live_slots_end_to_end():
     rng = np.random.default_rng(0)
     examples = random_examples(rng)
     rows = batch_rows(rng, examples)
-    capacity = packed.capacity_for(examples["num_live"][:-1], rows[None])
-    got = jax.tree.map(np.asarray, packed.gather_packed(examples, rows, capacity))
-    padded = jax.tree.map(np.asarray, train.gather_batch(examples, rows))
+    capacity = batches.capacity_for(examples["num_live"][:-1], rows[None])
+    got = jax.tree.map(np.asarray, batches.gather_packed(examples, rows, capacity))
+    padded = jax.tree.map(np.asarray, batches.gather_padded(examples, rows))
     live = padded["mask"]
     count = int(live.sum())
-    assert capacity % packed.CAPACITY_STEP == 0 and capacity >= count
-    np.testing.assert_array_equal(got["contexts_negatives"][:count],
-                                  padded["contexts_negatives"][live])
-    np.testing.assert_array_equal(got["owner"][:count], np.nonzero(live)[0])
+    assert capacity % batches.CAPACITY_STEP == 0 and capacity >= count
+    np.testing.assert_array_equal(got["words"][:count], padded["words"][live])
+    length = examples["contexts_negatives"].shape[1]  # padded pair p belongs to row p // L
+    np.testing.assert_array_equal(got["owner"][:count], np.nonzero(live)[0] // length)
     np.testing.assert_array_equal(got["labels"][:count], padded["labels"][live])
     assert got["mask"][:count].all() and not got["mask"][count:].any()
     assert not got["labels"][count:].any()
@@ -55,9 +54,9 @@ def test_packing_lays_the_live_slots_end_to_end():
 def test_capacity_holds_every_batch_and_only_grows():
     num_live = np.array([3, 9, 0, 6], np.int32)
     order = np.array([[0, 1], [2, 3], [3, 4]], np.int32)  # 4: the padding row
-    assert packed.capacity_for(num_live, order) == packed.CAPACITY_STEP
-    assert packed.capacity_for(num_live * 100, order) == 5 * packed.CAPACITY_STEP  # 1,200 pairs
-    assert packed.capacity_for(num_live, order, at_least=1000) == 1024
+    assert batches.capacity_for(num_live, order) == batches.CAPACITY_STEP
+    assert batches.capacity_for(num_live * 100, order) == 5 * batches.CAPACITY_STEP  # 1,200
+    assert batches.capacity_for(num_live, order, at_least=1000) == 1024
 
 
 def one_batch_both_ways(seed, shared):
@@ -65,8 +64,9 @@ def one_batch_both_ways(seed, shared):
     rng = np.random.default_rng(seed)
     examples = random_examples(rng, num_noise=0 if shared else 2)
     rows = batch_rows(rng, examples)
-    state = train.create_train_state(smoke_config(embed_size=6), VOCAB, jax.random.key(0))
-    return state, train.gather_batch(examples, rows), packed.gather_packed(examples, rows, 256)
+    state, _ = fresh_state(smoke_config(embed_size=6), VOCAB)
+    return (state, batches.gather_padded(examples, rows),
+            batches.gather_packed(examples, rows, 256))
 
 
 def assert_close(got, expected):
@@ -77,25 +77,24 @@ def assert_close(got, expected):
 @pytest.mark.parametrize("shared", [False, True])
 def test_loss_and_gradients_equal_the_padded_layout(shared):
     state, padded_batch, packed_batch = one_batch_both_ways(1, shared)
-    if shared:
-        noise = jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32)  # two groups of 4 centers
-        losses, extra = (train.shared_noise_loss, packed.shared_noise_loss), (noise, 5)
-    else:
-        losses, extra = (train.batch_loss, packed.batch_loss), ()
-    expected = jax.value_and_grad(losses[0], has_aux=True)(state.params, state.apply_fn,
-                                                           padded_batch, *extra)
-    got = jax.value_and_grad(losses[1], has_aux=True)(state.params, None, packed_batch, *extra)
-    assert_close(got, expected)
+    extra = (jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32), 5) if shared else ()  # 2 groups
+
+    def loss_and_grads(pairs):
+        return jax.value_and_grad(step.table_loss, has_aux=True)(state.params, pairs, *extra)
+
+    assert_close(loss_and_grads(packed_batch), loss_and_grads(padded_batch))
 
 
 @pytest.mark.parametrize("shared", [False, True])
 def test_a_packed_sparse_step_equals_a_padded_one(shared):
     state, padded_batch, packed_batch = one_batch_both_ways(2, shared)
-    noise = (NOISE_PROBS, 5) if shared else (None, 0)
-    steps = [sparse.make_sparse_sgd_step(0.5, 100, 5, 0, *noise, loss_fn=loss_fn)
-             for loss_fn in (sparse.rows_loss, packed.rows_loss)]
-    expected = jax.jit(steps[0])(state, padded_batch)
-    got = jax.jit(steps[1])(state, packed_batch)
+    overrides = {"noise_sharing": "per_batch", "shared_noise": 5} if shared else {}
+    config = smoke_config(embed_size=6, optimizer="sparse_sgd", lr=0.5, **overrides)
+    _, optimizer = fresh_state(config, VOCAB)
+    train_step = jax.jit(step.make_train_step(config, optimizer,
+                                              NOISE_PROBS if shared else None))
+    expected = train_step(state, padded_batch)
+    got = train_step(state, packed_batch)
     assert_close((got[0].params, got[1]), (expected[0].params, expected[1]))
 
 
@@ -118,14 +117,14 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     rng = np.random.default_rng(3)
     examples = random_examples(rng, rows=200, length=60, num_noise=2)
     config = smoke_config(embed_size=6, batch_size=64)
-    state = train.create_train_state(config, VOCAB, jax.random.key(0))
-    trainer = train.Trainer(2, functools.partial(train.train_step, loss_fn=packed.batch_loss))
+    state, optimizer = fresh_state(config, VOCAB)
+    trainer = train.Trainer(2, step.make_train_step(config, optimizer))
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
-    capacity = packed.capacity_for(examples["num_live"][:-1], order)
+    capacity = batches.capacity_for(examples["num_live"][:-1], order)
     trainer.compile(state, examples, 64, capacity)
     state, first = trainer.run_epoch(state, examples, order, 1, (192, 0), capacity=capacity)
     assert trainer.capacity == capacity and np.isfinite(first.loss)
-    larger = capacity + packed.CAPACITY_STEP
+    larger = capacity + batches.CAPACITY_STEP
     _, second = trainer.run_epoch(state, examples, order, 2, (192, 0), capacity=larger)
     assert trainer.capacity == larger and second.loss < first.loss
 

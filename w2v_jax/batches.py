@@ -1,0 +1,75 @@
+"""A batch's pairs, gathered on the device from the device-resident examples: the two layouts.
+
+The examples hold ``centers`` [N, 1], ``contexts_negatives`` [N, L] and the per-row counts
+``num_contexts`` and ``num_live`` [N], plus a padding row (index N, no live slot). Both layouts
+give the pairs ``w2v_jax.loss.sgns_loss`` reads: ``centers`` [batch], ``words``, ``owner``
+(the position in the batch of each pair's row; None for the padded layout's whole rows),
+``labels`` (a context word) and ``mask`` (live), each [pairs], and ``num_contexts`` and
+``num_live`` [batch].
+
+- "padded", the book's rows as they are: batch * L pairs, the dead slots masked.
+- "packed": a book row has L = 2 * max_window * (1 + num_noise) slots of which about 44% are
+  live on PTB; here the batch's live slots are laid end to end in ``capacity`` pairs, skipping
+  the padding the padded layout gathers, multiplies and scatters. The same loss: each pair is
+  still weighted by 1 / (its row's live slots), only the order of float additions changes.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+Pairs = dict[str, jax.Array]
+
+CAPACITY_STEP = 256
+"""Capacities are rounded up to a multiple of this, so that most epochs reuse one program."""
+
+
+def gather_padded(examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
+    """The pairs of ``rows`` in the book's padded layout: every slot of every row, in order;
+    mask and labels are expanded here, on the device, which is cheaper than storing and moving
+    two [N, L] arrays."""
+    words = examples["contexts_negatives"][rows]  # [batch, L]
+    slot = jnp.arange(words.shape[1], dtype=jnp.int32)
+    num_live, num_contexts = examples["num_live"][rows], examples["num_contexts"][rows]
+    return {"centers": examples["centers"][rows][:, 0], "words": words.ravel(),
+            "owner": None,  # whole rows: pair p belongs to row p // L
+            "mask": (slot < num_live[:, None]).ravel(),
+            "labels": (slot < num_contexts[:, None]).ravel(),
+            "num_contexts": num_contexts, "num_live": num_live}
+
+
+def capacity_for(num_live: np.ndarray, order: np.ndarray, at_least: int = 0) -> int:
+    """Pairs a packed batch must hold for every batch of ``order`` (int32 [batches, batch],
+    rows of ``num_live``, the index len(num_live) meaning the padding row): at least
+    ``at_least``, or more, rounded up to CAPACITY_STEP."""
+    live = np.append(num_live, 0)[order].sum(axis=1, dtype=np.int64)
+    needed = max(int(live.max(initial=0)), at_least, 1)
+    return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
+
+
+def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int) -> Pairs:
+    """The pairs of ``rows`` packed: the live words of the rows in order, then dead pairs up to
+    ``capacity``, which the rows' live slots must fit (``capacity_for``)."""
+    num_live = examples["num_live"][rows]
+    num_contexts = examples["num_contexts"][rows]
+    ends = jnp.cumsum(num_live)
+    pair = jnp.arange(capacity, dtype=jnp.int32)
+    # Pair p belongs to the first row whose live slots end after it.
+    owner = jnp.minimum(jnp.searchsorted(ends, pair, side="right"), rows.shape[0] - 1)
+    owner = owner.astype(jnp.int32)
+    slot = pair - (ends - num_live)[owner]
+    live = pair < ends[-1]
+    table = jnp.asarray(examples["contexts_negatives"])
+    words = table.at[rows[owner], jnp.where(live, slot, 0)].get(mode="promise_in_bounds")
+    return {"centers": examples["centers"][rows][:, 0], "words": jnp.where(live, words, 0),
+            "owner": owner, "mask": live, "labels": live & (slot < num_contexts[owner]),
+            "num_contexts": num_contexts, "num_live": num_live}
+
+
+def gather(examples: dict[str, jax.Array], rows: jax.Array, capacity: int | None) -> Pairs:
+    """The pairs of ``rows``: packed into ``capacity`` pairs, or padded when it is None."""
+    if capacity is None:
+        return gather_padded(examples, rows)
+    return gather_packed(examples, rows, capacity)
