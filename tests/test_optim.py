@@ -68,7 +68,8 @@ def test_sparse_sgd_finds_planted_partners():
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_registered_optimiser_lowers_the_loss(name):
     """One class per optimiser, one registry: each trains a fixed batch down."""
-    lr = {"adam": 0.05, "adagrad": 1.0, "sgd": 50.0, "sparse_sgd": 50.0}[name]
+    lr = {"adam": 0.05, "adagrad": 1.0, "sgd": 50.0, "sparse_sgd": 50.0,
+          "rowwise_adagrad": 5.0, "lazy_adam": 0.05}[name]
     config = smoke_config(embed_size=6, max_window=1, optimizer=name, lr=lr)
     assert set(optim.REGISTRY) == set(OPTIMIZERS)
     state, optimizer = fresh_state(config, VOCAB)
@@ -79,3 +80,93 @@ def test_every_registered_optimiser_lowers_the_loss(name):
         state, metrics = train_step(state, pairs)
         losses.append(float(metrics["loss_sum"]))
     assert losses[-1] < 0.9 * losses[0], losses
+
+
+def numpy_rowwise_adagrad(table, acc, ids, rows, lr, eps=1e-10):
+    """Row-wise Adagrad written out: duplicates summed, then each touched row updated."""
+    table, acc = table.copy(), acc.copy()
+    summed = {}
+    for i, row in zip(ids, rows):
+        summed[i] = summed.get(i, 0) + row
+    for i, g in summed.items():
+        acc[i] += np.mean(g * g)
+        table[i] -= lr * g / np.sqrt(acc[i] + eps)
+    return table, acc
+
+
+def numpy_lazy_adam(table, mu, nu, count, ids, rows, lr, b1=0.9, b2=0.999, eps=1e-8):
+    """Lazy Adam written out: duplicates summed; moments and counts move on touched rows only."""
+    table, mu, nu, count = table.copy(), mu.copy(), nu.copy(), count.copy()
+    summed = {}
+    for i, row in zip(ids, rows):
+        summed[i] = summed.get(i, 0) + row
+    for i, g in summed.items():
+        count[i] += 1
+        mu[i] = b1 * mu[i] + (1 - b1) * g
+        nu[i] = b2 * nu[i] + (1 - b2) * g * g
+        mu_hat, nu_hat = mu[i] / (1 - b1 ** count[i]), nu[i] / (1 - b2 ** count[i])
+        table[i] -= lr * mu_hat / (np.sqrt(nu_hat) + eps)
+    return table, mu, nu, count
+
+
+INITIAL_TABLE = np.random.default_rng(5).normal(size=(10, 3)).astype(np.float32)
+UPDATES = [(np.array([1, 4, 4, 7, 1, 2]), np.random.default_rng(6).normal(size=(6, 3))),
+           (np.array([4, 9, 9]), np.random.default_rng(7).normal(size=(3, 3)))]
+
+
+def two_updates(optimizer):
+    """The table and state after each of UPDATES (duplicate ids; the second touches fewer
+    rows than the first) from INITIAL_TABLE."""
+    params = {"t": {"embedding": jnp.asarray(INITIAL_TABLE)}}
+    state, history = optimizer.init(params), []
+    for step_number, (ids, rows) in enumerate(UPDATES):
+        grads = {"t": [(jnp.asarray(ids, jnp.int32), jnp.asarray(rows, jnp.float32))]}
+        params, state = optimizer.update(params, state, grads, jnp.int32(step_number))
+        history.append((np.asarray(params["t"]["embedding"]), jax.tree.map(np.asarray, state)))
+    return history
+
+
+def test_rowwise_adagrad_equals_its_numpy_reference():
+    history = two_updates(optim.RowwiseAdagrad(lr=0.5))
+    table, acc = INITIAL_TABLE.astype(np.float64), np.full(10, 0.1)
+    for (ids, rows), (got_table, got_state) in zip(UPDATES, history):
+        table, acc = numpy_rowwise_adagrad(table, acc, ids, rows.astype(np.float32), 0.5)
+        np.testing.assert_allclose(got_table, table, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got_state["t"], acc, rtol=1e-5)
+    untouched = [0, 3, 5, 6, 8]
+    np.testing.assert_array_equal(history[1][0][untouched], INITIAL_TABLE[untouched])
+
+
+def test_lazy_adam_equals_its_numpy_reference_and_leaves_untouched_rows_alone():
+    history = two_updates(optim.LazyAdam(lr=0.1))
+    table = INITIAL_TABLE.astype(np.float64)
+    mu, nu, count = np.zeros((10, 3)), np.zeros((10, 3)), np.zeros(10, int)
+    for (ids, rows), (got_table, got_state) in zip(UPDATES, history):
+        table, mu, nu, count = numpy_lazy_adam(table, mu, nu, count, ids,
+                                               rows.astype(np.float32), 0.1)
+        np.testing.assert_allclose(got_table, table, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(got_state["t"]["mu"], mu, rtol=1e-5, atol=1e-7)
+        np.testing.assert_array_equal(got_state["t"]["count"], count)
+    # Rows 1, 2 and 7, touched by the first update only, stay where it left them.
+    np.testing.assert_array_equal(history[1][0][[1, 2, 7]], history[0][0][[1, 2, 7]])
+
+
+def test_lazy_adams_first_step_is_dense_adams():
+    """From a fresh state an untouched row has no momentum: both move the same rows alike."""
+    config = smoke_config(embed_size=6, max_window=1, optimizer="adam", lr=0.01)
+    state, adam = fresh_state(config, VOCAB)
+    lazy = optim.make(config.replace(optimizer="lazy_adam"))
+    pairs = to_pairs(random_batch(np.random.default_rng(4), VOCAB))
+    dense_params = jax.jit(step.make_train_step(config, adam))(state, pairs)[0].params
+    lazy_state = state.replace(opt_state=lazy.init(state.params))
+    lazy_params = jax.jit(step.make_train_step(config, lazy))(lazy_state, pairs)[0].params
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+                 dense_params, lazy_params)
+
+
+@pytest.mark.parametrize("name, lr", [("lazy_adam", 0.02), ("rowwise_adagrad", 2.0)])
+def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
+    text, partners = topic_corpus()
+    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
+                          optimizer=name, lr=lr, num_epochs=4)
+    assert_finds_partners(config, text, partners)

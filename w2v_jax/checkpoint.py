@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -73,6 +74,23 @@ def _quiet_orbax() -> None:
     absl_logger = logging.getLogger("absl")
     if not any(isinstance(f, _DropRoutineOrbaxNotices) for f in absl_logger.filters):
         absl_logger.addFilter(_DropRoutineOrbaxNotices())
+    if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
+        sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
+
+
+def _drop_closed_loop_callbacks(previous: Callable) -> Callable:
+    """After a failed read of a damaged step, TensorStore may still complete a future into
+    Orbax's event loop, which is closed by then; Python reports that, from a background thread,
+    as a traceback of ``RuntimeError: Event loop is closed``. The read's failure is reported
+    already (one line), so only that report is dropped; any other goes to ``previous``."""
+
+    def hook(unraisable) -> None:
+        if not (unraisable.exc_type is RuntimeError
+                and str(unraisable.exc_value) == "Event loop is closed"):
+            previous(unraisable)
+
+    hook.drops_closed_loop_callbacks = True
+    return hook
 
 
 def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,

@@ -27,13 +27,15 @@ class Config:
     lr: float = 0.01
     """Learning rate (the book's MXNet value for Adam; its PyTorch code uses 0.002)."""
     optimizer: str = "adam"
-    """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables;
-    "sparse_sgd": SGD on the rows a batch touches only, its rate decaying linearly to
-    lr * 1e-4 over the run, as word2vec's (w2v_jax.optim)."""
+    """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables.
+    Row-sparse, updating only the rows a batch touches (w2v_jax.optim): "sparse_sgd", SGD
+    with its rate decaying linearly to lr * 1e-4 over the run, as word2vec's;
+    "rowwise_adagrad", Adagrad with one accumulator per row; "lazy_adam", Adam whose moments
+    and bias correction move only on touched rows."""
     adam_b1: float = 0.9
-    """Adam's decay rate of the first moment (used when optimizer is "adam")."""
+    """Adam's decay rate of the first moment (used by "adam" and "lazy_adam")."""
     adam_b2: float = 0.999
-    """Adam's decay rate of the second moment (used when optimizer is "adam")."""
+    """Adam's decay rate of the second moment (used by "adam" and "lazy_adam")."""
     num_epochs: int = 5
     """Passes over the examples."""
     min_freq: int = 10
@@ -157,7 +159,7 @@ class Config:
 
 
 NOISE_SHARING = ("per_context", "per_batch")
-OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd")
+OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_adam")
 LAYOUTS = ("packed", "padded")
 SUBSAMPLE_FORMULAS = ("book", "word2vec")
 

@@ -7,8 +7,9 @@ An optimiser sees a step's gradient as the rows the batch touched: for each tabl
 - Dense ones (``DenseOptax``: the book's Adam, Adagrad, SGD) scatter the rows into a dense
   gradient, which is exactly what differentiating the loss through the table lookups gives,
   and let optax update every row.
-- Row-sparse ones (``SparseSGD``) update only the touched rows, so a step costs the same
-  whatever the vocabulary's size.
+- Row-sparse ones (``SparseSGD``, ``RowwiseAdagrad``, ``LazyAdam``) update only the touched
+  rows, so a step costs the same whatever the vocabulary's size; the adaptive ones keep their
+  state per row, which is what large batches need (a row's gradient is a sum over the batch).
 
 A new optimiser is one class with ``init`` and ``update``, an entry in ``REGISTRY``, and its test.
 """
@@ -79,6 +80,74 @@ class SparseSGD:
         return new, state
 
 
+@dataclasses.dataclass(frozen=True)
+class RowwiseAdagrad:
+    """Adagrad with one accumulator per row (the mean of the row's squared gradient, summed
+    over steps), updating only the touched rows: a row's step is
+    ``-lr * g / sqrt(acc + eps)``. Duplicate ids are summed first. Its state is a [vocab]
+    vector per table, so it costs the same whatever the vocabulary's size, and it adapts each
+    row's step to how much that row is trained (frequent words get smaller steps)."""
+
+    lr: float
+    initial_accumulator: float = 0.1
+    eps: float = 1e-10
+
+    def init(self, params: Params) -> Any:
+        return {name: jnp.full(params[name]["embedding"].shape[:1], self.initial_accumulator,
+                               jnp.float32) for name in params}
+
+    def update(self, params: Params, state: Any, grads: RowGrads,
+               step: jax.Array) -> tuple[Params, Any]:
+        new_params, new_state = {}, {}
+        for name in params:
+            table, acc = params[name]["embedding"], state[name]
+            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
+            acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)
+            step_rows = -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[:, None]
+            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
+            new_state[name] = _set(acc, ids, acc_rows)
+        return new_params, new_state
+
+
+@dataclasses.dataclass(frozen=True)
+class LazyAdam:
+    """Adam on the touched rows only (duplicate ids summed first). It differs from the dense
+    Adam of the book in two ways: a row that a step does not touch keeps its moments and does
+    not move (dense Adam decays its moments and keeps moving it along its momentum), and each
+    row corrects its moments' bias by its own count of updates, not the global step. Its state
+    is two moment tables and a [vocab] count per table, updated in the touched rows only, so a
+    step costs the same whatever the vocabulary's size."""
+
+    lr: float
+    b1: float = 0.9
+    b2: float = 0.999
+    eps: float = 1e-8
+
+    def init(self, params: Params) -> Any:
+        return {name: {"mu": jnp.zeros_like(params[name]["embedding"]),
+                       "nu": jnp.zeros_like(params[name]["embedding"]),
+                       "count": jnp.zeros(params[name]["embedding"].shape[:1], jnp.int32)}
+                for name in params}
+
+    def update(self, params: Params, state: Any, grads: RowGrads,
+               step: jax.Array) -> tuple[Params, Any]:
+        new_params, new_state = {}, {}
+        for name in params:
+            table, moments = params[name]["embedding"], state[name]
+            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
+            count = _get(moments["count"], ids) + 1
+            mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
+            nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
+            t = count.astype(jnp.float32)[:, None]
+            mu_hat, nu_hat = mu / (1 - self.b1 ** t), nu / (1 - self.b2 ** t)
+            step_rows = -self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps)
+            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
+            new_state[name] = {"mu": _set(moments["mu"], ids, mu),
+                               "nu": _set(moments["nu"], ids, nu),
+                               "count": _set(moments["count"], ids, count)}
+        return new_params, new_state
+
+
 def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array]:
     """Step -> learning rate, from ``lr`` down to ``lr * FINAL_LR_FRACTION`` at ``total_steps``."""
 
@@ -99,10 +168,18 @@ def _dense_optax(make: Callable, **hyper: Any) -> Callable[[Config, int, bool], 
 
 
 def _sparse_sgd(config: Config, total_steps: int, injectable: bool) -> Optimizer:
-    if injectable:
-        raise ValueError("optimizer='sparse_sgd' updates its tables in place; train its runs "
-                         "one after another")
-    return SparseSGD(config.lr, total_steps)
+    return _row_sparse(lambda config: SparseSGD(config.lr, total_steps))(
+        config, total_steps, injectable)
+
+
+def _row_sparse(build: Callable[[Config], Optimizer]) -> Callable[[Config, int, bool], Optimizer]:
+    def checked(config: Config, total_steps: int, injectable: bool) -> Optimizer:
+        if injectable:
+            raise ValueError(f"optimizer={config.optimizer!r} updates its tables in place; "
+                             f"train its runs one after another")
+        return build(config)
+
+    return checked
 
 
 # Config.optimizer -> a builder from (config, the run's total steps, injectable).
@@ -111,7 +188,11 @@ REGISTRY: dict[str, Callable[[Config, int, bool], Optimizer]] = {
     "adagrad": _dense_optax(optax.adagrad),
     "sgd": _dense_optax(optax.sgd),
     "sparse_sgd": _sparse_sgd,
+    "rowwise_adagrad": _row_sparse(lambda config: RowwiseAdagrad(config.lr)),
+    "lazy_adam": _row_sparse(lambda config: LazyAdam(config.lr, config.adam_b1, config.adam_b2)),
 }
+DENSE = ("adam", "adagrad", "sgd")
+"""The optimisers whose runs can be trained together (``w2v_jax.vectorised``)."""
 
 
 def make(config: Config, total_steps: int = 0, injectable: bool = False) -> Optimizer:
@@ -134,6 +215,25 @@ def _concatenated(touched: list[tuple[jax.Array, jax.Array]]) -> tuple[jax.Array
     """All touched ids [n] and their rows [n, (runs,) embed], in one array each."""
     return (jnp.concatenate([ids.reshape(-1) for ids, _ in touched]),
             jnp.concatenate([rows.reshape(-1, *rows.shape[ids.ndim:]) for ids, rows in touched]))
+
+
+def _summed(ids: jax.Array, rows: jax.Array, vocab_size: int) -> tuple[jax.Array, jax.Array]:
+    """The distinct ids of ``ids`` [n] (sorted, then padded with ``vocab_size``, which is out of
+    range) and the sum of each one's rows: O(n log n), whatever the vocabulary's size."""
+    unique, inverse = jnp.unique(ids, size=ids.shape[0], fill_value=vocab_size,
+                                 return_inverse=True)
+    summed = jnp.zeros_like(rows).at[inverse.reshape(-1)].add(rows)
+    return unique, summed
+
+
+def _get(array: jax.Array, ids: jax.Array) -> jax.Array:
+    """Rows of ``array`` at ``ids``; the padding id (out of range) reads zeros."""
+    return array.at[ids].get(mode="fill", fill_value=0)
+
+
+def _set(array: jax.Array, ids: jax.Array, values: jax.Array) -> jax.Array:
+    """``array`` with the rows at ``ids`` replaced; the padding id (out of range) writes nothing."""
+    return array.at[ids].set(values, mode="drop")
 
 
 # Vocabulary ids are always in range, as model.lookup promises for the gathers.

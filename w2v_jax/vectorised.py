@@ -47,8 +47,9 @@ def group_vectorisable(configs: Sequence[Config]) -> list[list[int]]:
 
 
 def supports(config: Config) -> bool:
-    """Whether ``config`` can train in a vectorised group (every optimizer but sparse_sgd)."""
-    return config.optimizer != "sparse_sgd"
+    """Whether ``config`` can train in a vectorised group (the dense optimisers: the row-sparse
+    ones update their tables in place)."""
+    return config.optimizer in optim.DENSE
 
 
 def stack_states(configs: Sequence[Config], vocab_size: int,
