@@ -174,8 +174,7 @@ def _metrics(config: Config, params, history, seconds: float, prepared: pipeline
 def _prepared(config: Config, data_dir: str | None,
               cache: dict[tuple, pipeline.PreparedData]) -> pipeline.PreparedData:
     """The data stage of ``config``, shared by the points whose data draws are the same."""
-    key = (config.min_freq, config.subsample_t, config.subsample, config.seed, config.max_window,
-           config.noise_per_context, config.max_len)
+    key = config.data_key()
     if key not in cache:
         cache[key] = pipeline.prepare_data(config, data_dir)
     return cache[key]

@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from w2v_jax.config import Config, preset, smoke_config
+from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, preset, smoke_config
 
 
 def test_defaults_are_the_books():
@@ -55,3 +55,17 @@ def test_presets():
     assert best.batch_size == Config().batch_size
     with pytest.raises(ValueError, match="unknown preset 'quick'"):
         preset("quick")
+
+
+def test_field_roles_replace_the_hand_kept_lists():
+    assert set(Config.fields_of(EXECUTION)) == {"num_epochs", "layout", "steps_per_dispatch",
+                                                "checkpoint_every", "max_to_keep",
+                                                "deterministic"}
+    assert set(Config.fields_of(PER_RUN)) == {"lr", "adam_b1", "adam_b2"}
+    assert "min_freq" in Config.fields_of(DATA) and "lr" not in Config.fields_of(DATA)
+    config = Config()
+    assert not set(config.math_fields()) & set(Config.fields_of(EXECUTION))
+    assert config.data_key() == config.replace(lr=0.5, embed_size=8).data_key()
+    assert config.data_key() != config.replace(min_freq=3).data_key()
+    assert config.vectorisation_key() == config.replace(lr=0.5, layout="padded").vectorisation_key()
+    assert config.vectorisation_key() != config.replace(num_epochs=3).vectorisation_key()

@@ -7,6 +7,21 @@ import json
 import math
 from typing import Any
 
+# The roles a field's metadata can give it, so that no list of fields is kept by hand:
+EXECUTION = "execution"
+"""Changes how a run executes or how long it goes on, not what a step computes: a resumed run
+may change it, and it is not part of a run's name."""
+DATA = "data"
+"""Changes the prepared data (vocabulary, subsampling, windows, noise words): runs that share
+these share their data stage."""
+PER_RUN = "per_run"
+"""A float hyperparameter of the optimiser that changes neither the data nor any array's
+shape: runs that differ only in these can train together (w2v_jax.vectorised)."""
+
+
+def _role(default: Any, role: str) -> Any:
+    return dataclasses.field(default=default, metadata={"role": role})
+
 
 @dataclasses.dataclass(frozen=True)
 class Config:
@@ -18,13 +33,13 @@ class Config:
 
     batch_size: int = 512
     """Centers per minibatch."""
-    max_window: int = 5
+    max_window: int = _role(5, DATA)
     """Largest context window; each center draws its window uniformly from 1..max_window."""
-    num_noise: int = 5
+    num_noise: int = _role(5, DATA)
     """Noise words drawn per context word."""
     embed_size: int = 100
     """Dimension d of both embedding tables."""
-    lr: float = 0.01
+    lr: float = _role(0.01, PER_RUN)
     """Learning rate (the book's MXNet value for Adam; its PyTorch code uses 0.002)."""
     optimizer: str = "adam"
     """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables.
@@ -32,25 +47,25 @@ class Config:
     with its rate decaying linearly to lr * 1e-4 over the run, as word2vec's;
     "rowwise_adagrad", Adagrad with one accumulator per row; "lazy_adam", Adam whose moments
     and bias correction move only on touched rows."""
-    adam_b1: float = 0.9
+    adam_b1: float = _role(0.9, PER_RUN)
     """Adam's decay rate of the first moment (used by "adam" and "lazy_adam")."""
-    adam_b2: float = 0.999
+    adam_b2: float = _role(0.999, PER_RUN)
     """Adam's decay rate of the second moment (used by "adam" and "lazy_adam")."""
-    num_epochs: int = 5
+    num_epochs: int = _role(5, EXECUTION)
     """Passes over the examples."""
-    min_freq: int = 10
+    min_freq: int = _role(10, DATA)
     """A token enters the vocabulary when it occurs at least this often."""
-    subsample_t: float = 1e-4
+    subsample_t: float = _role(1e-4, DATA)
     """Subsampling threshold t: a token is kept with probability min(1, sqrt(t / f))."""
-    subsample: str = "book"
+    subsample: str = _role("book", DATA)
     """The subsampling formula: "book", min(1, sqrt(t / f)), exact; "word2vec", the C tool's
     and gensim's (sqrt(f / t) + 1) t / f, which keeps more of the frequent words (see
     w2v_jax.data.keep_probabilities)."""
-    seed: int = 0
+    seed: int = _role(0, DATA)
     """Seeds every random choice: data draws, shuffling and parameter initialisation."""
     resample_each_epoch: bool = False
     """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book."""
-    noise_sharing: str = "per_context"
+    noise_sharing: str = _role("per_context", DATA)
     """"per_context": num_noise noise words for each context word, drawn on the host and padded
     into the book's batches (exact book). "per_batch": one set of shared_noise noise words per
     batch, drawn on the device and scored against every center of the batch (a different
@@ -65,17 +80,17 @@ class Config:
     batch). More groups give each noise word fewer centers to answer to, nearer the book's
     own noise words per center, and cut the noise logits' work by the same factor; batch_size
     must be a multiple."""
-    layout: str = "packed"
+    layout: str = _role("packed", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
     loss (only the order of float additions differs) for less work."""
-    steps_per_dispatch: int = 64
+    steps_per_dispatch: int = _role(64, EXECUTION)
     """Train steps run by one compiled loop call; the progress bar moves once per call."""
-    checkpoint_every: int = 0
+    checkpoint_every: int = _role(0, EXECUTION)
     """Save a checkpoint every this many steps as well as at each epoch's end (0: epochs only)."""
-    max_to_keep: int = 3
+    max_to_keep: int = _role(3, EXECUTION)
     """Checkpoints kept in a workdir; older ones are deleted."""
-    deterministic: bool = False
+    deterministic: bool = _role(False, EXECUTION)
     """Compile with XLA's deterministic ops, so that a GPU run is bitwise repeatable (GPU
     scatter-adds otherwise sum in a varying order). No effect on the CPU, where runs are
     bitwise repeatable already; its cost on a GPU is in the README."""
@@ -122,15 +137,27 @@ class Config:
         """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
         return 2 * self.max_window * (1 + self.noise_per_context)
 
+    @classmethod
+    def fields_of(cls, role: str) -> tuple[str, ...]:
+        """The fields whose metadata gives them ``role`` (EXECUTION, DATA or PER_RUN)."""
+        return tuple(f.name for f in dataclasses.fields(cls) if f.metadata.get("role") == role)
+
     def vectorisation_key(self) -> tuple:
-        """Equal for configs that can train together in one program (see
-        VECTORISABLE_FIELDS); execution fields other than num_epochs may differ too."""
-        shared = [name for name in self.math_fields() if name not in VECTORISABLE_FIELDS]
+        """Equal for configs that can train together in one program: they may differ in the
+        PER_RUN fields and in execution fields other than num_epochs."""
+        per_run = self.fields_of(PER_RUN)
+        shared = [name for name in self.math_fields() if name not in per_run]
         return tuple((name, getattr(self, name)) for name in [*shared, "num_epochs"])
 
+    def data_key(self) -> tuple:
+        """Equal for configs whose prepared data (vocabulary, subsampling, the first epoch's
+        windows and noise words) is the same."""
+        return tuple((name, getattr(self, name)) for name in self.fields_of(DATA))
+
     def math_fields(self) -> tuple[str, ...]:
-        """Fields that change what training computes."""
-        return tuple(f.name for f in dataclasses.fields(self) if f.name not in _EXECUTION_FIELDS)
+        """Fields that change what training computes (all but the EXECUTION ones)."""
+        execution = self.fields_of(EXECUTION)
+        return tuple(f.name for f in dataclasses.fields(self) if f.name not in execution)
 
     def resume_fields(self) -> tuple[str, ...]:
         """Fields a run resumed from a checkpoint must match: the math fields and, where the
@@ -163,10 +190,6 @@ OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_a
 LAYOUTS = ("packed", "padded")
 SUBSAMPLE_FORMULAS = ("book", "word2vec")
 
-# Float hyperparameters that change neither the data nor any array's shape: runs that differ
-# only in these can train together, their states stacked, on shared batches (w2v_jax.vectorised).
-VECTORISABLE_FIELDS = ("lr", "adam_b1", "adam_b2")
-
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
@@ -192,10 +215,6 @@ def smoke_config(**overrides: Any) -> Config:
     values.update(overrides)
     return Config(**values)
 
-
-# Fields that change how a run executes or how long it goes on, not what a step computes.
-_EXECUTION_FIELDS = frozenset({"num_epochs", "layout", "steps_per_dispatch",
-                               "checkpoint_every", "max_to_keep", "deterministic"})
 
 _TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
 

@@ -1,6 +1,6 @@
 """Several runs in one compiled program: train states stacked side by side over shared batches.
 
-Runs that differ only in float hyperparameters of the optimiser (``VECTORISABLE_FIELDS``: the
+Runs that differ only in float hyperparameters of the optimiser (``config.PER_RUN`` fields: the
 learning rate, Adam's betas) see the same data, the same initial parameters and the same batch
 order, so one gather of each batch serves them all and one dispatch runs a step of every run.
 A seed changes the data draws and the initialisation, so runs with other seeds form other groups.
@@ -94,7 +94,7 @@ def train_together(configs: Sequence[Config], prepared: pipeline.PreparedData,
     keys = {config.vectorisation_key() for config in configs}
     if len(keys) != 1:
         raise ValueError("train_together needs configs that differ only in "
-                         "VECTORISABLE_FIELDS; group them with group_vectorisable first")
+                         "their PER_RUN fields; group them with group_vectorisable first")
     first, num_runs = configs[0], len(configs)
     # The one train step: its loss reads the runs' rows [.., runs, embed] side by side.
     optimizer, step = pipeline.optimizer_and_step(first, prepared.vocab, len(prepared.examples),
