@@ -167,17 +167,13 @@ def _dense_optax(make: Callable, **hyper: Any) -> Callable[[Config, int, bool], 
     return build
 
 
-def _sparse_sgd(config: Config, total_steps: int, injectable: bool) -> Optimizer:
-    return _row_sparse(lambda config: SparseSGD(config.lr, total_steps))(
-        config, total_steps, injectable)
-
-
-def _row_sparse(build: Callable[[Config], Optimizer]) -> Callable[[Config, int, bool], Optimizer]:
+def _row_sparse(build: Callable[[Config, int], Optimizer]
+                ) -> Callable[[Config, int, bool], Optimizer]:
     def checked(config: Config, total_steps: int, injectable: bool) -> Optimizer:
         if injectable:
             raise ValueError(f"optimizer={config.optimizer!r} updates its tables in place; "
                              f"train its runs one after another")
-        return build(config)
+        return build(config, total_steps)
 
     return checked
 
@@ -187,9 +183,10 @@ REGISTRY: dict[str, Callable[[Config, int, bool], Optimizer]] = {
     "adam": _dense_optax(optax.adam, b1="adam_b1", b2="adam_b2"),
     "adagrad": _dense_optax(optax.adagrad),
     "sgd": _dense_optax(optax.sgd),
-    "sparse_sgd": _sparse_sgd,
-    "rowwise_adagrad": _row_sparse(lambda config: RowwiseAdagrad(config.lr)),
-    "lazy_adam": _row_sparse(lambda config: LazyAdam(config.lr, config.adam_b1, config.adam_b2)),
+    "sparse_sgd": _row_sparse(lambda config, total: SparseSGD(config.lr, total)),
+    "rowwise_adagrad": _row_sparse(lambda config, total: RowwiseAdagrad(config.lr)),
+    "lazy_adam": _row_sparse(lambda config, total: LazyAdam(config.lr, config.adam_b1,
+                                                            config.adam_b2)),
 }
 DENSE = ("adam", "adagrad", "sgd")
 """The optimisers whose runs can be trained together (``w2v_jax.vectorised``)."""
