@@ -244,7 +244,7 @@ def write_report(results: dict, out: Path) -> None:
              f"on PTB once per seed ({results['seeds']} seeds), each run in a fresh process.", ""]
     lines += [*_systems_table(results["systems"]), "", *_neighbours_table(results["systems"])]
     lines += ["", *_w2v_jax_table(results)]
-    (out / "README.md").write_text("# Benchmark\n\n" + "\n".join(lines) + "\n")
+    common.write_text(out / "README.md", "# Benchmark\n\n" + "\n".join(lines) + "\n")
 
 
 def _quality(entry: dict, name: str) -> str:
@@ -326,9 +326,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.data_stage_once:
         print(json.dumps(time_data_stage(config, args.data_dir)))
         return {}
-    results = {"command": common.command_line("experiments.benchmark", argv),
-               "device": common.device_description(),
-               "machine": common.machine_description(), "versions": common.library_versions(),
+    results = {**common.results_header("experiments.benchmark", argv),
                "config": config.to_dict(), "repeats": args.repeats, "seeds": args.seeds}
     results["data_stage_seconds"] = data_stage_in_fresh_processes(args.repeats, args.data_dir)
     print(f"data stage: {results['data_stage_seconds']['total']:.2f} s", flush=True)

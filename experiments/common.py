@@ -195,11 +195,23 @@ def device_description() -> str:
 
 
 def write_json(path: Path, values: dict[str, Any]) -> None:
+    """Write ``values`` as JSON, atomically (see ``write_text``)."""
+    write_text(path, json.dumps(values, indent=2) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
     """Write through a temporary file, so a crash never leaves a half-written results file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(values, indent=2) + "\n")
+    tmp.write_text(text)
     tmp.replace(path)
+
+
+def results_header(module: str, argv: list[str] | None) -> dict[str, Any]:
+    """What every results file starts with: the command as run, the device, the machine and
+    the library versions."""
+    return {"command": command_line(module, argv), "device": device_description(),
+            "machine": machine_description(), "versions": library_versions()}
 
 
 def machine_description() -> str:

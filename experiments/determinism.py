@@ -72,9 +72,7 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {"command": common.command_line("experiments.determinism", argv),
-               "device": common.device_description(), "machine": common.machine_description(),
-               "versions": common.library_versions(), "comparisons": []}
+    results = {**common.results_header("experiments.determinism", argv), "comparisons": []}
     for name in args.presets:
         entry = compare(name, args.epochs, args.data_dir)
         results["comparisons"].append(entry)
@@ -82,7 +80,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"bitwise repeatable: default {entry['default']['runs_bitwise_equal']}, "
               f"deterministic {entry['deterministic']['runs_bitwise_equal']}", flush=True)
     common.write_json(args.out / "determinism.json", results)
-    (args.out / "README.md").write_text(report(results))
+    common.write_text(args.out / "README.md", report(results))
     print(f"wrote {args.out / 'README.md'}")
     return results
 

@@ -84,8 +84,7 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {"command": common.command_line("experiments.row_sparse_speed", argv),
-               "device": common.device_description(), "machine": common.machine_description(),
+    results = {**common.results_header("experiments.row_sparse_speed", argv),
                "batch_size": args.batch_size, "steps": args.steps, "vocab_sizes": args.vocab,
                "ms_per_step": {}}
     for name in OPTIMIZERS:
@@ -95,7 +94,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["ms_per_step"][name][str(vocab_size)] = ms
             print(f"{name}, V = {vocab_size:,}: {ms:.1f} ms per step", flush=True)
     common.write_json(args.out / "row_sparse_speed.json", results)
-    (args.out / "README.md").write_text(report(results))
+    common.write_text(args.out / "README.md", report(results))
     print(f"wrote {args.out / 'README.md'}")
     return results
 

@@ -58,17 +58,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=common.RUNS / "sweeps")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    results = {"command": common.command_line("experiments.vectorised_speed", argv),
-               "device": common.device_description(),
-               "machine": common.machine_description(), "versions": common.library_versions(),
-               "comparisons": []}
+    results = {**common.results_header("experiments.vectorised_speed", argv), "comparisons": []}
     for name in args.presets:
         results["comparisons"].append(compare(name, args.epochs, args.data_dir))
         entry = results["comparisons"][-1]
         print(f"{name}: {entry['sequential_seconds']:.1f} s one after another, "
               f"{entry['vectorised_seconds']:.1f} s together: {entry['speedup']:.2f}x", flush=True)
     common.write_json(args.out / "vectorised_speed.json", results)
-    (args.out / "vectorised_speed.md").write_text(report(results))
+    common.write_text(args.out / "vectorised_speed.md", report(results))
     return results
 
 

@@ -80,8 +80,24 @@ class SparseSGD:
         return new, state
 
 
+class _AdaptiveRows:
+    """Row-sparse optimisers with state per row: for each table, the touched ids are made
+    distinct (their gradient rows summed), then ``row_step(ids, rows, table_state)`` gives
+    each row's step and the table's new state."""
+
+    def update(self, params: Params, state: Any, grads: RowGrads,
+               step: jax.Array) -> tuple[Params, Any]:
+        new_params, new_state = {}, {}
+        for name in params:
+            table = params[name]["embedding"]
+            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
+            step_rows, new_state[name] = self.row_step(ids, rows, state[name])
+            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
+        return new_params, new_state
+
+
 @dataclasses.dataclass(frozen=True)
-class RowwiseAdagrad:
+class RowwiseAdagrad(_AdaptiveRows):
     """Adagrad with one accumulator per row (the mean of the row's squared gradient, summed
     over steps), updating only the touched rows: a row's step is
     ``-lr * g / sqrt(acc + eps)``. Duplicate ids are summed first. Its state is a [vocab]
@@ -96,21 +112,13 @@ class RowwiseAdagrad:
         return {name: jnp.full(params[name]["embedding"].shape[:1], self.initial_accumulator,
                                jnp.float32) for name in params}
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]:
-        new_params, new_state = {}, {}
-        for name in params:
-            table, acc = params[name]["embedding"], state[name]
-            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
-            acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)
-            step_rows = -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[:, None]
-            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
-            new_state[name] = _set(acc, ids, acc_rows)
-        return new_params, new_state
+    def row_step(self, ids: jax.Array, rows: jax.Array, acc: jax.Array):
+        acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)
+        return -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[:, None], _set(acc, ids, acc_rows)
 
 
 @dataclasses.dataclass(frozen=True)
-class LazyAdam:
+class LazyAdam(_AdaptiveRows):
     """Adam on the touched rows only (duplicate ids summed first). It differs from the dense
     Adam of the book in two ways: a row that a step does not touch keeps its moments and does
     not move (dense Adam decays its moments and keeps moving it along its momentum), and each
@@ -129,23 +137,15 @@ class LazyAdam:
                        "count": jnp.zeros(params[name]["embedding"].shape[:1], jnp.int32)}
                 for name in params}
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]:
-        new_params, new_state = {}, {}
-        for name in params:
-            table, moments = params[name]["embedding"], state[name]
-            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
-            count = _get(moments["count"], ids) + 1
-            mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
-            nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
-            t = count.astype(jnp.float32)[:, None]
-            mu_hat, nu_hat = mu / (1 - self.b1 ** t), nu / (1 - self.b2 ** t)
-            step_rows = -self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps)
-            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
-            new_state[name] = {"mu": _set(moments["mu"], ids, mu),
-                               "nu": _set(moments["nu"], ids, nu),
-                               "count": _set(moments["count"], ids, count)}
-        return new_params, new_state
+    def row_step(self, ids: jax.Array, rows: jax.Array, moments: dict):
+        count = _get(moments["count"], ids) + 1
+        mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
+        nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
+        t = count.astype(jnp.float32)[:, None]
+        mu_hat, nu_hat = mu / (1 - self.b1 ** t), nu / (1 - self.b2 ** t)
+        return (-self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
+                {"mu": _set(moments["mu"], ids, mu), "nu": _set(moments["nu"], ids, nu),
+                 "count": _set(moments["count"], ids, count)})
 
 
 def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array]:

@@ -115,11 +115,13 @@ def train_skipgram(config: Config, prepared: PreparedData,
                                optimizer)
     saver = _Saver(config, prepared.vocab, workdir, restart) if workdir is not None else None
     try:
-        return _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
-                      should_stop or (lambda: False))
+        run = _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
+                     should_stop or (lambda: False))
     finally:
-        if saver is not None:
+        if saver is not None:  # the writes under way finish, whatever stopped training
             saver.close()
+    run.checkpoint_seconds = saver.seconds if saver is not None else 0.0
+    return run
 
 
 def _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
@@ -159,9 +161,8 @@ def _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resu
             on_epoch_end(stats)
         if epoch + 1 < config.num_epochs and should_stop():
             raise TrainingInterrupted(epoch + 1, int(state.step), saver is not None)
-    checkpoint_seconds = saver.close() if saver is not None else 0.0
     return TrainingRun(config, prepared, state, log.history, trainer.compile_seconds,
-                       resumed_from, checkpoint_seconds, log.curve)
+                       resumed_from, curve=log.curve)
 
 
 def optimizer_and_step(config: Config, vocab: data.Vocab, num_examples: int,
@@ -257,7 +258,6 @@ class _Saver:
                 f"cannot write checkpoints into {self.directory} ({err.strerror or err}): "
                 f"choose a workdir you can write to") from err
         self.seconds = 0.0
-        self._closed = False
 
     def has_checkpoint(self) -> bool:
         return bool(self.manager.all_steps())
@@ -315,13 +315,10 @@ class _Saver:
                 f"use them, restart=True to train {self.config.num_epochs} from scratch, or "
                 f"use another workdir.")
 
-    def close(self) -> float:
-        """Wait for the writes still under way; returns the seconds saving blocked training."""
-        if not self._closed:
-            self.manager.wait_until_finished()
-            self.manager.close()
-            self._closed = True
-        return self.seconds
+    def close(self) -> None:
+        """Wait for the writes still under way."""
+        self.manager.wait_until_finished()
+        self.manager.close()
 
 
 _STATS_FIELDS = {field.name for field in dataclasses.fields(EpochStats)}
