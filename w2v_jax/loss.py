@@ -16,6 +16,8 @@ runs trained together on the same pairs): the loss sums [runs] are then returned
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import jax
 import jax.numpy as jnp
 import optax
@@ -59,14 +61,15 @@ def sgns_loss(center_rows: jax.Array, word_rows: jax.Array, pairs: Pairs,
       The mean loss over the real rows (summed over runs), and the metrics ``loss_sum`` and
       ``num_examples`` (each [runs] with a run axis, else scalars).
     """
-    owner, logits = _pair_logits(center_rows, word_rows, pairs["owner"])  # [pairs, (runs)]
+    spread, logits = _pair_logits(center_rows, word_rows, pairs["owner"])  # [pairs, (runs)]
     num_contexts = pairs["num_contexts"].astype(jnp.float32)
     if noise_rows is None:  # the book's rows: each normalised by its live slots
         labels, per_slot = pairs["labels"].astype(jnp.float32), pairs["num_live"]
     else:  # only contexts are pairs; each row's noise term is weighted as the book's
-        labels, per_slot = jnp.ones(owner.shape, jnp.float32), num_contexts * (1 + num_noise)
+        labels = jnp.ones(logits.shape[:1], jnp.float32)
+        per_slot = num_contexts * (1 + num_noise)
     weight = _reciprocal(per_slot.astype(jnp.float32))
-    pair_weight = jnp.where(pairs["mask"], weight[owner], 0.0)
+    pair_weight = jnp.where(pairs["mask"], spread(weight), 0.0)
     loss_sum = jnp.sum(_over_runs(pair_weight, logits)
                        * optax.sigmoid_binary_cross_entropy(logits, _over_runs(labels, logits)),
                        axis=0)
@@ -80,18 +83,23 @@ def sgns_loss(center_rows: jax.Array, word_rows: jax.Array, pairs: Pairs,
         "loss_sum": loss_sum, "num_examples": jnp.broadcast_to(num_examples, loss_sum.shape)}
 
 
-def _pair_logits(center_rows: jax.Array, word_rows: jax.Array,
-                 owner: jax.Array | None) -> tuple[jax.Array, jax.Array]:
-    """Each pair's owner and center . word logit. ``owner`` None means whole rows of equal
-    length (the padded layout): then a batched product, with no copy of the center rows per
-    pair (the packed layout's gather, which is cheaper than the padding it skips)."""
+def _pair_logits(center_rows: jax.Array, word_rows: jax.Array, owner: jax.Array | None
+                 ) -> tuple[Callable[[jax.Array], jax.Array], jax.Array]:
+    """Each pair's center . word logit, and ``spread``: per-row values [batch] -> per-pair
+    [pairs]. ``owner`` None means whole rows of equal length (the padded layout): then a
+    batched product and a broadcast, with no gather per pair (the packed layout's gathers cost
+    less than the padding they skip)."""
     if owner is not None:
-        return owner, jnp.sum(center_rows[owner] * word_rows, axis=-1)
+        return (lambda per_row: per_row[owner]), jnp.sum(center_rows[owner] * word_rows,
+                                                          axis=-1)
     batch = center_rows.shape[0]
     words = word_rows.reshape(batch, -1, *word_rows.shape[1:])  # [batch, length, (runs,) e]
     logits = jnp.einsum("b...e,bl...e->bl...", center_rows, words)
-    owner = jnp.repeat(jnp.arange(batch, dtype=jnp.int32), words.shape[1])
-    return owner, logits.reshape(-1, *logits.shape[2:])
+
+    def spread(per_row: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(per_row[:, None], logits.shape[:2]).reshape(-1)
+
+    return spread, logits.reshape(-1, *logits.shape[2:])
 
 
 def _noise_terms(center_rows: jax.Array, noise_rows: jax.Array) -> jax.Array:
