@@ -30,7 +30,7 @@ import numpy as np
 
 from experiments import common
 from experiments.side_by_side import QUERY_WORDS, SYSTEMS
-from w2v_jax import batches, data, pipeline, step, train
+from w2v_jax import batches, data, loop, pipeline, step
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
 from w2v_jax.loss import sgns_loss
@@ -216,7 +216,7 @@ def _ms_per_step(fn, params, order) -> float:
 
 
 def _ms_per_full_step(train_step, state, examples, order) -> float:
-    runner = train.make_chunk_runner(train_step)
+    runner = loop.make_chunk_runner(train_step)
     steps = np.int32(len(order))
     holder = {"state": state}
 

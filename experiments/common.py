@@ -64,8 +64,9 @@ def run_name(config: Config) -> str:
     return ",".join([nearest, *differences(nearest)])
 
 
-def default_workdir(job: str, config: Config) -> Path:
-    return RUNS / job / run_name(config)
+def default_workdir(job: str, config: Config, ptb_repeats: int = 1) -> Path:
+    name = run_name(config) + (f",ptb_repeats={ptb_repeats}" if ptb_repeats != 1 else "")
+    return RUNS / job / name
 
 
 class WorkdirError(RuntimeError):
@@ -152,11 +153,13 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         help_text = f"(default {field.default!r})"
+        if field.name == "lr":
+            help_text = "(default: the optimiser's own; see the README's Optimisers table)"
         if field.type in ("bool", bool):
             parser.add_argument(flag, action=argparse.BooleanOptionalAction,
                                 default=argparse.SUPPRESS, help=help_text)
         else:
-            kind = {"int": int, "float": float, "str": str}[str(field.type)]
+            kind = {"int": int, "float": float, "str": str}[str(field.type).removesuffix(" | None")]
             choices = _CHOICES.get(field.name)
             parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, choices=choices,
                                 help=help_text)

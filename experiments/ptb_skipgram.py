@@ -25,9 +25,9 @@ import matplotlib.pyplot as plt
 from experiments import common
 from w2v_jax import pipeline
 from w2v_jax.checkpoint import CheckpointError
-from w2v_jax.data import CorpusError
+from w2v_jax.data import CorpusError, read_ptb
 from w2v_jax.evaluate import BenchmarkError, Embeddings, benchmark_paths
-from w2v_jax.train import EpochStats
+from w2v_jax.loop import EpochStats
 
 JOB = "ptb_skipgram"
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
@@ -54,6 +54,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
                              "(default: the copies shipped with w2v_jax)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument("--ptb-repeats", type=common.at_least_one, default=1,
+                        help="train on PTB's training split repeated this many times: a larger "
+                             "corpus with PTB's statistics, for speed benchmarks (default 1)")
     return parser.parse_args(argv)
 
 
@@ -75,12 +78,14 @@ def main(argv: list[str] | None = None) -> dict:
 
 def run_job(args: argparse.Namespace) -> dict:
     config = common.config_from_args(args)
-    workdir = args.workdir or common.default_workdir(JOB, config)
+    workdir = args.workdir or common.default_workdir(JOB, config, args.ptb_repeats)
     common.ensure_writable(workdir)
     benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
     device = common.device_description()
     print(f"workdir: {workdir}")
-    prepared = pipeline.prepare_data(config, args.data_dir)
+    text = None if args.ptb_repeats == 1 else "\n".join([read_ptb(args.data_dir)]
+                                                          * args.ptb_repeats)
+    prepared = pipeline.prepare_data(config, args.data_dir, text)
     print(f"data: {len(prepared.vocab):,} words, {len(prepared.examples.centers):,} centers, "
           f"{prepared.seconds:.2f} s")
 

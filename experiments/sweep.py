@@ -26,7 +26,7 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, sweep_summary, sweeps
-from w2v_jax import pipeline, vectorised
+from w2v_jax import pipeline
 from w2v_jax.config import Config
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import Embeddings
@@ -114,7 +114,7 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
     print(f"{len(points) - len(todo)} of {len(points)} points already finished", file=sys.stderr)
     for point in todo:
         common.write_json(point.workdir / "config.json", point.config.to_dict())
-    groups = (vectorised.group_vectorisable([p.config for p in todo]) if vectorise
+    groups = (pipeline.groups_trainable_together([p.config for p in todo]) if vectorise
               else [[i] for i in range(len(todo))])
     cache: dict[tuple, pipeline.PreparedData] = {}
     with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
@@ -130,9 +130,9 @@ def train_points(points: list[Point], prepared: pipeline.PreparedData,
                  vectorise: bool) -> list[dict]:
     """Metrics of each point: vectorised in one program, or one run after another."""
     configs = [p.config for p in points]
-    if vectorise and all(vectorised.supports(config) for config in configs):
+    if vectorise:
         start = time.perf_counter()
-        runs = vectorised.train_together(configs, prepared, progress=False)
+        runs = pipeline.train_together(configs, prepared, progress=False)
         seconds = time.perf_counter() - start
         return [_metrics(run.config, run.params, run.history, seconds, prepared, run.diverged,
                          len(runs)) for run in runs]

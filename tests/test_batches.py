@@ -9,7 +9,7 @@ import pytest
 from tests.conftest import topic_corpus
 from tests.test_train import assert_finds_partners, fresh_state
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import batches, data, pipeline, step, train
+from w2v_jax import batches, data, loop, pipeline, step
 from w2v_jax.config import smoke_config
 
 VOCAB = 30
@@ -118,15 +118,15 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     examples = random_examples(rng, rows=200, length=60, num_noise=2)
     config = smoke_config(embed_size=6, batch_size=64)
     state, optimizer = fresh_state(config, VOCAB)
-    trainer = train.Trainer(2, step.make_train_step(config, optimizer))
+    trainer = loop.Trainer(2, step.make_train_step(config, optimizer))
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
     capacity = batches.capacity_for(examples["num_live"][:-1], order)
     trainer.compile(state, examples, 64, capacity)
-    state, first = trainer.run_epoch(state, examples, order, 1, (192, 0), capacity=capacity)
-    assert trainer.capacity == capacity and np.isfinite(first.loss)
+    state, first = trainer.run_epoch(state, examples, order, 1, capacity=capacity)
+    assert trainer.capacity == capacity and np.isfinite(first.mean_loss)
     larger = capacity + batches.CAPACITY_STEP
-    _, second = trainer.run_epoch(state, examples, order, 2, (192, 0), capacity=larger)
-    assert trainer.capacity == larger and second.loss < first.loss
+    _, second = trainer.run_epoch(state, examples, order, 2, capacity=larger)
+    assert trainer.capacity == larger and second.mean_loss < first.mean_loss
 
 
 def test_packed_sparse_sgd_finds_planted_partners():

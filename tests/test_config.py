@@ -3,6 +3,7 @@ import math
 
 import pytest
 
+from w2v_jax import optim
 from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, preset, smoke_config
 
 
@@ -11,7 +12,8 @@ def test_defaults_are_the_books():
     assert (config.batch_size, config.max_window, config.num_noise, config.embed_size) == (
         512, 5, 5, 100)
     assert (config.lr, config.num_epochs, config.min_freq, config.subsample_t, config.seed) == (
-        0.01, 5, 10, 1e-4, 0)
+        None, 5, 10, 1e-4, 0)
+    assert optim.learning_rate(config) == 0.01  # the optimiser's own: Adam's, the book's
     assert config.resample_each_epoch is False
     assert config.max_len == 60
 

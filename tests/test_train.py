@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from w2v_jax import data, optim, pipeline, step, train
+from w2v_jax import data, loop, optim, pipeline, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.loss import masked_sigmoid_bce
@@ -112,15 +112,14 @@ def test_compiles_once_over_epochs(topic_data):
     config, prepared, _ = topic_data
     state, optimizer = fresh_state(config, len(prepared.vocab))
     train_step = chex.assert_max_traces(step.make_train_step(config, optimizer), n=1)
-    trainer = train.Trainer(config.steps_per_dispatch, step_fn=train_step)
+    trainer = loop.Trainer(config.steps_per_dispatch, step_fn=train_step)
     examples = pipeline.to_device(prepared.examples)
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     assert len(order) % config.steps_per_dispatch != 0, "the last dispatch is a short one"
-    counts = (len(prepared.examples), prepared.examples.num_pairs)
     for epoch in (1, 2):
-        state, stats = trainer.run_epoch(state, examples, order, epoch, counts)
-    assert int(state.step) == 2 * len(order)
-    assert stats.centers == len(prepared.examples) and stats.centers_per_second > 0
+        state, done = trainer.run_epoch(state, examples, order, epoch)
+    assert int(state.step) == 2 * len(order) and done.batch == len(order)
+    assert done.num_examples == len(prepared.examples) and np.isfinite(done.mean_loss)
 
 
 def test_training_finds_planted_partners(topic_data):
@@ -145,10 +144,10 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     state, optimizer = fresh_state(config, len(prepared.vocab))
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
     state = state.replace(params=params)
-    trainer = train.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer))
+    trainer = loop.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer))
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
-        trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3, (1, 1))
+        trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3)
 
 
 # ----------------------------------------------------------------------------- shared noise words

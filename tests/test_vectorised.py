@@ -6,14 +6,15 @@ import pytest
 
 from tests.conftest import topic_corpus
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import pipeline, vectorised
+from w2v_jax import pipeline
+from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import smoke_config
 
 LEARNING_RATES = (0.003, 0.01, 0.03)
 
 
 def assert_same_runs(configs, prepared):
-    together = vectorised.train_together(configs, prepared, progress=False)
+    together = pipeline.train_together(configs, prepared, progress=False)
     tol = reordered_sums_tol()
     for config, run in zip(configs, together):
         alone = pipeline.train_skipgram(config, prepared, progress=False)
@@ -38,9 +39,22 @@ def base_config(**overrides):
 
 @pytest.mark.parametrize("overrides", [
     {}, {"noise_sharing": "per_batch", "shared_noise": 16}, {"resample_each_epoch": True},
-    {"optimizer": "adagrad"}, {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4}])
+    {"optimizer": "adagrad"}, {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4},
+    {"layout": "padded"}])
 def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides):
     configs = [base_config(lr=lr, **overrides) for lr in LEARNING_RATES]
+    _assert_three_distinct_runs(configs, topic_text)
+
+
+@pytest.mark.parametrize("name, lr", [("sparse_sgd", 20.0), ("rowwise_adagrad", 0.1),
+                                      ("lazy_adam", 0.01)])
+def test_row_sparse_optimisers_train_together(topic_text, name, lr):
+    configs = [base_config(optimizer=name, lr=lr * factor, layout="packed")
+               for factor in (0.3, 1.0, 3.0)]
+    _assert_three_distinct_runs(configs, topic_text)
+
+
+def _assert_three_distinct_runs(configs, topic_text):
     prepared = pipeline.prepare_data(configs[0], text=topic_text)
     runs = assert_same_runs(configs, prepared)
     losses = [run.history[-1].loss for run in runs]
@@ -56,14 +70,34 @@ def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
     configs = [base_config(lr=0.01), base_config(lr=0.02), base_config(lr=0.01, seed=1),
                base_config(embed_size=8), base_config(lr=0.03, adam_b1=0.8),
                base_config(num_epochs=3)]
-    assert vectorised.group_vectorisable(configs) == [[0, 1, 4], [2], [3], [5]]
+    assert pipeline.groups_trainable_together(configs) == [[0, 1, 4], [2], [3], [5]]
     with pytest.raises(ValueError, match="differ only in"):
-        vectorised.train_together(configs[:3], None)
+        pipeline.train_together(configs[:3], None)
 
 
 def test_a_diverging_run_does_not_stop_the_others(topic_text):
     configs = [base_config(lr=0.01, optimizer="sgd"), base_config(lr=1e30, optimizer="sgd")]
     prepared = pipeline.prepare_data(configs[0], text=topic_text)
-    good, bad = vectorised.train_together(configs, prepared, progress=False)
+    good, bad = pipeline.train_together(configs, prepared, progress=False)
     assert good.diverged is None and np.isfinite(good.history[-1].loss)
-    assert bad.diverged == "non-finite loss in epoch 1"
+    assert bad.diverged.startswith("non-finite loss") and "in epoch 1 at step" in bad.diverged
+
+
+def test_runs_trained_together_resume_bitwise(topic_text, tmp_path):
+    """Interrupted mid-epoch and resumed, a group ends where an uninterrupted one does."""
+    configs = [base_config(lr=lr, subsample_t=1.0, checkpoint_every=5, steps_per_dispatch=4,
+                           deterministic=True)
+               for lr in LEARNING_RATES]
+    prepared = pipeline.prepare_data(configs[0], text=topic_text)
+    straight = pipeline.train_together(configs, prepared, progress=False)
+    asked = iter(range(1000))
+    with pytest.raises(pipeline.TrainingInterrupted):
+        pipeline.train_together(configs, prepared, progress=False, workdir=tmp_path,
+                                should_stop=lambda: next(asked) == 4)
+    resumed = pipeline.train_together(configs, prepared, progress=False, workdir=tmp_path)
+    for alone, again in zip(straight, resumed):
+        assert again.resumed_from is not None and again.config == alone.config
+        jax.tree.map(np.testing.assert_array_equal, alone.params, again.params)
+        assert [s.loss for s in again.history] == [s.loss for s in alone.history]
+    with pytest.raises(CheckpointError, match="hold 3 runs trained together, this call trains 2"):
+        pipeline.train_together(configs[:2], prepared, progress=False, workdir=tmp_path)

@@ -16,7 +16,7 @@ DATA = "data"
 these share their data stage."""
 PER_RUN = "per_run"
 """A float hyperparameter of the optimiser that changes neither the data nor any array's
-shape: runs that differ only in these can train together (w2v_jax.vectorised)."""
+shape: runs that differ only in these can train together (pipeline.train_together)."""
 
 
 def _role(default: Any, role: str) -> Any:
@@ -39,8 +39,11 @@ class Config:
     """Noise words drawn per context word."""
     embed_size: int = 100
     """Dimension d of both embedding tables."""
-    lr: float = _role(0.01, PER_RUN)
-    """Learning rate (the book's MXNet value for Adam; its PyTorch code uses 0.002)."""
+    lr: float | None = _role(None, PER_RUN)
+    """Learning rate; None: the optimiser's own default (w2v_jax.optim.REGISTRY), 0.01 for
+    Adam, the book's MXNet value (its PyTorch code uses 0.002). Each optimiser's rate has its
+    own scale (see the README's Optimisers table), so a rate is only meaningful with its
+    optimiser."""
     optimizer: str = "adam"
     """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables.
     Row-sparse, updating only the rows a batch touches (w2v_jax.optim): "sparse_sgd", SGD
@@ -105,7 +108,9 @@ class Config:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
         for name in ("lr", "subsample_t"):
             value = getattr(self, name)
-            self._require(name, math.isfinite(value) and value > 0, "must be positive and finite")
+            if value is not None:
+                self._require(name, math.isfinite(value) and value > 0,
+                              "must be positive and finite")
         self._require("noise_sharing", self.noise_sharing in NOISE_SHARING,
                       f"must be one of {NOISE_SHARING}")
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
@@ -220,7 +225,12 @@ _TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
 
 
 def _check_type(name: str, value: Any, type_name: Any) -> None:
-    expected = _TYPES[type_name if isinstance(type_name, str) else type_name.__name__]
+    name_of_type = type_name if isinstance(type_name, str) else type_name.__name__
+    if name_of_type.endswith(" | None"):
+        if value is None:
+            return
+        name_of_type = name_of_type.removesuffix(" | None")
+    expected = _TYPES[name_of_type]
     # bool is a subclass of int; a flag given where a number belongs is a mistake.
     is_bool = isinstance(value, bool)
     if not isinstance(value, expected) or (is_bool and expected is not bool):

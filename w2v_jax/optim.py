@@ -11,13 +11,17 @@ An optimiser sees a step's gradient as the rows the batch touched: for each tabl
   rows, so a step costs the same whatever the vocabulary's size; the adaptive ones keep their
   state per row, which is what large batches need (a row's gradient is a sum over the batch).
 
+Each optimiser owns its hyperparameters (``Entry``: which Config fields it reads and its own
+default learning rate). A hyperparameter is a float, or a [runs, 1] array for several runs
+trained together, which broadcasts over tables [vocab, runs, embed].
+
 A new optimiser is one class with ``init`` and ``update``, an entry in ``REGISTRY``, and its test.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
@@ -29,6 +33,7 @@ if TYPE_CHECKING:
 
 Params = dict[str, dict[str, jax.Array]]  # {"center_embed": {"embedding": [vocab, embed]}, ...}
 RowGrads = dict[str, list[tuple[jax.Array, jax.Array]]]
+Hyper = float | jax.Array  # a hyperparameter: one run's, or [runs, 1] for runs trained together
 
 FINAL_LR_FRACTION = 1e-4
 
@@ -64,7 +69,7 @@ class SparseSGD:
     update as dense SGD without a pass over every row. The rate decays linearly from ``lr`` to
     ``lr * FINAL_LR_FRACTION`` over ``total_steps``, as word2vec's does."""
 
-    lr: float
+    lr: Hyper
     total_steps: int
 
     def init(self, params: Params) -> Any:
@@ -102,19 +107,24 @@ class RowwiseAdagrad(_AdaptiveRows):
     over steps), updating only the touched rows: a row's step is
     ``-lr * g / sqrt(acc + eps)``. Duplicate ids are summed first. Its state is a [vocab]
     vector per table, so it costs the same whatever the vocabulary's size, and it adapts each
-    row's step to how much that row is trained (frequent words get smaller steps)."""
+    row's step to how much that row is trained (frequent words get smaller steps).
 
-    lr: float
-    initial_accumulator: float = 0.1
+    The accumulator starts at 0, so a row's first step has length about ``lr`` per coordinate
+    whatever the gradient's scale (a row's gradient of the batch-mean loss shrinks as the batch
+    grows; a start of 0.1, as optax's dense Adagrad has, would dwarf it and make this SGD)."""
+
+    lr: Hyper
+    initial_accumulator: float = 0.0
     eps: float = 1e-10
 
     def init(self, params: Params) -> Any:
-        return {name: jnp.full(params[name]["embedding"].shape[:1], self.initial_accumulator,
+        return {name: jnp.full(params[name]["embedding"].shape[:-1], self.initial_accumulator,
                                jnp.float32) for name in params}
 
     def row_step(self, ids: jax.Array, rows: jax.Array, acc: jax.Array):
-        acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)
-        return -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[:, None], _set(acc, ids, acc_rows)
+        acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)  # [n, (runs)]
+        step = -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[..., None]
+        return step, _set(acc, ids, acc_rows)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,9 +136,9 @@ class LazyAdam(_AdaptiveRows):
     is two moment tables and a [vocab] count per table, updated in the touched rows only, so a
     step costs the same whatever the vocabulary's size."""
 
-    lr: float
-    b1: float = 0.9
-    b2: float = 0.999
+    lr: Hyper
+    b1: Hyper = 0.9
+    b2: Hyper = 0.999
     eps: float = 1e-8
 
     def init(self, params: Params) -> Any:
@@ -141,14 +151,14 @@ class LazyAdam(_AdaptiveRows):
         count = _get(moments["count"], ids) + 1
         mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
         nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
-        t = count.astype(jnp.float32)[:, None]
+        t = count.astype(jnp.float32).reshape(-1, *(1,) * (rows.ndim - 1))  # [n, (1,) 1]
         mu_hat, nu_hat = mu / (1 - self.b1 ** t), nu / (1 - self.b2 ** t)
         return (-self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
                 {"mu": _set(moments["mu"], ids, mu), "nu": _set(moments["nu"], ids, nu),
                  "count": _set(moments["count"], ids, count)})
 
 
-def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array]:
+def linear_decay(lr: Hyper, total_steps: int) -> Callable[[jax.Array], jax.Array]:
     """Step -> learning rate, from ``lr`` down to ``lr * FINAL_LR_FRACTION`` at ``total_steps``."""
 
     def rate(step: jax.Array) -> jax.Array:
@@ -158,45 +168,64 @@ def linear_decay(lr: float, total_steps: int) -> Callable[[jax.Array], jax.Array
     return rate
 
 
-def _dense_optax(make: Callable, **hyper: Any) -> Callable[[Config, int, bool], Optimizer]:
-    def build(config: Config, total_steps: int, injectable: bool) -> Optimizer:
-        values = {name: getattr(config, field) for name, field in hyper.items()}
-        maker = optax.inject_hyperparams(make) if injectable else make
-        return DenseOptax(maker(learning_rate=config.lr, **values))
+@dataclasses.dataclass(frozen=True)
+class Entry:
+    """A registered optimiser: how to build it from its hyperparameters and the run's total
+    steps, and the learning rate a run gets when its config leaves ``lr`` unset. Each
+    optimiser's learning rate has its own scale (a step of Adam is about ``lr`` whatever the
+    gradient; one of SGD is ``lr`` times a gradient that is a mean over the batch), so none
+    shares another's default."""
 
-    return build
-
-
-def _row_sparse(build: Callable[[Config, int], Optimizer]
-                ) -> Callable[[Config, int, bool], Optimizer]:
-    def checked(config: Config, total_steps: int, injectable: bool) -> Optimizer:
-        if injectable:
-            raise ValueError(f"optimizer={config.optimizer!r} updates its tables in place; "
-                             f"train its runs one after another")
-        return build(config, total_steps)
-
-    return checked
+    build: Callable[[dict[str, Hyper], int], Optimizer]
+    default_lr: float
+    hyperparameters: tuple[str, ...] = ("lr",)
+    """The Config fields it reads (each may differ between runs trained together)."""
 
 
-# Config.optimizer -> a builder from (config, the run's total steps, injectable).
-REGISTRY: dict[str, Callable[[Config, int, bool], Optimizer]] = {
-    "adam": _dense_optax(optax.adam, b1="adam_b1", b2="adam_b2"),
-    "adagrad": _dense_optax(optax.adagrad),
-    "sgd": _dense_optax(optax.sgd),
-    "sparse_sgd": _row_sparse(lambda config, total: SparseSGD(config.lr, total)),
-    "rowwise_adagrad": _row_sparse(lambda config, total: RowwiseAdagrad(config.lr)),
-    "lazy_adam": _row_sparse(lambda config, total: LazyAdam(config.lr, config.adam_b1,
-                                                            config.adam_b2)),
+def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
+    """A dense optax optimiser; ``names`` maps its keyword arguments to Config fields."""
+
+    def build(hyper: dict[str, Hyper], total_steps: int) -> Optimizer:
+        del total_steps
+        return DenseOptax(make(learning_rate=hyper["lr"],
+                               **{arg: hyper[field] for arg, field in names.items()}))
+
+    return Entry(build, default_lr, ("lr", *names.values()))
+
+
+# Config.optimizer -> its entry. The default learning rates of the row-sparse and Adagrad
+# entries come from the PTB sweeps of results/sweeps (see the README's Optimisers section).
+REGISTRY: dict[str, Entry] = {
+    "adam": _optax_entry(optax.adam, 0.01, b1="adam_b1", b2="adam_b2"),
+    "adagrad": _optax_entry(optax.adagrad, 100.0),
+    "sgd": _optax_entry(optax.sgd, 1000.0),
+    "sparse_sgd": Entry(lambda hyper, total: SparseSGD(hyper["lr"], total), 2500.0),
+    "rowwise_adagrad": Entry(lambda hyper, total: RowwiseAdagrad(hyper["lr"]), 0.1),
+    "lazy_adam": Entry(lambda hyper, total: LazyAdam(hyper["lr"], hyper["adam_b1"],
+                                                     hyper["adam_b2"]),
+                       0.01, ("lr", "adam_b1", "adam_b2")),
 }
-DENSE = ("adam", "adagrad", "sgd")
-"""The optimisers whose runs can be trained together (``w2v_jax.vectorised``)."""
 
 
-def make(config: Config, total_steps: int = 0, injectable: bool = False) -> Optimizer:
-    """The optimiser of ``config`` for a run of ``total_steps``. ``injectable=True`` keeps a
-    dense optimiser's float hyperparameters in its state (``optax.inject_hyperparams``), so
-    that states with different learning rates can be stacked and trained together."""
-    return REGISTRY[config.optimizer](config, total_steps, injectable)
+def learning_rate(config: Config) -> float:
+    """The learning rate a run of ``config`` trains with: its own, else its optimiser's
+    default."""
+    return REGISTRY[config.optimizer].default_lr if config.lr is None else config.lr
+
+
+def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
+    """The optimiser of ``configs`` for a run of ``total_steps``. Several configs (runs
+    trained together, differing only in their optimiser's hyperparameters) give one optimiser
+    whose hyperparameters are [runs, 1] arrays: they broadcast over tables and rows laid out
+    [..., runs, embed], so every run takes its own step."""
+    configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
+    entry = REGISTRY[configs[0].optimizer]
+    hyper = {}
+    for field in entry.hyperparameters:
+        values = [learning_rate(c) if field == "lr" else getattr(c, field) for c in configs]
+        hyper[field] = values[0] if len(configs) == 1 else jnp.asarray(
+            values, jnp.float32)[:, None]
+    return entry.build(hyper, total_steps)
 
 
 def _dense(table: jax.Array, touched: list[tuple[jax.Array, jax.Array]]) -> jax.Array:

@@ -7,7 +7,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import jax
@@ -17,8 +17,8 @@ from tqdm.auto import tqdm
 
 from w2v_jax import batches, checkpoint, data, optim
 from w2v_jax.config import Config
+from w2v_jax.loop import EpochProgress, EpochStats, Trainer
 from w2v_jax.step import TrainState, create_train_state, make_train_step
-from w2v_jax.train import EpochProgress, EpochStats, Trainer
 
 
 @dataclasses.dataclass
@@ -76,6 +76,9 @@ class TrainingRun:
     curve: list[list[float]] = dataclasses.field(default_factory=list)
     """[global step, mean loss of the dispatch that ended there] for every dispatch, resumed
     runs included."""
+    diverged: str | None = None
+    """Where its loss stopped being finite, for a run trained with others (``train_together``);
+    its parameters are then not usable. A run alone raises FloatingPointError instead."""
 
     @property
     def vocab(self) -> data.Vocab:
@@ -108,30 +111,100 @@ def train_skipgram(config: Config, prepared: PreparedData,
     newest complete one (``restart=True`` deletes them first and starts over), calling
     ``on_resume(step)`` before it trains; a damaged step is moved to ``workdir/damaged``.
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
-    point is saved and TrainingInterrupted raised.
+    point is saved and TrainingInterrupted raised. ``config.lr`` None trains with its
+    optimiser's default rate, which the returned run's config names.
     """
-    optimizer, step = optimizer_and_step(config, prepared.vocab, len(prepared.examples))
-    state = create_train_state(config, len(prepared.vocab), jax.random.key(config.seed),
-                               optimizer)
-    saver = _Saver(config, prepared.vocab, workdir, restart) if workdir is not None else None
-    try:
-        run = _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
-                     should_stop or (lambda: False))
-    finally:
-        if saver is not None:  # the writes under way finish, whatever stopped training
-            saver.close()
-    run.checkpoint_seconds = saver.seconds if saver is not None else 0.0
-    return run
+    each_epoch = None if on_epoch_end is None else (lambda stats: on_epoch_end(stats[0]))
+    group = _Group([config], prepared, stacked=False)
+    return group.train(workdir, restart, progress, each_epoch, on_resume, should_stop)[0]
 
 
-def _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resume,
+def train_together(configs: Sequence[Config], prepared: PreparedData, progress: bool = True,
+                   workdir: str | os.PathLike | None = None, restart: bool = False,
+                   on_resume: Callable[[int], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> list[TrainingRun]:
+    """Train runs that differ only in their optimiser's hyperparameters (``config.PER_RUN``
+    fields; group them with ``groups_trainable_together``) in one program: one state whose
+    tables are [vocab, runs, embed], one gather of each batch for all. They see the same data,
+    initial parameters and batch order, so each ends with the parameters ``train_skipgram``
+    would give it (up to float rounding). Every optimiser and layout; checkpoints, resuming and
+    ``should_stop`` as ``train_skipgram``'s. A run whose loss turns non-finite is reported in
+    its ``diverged``; the others train on. Each returned run holds its own parameters (its
+    optimiser state stays in the checkpoints) and counts its centers over the group's time.
+    """
+    keys = {config.vectorisation_key() for config in configs}
+    if len(keys) != 1:
+        raise ValueError("train_together needs configs that differ only in "
+                         "their PER_RUN fields; group them with groups_trainable_together")
+    group = _Group(list(configs), prepared, stacked=True)
+    return group.train(workdir, restart, progress, None, on_resume, should_stop)
+
+
+def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
+    """Indices of ``configs`` grouped so that each group can train together, in first-seen
+    order."""
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        groups.setdefault(config.vectorisation_key(), []).append(index)
+    return list(groups.values())
+
+
+class _Group:
+    """One or more runs trained in one program: their optimiser, step, state and loop."""
+
+    def __init__(self, configs: list[Config], prepared: PreparedData, stacked: bool) -> None:
+        self.configs = [config.replace(lr=optim.learning_rate(config)) for config in configs]
+        self.config, self.prepared = self.configs[0], prepared
+        self.num_runs = len(configs) if stacked else None
+        self.optimizer, self.step = optimizer_and_step(self.configs, prepared.vocab,
+                                                       len(prepared.examples))
+
+    def train(self, workdir, restart, progress, on_epoch_end, on_resume, should_stop):
+        config = self.config
+        state = create_train_state(config, len(self.prepared.vocab), jax.random.key(config.seed),
+                                   self.optimizer, self.num_runs)
+        saver = None if workdir is None else _Saver(self.configs, self.prepared.vocab, workdir,
+                                                    restart)
+        trainer = Trainer(config.steps_per_dispatch, self.step, config.deterministic,
+                          self.num_runs)
+        try:
+            state, log, resumed_from = _train(config, self.prepared, state, trainer, saver,
+                                              on_epoch_end, progress, on_resume,
+                                              should_stop or (lambda: False))
+        finally:
+            if saver is not None:  # the writes under way finish, whatever stopped training
+                saver.close()
+        common = dict(prepared=self.prepared, compile_seconds=trainer.compile_seconds,
+                      resumed_from=resumed_from,
+                      checkpoint_seconds=saver.seconds if saver is not None else 0.0)
+        if self.num_runs is None:
+            return [TrainingRun(config, state=state, history=log.histories[0], curve=log.curve,
+                                **common)]
+        return [TrainingRun(run_config, state=TrainState(state.step, _run_params(state, run),
+                                                         None),
+                            history=log.histories[run], curve=_run_curve(log.curve, run),
+                            diverged=log.diverged[run], **common)
+                for run, run_config in enumerate(self.configs)]
+
+
+def _run_params(state: TrainState, run: int) -> dict:
+    """The parameters of one run of a stacked state, [vocab, embed] tables."""
+    return jax.tree.map(lambda table: table[:, run], state.params)
+
+
+def _run_curve(curve: list[list], run: int) -> list[list[float]]:
+    return [[step, losses[run]] for step, losses in curve]
+
+
+def _train(config, prepared, state, trainer, saver, on_epoch_end, progress, on_resume,
            should_stop):
-    position, log, resumed_from = _Position(), _Log(), None
+    num_runs = trainer.num_runs or 1
+    position, log, resumed_from = _Position(), _Log.empty(num_runs), None
     if saver is not None and saver.has_checkpoint():
         resumed_from, state, position, log = saver.resume(state)
+        trainer.diverged = list(log.diverged)
         if on_resume is not None:
             on_resume(resumed_from)
-    trainer = Trainer(config.steps_per_dispatch, step, config.deterministic)
     examples = to_device(prepared.examples)
     epochs = range(position.epoch, config.num_epochs)
     # Sized over every epoch of the run, done ones too, and at least as large as when it was
@@ -149,28 +222,33 @@ def _train(config, prepared, state, step, saver, on_epoch_end, progress, on_resu
             examples = to_device(host_examples)
             log.capacity = batch_capacity(config, host_examples, [epoch], log.capacity)
         resume = position.within if epoch == position.epoch else None
-        state, stats = _run_epoch(config, trainer, state, examples, host_examples, epoch,
-                                  progress, resume, saver, log, should_stop)
+        state, done, counts = _run_epoch(config, trainer, state, examples, host_examples, epoch,
+                                         progress, resume, saver, log, should_stop)
         # The epoch's own wall time includes drawing its examples, when it draws them.
-        stats = dataclasses.replace(stats, seconds=time.perf_counter() - start,
-                                    step=int(state.step))
-        log.history.append(stats)
+        seconds = time.perf_counter() - start
+        losses = np.broadcast_to(done.mean_loss, (num_runs,))
+        stats = [EpochStats(epoch + 1, float(loss), seconds, *counts, step=int(state.step))
+                 for loss in losses]
+        for history, run_stats in zip(log.histories, stats):
+            history.append(run_stats)
+        log.diverged = list(trainer.diverged)
         if saver is not None:
             saver.save(state, _Position(epoch + 1, EpochProgress()), log)
         if on_epoch_end is not None:
             on_epoch_end(stats)
         if epoch + 1 < config.num_epochs and should_stop():
             raise TrainingInterrupted(epoch + 1, int(state.step), saver is not None)
-    return TrainingRun(config, prepared, state, log.history, trainer.compile_seconds,
-                       resumed_from, curve=log.curve)
+    return state, log, resumed_from
 
 
-def optimizer_and_step(config: Config, vocab: data.Vocab, num_examples: int,
-                       injectable: bool = False) -> tuple[optim.Optimizer, Callable]:
-    """The optimiser of ``config`` (a schedule spans the run: num_epochs x the batches of an
-    epoch of ``num_examples`` centers) and the train step that uses it."""
+def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
+                       num_examples: int) -> tuple[optim.Optimizer, Callable]:
+    """The optimiser of ``configs`` (one run's, or one for runs trained together; a schedule
+    spans the run: num_epochs x the batches of an epoch of ``num_examples`` centers) and the
+    train step that uses it."""
+    config = configs[0] if isinstance(configs, (list, tuple)) else configs
     total_steps = config.num_epochs * -(-num_examples // config.batch_size)
-    optimizer = optim.make(config, total_steps, injectable)
+    optimizer = optim.make(configs, total_steps)
     noise_probs = data.noise_distribution(vocab.counts) if config.shares_noise else None
     return optimizer, make_train_step(config, optimizer, noise_probs)
 
@@ -207,31 +285,61 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
               leave=False) as bar:
 
         def after_dispatch(state, done, dispatch):
-            log.curve.append([dispatch.global_step, dispatch.mean_loss])
+            log.curve.append([dispatch.global_step, np.asarray(dispatch.mean_loss).tolist()])
             bar.update(dispatch.steps)
-            bar.set_postfix_str(f"loss {done.mean_loss:.3f}, "
-                                f"{dispatch.num_examples / dispatch.seconds:,.0f} centers/s")
+            centers = float(np.max(dispatch.num_examples))
+            bar.set_postfix_str(f"loss {_losses_text(done.mean_loss)}, "
+                                f"{centers / dispatch.seconds:,.0f} centers/s")
             if done.batch == len(order):  # the epoch's end is saved by the caller
                 return
             stop = should_stop()
             due = checkpoint_every and dispatch.global_step % checkpoint_every == 0
             if saver is not None and (stop or due):
+                log.diverged = list(trainer.diverged)
                 saver.save(state, _Position(epoch, done), log)
             if stop:
                 raise TrainingInterrupted(epoch + 1, dispatch.global_step, saver is not None)
 
-        return trainer.run_epoch(state, examples, order, epoch + 1, counts, after_dispatch,
-                                 resume, checkpoint_every, log.capacity)
+        state, done = trainer.run_epoch(state, examples, order, epoch + 1, after_dispatch,
+                                        resume, checkpoint_every, log.capacity)
+        return state, done, counts
+
+
+def _losses_text(mean_loss) -> str:
+    losses = np.atleast_1d(mean_loss)
+    if len(losses) == 1:
+        return f"{losses[0]:.3f}"
+    return f"{np.nanmin(losses):.3f}..{np.nanmax(losses):.3f} over {len(losses)} runs"
 
 
 @dataclasses.dataclass
 class _Log:
-    """What a run carries in its checkpoints besides arrays and position: the statistics of
-    its epochs, its loss curve and its packed batches' capacity (None: padded)."""
+    """What a run carries in its checkpoints besides arrays and position: each run's epoch
+    statistics and divergence, the loss curve and its packed batches' capacity (None:
+    padded)."""
 
-    history: list[EpochStats] = dataclasses.field(default_factory=list)
-    curve: list[list[float]] = dataclasses.field(default_factory=list)
+    histories: list[list[EpochStats]]
+    diverged: list[str | None]
+    curve: list[list] = dataclasses.field(default_factory=list)
     capacity: int | None = None
+
+    @classmethod
+    def empty(cls, num_runs: int) -> _Log:
+        return cls([[] for _ in range(num_runs)], [None] * num_runs)
+
+    def to_dict(self) -> dict:
+        return {"histories": [[stats.to_dict() for stats in history]
+                              for history in self.histories],
+                "diverged": self.diverged, "curve": self.curve, "capacity": self.capacity}
+
+    @classmethod
+    def from_dict(cls, saved: dict) -> _Log:
+        # A checkpoint written before runs could train together holds one "history".
+        histories = saved.get("histories") or [saved.get("history", [])]
+        histories = [[EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
+                      for stats in history] for history in histories]
+        return cls(histories, saved.get("diverged") or [None] * len(histories),
+                   saved.get("curve", []), saved.get("capacity"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -243,16 +351,19 @@ class _Position:
 
 
 class _Saver:
-    """Checkpoints of one run in ``workdir/checkpoints``: saving, and resuming from them."""
+    """Checkpoints of one run, or of runs trained together, in ``workdir/checkpoints``:
+    saving, and resuming from them. The config item is the run's config, or {"runs": [...]}
+    for runs trained together."""
 
-    def __init__(self, config: Config, vocab: data.Vocab, workdir, restart: bool) -> None:
-        self.config, self.vocab = config, vocab
+    def __init__(self, configs: list[Config], vocab: data.Vocab, workdir,
+                 restart: bool) -> None:
+        self.configs, self.vocab = configs, vocab
         self.directory = Path(workdir).absolute() / "checkpoints"
         self.damaged = self.directory.parent / "damaged"
         try:
             if restart and self.directory.exists():
                 shutil.rmtree(self.directory)
-            self.manager = checkpoint.open_manager(self.directory, config.max_to_keep)
+            self.manager = checkpoint.open_manager(self.directory, configs[0].max_to_keep)
         except OSError as err:
             raise checkpoint.CheckpointError(
                 f"cannot write checkpoints into {self.directory} ({err.strerror or err}): "
@@ -264,11 +375,11 @@ class _Saver:
 
     def save(self, state: TrainState, position: _Position, log: _Log) -> None:
         start = time.perf_counter()
-        progress = {"epoch": position.epoch, **dataclasses.asdict(position.within),
-                    "history": [stats.to_dict() for stats in log.history], "curve": log.curve,
-                    "capacity": log.capacity}
+        progress = {"epoch": position.epoch, **position.within.to_dict(), **log.to_dict()}
+        config = (self.configs[0].to_dict() if len(self.configs) == 1
+                  else {"runs": [config.to_dict() for config in self.configs]})
         checkpoint.save(self.manager, int(state.step), state.params, state.opt_state, progress,
-                        self.config.to_dict(), json.loads(self.vocab.to_json()))
+                        config, json.loads(self.vocab.to_json()))
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
 
     def resume(self, state: TrainState):
@@ -283,23 +394,19 @@ class _Saver:
         state = state.replace(step=jnp.asarray(step, jnp.int32), params=restored["params"],
                               opt_state=opt_state)
         saved = restored["progress"]
-        within = EpochProgress(saved["batch"], saved["loss_sum"], saved["num_examples"])
-        history = [EpochStats(**{k: v for k, v in stats.items() if k in _STATS_FIELDS})
-                   for stats in saved["history"]]
-        log = _Log(history, saved.get("curve", []), saved.get("capacity"))
-        return step, state, _Position(saved["epoch"], within), log
+        within = EpochProgress.from_dict(saved)
+        return step, state, _Position(saved["epoch"], within), _Log.from_dict(saved)
 
     def _check_compatible(self, saved: dict) -> None:
-        saved_config, saved_vocab = saved["config"], saved["vocab"]
-        for name in self.config.resume_fields():
-            # A field added since the checkpoint was made had its default then.
-            saved_value = saved_config.get(name, _DEFAULTS[name])
-            if saved_value != getattr(self.config, name):
-                raise checkpoint.CheckpointError(
-                    f"the checkpoints in {self.directory} were made with {name}="
-                    f"{saved_value!r}, this run has {name}="
-                    f"{getattr(self.config, name)!r}: resuming would not continue that run. "
-                    f"Start over with restart=True or use another workdir.")
+        saved_configs = saved["config"].get("runs", [saved["config"]])
+        if len(saved_configs) != len(self.configs):
+            raise checkpoint.CheckpointError(
+                f"the checkpoints in {self.directory} hold {len(saved_configs)} runs trained "
+                f"together, this call trains {len(self.configs)}: start over with "
+                f"restart=True or use another workdir.")
+        for saved_config, config in zip(saved_configs, self.configs):
+            self._check_config(saved_config, config)
+        saved_vocab = saved["vocab"]
         if tuple(saved_vocab["tokens"]) != self.vocab.tokens:
             raise checkpoint.CheckpointError(
                 f"the checkpoints in {self.directory} were made with another vocabulary "
@@ -307,13 +414,25 @@ class _Saver:
                 f"over with restart=True or use another workdir.")
         epoch, batch = saved["progress"]["epoch"], saved["progress"]["batch"]
         begun = epoch + (1 if batch else 0)
-        if begun > self.config.num_epochs:
+        num_epochs = self.configs[0].num_epochs
+        if begun > num_epochs:
             held = f"{epoch} epochs" + (f" and {batch} steps of epoch {epoch + 1}" if batch else "")
             raise checkpoint.CheckpointError(
                 f"the checkpoints in {self.directory} hold {held}, more than this run's "
-                f"num_epochs={self.config.num_epochs}: ask for num_epochs={begun} or more to "
-                f"use them, restart=True to train {self.config.num_epochs} from scratch, or "
+                f"num_epochs={num_epochs}: ask for num_epochs={begun} or more to "
+                f"use them, restart=True to train {num_epochs} from scratch, or "
                 f"use another workdir.")
+
+    def _check_config(self, saved_config: dict, config: Config) -> None:
+        for name in config.resume_fields():
+            # A field added since the checkpoint was made had its default then.
+            saved_value = saved_config.get(name, _DEFAULTS[name])
+            if saved_value != getattr(config, name):
+                raise checkpoint.CheckpointError(
+                    f"the checkpoints in {self.directory} were made with {name}="
+                    f"{saved_value!r}, this run has {name}="
+                    f"{getattr(config, name)!r}: resuming would not continue that run. "
+                    f"Start over with restart=True or use another workdir.")
 
     def close(self) -> None:
         """Wait for the writes still under way."""

@@ -3,7 +3,7 @@ rows, and hand the touched rows' gradients to the optimiser.
 
 Every configuration runs this step: the book's padded or packed pairs, noise words shared by
 groups of centers (drawn here, on the device), any optimiser of ``w2v_jax.optim``, and several
-runs trained together (tables [vocab, runs, embed], ``w2v_jax.vectorised``).
+runs trained together (tables [vocab, runs, embed], ``create_train_state``).
 """
 
 from __future__ import annotations
@@ -34,13 +34,21 @@ class TrainState:
 
 
 def create_train_state(config: Config, vocab_size: int, key: jax.Array,
-                       optimizer: optim.Optimizer) -> TrainState:
+                       optimizer: optim.Optimizer, num_runs: int | None = None) -> TrainState:
     """Fresh tables (Xavier-uniform) for a vocabulary of ``vocab_size`` and the optimiser's
-    initial state."""
+    initial state. With ``num_runs``, the state of that many runs trained together: each table
+    [vocab, runs, embed], every run starting from the same tables. The run axis sits beside the
+    embedding axis, so one gather or scatter of a row serves every run."""
     model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
+
+    def init(key):
+        params = model.init(key, jnp.zeros((1,), jnp.int32))["params"]
+        if num_runs is None:
+            return params
+        return jax.tree.map(lambda table: jnp.repeat(table[:, None], num_runs, axis=1), params)
+
     # One compiled init instead of Flax's op-by-op one: about 0.4 s less at start-up.
-    init = jax.jit(lambda key: model.init(key, jnp.zeros((1,), jnp.int32))["params"])
-    params = init(key)
+    params = jax.jit(init)(key)
     return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
 

@@ -1,4 +1,7 @@
-"""The compiled multi-step loop over device-resident batches, and the epoch loop around it."""
+"""The compiled multi-step loop over device-resident batches, and the epoch loop around it.
+
+One loop for every run: one train step, any optimiser, either layout, and several runs trained
+together as a run axis of the state."""
 
 from __future__ import annotations
 
@@ -72,48 +75,52 @@ class Trainer:
 
     Padded batches need one program. Packed ones (``capacity``) need one per pair capacity; an
     epoch whose batches need more pairs than the program holds compiles a larger one.
-    ``deterministic`` compiles with XLA's deterministic ops (see Config.deterministic).
+    ``deterministic`` compiles with XLA's deterministic ops (see Config.deterministic). With
+    ``num_runs``, the state holds that many runs trained together (``step.create_train_state``):
+    losses are per run, and a run whose loss stops being finite is marked in ``diverged`` while
+    the others train on.
     """
 
     def __init__(self, steps_per_dispatch: int, step_fn: Callable,
-                 deterministic: bool = False) -> None:
+                 deterministic: bool = False, num_runs: int | None = None) -> None:
         self.steps_per_dispatch = steps_per_dispatch
+        self.num_runs = num_runs
         self._step_fn = step_fn
         self._compiler_options = compiler_options(deterministic)
         self._compiled = None
         self.capacity: int | None = None
         self.compile_seconds = 0.0
+        self.diverged: list[str | None] = [None] * (num_runs or 1)
 
     def compile(self, state: Any, examples: dict[str, jax.Array], batch_size: int,
                 capacity: int | None = None) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
         order = np.zeros((self.steps_per_dispatch, batch_size), np.int32)
-        runner = make_chunk_runner(self._step_fn, capacity=capacity)
+        runner = make_chunk_runner(self._step_fn, self.num_runs, capacity)
         self._compiled = runner.lower(state, examples, order, np.int32(0)).compile(
             self._compiler_options)
         self.capacity = capacity
         self.compile_seconds += time.perf_counter() - start
 
     def run_epoch(self, state: Any, examples: dict[str, jax.Array], order: np.ndarray,
-                  epoch: int, counts: tuple[int, int],
+                  epoch: int,
                   on_dispatch: Callable[[Any, EpochProgress, Dispatch], None] | None = None,
                   resume: EpochProgress | None = None, checkpoint_every: int = 0,
-                  capacity: int | None = None) -> tuple[Any, EpochStats]:
-        """Train on the batches of ``order`` (int32 [num_batches, batch]).
+                  capacity: int | None = None) -> tuple[Any, EpochProgress]:
+        """Train on the batches of ``order`` (int32 [num_batches, batch]); returns the state
+        and the epoch's progress (its loss sums, per run with ``num_runs``).
 
-        ``counts`` is the (centers, pairs) of the batches this call runs; ``resume`` starts
-        after the batches an interrupted run already did, carrying their loss. After every
-        dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the caller logs,
-        checkpoints or stops there); with ``checkpoint_every``, dispatches end on the global
-        steps that are its multiples. ``capacity``: pairs per packed batch (None: padded
-        batches). Raises FloatingPointError on a non-finite loss.
+        ``resume`` starts after the batches an interrupted run already did, carrying their
+        loss. After every dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the
+        caller logs, checkpoints or stops there); with ``checkpoint_every``, dispatches end on
+        the global steps that are its multiples. ``capacity``: pairs per packed batch (None:
+        padded batches). Raises FloatingPointError when the loss of every run is non-finite.
         """
         if self._compiled is None or capacity != self.capacity:
             self.compile(state, examples, order.shape[1], capacity)
         done = resume or EpochProgress()
         global_step = int(state.step)
-        start = time.perf_counter()
         while done.batch < len(order):
             num_steps = min(self.steps_per_dispatch, len(order) - done.batch)
             if checkpoint_every:  # end dispatches on checkpoint steps
@@ -121,17 +128,30 @@ class Trainer:
             chunk = pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
             began = time.perf_counter()
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
-            losses = np.asarray(losses)[:num_steps]  # one host sync per dispatch, not per step
-            check_finite(losses, epoch, done.batch)
-            dispatch = Dispatch(num_steps, global_step + num_steps, float(losses.sum()),
-                                float(np.asarray(rows).sum()), time.perf_counter() - began)
+            # One host sync per dispatch, not per step.
+            losses = np.asarray(losses, np.float64)[:num_steps]
+            self._check_finite(losses, epoch, done.batch)
+            dispatch = Dispatch(num_steps, global_step + num_steps, losses.sum(axis=0),
+                                np.asarray(rows, np.float64)[:num_steps].sum(axis=0),
+                                time.perf_counter() - began)
             done = EpochProgress(done.batch + num_steps, done.loss_sum + dispatch.loss_sum,
                                  done.num_examples + dispatch.num_examples)
             global_step += num_steps
             if on_dispatch is not None:
                 on_dispatch(state, done, dispatch)
-        seconds = time.perf_counter() - start
-        return state, EpochStats(epoch, done.mean_loss, seconds, *counts)
+        return state, done
+
+    def _check_finite(self, losses: np.ndarray, epoch: int, first_batch: int) -> None:
+        """Mark the runs whose loss turned non-finite; raise when none is left."""
+        per_run = losses.reshape(len(losses), -1)
+        for run in range(per_run.shape[1]):
+            bad = np.flatnonzero(~np.isfinite(per_run[:, run]))
+            if bad.size and self.diverged[run] is None:
+                self.diverged[run] = (f"non-finite loss {per_run[bad[0], run]} in epoch {epoch}"
+                                      f" at step {first_batch + int(bad[0]) + 1} of the epoch")
+        if all(self.diverged):
+            raise FloatingPointError(f"{self.diverged[0]}: lower the learning rate or check "
+                                     f"the data")
 
 
 def compiler_options(deterministic: bool) -> dict[str, Any] | None:
@@ -148,13 +168,14 @@ class Dispatch:
 
     steps: int
     global_step: int
-    loss_sum: float
-    num_examples: float
+    loss_sum: Any
+    """Summed over the dispatch's real rows: a float, or [runs] for runs trained together."""
+    num_examples: Any
     seconds: float
 
     @property
-    def mean_loss(self) -> float:
-        return self.loss_sum / max(self.num_examples, 1.0)
+    def mean_loss(self) -> Any:
+        return self.loss_sum / np.maximum(self.num_examples, 1.0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -162,12 +183,23 @@ class EpochProgress:
     """How far an epoch got: batches done and the loss summed over their real rows."""
 
     batch: int = 0
-    loss_sum: float = 0.0
-    num_examples: float = 0.0
+    loss_sum: Any = 0.0
+    """A float, or [runs] for runs trained together (as ``num_examples``)."""
+    num_examples: Any = 0.0
 
     @property
-    def mean_loss(self) -> float:
-        return self.loss_sum / max(self.num_examples, 1.0)
+    def mean_loss(self) -> Any:
+        return self.loss_sum / np.maximum(self.num_examples, 1.0)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As JSON holds it: floats, or lists of them."""
+        return {"batch": self.batch, "loss_sum": np.asarray(self.loss_sum).tolist(),
+                "num_examples": np.asarray(self.num_examples).tolist()}
+
+    @classmethod
+    def from_dict(cls, saved: dict[str, Any]) -> EpochProgress:
+        return cls(saved["batch"], np.asarray(saved["loss_sum"], np.float64),
+                   np.asarray(saved["num_examples"], np.float64))
 
 
 def pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
@@ -175,11 +207,3 @@ def pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
     if len(order) == steps:
         return order
     return np.concatenate([order, np.zeros((steps - len(order), order.shape[1]), order.dtype)])
-
-
-def check_finite(losses: np.ndarray, epoch: int, first_batch: int) -> None:
-    bad = np.flatnonzero(~np.isfinite(losses))
-    if bad.size:
-        step = first_batch + int(bad[0]) + 1
-        raise FloatingPointError(f"non-finite loss {losses[bad[0]]} in epoch {epoch} at step "
-                                 f"{step} of the epoch: lower the learning rate or check the data")
