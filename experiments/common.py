@@ -24,6 +24,7 @@ from w2v_jax.config import (
     NOISE_SHARING,
     OPTIMIZERS,
     PRESETS,
+    SHUFFLES,
     SUBSAMPLE_FORMULAS,
     Config,
     preset,
@@ -141,7 +142,7 @@ class StopOnSignals:
             signal.signal(signum, handler)
 
 _CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS, "layout": LAYOUTS,
-            "subsample": SUBSAMPLE_FORMULAS}
+            "subsample": SUBSAMPLE_FORMULAS, "shuffle": SHUFFLES}
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 

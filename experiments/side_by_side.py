@@ -1,50 +1,67 @@
-"""One timed PTB training run of one system, in a process of its own (so peak memory is its own).
+"""One timed training run of one system, in a process of its own, as a user would run it.
 
-    python -m experiments.side_by_side SYSTEM SEED [--data-dir DIR]
+    python -m experiments.side_by_side SYSTEM SEED [--data-dir DIR] [--ptb-repeats N]
+        [--epochs E]
 
-Prints one JSON object: data-stage, compile and training seconds, centers and pairs per second,
-peak RSS, and quality (WordSim353 and SimLex-999 Spearman with coverage, Google analogy accuracy
-with coverage, top-5 neighbours of five words). SYSTEM is one of SYSTEMS.
+Prints one JSON object: the whole process's wall time, data-stage, compile and training
+seconds, centers and pairs per second, peak RSS, and quality (WordSim353 and SimLex-999
+Spearman with coverage, Google analogy accuracy with coverage, top-5 neighbours of five words).
+SYSTEM is one of SYSTEMS. A w2v_jax system is the main job (``python -m
+experiments.ptb_skipgram`` with the system's ``flags``) in a child process; gensim trains in
+another.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
+import subprocess
+import sys
+import tempfile
 import time
-
-from w2v_jax import data, pipeline
-from w2v_jax.config import preset
-from w2v_jax.evaluate import Embeddings
+from pathlib import Path
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
-# Every system sees the same corpus (PTB's training split) and the book's hyperparameters:
-# skip-gram, window 5, 5 noise words, t = 1e-4, min count 10, d = 100.
-# Besides the book's configuration and the fastest, one system per option that changes the
-# mathematics, each alone on top of the book's, to show its effect on quality; the book's
-# padded layout, to show what packing saves; and the fast preset for as many epochs as fit in
-# gensim's 5-epoch training time on this 2-core machine (the quality race).
+# Every system sees the same corpus (PTB's training split, or it repeated) and the book's
+# hyperparameters: skip-gram, window 5, 5 noise words, t = 1e-4, min count 10, d = 100.
+# Besides the book's configuration, one system per option that changes the mathematics, each
+# alone on top of the book's, to show its effect on quality; the book's padded layout, to show
+# what packing saves; the presets; and the quality race (QUALITY_RACE_SYSTEM).
 SYSTEMS = {
     "gensim, 5 epochs": {"gensim_epochs": 5},
     "gensim, 15 epochs": {"gensim_epochs": 15},
-    "w2v_jax, book": {"preset": "book"},
-    "w2v_jax, book, padded layout": {"preset": "book", "overrides": {"layout": "padded"}},
-    "w2v_jax, book + sparse_sgd": {"preset": "book",
-                                   "overrides": {"optimizer": "sparse_sgd", "lr": 1000.0}},
-    "w2v_jax, book + shared noise": {"preset": "book",
-                                     "overrides": {"noise_sharing": "per_batch"}},
+    "w2v_jax, book": {"flags": ["--preset", "book"]},
+    "w2v_jax, book, padded layout": {"flags": ["--preset", "book", "--layout", "padded"]},
+    "w2v_jax, book + word2vec subsampling": {"flags": ["--preset", "book",
+                                                       "--subsample", "word2vec"]},
+    "w2v_jax, book + lazy_adam": {"flags": ["--preset", "book", "--optimizer", "lazy_adam"]},
     "w2v_jax, book + shared noise in 16 groups": {
-        "preset": "book", "overrides": {"noise_sharing": "per_batch", "noise_groups": 16,
-                                        "shared_noise": 32}},
-    "w2v_jax, fast": {"preset": "fast"},
-    "w2v_jax, fast, 8 epochs": {"preset": "fast", "overrides": {"num_epochs": 8}},
+        "flags": ["--preset", "book", "--noise-sharing", "per_batch", "--noise-groups", "16",
+                  "--shared-noise", "32"]},
+    "w2v_jax, fast": {"flags": ["--preset", "fast"]},
+    "w2v_jax, gpu": {"flags": ["--preset", "gpu"]},
+    "w2v_jax, fast, 3 epochs": {"flags": ["--preset", "fast", "--num-epochs", "3"]},
 }
+QUALITY_RACE_SYSTEM = "w2v_jax, fast, 3 epochs"
+"""The w2v_jax system run against gensim's 5-epoch wall time and 15-epoch quality (the fast
+preset for as many epochs as keep its whole process within gensim's on this 2-core machine)."""
+# Larger corpora than PTB (experiments.scale): the gpu preset at 4x its batch, with 2x its rate.
+LARGE_BATCH_FLAGS = ["--preset", "gpu", "--batch-size", "65536", "--noise-groups", "256",
+                     "--lr", "0.4"]
+SCALE_SYSTEMS = {"w2v_jax, gpu, batch 65536": {"flags": LARGE_BATCH_FLAGS}}
 
 
-def quality(embeddings: Embeddings) -> dict:
-    scores = embeddings.evaluate_benchmarks()
+def quality(embeddings) -> dict:
+    neighbours = {w: [n for n, _ in embeddings.most_similar(w, 5)]
+                  for w in QUERY_WORDS if w in embeddings}
+    return scores_of(embeddings.evaluate_benchmarks(), neighbours)
+
+
+def scores_of(scores: dict, neighbours: dict) -> dict:
+    """The flat quality fields of the evaluator's ``scores``, and the neighbours."""
     return {
         "wordsim353_spearman": scores["wordsim353"]["spearman"],
         "wordsim353_coverage": scores["wordsim353"]["coverage"],
@@ -52,19 +69,25 @@ def quality(embeddings: Embeddings) -> dict:
         "simlex999_coverage": scores["simlex999"]["coverage"],
         "analogy_accuracy": scores["google_analogies"]["accuracy"],
         "analogy_coverage": scores["google_analogies"]["coverage"],
-        "neighbours": {w: [n for n, _ in embeddings.most_similar(w, 5)]
-                       for w in QUERY_WORDS if w in embeddings},
+        "neighbours": neighbours,
     }
 
 
-def run_gensim(epochs: int, seed: int, data_dir: str | None) -> dict:
-    """gensim's Word2Vec with all cores and its defaults beyond the book's hyperparameters."""
-    import os
+def ptb_sentences(data_dir: str | None, repeats: int) -> list[list[str]]:
+    from w2v_jax.data import read_ptb  # numpy only: no JAX in gensim's process
 
+    sentences = [line.split() for line in read_ptb(data_dir).split("\n") if line.split()]
+    return sentences * repeats
+
+
+def run_gensim(epochs: int, seed: int, data_dir: str | None, repeats: int) -> dict:
+    """gensim's Word2Vec with all cores and its defaults beyond the book's hyperparameters.
+    Called in the gensim child process; its evaluation is timed apart, so that the process's
+    time to trained vectors can be told from the evaluator's import and work."""
     from gensim.models import Word2Vec
 
     start = time.perf_counter()
-    sentences = [line.split() for line in data.read_ptb(data_dir).split("\n") if line.split()]
+    sentences = ptb_sentences(data_dir, repeats)
     model = Word2Vec(sg=1, vector_size=100, window=5, negative=5, sample=1e-4, min_count=10,
                      workers=os.cpu_count(), seed=seed)
     model.build_vocab(sentences)
@@ -73,49 +96,92 @@ def run_gensim(epochs: int, seed: int, data_dir: str | None) -> dict:
     # gensim's "effective words" are its centers after subsampling; it reports them here.
     effective_words, _ = model.train(sentences, total_examples=model.corpus_count, epochs=epochs)
     train_seconds = time.perf_counter() - start
-    embeddings = Embeddings(tuple(model.wv.index_to_key), model.wv.vectors)
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before evaluating
+    start = time.perf_counter()
+    from w2v_jax.evaluate import Embeddings
+
+    scores = quality(Embeddings(tuple(model.wv.index_to_key), model.wv.vectors))
     return {"data_seconds": data_seconds, "compile_seconds": 0.0,
             "train_seconds": train_seconds, "centers": effective_words, "pairs": None,
-            # read + build_vocab + train, evaluation not included
-            "end_to_end_seconds": data_seconds + train_seconds, **quality(embeddings)}
+            "peak_rss_mib": peak_rss_mib,
+            "evaluation_seconds": time.perf_counter() - start, **scores}
 
 
-def run_w2v_jax(preset_name: str, overrides: dict, seed: int, data_dir: str | None) -> dict:
-    config = preset(preset_name, **{**overrides, "seed": seed})
+def run_w2v_jax(flags: list[str], seed: int, data_dir: str | None, repeats: int) -> dict:
+    """The main job with ``flags`` in a child process, timed from outside; its metrics.json
+    gives the parts."""
+    with tempfile.TemporaryDirectory() as workdir:
+        command = [sys.executable, "-m", "experiments.ptb_skipgram", *flags, "--seed", str(seed),
+                   "--workdir", workdir, "--no-progress", "--ptb-repeats", str(repeats),
+                   "--query", *QUERY_WORDS]
+        if data_dir:
+            command += ["--data-dir", data_dir]
+        process_seconds, rss = _run_child(command)
+        metrics = json.loads((Path(workdir) / "metrics.json").read_text())
+    epochs = metrics["epochs"]
+    return {"flags": flags, "process_seconds": process_seconds, "peak_rss_mib": rss,
+            "data_seconds": metrics["data_seconds"], "compile_seconds": metrics["compile_seconds"],
+            "train_seconds": sum(e["seconds"] for e in epochs),
+            "centers": sum(e["centers"] for e in epochs), "pairs": sum(e["pairs"] for e in epochs),
+            "final_loss": metrics["final_loss"],
+            "evaluation_seconds": metrics["evaluation_seconds"],
+            **scores_of(metrics["evaluation"], {w: [n for n, _ in pairs] for w, pairs
+                                                in metrics["neighbours"].items()})}
+
+
+def _run_child(command: list[str]) -> tuple[float, float]:
+    """Run ``command``; its wall time and peak RSS in MiB (this process runs one child, so the
+    children's peak is its own)."""
     start = time.perf_counter()
-    prepared = pipeline.prepare_data(config, data_dir)
-    run = pipeline.train_skipgram(config, prepared, progress=False)
-    embeddings = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
-    scores = quality(embeddings)
-    return {"data_seconds": prepared.seconds, "compile_seconds": run.compile_seconds,
-            "train_seconds": sum(stats.seconds for stats in run.history),
-            "centers": sum(s.centers for s in run.history),
-            "pairs": sum(s.pairs for s in run.history),
-            # as the main job: data stage, compile, train, evaluate (imports excluded)
-            "end_to_end_seconds": time.perf_counter() - start,
-            "final_loss": run.history[-1].loss, **scores}
+    done = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_system(system: str, seed: int, data_dir: str | None) -> dict:
-    spec = SYSTEMS[system]
+def run_system(system: str, seed: int, data_dir: str | None, repeats: int = 1,
+               epochs: int | None = None) -> dict:
+    """One run of ``system``; ``epochs`` overrides its number of epochs."""
+    spec = {**SYSTEMS, **SCALE_SYSTEMS}[system]
     if "gensim_epochs" in spec:
-        result = run_gensim(spec["gensim_epochs"], seed, data_dir)
+        command = [sys.executable, "-m", "experiments.side_by_side", "--gensim-child",
+                   str(epochs or spec["gensim_epochs"]), str(seed), "--ptb-repeats", str(repeats)]
+        if data_dir:
+            command += ["--data-dir", data_dir]
+        start = time.perf_counter()
+        done = subprocess.run(command, check=True, capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        # A gensim script's time to trained vectors: its evaluation is not a gensim cost.
+        result["process_seconds"] = wall - result["evaluation_seconds"]
     else:
-        result = run_w2v_jax(spec["preset"], spec.get("overrides", {}), seed, data_dir)
+        flags = spec["flags"] + (["--num-epochs", str(epochs)] if epochs else [])
+        result = run_w2v_jax(flags, seed, data_dir, repeats)
     result["centers_per_second"] = result["centers"] / result["train_seconds"]
     result["pairs_per_second"] = (result["pairs"] / result["train_seconds"]
                                   if result["pairs"] is not None else None)
-    result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"system": system, "seed": seed, **result}
+    return {"system": system, "seed": seed, "ptb_repeats": repeats, **result}
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("system", choices=sorted(SYSTEMS))
+    parser.add_argument("system")
     parser.add_argument("seed", type=int)
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--ptb-repeats", type=int, default=1)
+    parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--gensim-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    print(json.dumps(run_system(args.system, args.seed, args.data_dir)))
+    if args.gensim_child:  # SYSTEM is the number of epochs here
+        print(json.dumps(run_gensim(int(args.system), args.seed, args.data_dir,
+                                    args.ptb_repeats)))
+        return
+    if args.system not in {**SYSTEMS, **SCALE_SYSTEMS}:
+        parser.error(f"unknown system {args.system!r}; systems: "
+                     f"{sorted({**SYSTEMS, **SCALE_SYSTEMS})}")
+    print(json.dumps(run_system(args.system, args.seed, args.data_dir, args.ptb_repeats,
+                                args.epochs)))
 
 
 if __name__ == "__main__":

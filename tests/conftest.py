@@ -86,3 +86,14 @@ def topic_corpus(num_topics: int = 6, fillers_per_topic: int = 5, sentences: int
         rng.shuffle(words)
         lines.append(" " + " ".join(words) + " ")
     return "\n".join(lines) + "\n", [(f"a{t}", f"b{t}") for t in range(num_topics)]
+
+
+def interrupted_then_resumed(train, workdir: Path, stop_after: int):
+    """``train(workdir=..., should_stop=...)`` stopped after ``stop_after`` + 1 dispatches, then
+    the same call resumed from its checkpoint: what the resumed call returns."""
+    from w2v_jax import pipeline
+
+    asked = iter(range(1_000_000))
+    with pytest.raises(pipeline.TrainingInterrupted):
+        train(workdir=workdir, should_stop=lambda: next(asked) == stop_after)
+    return train(workdir=workdir, should_stop=None)

@@ -135,8 +135,10 @@ def test_run_names_say_what_changes_the_computation():
     assert common.run_name(preset("book", lr=0.002, num_epochs=10)) == "book,lr=0.002"
     assert common.run_name(preset("book", deterministic=True, layout="padded")) == "book"
     assert common.run_name(preset("fast")) == "fast"
+    assert common.run_name(preset("fast", num_epochs=8)) == "fast"
     # sparse_sgd decays its rate over the whole run: its epochs are part of the run.
-    assert common.run_name(preset("fast", num_epochs=8)) == "fast,num_epochs=8"
+    assert (common.run_name(preset("fast", optimizer="sparse_sgd", lr=2500.0, num_epochs=8))
+            == "fast,lr=2500.0,optimizer=sparse_sgd,num_epochs=8")
     assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == "best"
     args = ptb_skipgram.parse_args(["--lr", "0.002"])
     assert args.workdir is None  # derived from the config when the job runs
@@ -276,7 +278,8 @@ def test_fewer_epochs_than_the_workdir_holds_is_refused(two_epochs, tmp_path):
 
 @pytest.mark.slow
 def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
-    flags = ["--preset", "fast", "--embed-size", "16", "--no-progress", "--data-dir",
+    flags = ["--preset", "fast", "--optimizer", "sparse_sgd", "--lr", "2500", "--embed-size",
+             "16", "--no-progress", "--data-dir",
              str(ptb_dir), "--workdir", str(tmp_path)]
     first = run_main(*flags, "--num-epochs", "1")
     assert first.returncode == 0 and "absl" not in first.stderr, first.stderr

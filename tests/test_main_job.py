@@ -61,8 +61,9 @@ def test_preset_then_flags():
     args = ptb_skipgram.parse_args(["--preset", "fast", "--batch-size", "1024"])
     config = ptb_skipgram.common.config_from_args(args)
     assert config.noise_sharing == "per_batch" and config.batch_size == 1024
-    assert (config.shared_noise, config.noise_groups, config.optimizer) == (32, 16, "sparse_sgd")
-    assert config.lr == 2500.0 and config.num_noise == 5  # the preset's, then the book's
+    assert (config.shared_noise, config.noise_groups, config.optimizer) == (
+        32, 16, "rowwise_adagrad")
+    assert config.lr == 0.2 and config.num_noise == 5  # the preset's, then the book's
     args = ptb_skipgram.parse_args(["--preset", "best", "--lr", "0.005", "--optimizer", "sgd"])
     config = ptb_skipgram.common.config_from_args(args)
     assert (config.lr, config.optimizer, config.num_epochs) == (0.005, "sgd", 10)

@@ -1,10 +1,12 @@
 """Runs trained together in one program equal the same runs trained one after another."""
 
+import functools
+
 import jax
 import numpy as np
 import pytest
 
-from tests.conftest import topic_corpus
+from tests.conftest import interrupted_then_resumed, topic_corpus
 from tests.tolerances import reordered_sums_tol
 from w2v_jax import pipeline
 from w2v_jax.checkpoint import CheckpointError
@@ -90,11 +92,8 @@ def test_runs_trained_together_resume_bitwise(topic_text, tmp_path):
                for lr in LEARNING_RATES]
     prepared = pipeline.prepare_data(configs[0], text=topic_text)
     straight = pipeline.train_together(configs, prepared, progress=False)
-    asked = iter(range(1000))
-    with pytest.raises(pipeline.TrainingInterrupted):
-        pipeline.train_together(configs, prepared, progress=False, workdir=tmp_path,
-                                should_stop=lambda: next(asked) == 4)
-    resumed = pipeline.train_together(configs, prepared, progress=False, workdir=tmp_path)
+    resumed = interrupted_then_resumed(
+        functools.partial(pipeline.train_together, configs, prepared, progress=False), tmp_path, 4)
     for alone, again in zip(straight, resumed):
         assert again.resumed_from is not None and again.config == alone.config
         jax.tree.map(np.testing.assert_array_equal, alone.params, again.params)

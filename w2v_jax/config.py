@@ -83,6 +83,12 @@ class Config:
     batch). More groups give each noise word fewer centers to answer to, nearer the book's
     own noise words per center, and cut the noise logits' work by the same factor; batch_size
     must be a multiple."""
+    shuffle: str = "host"
+    """Where each epoch's batch order is drawn: "host", a numpy permutation (the data stage's
+    generator, so that a run's batches can be rebuilt on the host); "device", a JAX
+    permutation drawn on the accelerator, another order from the same seed, for corpora of
+    millions of centers, where the host's permutation (about 0.1 s per million centers) would
+    bound the speed."""
     layout: str = _role("packed", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
@@ -115,6 +121,7 @@ class Config:
                       f"must be one of {NOISE_SHARING}")
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
         self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
+        self._require("shuffle", self.shuffle in SHUFFLES, f"must be one of {SHUFFLES}")
         self._require("subsample", self.subsample in SUBSAMPLE_FORMULAS,
                       f"must be one of {SUBSAMPLE_FORMULAS}")
         self._require("noise_groups", self.batch_size % self.noise_groups == 0,
@@ -193,15 +200,24 @@ class Config:
 NOISE_SHARING = ("per_context", "per_batch")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_adam")
 LAYOUTS = ("packed", "padded")
+SHUFFLES = ("host", "device")
 SUBSAMPLE_FORMULAS = ("book", "word2vec")
 
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
-    # The fastest on a CPU (results/benchmark/README.md): noise words shared by groups of 128
-    # centers, and row-sparse SGD.
+    # Fast on a CPU (results/benchmark/README.md): noise words shared by groups of 128
+    # centers, row-wise Adagrad, whose steps adapt to each row, so that its rate holds on any
+    # corpus (results/sweeps/fast_preset, tests/test_presets.py), and word2vec's subsampling.
     "fast": {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16,
-             "batch_size": 2048, "optimizer": "sparse_sgd", "lr": 2500.0},
+             "batch_size": 2048, "optimizer": "rowwise_adagrad", "lr": 0.2,
+             "subsample": "word2vec"},
+    # Large batches for accelerators: 16,384 centers a step, noise words shared by groups of
+    # 256, row-wise Adagrad, word2vec's subsampling (results/sweeps/gpu_preset; its speed:
+    # results/scale).
+    "gpu": {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 64,
+            "batch_size": 16384, "optimizer": "rowwise_adagrad", "lr": 0.2,
+            "subsample": "word2vec", "shuffle": "device", "steps_per_dispatch": 256},
     # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
     "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
 }

@@ -202,8 +202,10 @@ class EpochProgress:
                    np.asarray(saved["num_examples"], np.float64))
 
 
-def pad_steps(order: np.ndarray, steps: int) -> np.ndarray:
-    """``order`` grown to ``steps`` rows (the extra rows are never run), for a fixed shape."""
+def pad_steps(order: np.ndarray | jax.Array, steps: int) -> np.ndarray | jax.Array:
+    """``order`` grown to ``steps`` rows (the extra rows are never run), for a fixed shape; a
+    device order stays on the device."""
     if len(order) == steps:
         return order
-    return np.concatenate([order, np.zeros((steps - len(order), order.shape[1]), order.dtype)])
+    xp = jnp if isinstance(order, jax.Array) else np
+    return xp.concatenate([order, xp.zeros((steps - len(order), order.shape[1]), order.dtype)])

@@ -200,7 +200,7 @@ REGISTRY: dict[str, Entry] = {
     "adagrad": _optax_entry(optax.adagrad, 100.0),
     "sgd": _optax_entry(optax.sgd, 1000.0),
     "sparse_sgd": Entry(lambda hyper, total: SparseSGD(hyper["lr"], total), 2500.0),
-    "rowwise_adagrad": Entry(lambda hyper, total: RowwiseAdagrad(hyper["lr"]), 0.1),
+    "rowwise_adagrad": Entry(lambda hyper, total: RowwiseAdagrad(hyper["lr"]), 0.2),
     "lazy_adam": Entry(lambda hyper, total: LazyAdam(hyper["lr"], hyper["adam_b1"],
                                                      hyper["adam_b2"]),
                        0.01, ("lr", "adam_b1", "adam_b2")),
@@ -244,12 +244,15 @@ def _concatenated(touched: list[tuple[jax.Array, jax.Array]]) -> tuple[jax.Array
 
 
 def _summed(ids: jax.Array, rows: jax.Array, vocab_size: int) -> tuple[jax.Array, jax.Array]:
-    """The distinct ids of ``ids`` [n] (sorted, then padded with ``vocab_size``, which is out of
-    range) and the sum of each one's rows: O(n log n), whatever the vocabulary's size."""
-    unique, inverse = jnp.unique(ids, size=ids.shape[0], fill_value=vocab_size,
-                                 return_inverse=True)
-    summed = jnp.zeros_like(rows).at[inverse.reshape(-1)].add(rows)
-    return unique, summed
+    """The distinct ids of ``ids`` [n], each at the position of its first occurrence (the other
+    positions hold ``vocab_size``, which is out of range), and the sum of each one's rows there.
+
+    Without a sort: a scatter-min into a [vocab] scratch array finds each id's first position.
+    """
+    position = jnp.arange(ids.shape[0], dtype=jnp.int32)
+    first = jnp.full((vocab_size,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
+    summed = jnp.zeros_like(rows).at[first].add(rows, mode="promise_in_bounds")
+    return jnp.where(first == position, ids, vocab_size), summed
 
 
 def _get(array: jax.Array, ids: jax.Array) -> jax.Array:

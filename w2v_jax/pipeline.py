@@ -254,12 +254,20 @@ def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
 
 
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
-                  first_batch: int = 0) -> tuple[np.ndarray, tuple[int, int]]:
-    """The epoch's batch order (int32 [num_batches, batch_size], rows of ``host_examples``),
-    and the (centers, pairs) in its batches from ``first_batch`` on."""
-    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
-    order = data.batch_order(len(host_examples), config.batch_size, shuffle)
-    rows = order[first_batch:].ravel()
+                  first_batch: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
+    """The epoch's batch order (int32 [num_batches, batch_size], rows of ``host_examples``;
+    drawn on the host, or on the device with config.shuffle "device"), and the (centers,
+    pairs) in its batches from ``first_batch`` on."""
+    if config.shuffle == "device":
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed),
+                                                    data.SHUFFLE_STREAM), epoch)
+        order = batches.device_batch_order(len(host_examples), config.batch_size, key)
+    else:
+        shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
+        order = data.batch_order(len(host_examples), config.batch_size, shuffle)
+    if first_batch == 0:  # every row once: no need to look at the order
+        return order, (len(host_examples), int(host_examples.num_contexts.sum()))
+    rows = np.asarray(order[first_batch:]).ravel()
     rows = rows[rows < len(host_examples)]
     return order, (len(rows), int(host_examples.num_contexts[rows].sum()))
 
@@ -270,7 +278,7 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
     at least ``at_least``; None when config.layout is "padded"."""
     if config.layout != "packed":
         return None
-    orders = [epoch_batches(config, host_examples, epoch)[0] for epoch in epochs]
+    orders = [np.asarray(epoch_batches(config, host_examples, epoch)[0]) for epoch in epochs]
     orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
     return batches.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
 

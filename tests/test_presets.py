@@ -1,0 +1,111 @@
+"""Every preset trains on four corpora without its loss diverging: PTB, PTB repeated 16 times,
+a corpus with a small vocabulary and a synthetic Zipf corpus (both generated here).
+
+"Holds" means every epoch's loss is finite and the last is below the first dispatch's. Each
+preset trains with its own settings for at most 2 epochs (on PTB repeated, 1): the presets'
+rates are constant or decay, so the first epochs are where their steps are largest.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from w2v_jax import data, pipeline
+from w2v_jax.config import PRESETS, preset
+
+
+def small_vocabulary_corpus(tokens: int = 600_000, vocab: int = 3_500, seed: int = 0) -> str:
+    """Sentences of 8 to 30 words from 3,500 word types (all above the min count): half of each
+    sentence from its topic's 70 words, half from a Zipf law over the whole vocabulary, so that
+    frequent words are far more frequent than in PTB's 10k-word vocabulary."""
+    rng = np.random.default_rng(seed)
+    zipf = 1.0 / np.arange(1, vocab + 1)
+    zipf /= zipf.sum()
+    topics = rng.permutation(vocab).reshape(50, 70)
+    lengths = rng.integers(8, 31, tokens // 19)
+    topic_of = rng.integers(50, size=len(lengths))
+    from_topic = rng.random(lengths.sum()) < 0.5
+    words = np.where(from_topic, topics[np.repeat(topic_of, lengths), rng.integers(70, size=len(
+        from_topic))], rng.choice(vocab, size=len(from_topic), p=zipf))
+    return _sentences(words, lengths)
+
+
+def zipf_corpus(tokens: int = 1_000_000, vocab: int = 50_000, exponent: float = 1.1,
+                seed: int = 1) -> str:
+    """Words drawn independently from a Zipf law over 50,000 types (a long tail below the min
+    count), in sentences of 5 to 40 words: no structure to learn, only frequencies."""
+    rng = np.random.default_rng(seed)
+    zipf = np.arange(1, vocab + 1) ** -exponent
+    words = rng.choice(vocab, size=tokens, p=zipf / zipf.sum())
+    lengths = rng.integers(5, 41, tokens // 22)
+    return _sentences(words[:lengths.sum()], lengths)
+
+
+def _sentences(words: np.ndarray, lengths: np.ndarray) -> str:
+    tokens = np.char.add("w", words.astype(str))
+    ends = np.cumsum(lengths)[:-1]
+    return "\n".join(" ".join(sentence) for sentence in np.split(tokens, ends)) + "\n"
+
+
+def assert_holds(config, prepared):
+    run = pipeline.train_skipgram(config, prepared, progress=False)
+    losses = [stats.loss for stats in run.history]
+    assert np.all(np.isfinite(losses)), losses
+    assert losses[-1] < run.curve[0][1], (losses, run.curve[0])
+    return run
+
+
+@pytest.fixture(scope="module")
+def generated():
+    return {"small_vocabulary": small_vocabulary_corpus(), "zipf": zipf_corpus()}
+
+
+@pytest.mark.parametrize("corpus", ["small_vocabulary", "zipf"])
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_hold_on_generated_corpora(generated, corpus, name):
+    config = preset(name)
+    config = config.replace(num_epochs=min(config.num_epochs, 2))
+    assert_holds(config, pipeline.prepare_data(config, text=generated[corpus]))
+
+
+def test_the_generated_corpora_have_the_shapes_they_stand_for(generated):
+    small = pipeline.prepare_data(preset("book"), text=generated["small_vocabulary"])
+    zipf = pipeline.prepare_data(preset("book"), text=generated["zipf"])
+    assert len(small.vocab) == 3_500 + 1  # and <unk>
+    # a long tail falls below the min count: some 6k words are kept, the rest become <unk>
+    assert 5_000 < len(zipf.vocab) < 10_000 and zipf.vocab.counts[0] > 0.05 * 1_000_000
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_presets_hold_on_ptb(ptb_dir, name):
+    config = preset(name)
+    config = config.replace(num_epochs=min(config.num_epochs, 2))
+    assert_holds(config, pipeline.prepare_data(config, ptb_dir))
+
+
+@pytest.mark.slow
+def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
+    """Each preset on 14M tokens. fast and gpu, whose rates were chosen for this (row-wise
+    Adagrad adapts each row's step), train a whole epoch, and share their data stage. book and
+    best (dense Adam: a step is at most about its rate, whatever the corpus) train together on
+    the first 250k centers of that epoch (their first epochs differ only in the rate), as long
+    as a PTB epoch is: a whole epoch of both on this CPU would take minutes."""
+    text = "\n".join([ptb_text] * 16)
+    fast = preset("fast", num_epochs=1)
+    prepared = pipeline.prepare_data(fast, text=text)
+    for name in ("fast", "gpu"):
+        assert preset(name).data_key() == fast.data_key()
+        assert_holds(preset(name, num_epochs=1), prepared)
+    book, best = preset("book", num_epochs=1), preset("best", num_epochs=1,
+                                                      resample_each_epoch=False)
+    prepared = pipeline.prepare_data(book, text=text)
+    first = data.Examples(*(getattr(prepared.examples, field.name)[:250_000]
+                            for field in dataclasses.fields(data.Examples)))
+    prepared = dataclasses.replace(prepared, examples=first)
+    for run in pipeline.train_together([book, best], prepared, progress=False):
+        assert np.isfinite(run.history[0].loss) and run.diverged is None
+        assert run.history[0].loss < run.curve[0][1]
+    assert set(PRESETS) == {"book", "best", "fast", "gpu"}, "a new preset needs its check here"
