@@ -6,8 +6,9 @@
 results).
 
 Each system of ``experiments.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
-configuration, each math-changing option alone, the fast preset) trains once per seed,
-each run in a fresh process; timings are medians over the seeds, quality is the mean and spread.
+configuration, each math-changing option alone, the presets, the quality-race system) trains
+once per seed, each run in fresh processes (a w2v_jax run is the main job with the system's
+flags); timings are medians over the seeds, quality is the mean and spread.
 The data stage also runs in fresh processes, as a researcher's run does (a warm process reuses
 memory and would flatter it). Writes ``benchmark.json`` and ``README.md`` (the tables and this
 command) into ``--out``.

@@ -5,12 +5,13 @@ anywhere.
     python -m experiments.scale [--ptb-repeats 16] [--epochs 2] [--seeds 2]
         [--batch-sizes 16384 65536 262144] [--out runs/scale]
 
-Parts, each written to ``scale.json`` and ``README.md`` in ``--out`` as soon as it is done (a
-run cut short keeps what it finished):
+Parts, run in the order ``--parts`` gives (default: batch_sizes, race, together, book), each
+written to ``scale.json`` and ``README.md`` in ``--out`` as soon as it is done (a run cut short
+keeps what it finished):
 
-1. ``race``: gensim (all cores) and w2v_jax's gpu preset on PTB repeated ``--ptb-repeats``
-   times for ``--epochs`` epochs, each seed in fresh processes (``experiments.side_by_side``):
-   centers per second and quality.
+1. ``race``: gensim (all cores), w2v_jax's gpu preset and the same at batch 65,536 on PTB
+   repeated ``--ptb-repeats`` times for ``--epochs`` epochs, each seed in fresh processes
+   (``experiments.side_by_side``): centers per second and quality.
 2. ``batch_sizes``: the gpu preset's centers per second on the same corpus at each batch size
    (one epoch after compiling; quality is not measured here), with an estimate of the bytes a
    train step must move (``_step_bytes``) and the fraction of the device's peak memory

@@ -177,3 +177,9 @@ def test_device_shuffle_resumes_mid_epoch_bitwise(tmp_path):
     assert resumed.resumed_from is not None
     jax.tree.map(np.testing.assert_array_equal, straight.params, resumed.params)
     assert [s.loss for s in resumed.history] == [s.loss for s in straight.history]
+
+
+def test_the_auto_layout_packs_on_a_cpu_and_pads_elsewhere():
+    expected = "packed" if jax.default_backend() == "cpu" else "padded"
+    assert batches.resolved_layout("auto") == expected
+    assert [batches.resolved_layout(x) for x in ("packed", "padded")] == ["packed", "padded"]

@@ -68,6 +68,14 @@ def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int
             "num_contexts": num_contexts, "num_live": num_live}
 
 
+def resolved_layout(layout: str) -> str:
+    """``Config.layout`` for this process's default device: "auto" is "packed" on a CPU and
+    "padded" elsewhere."""
+    if layout != "auto":
+        return layout
+    return "packed" if jax.default_backend() == "cpu" else "padded"
+
+
 def gather(examples: dict[str, jax.Array], rows: jax.Array, capacity: int | None) -> Pairs:
     """The pairs of ``rows``: packed into ``capacity`` pairs, or padded when it is None."""
     if capacity is None:

@@ -89,10 +89,12 @@ class Config:
     permutation drawn on the accelerator, another order from the same seed, for corpora of
     millions of centers, where the host's permutation (about 0.1 s per million centers) would
     bound the speed."""
-    layout: str = _role("packed", EXECUTION)
+    layout: str = _role("auto", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
-    loss (only the order of float additions differs) for less work."""
+    loss (only the order of float additions differs). "auto": packed on a CPU, where skipping
+    the padding halves the book's step, padded on an accelerator, where the packed layout's
+    per-pair gathers cost more than the padding they skip (README: On a GPU)."""
     steps_per_dispatch: int = _role(64, EXECUTION)
     """Train steps run by one compiled loop call; the progress bar moves once per call."""
     checkpoint_every: int = _role(0, EXECUTION)
@@ -199,7 +201,7 @@ class Config:
 
 NOISE_SHARING = ("per_context", "per_batch")
 OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_adam")
-LAYOUTS = ("packed", "padded")
+LAYOUTS = ("auto", "packed", "padded")
 SHUFFLES = ("host", "device")
 SUBSAMPLE_FORMULAS = ("book", "word2vec")
 

@@ -275,8 +275,8 @@ def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
 def batch_capacity(config: Config, host_examples: data.Examples, epochs,
                    at_least: int = 0) -> int | None:
     """Pairs a packed batch must hold for every batch of ``epochs`` over ``host_examples``,
-    at least ``at_least``; None when config.layout is "padded"."""
-    if config.layout != "packed":
+    at least ``at_least``; None when the batches are padded (``batches.resolved_layout``)."""
+    if batches.resolved_layout(config.layout) != "packed":
         return None
     orders = [np.asarray(epoch_batches(config, host_examples, epoch)[0]) for epoch in epochs]
     orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
