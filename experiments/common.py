@@ -65,11 +65,6 @@ def run_name(config: Config) -> str:
     return ",".join([nearest, *differences(nearest)])
 
 
-def default_workdir(job: str, config: Config, ptb_repeats: int = 1) -> Path:
-    name = run_name(config) + (f",ptb_repeats={ptb_repeats}" if ptb_repeats != 1 else "")
-    return RUNS / job / name
-
-
 class WorkdirError(RuntimeError):
     """A results directory cannot be written."""
 
@@ -87,7 +82,8 @@ def ensure_writable(directory: Path) -> None:
 
 # Library messages name arguments (restart=True, num_epochs=3); on the command line, flags.
 _PHRASES = {"restart=True": "--restart", "the data_dir argument": "--data-dir",
-            "another workdir": "another --workdir"}
+            "another workdir": "another --workdir",
+            "encoding_errors='replace'": "--encoding-errors replace"}
 _FIELD = re.compile(r"(?<![\w./-])(?:Config\.)?(" + "|".join(
     f.name for f in dataclasses.fields(Config)) + r")=(\S+?)(?=[\s,:;)]|$)")
 

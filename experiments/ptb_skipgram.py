@@ -36,16 +36,16 @@ USER_ERRORS = (CorpusError, CheckpointError, BenchmarkError, common.WorkdirError
                FloatingPointError)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
+def job_parser(description: str, job: str, query: list[str] | None) -> argparse.ArgumentParser:
+    """The flags every training job shares: Config's, the workdir, evaluation and progress."""
+    parser = common.ArgumentParser(description=description)
     common.add_config_flags(parser)
     parser.add_argument("--workdir", type=Path, default=None,
                         help=f"where results and checkpoints go (default "
-                             f"{common.RUNS}/{JOB}/<run name>)")
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)")
-    parser.add_argument("--query", nargs="+", default=["chip"],
-                        help="words whose nearest neighbours are printed (default chip)")
+                             f"{common.RUNS}/{job}/<run name>)")
+    parser.add_argument("--query", nargs="+", default=query,
+                        help="words whose nearest neighbours are printed (default "
+                             f"{' '.join(query) if query else 'the most frequent word'})")
     parser.add_argument("--neighbours", type=common.at_least_one, default=5,
                         help="neighbours per query word (at least 1; default 5)")
     parser.add_argument("--restart", action="store_true",
@@ -54,6 +54,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
                              "(default: the copies shipped with w2v_jax)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = job_parser(__doc__.splitlines()[0], JOB, ["chip"])
+    parser.add_argument("--data-dir", default=None,
+                        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)")
     parser.add_argument("--ptb-repeats", type=common.at_least_one, default=1,
                         help="train on PTB's training split repeated this many times: a larger "
                              "corpus with PTB's statistics, for speed benchmarks (default 1)")
@@ -62,9 +69,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
+
+    def ptb_text() -> tuple[str | None, str]:
+        if args.ptb_repeats == 1:
+            return None, "PTB"
+        return "\n".join([read_ptb(args.data_dir)] * args.ptb_repeats), \
+            f"PTB x{args.ptb_repeats}"
+
+    suffix = f",ptb_repeats={args.ptb_repeats}" if args.ptb_repeats != 1 else ""
+    return run_main(args, ptb_text, common.RUNS / JOB, suffix)
+
+
+def run_main(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: str) -> dict:
+    """A training job with its user errors, signals and interruptions each said in one line:
+    ``corpus_text()`` gives the text (None: PTB) and its description."""
     common.one_line_warnings()
     try:
-        return run_job(args)
+        return run_job(args, corpus_text, runs_dir, name_suffix)
     except pipeline.TrainingInterrupted as stop:
         print(f"{stop}; run the same command to resume", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
@@ -76,18 +97,19 @@ def main(argv: list[str] | None = None) -> dict:
         raise SystemExit(f"error: {common.in_flags(str(err))}") from None
 
 
-def run_job(args: argparse.Namespace) -> dict:
+def run_job(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: str) -> dict:
     config = common.config_from_args(args)
-    workdir = args.workdir or common.default_workdir(JOB, config, args.ptb_repeats)
-    common.ensure_writable(workdir)
+    workdir = args.workdir or runs_dir / (common.run_name(config) + name_suffix)
     benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
+    text, description = corpus_text()  # a bad corpus is said before a workdir is made
+    common.ensure_writable(workdir)
     device = common.device_description()
     print(f"workdir: {workdir}")
-    text = None if args.ptb_repeats == 1 else "\n".join([read_ptb(args.data_dir)]
-                                                          * args.ptb_repeats)
-    prepared = pipeline.prepare_data(config, args.data_dir, text)
-    print(f"data: {len(prepared.vocab):,} words, {len(prepared.examples.centers):,} centers, "
-          f"{prepared.seconds:.2f} s")
+    prepared = pipeline.prepare_data(config, getattr(args, "data_dir", None), text)
+    print(f"data: {description}: {len(prepared.vocab):,} words, "
+          f"{len(prepared.examples.centers):,} centers, {prepared.seconds:.2f} s")
+    if not args.query:  # the most frequent word (index 0 is <unk>)
+        args.query = [prepared.vocab.tokens[1]]
 
     def report(stats: EpochStats) -> None:
         print(f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
@@ -108,7 +130,7 @@ def run_job(args: argparse.Namespace) -> dict:
     common.write_json(workdir / "metrics.json", metrics)
     plot_loss(run, workdir / "loss.png")
     try:
-        metrics.update(evaluate(workdir, args))
+        metrics.update(evaluate(workdir, args, metrics))
     except (BenchmarkError, CheckpointError) as err:
         common.write_json(workdir / "metrics.json", {**metrics, "evaluation_error": str(err)})
         raise SystemExit(f"error: evaluation failed: {common.in_flags(str(err))} (the run's "
@@ -118,16 +140,26 @@ def run_job(args: argparse.Namespace) -> dict:
     return metrics
 
 
-def evaluate(workdir: Path, args: argparse.Namespace) -> dict:
-    """Neighbours and benchmark scores of the final checkpoint, printed and returned."""
+def evaluate(workdir: Path, args: argparse.Namespace, metrics: dict) -> dict:
+    """Neighbours and benchmark scores of the final checkpoint, printed and returned (the
+    neighbours go into ``metrics`` first, so a failing score keeps them). With
+    ``args.scores_optional`` (your own corpus), benchmarks the vocabulary does not cover are
+    said in one line and left unscored."""
     start = time.perf_counter()
     embeddings = Embeddings.from_checkpoint(workdir)  # the final checkpoint, as saved
     neighbours = print_neighbours(embeddings, args.query, args.neighbours)
-    scores = embeddings.evaluate_benchmarks(args.benchmarks_dir)
+    metrics["neighbours"] = {word: [[token, cosine] for token, cosine in pairs]
+                             for word, pairs in neighbours.items()}
+    try:
+        scores = embeddings.evaluate_benchmarks(args.benchmarks_dir)
+    except BenchmarkError as err:
+        if not getattr(args, "scores_optional", False):
+            raise
+        print(f"benchmarks not scored: {err}", file=sys.stderr)
+        return {"evaluation_skipped": str(err),
+                "evaluation_seconds": time.perf_counter() - start}
     print_scores(scores)
-    return {"neighbours": {word: [[token, cosine] for token, cosine in pairs]
-                           for word, pairs in neighbours.items()},
-            "evaluation": scores, "evaluation_seconds": time.perf_counter() - start}
+    return {"evaluation": scores, "evaluation_seconds": time.perf_counter() - start}
 
 
 def print_neighbours(embeddings: Embeddings, words: list[str],

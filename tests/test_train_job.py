@@ -1,0 +1,62 @@
+"""The job for your own corpus: a synthetic corpus with planted partners trains to them, and a
+bad corpus is one line before anything is written."""
+
+from __future__ import annotations
+
+import gzip
+
+import pytest
+
+from experiments import make_corpus, train
+from w2v_jax.evaluate import Embeddings
+
+GROUPS = 10
+
+
+@pytest.fixture(scope="module")
+def synthetic(tmp_path_factory):
+    out = tmp_path_factory.mktemp("corpus") / "synthetic.txt.gz"
+    make_corpus.main(["--tokens", "300000", "--vocab", "3000", "--groups", str(GROUPS),
+                      "--out", str(out)])
+    return out
+
+
+def test_the_synthetic_corpus_is_complete_and_zipf_shaped(synthetic):
+    lines = gzip.decompress(synthetic.read_bytes()).decode().splitlines()
+    words = [w for line in lines for w in line.split()]
+    assert 300_000 <= len(words) < 300_040  # a sentence more at most
+    assert not list(synthetic.parent.glob("*.tmp"))
+    counts = {w: words.count(w) for w in ("w0", "w9", "w99")}
+    assert counts["w0"] > 5 * counts["w9"] > 25 * counts["w99"] / 10  # about 1 / rank
+    assert all(f"a{g}" in words and f"b{g}" in words for g in range(GROUPS))
+
+
+def test_planted_partners_become_nearest_neighbours(synthetic, tmp_path):
+    metrics = train.main(["--corpus", str(synthetic), "--lr", "0.005", "--num-epochs", "3",
+                          "--no-progress", "--workdir", str(tmp_path), "--query", "a0"])
+    assert "evaluation_skipped" in metrics  # English benchmarks do not cover w0 .. w2999
+    embeddings = Embeddings.from_checkpoint(tmp_path)
+    nearest = 0
+    for a, b in make_corpus.planted_partners(GROUPS):
+        for word, partner in ((a, b), (b, a)):
+            top = [w for w, _ in embeddings.most_similar(word, 3)]
+            assert partner in top, (word, top)
+            nearest += top[0] == partner
+    assert nearest >= 0.9 * 2 * GROUPS
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "error: no such file or directory: {d}/corpus.txt"),
+    (b"", "error: {d}/corpus.txt holds no words"),
+    (b"caf\xe9\n", "error: {d}/corpus.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded; "
+                   "convert the file, or read such bytes as U+FFFD with --encoding-errors "
+                   "replace"),
+])
+def test_a_bad_corpus_is_one_line_and_leaves_no_workdir(tmp_path, content, message):
+    path, workdir = tmp_path / "corpus.txt", tmp_path / "run"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(SystemExit) as raised:
+        train.main(["--corpus", str(path), "--workdir", str(workdir), "--no-progress"])
+    assert message.format(d=tmp_path) in str(raised.value)
+    assert "\n" not in str(raised.value) and not workdir.exists()
