@@ -108,6 +108,9 @@ def run_job(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: 
     prepared = pipeline.prepare_data(config, getattr(args, "data_dir", None), text)
     print(f"data: {description}: {len(prepared.vocab):,} words, "
           f"{len(prepared.examples.centers):,} centers, {prepared.seconds:.2f} s")
+    memory = pipeline.state_bytes(config, len(prepared.vocab))
+    print(f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
+          f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}")
     if not args.query:  # the most frequent word (index 0 is <unk>)
         args.query = [prepared.vocab.tokens[1]]
 

@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import topic_corpus
 from tests.test_train import assert_finds_partners, fresh_state, random_batch, to_pairs
-from w2v_jax import data, optim, step
+from w2v_jax import data, optim, pipeline, step
 from w2v_jax.config import OPTIMIZERS, smoke_config
 
 VOCAB = 20
@@ -168,3 +168,16 @@ def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
     config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
                           optimizer=name, lr=lr, num_epochs=4)
     assert_finds_partners(config, text, partners)
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_the_memory_said_before_training_is_the_state_a_run_holds(name):
+    config = smoke_config(embed_size=6, optimizer=name)
+    state, _ = fresh_state(config, VOCAB)
+    expected = pipeline.state_bytes(config, VOCAB)
+
+    def size(tree):
+        return sum(np.asarray(leaf).nbytes for leaf in jax.tree.leaves(tree))
+
+    assert expected == {"tables": size(state.params), "optimiser": size(state.opt_state)}
+    assert expected["tables"] == 2 * VOCAB * 6 * 4

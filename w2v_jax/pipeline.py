@@ -253,6 +253,19 @@ def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
     return optimizer, make_train_step(config, optimizer, noise_probs)
 
 
+def state_bytes(config: Config, vocab_size: int) -> dict[str, int]:
+    """The bytes a run's tables and its optimiser's state will take on the device, from their
+    shapes alone (nothing is allocated): ``{"tables": ..., "optimiser": ...}``."""
+    optimizer = optim.make(config.replace(lr=optim.learning_rate(config)), total_steps=1)
+    shapes = jax.eval_shape(
+        lambda key: create_train_state(config, vocab_size, key, optimizer), jax.random.key(0))
+
+    def size(tree) -> int:
+        return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+    return {"tables": size(shapes.params), "optimiser": size(shapes.opt_state)}
+
+
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
                   first_batch: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
     """The epoch's batch order (int32 [num_batches, batch_size], rows of ``host_examples``;
