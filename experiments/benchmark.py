@@ -31,7 +31,7 @@ import numpy as np
 
 from experiments import common
 from experiments.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS
-from w2v_jax import batches, data, loop, pipeline, step
+from w2v_jax import batches, data, loop, pipeline, step, stream
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
 from w2v_jax.loss import sgns_loss
@@ -59,13 +59,11 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
     vocab, corpus = data.encode_text(text, config.min_freq)
     seconds["vocabulary"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    rng = data.stream_rng(config.seed, data.SUBSAMPLE_STREAM)
-    dataset = data.Dataset(vocab, data.subsample(corpus, config.subsample_t, rng,
-                                                 config.subsample),
-                           data.AliasTable.build(data.noise_distribution(vocab.counts)))
+    dataset = data.build_dataset(vocab, corpus, config.subsample_t, config.seed,
+                                 config.subsample, config.block_tokens)
     seconds["subsampling"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    examples = pipeline.draw_epoch_examples(config, dataset, 0)
+    examples = stream.Stream(config, dataset).first_window()
     seconds["contexts_noise_padding"] = time.perf_counter() - mark
     mark = time.perf_counter()
     data.batch_order(len(examples), config.batch_size,
@@ -201,11 +199,11 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
     """Milliseconds per step of growing parts of the train step, each run ``steps`` times in
     one compiled loop over real PTB batches; differences between rows are the parts' costs."""
     prepared = pipeline.prepare_data(config, data_dir)
-    examples = pipeline.to_device(prepared.examples)
+    examples = stream.to_device(prepared.examples)
     order = jnp.asarray(data.batch_order(len(prepared.examples), config.batch_size,
                                          np.random.default_rng(0))[:steps])
-    optimizer, train_step = pipeline.optimizer_and_step(config, prepared.vocab,
-                                                        len(prepared.examples))
+    optimizer, train_step = pipeline.optimizer_and_step(
+        config, prepared.vocab, stream.total_steps(config, prepared.dataset))
     state = step.create_train_state(config, len(prepared.vocab), jax.random.key(0), optimizer)
 
     def loss_of(params, rows):

@@ -82,6 +82,7 @@ def ensure_writable(directory: Path) -> None:
 
 # Library messages name arguments (restart=True, num_epochs=3); on the command line, flags.
 _PHRASES = {"restart=True": "--restart", "the data_dir argument": "--data-dir",
+            "the cache_dir argument": "--cache-dir",
             "another workdir": "another --workdir",
             "encoding_errors='replace'": "--encoding-errors replace"}
 _FIELD = re.compile(r"(?<![\w./-])(?:Config\.)?(" + "|".join(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import matplotlib
@@ -25,6 +26,7 @@ import matplotlib.pyplot as plt
 from experiments import common
 from w2v_jax import pipeline
 from w2v_jax.checkpoint import CheckpointError
+from w2v_jax.config import Config
 from w2v_jax.data import CorpusError, read_ptb
 from w2v_jax.evaluate import BenchmarkError, Embeddings, benchmark_paths
 from w2v_jax.loop import EpochStats
@@ -70,22 +72,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
 
-    def ptb_text() -> tuple[str | None, str]:
+    def ptb(config: Config) -> tuple[dict, str]:
         if args.ptb_repeats == 1:
-            return None, "PTB"
-        return "\n".join([read_ptb(args.data_dir)] * args.ptb_repeats), \
+            return {"data_dir": args.data_dir}, "PTB"
+        return {"text": "\n".join([read_ptb(args.data_dir)] * args.ptb_repeats)}, \
             f"PTB x{args.ptb_repeats}"
 
     suffix = f",ptb_repeats={args.ptb_repeats}" if args.ptb_repeats != 1 else ""
-    return run_main(args, ptb_text, common.RUNS / JOB, suffix)
+    return run_main(args, ptb, common.RUNS / JOB, suffix)
 
 
-def run_main(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: str) -> dict:
+def run_main(args: argparse.Namespace, load_corpus: Callable[[Config], tuple[dict, str]],
+             runs_dir: Path, name_suffix: str, scores_optional: bool = False) -> dict:
     """A training job with its user errors, signals and interruptions each said in one line:
-    ``corpus_text()`` gives the text (None: PTB) and its description."""
+    ``load_corpus(config)`` gives the corpus arguments of ``pipeline.prepare_data`` and its
+    description. With ``scores_optional`` (your own corpus), benchmarks the vocabulary does
+    not cover are said in one line and left unscored."""
     common.one_line_warnings()
     try:
-        return run_job(args, corpus_text, runs_dir, name_suffix)
+        return run_job(args, load_corpus, runs_dir, name_suffix, scores_optional)
     except pipeline.TrainingInterrupted as stop:
         print(f"{stop}; run the same command to resume", file=sys.stderr)
         raise SystemExit(INTERRUPTED) from None
@@ -97,17 +102,19 @@ def run_main(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix:
         raise SystemExit(f"error: {common.in_flags(str(err))}") from None
 
 
-def run_job(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: str) -> dict:
+def run_job(args: argparse.Namespace, load_corpus, runs_dir: Path, name_suffix: str,
+            scores_optional: bool) -> dict:
     config = common.config_from_args(args)
     workdir = args.workdir or runs_dir / (common.run_name(config) + name_suffix)
     benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
-    text, description = corpus_text()  # a bad corpus is said before a workdir is made
+    corpus, description = load_corpus(config)  # a bad corpus is said before a workdir is made
     common.ensure_writable(workdir)
     device = common.device_description()
     print(f"workdir: {workdir}")
-    prepared = pipeline.prepare_data(config, getattr(args, "data_dir", None), text)
+    prepared = pipeline.prepare_data(config, **corpus)
     print(f"data: {description}: {len(prepared.vocab):,} words, "
-          f"{len(prepared.examples.centers):,} centers, {prepared.seconds:.2f} s")
+          f"{prepared.num_centers:,} centers in {len(prepared.dataset.blocks) - 1:,} blocks, "
+          f"{prepared.seconds:.2f} s")
     memory = pipeline.state_bytes(config, len(prepared.vocab))
     print(f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
           f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}")
@@ -133,7 +140,7 @@ def run_job(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: 
     common.write_json(workdir / "metrics.json", metrics)
     plot_loss(run, workdir / "loss.png")
     try:
-        metrics.update(evaluate(workdir, args, metrics))
+        metrics.update(evaluate(workdir, args, metrics, scores_optional))
     except (BenchmarkError, CheckpointError) as err:
         common.write_json(workdir / "metrics.json", {**metrics, "evaluation_error": str(err)})
         raise SystemExit(f"error: evaluation failed: {common.in_flags(str(err))} (the run's "
@@ -143,11 +150,12 @@ def run_job(args: argparse.Namespace, corpus_text, runs_dir: Path, name_suffix: 
     return metrics
 
 
-def evaluate(workdir: Path, args: argparse.Namespace, metrics: dict) -> dict:
+def evaluate(workdir: Path, args: argparse.Namespace, metrics: dict,
+             scores_optional: bool) -> dict:
     """Neighbours and benchmark scores of the final checkpoint, printed and returned (the
     neighbours go into ``metrics`` first, so a failing score keeps them). With
-    ``args.scores_optional`` (your own corpus), benchmarks the vocabulary does not cover are
-    said in one line and left unscored."""
+    ``scores_optional``, benchmarks the vocabulary does not cover are said in one line and
+    left unscored."""
     start = time.perf_counter()
     embeddings = Embeddings.from_checkpoint(workdir)  # the final checkpoint, as saved
     neighbours = print_neighbours(embeddings, args.query, args.neighbours)
@@ -156,7 +164,7 @@ def evaluate(workdir: Path, args: argparse.Namespace, metrics: dict) -> dict:
     try:
         scores = embeddings.evaluate_benchmarks(args.benchmarks_dir)
     except BenchmarkError as err:
-        if not getattr(args, "scores_optional", False):
+        if not scores_optional:
             raise
         print(f"benchmarks not scored: {err}", file=sys.stderr)
         return {"evaluation_skipped": str(err),
@@ -191,14 +199,17 @@ def print_scores(scores: dict) -> None:
 
 
 def collect_metrics(run: pipeline.TrainingRun, device: str) -> dict:
-    examples = run.prepared.examples
+    dataset = run.prepared.dataset
+    one_window = len(dataset.blocks) - 1 <= run.config.window_blocks
     return {
         "config": run.config.to_dict(),
         "versions": common.library_versions(),
         "device": device,
         "vocab_size": len(run.vocab),
-        "num_centers": len(examples.centers),
-        "num_pairs": examples.num_pairs,
+        "num_centers": run.prepared.num_centers,
+        # A corpus of one window has the same pairs every epoch; a larger one: see "epochs".
+        "num_pairs": run.prepared.examples.num_pairs if one_window else None,
+        "blocks": len(dataset.blocks) - 1,
         "data_seconds": run.prepared.seconds,
         "compile_seconds": run.compile_seconds,
         "checkpoint_seconds": run.checkpoint_seconds,

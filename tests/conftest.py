@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from w2v_jax import data
+from w2v_jax.corpus import CACHE_ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
 # Set by CI: a test that needs the real PTB fails rather than skips when it is missing.
@@ -25,6 +26,15 @@ def ptb_directory() -> Path | None:
         if (candidate / "ptb.zip").exists():
             return candidate
     return None
+
+
+@pytest.fixture(autouse=True, scope="session")
+def corpus_cache(tmp_path_factory) -> Path:
+    """Encoded corpora go to a temporary cache, never to the user's."""
+    directory = tmp_path_factory.mktemp("corpus_cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_ENV_VAR, str(directory))
+        yield directory
 
 
 @pytest.fixture(scope="session")

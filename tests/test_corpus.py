@@ -1,15 +1,22 @@
-"""A corpus of your own from files: what is read, and one clear line for each bad input."""
+"""A corpus of your own from files: what is read, how it is encoded and cached, and one clear
+line for each bad input."""
 
 from __future__ import annotations
 
 import bz2
 import gzip
+import itertools
 import lzma
+import os
+import tempfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from w2v_jax.corpus import corpus_files, read_corpus
+from w2v_jax import corpus as corpus_module
+from w2v_jax import data
+from w2v_jax.corpus import TextCorpus, corpus_files, encode
 from w2v_jax.data import CorpusError
 
 
@@ -19,6 +26,22 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
+def sentences(encoded) -> list[list[str]]:
+    ids, offsets = np.asarray(encoded.corpus.ids), encoded.corpus.offsets
+    return [[encoded.vocab.to_token(i) for i in ids[a:b]] for a, b in itertools.pairwise(offsets)]
+
+
+def encode_files(paths, cache_dir, min_freq=1, **settings):
+    return encode(TextCorpus(tuple(map(str, paths)), **settings), min_freq, cache_dir)
+
+
+@pytest.fixture
+def many_small_blocks(monkeypatch):
+    """Blocks of a few bytes dealt to two worker processes, as a large corpus would be."""
+    monkeypatch.setattr(corpus_module, "BLOCK_BYTES", 40)
+    monkeypatch.setattr(corpus_module, "_INLINE_BYTES", 0)
+
+
 def test_files_directories_globs_and_compressed_files_read_alike(tmp_path):
     text = "the cat sat\n\nOn the Mat\n"
     write(tmp_path / "a.txt", text)
@@ -26,22 +49,144 @@ def test_files_directories_globs_and_compressed_files_read_alike(tmp_path):
     write(tmp_path / "d" / "c.bz2", bz2.compress(text.encode()))
     write(tmp_path / "d" / "e.xz", lzma.compress(text.encode()))
     write(tmp_path / "d" / ".hidden", "never read\n")
-    corpus = read_corpus([tmp_path / "a.txt", tmp_path / "d"])
-    assert corpus.text.split("\n") == ["the cat sat", "On the Mat"] * 4
-    assert (corpus.lines, corpus.tokens, corpus.split_lines) == (8, 24, 0)
-    assert [f.name for f in corpus.files] == ["a.txt", "b.gz", "c.bz2", "e.xz"]
+    encoded = encode_files([tmp_path / "a.txt", tmp_path / "d"], tmp_path / "cache")
+    assert sentences(encoded) == [["the", "cat", "sat"], ["On", "the", "Mat"]] * 4
+    assert (encoded.lines, len(encoded.corpus.ids), encoded.split_lines) == (8, 24, 0)
+    assert [f.name for f in encoded.files] == ["a.txt", "b.gz", "c.bz2", "e.xz"]
     assert corpus_files([str(tmp_path / "d" / "*.gz")]) == [tmp_path / "d" / "b.gz"]
-    assert read_corpus([tmp_path / "a.txt"], lowercase=True).text == "the cat sat\non the mat"
+    lowered = encode_files([tmp_path / "a.txt"], tmp_path / "cache", lowercase=True)
+    assert sentences(lowered) == [["the", "cat", "sat"], ["on", "the", "mat"]]
 
 
-def test_a_long_line_is_split_never_truncated_and_counted(tmp_path):
+def test_the_encoding_is_the_in_memory_one(tmp_path, ptb_text):
+    """The files' encode gives PTB the vocabulary, ids and sentences of ``data.encode_text``,
+    ties in frequency in first-occurrence order included."""
+    path = write(tmp_path / "ptb.train.txt", ptb_text)
+    encoded = encode_files([path], tmp_path / "cache", min_freq=10)
+    vocab, corpus = data.encode_text(ptb_text, 10)
+    assert encoded.vocab == vocab and len(vocab) == 6719
+    assert np.array_equal(encoded.corpus.ids, corpus.ids)
+    assert np.array_equal(encoded.corpus.offsets, corpus.offsets)
+
+
+def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_blocks):
+    rng = np.random.default_rng(0)
+    lines = [" ".join(f"w{int(z)}" for z in rng.zipf(1.3, int(n)) if z < 10_000)
+             for n in rng.integers(1, 30, 300)]
+    lines[7] = " ".join(f"long{i}" for i in range(100))  # longer than a block of 40 bytes
+    text = "\n".join(lines) + "\n"
+    path = write(tmp_path / "c.txt", text)
+    vocab, corpus = data.encode_text(text, 2)
+    encoded = encode(TextCorpus((str(path),)), 2, tmp_path / "cache", workers=2)
+    assert encoded.vocab == vocab
+    assert np.array_equal(encoded.corpus.ids, corpus.ids)
+    assert np.array_equal(encoded.corpus.offsets, corpus.offsets)
+
+
+def test_a_long_line_is_split_never_truncated_and_counted(tmp_path, many_small_blocks):
     words = [f"w{i}" for i in range(25)]
     write(tmp_path / "one_line.txt", " ".join(words))  # text8's shape: no line break at all
-    corpus = read_corpus([tmp_path / "one_line.txt"], max_sentence_length=10)
-    assert [len(s.split()) for s in corpus.text.split("\n")] == [10, 10, 5]
-    assert corpus.text.split() == words
-    assert (corpus.lines, corpus.split_lines, corpus.tokens) == (1, 1, 25)
-    assert "1 lines longer than the sentence limit were split" in corpus.summary()
+    encoded = encode_files([tmp_path / "one_line.txt"], tmp_path / "cache",
+                           max_sentence_length=10)
+    assert [len(s) for s in sentences(encoded)] == [10, 10, 5]
+    assert [w for s in sentences(encoded) for w in s] == words
+    assert (encoded.lines, encoded.split_lines) == (1, 1)
+    assert "1 lines longer than the sentence limit were split" in encoded.summary()
+
+
+def test_a_bounded_vocabulary_forgets_rare_words_and_keeps_frequent_counts(tmp_path,
+                                                                           many_small_blocks):
+    frequent = "the cat sat on the mat\n" * 30
+    rare = "".join(f"rare{i} the\n" for i in range(200))
+    text = frequent + rare + frequent
+    path = write(tmp_path / "c.txt", text)
+    encoded = encode_files([path], tmp_path / "cache", max_vocab_size=20)
+    assert encoded.forgotten > 100
+    counts = dict(zip(encoded.vocab.tokens, encoded.vocab.counts.tolist()))
+    assert counts["the"] == 2 * 2 * 30 + 200 and counts["mat"] == 60
+    ids = np.asarray(encoded.corpus.ids)
+    assert np.array_equal(np.bincount(ids, minlength=len(encoded.vocab)), encoded.vocab.counts)
+    assert len(ids) == len(text.split())  # forgotten occurrences are <unk>, never dropped
+
+
+def test_a_second_run_reads_the_cache_and_never_the_text(tmp_path, monkeypatch):
+    path = write(tmp_path / "c.txt", "a b c\nb c\n")
+    first = encode_files([path], tmp_path / "cache")
+    assert not first.from_cache
+    other_settings = encode_files([path], tmp_path / "cache", min_freq=2)
+    assert other_settings.entry != first.entry  # the settings key the entry
+
+    def no_reading(files):
+        raise AssertionError("the text was read")
+
+    monkeypatch.setattr(corpus_module, "_raw_blocks", no_reading)
+    second = encode_files([path], tmp_path / "cache")
+    assert second.from_cache and second.entry == first.entry and not second.notes
+    assert second.vocab == first.vocab and sentences(second) == sentences(first)
+    assert isinstance(second.corpus.ids, np.memmap)
+
+
+def test_a_stale_cache_is_encoded_again_in_one_line(tmp_path):
+    path = write(tmp_path / "c.txt", "a b c\n")
+    encode_files([path], tmp_path / "cache")
+    write(path, "a b c d\n")
+    os.utime(path, ns=(1, 1))
+    again = encode_files([path], tmp_path / "cache")
+    assert not again.from_cache and sentences(again) == [["a", "b", "c", "d"]]
+    assert again.notes == (f"the cached encoding {again.entry} is stale: {path.resolve()} changed "
+                           f"since it was encoded: encoding the corpus again",)
+    assert encode_files([path], tmp_path / "cache").from_cache
+
+
+@pytest.mark.parametrize("name", ["ids.int32", "offsets.int64", "vocab.json", "meta.json"])
+def test_a_damaged_cache_is_detected_and_encoded_again(tmp_path, name):
+    path = write(tmp_path / "c.txt", "a b c\nb c d\n")
+    first = encode_files([path], tmp_path / "cache")
+    expected = sentences(first)
+    damaged = first.entry / name
+    content = bytearray(damaged.read_bytes())
+    content[len(content) // 2] ^= 0xFF
+    damaged.write_bytes(bytes(content))
+    again = encode_files([path], tmp_path / "cache")
+    assert not again.from_cache and sentences(again) == expected
+    (note,) = again.notes
+    assert note.startswith(f"the cached encoding {first.entry} ")
+    assert (f"is damaged: {name} does not match its checksum" in note
+            or (name == "meta.json" and "has no readable meta.json" in note))
+    assert note.endswith("encoding the corpus again") and "\n" not in note
+
+
+def test_an_interrupted_encode_leaves_no_entry(tmp_path, monkeypatch):
+    path = write(tmp_path / "c.txt", "a b c\n")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(corpus_module, "_renumber", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        encode_files([path], tmp_path / "cache")
+    assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary left
+    monkeypatch.undo()
+    assert sentences(encode_files([path], tmp_path / "cache")) == [["a", "b", "c"]]
+
+
+def test_a_cache_that_cannot_be_written_says_where_to_point_it(tmp_path, monkeypatch):
+    path = write(tmp_path / "c.txt", "a b c\n")
+    not_a_directory = write(tmp_path / "file", "")
+    with pytest.raises(CorpusError, match=f"cannot write the corpus cache into "
+                                          f"{not_a_directory}/x .*: point the cache_dir "
+                                          f"argument"):
+        encode_files([path], not_a_directory / "x")
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkdtemp", read_only)
+    with pytest.raises(CorpusError) as raised:
+        encode_files([path], tmp_path / "cache")
+    assert str(raised.value) == (f"cannot write the corpus cache into {tmp_path / 'cache'} "
+                                 f"(Permission denied): point the cache_dir argument (or "
+                                 f"$W2V_JAX_CACHE) at a directory you can write to")
 
 
 @pytest.mark.parametrize("make, message", [
@@ -53,22 +198,29 @@ def test_a_long_line_is_split_never_truncated_and_counted(tmp_path):
     (lambda d: str(d / "*.none"), "no file matches {d}/*.none"),
     (lambda d: write(d / "latin1.txt", "caf\xe9 ok\n".encode("latin-1")),
      "{d}/latin1.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded"),
+    (lambda d: write(d / "late.txt", b"ok fine\n" * 30 + b"bad \xff\n"),
+     "{d}/late.txt is not UTF-8 text: byte 244 (0xff) cannot be decoded"),
     (lambda d: write(d / "cut.gz", gzip.compress(b"a b c\n" * 1000)[:-20]),
      "{d}/cut.gz is damaged or truncated"),
     (lambda d: write(d / "garbled.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 10),
      "{d}/garbled.gz is damaged or truncated"),
     (lambda d: write(d / "cut.xz", lzma.compress(b"a b c\n" * 1000)[:-30]),
      "{d}/cut.xz is damaged or truncated"),
+    (lambda d: write(d / "rare.txt", "a b c\n"), "min_freq=5 keeps no word: the most frequent "
+                                                 "word occurs 1 times; lower min_freq"),
 ])
-def test_bad_input_is_one_line_naming_the_file(tmp_path, make, message):
+def test_bad_input_is_one_line_naming_the_file(tmp_path, many_small_blocks, make, message):
     path = make(tmp_path)
     with pytest.raises(CorpusError) as raised:
-        read_corpus([path])
+        encode_files([path], tmp_path / "cache", min_freq=5)
     text = str(raised.value)
     assert message.format(d=tmp_path) in text and "\n" not in text
+    cache = tmp_path / "cache"
+    assert not cache.exists() or list(cache.iterdir()) == []  # nothing half-written
 
 
 def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
     write(tmp_path / "latin1.txt", "caf\xe9 ok\n".encode("latin-1"))
-    corpus = read_corpus([tmp_path / "latin1.txt"], encoding_errors="replace")
-    assert corpus.text == "caf\ufffd ok"
+    encoded = encode_files([tmp_path / "latin1.txt"], tmp_path / "cache",
+                           encoding_errors="replace")
+    assert sentences(encoded) == [["caf\ufffd", "ok"]]

@@ -115,8 +115,9 @@ def test_word2vecs_formula_keeps_more_of_the_frequent_words():
 @pytest.mark.slow
 def test_word2vecs_formula_on_ptb_keeps_as_many_centers_as_gensim(ptb_text):
     """gensim's effective words on PTB with sample=1e-4: 414k an epoch (the benchmark)."""
-    dataset = data.build_dataset(ptb_text, 10, 1e-4, seed=0, subsample_formula="word2vec")
-    assert 405_000 < len(dataset.corpus.ids) < 425_000
+    dataset = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0,
+                                 subsample_formula="word2vec")
+    assert 405_000 < len(dataset.subsampled_block(0).ids) < 425_000
 
 
 def test_subsampling_keeps_sentence_boundaries():
@@ -133,7 +134,7 @@ def test_subsampling_keeps_sentence_boundaries():
 
 @pytest.fixture(scope="module")
 def ptb_dataset(ptb_text):
-    return data.build_dataset(ptb_text, 10, 1e-4, seed=0)
+    return data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0)
 
 
 def test_contexts_equal_the_naive_reference_given_the_same_windows():
@@ -149,7 +150,7 @@ def test_contexts_equal_the_naive_reference_given_the_same_windows():
 
 
 def test_every_context_lies_in_its_window_and_sentence(ptb_dataset):
-    corpus = ptb_dataset.corpus
+    corpus = ptb_dataset.subsampled_block(0)
     positions = data.center_positions(corpus)
     windows = data.sample_windows(len(positions), 5, np.random.default_rng(0))
     left, right = data.context_extent(corpus, positions, windows)
@@ -187,8 +188,8 @@ def test_alias_sampler_follows_counts_to_the_three_quarters():
 
 
 def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
-    examples = data.draw_examples(ptb_dataset.corpus, ptb_dataset.noise_table, 5, 5, 60,
-                                  np.random.default_rng(0))
+    examples = data.draw_examples(ptb_dataset.subsampled_block(0), ptb_dataset.noise_table,
+                                  5, 5, 60, np.random.default_rng(0))
     assert np.array_equal(examples.num_live, examples.num_contexts * 6)
     cn, n = examples.contexts_negatives, examples.num_contexts
     noise_slot = examples.mask & ~examples.labels
@@ -215,8 +216,8 @@ def test_impossible_noise_is_an_error_not_a_hang():
 
 
 def test_batches_shapes_masks_and_coverage(ptb_dataset):
-    examples = data.draw_examples(ptb_dataset.corpus, ptb_dataset.noise_table, 5, 5, 60,
-                                  np.random.default_rng(0))
+    examples = data.draw_examples(ptb_dataset.subsampled_block(0), ptb_dataset.noise_table,
+                                  5, 5, 60, np.random.default_rng(0))
     order = data.batch_order(len(examples), 512, np.random.default_rng(1))
     batches = data.make_batches(examples, order)
     num_batches = -(-len(examples) // 512)
@@ -236,14 +237,15 @@ def test_batches_shapes_masks_and_coverage(ptb_dataset):
 
 
 def test_same_seed_same_arrays_other_seed_other_arrays(ptb_text):
-    first = data.build_dataset(ptb_text, 10, 1e-4, seed=3)
-    again = data.build_dataset(ptb_text, 10, 1e-4, seed=3)
-    other = data.build_dataset(ptb_text, 10, 1e-4, seed=4)
-    assert np.array_equal(first.corpus.ids, again.corpus.ids)
-    assert not np.array_equal(first.corpus.ids[:1000], other.corpus.ids[:1000])
+    first = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=3)
+    again = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=3)
+    other = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=4)
+    first_ids, other_ids = first.subsampled_block(0).ids, other.subsampled_block(0).ids
+    assert np.array_equal(first_ids, again.subsampled_block(0).ids)
+    assert not np.array_equal(first_ids[:1000], other_ids[:1000])
 
     def draw(dataset, seed):
-        return data.draw_examples(dataset.corpus, dataset.noise_table, 5, 5, 60,
+        return data.draw_examples(dataset.subsampled_block(0), dataset.noise_table, 5, 5, 60,
                                   np.random.default_rng(seed))
 
     a, b = draw(first, 0), draw(again, 0)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from w2v_jax import data, loop, optim, pipeline, step
+from w2v_jax import data, loop, optim, pipeline, step, stream
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.loss import masked_sigmoid_bce
@@ -113,7 +113,7 @@ def test_compiles_once_over_epochs(topic_data):
     state, optimizer = fresh_state(config, len(prepared.vocab))
     train_step = chex.assert_max_traces(step.make_train_step(config, optimizer), n=1)
     trainer = loop.Trainer(config.steps_per_dispatch, step_fn=train_step)
-    examples = pipeline.to_device(prepared.examples)
+    examples = stream.to_device(prepared.examples)
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     assert len(order) % config.steps_per_dispatch != 0, "the last dispatch is a short one"
     for epoch in (1, 2):
@@ -147,7 +147,7 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     trainer = loop.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer))
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
     with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
-        trainer.run_epoch(state, pipeline.to_device(prepared.examples), order, 3)
+        trainer.run_epoch(state, stream.to_device(prepared.examples), order, 3)
 
 
 # ----------------------------------------------------------------------------- shared noise words

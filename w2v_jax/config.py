@@ -89,6 +89,16 @@ class Config:
     permutation drawn on the accelerator, another order from the same seed, for corpora of
     millions of centers, where the host's permutation (about 0.1 s per million centers) would
     bound the speed."""
+    block_tokens: int = _role(1 << 20, DATA)
+    """The corpus is subsampled and turned into examples a block of about this many tokens
+    (whole sentences) at a time, so that host memory holds a few blocks, never the corpus.
+    PTB (887,521 tokens) is one block."""
+    window_blocks: int = _role(4, DATA)
+    """Blocks shuffled together: each epoch draws an order of the blocks and shuffles the rows
+    within each window of this many consecutive blocks of it. A full shuffle would mix every
+    row of the corpus; a window mixes a few blocks' rows, enough to break the corpus's
+    local order at a bounded memory (a window's examples are on the host and the device at
+    once). A corpus of at most window_blocks blocks is one window: a full shuffle."""
     layout: str = _role("auto", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
@@ -111,7 +121,7 @@ class Config:
             _check_type(field.name, getattr(self, field.name), field.type)
         positive = ("batch_size", "max_window", "num_noise", "embed_size", "num_epochs",
                     "min_freq", "steps_per_dispatch", "max_to_keep", "shared_noise",
-                    "noise_groups")
+                    "noise_groups", "block_tokens", "window_blocks")
         for name in positive:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
         for name in ("lr", "subsample_t"):

@@ -7,7 +7,6 @@ The behaviour is the book's (d2l 14.4), stage by stage; see DESIGN.md.
 
 from __future__ import annotations
 
-import collections
 import concurrent.futures
 import dataclasses
 import hashlib
@@ -31,7 +30,7 @@ DATA_ENV_VAR = "W2V_JAX_DATA"
 UNK = "<unk>"
 
 # Independent random streams, each seeded by (config seed, stream, epoch).
-SUBSAMPLE_STREAM, EXAMPLES_STREAM, SHUFFLE_STREAM = 0, 1, 2
+SUBSAMPLE_STREAM, EXAMPLES_STREAM, SHUFFLE_STREAM, BLOCK_ORDER_STREAM = 0, 1, 2, 3
 
 
 class CorpusError(RuntimeError):
@@ -43,12 +42,18 @@ class CorpusError(RuntimeError):
 
 def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
     """The data directory: the argument, else $W2V_JAX_DATA, else the user's cache directory."""
-    if data_dir is not None:
-        return Path(data_dir)
-    if os.environ.get(DATA_ENV_VAR):
-        return Path(os.environ[DATA_ENV_VAR])
+    return resolve_dir(data_dir, DATA_ENV_VAR, "")
+
+
+def resolve_dir(directory: str | os.PathLike | None, env_var: str, under_cache: str) -> Path:
+    """``directory``, else ``$env_var``, else ``under_cache`` in w2v_jax's directory of the
+    user's cache ($XDG_CACHE_HOME, else ~/.cache)."""
+    if directory is not None:
+        return Path(directory)
+    if os.environ.get(env_var):
+        return Path(os.environ[env_var])
     cache_home = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache_home) / "w2v_jax"
+    return Path(cache_home) / "w2v_jax" / under_cache
 
 
 def sha1_of(path: Path) -> str:
@@ -191,53 +196,229 @@ class Corpus(NamedTuple):
     offsets: np.ndarray  # int64 (S + 1,)
 
 
-# A line break becomes this token so that one split finds both tokens and sentence ends.
+# A line break becomes this token so that one split finds both tokens and line ends.
 _LINE_BREAK = "\x00"
 
 
+class EncodedBlock(NamedTuple):
+    """A block of text as ids of the ``BlockEncoder`` that read it.
+
+    ``line_lengths`` are the tokens of each line piece: the first continues the line left open
+    by the block before, the last is left open (0 when the block ends with a line break).
+    """
+
+    new_words: list[str]  # words the encoder had not seen, in order: ids first_new_id, ...
+    first_new_id: int
+    ids: np.ndarray  # int32 (tokens,)
+    line_lengths: np.ndarray  # int64 (line breaks + 1,)
+
+
+class BlockEncoder:
+    """Splits blocks of text on whitespace into tokens and line pieces and numbers the words,
+    each new one by its first occurrence; the numbering persists from block to block.
+
+    The per-token work is C loops (str.split, dict lookups mapped over the tokens) and numpy;
+    a NUL character counts as whitespace. Lookups go first to a small dict of the most frequent
+    words seen so far, which stays in the CPU's caches, then to the dict of every word: a
+    Zipfian text finds most of its tokens in the small one.
+    """
+
+    HOT_WORDS = 1 << 16
+
+    def __init__(self, lowercase: bool = False) -> None:
+        self.lowercase = lowercase
+        self.index = {_LINE_BREAK: 0}  # the line break is id 0; words are numbered from 1
+        self.words = [_LINE_BREAK]
+        self.hot = dict(self.index)
+        self.counts = np.zeros(1024, np.int64)
+        self.blocks = 0
+
+    def encode(self, text: str) -> EncodedBlock:
+        if self.lowercase:
+            text = text.lower()
+        tokens = text.replace(_LINE_BREAK, " ").replace("\n", f" {_LINE_BREAK} ").split()
+        ids = np.fromiter(map(self.hot.get, tokens, itertools.repeat(-1)), np.int64,
+                          len(tokens))
+        cold = np.flatnonzero(ids < 0)
+        first_new_id, new_words = len(self.words), []
+        if cold.size:
+            cold_tokens = [tokens[i] for i in cold.tolist()]
+            ids[cold] = np.fromiter(map(self.index.get, cold_tokens, itertools.repeat(-1)),
+                                    np.int64, len(cold_tokens))
+            unseen = np.flatnonzero(ids[cold] < 0)
+            if unseen.size:
+                unseen_tokens = [cold_tokens[i] for i in unseen.tolist()]
+                new_words = list(dict.fromkeys(unseen_tokens))
+                self.index.update(zip(new_words, itertools.count(first_new_id)))
+                self.words += new_words
+                ids[cold[unseen]] = np.fromiter(map(self.index.__getitem__, unseen_tokens),
+                                                np.int64, len(unseen_tokens))
+        self._count(ids)
+        breaks = np.flatnonzero(ids == 0)
+        line_lengths = np.diff(np.concatenate([[-1], breaks, [len(ids)]])) - 1
+        return EncodedBlock(new_words, first_new_id, ids[ids != 0].astype(np.int32),
+                            line_lengths.astype(np.int64))
+
+    def _count(self, ids: np.ndarray) -> None:
+        """Count the block's words; after blocks 1, 2, 4, 8, ... choose the hot words anew."""
+        self.counts = _grown(self.counts, len(self.words), 0)
+        self.counts[:len(self.words)] += np.bincount(ids, minlength=len(self.words))
+        self.blocks += 1
+        if self.blocks & (self.blocks - 1) == 0:
+            top = np.argsort(-self.counts[:len(self.words)], kind="stable")[:self.HOT_WORDS]
+            self.hot = {self.words[i]: i for i in top.tolist() if self.words[i] is not None}
+            self.hot[_LINE_BREAK] = 0
+
+    def forget(self, words: list[str]) -> None:
+        """Drop ``words`` from the numbering: a later occurrence is a new word again."""
+        for word in words:
+            word_id = self.index.pop(word, None)
+            if word_id is not None:
+                self.hot.pop(word, None)
+                self.words[word_id] = None
+                self.counts[word_id] = 0
+
+
+class VocabularyCounter:
+    """Counts the words of the blocks of one or more ``BlockEncoder`` s as they come, in
+    corpus order, giving each new word a provisional id in order of first occurrence;
+    ``vocabulary`` then ranks them by count.
+
+    With ``max_vocab_size``, memory stays bounded as word2vec's and gensim's does: when more
+    distinct words are held, those seen at most ``min_reduce`` times are forgotten (their
+    occurrences so far become ``<unk>``, a later one counts afresh) and ``min_reduce`` grows
+    by one. ``add`` then returns, for each encoder, the words it must forget.
+    """
+
+    def __init__(self, num_encoders: int = 1, max_vocab_size: int | None = None) -> None:
+        self.max_vocab_size = max_vocab_size
+        self.index: dict[str, int] = {}
+        self.words: list[str | None] = []
+        self.counts = np.zeros(1024, np.int64)
+        # Per encoder: its ids -> provisional ids (-1: not seen; its id 0 is the line break).
+        self.remaps = [np.full(1024, -1, np.int64) for _ in range(num_encoders)]
+        self.min_reduce = 1
+        self.forgotten = 0
+
+    def add(self, encoder: int, block: EncodedBlock) -> tuple[np.ndarray, list[list[str]]]:
+        """Count a block of encoder ``encoder``; returns its tokens as provisional ids (int32)
+        and, for each encoder, the words it must forget (all empty unless max_vocab_size)."""
+        remap = self._remap_with(encoder, block)
+        provisional = remap[block.ids]
+        live = provisional >= 0  # a word forgotten since the encoder numbered it: <unk>
+        self.counts += np.bincount(provisional[live], minlength=len(self.counts))
+        forget = [[] for _ in self.remaps]
+        if self.max_vocab_size is not None and len(self.index) > self.max_vocab_size:
+            forget = self._forget_rare()
+        return np.where(live, provisional, -1).astype(np.int32), forget
+
+    def _remap_with(self, encoder: int, block: EncodedBlock) -> np.ndarray:
+        """The encoder's map to provisional ids, extended by the block's new words."""
+        words = block.new_words
+        ids = np.fromiter(map(self.index.get, words, itertools.repeat(-1)), np.int64,
+                          len(words))
+        fresh = ids < 0
+        if fresh.any():
+            first = len(self.words)
+            ids[fresh] = np.arange(first, first + int(fresh.sum()))
+            new = list(itertools.compress(words, fresh))
+            self.index.update(zip(new, itertools.count(first)))
+            self.words += new
+            self.counts = _grown(self.counts, len(self.words), 0)
+        end = block.first_new_id + len(words)
+        remap = self.remaps[encoder] = _grown(self.remaps[encoder], end, -1)
+        remap[block.first_new_id:end] = ids
+        return remap
+
+    def _forget_rare(self) -> list[list[str]]:
+        live = np.fromiter(self.index.values(), np.int64, len(self.index))
+        rare = live[self.counts[live] <= self.min_reduce]
+        words = [self.words[i] for i in rare.tolist()]
+        for word_id, word in zip(rare.tolist(), words):
+            del self.index[word]
+            self.words[word_id] = None
+        dead = np.zeros(len(self.counts), bool)
+        dead[rare] = True
+        for remap in self.remaps:  # occurrences still to come from encoders become <unk>
+            remap[(remap >= 0) & dead[np.maximum(remap, 0)]] = -1
+        self.counts[rare] = 0
+        self.forgotten += len(rare)
+        self.min_reduce += 1
+        return [words for _ in self.remaps]
+
+    def vocabulary(self, min_freq: int) -> tuple[tuple[str, ...], np.ndarray]:
+        """The words counted at least ``min_freq`` times (``<unk>`` excluded), most frequent
+        first, ties in first-occurrence order; and the map from provisional ids to their ids
+        in ``(<unk>, *words)``, 0 for the rest, with one more entry (-1 -> 0). ValueError when
+        none is kept."""
+        counts = self.counts[:len(self.words)].copy()
+        if not counts.any() and not self.forgotten:
+            raise ValueError("the corpus holds no tokens: check that the file is the right one")
+        if UNK in self.index:
+            counts[self.index[UNK]] = 0  # a literal <unk> is the unknown word
+        kept = np.flatnonzero(counts >= min_freq)
+        if not kept.size:
+            raise ValueError(f"min_freq={min_freq} keeps no word: the most frequent word occurs "
+                             f"{counts.max(initial=0)} times; lower min_freq")
+        kept = kept[np.argsort(-counts[kept], kind="stable")]  # stable: ties by first sight
+        remap = np.zeros(len(self.words) + 1, np.int32)  # the last entry: index -1, <unk>
+        remap[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
+        return (UNK, *(self.words[i] for i in kept.tolist())), remap
+
+
+def _grown(array: np.ndarray, size: int, fill: int) -> np.ndarray:
+    """``array`` with room for ``size`` entries, doubled when it must grow (new ones ``fill``)."""
+    if size <= len(array):
+        return array
+    grown = np.full(max(size, 2 * len(array)), fill, array.dtype)
+    grown[:len(array)] = array
+    return grown
+
+
+def sentence_lengths(line_lengths: np.ndarray, max_length: int) -> np.ndarray:
+    """The tokens of each sentence: lines of no token dropped, lines longer than ``max_length``
+    split into sentences of ``max_length`` and the rest."""
+    lines = line_lengths[line_lengths > 0]
+    pieces = -(-lines // max_length)
+    lengths = np.full(int(pieces.sum()), max_length, np.int64)
+    lengths[np.cumsum(pieces) - 1] = lines - (pieces - 1) * max_length
+    return lengths
+
+
 def encode_text(text: str, min_freq: int) -> tuple[Vocab, Corpus]:
-    """Build the vocabulary of ``text`` (one sentence a line, tokens split on spaces) and encode it.
+    """Build the vocabulary of ``text`` (one sentence a line, tokens split on whitespace) and
+    encode it, in memory: the encode of ``w2v_jax.corpus`` with one block.
 
     Ties in frequency keep the order of first occurrence, as the book's Vocab does.
     """
-    tokens = text.replace("\n", f" {_LINE_BREAK} ").split()
-    frequencies = collections.Counter(tokens)  # counted in C; keeps first-occurrence order
-    frequencies.pop(_LINE_BREAK, None)
-    if not frequencies:
-        raise ValueError("the corpus holds no tokens: check that the file is the right one")
-    kept = [(t, n) for t, n in frequencies.items() if n >= min_freq and t != UNK]
-    if not kept:
-        raise ValueError(f"min_freq={min_freq} keeps no word: the most frequent word occurs "
-                         f"{max(frequencies.values())} times; lower min_freq")
-    kept.sort(key=lambda item: -item[1])  # stable: ties stay in first-occurrence order
-    index = {token: i for i, (token, _) in enumerate(kept, start=1)}
-    index[_LINE_BREAK] = -1
-    ids = np.fromiter(map(index.get, tokens, itertools.repeat(0)), np.int32, len(tokens))
-    breaks = np.flatnonzero(ids < 0)
-    starts = np.concatenate([[0], breaks + 1])
-    lengths = np.diff(np.concatenate([starts, [len(ids)]])) - np.r_[np.ones(len(breaks)), 0]
-    ids = ids[ids >= 0]
+    counter = VocabularyCounter()
+    block = BlockEncoder().encode(text)
+    provisional, _ = counter.add(0, block)
+    tokens, remap = counter.vocabulary(min_freq)
+    ids = remap[provisional]
+    lengths = sentence_lengths(block.line_lengths, max(len(ids), 1))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    counts = np.bincount(ids, minlength=len(kept) + 1).astype(np.int64)
-    vocab = Vocab((UNK, *(token for token, _ in kept)), counts)
-    return vocab, Corpus(ids, offsets)
+    counts = np.bincount(ids, minlength=len(tokens)).astype(np.int64)
+    return Vocab(tokens, counts), Corpus(ids, offsets)
 
 
 # --------------------------------------------------------------------------- subsampling
 
 
 def subsample(corpus: Corpus, t: float, rng: np.random.Generator,
-              formula: str = "book") -> Corpus:
-    """Drop ``<unk>``, then keep each token w with probability ``keep_probabilities``."""
-    keep_prob = keep_probabilities(corpus, t, formula)
+              formula: str = "book", counts: np.ndarray | None = None) -> Corpus:
+    """Drop ``<unk>``, then keep each token w with probability ``keep_probabilities`` (of
+    ``counts``, the whole corpus's counts when ``corpus`` is a block of it)."""
+    keep_prob = keep_probabilities(corpus, t, formula, counts)
     keep = (corpus.ids != 0) & (rng.random(len(corpus.ids)) < keep_prob[corpus.ids])
     kept_before = np.concatenate([[0], np.cumsum(keep)])
     return Corpus(corpus.ids[keep], kept_before[corpus.offsets].astype(np.int64))
 
 
-def keep_probabilities(corpus: Corpus, t: float, formula: str = "book") -> np.ndarray:
+def keep_probabilities(corpus: Corpus, t: float, formula: str = "book",
+                       counts: np.ndarray | None = None) -> np.ndarray:
     """P(keep) per vocabulary id (0 for ``<unk>``), from w's count c(w) among the N tokens
-    left once ``<unk>`` is dropped.
+    left once ``<unk>`` is dropped: counted in ``corpus``, or given as ``counts`` (per id).
 
     "book": min(1, sqrt(t / f(w))) with f(w) = c(w) / N, as the book.
     "word2vec": min(1, (sqrt(c(w) / (t N)) + 1) t N / c(w)), as the original C tool and gensim;
@@ -245,9 +426,12 @@ def keep_probabilities(corpus: Corpus, t: float, formula: str = "book") -> np.nd
     """
     if formula not in SUBSAMPLE_FORMULAS:
         raise ValueError(f"formula={formula!r}: choose one of {SUBSAMPLE_FORMULAS}")
-    known = corpus.ids[corpus.ids != 0]
-    counts = np.maximum(np.bincount(known, minlength=int(corpus.ids.max(initial=0)) + 1), 1)
-    threshold = t * max(len(known), 1)  # t N
+    if counts is None:
+        known = corpus.ids[corpus.ids != 0]
+        counts = np.bincount(known, minlength=int(corpus.ids.max(initial=0)) + 1)
+    counts = np.concatenate([[0], counts[1:]])  # <unk> is dropped
+    threshold = t * max(int(counts.sum()), 1)  # t N
+    counts = np.maximum(counts, 1)
     if formula == "book":
         probs = np.sqrt(threshold / counts)
     else:
@@ -492,25 +676,106 @@ def make_batches(examples: Examples, order: np.ndarray) -> Batches:
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
-    """What training needs: the vocabulary, the subsampled corpus and the noise sampler."""
+    """What training needs: the vocabulary, the corpus in blocks, and the noise sampler.
+
+    A block is whole sentences, about ``block_tokens`` tokens (``Config.block_tokens``); each
+    is subsampled and turned into examples on its own, so host memory holds a few blocks, not
+    the corpus. Subsampling is drawn once per block, as the book draws it once for the corpus:
+    the centers of each block are the same every epoch.
+    """
 
     vocab: Vocab
     corpus: Corpus
+    """As encoded: every token, ``<unk>`` included; memory-mapped for a cached corpus."""
     noise_table: AliasTable
+    blocks: np.ndarray
+    """int64 [blocks + 1]: the sentence where each block starts, then the sentence count."""
+    block_centers: np.ndarray
+    """int64 [blocks]: the centers of each block once subsampled."""
+    subsample_t: float
+    subsample_formula: str
+    seed: int
+
+    @property
+    def num_centers(self) -> int:
+        return int(self.block_centers.sum())
+
+    def subsampled_block(self, block: int) -> Corpus:
+        """Block ``block`` read, ``<unk>`` dropped and subsampled: the same every call."""
+        rng = stream_rng(self.seed, SUBSAMPLE_STREAM, block=block)
+        return subsample(corpus_block(self.corpus, self.blocks, block), self.subsample_t, rng,
+                         self.subsample_formula, self.vocab.counts)
 
 
-def build_dataset(text: str, min_freq: int, subsample_t: float, seed: int,
-                  subsample_formula: str = "book") -> Dataset:
-    """Vocabulary, encoded and subsampled corpus, noise distribution: the epoch-independent part."""
-    vocab, corpus = encode_text(text, min_freq)
-    subsampled = subsample(corpus, subsample_t, stream_rng(seed, SUBSAMPLE_STREAM),
-                           subsample_formula)
-    if len(center_positions(subsampled)) == 0:
+def build_dataset(vocab: Vocab, corpus: Corpus, subsample_t: float, seed: int,
+                  subsample_formula: str = "book", block_tokens: int = 1 << 20) -> Dataset:
+    """Blocks, their centers and the noise distribution of an encoded corpus: the
+    epoch-independent part. One pass over the corpus, a block at a time."""
+    blocks = block_bounds(corpus.offsets, block_tokens)
+    dataset = Dataset(vocab, corpus, AliasTable.build(noise_distribution(vocab.counts)),
+                      blocks, np.zeros(len(blocks) - 1, np.int64), subsample_t,
+                      subsample_formula, seed)
+    for block in range(len(blocks) - 1):
+        dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
+    if dataset.num_centers == 0:
         raise ValueError("no sentence keeps 2 or more tokens after subsampling, so there is no "
                          "center with a context: use a larger corpus or a larger subsample_t")
-    return Dataset(vocab, subsampled, AliasTable.build(noise_distribution(vocab.counts)))
+    return dataset
 
 
-def stream_rng(seed: int, stream: int, epoch: int = 0) -> np.random.Generator:
-    """The generator of one stream of draws (subsampling, examples, shuffling) for ``epoch``."""
-    return np.random.default_rng([seed, stream, epoch])
+def block_bounds(offsets: np.ndarray, block_tokens: int) -> np.ndarray:
+    """The sentences where blocks of about ``block_tokens`` tokens start, then the sentence
+    count: int64 [blocks + 1]. A block ends at the first sentence end at or after a multiple
+    of ``block_tokens``; a corpus of at most ``block_tokens`` tokens is one block."""
+    targets = np.arange(block_tokens, int(offsets[-1]), block_tokens)
+    cuts = np.searchsorted(offsets, targets, side="left")
+    return np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]])).astype(np.int64)
+
+
+def corpus_block(corpus: Corpus, blocks: np.ndarray, block: int) -> Corpus:
+    """The sentences of block ``block``, as a corpus of its own."""
+    offsets = corpus.offsets[blocks[block]:blocks[block + 1] + 1]
+    return Corpus(read_tokens(corpus, int(offsets[0]), int(offsets[-1])), offsets - offsets[0])
+
+
+def read_tokens(corpus: Corpus, start: int, stop: int) -> np.ndarray:
+    """``corpus.ids[start:stop]`` as an array of its own. A memory-mapped corpus is read from
+    its file rather than through the map, so that the pages of a large corpus never pile up
+    in this process's memory."""
+    ids = corpus.ids
+    if isinstance(ids, np.memmap) and ids.filename is not None:
+        return np.fromfile(ids.filename, ids.dtype, stop - start,
+                           offset=ids.offset + start * ids.itemsize)
+    return np.asarray(ids[start:stop])
+
+
+def epoch_windows(dataset: Dataset, window_blocks: int, epoch: int) -> list[np.ndarray]:
+    """The blocks of each window of ``epoch``: the blocks in an order drawn for the epoch,
+    ``window_blocks`` at a time. Rows are shuffled within a window (``window_order``), so a
+    row meets the rows of its window's blocks, not those of the whole corpus."""
+    num_blocks = len(dataset.blocks) - 1
+    order = np.arange(num_blocks)
+    if num_blocks > 1:
+        order = stream_rng(dataset.seed, BLOCK_ORDER_STREAM, epoch).permutation(num_blocks)
+    return [order[start:start + window_blocks] for start in range(0, num_blocks, window_blocks)]
+
+
+def window_examples(dataset: Dataset, blocks: np.ndarray, draw_epoch: int, max_window: int,
+                    num_noise: int, max_len: int) -> Examples:
+    """The examples of a window's blocks, block after block; each block draws its windows
+    and noise words from its own generator (the draw of ``draw_epoch``)."""
+    parts = [draw_examples(dataset.subsampled_block(int(block)), dataset.noise_table,
+                           max_window, num_noise, max_len,
+                           stream_rng(dataset.seed, EXAMPLES_STREAM, draw_epoch, int(block)))
+             for block in blocks]
+    if len(parts) == 1:
+        return parts[0]
+    return Examples(*(np.concatenate(arrays) for arrays in zip(*map(dataclasses.astuple,
+                                                                    parts))))
+
+
+def stream_rng(seed: int, stream: int, epoch: int = 0, block: int = 0) -> np.random.Generator:
+    """The generator of one stream of draws (subsampling, examples, shuffling, block order)
+    for ``epoch`` and ``block`` (a window, for shuffling). Block 0's is the stream's own, so a
+    corpus of one block draws what it drew before it was cut into blocks."""
+    return np.random.default_rng([seed, stream, epoch, *([block] if block else [])])

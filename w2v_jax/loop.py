@@ -56,6 +56,9 @@ class EpochStats:
     pairs: int
     step: int = 0
     """The global step at the epoch's end (0 where unknown)."""
+    feed_seconds: float = 0.0
+    """Of ``seconds``, the time training waited for examples to be drawn and moved to the
+    device (``stream.Stream.wait_seconds``)."""
 
     @property
     def centers_per_second(self) -> float:
@@ -107,25 +110,27 @@ class Trainer:
                   epoch: int,
                   on_dispatch: Callable[[Any, EpochProgress, Dispatch], None] | None = None,
                   resume: EpochProgress | None = None, checkpoint_every: int = 0,
-                  capacity: int | None = None) -> tuple[Any, EpochProgress]:
-        """Train on the batches of ``order`` (int32 [num_batches, batch]); returns the state
-        and the epoch's progress (its loss sums, per run with ``num_runs``).
+                  capacity: int | None = None, offset: int = 0) -> tuple[Any, EpochProgress]:
+        """Train on the batches of ``order`` (int32 [num_batches, batch]), the epoch's batches
+        from ``offset`` on (a window of it); returns the state and the epoch's progress (its
+        batches done and loss sums, per run with ``num_runs``).
 
-        ``resume`` starts after the batches an interrupted run already did, carrying their
-        loss. After every dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the
-        caller logs, checkpoints or stops there); with ``checkpoint_every``, dispatches end on
+        ``resume`` starts after the batches already done, carrying their loss. After every
+        dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the caller logs,
+        checkpoints or stops there); with ``checkpoint_every``, dispatches end on
         the global steps that are its multiples. ``capacity``: pairs per packed batch (None:
         padded batches). Raises FloatingPointError when the loss of every run is non-finite.
         """
         if self._compiled is None or capacity != self.capacity:
             self.compile(state, examples, order.shape[1], capacity)
-        done = resume or EpochProgress()
+        done = resume or EpochProgress(offset)
         global_step = int(state.step)
-        while done.batch < len(order):
-            num_steps = min(self.steps_per_dispatch, len(order) - done.batch)
+        while done.batch - offset < len(order):
+            first = done.batch - offset
+            num_steps = min(self.steps_per_dispatch, len(order) - first)
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
-            chunk = pad_steps(order[done.batch:done.batch + num_steps], self.steps_per_dispatch)
+            chunk = pad_steps(order[first:first + num_steps], self.steps_per_dispatch)
             began = time.perf_counter()
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             # One host sync per dispatch, not per step.

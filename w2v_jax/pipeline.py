@@ -15,51 +15,62 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import batches, checkpoint, data, optim
+from w2v_jax import batches, checkpoint, data, optim, stream
 from w2v_jax.config import Config
+from w2v_jax.corpus import EncodedCorpus, TextCorpus, encode
 from w2v_jax.loop import EpochProgress, EpochStats, Trainer
 from w2v_jax.step import TrainState, create_train_state, make_train_step
 
 
 @dataclasses.dataclass
 class PreparedData:
-    """The data stage's output: vocabulary, corpus and the first epoch's examples."""
+    """The data stage's output: vocabulary, corpus in blocks, and the first window's examples
+    (for a corpus of one window, such as PTB, the first epoch's)."""
 
     dataset: data.Dataset
     examples: data.Examples
     seconds: float
+    source: EncodedCorpus | None = None
+    """For a corpus of files: how it was read (its summary, its cache entry)."""
 
     @property
     def vocab(self) -> data.Vocab:
         return self.dataset.vocab
 
+    @property
+    def num_centers(self) -> int:
+        """The centers of an epoch."""
+        return self.dataset.num_centers
+
 
 def prepare_data(config: Config, data_dir: str | os.PathLike | None = None,
-                 text: str | None = None) -> PreparedData:
-    """Read PTB (or ``text``, one sentence a line), build the vocabulary, subsample, and draw the
-    first epoch's windows and noise words; timed as a whole."""
+                 text: str | None = None,
+                 corpus: TextCorpus | EncodedCorpus | str
+                 | os.PathLike | Sequence[str | os.PathLike] | None = None,
+                 cache_dir: str | os.PathLike | None = None) -> PreparedData:
+    """Encode the corpus, cut it into blocks and count their centers, and draw the first
+    window's examples (windows and noise words); timed as a whole.
+
+    The corpus is ``corpus`` (files, directories or globs, or a ``TextCorpus`` saying how to
+    read them; encoded once into ``cache_dir``, see ``w2v_jax.corpus``), else ``text`` (one
+    sentence a line, in memory), else PTB's training split from ``data_dir``.
+    """
     start = time.perf_counter()
-    if text is None:
-        text = data.read_ptb(data_dir)
-    dataset = data.build_dataset(text, config.min_freq, config.subsample_t, config.seed,
-                                 config.subsample)
-    examples = draw_epoch_examples(config, dataset, epoch=0)
-    return PreparedData(dataset, examples, time.perf_counter() - start)
-
-
-def draw_epoch_examples(config: Config, dataset: data.Dataset, epoch: int) -> data.Examples:
-    """The examples of ``epoch``: drawn once for the whole run unless resample_each_epoch."""
-    draw_epoch = epoch if config.resample_each_epoch else 0
-    rng = data.stream_rng(config.seed, data.EXAMPLES_STREAM, draw_epoch)
-    return data.draw_examples(dataset.corpus, dataset.noise_table, config.max_window,
-                              config.noise_per_context, config.max_len, rng)
-
-
-def to_device(examples: data.Examples) -> dict[str, jax.Array]:
-    """The examples with their padding row, as device arrays keyed by field name."""
-    padded = examples.with_padding_row()
-    return {field.name: jax.device_put(getattr(padded, field.name))
-            for field in dataclasses.fields(padded)}
+    source = None
+    if corpus is not None:
+        source = corpus
+        if not isinstance(source, EncodedCorpus):
+            if not isinstance(source, TextCorpus):
+                source = TextCorpus(source)
+            source = encode(source, config.min_freq, cache_dir)
+        vocab, ids = source.vocab, source.corpus
+    else:
+        vocab, ids = data.encode_text(data.read_ptb(data_dir) if text is None else text,
+                                      config.min_freq)
+    dataset = data.build_dataset(vocab, ids, config.subsample_t, config.seed, config.subsample,
+                                 config.block_tokens)
+    examples = stream.Stream(config, dataset).first_window()
+    return PreparedData(dataset, examples, time.perf_counter() - start, source)
 
 
 @dataclasses.dataclass
@@ -156,8 +167,8 @@ class _Group:
         self.configs = [config.replace(lr=optim.learning_rate(config)) for config in configs]
         self.config, self.prepared = self.configs[0], prepared
         self.num_runs = len(configs) if stacked else None
-        self.optimizer, self.step = optimizer_and_step(self.configs, prepared.vocab,
-                                                       len(prepared.examples))
+        self.optimizer, self.step = optimizer_and_step(
+            self.configs, prepared.vocab, stream.total_steps(self.config, prepared.dataset))
 
     def train(self, workdir, restart, progress, on_epoch_end, on_resume, should_stop):
         config = self.config
@@ -205,29 +216,28 @@ def _train(config, prepared, state, trainer, saver, on_epoch_end, progress, on_r
         trainer.diverged = list(log.diverged)
         if on_resume is not None:
             on_resume(resumed_from)
-    examples = to_device(prepared.examples)
+    windows = stream.Stream(config, prepared.dataset, prepared.examples)
     epochs = range(position.epoch, config.num_epochs)
-    # Sized over every epoch of the run, done ones too, and at least as large as when it was
-    # saved: a resumed run compiles the program an uninterrupted one runs (a GPU sums another
-    # capacity in another order).
-    log.capacity = batch_capacity(config, prepared.examples, range(config.num_epochs),
-                                  log.capacity or 0)
+    if windows.one_window:
+        # Sized over every epoch of the run, done ones too, and at least as large as when it
+        # was saved: a resumed run compiles the program an uninterrupted one runs (a GPU sums
+        # another capacity in another order). Larger corpora size it window by window.
+        log.capacity = batch_capacity(config, prepared.examples, range(config.num_epochs),
+                                      log.capacity or 0)
+    elif batches.resolved_layout(config.layout) == "packed":
+        log.capacity = log.capacity or batches.CAPACITY_STEP
     if epochs:  # a finished run resumed for its results compiles nothing
-        trainer.compile(state, examples, config.batch_size, log.capacity)
+        trainer.compile(state, windows.device_shapes(), config.batch_size, log.capacity)
     for epoch in epochs:
-        start = time.perf_counter()
-        host_examples = prepared.examples
-        if epoch > 0 and config.resample_each_epoch:
-            host_examples = draw_epoch_examples(config, prepared.dataset, epoch)
-            examples = to_device(host_examples)
-            log.capacity = batch_capacity(config, host_examples, [epoch], log.capacity)
+        start, waited = time.perf_counter(), windows.wait_seconds
         resume = position.within if epoch == position.epoch else None
-        state, done, counts = _run_epoch(config, trainer, state, examples, host_examples, epoch,
-                                         progress, resume, saver, log, should_stop)
-        # The epoch's own wall time includes drawing its examples, when it draws them.
+        state, done, counts = _run_epoch(config, trainer, state, windows, epoch, progress,
+                                         resume, saver, log, should_stop)
+        # The epoch's own wall time includes waiting for its examples.
         seconds = time.perf_counter() - start
         losses = np.broadcast_to(done.mean_loss, (num_runs,))
-        stats = [EpochStats(epoch + 1, float(loss), seconds, *counts, step=int(state.step))
+        stats = [EpochStats(epoch + 1, float(loss), seconds, *counts, step=int(state.step),
+                            feed_seconds=windows.wait_seconds - waited)
                  for loss in losses]
         for history, run_stats in zip(log.histories, stats):
             history.append(run_stats)
@@ -242,12 +252,10 @@ def _train(config, prepared, state, trainer, saver, on_epoch_end, progress, on_r
 
 
 def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
-                       num_examples: int) -> tuple[optim.Optimizer, Callable]:
+                       total_steps: int) -> tuple[optim.Optimizer, Callable]:
     """The optimiser of ``configs`` (one run's, or one for runs trained together; a schedule
-    spans the run: num_epochs x the batches of an epoch of ``num_examples`` centers) and the
-    train step that uses it."""
+    spans the run's ``total_steps``) and the train step that uses it."""
     config = configs[0] if isinstance(configs, (list, tuple)) else configs
-    total_steps = config.num_epochs * -(-num_examples // config.batch_size)
     optimizer = optim.make(configs, total_steps)
     noise_probs = data.noise_distribution(vocab.counts) if config.shares_noise else None
     return optimizer, make_train_step(config, optimizer, noise_probs)
@@ -267,17 +275,11 @@ def state_bytes(config: Config, vocab_size: int) -> dict[str, int]:
 
 
 def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
-                  first_batch: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
-    """The epoch's batch order (int32 [num_batches, batch_size], rows of ``host_examples``;
-    drawn on the host, or on the device with config.shuffle "device"), and the (centers,
-    pairs) in its batches from ``first_batch`` on."""
-    if config.shuffle == "device":
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed),
-                                                    data.SHUFFLE_STREAM), epoch)
-        order = batches.device_batch_order(len(host_examples), config.batch_size, key)
-    else:
-        shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch)
-        order = data.batch_order(len(host_examples), config.batch_size, shuffle)
+                  first_batch: int = 0,
+                  window: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
+    """A window's batch order (``stream.window_order``: rows of ``host_examples``, the
+    window's), and the (centers, pairs) in its batches from ``first_batch`` on."""
+    order = stream.window_order(config, len(host_examples), epoch, window)
     if first_batch == 0:  # every row once: no need to look at the order
         return order, (len(host_examples), int(host_examples.num_contexts.sum()))
     rows = np.asarray(order[first_batch:]).ravel()
@@ -287,8 +289,9 @@ def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
 
 def batch_capacity(config: Config, host_examples: data.Examples, epochs,
                    at_least: int = 0) -> int | None:
-    """Pairs a packed batch must hold for every batch of ``epochs`` over ``host_examples``,
-    at least ``at_least``; None when the batches are padded (``batches.resolved_layout``)."""
+    """Pairs a packed batch must hold for every batch of ``epochs`` over the examples of a
+    corpus of one window, at least ``at_least``; None when the batches are padded
+    (``batches.resolved_layout``)."""
     if batches.resolved_layout(config.layout) != "packed":
         return None
     orders = [np.asarray(epoch_batches(config, host_examples, epoch)[0]) for epoch in epochs]
@@ -296,14 +299,15 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
     return batches.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
 
 
-def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress, resume, saver,
-               log, should_stop):
-    first = resume.batch if resume else 0
-    order, counts = epoch_batches(config, host_examples, epoch, first)
+def _run_epoch(config, trainer, state, windows, epoch, progress, resume, saver, log,
+               should_stop):
+    plan = windows.plan(epoch)
+    done = resume or EpochProgress()
     checkpoint_every = config.checkpoint_every if saver else 0
+    centers = pairs = 0
     desc = f"epoch {epoch + 1}/{config.num_epochs}"
-    with tqdm(total=len(order), initial=first, desc=desc, unit="step", disable=not progress,
-              leave=False) as bar:
+    with tqdm(total=plan.num_batches, initial=done.batch, desc=desc, unit="step",
+              disable=not progress, leave=False) as bar:
 
         def after_dispatch(state, done, dispatch):
             log.curve.append([dispatch.global_step, np.asarray(dispatch.mean_loss).tolist()])
@@ -311,7 +315,7 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
             centers = float(np.max(dispatch.num_examples))
             bar.set_postfix_str(f"loss {_losses_text(done.mean_loss)}, "
                                 f"{centers / dispatch.seconds:,.0f} centers/s")
-            if done.batch == len(order):  # the epoch's end is saved by the caller
+            if done.batch == plan.num_batches:  # the epoch's end is saved by the caller
                 return
             stop = should_stop()
             due = checkpoint_every and dispatch.global_step % checkpoint_every == 0
@@ -321,9 +325,17 @@ def _run_epoch(config, trainer, state, examples, host_examples, epoch, progress,
             if stop:
                 raise TrainingInterrupted(epoch + 1, dispatch.global_step, saver is not None)
 
-        state, done = trainer.run_epoch(state, examples, order, epoch + 1, after_dispatch,
-                                        resume, checkpoint_every, log.capacity)
-        return state, done, counts
+        for window in windows.windows(epoch, plan.window_of(done.batch)):
+            order, (window_centers, window_pairs) = epoch_batches(
+                config, window.host, epoch, done.batch - window.first_batch, window.index)
+            centers, pairs = centers + window_centers, pairs + window_pairs
+            if not windows.one_window and log.capacity is not None:
+                log.capacity = batches.capacity_for(window.host.num_live, np.asarray(order),
+                                                    log.capacity)
+            state, done = trainer.run_epoch(state, window.device, order, epoch + 1,
+                                            after_dispatch, done, checkpoint_every,
+                                            log.capacity, offset=window.first_batch)
+    return state, done, (centers, pairs)
 
 
 def _losses_text(mean_loss) -> str:

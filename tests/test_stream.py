@@ -1,0 +1,123 @@
+"""The streamed data stage: blocks of whole sentences, subsampling with the corpus's counts,
+windows that shuffle blocks, and a run cut into windows that resumes mid-epoch bitwise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.conftest import interrupted_then_resumed, topic_corpus
+from tests.test_checkpoint import leaves_equal, topic_config
+from w2v_jax import data, pipeline, stream
+
+# About 12 blocks of 1,000 tokens in windows of 3: 4 windows an epoch.
+STREAMED = dict(block_tokens=1000, window_blocks=3)
+
+
+@pytest.fixture(scope="module")
+def topic_text():
+    return topic_corpus(sentences=3000)[0]
+
+
+@pytest.fixture(scope="module")
+def streamed(topic_text):
+    config = topic_config(**STREAMED)
+    return config, pipeline.prepare_data(config, text=topic_text)
+
+
+def test_blocks_are_whole_sentences_of_about_block_tokens(topic_text):
+    _, corpus = data.encode_text(topic_text, 1)
+    blocks = data.block_bounds(corpus.offsets, 1000)
+    tokens = np.diff(corpus.offsets[blocks])
+    assert blocks[0] == 0 and blocks[-1] == len(corpus.offsets) - 1
+    assert np.all(tokens[:-1] >= 1000) and np.all(tokens[:-1] < 1000 + 4)  # sentences of 4
+    assert tokens.sum() == len(corpus.ids)
+    assert len(data.block_bounds(corpus.offsets, len(corpus.ids))) == 2, "small: one block"
+
+
+def test_ptb_is_one_block(ptb_text):
+    dataset = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0)
+    assert len(dataset.blocks) == 2 and dataset.num_centers == 343_062
+
+
+def test_blocks_subsample_with_the_corpus_counts():
+    """A block keeps a word at the rate its count in the whole corpus gives, not its count in
+    the block: 'rare' is frequent in the first block only, yet kept as the rare word it is."""
+    text = "rare common x\n" * 400 + "common y z\n" * 40_000
+    vocab, corpus = data.encode_text(text, 1)
+    dataset = data.build_dataset(vocab, corpus, 1e-2, seed=0, block_tokens=1200)
+    assert len(dataset.blocks) - 1 > 50
+    keep = data.keep_probabilities(corpus, 1e-2)
+    first = dataset.subsampled_block(0)
+    kept = np.bincount(first.ids, minlength=len(vocab))[vocab["rare"]]
+    expected = 400 * keep[vocab["rare"]]
+    assert abs(kept - expected) < 4 * np.sqrt(expected)
+    total = sum(np.bincount(dataset.subsampled_block(b).ids, minlength=len(vocab))
+                for b in range(len(dataset.blocks) - 1))
+    expected = vocab.counts * keep
+    assert np.all(np.abs(total - expected)[1:] < 4 * np.sqrt(expected[1:]) + 1)
+
+
+def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
+    config, prepared = streamed
+    windows = stream.Stream(config, prepared.dataset, prepared.examples)
+    num_blocks = len(prepared.dataset.blocks) - 1
+    orders = []
+    for epoch in range(3):
+        plan = windows.plan(epoch)
+        blocks = np.concatenate(plan.windows)
+        assert np.array_equal(np.sort(blocks), np.arange(num_blocks))
+        assert all(len(w) <= config.window_blocks for w in plan.windows)
+        orders.append(blocks.tolist())
+        seen = 0
+        for window in windows.windows(epoch):
+            assert window.first_batch == plan.starts[window.index]
+            order = np.asarray(pipeline.epoch_batches(config, window.host, epoch, 0,
+                                                      window.index)[0])
+            rows = order[order < len(window.host)]
+            assert np.array_equal(np.sort(rows), np.arange(len(window.host)))
+            assert len(order) == plan.batches[window.index]
+            seen += len(rows)
+        assert seen == prepared.num_centers == plan.rows.sum()
+    assert orders[0] != orders[1] != orders[2]
+    assert len(plan.windows) == 4
+
+
+def test_a_window_is_the_same_whenever_it_is_drawn(streamed):
+    config, prepared = streamed
+    windows = stream.Stream(config, prepared.dataset)
+    first = [w.host for w in windows.windows(1)]
+    again = [w.host for w in windows.windows(1, from_window=2)]
+    for a, b in zip(first[2:], again, strict=True):
+        assert np.array_equal(a.contexts_negatives, b.contexts_negatives)
+        assert np.array_equal(a.centers, b.centers)
+
+
+def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
+    """Killed inside the second window of the second epoch, resumed: the parameters, losses
+    and curve of the uninterrupted run."""
+
+    def train(workdir, should_stop=None):
+        config = topic_config(**STREAMED)
+        prepared = pipeline.prepare_data(config, text=topic_text)
+        return pipeline.train_skipgram(config, prepared, progress=False, workdir=workdir,
+                                       should_stop=should_stop)
+
+    straight = train(tmp_path / "straight")
+    plan = stream.Stream(topic_config(**STREAMED), straight.prepared.dataset).plan(1)
+    dispatches_per_epoch = sum(-(-b // 8) for b in plan.batches)  # steps_per_dispatch 8
+    stop_after = dispatches_per_epoch + -(-int(plan.batches[0]) // 8) + 1
+    resumed = interrupted_then_resumed(train, tmp_path / "resumed", stop_after)
+    into_epoch = resumed.resumed_from - straight.history[0].step
+    assert 0 < into_epoch < plan.num_batches and into_epoch not in plan.starts, "mid-window"
+    assert straight.curve[:len(resumed.curve)] == resumed.curve[:len(straight.curve)]
+    assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
+    assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
+    assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
+
+
+def test_streamed_training_learns_the_topics(streamed):
+    config, prepared = streamed
+    run = pipeline.train_skipgram(config.replace(num_epochs=4), prepared, progress=False)
+    assert run.history[-1].loss < 0.8 * run.history[0].loss
+    assert sum(stats.centers for stats in run.history) == 4 * prepared.num_centers

@@ -1,0 +1,192 @@
+"""The examples of an epoch as a stream of windows: drawn on the host ahead of the device by a
+grain pipeline, a window of blocks at a time, so that memory holds a window or two, never the
+epoch.
+
+An epoch's blocks come in an order drawn for the epoch, ``Config.window_blocks`` at a time
+(``data.epoch_windows``); a window's examples are drawn block by block (``data.window_examples``)
+and its rows shuffled within the window, then cut into batches, the last one filled with
+padding rows. Every draw is seeded by (seed, stream, epoch, block or window), so a window is the
+same whenever it is drawn: the position in the stream is just (epoch, batch), and a run resumed
+there draws what the interrupted run would have. A corpus of one window (PTB) draws its examples
+once, as the book does, and keeps them on the device for every epoch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Iterator
+
+import jax
+import numpy as np
+
+from w2v_jax import batches, data
+from w2v_jax.config import Config
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochPlan:
+    """The windows of an epoch (their blocks) and the batches each takes."""
+
+    windows: list[np.ndarray]
+    rows: np.ndarray
+    """int64 [windows]: the centers of each window."""
+    batch_size: int
+
+    @property
+    def batches(self) -> np.ndarray:
+        return -(-self.rows // self.batch_size)
+
+    @property
+    def starts(self) -> np.ndarray:
+        """The epoch's batch index where each window starts, then the epoch's batches."""
+        return np.concatenate([[0], np.cumsum(self.batches)]).astype(np.int64)
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.batches.sum())
+
+    def window_of(self, batch: int) -> int:
+        """The window holding the epoch's batch ``batch`` (a batch at a window's end: the next
+        window; the epoch's end: the number of windows)."""
+        return int(np.searchsorted(self.starts[1:], batch, side="right"))
+
+
+def epoch_plan(config: Config, dataset: data.Dataset, epoch: int) -> EpochPlan:
+    windows = data.epoch_windows(dataset, config.window_blocks, epoch)
+    rows = np.array([dataset.block_centers[window].sum() for window in windows], np.int64)
+    return EpochPlan(windows, rows, config.batch_size)
+
+
+def total_steps(config: Config, dataset: data.Dataset) -> int:
+    """The batches of every epoch of the run."""
+    return sum(epoch_plan(config, dataset, epoch).num_batches
+               for epoch in range(config.num_epochs))
+
+
+def draw_window(config: Config, dataset: data.Dataset, blocks: np.ndarray,
+                epoch: int) -> data.Examples:
+    """A window's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
+    draw_epoch = epoch if config.resample_each_epoch else 0
+    return data.window_examples(dataset, blocks, draw_epoch, config.max_window,
+                                config.noise_per_context, config.max_len)
+
+
+def row_capacity(config: Config, dataset: data.Dataset) -> int:
+    """Rows every window fits in: the centers of the window_blocks largest blocks. Windows are
+    padded to it on the device, so that one program serves them all."""
+    return int(np.sort(dataset.block_centers)[::-1][:config.window_blocks].sum())
+
+
+def to_device(examples: data.Examples, rows: int | None = None) -> dict[str, jax.Array]:
+    """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
+    keyed by field name; the row at len(examples) is a padding row."""
+    padded = examples.with_padding_row()
+    extra = (rows or len(examples)) - len(examples)
+    arrays = {}
+    for field in dataclasses.fields(padded):
+        array = getattr(padded, field.name)
+        if extra > 0:
+            array = np.concatenate([array, np.zeros((extra, *array.shape[1:]), array.dtype)])
+        arrays[field.name] = jax.device_put(array)
+    return arrays
+
+
+def window_order(config: Config, num_rows: int, epoch: int,
+                 window: int) -> np.ndarray | jax.Array:
+    """A window's batch order: int32 [batches, batch_size], rows of the window shuffled (on
+    the host, or on the device with config.shuffle "device"), the last batch filled with the
+    padding row ``num_rows``. Window 0's is the one a corpus of one window has always had."""
+    if config.shuffle == "device":
+        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed),
+                                                    data.SHUFFLE_STREAM), epoch)
+        if window:
+            key = jax.random.fold_in(key, window)
+        return batches.device_batch_order(num_rows, config.batch_size, key)
+    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch, window)
+    return data.batch_order(num_rows, config.batch_size, shuffle)
+
+
+@dataclasses.dataclass
+class Window:
+    """One window of an epoch, ready to train on."""
+
+    index: int
+    host: data.Examples
+    device: dict[str, jax.Array]
+    first_batch: int
+    """The epoch's batch index of the window's first batch."""
+
+
+class Stream:
+    """The windows of each epoch, drawn by a grain pipeline a window ahead of the device
+    (a thread: the drawing is numpy, which leaves the interpreter while it works).
+
+    ``wait_seconds`` adds up the time training waited for a window: drawn late, or moved to
+    the device (the device is idle then, each dispatch having ended with the host reading
+    its losses).
+    """
+
+    def __init__(self, config: Config, dataset: data.Dataset,
+                 first: data.Examples | None = None) -> None:
+        self.config, self.dataset = config, dataset
+        self.rows = row_capacity(config, dataset)
+        self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
+        self._first = first
+        # A corpus of one window keeps its examples for every epoch: (host, device).
+        self._kept: tuple[data.Examples, dict[str, jax.Array] | None] | None = None
+        self.wait_seconds = 0.0
+        if first is not None and self.one_window:
+            self._kept = (first, None)
+
+    def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
+        """The shapes of every window's device examples, to compile for."""
+        first = self.first_window()
+        return {field.name: jax.ShapeDtypeStruct(
+                    (self.rows + 1, *getattr(first, field.name).shape[1:]),
+                    getattr(first, field.name).dtype)
+                for field in dataclasses.fields(first)}
+
+    def plan(self, epoch: int) -> EpochPlan:
+        return epoch_plan(self.config, self.dataset, epoch)
+
+    def first_window(self) -> data.Examples:
+        """Epoch 0's first window, host side."""
+        if self._first is None:
+            self._first = draw_window(self.config, self.dataset, self.plan(0).windows[0], 0)
+        return self._first
+
+    def windows(self, epoch: int, from_window: int = 0) -> Iterator[Window]:
+        """The windows of ``epoch`` from ``from_window`` on."""
+        plan = self.plan(epoch)
+        if self.one_window and from_window < len(plan.windows):
+            began = time.perf_counter()
+            window = self._single_window(epoch, plan)
+            self.wait_seconds += time.perf_counter() - began
+            yield window
+            return
+        import grain  # a second to import, needed only by corpora of more than one window
+
+        source = grain.MapDataset.source(plan.windows[from_window:]).map(
+            lambda blocks: draw_window(self.config, self.dataset, blocks, epoch))
+        # One thread, one window ahead: the next window is drawn while this one trains.
+        drawn = iter(source.to_iter_dataset(grain.ReadOptions(num_threads=1,
+                                                               prefetch_buffer_size=1)))
+        for index in range(from_window, len(plan.windows)):
+            began = time.perf_counter()
+            host = next(drawn)
+            device = to_device(host, self.rows)
+            self.wait_seconds += time.perf_counter() - began
+            yield Window(index, host, device, int(plan.starts[index]))
+
+    def _single_window(self, epoch: int, plan: EpochPlan) -> Window:
+        """A corpus of one window keeps its examples for every epoch (drawn anew each epoch
+        with resample_each_epoch)."""
+        if self._kept is None or (self.config.resample_each_epoch and epoch > 0):
+            host = draw_window(self.config, self.dataset, plan.windows[0], epoch)
+            self._kept = (host, None)
+        host, device = self._kept
+        if device is None:
+            device = to_device(host, self.rows)
+            self._kept = (host, device)
+        return Window(0, host, device, 0)
