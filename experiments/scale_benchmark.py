@@ -116,10 +116,10 @@ def partners_nearest(vectors: Embeddings) -> float:
     return sum(hits) / max(len(hits), 1)
 
 
-def run_probe(args: argparse.Namespace, corpus: Path, cache: Path) -> dict:
-    encode(TextCorpus((str(corpus),)), args.min_freq, cache)  # the cache first
+def run_probe(args: argparse.Namespace, corpus: Path, cache: Path, min_freq: int) -> dict:
+    encode(TextCorpus((str(corpus),)), min_freq, cache)  # the cache first
     command = [sys.executable, "-m", "experiments.scale_benchmark", "--preset", args.preset,
-               "--min-freq", str(args.min_freq), "--train-seconds", str(args.train_seconds),
+               "--min-freq", str(min_freq), "--train-seconds", str(args.train_seconds),
                "--probe", str(corpus), str(cache), repr(time.time())]
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(finished.stdout.strip().splitlines()[-1])
@@ -135,7 +135,7 @@ def report(results: dict) -> str:
     ours, gensim, cached = results["w2v_jax"], results["gensim"], results["w2v_jax_cached"]
     rate = {name: run["tokens"] / run["seconds"] for name, run in (("ours", ours),
                                                                     ("gensim", gensim))}
-    return "\n".join([
+    lines = [
         f"`{results['command']}` on {results['machine']}: {results['corpus']} "
         f"({results['corpus_bytes'] / 2**20:,.0f} MiB, {ours['tokens']:,} tokens), "
         f"min_count {results['min_freq']}, one process, the file in the page cache.", "",
@@ -147,7 +147,33 @@ def report(results: dict) -> str:
         f"| gensim build_vocab (count only) | {gensim['seconds']:.1f} | "
         f"{rate['gensim'] / 1e6:.2f}M | {gensim['vocab_size']:,} | 1x |",
         f"| w2v_jax encode again (the cache, checksums verified) | {cached['seconds']:.2f} | "
-        f"| {cached['vocab_size']:,} | |", ""])
+        f"| {cached['vocab_size']:,} | |", ""]
+    training = results.get("training")
+    if training:
+        lines += [
+            f"Training with the {training['preset']} preset in a fresh process on "
+            f"{results['device']}, the corpus cached, for at most {results['train_seconds']} s "
+            f"(one epoch at most): launch to the end of the first dispatch, peak RSS against the "
+            f"tables and optimiser state, and the time spent waiting for the stream.", "",
+            "| corpus | tokens | min_freq: vocabulary | blocks | first dispatch | peak RSS | "
+            "tables + optimiser | waiting for data | planted partners nearest |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        for name in ("small", "large"):
+            run = training[name]
+            waiting = (f"{run['feed_seconds']:.1f} s of {run['epoch_seconds']:.1f} s "
+                       f"({run['feed_seconds'] / run['epoch_seconds']:.1%})"
+                       if "feed_seconds" in run else "(stopped mid-epoch)")
+            partners = (f"{run['partners_nearest']:.0%}" if "partners_nearest" in run
+                        else "(stopped mid-epoch)")
+            lines.append(f"| {name} | {training[name + '_tokens']:,} | "
+                         f"{run['min_freq']}: {run['vocab_size']:,} | {run['blocks']} | "
+                         f"{run['first_dispatch_seconds']:.1f} s | "
+                         f"{run['peak_rss_bytes'] / 2**30:.2f} GiB | "
+                         f"{run['state_bytes'] / 2**30:.2f} GiB | {waiting} | {partners} |")
+        small, large = training["small"], training["large"]
+        lines += ["", f"Peak RSS, large against small: "
+                      f"{large['peak_rss_bytes'] / small['peak_rss_bytes'] - 1:+.1%}.", ""]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -175,9 +201,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"w2v_jax from the cache: {results['w2v_jax_cached']}", flush=True)
         small = Path(work) / "small.txt"
         make_corpus.write_corpus(small, args.small_tokens, args.vocab, groups=GROUPS, seed=1)
-        results["training"] = {"preset": args.preset}
-        for name, path in (("small", small), ("large", corpus)):
-            results["training"][name] = run_probe(args, path, cache)
+        results["training"] = {"preset": args.preset, "small_tokens": args.small_tokens,
+                               "large_tokens": results["w2v_jax"]["tokens"]}
+        results["train_seconds"] = args.train_seconds
+        # min_freq grows with the corpus, so that both keep about the same vocabulary: the
+        # words expected min_freq times in the small corpus.
+        scaled = args.min_freq * round(results["w2v_jax"]["tokens"] / args.small_tokens)
+        for name, path, min_freq in (("small", small, args.min_freq),
+                                     ("large", corpus, scaled)):
+            results["training"][name] = run_probe(args, path, cache, min_freq)
+            results["training"][name]["min_freq"] = min_freq
             print(f"training on the {name} corpus: {results['training'][name]}", flush=True)
     common.write_json(args.out / "scale_benchmark.json", results)
     common.write_text(args.out / "README.md", report(results))

@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from w2v_jax import data, pipeline
+from w2v_jax import pipeline
 from w2v_jax.config import PRESETS, preset
 
 
@@ -89,22 +89,23 @@ def test_presets_hold_on_ptb(ptb_dir, name):
 @pytest.mark.slow
 def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
     """Each preset on 14M tokens. fast and gpu, whose rates were chosen for this (row-wise
-    Adagrad adapts each row's step), train a whole epoch, and share their data stage. book and
-    best (dense Adam: a step is at most about its rate, whatever the corpus) train together on
-    the first 250k centers of that epoch (their first epochs differ only in the rate), as long
-    as a PTB epoch is: a whole epoch of both on this CPU would take minutes."""
+    Adagrad adapts each row's step), train a whole epoch, streamed in 14 blocks, and share
+    their data stage. book and best (dense Adam: a step is at most about its rate, whatever the
+    corpus) train together on the corpus's first block (their first epochs differ only in the
+    rate), as long as a PTB epoch is: a whole epoch of both on this CPU would take minutes."""
     text = "\n".join([ptb_text] * 16)
     fast = preset("fast", num_epochs=1)
     prepared = pipeline.prepare_data(fast, text=text)
+    assert len(prepared.dataset.blocks) - 1 == 14 and prepared.examples is None
     for name in ("fast", "gpu"):
         assert preset(name).data_key() == fast.data_key()
         assert_holds(preset(name, num_epochs=1), prepared)
     book, best = preset("book", num_epochs=1), preset("best", num_epochs=1,
                                                       resample_each_epoch=False)
-    prepared = pipeline.prepare_data(book, text=text)
-    first = data.Examples(*(getattr(prepared.examples, field.name)[:250_000]
-                            for field in dataclasses.fields(data.Examples)))
-    prepared = dataclasses.replace(prepared, examples=first)
+    dataset = pipeline.prepare_data(book, text=text).dataset
+    first_block = dataclasses.replace(dataset, blocks=dataset.blocks[:2],
+                                      block_centers=dataset.block_centers[:1])
+    prepared = pipeline.PreparedData(first_block, None, 0.0)
     for run in pipeline.train_together([book, best], prepared, progress=False):
         assert np.isfinite(run.history[0].loss) and run.diverged is None
         assert run.history[0].loss < run.curve[0][1]

@@ -9,6 +9,7 @@ import pytest
 from tests.conftest import interrupted_then_resumed, topic_corpus
 from tests.test_checkpoint import leaves_equal, topic_config
 from w2v_jax import data, pipeline, stream
+from w2v_jax.evaluate import Embeddings
 
 # About 12 blocks of 1,000 tokens in windows of 3: 4 windows an epoch.
 STREAMED = dict(block_tokens=1000, window_blocks=3)
@@ -60,6 +61,7 @@ def test_blocks_subsample_with_the_corpus_counts():
 
 def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
     config, prepared = streamed
+    assert prepared.examples is None  # drawn as it trains
     windows = stream.Stream(config, prepared.dataset, prepared.examples)
     num_blocks = len(prepared.dataset.blocks) - 1
     orders = []
@@ -72,10 +74,11 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
         seen = 0
         for window in windows.windows(epoch):
             assert window.first_batch == plan.starts[window.index]
-            order = np.asarray(pipeline.epoch_batches(config, window.host, epoch, 0,
+            order = np.asarray(pipeline.epoch_batches(config, window.num_contexts, epoch, 0,
                                                       window.index)[0])
-            rows = order[order < len(window.host)]
-            assert np.array_equal(np.sort(rows), np.arange(len(window.host)))
+            rows = order[order < window.rows]
+            assert np.array_equal(np.sort(rows), np.arange(window.rows))
+            assert not np.asarray(window.device["num_live"][window.rows:]).any(), "padding"
             assert len(order) == plan.batches[window.index]
             seen += len(rows)
         assert seen == prepared.num_centers == plan.rows.sum()
@@ -86,11 +89,11 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
 def test_a_window_is_the_same_whenever_it_is_drawn(streamed):
     config, prepared = streamed
     windows = stream.Stream(config, prepared.dataset)
-    first = [w.host for w in windows.windows(1)]
-    again = [w.host for w in windows.windows(1, from_window=2)]
+    first = [w.device for w in windows.windows(1)]
+    again = [w.device for w in windows.windows(1, from_window=2)]
     for a, b in zip(first[2:], again, strict=True):
-        assert np.array_equal(a.contexts_negatives, b.contexts_negatives)
-        assert np.array_equal(a.centers, b.centers)
+        for name in ("centers", "contexts_negatives", "num_live"):
+            assert np.array_equal(a[name], b[name])
 
 
 def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
@@ -121,3 +124,16 @@ def test_streamed_training_learns_the_topics(streamed):
     run = pipeline.train_skipgram(config.replace(num_epochs=4), prepared, progress=False)
     assert run.history[-1].loss < 0.8 * run.history[0].loss
     assert sum(stats.centers for stats in run.history) == 4 * prepared.num_centers
+    vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
+    for a, b in topic_corpus()[1]:
+        assert vectors.most_similar(a, 1)[0][0] == b and vectors.most_similar(b, 1)[0][0] == a
+
+
+def test_resampling_each_epoch_draws_each_block_anew(streamed):
+    config, prepared = streamed
+    block = np.array([3])
+    for resample in (False, True):
+        draws = [stream.draw_window(config.replace(resample_each_epoch=resample),
+                                    prepared.dataset, block, epoch).contexts_negatives
+                 for epoch in (1, 2)]
+        assert np.array_equal(*draws) != resample

@@ -96,7 +96,7 @@ class EncodedCorpus:
 
     vocab: Vocab
     corpus: Corpus
-    """``ids`` memory-mapped from the cache entry."""
+    """``ids`` and ``offsets`` memory-mapped from the cache entry."""
     files: tuple[Path, ...]
     lines: int
     split_lines: int
@@ -205,7 +205,7 @@ def _load(entry: Path, files: list[Path], seconds: float, from_cache: bool,
     vocab = Vocab.load(entry / "vocab.json")
     ids = np.memmap(entry / "ids.int32", np.int32, "r") if meta["tokens"] else np.zeros(
         0, np.int32)
-    offsets = np.fromfile(entry / "offsets.int64", np.int64)
+    offsets = np.memmap(entry / "offsets.int64", np.int64, "r")
     return EncodedCorpus(vocab, Corpus(ids, offsets), tuple(files), meta["lines"],
                          meta["split_lines"], meta["forgotten"], entry, seconds, from_cache,
                          notes)
@@ -272,7 +272,8 @@ def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_fr
             raise CorpusError(f"{file} holds no words: leave it out or check that it is the "
                               f"right file")
     try:
-        tokens, remap = counter.vocabulary(min_freq)
+        counted = None if source.max_vocab_size else _count_ids(ids_path, len(counter.words))
+        tokens, remap = counter.vocabulary(min_freq, counted)
     except ValueError as err:
         raise CorpusError(f"{err} ({len(files)} files)") from None
     counts = _renumber(ids_path, remap, len(tokens))
@@ -305,6 +306,15 @@ class _LineLengths:
 
     def all(self) -> np.ndarray:
         return np.concatenate(self.done) if self.done else np.zeros(0, np.int64)
+
+
+def _count_ids(ids_path: Path, size: int) -> np.ndarray:
+    """How often each id in [0, size) occurs in the int32 file ``ids_path``."""
+    counts = np.zeros(size, np.int64)
+    for start in range(0, ids_path.stat().st_size // 4, 1 << 24):
+        chunk = np.fromfile(ids_path, np.int32, 1 << 24, offset=4 * start)
+        counts += np.bincount(chunk, minlength=size)[:size]
+    return counts
 
 
 def _renumber(ids_path: Path, remap: np.ndarray, vocab_size: int) -> np.ndarray:

@@ -287,7 +287,10 @@ class VocabularyCounter:
     With ``max_vocab_size``, memory stays bounded as word2vec's and gensim's does: when more
     distinct words are held, those seen at most ``min_reduce`` times are forgotten (their
     occurrences so far become ``<unk>``, a later one counts afresh) and ``min_reduce`` grows
-    by one. ``add`` then returns, for each encoder, the words it must forget.
+    by one. ``add`` then returns, for each encoder, the words it must forget. Only then does
+    the counter count as it goes; otherwise ``vocabulary`` takes the counts of the provisional
+    ids, counted once at the end (a pass over the ids rather than one over the vocabulary per
+    block).
     """
 
     def __init__(self, num_encoders: int = 1, max_vocab_size: int | None = None) -> None:
@@ -303,12 +306,13 @@ class VocabularyCounter:
     def add(self, encoder: int, block: EncodedBlock) -> tuple[np.ndarray, list[list[str]]]:
         """Count a block of encoder ``encoder``; returns its tokens as provisional ids (int32)
         and, for each encoder, the words it must forget (all empty unless max_vocab_size)."""
-        remap = self._remap_with(encoder, block)
-        provisional = remap[block.ids]
+        provisional = self._remap_with(encoder, block)[block.ids]
+        forget = [[] for _ in self.remaps]
+        if self.max_vocab_size is None:
+            return provisional.astype(np.int32), forget
         live = provisional >= 0  # a word forgotten since the encoder numbered it: <unk>
         self.counts += np.bincount(provisional[live], minlength=len(self.counts))
-        forget = [[] for _ in self.remaps]
-        if self.max_vocab_size is not None and len(self.index) > self.max_vocab_size:
+        if len(self.index) > self.max_vocab_size:
             forget = self._forget_rare()
         return np.where(live, provisional, -1).astype(np.int32), forget
 
@@ -324,7 +328,8 @@ class VocabularyCounter:
             new = list(itertools.compress(words, fresh))
             self.index.update(zip(new, itertools.count(first)))
             self.words += new
-            self.counts = _grown(self.counts, len(self.words), 0)
+            if self.max_vocab_size is not None:
+                self.counts = _grown(self.counts, len(self.words), 0)
         end = block.first_new_id + len(words)
         remap = self.remaps[encoder] = _grown(self.remaps[encoder], end, -1)
         remap[block.first_new_id:end] = ids
@@ -346,12 +351,15 @@ class VocabularyCounter:
         self.min_reduce += 1
         return [words for _ in self.remaps]
 
-    def vocabulary(self, min_freq: int) -> tuple[tuple[str, ...], np.ndarray]:
+    def vocabulary(self, min_freq: int,
+                   counts: np.ndarray | None = None) -> tuple[tuple[str, ...], np.ndarray]:
         """The words counted at least ``min_freq`` times (``<unk>`` excluded), most frequent
         first, ties in first-occurrence order; and the map from provisional ids to their ids
-        in ``(<unk>, *words)``, 0 for the rest, with one more entry (-1 -> 0). ValueError when
+        in ``(<unk>, *words)``, 0 for the rest, with one more entry (-1 -> 0). ``counts``: of
+        each provisional id, unless the counter counted them (max_vocab_size). ValueError when
         none is kept."""
-        counts = self.counts[:len(self.words)].copy()
+        counts = self.counts if counts is None else counts
+        counts = _grown(counts, len(self.words), 0)[:len(self.words)].copy()
         if not counts.any() and not self.forgotten:
             raise ValueError("the corpus holds no tokens: check that the file is the right one")
         if UNK in self.index:
@@ -394,7 +402,7 @@ def encode_text(text: str, min_freq: int) -> tuple[Vocab, Corpus]:
     counter = VocabularyCounter()
     block = BlockEncoder().encode(text)
     provisional, _ = counter.add(0, block)
-    tokens, remap = counter.vocabulary(min_freq)
+    tokens, remap = counter.vocabulary(min_freq, np.bincount(provisional))
     ids = remap[provisional]
     lengths = sentence_lengths(block.line_lengths, max(len(ids), 1))
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
@@ -715,8 +723,13 @@ def build_dataset(vocab: Vocab, corpus: Corpus, subsample_t: float, seed: int,
     dataset = Dataset(vocab, corpus, AliasTable.build(noise_distribution(vocab.counts)),
                       blocks, np.zeros(len(blocks) - 1, np.int64), subsample_t,
                       subsample_formula, seed)
-    for block in range(len(blocks) - 1):
+
+    def count(block: int) -> None:
         dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
+
+    # numpy leaves the interpreter in these loops, so threads use every core.
+    with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
+        list(pool.map(count, range(len(blocks) - 1)))
     if dataset.num_centers == 0:
         raise ValueError("no sentence keeps 2 or more tokens after subsampling, so there is no "
                          "center with a context: use a larger corpus or a larger subsample_t")
@@ -734,19 +747,18 @@ def block_bounds(offsets: np.ndarray, block_tokens: int) -> np.ndarray:
 
 def corpus_block(corpus: Corpus, blocks: np.ndarray, block: int) -> Corpus:
     """The sentences of block ``block``, as a corpus of its own."""
-    offsets = corpus.offsets[blocks[block]:blocks[block + 1] + 1]
-    return Corpus(read_tokens(corpus, int(offsets[0]), int(offsets[-1])), offsets - offsets[0])
+    offsets = read_slice(corpus.offsets, int(blocks[block]), int(blocks[block + 1]) + 1)
+    ids = read_slice(corpus.ids, int(offsets[0]), int(offsets[-1]))
+    return Corpus(ids, offsets - offsets[0])
 
 
-def read_tokens(corpus: Corpus, start: int, stop: int) -> np.ndarray:
-    """``corpus.ids[start:stop]`` as an array of its own. A memory-mapped corpus is read from
-    its file rather than through the map, so that the pages of a large corpus never pile up
-    in this process's memory."""
-    ids = corpus.ids
-    if isinstance(ids, np.memmap) and ids.filename is not None:
-        return np.fromfile(ids.filename, ids.dtype, stop - start,
-                           offset=ids.offset + start * ids.itemsize)
-    return np.asarray(ids[start:stop])
+def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``array[start:stop]``. A memory-mapped array is read from its file rather than through
+    the map, so that the pages of a large corpus never pile up in this process's memory."""
+    if isinstance(array, np.memmap) and array.filename is not None:
+        return np.fromfile(array.filename, array.dtype, stop - start,
+                           offset=array.offset + start * array.itemsize)
+    return np.asarray(array[start:stop])
 
 
 def epoch_windows(dataset: Dataset, window_blocks: int, epoch: int) -> list[np.ndarray]:
@@ -770,8 +782,8 @@ def window_examples(dataset: Dataset, blocks: np.ndarray, draw_epoch: int, max_w
              for block in blocks]
     if len(parts) == 1:
         return parts[0]
-    return Examples(*(np.concatenate(arrays) for arrays in zip(*map(dataclasses.astuple,
-                                                                    parts))))
+    return Examples(*(np.concatenate([getattr(part, field.name) for part in parts])
+                      for field in dataclasses.fields(Examples)))
 
 
 def stream_rng(seed: int, stream: int, epoch: int = 0, block: int = 0) -> np.random.Generator:

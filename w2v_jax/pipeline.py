@@ -24,11 +24,12 @@ from w2v_jax.step import TrainState, create_train_state, make_train_step
 
 @dataclasses.dataclass
 class PreparedData:
-    """The data stage's output: vocabulary, corpus in blocks, and the first window's examples
-    (for a corpus of one window, such as PTB, the first epoch's)."""
+    """The data stage's output: vocabulary, corpus in blocks, and for a corpus of one window
+    (such as PTB) the first epoch's examples; a larger corpus's are drawn as it trains
+    (``stream.Stream``)."""
 
     dataset: data.Dataset
-    examples: data.Examples
+    examples: data.Examples | None
     seconds: float
     source: EncodedCorpus | None = None
     """For a corpus of files: how it was read (its summary, its cache entry)."""
@@ -48,8 +49,8 @@ def prepare_data(config: Config, data_dir: str | os.PathLike | None = None,
                  corpus: TextCorpus | EncodedCorpus | str
                  | os.PathLike | Sequence[str | os.PathLike] | None = None,
                  cache_dir: str | os.PathLike | None = None) -> PreparedData:
-    """Encode the corpus, cut it into blocks and count their centers, and draw the first
-    window's examples (windows and noise words); timed as a whole.
+    """Encode the corpus, cut it into blocks and count their centers, and, for a corpus of one
+    window, draw the first epoch's examples (windows and noise words); timed as a whole.
 
     The corpus is ``corpus`` (files, directories or globs, or a ``TextCorpus`` saying how to
     read them; encoded once into ``cache_dir``, see ``w2v_jax.corpus``), else ``text`` (one
@@ -69,7 +70,8 @@ def prepare_data(config: Config, data_dir: str | os.PathLike | None = None,
                                       config.min_freq)
     dataset = data.build_dataset(vocab, ids, config.subsample_t, config.seed, config.subsample,
                                  config.block_tokens)
-    examples = stream.Stream(config, dataset).first_window()
+    windows = stream.Stream(config, dataset)
+    examples = windows.first_window() if windows.one_window else None
     return PreparedData(dataset, examples, time.perf_counter() - start, source)
 
 
@@ -222,12 +224,15 @@ def _train(config, prepared, state, trainer, saver, on_epoch_end, progress, on_r
         # Sized over every epoch of the run, done ones too, and at least as large as when it
         # was saved: a resumed run compiles the program an uninterrupted one runs (a GPU sums
         # another capacity in another order). Larger corpora size it window by window.
-        log.capacity = batch_capacity(config, prepared.examples, range(config.num_epochs),
-                                      log.capacity or 0)
+        log.capacity = batch_capacity(config, windows.first_window(),
+                                      range(config.num_epochs), log.capacity or 0)
     elif batches.resolved_layout(config.layout) == "packed":
         log.capacity = log.capacity or batches.CAPACITY_STEP
     if epochs:  # a finished run resumed for its results compiles nothing
-        trainer.compile(state, windows.device_shapes(), config.batch_size, log.capacity)
+        windows.start(position.epoch, position.within.batch)  # drawn while it compiles
+        if windows.one_window or log.capacity is None:
+            # Packed windows of a larger corpus compile for the first window's capacity.
+            trainer.compile(state, windows.device_shapes(), config.batch_size, log.capacity)
     for epoch in epochs:
         start, waited = time.perf_counter(), windows.wait_seconds
         resume = position.within if epoch == position.epoch else None
@@ -274,17 +279,17 @@ def state_bytes(config: Config, vocab_size: int) -> dict[str, int]:
     return {"tables": size(shapes.params), "optimiser": size(shapes.opt_state)}
 
 
-def epoch_batches(config: Config, host_examples: data.Examples, epoch: int,
+def epoch_batches(config: Config, num_contexts: np.ndarray, epoch: int,
                   first_batch: int = 0,
                   window: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
-    """A window's batch order (``stream.window_order``: rows of ``host_examples``, the
-    window's), and the (centers, pairs) in its batches from ``first_batch`` on."""
-    order = stream.window_order(config, len(host_examples), epoch, window)
+    """A window's batch order (``stream.window_order`` over its rows, whose context counts
+    are ``num_contexts``), and the (centers, pairs) in its batches from ``first_batch`` on."""
+    order = stream.window_order(config, len(num_contexts), epoch, window)
     if first_batch == 0:  # every row once: no need to look at the order
-        return order, (len(host_examples), int(host_examples.num_contexts.sum()))
+        return order, (len(num_contexts), int(num_contexts.sum()))
     rows = np.asarray(order[first_batch:]).ravel()
-    rows = rows[rows < len(host_examples)]
-    return order, (len(rows), int(host_examples.num_contexts[rows].sum()))
+    rows = rows[rows < len(num_contexts)]
+    return order, (len(rows), int(num_contexts[rows].sum()))
 
 
 def batch_capacity(config: Config, host_examples: data.Examples, epochs,
@@ -294,7 +299,8 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
     (``batches.resolved_layout``)."""
     if batches.resolved_layout(config.layout) != "packed":
         return None
-    orders = [np.asarray(epoch_batches(config, host_examples, epoch)[0]) for epoch in epochs]
+    orders = [np.asarray(epoch_batches(config, host_examples.num_contexts, epoch)[0])
+              for epoch in epochs]
     orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
     return batches.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
 
@@ -327,10 +333,11 @@ def _run_epoch(config, trainer, state, windows, epoch, progress, resume, saver, 
 
         for window in windows.windows(epoch, plan.window_of(done.batch)):
             order, (window_centers, window_pairs) = epoch_batches(
-                config, window.host, epoch, done.batch - window.first_batch, window.index)
+                config, window.num_contexts, epoch, done.batch - window.first_batch,
+                window.index)
             centers, pairs = centers + window_centers, pairs + window_pairs
             if not windows.one_window and log.capacity is not None:
-                log.capacity = batches.capacity_for(window.host.num_live, np.asarray(order),
+                log.capacity = batches.capacity_for(window.num_live, np.asarray(order),
                                                     log.capacity)
             state, done = trainer.run_epoch(state, window.device, order, epoch + 1,
                                             after_dispatch, done, checkpoint_every,

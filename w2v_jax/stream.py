@@ -81,14 +81,13 @@ def row_capacity(config: Config, dataset: data.Dataset) -> int:
 def to_device(examples: data.Examples, rows: int | None = None) -> dict[str, jax.Array]:
     """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
     keyed by field name; the row at len(examples) is a padding row."""
-    padded = examples.with_padding_row()
-    extra = (rows or len(examples)) - len(examples)
+    total = max(rows or 0, len(examples)) + 1
     arrays = {}
-    for field in dataclasses.fields(padded):
-        array = getattr(padded, field.name)
-        if extra > 0:
-            array = np.concatenate([array, np.zeros((extra, *array.shape[1:]), array.dtype)])
-        arrays[field.name] = jax.device_put(array)
+    for field in dataclasses.fields(examples):
+        array = getattr(examples, field.name)
+        padded = np.zeros((total, *array.shape[1:]), array.dtype)  # one copy, then the device's
+        padded[:len(array)] = array
+        arrays[field.name] = jax.device_put(padded)
     return arrays
 
 
@@ -109,22 +108,29 @@ def window_order(config: Config, num_rows: int, epoch: int,
 
 @dataclasses.dataclass
 class Window:
-    """One window of an epoch, ready to train on."""
+    """One window of an epoch, on the device, with the per-row counts the host needs."""
 
     index: int
-    host: data.Examples
     device: dict[str, jax.Array]
+    num_contexts: np.ndarray
+    num_live: np.ndarray
     first_batch: int
     """The epoch's batch index of the window's first batch."""
 
+    @property
+    def rows(self) -> int:
+        return len(self.num_contexts)
+
 
 class Stream:
-    """The windows of each epoch, drawn by a grain pipeline a window ahead of the device
-    (a thread: the drawing is numpy, which leaves the interpreter while it works).
+    """The windows of the run's epochs.
 
-    ``wait_seconds`` adds up the time training waited for a window: drawn late, or moved to
-    the device (the device is idle then, each dispatch having ended with the host reading
-    its losses).
+    A corpus of one window draws it once (each epoch with resample_each_epoch) and keeps it on
+    the device. A larger corpus's windows come from one grain pipeline over the run's
+    (epoch, window) pairs, which draws a window and moves it to the device in a thread, one
+    window ahead of training (numpy and the copy leave the interpreter while they work), across
+    epoch ends too. ``wait_seconds`` adds up the time training waited for a window (the device
+    is idle then, each dispatch having ended with the host reading its losses).
     """
 
     def __init__(self, config: Config, dataset: data.Dataset,
@@ -132,52 +138,75 @@ class Stream:
         self.config, self.dataset = config, dataset
         self.rows = row_capacity(config, dataset)
         self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
-        self._first = first
         # A corpus of one window keeps its examples for every epoch: (host, device).
         self._kept: tuple[data.Examples, dict[str, jax.Array] | None] | None = None
-        self.wait_seconds = 0.0
         if first is not None and self.one_window:
             self._kept = (first, None)
+        self._plans: dict[int, EpochPlan] = {}
+        self._pipeline: Iterator[Window] | None = None
+        self._next: tuple[int, int] | None = None  # the pipeline's next (epoch, window)
+        self.wait_seconds = 0.0
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
         """The shapes of every window's device examples, to compile for."""
-        first = self.first_window()
-        return {field.name: jax.ShapeDtypeStruct(
-                    (self.rows + 1, *getattr(first, field.name).shape[1:]),
-                    getattr(first, field.name).dtype)
-                for field in dataclasses.fields(first)}
+        rows, length = self.rows + 1, self.config.max_len
+        shapes = {"centers": (rows, 1), "contexts_negatives": (rows, length),
+                  "num_contexts": (rows,), "num_live": (rows,)}
+        return {name: jax.ShapeDtypeStruct(shape, np.int32) for name, shape in shapes.items()}
 
     def plan(self, epoch: int) -> EpochPlan:
-        return epoch_plan(self.config, self.dataset, epoch)
+        if epoch not in self._plans:
+            self._plans[epoch] = epoch_plan(self.config, self.dataset, epoch)
+        return self._plans[epoch]
 
     def first_window(self) -> data.Examples:
-        """Epoch 0's first window, host side."""
-        if self._first is None:
-            self._first = draw_window(self.config, self.dataset, self.plan(0).windows[0], 0)
-        return self._first
+        """Epoch 0's first window, host side (drawn here for a corpus of more than one)."""
+        if self._kept is not None:
+            return self._kept[0]
+        first = draw_window(self.config, self.dataset, self.plan(0).windows[0], 0)
+        if self.one_window:
+            self._kept = (first, None)
+        return first
+
+    def start(self, epoch: int, from_batch: int) -> None:
+        """Start drawing the windows from the epoch's batch ``from_batch`` on (while the train
+        step compiles, say)."""
+        window = self.plan(epoch).window_of(from_batch)
+        if not self.one_window and window < len(self.plan(epoch).windows):
+            self._pipeline, self._next = self._start(epoch, window), (epoch, window)
 
     def windows(self, epoch: int, from_window: int = 0) -> Iterator[Window]:
         """The windows of ``epoch`` from ``from_window`` on."""
         plan = self.plan(epoch)
-        if self.one_window and from_window < len(plan.windows):
-            began = time.perf_counter()
-            window = self._single_window(epoch, plan)
-            self.wait_seconds += time.perf_counter() - began
-            yield window
-            return
-        import grain  # a second to import, needed only by corpora of more than one window
-
-        source = grain.MapDataset.source(plan.windows[from_window:]).map(
-            lambda blocks: draw_window(self.config, self.dataset, blocks, epoch))
-        # One thread, one window ahead: the next window is drawn while this one trains.
-        drawn = iter(source.to_iter_dataset(grain.ReadOptions(num_threads=1,
-                                                               prefetch_buffer_size=1)))
         for index in range(from_window, len(plan.windows)):
             began = time.perf_counter()
-            host = next(drawn)
-            device = to_device(host, self.rows)
+            if self.one_window:
+                window = self._single_window(epoch, plan)
+            else:
+                if self._next != (epoch, index):  # not where the pipeline stands: start it
+                    self._pipeline = self._start(epoch, index)
+                window = next(self._pipeline)
+                last = index + 1 == len(plan.windows)
+                self._next = (epoch + 1, 0) if last else (epoch, index + 1)
             self.wait_seconds += time.perf_counter() - began
-            yield Window(index, host, device, int(plan.starts[index]))
+            yield window
+
+    def _start(self, epoch: int, window: int) -> Iterator[Window]:
+        import grain  # a second to import, needed only by corpora of more than one window
+
+        pairs = [(e, w) for e in range(epoch, self.config.num_epochs)
+                 for w in range(window if e == epoch else 0, len(self.plan(e).windows))]
+        source = grain.MapDataset.source(pairs).map(self._drawn)
+        # One thread, one window ahead: the next window is drawn while this one trains.
+        return iter(source.to_iter_dataset(grain.ReadOptions(num_threads=1,
+                                                             prefetch_buffer_size=1)))
+
+    def _drawn(self, pair: tuple[int, int]) -> Window:
+        epoch, index = pair
+        plan = self.plan(epoch)
+        host = draw_window(self.config, self.dataset, plan.windows[index], epoch)
+        return Window(index, to_device(host, self.rows), host.num_contexts, host.num_live,
+                      int(plan.starts[index]))
 
     def _single_window(self, epoch: int, plan: EpochPlan) -> Window:
         """A corpus of one window keeps its examples for every epoch (drawn anew each epoch
@@ -189,4 +218,4 @@ class Stream:
         if device is None:
             device = to_device(host, self.rows)
             self._kept = (host, device)
-        return Window(0, host, device, 0)
+        return Window(0, device, host.num_contexts, host.num_live, 0)
