@@ -237,27 +237,41 @@ class BlockEncoder:
         if self.lowercase:
             text = text.lower()
         tokens = text.replace(_LINE_BREAK, " ").replace("\n", f" {_LINE_BREAK} ").split()
-        ids = np.fromiter(map(self.hot.get, tokens, itertools.repeat(-1)), np.int64,
-                          len(tokens))
-        cold = np.flatnonzero(ids < 0)
-        first_new_id, new_words = len(self.words), []
-        if cold.size:
-            cold_tokens = [tokens[i] for i in cold.tolist()]
-            ids[cold] = np.fromiter(map(self.index.get, cold_tokens, itertools.repeat(-1)),
-                                    np.int64, len(cold_tokens))
-            unseen = np.flatnonzero(ids[cold] < 0)
-            if unseen.size:
-                unseen_tokens = [cold_tokens[i] for i in unseen.tolist()]
-                new_words = list(dict.fromkeys(unseen_tokens))
-                self.index.update(zip(new_words, itertools.count(first_new_id)))
-                self.words += new_words
-                ids[cold[unseen]] = np.fromiter(map(self.index.__getitem__, unseen_tokens),
-                                                np.int64, len(unseen_tokens))
+        first_new_id = len(self.words)
+        number = self._number_first if first_new_id == 1 else self._number
+        ids = number(tokens)
         self._count(ids)
         breaks = np.flatnonzero(ids == 0)
         line_lengths = np.diff(np.concatenate([[-1], breaks, [len(ids)]])) - 1
-        return EncodedBlock(new_words, first_new_id, ids[ids != 0].astype(np.int32),
-                            line_lengths.astype(np.int64))
+        return EncodedBlock(self.words[first_new_id:], first_new_id,
+                            ids[ids != 0].astype(np.int32), line_lengths.astype(np.int64))
+
+    def _number_first(self, tokens: list[str]) -> np.ndarray:
+        """The first block's ids: every word is new, numbered in one pass."""
+        new_words = [word for word in dict.fromkeys(tokens) if word != _LINE_BREAK]
+        self.index.update(zip(new_words, itertools.count(1)))
+        self.words += new_words
+        return np.fromiter(map(self.index.__getitem__, tokens), np.int64, len(tokens))
+
+    def _number(self, tokens: list[str]) -> np.ndarray:
+        """A later block's ids: the hot words, then the others, then the new ones."""
+        ids = np.fromiter(map(self.hot.get, tokens, itertools.repeat(-1)), np.int64,
+                          len(tokens))
+        cold = np.flatnonzero(ids < 0)
+        if not cold.size:
+            return ids
+        cold_tokens = [tokens[i] for i in cold.tolist()]
+        ids[cold] = np.fromiter(map(self.index.get, cold_tokens, itertools.repeat(-1)),
+                                np.int64, len(cold_tokens))
+        unseen = np.flatnonzero(ids[cold] < 0)
+        if unseen.size:
+            unseen_tokens = [cold_tokens[i] for i in unseen.tolist()]
+            new_words = list(dict.fromkeys(unseen_tokens))
+            self.index.update(zip(new_words, itertools.count(len(self.words))))
+            self.words += new_words
+            ids[cold[unseen]] = np.fromiter(map(self.index.__getitem__, unseen_tokens),
+                                            np.int64, len(unseen_tokens))
+        return ids
 
     def _count(self, ids: np.ndarray) -> None:
         """Count the block's words; after blocks 1, 2, 4, 8, ... choose the hot words anew."""
