@@ -199,18 +199,18 @@ def print_scores(scores: dict) -> None:
 
 
 def collect_metrics(run: pipeline.TrainingRun, device: str) -> dict:
-    dataset = run.prepared.dataset
-    one_window = len(dataset.blocks) - 1 <= run.config.window_blocks
+    prepared = run.prepared
     return {
         "config": run.config.to_dict(),
         "versions": common.library_versions(),
         "device": device,
         "vocab_size": len(run.vocab),
-        "num_centers": run.prepared.num_centers,
-        # A corpus of one window has the same pairs every epoch; a larger one: see "epochs".
-        "num_pairs": run.prepared.examples.num_pairs if one_window else None,
-        "blocks": len(dataset.blocks) - 1,
-        "data_seconds": run.prepared.seconds,
+        "num_centers": prepared.num_centers,
+        # A corpus of one window has the same pairs every epoch; a larger one's examples are
+        # drawn as it trains (see "epochs").
+        "num_pairs": prepared.examples.num_pairs if prepared.examples is not None else None,
+        "blocks": len(prepared.dataset.blocks) - 1,
+        "data_seconds": prepared.seconds,
         "compile_seconds": run.compile_seconds,
         "checkpoint_seconds": run.checkpoint_seconds,
         "resumed_from_step": run.resumed_from,

@@ -6,14 +6,15 @@ sentences of that length, never truncated, and counted, so a one-line corpus suc
 trains. Every problem is a ``CorpusError`` whose one line names the file and says what to do; a
 damaged compressed file is refused, never trained on in part.
 
-The encode reads the files once, in blocks of about a megabyte, each split and numbered on its
-own core (``data.encode_block``) while this process counts the vocabulary
-(``data.VocabularyCounter``, bounded by ``max_vocab_size``) and writes provisional ids; the
-ranked vocabulary then renumbers them in place. The cache entry holds ``ids.int32`` (memory
-mapped for training), ``offsets.int64``, ``vocab.json`` and ``meta.json`` (the files' sizes and
-modification times, the settings, sha1 checksums). It is written under a temporary name and
-renamed when complete; a later run with the same files and settings reads it and never the
-text, one whose files changed or whose entry fails its checksums encodes again, saying why.
+The encode reads the files once, in blocks of about 4 MiB dealt in turn to one
+``data.BlockEncoder`` per core, which splits and numbers them, while this process merges their
+words into provisional ids (``data.VocabularyCounter``, bounded by ``max_vocab_size``) and
+writes them; the ranked vocabulary then renumbers them in place. The cache entry holds
+``ids.int32`` and ``offsets.int64`` (memory-mapped for training), ``vocab.json`` and
+``meta.json`` (the files' sizes and modification times, the settings, sha1 checksums). It is
+written under a temporary name and renamed when complete; a later run with the same files and
+settings reads it and never the text, one whose files changed or whose entry fails its
+checksums encodes again, saying why.
 """
 
 from __future__ import annotations
@@ -248,8 +249,7 @@ def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_fr
     """Count and encode ``files`` into ``directory``; returns what meta.json records."""
     for file in files:  # the cheap check first, before a long encode
         if file.stat().st_size == 0:
-            raise CorpusError(f"{file} holds no words: leave it out or check that it is the "
-                              f"right file")
+            raise _no_words(file)
     workers = workers or len(os.sched_getaffinity(0))
     if workers == 1 or sum(f.stat().st_size for f in files) < _INLINE_BYTES:
         encoders = _InlineEncoders(source)
@@ -268,9 +268,8 @@ def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_fr
                 if words:
                     encoders.forget(other, words)
     for file in files:
-        if not tokens_of[file]:
-            raise CorpusError(f"{file} holds no words: leave it out or check that it is the "
-                              f"right file")
+        if not tokens_of[file]:  # whitespace only
+            raise _no_words(file)
     try:
         counted = None if source.max_vocab_size else _count_ids(ids_path, len(counter.words))
         tokens, remap = counter.vocabulary(min_freq, counted)
@@ -286,6 +285,11 @@ def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_fr
             "split_lines": int((line_lengths > source.max_sentence_length).sum()),
             "forgotten": counter.forgotten, "source": dataclasses.asdict(source),
             "min_freq": min_freq}
+
+
+def _no_words(file: Path) -> CorpusError:
+    return CorpusError(f"{file} holds no words: leave it out or check that it is the right "
+                       f"file")
 
 
 class _LineLengths:
