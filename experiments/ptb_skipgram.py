@@ -24,7 +24,7 @@ matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt
 
 from experiments import common
-from w2v_jax import pipeline
+from w2v_jax import parallel, pipeline
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import Config
 from w2v_jax.data import CorpusError, read_ptb
@@ -35,7 +35,7 @@ JOB = "ptb_skipgram"
 INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
 # Errors a user can act on: each is reported as one line, in flags.
 USER_ERRORS = (CorpusError, CheckpointError, BenchmarkError, common.WorkdirError,
-               FloatingPointError)
+               FloatingPointError, parallel.MeshError)
 
 
 def job_parser(description: str, job: str, query: list[str] | None) -> argparse.ArgumentParser:
@@ -56,6 +56,16 @@ def job_parser(description: str, job: str, query: list[str] | None) -> argparse.
                         help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
                              "(default: the copies shipped with w2v_jax)")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    group = parser.add_argument_group(
+        "several processes (one per host or per GPU; see the README's Many devices)")
+    group.add_argument("--coordinator", default=None, metavar="HOST:PORT",
+                       help="process 0's address, which every process of the run is given")
+    group.add_argument("--num-processes", type=common.at_least_one, default=None,
+                       help="processes in the run")
+    group.add_argument("--process-id", type=int, default=None, help="this process, 0 first")
+    group.add_argument("--distributed", action="store_true",
+                       help="join a run of several processes as JAX detects it (SLURM, Open "
+                            "MPI, TPU pods) instead of the three flags above")
     return parser
 
 
@@ -89,6 +99,7 @@ def run_main(args: argparse.Namespace, load_corpus: Callable[[Config], tuple[dic
     description. With ``scores_optional`` (your own corpus), benchmarks the vocabulary does
     not cover are said in one line and left unscored."""
     common.one_line_warnings()
+    start_processes(args)
     try:
         return run_job(args, load_corpus, runs_dir, name_suffix, scores_optional)
     except pipeline.TrainingInterrupted as stop:
@@ -102,39 +113,61 @@ def run_main(args: argparse.Namespace, load_corpus: Callable[[Config], tuple[dic
         raise SystemExit(f"error: {common.in_flags(str(err))}") from None
 
 
+def start_processes(args: argparse.Namespace) -> None:
+    """Join the run's other processes when the flags say there are any (before JAX starts)."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if args.distributed or any(value is not None for value in given):
+        if not args.distributed and any(value is None for value in given):
+            raise SystemExit("error: --coordinator, --num-processes and --process-id go "
+                             "together (or give --distributed to let JAX detect them)")
+        parallel.initialize_distributed(*given)
+
+
 def run_job(args: argparse.Namespace, load_corpus, runs_dir: Path, name_suffix: str,
             scores_optional: bool) -> dict:
     config = common.config_from_args(args)
+    # One process speaks and writes the run's files; every process trains and checkpoints.
+    main_process = parallel.is_main_process()
+    say = print if main_process else _silent
     workdir = args.workdir or runs_dir / (common.run_name(config) + name_suffix)
     benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
-    corpus, description = load_corpus(config)  # a bad corpus is said before a workdir is made
+    # A bad corpus is said before a workdir is made; process 0 encodes it first, so that the
+    # others find it in the cache.
+    corpus, description = parallel.main_process_first(lambda: load_corpus(config))
     common.ensure_writable(workdir)
     device = common.device_description()
-    print(f"workdir: {workdir}")
+    say(f"workdir: {workdir}")
     prepared = pipeline.prepare_data(config, **corpus)
-    print(f"data: {description}: {len(prepared.vocab):,} words, "
+    say(f"data: {description}: {len(prepared.vocab):,} words, "
           f"{prepared.num_centers:,} centers in {len(prepared.dataset.blocks) - 1:,} blocks, "
           f"{prepared.seconds:.2f} s")
     memory = pipeline.state_bytes(config, len(prepared.vocab))
-    print(f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
-          f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}")
+    say(f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
+        f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}, "
+        f"{memory['per_device'] / 2**20:,.1f} MiB on each device of the mesh "
+        f"{memory['mesh']}")
     if not args.query:  # the most frequent word (index 0 is <unk>)
         args.query = [prepared.vocab.tokens[1]]
 
     def report(stats: EpochStats) -> None:
-        print(f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
-              f"{stats.centers_per_second:,.0f} centers/s, "
-              f"{stats.pairs_per_second:,.0f} pairs/s on {device}", flush=True)
+        say(f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
+            f"{stats.centers_per_second:,.0f} centers/s, "
+            f"{stats.pairs_per_second:,.0f} pairs/s on {device}", flush=True)
 
     def resumed(step: int) -> None:
-        print(f"resumed from the checkpoint at step {step} in {workdir}", flush=True)
+        say(f"resumed from the checkpoint at step {step} in {workdir}", flush=True)
 
     with common.StopOnSignals() as stop:
-        run = pipeline.train_skipgram(config, prepared, report, progress=not args.no_progress,
+        run = pipeline.train_skipgram(config, prepared, report,
+                                      progress=main_process and not args.no_progress,
                                       workdir=workdir, restart=args.restart,
                                       on_resume=resumed, should_stop=stop)
     if stop():  # asked during the last dispatch: the run is saved, evaluation is left undone
         raise pipeline.TrainingInterrupted(len(run.history), int(run.state.step), saved=True)
+    if not main_process:  # process 0 writes the results and evaluates the checkpoint;
+        # the others join its read, since Orbax synchronises the processes opening one.
+        Embeddings.from_checkpoint(workdir)
+        return {}
     metrics = collect_metrics(run, device)
     # The run's results are on disk before anything in evaluation can go wrong.
     common.write_json(workdir / "metrics.json", metrics)
@@ -148,6 +181,10 @@ def run_job(args: argparse.Namespace, load_corpus, runs_dir: Path, name_suffix: 
     common.write_json(workdir / "metrics.json", metrics)
     print(f"wrote {workdir / 'metrics.json'} and {workdir / 'loss.png'}")
     return metrics
+
+
+def _silent(*args, **kwargs) -> None:
+    """``print`` on the processes that do not speak."""
 
 
 def evaluate(workdir: Path, args: argparse.Namespace, metrics: dict,

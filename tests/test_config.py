@@ -62,7 +62,7 @@ def test_presets():
 def test_field_roles_replace_the_hand_kept_lists():
     assert set(Config.fields_of(EXECUTION)) == {"num_epochs", "layout", "steps_per_dispatch",
                                                 "checkpoint_every", "max_to_keep",
-                                                "deterministic"}
+                                                "deterministic", "mesh"}
     assert set(Config.fields_of(PER_RUN)) == {"lr", "adam_b1", "adam_b2"}
     assert "min_freq" in Config.fields_of(DATA) and "lr" not in Config.fields_of(DATA)
     config = Config()

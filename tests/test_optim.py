@@ -179,5 +179,6 @@ def test_the_memory_said_before_training_is_the_state_a_run_holds(name):
     def size(tree):
         return sum(np.asarray(leaf).nbytes for leaf in jax.tree.leaves(tree))
 
-    assert expected == {"tables": size(state.params), "optimiser": size(state.opt_state)}
+    assert expected == {"tables": size(state.params), "optimiser": size(state.opt_state),
+                        "per_device": size(state), "mesh": "data=1,vocab=1"}
     assert expected["tables"] == 2 * VOCAB * 6 * 4

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 ITEMS = ("params", "opt_state", "progress", "config", "vocab")
@@ -53,8 +54,10 @@ def open_manager(directory: str | os.PathLike, max_to_keep: int | None = None,
     options = ocp.CheckpointManagerOptions(
         max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
         enable_async_checkpointing=not read_only)
+    handlers = {name: ocp.JsonCheckpointHandler() if name in JSON_ITEMS
+                else ocp.StandardCheckpointHandler() for name in ITEMS}
     return ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                 item_names=ITEMS)
+                                 item_handlers=handlers)
 
 
 class _DropRoutineOrbaxNotices(logging.Filter):
@@ -111,13 +114,13 @@ def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
                    set_aside: Path | None = None) -> tuple[int, dict[str, Any]]:
     """Restore the items named in ``targets`` from ``step``, else from the newest readable step.
 
-    ``targets`` maps an item name to an abstract pytree (shapes and dtypes to restore into) or to
-    None (JSON items, or arrays as saved). The JSON items are read first and handed to
-    ``check``, which may refuse the checkpoint by raising CheckpointError before any array is
-    read. A step that cannot be read (missing or garbled files, an empty JSON item) is skipped
-    with a one-line warning; with ``set_aside``, a directory, it is first moved there, so that
-    a run training on from an older step can save over its step number. With no readable step,
-    CheckpointError.
+    ``targets`` maps an item name to an abstract pytree (shapes, dtypes and shardings to restore
+    into) or to None (JSON items, or arrays as saved, read into host memory as numpy). The JSON
+    items are read first and handed to ``check``, which may refuse the checkpoint by raising
+    CheckpointError before any array is read. A step that cannot be read (missing or garbled
+    files, an empty JSON item) is skipped with a one-line warning; with ``set_aside``, a
+    directory, it is first moved there, so that a run training on from an older step can save
+    over its step number. With no readable step, CheckpointError.
     """
     steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
     directory = manager.directory
@@ -181,12 +184,30 @@ def _move_aside(manager: ocp.CheckpointManager, step: int, set_aside: Path) -> P
 def _restore(manager: ocp.CheckpointManager, step: int, targets: dict[str, Any]) -> dict:
     if not targets:
         return {}
+    missing = [name for name, target in targets.items()
+               if target is None and name not in JSON_ITEMS]
+    if missing:  # arrays as saved, into host memory, whatever devices wrote them
+        metadata = manager.item_metadata(step)
+        targets = {**targets, **{name: _host_target(metadata[name]) for name in missing}}
     restored = manager.restore(step, args=ocp.args.Composite(
         **{name: _restore_arg(name, target) for name, target in targets.items()}))
     return {name: restored[name] for name in targets}
 
 
+def _host_target(metadata: Any) -> Any:
+    """A target of numpy arrays of the saved shapes and dtypes (zero-stride views: no memory),
+    which Orbax reads as numpy arrays whatever devices wrote them (a target with shapes but no
+    sharding would be given the saved sharding, whose devices need not exist here)."""
+    if metadata is None:
+        raise ValueError("the item's metadata is missing")
+    return jax.tree.map(lambda leaf: np.broadcast_to(np.zeros((), leaf.dtype), leaf.shape),
+                        dict(metadata))
+
+
 def _restore_arg(name: str, target: Any) -> ocp.args.CheckpointArgs:
     if name in JSON_ITEMS:
         return ocp.args.JsonRestore()
-    return ocp.args.StandardRestore(target)
+    # Not strict: a checkpoint written on another mesh has another number of padding rows
+    # after the vocabulary (w2v_jax.parallel); Orbax appends zero rows or drops them. The
+    # vocabulary and the config are checked before any array is read.
+    return ocp.args.StandardRestore(target, strict=False)

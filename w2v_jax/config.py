@@ -111,6 +111,12 @@ class Config:
     """Save a checkpoint every this many steps as well as at each epoch's end (0: epochs only)."""
     max_to_keep: int = _role(3, EXECUTION)
     """Checkpoints kept in a workdir; older ones are deleted."""
+    mesh: str | None = _role(None, EXECUTION)
+    """The devices as a mesh, "data=N,vocab=M" (w2v_jax.parallel): both tables and their
+    optimiser state split over the M devices of the vocab axis, each batch's rows over the N
+    of the data axis; an axis left out takes the devices the other leaves. None: every device
+    on data. One device gives the same numbers as any mesh (up to the order of float sums),
+    so a resumed run may change it."""
     deterministic: bool = _role(False, EXECUTION)
     """Compile with XLA's deterministic ops, so that a GPU run is bitwise repeatable (GPU
     scatter-adds otherwise sum in a varying order). No effect on the CPU, where runs are
@@ -140,6 +146,7 @@ class Config:
                       f"must divide batch_size={self.batch_size}")
         for name in ("adam_b1", "adam_b2"):
             self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
+        mesh_sizes(self.mesh)  # raises on a malformed mesh
         for name in ("seed", "checkpoint_every"):
             self._require(name, getattr(self, name) >= 0, "must be non-negative")
 
@@ -207,6 +214,24 @@ class Config:
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; known fields: {sorted(known)}")
         return cls(**values)
+
+
+MESH_AXES = ("data", "vocab")
+
+
+def mesh_sizes(spec: str | None) -> dict[str, int]:
+    """``Config.mesh`` ("data=N,vocab=M", either part may be left out) -> the sizes given,
+    e.g. {"data": N, "vocab": M}. Raises ValueError naming what is wrong."""
+    sizes: dict[str, int] = {}
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        name, _, value = (text.strip() for text in part.partition("="))
+        if name not in MESH_AXES or not value.isdigit() or int(value) < 1 or name in sizes:
+            raise ValueError(f"Config.mesh={spec!r}: write it as data=N,vocab=M with whole "
+                             f"numbers N, M >= 1 (either part may be left out)")
+        sizes[name] = int(value)
+    return sizes
 
 
 NOISE_SHARING = ("per_context", "per_batch")

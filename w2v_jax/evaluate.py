@@ -99,9 +99,11 @@ class Embeddings:
             raise checkpoint.CheckpointError(f"no checkpoint directory at {directory}")
         manager = checkpoint.open_manager(directory, read_only=True)
         _, restored = checkpoint.restore_latest(manager, {"params": None, "vocab": None}, step)
-        params = restored["params"]
-        vectors = sum(np.asarray(params[name]["embedding"], np.float32) for name in TABLES[table])
-        return cls(tuple(restored["vocab"]["tokens"]), vectors)
+        params, tokens = restored["params"], tuple(restored["vocab"]["tokens"])
+        # A run on a mesh saves its tables with padding rows after the vocabulary.
+        vectors = sum(np.asarray(params[name]["embedding"][:len(tokens)], np.float32)
+                      for name in TABLES[table])
+        return cls(tokens, vectors)
 
     # ----------------------------------------------------------------------- queries
 

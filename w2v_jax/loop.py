@@ -14,11 +14,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches
+from w2v_jax import batches, parallel
 
 
 def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
-                      capacity: int | None = None) -> Callable:
+                      capacity: int | None = None,
+                      shardings: tuple[Any, Any, Any] | None = None) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
     ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
@@ -29,6 +30,10 @@ def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
     skip branch) spares a copy of the state per step. With ``num_runs``, ``step_fn`` trains
     that many stacked states at once and the loss sums and counts are [steps, num_runs]. With
     a ``capacity``, batches are packed rather than padded (``batches.gather``).
+
+    ``shardings``, (state, examples, order) shardings (``parallel.Placement``), lays the
+    program out on a mesh: the state where it lives, the order's rows along "data", the losses
+    replicated.
     """
 
     def run(state, examples, order, num_steps):
@@ -42,7 +47,12 @@ def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
         zeros = jnp.zeros((order.shape[0], *runs), jnp.float32)
         return jax.lax.fori_loop(0, num_steps, body, (state, zeros, zeros))
 
-    return jax.jit(run, donate_argnums=0)
+    if shardings is None:
+        return jax.jit(run, donate_argnums=0)
+    state, examples, order = shardings
+    replicated = jax.sharding.NamedSharding(order.mesh, jax.sharding.PartitionSpec())
+    return jax.jit(run, donate_argnums=0, in_shardings=(state, examples, order, replicated),
+                   out_shardings=(state, replicated, replicated))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,12 +91,16 @@ class Trainer:
     ``deterministic`` compiles with XLA's deterministic ops (see Config.deterministic). With
     ``num_runs``, the state holds that many runs trained together (``step.create_train_state``):
     losses are per run, and a run whose loss stops being finite is marked in ``diverged`` while
-    the others train on.
+    the others train on. The program is laid out on ``placement``'s mesh (default: one
+    device): the state's shardings come from its shapes, the examples are replicated, each
+    step's rows are split along "data".
     """
 
     def __init__(self, steps_per_dispatch: int, step_fn: Callable,
-                 deterministic: bool = False, num_runs: int | None = None) -> None:
+                 deterministic: bool = False, num_runs: int | None = None,
+                 placement: parallel.Placement | None = None) -> None:
         self.steps_per_dispatch = steps_per_dispatch
+        self.placement = placement or parallel.Placement.single()
         self.num_runs = num_runs
         self._step_fn = step_fn
         self._compiler_options = compiler_options(deterministic)
@@ -99,12 +113,22 @@ class Trainer:
                 capacity: int | None = None) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
-        order = np.zeros((self.steps_per_dispatch, batch_size), np.int32)
-        runner = make_chunk_runner(self._step_fn, self.num_runs, capacity)
-        self._compiled = runner.lower(state, examples, order, np.int32(0)).compile(
+        order = jax.ShapeDtypeStruct((self.steps_per_dispatch, batch_size), np.int32)
+        placement = self.placement
+        abstract_state = jax.eval_shape(lambda: state)
+        rows = max(leaf.shape[0] for leaf in jax.tree.leaves(abstract_state.params))
+        shardings = (placement.state_shardings(abstract_state, rows),
+                     jax.tree.map(lambda _: placement.replicated, examples),
+                     placement.batch_rows)
+        runner = make_chunk_runner(self._step_fn, self.num_runs, capacity, shardings)
+        self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
             self._compiler_options)
         self.capacity = capacity
         self.compile_seconds += time.perf_counter() - start
+
+    def memory_analysis(self) -> Any:
+        """XLA's memory figures of the compiled program (per device on a mesh)."""
+        return self._compiled.memory_analysis()
 
     def run_epoch(self, state: Any, examples: dict[str, jax.Array], order: np.ndarray,
                   epoch: int,
@@ -130,7 +154,9 @@ class Trainer:
             num_steps = min(self.steps_per_dispatch, len(order) - first)
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
-            chunk = pad_steps(order[first:first + num_steps], self.steps_per_dispatch)
+            chunk = self.placement.put(
+                pad_steps(order[first:first + num_steps], self.steps_per_dispatch),
+                self.placement.batch_rows)
             began = time.perf_counter()
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             # One host sync per dispatch, not per step.

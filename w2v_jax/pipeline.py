@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from w2v_jax import batches, checkpoint, data, optim, stream
+from w2v_jax import batches, checkpoint, data, optim, parallel, stream
 from w2v_jax.config import Config
 from w2v_jax.corpus import EncodedCorpus, TextCorpus, encode
 from w2v_jax.loop import EpochProgress, EpochStats, Trainer
@@ -99,7 +100,8 @@ class TrainingRun:
 
     @property
     def params(self):
-        return self.state.params
+        """The tables, one row per word (a mesh's padding rows left out)."""
+        return parallel.trimmed(self.state.params, len(self.vocab))
 
 
 class TrainingInterrupted(Exception):
@@ -169,17 +171,19 @@ class _Group:
         self.configs = [config.replace(lr=optim.learning_rate(config)) for config in configs]
         self.config, self.prepared = self.configs[0], prepared
         self.num_runs = len(configs) if stacked else None
+        self.placement = parallel.Placement.from_spec(self.config.mesh)
+        self.placement.check_batch(self.config.batch_size)
         self.optimizer, self.step = optimizer_and_step(
             self.configs, prepared.vocab, stream.total_steps(self.config, prepared.dataset))
 
     def train(self, workdir, restart, progress, on_epoch_end, on_resume, should_stop):
         config = self.config
         state = create_train_state(config, len(self.prepared.vocab), jax.random.key(config.seed),
-                                   self.optimizer, self.num_runs)
+                                   self.optimizer, self.num_runs, self.placement)
         saver = None if workdir is None else _Saver(self.configs, self.prepared.vocab, workdir,
                                                     restart)
         trainer = Trainer(config.steps_per_dispatch, self.step, config.deterministic,
-                          self.num_runs)
+                          self.num_runs, self.placement)
         try:
             state, log, resumed_from = _train(config, self.prepared, state, trainer, saver,
                                               on_epoch_end, progress, on_resume,
@@ -193,16 +197,17 @@ class _Group:
         if self.num_runs is None:
             return [TrainingRun(config, state=state, history=log.histories[0], curve=log.curve,
                                 **common)]
-        return [TrainingRun(run_config, state=TrainState(state.step, _run_params(state, run),
-                                                         None),
+        vocab_size = len(self.prepared.vocab)
+        return [TrainingRun(run_config,
+                            state=TrainState(state.step, _run_params(state, run, vocab_size), None),
                             history=log.histories[run], curve=_run_curve(log.curve, run),
                             diverged=log.diverged[run], **common)
                 for run, run_config in enumerate(self.configs)]
 
 
-def _run_params(state: TrainState, run: int) -> dict:
+def _run_params(state: TrainState, run: int, vocab_size: int) -> dict:
     """The parameters of one run of a stacked state, [vocab, embed] tables."""
-    return jax.tree.map(lambda table: table[:, run], state.params)
+    return parallel.trimmed(jax.tree.map(lambda table: table[:, run], state.params), vocab_size)
 
 
 def _run_curve(curve: list[list], run: int) -> list[list[float]]:
@@ -218,7 +223,7 @@ def _train(config, prepared, state, trainer, saver, on_epoch_end, progress, on_r
         trainer.diverged = list(log.diverged)
         if on_resume is not None:
             on_resume(resumed_from)
-    windows = stream.Stream(config, prepared.dataset, prepared.examples)
+    windows = stream.Stream(config, prepared.dataset, prepared.examples, trainer.placement)
     epochs = range(position.epoch, config.num_epochs)
     if windows.one_window:
         # Sized over every epoch of the run, done ones too, and at least as large as when it
@@ -266,17 +271,28 @@ def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
     return optimizer, make_train_step(config, optimizer, noise_probs)
 
 
-def state_bytes(config: Config, vocab_size: int) -> dict[str, int]:
-    """The bytes a run's tables and its optimiser's state will take on the device, from their
-    shapes alone (nothing is allocated): ``{"tables": ..., "optimiser": ...}``."""
+def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
+    """The bytes a run's tables and its optimiser's state will take, from their shapes alone
+    (nothing is allocated): ``{"tables": ..., "optimiser": ...}`` in all, ``"per_device"``
+    on each device of the run's mesh (``config.mesh``, named in ``"mesh"``)."""
     optimizer = optim.make(config.replace(lr=optim.learning_rate(config)), total_steps=1)
+    placement = parallel.Placement.from_spec(config.mesh)
+    rows = placement.rows(vocab_size)
     shapes = jax.eval_shape(
         lambda key: create_train_state(config, vocab_size, key, optimizer), jax.random.key(0))
+    padded = jax.eval_shape(lambda key: create_train_state(config, vocab_size, key, optimizer,
+                                                           placement=placement),
+                            jax.random.key(0))
+    shardings = placement.state_shardings(padded, rows)
 
     def size(tree) -> int:
         return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
-    return {"tables": size(shapes.params), "optimiser": size(shapes.opt_state)}
+    per_device = sum(math.prod(sharding.shard_shape(leaf.shape)) * leaf.dtype.itemsize
+                     for leaf, sharding in zip(jax.tree.leaves(padded),
+                                               jax.tree.leaves(shardings), strict=True))
+    return {"tables": size(shapes.params), "optimiser": size(shapes.opt_state),
+            "per_device": per_device, "mesh": placement.description}
 
 
 def epoch_batches(config: Config, num_contexts: np.ndarray, epoch: int,
@@ -401,8 +417,9 @@ class _Saver:
         self.directory = Path(workdir).absolute() / "checkpoints"
         self.damaged = self.directory.parent / "damaged"
         try:
-            if restart and self.directory.exists():
+            if restart and self.directory.exists() and parallel.is_main_process():
                 shutil.rmtree(self.directory)
+            parallel.barrier("restart")  # no process opens what process 0 is deleting
             self.manager = checkpoint.open_manager(self.directory, configs[0].max_to_keep)
         except OSError as err:
             raise checkpoint.CheckpointError(
@@ -431,7 +448,8 @@ class _Saver:
             self.manager, targets, check=self._check_compatible, set_aside=self.damaged)
         opt_state = jax.tree.unflatten(jax.tree.structure(state.opt_state),
                                        jax.tree.leaves(restored.get("opt_state", ())))
-        state = state.replace(step=jnp.asarray(step, jnp.int32), params=restored["params"],
+        state = state.replace(step=parallel.put(np.int32(step), state.step.sharding),
+                              params=restored["params"],
                               opt_state=opt_state)
         saved = restored["progress"]
         within = EpochProgress.from_dict(saved)
@@ -485,4 +503,6 @@ _DEFAULTS = Config().to_dict()
 
 
 def _abstract(tree):
-    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype), tree)
+    """Shapes, dtypes and shardings: Orbax restores each array where this run keeps it."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding),
+                        tree)

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import optim
+from w2v_jax import optim, parallel
 from w2v_jax.loss import Metrics, Pairs, sgns_loss
 from w2v_jax.model import SkipGram, lookup
 
@@ -34,22 +34,33 @@ class TrainState:
 
 
 def create_train_state(config: Config, vocab_size: int, key: jax.Array,
-                       optimizer: optim.Optimizer, num_runs: int | None = None) -> TrainState:
+                       optimizer: optim.Optimizer, num_runs: int | None = None,
+                       placement: parallel.Placement | None = None) -> TrainState:
     """Fresh tables (Xavier-uniform) for a vocabulary of ``vocab_size`` and the optimiser's
     initial state. With ``num_runs``, the state of that many runs trained together: each table
     [vocab, runs, embed], every run starting from the same tables. The run axis sits beside the
-    embedding axis, so one gather or scatter of a row serves every run."""
+    embedding axis, so one gather or scatter of a row serves every run.
+
+    With a ``placement``, the state is created where it lives (``Placement.state_shardings``):
+    each device computes only its share of the tables, which have zero rows after the
+    vocabulary up to ``placement.rows(vocab_size)``. The random tables are the same on every
+    mesh (JAX's partitionable threefry draws each element from its index)."""
+    placement = placement or parallel.Placement.single()
     model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
+    rows = placement.rows(vocab_size)
 
     def init(key):
         params = model.init(key, jnp.zeros((1,), jnp.int32))["params"]
-        if num_runs is None:
-            return params
-        return jax.tree.map(lambda table: jnp.repeat(table[:, None], num_runs, axis=1), params)
+        if num_runs is not None:
+            params = jax.tree.map(lambda table: jnp.repeat(table[:, None], num_runs, axis=1),
+                                  params)
+        params = jax.tree.map(lambda table: parallel.pad_rows(table, rows), params)
+        return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
-    # One compiled init instead of Flax's op-by-op one: about 0.4 s less at start-up.
-    params = jax.jit(init)(key)
-    return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
+    shardings = placement.state_shardings(jax.eval_shape(init, key), rows)
+    # One compiled init instead of Flax's op-by-op one: about 0.4 s less at start-up. The key
+    # is a constant of the program, so no process passes its own array into it.
+    return jax.jit(lambda: init(key), out_shardings=shardings)()
 
 
 def table_loss(params: optim.Params, pairs: Pairs, noise: jax.Array | None = None,

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 import jax
 import numpy as np
 
-from w2v_jax import batches, data
+from w2v_jax import batches, data, parallel
 from w2v_jax.config import Config
 
 
@@ -78,16 +78,19 @@ def row_capacity(config: Config, dataset: data.Dataset) -> int:
     return int(np.sort(dataset.block_centers)[::-1][:config.window_blocks].sum())
 
 
-def to_device(examples: data.Examples, rows: int | None = None) -> dict[str, jax.Array]:
+def to_device(examples: data.Examples, rows: int | None = None,
+              placement: parallel.Placement | None = None) -> dict[str, jax.Array]:
     """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
-    keyed by field name; the row at len(examples) is a padding row."""
+    keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
+    at len(examples) is a padding row."""
+    placement = placement or parallel.Placement.single()
     total = max(rows or 0, len(examples)) + 1
     arrays = {}
     for field in dataclasses.fields(examples):
         array = getattr(examples, field.name)
         padded = np.zeros((total, *array.shape[1:]), array.dtype)  # one copy, then the device's
         padded[:len(array)] = array
-        arrays[field.name] = jax.device_put(padded)
+        arrays[field.name] = placement.put(padded, placement.replicated)
     return arrays
 
 
@@ -129,13 +132,18 @@ class Stream:
     the device. A larger corpus's windows come from one grain pipeline over the run's
     (epoch, window) pairs, which draws a window and moves it to the device in a thread, one
     window ahead of training (numpy and the copy leave the interpreter while they work), across
-    epoch ends too. ``wait_seconds`` adds up the time training waited for a window (the device
+    epoch ends too. On a mesh, every device holds the window (each step takes its share of a
+    batch's rows from it), and every process draws every window: a batch mixes rows of all the
+    window's blocks, so that a run's batches do not depend on the number of processes.
+    ``wait_seconds`` adds up the time training waited for a window (the device
     is idle then, each dispatch having ended with the host reading its losses).
     """
 
     def __init__(self, config: Config, dataset: data.Dataset,
-                 first: data.Examples | None = None) -> None:
+                 first: data.Examples | None = None,
+                 placement: parallel.Placement | None = None) -> None:
         self.config, self.dataset = config, dataset
+        self.placement = placement or parallel.Placement.single()
         self.rows = row_capacity(config, dataset)
         self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
         # A corpus of one window keeps its examples for every epoch: (host, device).
@@ -205,8 +213,8 @@ class Stream:
         epoch, index = pair
         plan = self.plan(epoch)
         host = draw_window(self.config, self.dataset, plan.windows[index], epoch)
-        return Window(index, to_device(host, self.rows), host.num_contexts, host.num_live,
-                      int(plan.starts[index]))
+        return Window(index, to_device(host, self.rows, self.placement), host.num_contexts,
+                      host.num_live, int(plan.starts[index]))
 
     def _single_window(self, epoch: int, plan: EpochPlan) -> Window:
         """A corpus of one window keeps its examples for every epoch (drawn anew each epoch
@@ -216,6 +224,6 @@ class Stream:
             self._kept = (host, None)
         host, device = self._kept
         if device is None:
-            device = to_device(host, self.rows)
+            device = to_device(host, self.rows, self.placement)
             self._kept = (host, device)
         return Window(0, device, host.num_contexts, host.num_live, 0)

@@ -1,0 +1,123 @@
+"""Per-device memory of a large vocabulary split over the vocab axis of a mesh.
+
+    python -m experiments.mesh_memory [--vocab 1000000] [--embed-size 300] [--devices 4]
+        [--out runs/mesh_memory]
+
+Creates the state of a lazy Adam run (both tables, their two moment tables and a count per row)
+on meshes data=1,vocab=M for M = 1, 2, 4, sharded from the start as training creates it, and
+reads what each device holds from the arrays' shards; then compiles the train step on the mesh
+and runs a few steps of random batches, reporting XLA's temporary memory per device (the
+step's working space: a step that gathered a whole table would need a table's bytes). Runs on
+fake CPU devices (``--devices`` of them, set before JAX starts): they show how the arrays are
+split, not how fast a mesh is. Writes ``mesh_memory.json`` and ``README.md`` into ``--out``;
+``--out results/mesh_memory`` refreshes the committed table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    from experiments import common
+
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocab", type=common.at_least_one, default=1_000_000)
+    parser.add_argument("--embed-size", type=common.at_least_one, default=300)
+    parser.add_argument("--devices", type=common.at_least_one, default=4)
+    parser.add_argument("--batch-size", type=common.at_least_one, default=4096)
+    parser.add_argument("--out", type=Path, default=common.RUNS / "mesh_memory")
+    return parser.parse_args(argv)
+
+
+def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:
+    import jax
+    import numpy as np
+
+    from experiments.row_sparse_speed import random_pairs
+    from w2v_jax import loop, optim, parallel, step
+    from w2v_jax.config import Config
+
+    config = Config(optimizer="lazy_adam", embed_size=embed_size, batch_size=batch_size,
+                    mesh=f"data=1,vocab={vocab_axis}", steps_per_dispatch=4)
+    placement = parallel.Placement.from_spec(config.mesh)
+    optimizer = optim.make(config, total_steps=1000)
+    start = time.perf_counter()
+    state = step.create_train_state(config, vocab_size, jax.random.key(0), optimizer,
+                                    placement=placement)
+    jax.block_until_ready(state)
+    init_seconds = time.perf_counter() - start
+    held = placement.shard_bytes(state)
+    tables = placement.shard_bytes(state.params)
+
+    # A few steps of random padded batches through the training loop's compiled program.
+    pairs = random_pairs(vocab_size, batch_size)
+    examples = {"centers": np.asarray(pairs["centers"])[:, None],
+                "contexts_negatives": np.asarray(pairs["words"]).reshape(batch_size, -1),
+                "num_contexts": np.asarray(pairs["num_contexts"]),
+                "num_live": np.asarray(pairs["num_live"])}
+    examples = {name: placement.put(np.concatenate([array, np.zeros_like(array[:1])]),
+                                    placement.replicated) for name, array in examples.items()}
+    trainer = loop.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer),
+                           placement=placement)
+    trainer.compile(state, examples, batch_size)
+    temp = trainer.memory_analysis().temp_size_in_bytes
+    order = np.tile(np.arange(batch_size, dtype=np.int32), (8, 1))
+    state, progress = trainer.run_epoch(state, examples, order, epoch=1)
+    return {"mesh": placement.description, "devices": vocab_axis,
+            "state_bytes_per_device": max(held.values()),
+            "table_bytes_per_device": max(tables.values()),
+            "state_bytes_total": sum(held.values()),
+            "step_temp_bytes_per_device": temp, "init_seconds": init_seconds,
+            "loss_after_8_steps": float(progress.mean_loss)}
+
+
+def report(results: dict) -> str:
+    runs = results["runs"]
+    one = runs[0]["state_bytes_per_device"]
+    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: lazy Adam, "
+             f"V = {results['vocab']:,}, d = {results['embed_size']}; bytes each device holds, "
+             f"read from the arrays' shards, and XLA's temporary memory per device for a "
+             f"train step of {results['batch_size']:,} centers (padded rows, L = 60). Fake "
+             f"CPU devices: this shows how the arrays are split, not a mesh's speed.", "",
+             "| mesh | tables per device | tables + lazy Adam state per device | against one "
+             "device | step's temporary memory per device |",
+             "| --- | --- | --- | --- | --- |"]
+    for run in runs:
+        lines.append(f"| {run['mesh']} | {run['table_bytes_per_device'] / 2**30:.3f} GiB | "
+                     f"{run['state_bytes_per_device'] / 2**30:.3f} GiB | "
+                     f"{run['state_bytes_per_device'] / one:.3f} (1/M = "
+                     f"{1 / run['devices']:.3f}) | "
+                     f"{run['step_temp_bytes_per_device'] / 2**20:.0f} MiB |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    # JAX reads the device count when it starts: fake CPU devices are set before any use.
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
+                               f"device_count={args.devices}").strip()
+    os.environ["JAX_PLATFORMS"] = "cpu"
+    from experiments import common
+
+    sizes = [m for m in (1, 2, 4, 8) if m <= args.devices]
+    results = {**common.results_header("experiments.mesh_memory", argv), "vocab": args.vocab,
+               "embed_size": args.embed_size, "batch_size": args.batch_size, "runs": []}
+    for vocab_axis in sizes:
+        run = measure(args.vocab, args.embed_size, vocab_axis, args.batch_size)
+        print(f"{run['mesh']}: {run['state_bytes_per_device'] / 2**30:.3f} GiB per device, "
+              f"step temporary {run['step_temp_bytes_per_device'] / 2**20:.0f} MiB",
+              flush=True)
+        results["runs"].append(run)
+    common.write_json(args.out / "mesh_memory.json", results)
+    common.write_text(args.out / "README.md", report(results))
+    sys.stdout.write(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

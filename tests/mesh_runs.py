@@ -1,0 +1,90 @@
+"""Runs on meshes of fake CPU devices, for tests/test_parallel.py: started there in a process
+of its own, since JAX reads the device count once, when it starts.
+
+    python -m tests.mesh_runs OUT_DIR
+
+writes OUT_DIR/params.npz (each run's trimmed tables, "<run>/<table>") and
+OUT_DIR/runs.json (each run's shard shapes per state leaf, losses, vocabulary size).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from tests.conftest import topic_corpus
+from w2v_jax import pipeline
+from w2v_jax.config import smoke_config
+
+MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
+BASE = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
+            steps_per_dispatch=8, lr=0.02, num_epochs=1)
+# Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
+# cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad and the
+# padded layout on the 2x2 mesh against one device.
+RUNS = {
+    **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
+    **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
+    **{f"shared {mesh}": dict(optimizer="rowwise_adagrad", lr=0.2, noise_sharing="per_batch",
+                              shared_noise=8, noise_groups=2, mesh=mesh)
+       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
+    **{f"padded {mesh}": dict(optimizer="lazy_adam", layout="padded", mesh=mesh)
+       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
+}
+
+
+def main(out: Path) -> None:
+    assert jax.device_count() == 4, "start with parallel.fake_cpu_devices(4)"
+    text = topic_corpus(sentences=1500)[0]
+    params, runs = {}, {}
+
+    def record(name, run):
+        for table, leaf in run.params.items():
+            params[f"{name}/{table}"] = np.asarray(leaf["embedding"])
+        runs[name] = {"loss": run.history[-1].loss if run.history else None,
+                      "vocab": len(run.vocab), "shards": shard_shapes(run.state)}
+
+    data = {}  # one data stage per data_key
+    for name, overrides in RUNS.items():
+        config = smoke_config(**{**BASE, **overrides})
+        if config.data_key() not in data:
+            data[config.data_key()] = pipeline.prepare_data(config, text=text)
+        record(name, pipeline.train_skipgram(config, data[config.data_key()], progress=False))
+
+    # A checkpoint written on 4 devices (vocab=4: 44 rows for 43 words) read on 1 and 2x2.
+    work = out / "work"
+    config = smoke_config(**{**BASE, "optimizer": "lazy_adam", "mesh": "vocab=4"})
+    prepared = data[config.data_key()]
+    record("saved vocab=4", pipeline.train_skipgram(config, prepared, progress=False,
+                                                    workdir=work / "four"))
+    for mesh in ("data=1,vocab=1", "data=2,vocab=2"):
+        workdir = work / mesh
+        shutil.copytree(work / "four", workdir)
+        # num_epochs=1: the run is done, so this only restores it onto the mesh.
+        restored = pipeline.train_skipgram(config.replace(mesh=mesh), prepared, progress=False,
+                                           workdir=workdir)
+        record(f"restored {mesh}", restored)
+        record(f"continued {mesh}", pipeline.train_skipgram(
+            config.replace(mesh=mesh, num_epochs=2), prepared, progress=False, workdir=workdir))
+    for mesh in ("data=1,vocab=1", "vocab=4"):
+        record(f"straight {mesh}", pipeline.train_skipgram(
+            config.replace(mesh=mesh, num_epochs=2), prepared, progress=False))
+    np.savez(out / "params.npz", **params)
+    (out / "runs.json").write_text(json.dumps(runs, indent=1))
+
+
+def shard_shapes(state) -> dict[str, list[list[int]]]:
+    """Each state leaf's shard shape on each device, by the leaf's path."""
+    leaves = jax.tree_util.tree_leaves_with_path(state)
+    return {jax.tree_util.keystr(path): [list(shard.data.shape)
+                                         for shard in leaf.addressable_shards]
+            for path, leaf in leaves if isinstance(leaf, jax.Array)}
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]))
