@@ -18,15 +18,15 @@ import jax
 import numpy as np
 
 from tests.conftest import topic_corpus
-from w2v_jax import pipeline
+from w2v_jax import optim, parallel, pipeline, step
 from w2v_jax.config import smoke_config
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
 BASE = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
             steps_per_dispatch=8, lr=0.02, num_epochs=1)
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
-# cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad and the
-# padded layout on the 2x2 mesh against one device.
+# cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad, the
+# padded layout and row-sparse SGD on the 2x2 mesh against one device.
 RUNS = {
     **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
     **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
@@ -34,6 +34,8 @@ RUNS = {
                               shared_noise=8, noise_groups=2, mesh=mesh)
        for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
     **{f"padded {mesh}": dict(optimizer="lazy_adam", layout="padded", mesh=mesh)
+       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
+    **{f"sparse_sgd {mesh}": dict(optimizer="sparse_sgd", lr=20.0, mesh=mesh)
        for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
 }
 
@@ -74,8 +76,27 @@ def main(out: Path) -> None:
     for mesh in ("data=1,vocab=1", "vocab=4"):
         record(f"straight {mesh}", pipeline.train_skipgram(
             config.replace(mesh=mesh, num_epochs=2), prepared, progress=False))
+    runs["init"] = init_memory()
     np.savez(out / "params.npz", **params)
     (out / "runs.json").write_text(json.dumps(runs, indent=1))
+
+
+def init_memory(vocab_size: int = 4000, embed_size: int = 64) -> dict:
+    """The program creating a lazy Adam state, on one device and split over vocab=4: each
+    device's output and temporary bytes, and whether any array of the program has the whole
+    vocabulary's rows."""
+    config = smoke_config(optimizer="lazy_adam", embed_size=embed_size)
+    found = {}
+    for mesh in ("data=1,vocab=1", "vocab=4"):
+        program = step.state_initializer(config, vocab_size, jax.random.key(0),
+                                         optim.make(config),
+                                         placement=parallel.Placement.from_spec(mesh))
+        compiled = program.lower().compile()
+        memory = compiled.memory_analysis()
+        found[mesh] = {"output": memory.output_size_in_bytes, "temp": memory.temp_size_in_bytes,
+                       "whole_rows": f"[{vocab_size}," in compiled.as_text()
+                       or f"[{vocab_size}]" in compiled.as_text()}
+    return found
 
 
 def shard_shapes(state) -> dict[str, list[list[int]]]:

@@ -51,7 +51,7 @@ def _max_difference(params, run, reference):
                for t in TABLES)
 
 
-@pytest.mark.parametrize("family", ["adam", "lazy_adam", "shared", "padded"])
+@pytest.mark.parametrize("family", ["adam", "lazy_adam", "shared", "padded", "sparse_sgd"])
 def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
     params, runs = four_devices
     meshes = [name.split(" ", 1)[1] for name in runs if name.startswith(family + " ")]
@@ -86,6 +86,17 @@ def test_each_device_holds_its_share_of_every_table(four_devices, mesh, rows):
         else:
             expected = [rows, 16]
         assert shapes == [expected] * 4, (path, shapes)
+
+
+def test_the_state_is_created_sharded(four_devices):
+    """Creating a lazy Adam state on vocab=4, each device draws and holds a quarter of every
+    row table: no array of the program has the vocabulary's 4,000 rows, and its output and
+    working memory are a quarter of one device's."""
+    _, runs = four_devices
+    one, four = runs["init"]["data=1,vocab=1"], runs["init"]["vocab=4"]
+    assert one["whole_rows"] and not four["whole_rows"]
+    assert four["output"] <= one["output"] / 4 + 64  # + the replicated step
+    assert four["temp"] <= one["temp"] / 4 + 1024
 
 
 def test_a_checkpoint_from_four_devices_restores_on_one_and_on_two_by_two(four_devices):

@@ -45,6 +45,14 @@ def create_train_state(config: Config, vocab_size: int, key: jax.Array,
     each device computes only its share of the tables, which have zero rows after the
     vocabulary up to ``placement.rows(vocab_size)``. The random tables are the same on every
     mesh (JAX's partitionable threefry draws each element from its index)."""
+    return state_initializer(config, vocab_size, key, optimizer, num_runs, placement)()
+
+
+def state_initializer(config: Config, vocab_size: int, key: jax.Array,
+                      optimizer: optim.Optimizer, num_runs: int | None = None,
+                      placement: parallel.Placement | None = None) -> Callable[[], TrainState]:
+    """The jitted program ``create_train_state`` runs (its memory can be read before it
+    runs: ``.lower().compile().memory_analysis()``)."""
     placement = placement or parallel.Placement.single()
     model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
     rows = placement.rows(vocab_size)
@@ -60,7 +68,7 @@ def create_train_state(config: Config, vocab_size: int, key: jax.Array,
     shardings = placement.state_shardings(jax.eval_shape(init, key), rows)
     # One compiled init instead of Flax's op-by-op one: about 0.4 s less at start-up. The key
     # is a constant of the program, so no process passes its own array into it.
-    return jax.jit(lambda: init(key), out_shardings=shardings)()
+    return jax.jit(lambda: init(key), out_shardings=shardings)
 
 
 def table_loss(params: optim.Params, pairs: Pairs, noise: jax.Array | None = None,
