@@ -128,7 +128,7 @@ class Placement:
 def put(array: np.ndarray | jax.Array, sharding: jax.sharding.Sharding) -> jax.Array:
     """``array`` (the same on every process) laid out with ``sharding``: each process places
     the parts its own devices hold."""
-    if isinstance(array, jax.Array) and jax.process_count() == 1:
+    if jax.process_count() == 1:
         return jax.device_put(array, sharding)
     host = np.asarray(array)
     return jax.make_array_from_callback(host.shape, sharding, lambda index: host[index])

@@ -1,0 +1,131 @@
+"""What the mesh path costs on one device: the training program jitted with the shardings of
+a 1x1 mesh against the same program jitted without any, side by side in one process.
+
+    python -m experiments.mesh_overhead [--presets book fast gpu] [--dispatches 20]
+        [--out runs/mesh_overhead]
+
+For each preset, PTB's examples (the data stage as the main job has it) go to the device once;
+both programs (``loop.make_chunk_runner`` with and without shardings, each with its own state)
+run the same dispatches of ``steps_per_dispatch`` steps in turn (each first every other
+round), and each dispatch is timed to the host reading its losses. The ratio of the medians is
+the mesh path's cost; the compiled programs are also compared instruction by instruction
+(sharding annotations left out). Writes ``mesh_overhead.json`` and ``README.md`` into
+``--out``; ``--out results/mesh_overhead`` refreshes the committed table (its device is named
+there: a CPU's figure says little of a GPU's).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import statistics
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+
+from experiments import common
+from w2v_jax import batches, loop, parallel, pipeline, step, stream
+from w2v_jax.config import preset
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--presets", nargs="+", default=["book", "fast"])
+    parser.add_argument("--dispatches", type=common.at_least_one, default=20)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--out", type=Path, default=common.RUNS / "mesh_overhead")
+    return parser.parse_args(argv)
+
+
+def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
+    config = preset(name)
+    prepared = pipeline.prepare_data(config, data_dir)
+    placement = parallel.Placement.single()
+    optimizer, train_step = pipeline.optimizer_and_step(
+        config, prepared.vocab, stream.total_steps(config, prepared.dataset))
+    capacity = pipeline.batch_capacity(config, prepared.examples, range(config.num_epochs))
+    examples = stream.to_device(prepared.examples, placement=placement)
+    order, _ = pipeline.epoch_batches(config, prepared.examples.num_contexts, 0)
+    steps = config.steps_per_dispatch
+    chunks = [loop.pad_steps(order[i * steps:(i + 1) * steps], steps)
+              for i in range(min(dispatches, len(order) // steps))]
+
+    def fresh_state():
+        return step.create_train_state(config, len(prepared.vocab), jax.random.key(0),
+                                       optimizer, placement=placement)
+
+    state = fresh_state()
+    shardings = (placement.state_shardings(jax.eval_shape(lambda: state),
+                                           placement.rows(len(prepared.vocab))),
+                 jax.tree.map(lambda _: placement.replicated, examples), placement.batch_rows)
+    runners = {"unsharded": loop.make_chunk_runner(train_step, capacity=capacity),
+               "mesh 1x1": loop.make_chunk_runner(train_step, capacity=capacity,
+                                                  shardings=shardings)}
+    states = {label: fresh_state() for label in runners}
+    seconds = {label: [] for label in runners}
+    for index in range(len(chunks) + 1):  # the first round compiles
+        # Each goes first every other round, so that neither always follows the other.
+        for label in list(runners)[::1 if index % 2 else -1]:
+            runner = runners[label]
+            chunk = placement.put(chunks[index % len(chunks)], placement.batch_rows)
+            start = time.perf_counter()
+            states[label], losses, _ = runner(states[label], examples, chunk, np.int32(steps))
+            np.asarray(losses)
+            if index:
+                seconds[label].append(time.perf_counter() - start)
+    programs = [_instructions(runner.lower(states[label], examples, chunks[0], np.int32(steps))
+                              .compile().as_text()) for label, runner in runners.items()]
+    equal = all(np.array_equal(a, b) for a, b in zip(
+        jax.tree.leaves(states["unsharded"].params), jax.tree.leaves(states["mesh 1x1"].params)))
+    medians = {label: statistics.median(times) for label, times in seconds.items()}
+    return {"preset": name, "layout": batches.resolved_layout(config.layout),
+            "steps_per_dispatch": steps, "dispatches": len(chunks),
+            "centers_per_second": {label: steps * config.batch_size / median
+                                   for label, median in medians.items()},
+            "ratio": medians["mesh 1x1"] / medians["unsharded"],
+            "parameters_bitwise_equal": equal,
+            "same_instructions": programs[0] == programs[1]}
+
+
+def _instructions(hlo: str) -> list[str]:
+    """A compiled program's instructions without names, source locations and sharding
+    annotations, in order: equal lists mean the same computation."""
+    hlo = re.sub(r", (metadata|sharding)=\{[^}]*\}", "", hlo)
+    hlo = re.sub(r", frontend_attributes=.*$", "", hlo, flags=re.MULTILINE)  # last, nested
+    hlo = re.sub(r"\.\d+", "", hlo)  # instruction numbers
+    return [line.strip() for line in hlo.splitlines()
+            if line.strip() and not re.match(r"(HloModule|\d+ \{file_name_id)", line.strip())]
+
+
+def report(results: dict) -> str:
+    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: the "
+             f"training program with the shardings of a 1x1 mesh against the same program "
+             f"without shardings, dispatches alternated in one process (medians).", "",
+             "| preset | layout | unsharded centers/s | mesh 1x1 centers/s | time ratio (mesh / "
+             "unsharded) | parameters bitwise equal | same compiled instructions |",
+             "| --- | --- | --- | --- | --- | --- | --- |"]
+    for run in results["runs"]:
+        speed = run["centers_per_second"]
+        lines.append(f"| {run['preset']} | {run['layout']} | {speed['unsharded']:,.0f} | "
+                     f"{speed['mesh 1x1']:,.0f} | {run['ratio']:.3f} | "
+                     f"{'yes' if run['parameters_bitwise_equal'] else 'no'} | "
+                     f"{'yes' if run['same_instructions'] else 'no'} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    results = {**common.results_header("experiments.mesh_overhead", argv), "runs": []}
+    for name in args.presets:
+        results["runs"].append(compare(name, args.data_dir, args.dispatches))
+        print(report(results).splitlines()[-1], flush=True)
+    common.write_json(args.out / "mesh_overhead.json", results)
+    common.write_text(args.out / "README.md", report(results))
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()
