@@ -47,7 +47,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
         config, prepared.vocab, stream.total_steps(config, prepared.dataset))
     capacity = pipeline.batch_capacity(config, prepared.examples, range(config.num_epochs))
     examples = stream.to_device(prepared.examples, placement=placement)
-    order, _ = pipeline.epoch_batches(config, prepared.examples.num_contexts, 0)
+    order = stream.window_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
     chunks = [loop.pad_steps(order[i * steps:(i + 1) * steps], steps)
               for i in range(min(dispatches, len(order) // steps))]

@@ -26,7 +26,7 @@ BASE = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=6
             steps_per_dispatch=8, lr=0.02, num_epochs=1)
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
 # cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad, the
-# padded layout and row-sparse SGD on the 2x2 mesh against one device.
+# padded layout and row-sparse SGD on the 2x2 mesh against one device, and a streamed corpus.
 RUNS = {
     **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
     **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
@@ -37,6 +37,11 @@ RUNS = {
        for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
     **{f"sparse_sgd {mesh}": dict(optimizer="sparse_sgd", lr=20.0, mesh=mesh)
        for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
+    # Streamed: 6 blocks of 1,000 tokens in 2 windows of 3, dealt to the data axis (data=4:
+    # a shard without blocks in every window).
+    **{f"streamed {mesh}": dict(optimizer="lazy_adam", block_tokens=1000, window_blocks=3,
+                                num_epochs=2, mesh=mesh)
+       for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")},
 }
 
 
@@ -56,7 +61,10 @@ def main(out: Path) -> None:
         config = smoke_config(**{**BASE, **overrides})
         if config.data_key() not in data:
             data[config.data_key()] = pipeline.prepare_data(config, text=text)
-        record(name, pipeline.train_skipgram(config, data[config.data_key()], progress=False))
+        run = pipeline.train_skipgram(config, data[config.data_key()], progress=False)
+        record(name, run)
+        runs[name]["centers"] = sum(stats.centers for stats in run.history)
+        runs[name]["pairs"] = sum(stats.pairs for stats in run.history)
 
     # A checkpoint written on 4 devices (vocab=4: 44 rows for 43 words) read on 1 and 2x2.
     work = out / "work"

@@ -51,7 +51,8 @@ def _max_difference(params, run, reference):
                for t in TABLES)
 
 
-@pytest.mark.parametrize("family", ["adam", "lazy_adam", "shared", "padded", "sparse_sgd"])
+@pytest.mark.parametrize("family", [
+    "adam", "lazy_adam", "shared", "padded", "sparse_sgd", "streamed"])
 def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
     params, runs = four_devices
     meshes = [name.split(" ", 1)[1] for name in runs if name.startswith(family + " ")]
@@ -61,6 +62,8 @@ def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
         assert difference <= FLOAT32_TOLERANCE, (mesh, difference)
         loss, reference = runs[f"{family} {mesh}"]["loss"], runs[f"{family} data=1,vocab=1"]["loss"]
         assert abs(loss - reference) < 1e-6
+        for count in ("centers", "pairs"):  # counted on the device, where the rows are
+            assert runs[f"{family} {mesh}"][count] == runs[f"{family} data=1,vocab=1"][count]
     assert params[f"{family} data=1,vocab=1/center_embed"].shape == (43, 16)
 
 
@@ -164,7 +167,9 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
     one process with two devices: the same checkpoint; process 1 prints and writes nothing."""
     corpus = tmp_path / "topics.txt"
     corpus.write_text(topic_corpus(sentences=1500)[0])
+    # Streamed (6 blocks, 2 windows of 3): each process draws the blocks of its data shard.
     flags = ["-m", "experiments.train", "--corpus", str(corpus), "--min-freq", "1",
+             "--block-tokens", "1000", "--window-blocks", "3",
              "--subsample-t", "1.0", "--max-window", "2", "--num-noise", "3",
              "--batch-size", "64", "--embed-size", "16", "--lr", "0.02", "--num-epochs", "1",
              "--optimizer", "lazy_adam", "--mesh", "data=2", "--no-progress", "--query", "a0"]

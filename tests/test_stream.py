@@ -74,8 +74,7 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
         seen = 0
         for window in windows.windows(epoch):
             assert window.first_batch == plan.starts[window.index]
-            order = np.asarray(pipeline.epoch_batches(config, window.num_contexts, epoch, 0,
-                                                      window.index)[0])
+            order = np.asarray(stream.window_order(config, window.rows, epoch, window.index))
             rows = order[order < window.rows]
             assert np.array_equal(np.sort(rows), np.arange(window.rows))
             assert not np.asarray(window.device["num_live"][window.rows:]).any(), "padding"

@@ -45,7 +45,13 @@ def capacity_for(num_live: np.ndarray, order: np.ndarray, at_least: int = 0) -> 
     rows of ``num_live``, the index len(num_live) meaning the padding row): at least
     ``at_least``, or more, rounded up to CAPACITY_STEP."""
     live = np.append(num_live, 0)[order].sum(axis=1, dtype=np.int64)
-    needed = max(int(live.max(initial=0)), at_least, 1)
+    return rounded_capacity(int(live.max(initial=0)), at_least)
+
+
+def rounded_capacity(most_live: int, at_least: int = 0) -> int:
+    """Pairs a packed batch must hold for batches of at most ``most_live`` live slots: at
+    least ``at_least``, rounded up to CAPACITY_STEP."""
+    needed = max(most_live, at_least, 1)
     return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
 
 

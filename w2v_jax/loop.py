@@ -117,8 +117,10 @@ class Trainer:
         placement = self.placement
         abstract_state = jax.eval_shape(lambda: state)
         rows = max(leaf.shape[0] for leaf in jax.tree.leaves(abstract_state.params))
+        # Examples stay where they are: on every device, or split by rows along "data".
         shardings = (placement.state_shardings(abstract_state, rows),
-                     jax.tree.map(lambda _: placement.replicated, examples),
+                     jax.tree.map(lambda x: getattr(x, "sharding", None) or placement.replicated,
+                                  examples),
                      placement.batch_rows)
         runner = make_chunk_runner(self._step_fn, self.num_runs, capacity, shardings)
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(

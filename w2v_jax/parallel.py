@@ -88,6 +88,17 @@ class Placement:
         return NamedSharding(self.mesh, P())
 
     @property
+    def data_rows(self) -> NamedSharding:
+        """Examples split by rows along "data" (each shard replicated along "vocab")."""
+        return NamedSharding(self.mesh, P(DATA))
+
+    def local_data_shards(self) -> list[int]:
+        """The data-axis positions of this process's devices."""
+        mine = {device.id for device in jax.local_devices()}
+        return [index for index in range(self.data_size)
+                if any(device.id in mine for device in self.mesh.devices[index])]
+
+    @property
     def batch_rows(self) -> NamedSharding:
         """A dispatch's batch order [steps, batch]: each step's rows split along "data"."""
         return NamedSharding(self.mesh, P(None, DATA))

@@ -295,19 +295,6 @@ def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
             "per_device": per_device, "mesh": placement.description}
 
 
-def epoch_batches(config: Config, num_contexts: np.ndarray, epoch: int,
-                  first_batch: int = 0,
-                  window: int = 0) -> tuple[np.ndarray | jax.Array, tuple[int, int]]:
-    """A window's batch order (``stream.window_order`` over its rows, whose context counts
-    are ``num_contexts``), and the (centers, pairs) in its batches from ``first_batch`` on."""
-    order = stream.window_order(config, len(num_contexts), epoch, window)
-    if first_batch == 0:  # every row once: no need to look at the order
-        return order, (len(num_contexts), int(num_contexts.sum()))
-    rows = np.asarray(order[first_batch:]).ravel()
-    rows = rows[rows < len(num_contexts)]
-    return order, (len(rows), int(num_contexts[rows].sum()))
-
-
 def batch_capacity(config: Config, host_examples: data.Examples, epochs,
                    at_least: int = 0) -> int | None:
     """Pairs a packed batch must hold for every batch of ``epochs`` over the examples of a
@@ -315,7 +302,7 @@ def batch_capacity(config: Config, host_examples: data.Examples, epochs,
     (``batches.resolved_layout``)."""
     if batches.resolved_layout(config.layout) != "packed":
         return None
-    orders = [np.asarray(epoch_batches(config, host_examples.num_contexts, epoch)[0])
+    orders = [np.asarray(stream.window_order(config, len(host_examples), epoch, 0))
               for epoch in epochs]
     orders = orders or [np.zeros((0, config.batch_size), np.int32)]  # nothing left to train
     return batches.capacity_for(host_examples.num_live, np.concatenate(orders), at_least)
@@ -348,13 +335,15 @@ def _run_epoch(config, trainer, state, windows, epoch, progress, resume, saver, 
                 raise TrainingInterrupted(epoch + 1, dispatch.global_step, saver is not None)
 
         for window in windows.windows(epoch, plan.window_of(done.batch)):
-            order, (window_centers, window_pairs) = epoch_batches(
-                config, window.num_contexts, epoch, done.batch - window.first_batch,
-                window.index)
-            centers, pairs = centers + window_centers, pairs + window_pairs
+            first = done.batch - window.first_batch  # batches done before a resume
+            natural = stream.window_order(config, window.rows, epoch, window.index)
+            order = window.device_order(natural)
+            centers += window.rows if not first else int(
+                (np.asarray(natural[first:]) < window.rows).sum())
+            pairs += window.pairs(order[first:], trainer.placement)
             if not windows.one_window and log.capacity is not None:
-                log.capacity = batches.capacity_for(window.num_live, np.asarray(order),
-                                                    log.capacity)
+                log.capacity = batches.rounded_capacity(
+                    window.most_live(order, trainer.placement), log.capacity)
             state, done = trainer.run_epoch(state, window.device, order, epoch + 1,
                                             after_dispatch, done, checkpoint_every,
                                             log.capacity, offset=window.first_batch)

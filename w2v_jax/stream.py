@@ -8,7 +8,8 @@ and its rows shuffled within the window, then cut into batches, the last one fil
 padding rows. Every draw is seeded by (seed, stream, epoch, block or window), so a window is the
 same whenever it is drawn: the position in the stream is just (epoch, batch), and a run resumed
 there draws what the interrupted run would have. A corpus of one window (PTB) draws its examples
-once, as the book does, and keeps them on the device for every epoch.
+once, as the book does, and keeps them on the device for every epoch. On a mesh, a window's
+blocks are dealt to the data axis and each process draws its own (``ShardLayout``).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import time
 from collections.abc import Iterator
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from w2v_jax import batches, data, parallel
@@ -72,10 +74,51 @@ def draw_window(config: Config, dataset: data.Dataset, blocks: np.ndarray,
                                 config.noise_per_context, config.max_len)
 
 
-def row_capacity(config: Config, dataset: data.Dataset) -> int:
-    """Rows every window fits in: the centers of the window_blocks largest blocks. Windows are
-    padded to it on the device, so that one program serves them all."""
-    return int(np.sort(dataset.block_centers)[::-1][:config.window_blocks].sum())
+def shard_capacity(config: Config, dataset: data.Dataset, shards: int) -> int:
+    """Rows each data shard of any window fits in, a padding row included: the centers of the
+    ceil(window_blocks / shards) largest blocks, plus one. Windows are padded to it on the
+    device, so that one program serves them all."""
+    per_shard = -(-config.window_blocks // shards)
+    return int(np.sort(dataset.block_centers)[::-1][:per_shard].sum()) + 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ShardLayout:
+    """Where a window's rows sit on the device. The window's k-th block goes to data shard
+    k mod ``shards``, which holds its blocks' rows in window order, then padding rows, in
+    ``shard_rows`` rows; device row ``shard * shard_rows + i`` is its shard's row i. One shard
+    (one device, the vocab axis only, a corpus of one window): every device holds the window's
+    rows in the order drawn, then padding rows."""
+
+    block_rows: np.ndarray
+    """int64 [blocks of the window]: each block's rows, in window order."""
+    shards: int
+    shard_rows: int
+
+    @classmethod
+    def whole(cls, rows: int, capacity: int | None = None) -> ShardLayout:
+        """One shard of ``rows`` rows and padding rows up to ``capacity`` + 1 (at least one)."""
+        return cls(np.array([rows], np.int64), 1, max(capacity or 0, rows) + 1)
+
+    @property
+    def rows(self) -> int:
+        return int(self.block_rows.sum())
+
+    def blocks_of(self, shard: int) -> np.ndarray:
+        """The window positions of the blocks shard ``shard`` holds."""
+        return np.arange(shard, len(self.block_rows), self.shards)
+
+    def device_rows(self) -> np.ndarray:
+        """int32 [rows + 1]: the device row of each of the window's rows (blocks in window
+        order), and last, for the batch order's padding index ``rows``, a padding row."""
+        starts = np.zeros(len(self.block_rows), np.int64)
+        for shard in range(self.shards):
+            held = self.blocks_of(shard)
+            before = np.cumsum(self.block_rows[held]) - self.block_rows[held]
+            starts[held] = shard * self.shard_rows + before
+        mapped = [np.arange(start, start + rows) for start, rows in zip(starts, self.block_rows)]
+        # The padding index: shard 0's last row, a padding row (a shard's rows end with one).
+        return np.concatenate([*mapped, [self.shard_rows - 1]]).astype(np.int32)
 
 
 def to_device(examples: data.Examples, rows: int | None = None,
@@ -83,14 +126,32 @@ def to_device(examples: data.Examples, rows: int | None = None,
     """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
     keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
     at len(examples) is a padding row."""
+    return shards_to_device({0: examples}, ShardLayout.whole(len(examples), rows),
+                            examples.contexts_negatives.shape[1], placement)
+
+
+def shards_to_device(parts: dict[int, data.Examples | None], layout: ShardLayout,
+                     max_len: int,
+                     placement: parallel.Placement | None = None) -> dict[str, jax.Array]:
+    """The examples of the data shards this process holds (``parts``, by shard; None: a shard
+    without blocks), each padded to ``layout.shard_rows`` rows, as arrays split along the
+    mesh's data axis (one shard: on every device)."""
     placement = placement or parallel.Placement.single()
-    total = max(rows or 0, len(examples)) + 1
+    sharding = placement.replicated if layout.shards == 1 else placement.data_rows
     arrays = {}
-    for field in dataclasses.fields(examples):
-        array = getattr(examples, field.name)
-        padded = np.zeros((total, *array.shape[1:]), array.dtype)  # one copy, then the device's
-        padded[:len(array)] = array
-        arrays[field.name] = placement.put(padded, placement.replicated)
+    for name, width in (("centers", (1,)), ("contexts_negatives", (max_len,)),
+                        ("num_contexts", ()), ("num_live", ())):
+        padded = {}
+        for shard, part in parts.items():
+            padded[shard] = np.zeros((layout.shard_rows, *width), np.int32)  # one copy
+            if part is not None:
+                padded[shard][:len(part)] = getattr(part, name)
+
+        def rows_of(index, padded=padded):
+            return padded[(index[0].start or 0) // layout.shard_rows]
+
+        shape = (layout.shards * layout.shard_rows, *width)
+        arrays[name] = jax.make_array_from_callback(shape, sharding, rows_of)
     return arrays
 
 
@@ -111,32 +172,71 @@ def window_order(config: Config, num_rows: int, epoch: int,
 
 @dataclasses.dataclass
 class Window:
-    """One window of an epoch, on the device, with the per-row counts the host needs."""
+    """One window of an epoch on the device: its examples (``layout`` says where each of its
+    rows sits) and the epoch's batch index of its first batch."""
 
     index: int
     device: dict[str, jax.Array]
-    num_contexts: np.ndarray
-    num_live: np.ndarray
+    layout: ShardLayout
     first_batch: int
-    """The epoch's batch index of the window's first batch."""
 
     @property
     def rows(self) -> int:
-        return len(self.num_contexts)
+        return self.layout.rows
+
+    def device_order(self, order: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+        """A batch order over the window's rows (``window_order``) as rows of its device
+        examples (the same order when the window is one shard)."""
+        if self.layout.shards == 1:
+            return order
+        rows = self.layout.device_rows()
+        return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
+
+    def pairs(self, order: np.ndarray | jax.Array, placement: parallel.Placement) -> int:
+        """The context pairs of the rows of ``order`` (device rows), counted on the device,
+        where the rows are."""
+        return int(_pairs_in(self.device["num_contexts"], self._bucketed(order, placement)))
+
+    def most_live(self, order: np.ndarray | jax.Array, placement: parallel.Placement) -> int:
+        """The most live slots of any batch of ``order`` (device rows), counted on the
+        device: what a packed batch must hold."""
+        return int(_most_live(self.device["num_live"], self._bucketed(order, placement)))
+
+    def _bucketed(self, order: np.ndarray | jax.Array,
+                  placement: parallel.Placement) -> jax.Array:
+        """``order`` on every device, grown with batches of padding rows to a power of two
+        batches, so that the counting programs compile for a few shapes, not every window's."""
+        padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
+        host = np.asarray(order)
+        grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding,
+                        np.int32)
+        grown[:len(host)] = host
+        return placement.put(grown, placement.replicated)
+
+
+@jax.jit
+def _pairs_in(num_contexts: jax.Array, order: jax.Array) -> jax.Array:
+    return jnp.sum(num_contexts[order])
+
+
+@jax.jit
+def _most_live(num_live: jax.Array, order: jax.Array) -> jax.Array:
+    return jnp.max(jnp.sum(num_live[order], axis=-1), initial=0)
 
 
 class Stream:
     """The windows of the run's epochs.
 
     A corpus of one window draws it once (each epoch with resample_each_epoch) and keeps it on
-    the device. A larger corpus's windows come from one grain pipeline over the run's
+    every device. A larger corpus's windows come from one grain pipeline over the run's
     (epoch, window) pairs, which draws a window and moves it to the device in a thread, one
     window ahead of training (numpy and the copy leave the interpreter while they work), across
-    epoch ends too. On a mesh, every device holds the window (each step takes its share of a
-    batch's rows from it), and every process draws every window: a batch mixes rows of all the
-    window's blocks, so that a run's batches do not depend on the number of processes.
-    ``wait_seconds`` adds up the time training waited for a window (the device
-    is idle then, each dispatch having ended with the host reading its losses).
+    epoch ends too. On a mesh, a window's blocks are dealt to the data axis (``ShardLayout``):
+    each process draws only the blocks of its own devices' shards, and each step gathers its
+    share of a batch's rows from whichever shards hold them (XLA adds the collective), so that
+    a run's batches are the same on any mesh and any number of processes. ``wait_seconds``
+    adds up the time training waited for a window (the device is idle then, each dispatch
+    having ended with the host reading its losses).
     """
 
     def __init__(self, config: Config, dataset: data.Dataset,
@@ -144,8 +244,9 @@ class Stream:
                  placement: parallel.Placement | None = None) -> None:
         self.config, self.dataset = config, dataset
         self.placement = placement or parallel.Placement.single()
-        self.rows = row_capacity(config, dataset)
         self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
+        self.shards = 1 if self.one_window else self.placement.data_size
+        self.shard_rows = shard_capacity(config, dataset, self.shards)
         # A corpus of one window keeps its examples for every epoch: (host, device).
         self._kept: tuple[data.Examples, dict[str, jax.Array] | None] | None = None
         if first is not None and self.one_window:
@@ -156,11 +257,13 @@ class Stream:
         self.wait_seconds = 0.0
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
-        """The shapes of every window's device examples, to compile for."""
-        rows, length = self.rows + 1, self.config.max_len
+        """The shapes and shardings of every window's device examples, to compile for."""
+        rows, length = self.shards * self.shard_rows, self.config.max_len
+        sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
         shapes = {"centers": (rows, 1), "contexts_negatives": (rows, length),
                   "num_contexts": (rows,), "num_live": (rows,)}
-        return {name: jax.ShapeDtypeStruct(shape, np.int32) for name, shape in shapes.items()}
+        return {name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
+                for name, shape in shapes.items()}
 
     def plan(self, epoch: int) -> EpochPlan:
         if epoch not in self._plans:
@@ -210,11 +313,20 @@ class Stream:
                                                              prefetch_buffer_size=1)))
 
     def _drawn(self, pair: tuple[int, int]) -> Window:
+        """A window drawn and on the device: this process draws the blocks of its shards."""
         epoch, index = pair
         plan = self.plan(epoch)
-        host = draw_window(self.config, self.dataset, plan.windows[index], epoch)
-        return Window(index, to_device(host, self.rows, self.placement), host.num_contexts,
-                      host.num_live, int(plan.starts[index]))
+        blocks = plan.windows[index]
+        layout = ShardLayout(self.dataset.block_centers[blocks].astype(np.int64), self.shards,
+                             self.shard_rows)
+        local = self.placement.local_data_shards() if self.shards > 1 else [0]
+        parts = {}
+        for shard in local:
+            held = blocks[layout.blocks_of(shard)]
+            parts[shard] = draw_window(self.config, self.dataset, held, epoch) if len(
+                held) else None
+        device = shards_to_device(parts, layout, self.config.max_len, self.placement)
+        return Window(index, device, layout, int(plan.starts[index]))
 
     def _single_window(self, epoch: int, plan: EpochPlan) -> Window:
         """A corpus of one window keeps its examples for every epoch (drawn anew each epoch
@@ -223,7 +335,8 @@ class Stream:
             host = draw_window(self.config, self.dataset, plan.windows[0], epoch)
             self._kept = (host, None)
         host, device = self._kept
+        layout = ShardLayout.whole(len(host), self.shard_rows - 1)
         if device is None:
-            device = to_device(host, self.rows, self.placement)
+            device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
             self._kept = (host, device)
-        return Window(0, device, host.num_contexts, host.num_live, 0)
+        return Window(0, device, layout, 0)
