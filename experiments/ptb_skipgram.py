@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import jax
 import matplotlib
 
 matplotlib.use("Agg")  # files only, no window
@@ -139,13 +140,13 @@ def run_job(args: argparse.Namespace, load_corpus, runs_dir: Path, name_suffix: 
     say(f"workdir: {workdir}")
     prepared = pipeline.prepare_data(config, **corpus)
     say(f"data: {description}: {len(prepared.vocab):,} words, "
-          f"{prepared.num_centers:,} centers in {len(prepared.dataset.blocks) - 1:,} blocks, "
-          f"{prepared.seconds:.2f} s")
+        f"{prepared.num_centers:,} centers in {len(prepared.dataset.blocks) - 1:,} blocks, "
+        f"{prepared.seconds:.2f} s")
     memory = pipeline.state_bytes(config, len(prepared.vocab))
+    on_mesh = "" if jax.device_count() == 1 else (
+        f", {memory['per_device'] / 2**20:,.1f} MiB on each device of the mesh {memory['mesh']}")
     say(f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
-        f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}, "
-        f"{memory['per_device'] / 2**20:,.1f} MiB on each device of the mesh "
-        f"{memory['mesh']}")
+        f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}{on_mesh}")
     if not args.query:  # the most frequent word (index 0 is <unk>)
         args.query = [prepared.vocab.tokens[1]]
 
@@ -162,7 +163,8 @@ def run_job(args: argparse.Namespace, load_corpus, runs_dir: Path, name_suffix: 
                                       progress=main_process and not args.no_progress,
                                       workdir=workdir, restart=args.restart,
                                       on_resume=resumed, should_stop=stop)
-    if stop():  # asked during the last dispatch: the run is saved, evaluation is left undone
+    # Asked during the last dispatch (on any process): the run is saved, evaluation left undone.
+    if parallel.any_process(stop()):
         raise pipeline.TrainingInterrupted(len(run.history), int(run.state.step), saved=True)
     if not main_process:  # process 0 writes the results and evaluates the checkpoint;
         # the others join its read, since Orbax synchronises the processes opening one.

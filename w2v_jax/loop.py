@@ -92,8 +92,8 @@ class Trainer:
     ``num_runs``, the state holds that many runs trained together (``step.create_train_state``):
     losses are per run, and a run whose loss stops being finite is marked in ``diverged`` while
     the others train on. The program is laid out on ``placement``'s mesh (default: one
-    device): the state's shardings come from its shapes, the examples are replicated, each
-    step's rows are split along "data".
+    device): the state's shardings come from its shapes, the examples keep theirs (on every
+    device, or split by rows along "data"), each step's rows are split along "data".
     """
 
     def __init__(self, steps_per_dispatch: int, step_fn: Callable,

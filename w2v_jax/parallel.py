@@ -189,6 +189,16 @@ def barrier(name: str) -> None:
         multihost_utils.sync_global_devices(name)
 
 
+def any_process(flag: bool) -> bool:
+    """Whether ``flag`` holds on any process: every process asks at the same point (a signal
+    that reaches one process stops them all at the same dispatch)."""
+    if jax.process_count() == 1:
+        return flag
+    from jax.experimental import multihost_utils
+
+    return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+
+
 def main_process_first(work: Callable[[], Any]) -> Any:
     """``work()`` on process 0, then on the others (a corpus encoded into a shared cache once,
     then read from it)."""

@@ -185,9 +185,10 @@ class _Group:
         trainer = Trainer(config.steps_per_dispatch, self.step, config.deterministic,
                           self.num_runs, self.placement)
         try:
+            asked = should_stop or (lambda: False)
             state, log, resumed_from = _train(config, self.prepared, state, trainer, saver,
                                               on_epoch_end, progress, on_resume,
-                                              should_stop or (lambda: False))
+                                              lambda: parallel.any_process(asked()))
         finally:
             if saver is not None:  # the writes under way finish, whatever stopped training
                 saver.close()
