@@ -21,10 +21,16 @@ import sys
 import time
 from pathlib import Path
 
+import jax
+import numpy as np
+
+from experiments import common
+from experiments.row_sparse_speed import random_pairs
+from w2v_jax import loop, optim, parallel, step
+from w2v_jax.config import Config
+
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    from experiments import common
-
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vocab", type=common.at_least_one, default=1_000_000)
     parser.add_argument("--embed-size", type=common.at_least_one, default=300)
@@ -35,13 +41,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:
-    import jax
-    import numpy as np
-
-    from experiments.row_sparse_speed import random_pairs
-    from w2v_jax import loop, optim, parallel, step
-    from w2v_jax.config import Config
-
     config = Config(optimizer="lazy_adam", embed_size=embed_size, batch_size=batch_size,
                     mesh=f"data=1,vocab={vocab_axis}", steps_per_dispatch=4)
     placement = parallel.Placement.from_spec(config.mesh)
@@ -60,7 +59,7 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
                 "contexts_negatives": np.asarray(pairs["words"]).reshape(batch_size, -1),
                 "num_contexts": np.asarray(pairs["num_contexts"]),
                 "num_live": np.asarray(pairs["num_live"])}
-    examples = {name: placement.put(np.concatenate([array, np.zeros_like(array[:1])]),
+    examples = {name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]),
                                     placement.replicated) for name, array in examples.items()}
     train_step = step.make_train_step(config, optimizer)
     trainer = loop.Trainer(config.steps_per_dispatch, train_step, placement=placement)
@@ -110,11 +109,9 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    # JAX reads the device count when it starts: fake CPU devices are set before any use.
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_"
-                               f"device_count={args.devices}").strip()
-    os.environ["JAX_PLATFORMS"] = "cpu"
-    from experiments import common
+    # JAX reads the device count when its backend starts: fake CPU devices are set before any
+    # use (importing JAX does not start it).
+    os.environ.update(parallel.fake_cpu_devices(args.devices))
 
     sizes = [m for m in (1, 2, 4, 8) if m <= args.devices]
     results = {**common.results_header("experiments.mesh_memory", argv), "vocab": args.vocab,

@@ -69,7 +69,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
         # Each goes first every other round, so that neither always follows the other.
         for label in list(runners)[::1 if index % 2 else -1]:
             runner = runners[label]
-            chunk = placement.put(chunks[index % len(chunks)], placement.batch_rows)
+            chunk = parallel.put(chunks[index % len(chunks)], placement.batch_rows)
             start = time.perf_counter()
             states[label], losses, _ = runner(states[label], examples, chunk, np.int32(steps))
             np.asarray(losses)

@@ -156,7 +156,7 @@ class Trainer:
             num_steps = min(self.steps_per_dispatch, len(order) - first)
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
-            chunk = self.placement.put(
+            chunk = parallel.put(
                 pad_steps(order[first:first + num_steps], self.steps_per_dispatch),
                 self.placement.batch_rows)
             began = time.perf_counter()

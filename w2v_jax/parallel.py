@@ -124,9 +124,6 @@ class Placement:
             raise MeshError(f"batch_size={batch_size} must be a multiple of the mesh's data "
                             f"axis ({self.data_size}): change --batch-size or --mesh")
 
-    def put(self, array: np.ndarray | jax.Array, sharding: NamedSharding) -> jax.Array:
-        return put(array, sharding)
-
     def shard_bytes(self, tree: Any) -> dict[int, int]:
         """Bytes each device of this process holds of the arrays of ``tree``, by device id."""
         held: dict[int, int] = {}

@@ -274,23 +274,22 @@ def optimizer_and_step(configs: Config | Sequence[Config], vocab: data.Vocab,
 
 def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
     """The bytes a run's tables and its optimiser's state will take, from their shapes alone
-    (nothing is allocated): ``{"tables": ..., "optimiser": ...}`` in all, ``"per_device"``
-    on each device of the run's mesh (``config.mesh``, named in ``"mesh"``)."""
+    (nothing is allocated): ``{"tables": ..., "optimiser": ...}`` in all (a mesh's padding
+    rows included), ``"per_device"`` on each device of the run's mesh (``config.mesh``, named
+    in ``"mesh"``)."""
     optimizer = optim.make(config.replace(lr=optim.learning_rate(config)), total_steps=1)
     placement = parallel.Placement.from_spec(config.mesh)
     rows = placement.rows(vocab_size)
-    shapes = jax.eval_shape(
-        lambda key: create_train_state(config, vocab_size, key, optimizer), jax.random.key(0))
-    padded = jax.eval_shape(lambda key: create_train_state(config, vocab_size, key, optimizer,
+    shapes = jax.eval_shape(lambda key: create_train_state(config, vocab_size, key, optimizer,
                                                            placement=placement),
                             jax.random.key(0))
-    shardings = placement.state_shardings(padded, rows)
+    shardings = placement.state_shardings(shapes, rows)
 
     def size(tree) -> int:
         return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
     per_device = sum(math.prod(sharding.shard_shape(leaf.shape)) * leaf.dtype.itemsize
-                     for leaf, sharding in zip(jax.tree.leaves(padded),
+                     for leaf, sharding in zip(jax.tree.leaves(shapes),
                                                jax.tree.leaves(shardings), strict=True))
     return {"tables": size(shapes.params), "optimiser": size(shapes.opt_state),
             "per_device": per_device, "mesh": placement.description}
@@ -341,10 +340,10 @@ def _run_epoch(config, trainer, state, windows, epoch, progress, resume, saver, 
             order = window.device_order(natural)
             centers += window.rows if not first else int(
                 (np.asarray(natural[first:]) < window.rows).sum())
-            pairs += window.pairs(order[first:], trainer.placement)
+            window_pairs, most_live = window.counts(order, first, trainer.placement)
+            pairs += window_pairs
             if not windows.one_window and log.capacity is not None:
-                log.capacity = batches.rounded_capacity(
-                    window.most_live(order, trainer.placement), log.capacity)
+                log.capacity = batches.rounded_capacity(most_live, log.capacity)
             state, done = trainer.run_epoch(state, window.device, order, epoch + 1,
                                             after_dispatch, done, checkpoint_every,
                                             log.capacity, offset=window.first_batch)

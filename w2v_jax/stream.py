@@ -192,36 +192,30 @@ class Window:
         rows = self.layout.device_rows()
         return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
 
-    def pairs(self, order: np.ndarray | jax.Array, placement: parallel.Placement) -> int:
-        """The context pairs of the rows of ``order`` (device rows), counted on the device,
-        where the rows are."""
-        return int(_pairs_in(self.device["num_contexts"], self._bucketed(order, placement)))
-
-    def most_live(self, order: np.ndarray | jax.Array, placement: parallel.Placement) -> int:
-        """The most live slots of any batch of ``order`` (device rows), counted on the
-        device: what a packed batch must hold."""
-        return int(_most_live(self.device["num_live"], self._bucketed(order, placement)))
-
-    def _bucketed(self, order: np.ndarray | jax.Array,
-                  placement: parallel.Placement) -> jax.Array:
-        """``order`` on every device, grown with batches of padding rows to a power of two
-        batches, so that the counting programs compile for a few shapes, not every window's."""
+    def counts(self, order: np.ndarray | jax.Array, first_batch: int,
+               placement: parallel.Placement) -> tuple[int, int]:
+        """Of ``order`` (device rows): the context pairs of its batches from ``first_batch``
+        on, and the most live slots of any of its batches (what a packed batch must hold),
+        counted in one program on the device, where the rows are. The order is grown with
+        batches of padding rows to a power of two batches, so that the program compiles for a
+        few shapes, not every window's."""
         padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
         host = np.asarray(order)
         grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding,
                         np.int32)
         grown[:len(host)] = host
-        return placement.put(grown, placement.replicated)
+        pairs, most_live = _counts(self.device["num_contexts"], self.device["num_live"],
+                                   parallel.put(grown, placement.replicated),
+                                   np.int32(first_batch))
+        return int(pairs), int(most_live)
 
 
 @jax.jit
-def _pairs_in(num_contexts: jax.Array, order: jax.Array) -> jax.Array:
-    return jnp.sum(num_contexts[order])
-
-
-@jax.jit
-def _most_live(num_live: jax.Array, order: jax.Array) -> jax.Array:
-    return jnp.max(jnp.sum(num_live[order], axis=-1), initial=0)
+def _counts(num_contexts: jax.Array, num_live: jax.Array, order: jax.Array,
+            first_batch: jax.Array) -> tuple[jax.Array, jax.Array]:
+    counted = jnp.arange(order.shape[0]) >= first_batch
+    pairs = jnp.sum(jnp.where(counted, num_contexts[order].sum(axis=-1), 0))
+    return pairs, jnp.max(num_live[order].sum(axis=-1), initial=0)
 
 
 class Stream:
