@@ -59,15 +59,17 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
     vocab, corpus = data.encode_text(text, config.min_freq)
     seconds["vocabulary"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    dataset = data.build_dataset(vocab, corpus, config.subsample_t, config.seed,
-                                 config.subsample, config.block_tokens)
+    dataset = data.build_dataset(
+        vocab, corpus, config.subsample_t, config.seed, config.subsample, config.block_tokens
+    )
     seconds["subsampling"] = time.perf_counter() - mark
     mark = time.perf_counter()
     examples = stream.Stream(config, dataset).first_window()
     seconds["contexts_noise_padding"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    data.batch_order(len(examples), config.batch_size,
-                     data.stream_rng(config.seed, data.SHUFFLE_STREAM, 0))
+    data.batch_order(
+        len(examples), config.batch_size, data.stream_rng(config.seed, data.SHUFFLE_STREAM, 0)
+    )
     seconds["batch_order"] = time.perf_counter() - mark
     seconds["total"] = time.perf_counter() - start
     return seconds
@@ -77,8 +79,10 @@ def data_stage_in_fresh_processes(repeats: int, data_dir: str | None) -> dict[st
     command = [sys.executable, "-m", "experiments.benchmark", "--data-stage-once"]
     if data_dir:
         command += ["--data-dir", data_dir]
-    runs = [json.loads(subprocess.run(command, check=True, capture_output=True,
-                                      text=True).stdout) for _ in range(repeats)]
+    runs = [
+        json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        for _ in range(repeats)
+    ]
     medians = {part: statistics.median(run[part] for run in runs) for part in runs[0]}
     medians["total_min"] = min(run["total"] for run in runs)
     medians["total_max"] = max(run["total"] for run in runs)
@@ -95,15 +99,32 @@ def side_by_side(seeds: int, data_dir: str | None) -> list[dict]:
                 command += ["--data-dir", data_dir]
             output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
             runs.append(json.loads(output.strip().splitlines()[-1]))
-            print(f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
-                  f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}", flush=True)
+            print(
+                f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
+                f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}",
+                flush=True,
+            )
     return runs
 
 
-_TIMED = ("process_seconds", "data_seconds", "compile_seconds", "train_seconds",
-          "evaluation_seconds", "centers_per_second", "pairs_per_second", "peak_rss_mib")
-_QUALITY = ("wordsim353_spearman", "wordsim353_coverage", "simlex999_spearman",
-            "simlex999_coverage", "analogy_accuracy", "analogy_coverage")
+_TIMED = (
+    "process_seconds",
+    "data_seconds",
+    "compile_seconds",
+    "train_seconds",
+    "evaluation_seconds",
+    "centers_per_second",
+    "pairs_per_second",
+    "peak_rss_mib",
+)
+_QUALITY = (
+    "wordsim353_spearman",
+    "wordsim353_coverage",
+    "simlex999_spearman",
+    "simlex999_coverage",
+    "analogy_accuracy",
+    "analogy_coverage",
+)
 
 
 def summarise(runs: list[dict]) -> dict[str, dict]:
@@ -111,13 +132,20 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     summary = {}
     for system in SYSTEMS:
         mine = [run for run in runs if run["system"] == system]
-        entry = {name: statistics.median(run[name] for run in mine)
-                 if mine[0][name] is not None else None for name in _TIMED}
+        entry = {
+            name: statistics.median(run[name] for run in mine)
+            if mine[0][name] is not None
+            else None
+            for name in _TIMED
+        }
         for name in _QUALITY:
             values = [run[name] for run in mine]
-            entry[name] = {"mean": statistics.fmean(values),
-                           "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                           "min": min(values), "max": max(values)}
+            entry[name] = {
+                "mean": statistics.fmean(values),
+                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+                "min": min(values),
+                "max": max(values),
+            }
         entry["neighbours_seed_0"] = mine[0]["neighbours"]
         if "flags" in mine[0]:  # the main job's flags that reproduce it (with --seed S)
             entry["flags"] = mine[0]["flags"]
@@ -126,8 +154,7 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     for system, entry in summary.items():
         if system.startswith("w2v_jax"):
             entry["speed_vs_gensim"] = entry["centers_per_second"] / gensim["centers_per_second"]
-            entry["process_time_vs_gensim"] = (gensim["process_seconds"]
-                                               / entry["process_seconds"])
+            entry["process_time_vs_gensim"] = gensim["process_seconds"] / entry["process_seconds"]
     return summary
 
 
@@ -136,35 +163,46 @@ def quality_race(systems: dict) -> dict:
     process training 5 epochs, and its mean quality at least gensim's after 15 epochs."""
     ours = systems[QUALITY_RACE_SYSTEM]
     five, fifteen = systems["gensim, 5 epochs"], systems["gensim, 15 epochs"]
-    race = {"system": QUALITY_RACE_SYSTEM, "flags": ours["flags"],
-            "process_seconds": ours["process_seconds"],
-            "gensim_5_epochs_process_seconds": five["process_seconds"],
-            "time_reached": ours["process_seconds"] <= five["process_seconds"]}
+    race = {
+        "system": QUALITY_RACE_SYSTEM,
+        "flags": ours["flags"],
+        "process_seconds": ours["process_seconds"],
+        "gensim_5_epochs_process_seconds": five["process_seconds"],
+        "time_reached": ours["process_seconds"] <= five["process_seconds"],
+    }
     for name in ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy"):
-        race[name] = {"ours": ours[name]["mean"], "gensim_15_epochs": fifteen[name]["mean"],
-                      "reached": ours[name]["mean"] >= fifteen[name]["mean"]}
+        race[name] = {
+            "ours": ours[name]["mean"],
+            "gensim_15_epochs": fifteen[name]["mean"],
+            "reached": ours[name]["mean"] >= fifteen[name]["mean"],
+        }
     race["reached"] = race["time_reached"] and all(
-        race[name]["reached"] for name in ("wordsim353_spearman", "simlex999_spearman",
-                                           "analogy_accuracy"))
+        race[name]["reached"]
+        for name in ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
+    )
     return race
 
 
-def training_throughput(config: Config, data_dir: str | None, epochs: int,
-                        workdir: Path | None = None) -> dict:
+def training_throughput(
+    config: Config, data_dir: str | None, epochs: int, workdir: Path | None = None
+) -> dict:
     """Epochs of the book's configuration; with ``workdir``, checkpointed at every epoch end."""
     prepared = pipeline.prepare_data(config, data_dir)
     start = time.perf_counter()
-    run = pipeline.train_skipgram(config.replace(num_epochs=epochs), prepared, progress=False,
-                                  workdir=workdir, restart=True)
+    run = pipeline.train_skipgram(
+        config.replace(num_epochs=epochs), prepared, progress=False, workdir=workdir, restart=True
+    )
     rates = [stats.centers_per_second for stats in run.history]
-    return {"compile_seconds": run.compile_seconds,
-            "wall_seconds": time.perf_counter() - start,
-            "epoch_seconds": [stats.seconds for stats in run.history],
-            "median_epoch_seconds": statistics.median(s.seconds for s in run.history),
-            "checkpoint_blocking_seconds": run.checkpoint_seconds,
-            "centers_per_second": statistics.median(rates),
-            "pairs_per_second": statistics.median(s.pairs_per_second for s in run.history),
-            "loss": [stats.loss for stats in run.history]}
+    return {
+        "compile_seconds": run.compile_seconds,
+        "wall_seconds": time.perf_counter() - start,
+        "epoch_seconds": [stats.seconds for stats in run.history],
+        "median_epoch_seconds": statistics.median(s.seconds for s in run.history),
+        "checkpoint_blocking_seconds": run.checkpoint_seconds,
+        "centers_per_second": statistics.median(rates),
+        "pairs_per_second": statistics.median(s.pairs_per_second for s in run.history),
+        "loss": [stats.loss for stats in run.history],
+    }
 
 
 def evaluation_speed(workdir: Path, repeats: int = 3) -> dict:
@@ -200,10 +238,14 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
     one compiled loop over real PTB batches; differences between rows are the parts' costs."""
     prepared = pipeline.prepare_data(config, data_dir)
     examples = stream.to_device(prepared.examples)
-    order = jnp.asarray(data.batch_order(len(prepared.examples), config.batch_size,
-                                         np.random.default_rng(0))[:steps])
+    order = jnp.asarray(
+        data.batch_order(len(prepared.examples), config.batch_size, np.random.default_rng(0))[
+            :steps
+        ]
+    )
     optimizer, train_step = pipeline.optimizer_and_step(
-        config, prepared.vocab, stream.total_steps(config, prepared.dataset))
+        config, prepared.vocab, stream.total_steps(config, prepared.dataset)
+    )
     state = step.create_train_state(config, len(prepared.vocab), jax.random.key(0), optimizer)
 
     def loss_of(params, rows):
@@ -220,17 +262,22 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
         "batch gather + forward + loss": loss_of,
         "+ gradient w.r.t. gathered rows": row_grads,
         "+ scatter-add into both tables": lambda p, rows: sum(
-            jnp.sum(g) for g in jax.tree.leaves(jax.grad(loss_of)(p, rows))),
+            jnp.sum(g) for g in jax.tree.leaves(jax.grad(loss_of)(p, rows))
+        ),
     }
     timings = {name: _ms_per_step(fn, state.params, order) for name, fn in parts.items()}
-    timings["+ dense Adam update (the whole step)"] = _ms_per_full_step(train_step, state,
-                                                                        examples, order)
+    timings["+ dense Adam update (the whole step)"] = _ms_per_full_step(
+        train_step, state, examples, order
+    )
     return timings
 
 
 def _ms_per_step(fn, params, order) -> float:
-    loop = jax.jit(lambda p, o: jax.lax.fori_loop(
-        0, len(o), lambda i, acc: acc + fn(p, o[i]), jnp.float32(0.0)))
+    loop = jax.jit(
+        lambda p, o: jax.lax.fori_loop(
+            0, len(o), lambda i, acc: acc + fn(p, o[i]), jnp.float32(0.0)
+        )
+    )
     return _median_ms(lambda: loop(params, order), len(order))
 
 
@@ -258,11 +305,19 @@ def _median_ms(call, steps: int, repeats: int = 5) -> float:
 
 def write_report(results: dict, out: Path) -> None:
     common.write_json(out / "benchmark.json", results)
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}; "
-             f"every system trained "
-             f"on PTB once per seed ({results['seeds']} seeds), each run in a fresh process.", ""]
-    lines += [*_systems_table(results["systems"]), "", *_race_table(results["quality_race"]),
-              "", *_neighbours_table(results["systems"])]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}; "
+        f"every system trained "
+        f"on PTB once per seed ({results['seeds']} seeds), each run in a fresh process.",
+        "",
+    ]
+    lines += [
+        *_systems_table(results["systems"]),
+        "",
+        *_race_table(results["quality_race"]),
+        "",
+        *_neighbours_table(results["systems"]),
+    ]
     lines += ["", *_w2v_jax_table(results)]
     common.write_text(out / "README.md", "# Benchmark\n\n" + "\n".join(lines) + "\n")
 
@@ -273,9 +328,11 @@ def _quality(entry: dict, name: str) -> str:
 
 
 def _systems_table(systems: dict) -> list[str]:
-    lines = ["| system | process s | data s | compile s | train s | centers/s | vs gensim | "
-             "peak RSS MiB | WordSim353 | SimLex-999 | analogies |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| system | process s | data s | compile s | train s | centers/s | vs gensim | "
+        "peak RSS MiB | WordSim353 | SimLex-999 | analogies |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     gensim = systems["gensim, 5 epochs"]
     for system, e in systems.items():
         ratio = f"{e['centers_per_second'] / gensim['centers_per_second']:.2f}x"
@@ -284,42 +341,62 @@ def _systems_table(systems: dict) -> list[str]:
             f"{e['compile_seconds']:.2f} | {e['train_seconds']:.2f} | "
             f"{e['centers_per_second']:,.0f} | {ratio} | {e['peak_rss_mib']:,.0f} | "
             f"{_quality(e, 'wordsim353_spearman')} | {_quality(e, 'simlex999_spearman')} | "
-            f"{_quality(e, 'analogy_accuracy')} |")
+            f"{_quality(e, 'analogy_accuracy')} |"
+        )
     first = next(iter(systems.values()))
-    lines += ["", "Timings are medians over the seeds; quality is the mean ± standard deviation "
-              "over the seeds (Spearman for the word pairs, accuracy for the analogies). "
-              f"Coverage: WordSim353 {first['wordsim353_coverage']['mean']:.0%} of pairs, "
-              f"SimLex-999 {first['simlex999_coverage']['mean']:.0%}, Google analogies "
-              f"{first['analogy_coverage']['mean']:.0%} of questions. Process seconds: the "
-              "whole process as a user runs it, from start to exit (for w2v_jax the main job: "
-              "imports, data, compile, training, checkpoints, evaluation; for gensim: imports, "
-              "reading, vocabulary and training, its evaluation left out). gensim's centers are "
-              "its effective words (after subsampling). Data seconds: reading PTB and building "
-              "the vocabulary (and, for w2v_jax, subsampling, windows, noise words and "
-              "padding). The main job's flags of each w2v_jax system:", ""]
-    lines += [f"- {system}: `python -m experiments.ptb_skipgram {' '.join(e['flags'])}`"
-              for system, e in systems.items() if "flags" in e]
+    lines += [
+        "",
+        "Timings are medians over the seeds; quality is the mean ± standard deviation "
+        "over the seeds (Spearman for the word pairs, accuracy for the analogies). "
+        f"Coverage: WordSim353 {first['wordsim353_coverage']['mean']:.0%} of pairs, "
+        f"SimLex-999 {first['simlex999_coverage']['mean']:.0%}, Google analogies "
+        f"{first['analogy_coverage']['mean']:.0%} of questions. Process seconds: the "
+        "whole process as a user runs it, from start to exit (for w2v_jax the main job: "
+        "imports, data, compile, training, checkpoints, evaluation; for gensim: imports, "
+        "reading, vocabulary and training, its evaluation left out). gensim's centers are "
+        "its effective words (after subsampling). Data seconds: reading PTB and building "
+        "the vocabulary (and, for w2v_jax, subsampling, windows, noise words and "
+        "padding). The main job's flags of each w2v_jax system:",
+        "",
+    ]
+    lines += [
+        f"- {system}: `python -m experiments.ptb_skipgram {' '.join(e['flags'])}`"
+        for system, e in systems.items()
+        if "flags" in e
+    ]
     return lines
 
 
 def _race_table(race: dict) -> list[str]:
-    names = {"wordsim353_spearman": "WordSim353", "simlex999_spearman": "SimLex-999",
-             "analogy_accuracy": "Google analogies"}
-    lines = [f"Quality race: `{race['system']}` (`python -m experiments.ptb_skipgram "
-             f"{' '.join(race['flags'])}`) against gensim.", "",
-             "| measure | w2v_jax | gensim | reached |", "| --- | --- | --- | --- |",
-             f"| whole process s (gensim: 5 epochs) | {race['process_seconds']:.2f} | "
-             f"{race['gensim_5_epochs_process_seconds']:.2f} | "
-             f"{'yes' if race['time_reached'] else 'no'} |"]
-    lines += [f"| {label}, mean of the seeds (gensim: 15 epochs) | {race[name]['ours']:.3f} | "
-              f"{race[name]['gensim_15_epochs']:.3f} | "
-              f"{'yes' if race[name]['reached'] else 'no'} |" for name, label in names.items()]
+    names = {
+        "wordsim353_spearman": "WordSim353",
+        "simlex999_spearman": "SimLex-999",
+        "analogy_accuracy": "Google analogies",
+    }
+    lines = [
+        f"Quality race: `{race['system']}` (`python -m experiments.ptb_skipgram "
+        f"{' '.join(race['flags'])}`) against gensim.",
+        "",
+        "| measure | w2v_jax | gensim | reached |",
+        "| --- | --- | --- | --- |",
+        f"| whole process s (gensim: 5 epochs) | {race['process_seconds']:.2f} | "
+        f"{race['gensim_5_epochs_process_seconds']:.2f} | "
+        f"{'yes' if race['time_reached'] else 'no'} |",
+    ]
+    lines += [
+        f"| {label}, mean of the seeds (gensim: 15 epochs) | {race[name]['ours']:.3f} | "
+        f"{race[name]['gensim_15_epochs']:.3f} | "
+        f"{'yes' if race[name]['reached'] else 'no'} |"
+        for name, label in names.items()
+    ]
     return lines
 
 
 def _neighbours_table(systems: dict) -> list[str]:
-    lines = ["| system | " + " | ".join(QUERY_WORDS) + " |",
-             "| --- |" + " --- |" * len(QUERY_WORDS)]
+    lines = [
+        "| system | " + " | ".join(QUERY_WORDS) + " |",
+        "| --- |" + " --- |" * len(QUERY_WORDS),
+    ]
     for system, e in systems.items():
         cells = [", ".join(e["neighbours_seed_0"].get(w, [])) for w in QUERY_WORDS]
         lines.append(f"| {system} | " + " | ".join(cells) + " |")
@@ -329,17 +406,26 @@ def _neighbours_table(systems: dict) -> list[str]:
 def _w2v_jax_table(results: dict) -> list[str]:
     stage, training = results["data_stage_seconds"], results["training"]
     overhead, evaluation = results["checkpoint_overhead"], results["evaluation"]
-    e2e = {s: e["process_time_vs_gensim"] for s, e in results["systems"].items()
-           if "process_time_vs_gensim" in e}
+    e2e = {
+        s: e["process_time_vs_gensim"]
+        for s, e in results["systems"].items()
+        if "process_time_vs_gensim" in e
+    }
     lines = [
-        "| w2v_jax measure | value |", "| --- | --- |",
+        "| w2v_jax measure | value |",
+        "| --- | --- |",
         f"| data stage, PTB (median of {results['repeats']} fresh processes) | "
         f"{stage['total']:.2f} s (range {stage['total_min']:.2f}-{stage['total_max']:.2f}) |",
     ]
-    lines += [f"| &nbsp;&nbsp;{part} | {seconds:.3f} s |" for part, seconds in stage.items()
-              if part not in ("total", "total_min", "total_max")]
-    lines += [f"| whole process: gensim's (5 epochs) over ours, {system} | {ratio:.2f}x |"
-              for system, ratio in e2e.items()]
+    lines += [
+        f"| &nbsp;&nbsp;{part} | {seconds:.3f} s |"
+        for part, seconds in stage.items()
+        if part not in ("total", "total_min", "total_max")
+    ]
+    lines += [
+        f"| whole process: gensim's (5 epochs) over ours, {system} | {ratio:.2f}x |"
+        for system, ratio in e2e.items()
+    ]
     lines += [
         f"| compile (once per run), book | {training['compile_seconds']:.2f} s |",
         f"| checkpoint at each epoch's end: training blocked | "
@@ -351,9 +437,12 @@ def _w2v_jax_table(results: dict) -> list[str]:
         f"(first call {evaluation['w2v_jax']['first_seconds']:.2f} s) |",
         f"| the same with gensim (load word2vec text + its three evaluations) | "
         f"{evaluation['gensim']['median_seconds']:.2f} s |",
-        "", "Where a book train step's time goes in the padded layout (batch 512, L = 60, "
-        "d = 100, V = 6,719; ms per step, each row includes the rows above):", "",
-        "| part of the step | ms/step |", "| --- | --- |",
+        "",
+        "Where a book train step's time goes in the padded layout (batch 512, L = 60, "
+        "d = 100, V = 6,719; ms per step, each row includes the rows above):",
+        "",
+        "| part of the step | ms/step |",
+        "| --- | --- |",
     ]
     lines += [f"| {name} | {ms:.2f} |" for name, ms in results["step_profile_ms"].items()]
     return lines
@@ -365,27 +454,36 @@ def main(argv: list[str] | None = None) -> dict:
     if args.data_stage_once:
         print(json.dumps(time_data_stage(config, args.data_dir)))
         return {}
-    results = {**common.results_header("experiments.benchmark", argv),
-               "config": config.to_dict(), "repeats": args.repeats, "seeds": args.seeds}
+    results = {
+        **common.results_header("experiments.benchmark", argv),
+        "config": config.to_dict(),
+        "repeats": args.repeats,
+        "seeds": args.seeds,
+    }
     results["data_stage_seconds"] = data_stage_in_fresh_processes(args.repeats, args.data_dir)
     print(f"data stage: {results['data_stage_seconds']['total']:.2f} s", flush=True)
     results["runs"] = side_by_side(args.seeds, args.data_dir)
     results["systems"] = summarise(results["runs"])
     results["quality_race_system"] = QUALITY_RACE_SYSTEM
     results["quality_race"] = quality_race(results["systems"])
-    results["speed_vs_gensim"] = {system: entry["speed_vs_gensim"]
-                                  for system, entry in results["systems"].items()
-                                  if "speed_vs_gensim" in entry}
+    results["speed_vs_gensim"] = {
+        system: entry["speed_vs_gensim"]
+        for system, entry in results["systems"].items()
+        if "speed_vs_gensim" in entry
+    }
     results["training"] = training_throughput(config, args.data_dir, args.epochs)
     with tempfile.TemporaryDirectory() as workdir:
         results["training_with_checkpoints"] = training_throughput(
-            config, args.data_dir, args.epochs, Path(workdir))
+            config, args.data_dir, args.epochs, Path(workdir)
+        )
         results["evaluation"] = evaluation_speed(Path(workdir))
     plain, saved = results["training"], results["training_with_checkpoints"]
     results["checkpoint_overhead"] = {
-        "blocking_share_of_epoch": saved["checkpoint_blocking_seconds"] / args.epochs
+        "blocking_share_of_epoch": saved["checkpoint_blocking_seconds"]
+        / args.epochs
         / saved["median_epoch_seconds"],
-        "wall_time_change": saved["wall_seconds"] / plain["wall_seconds"] - 1}
+        "wall_time_change": saved["wall_seconds"] / plain["wall_seconds"] - 1,
+    }
     results["step_profile_ms"] = step_profile(config, args.data_dir)
     write_report(results, args.out)
     print((args.out / "README.md").read_text())

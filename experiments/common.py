@@ -58,8 +58,11 @@ def run_name(config: Config) -> str:
 
     def differences(name: str) -> list[str]:
         base = preset(name)
-        return [f"{field}={getattr(config, field)}" for field in fields
-                if getattr(config, field) != getattr(base, field)]
+        return [
+            f"{field}={getattr(config, field)}"
+            for field in fields
+            if getattr(config, field) != getattr(base, field)
+        ]
 
     nearest = min(PRESETS, key=lambda name: (len(differences(name)), name != "book", name))
     return ",".join([nearest, *differences(nearest)])
@@ -76,17 +79,25 @@ def ensure_writable(directory: Path) -> None:
         with tempfile.TemporaryFile(dir=directory):
             pass
     except OSError as err:
-        raise WorkdirError(f"cannot write to the workdir {directory} ({err.strerror or err}): "
-                           f"choose another workdir") from err
+        raise WorkdirError(
+            f"cannot write to the workdir {directory} ({err.strerror or err}): "
+            f"choose another workdir"
+        ) from err
 
 
 # Library messages name arguments (restart=True, num_epochs=3); on the command line, flags.
-_PHRASES = {"restart=True": "--restart", "the data_dir argument": "--data-dir",
-            "the cache_dir argument": "--cache-dir",
-            "another workdir": "another --workdir",
-            "encoding_errors='replace'": "--encoding-errors replace"}
-_FIELD = re.compile(r"(?<![\w./-])(?:Config\.)?(" + "|".join(
-    f.name for f in dataclasses.fields(Config)) + r")=(\S+?)(?=[\s,:;)]|$)")
+_PHRASES = {
+    "restart=True": "--restart",
+    "the data_dir argument": "--data-dir",
+    "the cache_dir argument": "--cache-dir",
+    "another workdir": "another --workdir",
+    "encoding_errors='replace'": "--encoding-errors replace",
+}
+_FIELD = re.compile(
+    r"(?<![\w./-])(?:Config\.)?("
+    + "|".join(f.name for f in dataclasses.fields(Config))
+    + r")=(\S+?)(?=[\s,:;)]|$)"
+)
 
 
 def in_flags(message: str) -> str:
@@ -101,8 +112,9 @@ def in_flags(message: str) -> str:
         return f"--{name} {value.strip(chr(39))}"
 
     # Paths (run names hold "lr=0.002") stay as they are: only words without a "/" change.
-    return "".join(part if "/" in part else _FIELD.sub(flag, part)
-                   for part in re.split(r"(\s+)", message))
+    return "".join(
+        part if "/" in part else _FIELD.sub(flag, part) for part in re.split(r"(\s+)", message)
+    )
 
 
 def one_line_warnings() -> None:
@@ -138,35 +150,51 @@ class StopOnSignals:
         for signum, handler in self._previous.items():
             signal.signal(signum, handler)
 
-_CHOICES = {"noise_sharing": NOISE_SHARING, "optimizer": OPTIMIZERS, "layout": LAYOUTS,
-            "subsample": SUBSAMPLE_FORMULAS, "shuffle": SHUFFLES}
+
+_CHOICES = {
+    "noise_sharing": NOISE_SHARING,
+    "optimizer": OPTIMIZERS,
+    "layout": LAYOUTS,
+    "subsample": SUBSAMPLE_FORMULAS,
+    "shuffle": SHUFFLES,
+}
 _LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field (``--num-epochs 10``) and ``--preset NAME``; a flag given on
     the command line overrides the preset, which overrides the book's defaults."""
-    parser.add_argument("--preset", default="book", choices=sorted(PRESETS),
-                        help="named settings to start from (default book: the book's)")
+    parser.add_argument(
+        "--preset",
+        default="book",
+        choices=sorted(PRESETS),
+        help="named settings to start from (default book: the book's)",
+    )
     for field in dataclasses.fields(Config):
         flag = "--" + field.name.replace("_", "-")
         help_text = f"(default {field.default!r})"
         if field.name == "lr":
             help_text = "(default: the optimiser's own; see the README's Optimisers table)"
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction,
-                                default=argparse.SUPPRESS, help=help_text)
+            parser.add_argument(
+                flag,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
         else:
             kind = {"int": int, "float": float, "str": str}[str(field.type).removesuffix(" | None")]
             choices = _CHOICES.get(field.name)
-            parser.add_argument(flag, type=kind, default=argparse.SUPPRESS, choices=choices,
-                                help=help_text)
+            parser.add_argument(
+                flag, type=kind, default=argparse.SUPPRESS, choices=choices, help=help_text
+            )
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags describe; an invalid value exits with Config's message."""
-    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(Config)
-             if hasattr(args, f.name)}
+    given = {
+        f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
+    }
     try:
         return preset(args.preset, **given)
     except ValueError as err:  # a usage error, reported as argparse reports its own
@@ -211,8 +239,12 @@ def write_text(path: Path, text: str) -> None:
 def results_header(module: str, argv: list[str] | None) -> dict[str, Any]:
     """What every results file starts with: the command as run, the device, the machine and
     the library versions."""
-    return {"command": command_line(module, argv), "device": device_description(),
-            "machine": machine_description(), "versions": library_versions()}
+    return {
+        "command": command_line(module, argv),
+        "device": device_description(),
+        "machine": machine_description(),
+        "versions": library_versions(),
+    }
 
 
 def machine_description() -> str:

@@ -39,34 +39,51 @@ def compare(name: str, epochs: int, data_dir: str | None) -> dict:
     prepared = pipeline.prepare_data(config, data_dir)
     entry = {"preset": name, "epochs": epochs}
     for deterministic in (False, True):
-        runs = [pipeline.train_skipgram(config.replace(deterministic=deterministic), prepared,
-                                        progress=False) for _ in range(2)]
-        speeds = [sum(s.centers for s in run.history) / sum(s.seconds for s in run.history)
-                  for run in runs]
-        same = all(np.array_equal(a, b) for a, b in zip(jax.tree.leaves(runs[0].params),
-                                                        jax.tree.leaves(runs[1].params)))
+        runs = [
+            pipeline.train_skipgram(
+                config.replace(deterministic=deterministic), prepared, progress=False
+            )
+            for _ in range(2)
+        ]
+        speeds = [
+            sum(s.centers for s in run.history) / sum(s.seconds for s in run.history)
+            for run in runs
+        ]
+        same = all(
+            np.array_equal(a, b)
+            for a, b in zip(jax.tree.leaves(runs[0].params), jax.tree.leaves(runs[1].params))
+        )
         key = "deterministic" if deterministic else "default"
-        entry[key] = {"centers_per_second": statistics.median(speeds),
-                      "runs_bitwise_equal": same, "final_loss": runs[0].history[-1].loss}
-    entry["speed_ratio"] = (entry["deterministic"]["centers_per_second"]
-                            / entry["default"]["centers_per_second"])
+        entry[key] = {
+            "centers_per_second": statistics.median(speeds),
+            "runs_bitwise_equal": same,
+            "final_loss": runs[0].history[-1].loss,
+        }
+    entry["speed_ratio"] = (
+        entry["deterministic"]["centers_per_second"] / entry["default"]["centers_per_second"]
+    )
     return entry
 
 
 def report(results: dict) -> str:
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: each "
-             f"setting trained twice on PTB in one process (training throughput, median of "
-             f"the two; compile time excluded).", "",
-             "| preset | epochs | default centers/s | deterministic centers/s | "
-             "deterministic / default | default runs bitwise equal | "
-             "deterministic runs bitwise equal |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}: each "
+        f"setting trained twice on PTB in one process (training throughput, median of "
+        f"the two; compile time excluded).",
+        "",
+        "| preset | epochs | default centers/s | deterministic centers/s | "
+        "deterministic / default | default runs bitwise equal | "
+        "deterministic runs bitwise equal |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for e in results["comparisons"]:
-        lines.append(f"| {e['preset']} | {e['epochs']} | "
-                     f"{e['default']['centers_per_second']:,.0f} | "
-                     f"{e['deterministic']['centers_per_second']:,.0f} | "
-                     f"{e['speed_ratio']:.2f}x | {e['default']['runs_bitwise_equal']} | "
-                     f"{e['deterministic']['runs_bitwise_equal']} |")
+        lines.append(
+            f"| {e['preset']} | {e['epochs']} | "
+            f"{e['default']['centers_per_second']:,.0f} | "
+            f"{e['deterministic']['centers_per_second']:,.0f} | "
+            f"{e['speed_ratio']:.2f}x | {e['default']['runs_bitwise_equal']} | "
+            f"{e['deterministic']['runs_bitwise_equal']} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -76,9 +93,12 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.presets:
         entry = compare(name, args.epochs, args.data_dir)
         results["comparisons"].append(entry)
-        print(f"{name}: deterministic / default throughput {entry['speed_ratio']:.2f}x; "
-              f"bitwise repeatable: default {entry['default']['runs_bitwise_equal']}, "
-              f"deterministic {entry['deterministic']['runs_bitwise_equal']}", flush=True)
+        print(
+            f"{name}: deterministic / default throughput {entry['speed_ratio']:.2f}x; "
+            f"bitwise repeatable: default {entry['default']['runs_bitwise_equal']}, "
+            f"deterministic {entry['deterministic']['runs_bitwise_equal']}",
+            flush=True,
+        )
     common.write_json(args.out / "determinism.json", results)
     common.write_text(args.out / "README.md", report(results))
     print(f"wrote {args.out / 'README.md'}")

@@ -44,8 +44,9 @@ def sentences(tokens: int, vocab: int, groups: int, seed: int):
     written = 0
     while written < tokens:
         lengths = rng.integers(5, 21, SENTENCES_PER_BLOCK)
-        words = np.char.add("w", np.minimum(np.searchsorted(cdf, rng.random(lengths.sum())),
-                                            vocab - 1).astype(str))
+        words = np.char.add(
+            "w", np.minimum(np.searchsorted(cdf, rng.random(lengths.sum())), vocab - 1).astype(str)
+        )
         lines = [" ".join(s) for s in np.split(words, np.cumsum(lengths)[:-1])]
         for i in np.flatnonzero(rng.random(len(lines)) < PLANTED_SHARE):
             lines[i] = _planted(rng, topics, lines[i].split()[:3])
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     write_corpus(args.out, args.tokens, args.vocab, args.groups, args.seed)
-    print(f"wrote {args.out}: about {args.tokens:,} tokens, {args.vocab:,} background words, "
-          f"{args.groups} planted pairs (a0/b0 ..)")
+    print(
+        f"wrote {args.out}: about {args.tokens:,} tokens, {args.vocab:,} background words, "
+        f"{args.groups} planted pairs (a0/b0 ..)"
+    )
 
 
 if __name__ == "__main__":

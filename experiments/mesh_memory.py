@@ -41,13 +41,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:
-    config = Config(optimizer="lazy_adam", embed_size=embed_size, batch_size=batch_size,
-                    mesh=f"data=1,vocab={vocab_axis}", steps_per_dispatch=4)
+    config = Config(
+        optimizer="lazy_adam",
+        embed_size=embed_size,
+        batch_size=batch_size,
+        mesh=f"data=1,vocab={vocab_axis}",
+        steps_per_dispatch=4,
+    )
     placement = parallel.Placement.from_spec(config.mesh)
     optimizer = optim.make(config, total_steps=1000)
     start = time.perf_counter()
-    state = step.create_train_state(config, vocab_size, jax.random.key(0), optimizer,
-                                    placement=placement)
+    state = step.create_train_state(
+        config, vocab_size, jax.random.key(0), optimizer, placement=placement
+    )
     jax.block_until_ready(state)
     init_seconds = time.perf_counter() - start
     held = placement.shard_bytes(state)
@@ -55,12 +61,16 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
 
     # A few steps of random padded batches through the training loop's compiled program.
     pairs = random_pairs(vocab_size, batch_size)
-    examples = {"centers": np.asarray(pairs["centers"])[:, None],
-                "contexts_negatives": np.asarray(pairs["words"]).reshape(batch_size, -1),
-                "num_contexts": np.asarray(pairs["num_contexts"]),
-                "num_live": np.asarray(pairs["num_live"])}
-    examples = {name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]),
-                                    placement.replicated) for name, array in examples.items()}
+    examples = {
+        "centers": np.asarray(pairs["centers"])[:, None],
+        "contexts_negatives": np.asarray(pairs["words"]).reshape(batch_size, -1),
+        "num_contexts": np.asarray(pairs["num_contexts"]),
+        "num_live": np.asarray(pairs["num_live"]),
+    }
+    examples = {
+        name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]), placement.replicated)
+        for name, array in examples.items()
+    }
     train_step = step.make_train_step(config, optimizer)
     trainer = loop.Trainer(config.steps_per_dispatch, train_step, placement=placement)
     trainer.compile(state, examples, batch_size)
@@ -69,41 +79,54 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
     state, progress = trainer.run_epoch(state, examples, order, epoch=1)
     # The same program for a vocabulary 10 times smaller, compiled only: working space that
     # does not shrink with it belongs to the batch, not to the tables.
-    small = jax.eval_shape(lambda: step.create_train_state(
-        config, vocab_size // 10, jax.random.key(0), optimizer, placement=placement))
+    small = jax.eval_shape(
+        lambda: step.create_train_state(
+            config, vocab_size // 10, jax.random.key(0), optimizer, placement=placement
+        )
+    )
     small_trainer = loop.Trainer(config.steps_per_dispatch, train_step, placement=placement)
     small_trainer.compile(small, examples, batch_size)
-    return {"mesh": placement.description, "devices": vocab_axis,
-            "state_bytes_per_device": max(held.values()),
-            "table_bytes_per_device": max(tables.values()),
-            "state_bytes_total": sum(held.values()),
-            "step_temp_bytes_per_device": temp,
-            "step_temp_bytes_per_device_tenth_vocab":
-                small_trainer.memory_analysis().temp_size_in_bytes,
-            "init_seconds": init_seconds, "loss_after_8_steps": float(progress.mean_loss)}
+    return {
+        "mesh": placement.description,
+        "devices": vocab_axis,
+        "state_bytes_per_device": max(held.values()),
+        "table_bytes_per_device": max(tables.values()),
+        "state_bytes_total": sum(held.values()),
+        "step_temp_bytes_per_device": temp,
+        "step_temp_bytes_per_device_tenth_vocab": (
+            small_trainer.memory_analysis().temp_size_in_bytes
+        ),
+        "init_seconds": init_seconds,
+        "loss_after_8_steps": float(progress.mean_loss),
+    }
 
 
 def report(results: dict) -> str:
     runs = results["runs"]
     one = runs[0]["state_bytes_per_device"]
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: lazy Adam, "
-             f"V = {results['vocab']:,}, d = {results['embed_size']}; bytes each device holds, "
-             f"read from the arrays' shards, and XLA's temporary memory per device for a "
-             f"dispatch of train steps of {results['batch_size']:,} centers (padded rows, "
-             f"L = 60), at V and at V / 10: the step's working space is its batch's gathered "
-             f"rows and their gradients, the same whatever the vocabulary (no table is "
-             f"gathered whole). Fake CPU devices: this shows how the arrays are split, not a "
-             f"mesh's speed.", "",
-             "| mesh | tables per device | tables + lazy Adam state per device | against one "
-             "device | step's temporary memory per device | the same at V / 10 |",
-             "| --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}: lazy Adam, "
+        f"V = {results['vocab']:,}, d = {results['embed_size']}; bytes each device holds, "
+        f"read from the arrays' shards, and XLA's temporary memory per device for a "
+        f"dispatch of train steps of {results['batch_size']:,} centers (padded rows, "
+        f"L = 60), at V and at V / 10: the step's working space is its batch's gathered "
+        f"rows and their gradients, the same whatever the vocabulary (no table is "
+        f"gathered whole). Fake CPU devices: this shows how the arrays are split, not a "
+        f"mesh's speed.",
+        "",
+        "| mesh | tables per device | tables + lazy Adam state per device | against one "
+        "device | step's temporary memory per device | the same at V / 10 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for run in runs:
-        lines.append(f"| {run['mesh']} | {run['table_bytes_per_device'] / 2**30:.3f} GiB | "
-                     f"{run['state_bytes_per_device'] / 2**30:.3f} GiB | "
-                     f"{run['state_bytes_per_device'] / one:.3f} (1/M = "
-                     f"{1 / run['devices']:.3f}) | "
-                     f"{run['step_temp_bytes_per_device'] / 2**20:.0f} MiB | "
-                     f"{run['step_temp_bytes_per_device_tenth_vocab'] / 2**20:.0f} MiB |")
+        lines.append(
+            f"| {run['mesh']} | {run['table_bytes_per_device'] / 2**30:.3f} GiB | "
+            f"{run['state_bytes_per_device'] / 2**30:.3f} GiB | "
+            f"{run['state_bytes_per_device'] / one:.3f} (1/M = "
+            f"{1 / run['devices']:.3f}) | "
+            f"{run['step_temp_bytes_per_device'] / 2**20:.0f} MiB | "
+            f"{run['step_temp_bytes_per_device_tenth_vocab'] / 2**20:.0f} MiB |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -114,13 +137,20 @@ def main(argv: list[str] | None = None) -> dict:
     os.environ.update(parallel.fake_cpu_devices(args.devices))
 
     sizes = [m for m in (1, 2, 4, 8) if m <= args.devices]
-    results = {**common.results_header("experiments.mesh_memory", argv), "vocab": args.vocab,
-               "embed_size": args.embed_size, "batch_size": args.batch_size, "runs": []}
+    results = {
+        **common.results_header("experiments.mesh_memory", argv),
+        "vocab": args.vocab,
+        "embed_size": args.embed_size,
+        "batch_size": args.batch_size,
+        "runs": [],
+    }
     for vocab_axis in sizes:
         run = measure(args.vocab, args.embed_size, vocab_axis, args.batch_size)
-        print(f"{run['mesh']}: {run['state_bytes_per_device'] / 2**30:.3f} GiB per device, "
-              f"step temporary {run['step_temp_bytes_per_device'] / 2**20:.0f} MiB",
-              flush=True)
+        print(
+            f"{run['mesh']}: {run['state_bytes_per_device'] / 2**30:.3f} GiB per device, "
+            f"step temporary {run['step_temp_bytes_per_device'] / 2**20:.0f} MiB",
+            flush=True,
+        )
         results["runs"].append(run)
     common.write_json(args.out / "mesh_memory.json", results)
     common.write_text(args.out / "README.md", report(results))

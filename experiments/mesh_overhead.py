@@ -44,30 +44,39 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     prepared = pipeline.prepare_data(config, data_dir)
     placement = parallel.Placement.single()
     optimizer, train_step = pipeline.optimizer_and_step(
-        config, prepared.vocab, stream.total_steps(config, prepared.dataset))
+        config, prepared.vocab, stream.total_steps(config, prepared.dataset)
+    )
     capacity = pipeline.batch_capacity(config, prepared.examples, range(config.num_epochs))
     examples = stream.to_device(prepared.examples, placement=placement)
     order = stream.window_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
-    chunks = [loop.pad_steps(order[i * steps:(i + 1) * steps], steps)
-              for i in range(min(dispatches, len(order) // steps))]
+    chunks = [
+        loop.pad_steps(order[i * steps : (i + 1) * steps], steps)
+        for i in range(min(dispatches, len(order) // steps))
+    ]
 
     def fresh_state():
-        return step.create_train_state(config, len(prepared.vocab), jax.random.key(0),
-                                       optimizer, placement=placement)
+        return step.create_train_state(
+            config, len(prepared.vocab), jax.random.key(0), optimizer, placement=placement
+        )
 
     state = fresh_state()
-    shardings = (placement.state_shardings(jax.eval_shape(lambda: state),
-                                           placement.rows(len(prepared.vocab))),
-                 jax.tree.map(lambda _: placement.replicated, examples), placement.batch_rows)
-    runners = {"unsharded": loop.make_chunk_runner(train_step, capacity=capacity),
-               "mesh 1x1": loop.make_chunk_runner(train_step, capacity=capacity,
-                                                  shardings=shardings)}
+    shardings = (
+        placement.state_shardings(
+            jax.eval_shape(lambda: state), placement.rows(len(prepared.vocab))
+        ),
+        jax.tree.map(lambda _: placement.replicated, examples),
+        placement.batch_rows,
+    )
+    runners = {
+        "unsharded": loop.make_chunk_runner(train_step, capacity=capacity),
+        "mesh 1x1": loop.make_chunk_runner(train_step, capacity=capacity, shardings=shardings),
+    }
     states = {label: fresh_state() for label in runners}
     seconds = {label: [] for label in runners}
     for index in range(len(chunks) + 1):  # the first round compiles
         # Each goes first every other round, so that neither always follows the other.
-        for label in list(runners)[::1 if index % 2 else -1]:
+        for label in list(runners)[:: 1 if index % 2 else -1]:
             runner = runners[label]
             chunk = parallel.put(chunks[index % len(chunks)], placement.batch_rows)
             start = time.perf_counter()
@@ -75,18 +84,31 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
             np.asarray(losses)
             if index:
                 seconds[label].append(time.perf_counter() - start)
-    programs = [_instructions(runner.lower(states[label], examples, chunks[0], np.int32(steps))
-                              .compile().as_text()) for label, runner in runners.items()]
-    equal = all(np.array_equal(a, b) for a, b in zip(
-        jax.tree.leaves(states["unsharded"].params), jax.tree.leaves(states["mesh 1x1"].params)))
+    programs = [
+        _instructions(
+            runner.lower(states[label], examples, chunks[0], np.int32(steps)).compile().as_text()
+        )
+        for label, runner in runners.items()
+    ]
+    equal = all(
+        np.array_equal(a, b)
+        for a, b in zip(
+            jax.tree.leaves(states["unsharded"].params), jax.tree.leaves(states["mesh 1x1"].params)
+        )
+    )
     medians = {label: statistics.median(times) for label, times in seconds.items()}
-    return {"preset": name, "layout": batches.resolved_layout(config.layout),
-            "steps_per_dispatch": steps, "dispatches": len(chunks),
-            "centers_per_second": {label: steps * config.batch_size / median
-                                   for label, median in medians.items()},
-            "ratio": medians["mesh 1x1"] / medians["unsharded"],
-            "parameters_bitwise_equal": equal,
-            "same_instructions": programs[0] == programs[1]}
+    return {
+        "preset": name,
+        "layout": batches.resolved_layout(config.layout),
+        "steps_per_dispatch": steps,
+        "dispatches": len(chunks),
+        "centers_per_second": {
+            label: steps * config.batch_size / median for label, median in medians.items()
+        },
+        "ratio": medians["mesh 1x1"] / medians["unsharded"],
+        "parameters_bitwise_equal": equal,
+        "same_instructions": programs[0] == programs[1],
+    }
 
 
 def _instructions(hlo: str) -> list[str]:
@@ -95,23 +117,31 @@ def _instructions(hlo: str) -> list[str]:
     hlo = re.sub(r", (metadata|sharding)=\{[^}]*\}", "", hlo)
     hlo = re.sub(r", frontend_attributes=.*$", "", hlo, flags=re.MULTILINE)  # last, nested
     hlo = re.sub(r"\.\d+", "", hlo)  # instruction numbers
-    return [line.strip() for line in hlo.splitlines()
-            if line.strip() and not re.match(r"(HloModule|\d+ \{file_name_id)", line.strip())]
+    return [
+        line.strip()
+        for line in hlo.splitlines()
+        if line.strip() and not re.match(r"(HloModule|\d+ \{file_name_id)", line.strip())
+    ]
 
 
 def report(results: dict) -> str:
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: the "
-             f"training program with the shardings of a 1x1 mesh against the same program "
-             f"without shardings, dispatches alternated in one process (medians).", "",
-             "| preset | layout | unsharded centers/s | mesh 1x1 centers/s | time ratio (mesh / "
-             "unsharded) | parameters bitwise equal | same compiled instructions |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}: the "
+        f"training program with the shardings of a 1x1 mesh against the same program "
+        f"without shardings, dispatches alternated in one process (medians).",
+        "",
+        "| preset | layout | unsharded centers/s | mesh 1x1 centers/s | time ratio (mesh / "
+        "unsharded) | parameters bitwise equal | same compiled instructions |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for run in results["runs"]:
         speed = run["centers_per_second"]
-        lines.append(f"| {run['preset']} | {run['layout']} | {speed['unsharded']:,.0f} | "
-                     f"{speed['mesh 1x1']:,.0f} | {run['ratio']:.3f} | "
-                     f"{'yes' if run['parameters_bitwise_equal'] else 'no'} | "
-                     f"{'yes' if run['same_instructions'] else 'no'} |")
+        lines.append(
+            f"| {run['preset']} | {run['layout']} | {speed['unsharded']:,.0f} | "
+            f"{speed['mesh 1x1']:,.0f} | {run['ratio']:.3f} | "
+            f"{'yes' if run['parameters_bitwise_equal'] else 'no'} | "
+            f"{'yes' if run['same_instructions'] else 'no'} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -44,10 +44,12 @@ def random_pairs(vocab_size: int, batch_size: int, seed: int = 0) -> batches.Pai
     length = 60
     num_contexts = rng.integers(2, 11, batch_size + 1).astype(np.int32)
     num_contexts[-1] = 0  # the padding row
-    examples = {"centers": rng.integers(1, vocab_size, (batch_size + 1, 1), dtype=np.int32),
-                "contexts_negatives": rng.integers(1, vocab_size, (batch_size + 1, length),
-                                                   dtype=np.int32),
-                "num_contexts": num_contexts, "num_live": num_contexts * 6}
+    examples = {
+        "centers": rng.integers(1, vocab_size, (batch_size + 1, 1), dtype=np.int32),
+        "contexts_negatives": rng.integers(1, vocab_size, (batch_size + 1, length), dtype=np.int32),
+        "num_contexts": num_contexts,
+        "num_live": num_contexts * 6,
+    }
     return batches.gather_padded(examples, np.arange(batch_size, dtype=np.int32))
 
 
@@ -70,23 +72,33 @@ def ms_per_step(name: str, vocab_size: int, batch_size: int, steps: int) -> floa
 
 def report(results: dict) -> str:
     sizes = results["vocab_sizes"]
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: ms per "
-             f"train step, batch {results['batch_size']}, d = 100, the median of "
-             f"{results['steps']} steps.", "",
-             "| optimizer | " + " | ".join(f"V = {v:,}" for v in sizes) + " | largest / smallest |",
-             "| --- | " + " | ".join("---" for _ in sizes) + " | --- |"]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}: ms per "
+        f"train step, batch {results['batch_size']}, d = 100, the median of "
+        f"{results['steps']} steps.",
+        "",
+        "| optimizer | " + " | ".join(f"V = {v:,}" for v in sizes) + " | largest / smallest |",
+        "| --- | " + " | ".join("---" for _ in sizes) + " | --- |",
+    ]
     for name, by_size in results["ms_per_step"].items():
         times = [by_size[str(v)] for v in sizes]
-        lines.append(f"| {name} | " + " | ".join(f"{t:.1f}" for t in times)
-                     + f" | {times[-1] / times[0]:.2f}x |")
+        lines.append(
+            f"| {name} | "
+            + " | ".join(f"{t:.1f}" for t in times)
+            + f" | {times[-1] / times[0]:.2f}x |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {**common.results_header("experiments.row_sparse_speed", argv),
-               "batch_size": args.batch_size, "steps": args.steps, "vocab_sizes": args.vocab,
-               "ms_per_step": {}}
+    results = {
+        **common.results_header("experiments.row_sparse_speed", argv),
+        "batch_size": args.batch_size,
+        "steps": args.steps,
+        "vocab_sizes": args.vocab,
+        "ms_per_step": {},
+    }
     for name in OPTIMIZERS:
         results["ms_per_step"][name] = {}
         for vocab_size in args.vocab:

@@ -40,8 +40,12 @@ from w2v_jax import data, pipeline, stream
 from w2v_jax.config import preset
 
 # Peak memory bandwidth, bytes per second, by jax's device_kind (the vendors' figures).
-PEAK_BANDWIDTH = {"NVIDIA H100 80GB HBM3": 3.35e12, "NVIDIA H100 PCIe": 2.0e12,
-                  "NVIDIA H200": 4.8e12, "NVIDIA A100-SXM4-80GB": 2.04e12}
+PEAK_BANDWIDTH = {
+    "NVIDIA H100 80GB HBM3": 3.35e12,
+    "NVIDIA H100 PCIe": 2.0e12,
+    "NVIDIA H200": 4.8e12,
+    "NVIDIA A100-SXM4-80GB": 2.04e12,
+}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -62,28 +66,53 @@ def race(args: argparse.Namespace) -> dict:
     systems = ("gensim, 5 epochs", "w2v_jax, gpu", "w2v_jax, gpu, batch 65536")
     for system in systems:
         for seed in range(args.seeds):
-            command = [sys.executable, "-m", "experiments.side_by_side", system, str(seed),
-                       "--ptb-repeats", str(args.ptb_repeats), "--epochs", str(args.epochs)]
+            command = [
+                sys.executable,
+                "-m",
+                "experiments.side_by_side",
+                system,
+                str(seed),
+                "--ptb-repeats",
+                str(args.ptb_repeats),
+                "--epochs",
+                str(args.epochs),
+            ]
             if args.data_dir:
                 command += ["--data-dir", args.data_dir]
             done = subprocess.run(command, check=True, capture_output=True, text=True)
             runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
-            print(f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
-                  f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}", flush=True)
+            print(
+                f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
+                f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}",
+                flush=True,
+            )
     summary = {}
     for system in systems:
         mine = [run for run in runs if run["system"] == system]
-        summary[system] = {name: statistics.fmean(run[name] for run in mine) for name in
-                           ("centers_per_second", "process_seconds", "train_seconds",
-                            "wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")}
+        summary[system] = {
+            name: statistics.fmean(run[name] for run in mine)
+            for name in (
+                "centers_per_second",
+                "process_seconds",
+                "train_seconds",
+                "wordsim353_spearman",
+                "simlex999_spearman",
+                "analogy_accuracy",
+            )
+        }
         summary[system]["flags"] = mine[0].get("flags")
-    names = {"gensim, 5 epochs": f"gensim, {os.cpu_count()} cores",
-             "w2v_jax, gpu": "w2v_jax, --preset gpu",
-             "w2v_jax, gpu, batch 65536": "w2v_jax, " + " ".join(LARGE_BATCH_FLAGS)}
+    names = {
+        "gensim, 5 epochs": f"gensim, {os.cpu_count()} cores",
+        "w2v_jax, gpu": "w2v_jax, --preset gpu",
+        "w2v_jax, gpu, batch 65536": "w2v_jax, " + " ".join(LARGE_BATCH_FLAGS),
+    }
     summary = {names[system]: entry for system, entry in summary.items()}
-    return {"runs": runs, "summary": summary,
-            "speedup": summary[names["w2v_jax, gpu"]]["centers_per_second"]
-            / summary[names["gensim, 5 epochs"]]["centers_per_second"]}
+    return {
+        "runs": runs,
+        "summary": summary,
+        "speedup": summary[names["w2v_jax, gpu"]]["centers_per_second"]
+        / summary[names["gensim, 5 epochs"]]["centers_per_second"],
+    }
 
 
 def batch_sizes(args: argparse.Namespace) -> list[dict]:
@@ -93,23 +122,36 @@ def batch_sizes(args: argparse.Namespace) -> list[dict]:
     results = []
     for layout in ("packed", "padded"):
         for batch_size in args.batch_sizes:
-            config = preset("gpu", batch_size=batch_size, layout=layout, num_epochs=1,
-                            noise_groups=max(1, batch_size // 256))
+            config = preset(
+                "gpu",
+                batch_size=batch_size,
+                layout=layout,
+                num_epochs=1,
+                noise_groups=max(1, batch_size // 256),
+            )
             run = pipeline.train_skipgram(config, prepared, progress=False)
             stats = run.history[0]
             step_bytes = _step_bytes(config, prepared)
             steps = -(-stats.centers // batch_size)
             bandwidth = step_bytes * steps / stats.seconds
             peak = PEAK_BANDWIDTH.get(jax.devices()[0].device_kind)
-            results.append({"layout": layout, "batch_size": batch_size,
-                            "centers_per_second": stats.centers_per_second,
-                            "seconds": stats.seconds, "compile_seconds": run.compile_seconds,
-                            "step_bytes_estimate": step_bytes,
-                            "bytes_per_second": bandwidth,
-                            "bandwidth_fraction": bandwidth / peak if peak else None,
-                            "loss": stats.loss})
-            print(f"{layout} batch {batch_size}: {stats.centers_per_second:,.0f} centers/s",
-                  flush=True)
+            results.append(
+                {
+                    "layout": layout,
+                    "batch_size": batch_size,
+                    "centers_per_second": stats.centers_per_second,
+                    "seconds": stats.seconds,
+                    "compile_seconds": run.compile_seconds,
+                    "step_bytes_estimate": step_bytes,
+                    "bytes_per_second": bandwidth,
+                    "bandwidth_fraction": bandwidth / peak if peak else None,
+                    "loss": stats.loss,
+                }
+            )
+            print(
+                f"{layout} batch {batch_size}: {stats.centers_per_second:,.0f} centers/s",
+                flush=True,
+            )
     return results
 
 
@@ -146,8 +188,13 @@ def book(args: argparse.Namespace) -> list[dict]:
         config = preset("book", layout=layout, num_epochs=3)
         run = pipeline.train_skipgram(config, prepared, progress=False)
         rate = statistics.median(s.centers_per_second for s in run.history)
-        results.append({"layout": layout, "centers_per_second": rate,
-                        "epoch_seconds": [s.seconds for s in run.history]})
+        results.append(
+            {
+                "layout": layout,
+                "centers_per_second": rate,
+                "epoch_seconds": [s.seconds for s in run.history],
+            }
+        )
         print(f"book, {layout}: {rate:,.0f} centers/s", flush=True)
     return results
 
@@ -158,59 +205,92 @@ def write(results: dict, out: Path) -> None:
 
 
 def report(results: dict) -> str:
-    lines = ["# Speed at scale", "", f"`{results['command']}` on {results['device']}, "
-             f"{results['machine']}.", ""]
+    lines = [
+        "# Speed at scale",
+        "",
+        f"`{results['command']}` on {results['device']}, {results['machine']}.",
+        "",
+    ]
     if "race" in results:
         race_ = results["race"]
-        lines += [f"PTB repeated {results['ptb_repeats']} times, {results['epochs']} epochs, "
-                  f"mean of {results['seeds']} seeds, each in fresh processes; gensim with all "
-                  "cores:", "",
-                  "| system | centers/s | train s | process s | WordSim353 | SimLex-999 | "
-                  "analogies |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            f"PTB repeated {results['ptb_repeats']} times, {results['epochs']} epochs, "
+            f"mean of {results['seeds']} seeds, each in fresh processes; gensim with all "
+            "cores:",
+            "",
+            "| system | centers/s | train s | process s | WordSim353 | SimLex-999 | analogies |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for system, e in race_["summary"].items():
-            lines.append(f"| {system} | {e['centers_per_second']:,.0f} | "
-                         f"{e['train_seconds']:.2f} | {e['process_seconds']:.1f} | "
-                         f"{e['wordsim353_spearman']:.3f} | {e['simlex999_spearman']:.3f} | "
-                         f"{e['analogy_accuracy']:.3f} |")
+            lines.append(
+                f"| {system} | {e['centers_per_second']:,.0f} | "
+                f"{e['train_seconds']:.2f} | {e['process_seconds']:.1f} | "
+                f"{e['wordsim353_spearman']:.3f} | {e['simlex999_spearman']:.3f} | "
+                f"{e['analogy_accuracy']:.3f} |"
+            )
         lines += ["", f"w2v_jax's gpu preset over gensim: {race_['speedup']:.1f}x centers/s.", ""]
-        lines += [f"- {system}: `python -m experiments.ptb_skipgram {' '.join(e['flags'])} "
-                  f"--ptb-repeats {results['ptb_repeats']}`"
-                  for system, e in race_["summary"].items() if e["flags"]]
+        lines += [
+            f"- {system}: `python -m experiments.ptb_skipgram {' '.join(e['flags'])} "
+            f"--ptb-repeats {results['ptb_repeats']}`"
+            for system, e in race_["summary"].items()
+            if e["flags"]
+        ]
         lines.append("")
     if "batch_sizes" in results:
-        lines += ["The gpu preset's speed by batch size and layout (one epoch, same corpus; "
-                  "an estimate of the bytes a step must move (its rows, their gradients and "
-                  "their optimiser state, read and written once), and the share of the "
-                  "device's peak memory bandwidth it implies):", "",
-                  "| layout | batch | centers/s | epoch s | bytes/step (estimate) | "
-                  "share of peak bandwidth |", "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "The gpu preset's speed by batch size and layout (one epoch, same corpus; "
+            "an estimate of the bytes a step must move (its rows, their gradients and "
+            "their optimiser state, read and written once), and the share of the "
+            "device's peak memory bandwidth it implies):",
+            "",
+            "| layout | batch | centers/s | epoch s | bytes/step (estimate) | "
+            "share of peak bandwidth |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for e in results["batch_sizes"]:
             share = f"{e['bandwidth_fraction']:.1%}" if e["bandwidth_fraction"] else "n/a"
             step_bytes = f"{e['step_bytes_estimate'] / 1e6:,.1f} MB"
-            lines.append(f"| {e['layout']} | {e['batch_size']:,} | "
-                         f"{e['centers_per_second']:,.0f} | {e['seconds']:.2f} | {step_bytes} | "
-                         f"{share} |")
+            lines.append(
+                f"| {e['layout']} | {e['batch_size']:,} | "
+                f"{e['centers_per_second']:,.0f} | {e['seconds']:.2f} | {step_bytes} | "
+                f"{share} |"
+            )
         lines.append("")
     if "book" in results:
-        lines += ["The book's configuration on PTB (batch 512), median of 3 epochs:", "",
-                  "| layout | centers/s |", "| --- | --- |"]
+        lines += [
+            "The book's configuration on PTB (batch 512), median of 3 epochs:",
+            "",
+            "| layout | centers/s |",
+            "| --- | --- |",
+        ]
         lines += [f"| {e['layout']} | {e['centers_per_second']:,.0f} |" for e in results["book"]]
         lines.append("")
     if "together" in results:
         t = results["together"]
-        lines += [f"8 learning rates of the book's configuration, {t['epochs']} epochs: "
-                  f"{t['sequential_seconds']:.1f} s one after another, "
-                  f"{t['vectorised_seconds']:.1f} s trained together: {t['speedup']:.2f}x "
-                  f"(largest parameter difference {t['max_param_difference']:.1e}).", ""]
+        lines += [
+            f"8 learning rates of the book's configuration, {t['epochs']} epochs: "
+            f"{t['sequential_seconds']:.1f} s one after another, "
+            f"{t['vectorised_seconds']:.1f} s trained together: {t['speedup']:.2f}x "
+            f"(largest parameter difference {t['max_param_difference']:.1e}).",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {**common.results_header("experiments.scale", argv),
-               "ptb_repeats": args.ptb_repeats, "epochs": args.epochs, "seeds": args.seeds}
-    parts = {"race": race, "batch_sizes": batch_sizes, "book": book,
-             "together": lambda a: vectorised_speed.compare("book", 2, a.data_dir)}
+    results = {
+        **common.results_header("experiments.scale", argv),
+        "ptb_repeats": args.ptb_repeats,
+        "epochs": args.epochs,
+        "seeds": args.seeds,
+    }
+    parts = {
+        "race": race,
+        "batch_sizes": batch_sizes,
+        "book": book,
+        "together": lambda a: vectorised_speed.compare("book", 2, a.data_dir),
+    }
     for name in args.parts:
         start = time.perf_counter()
         results[name] = parts[name](args)

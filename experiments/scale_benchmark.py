@@ -42,16 +42,22 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=common.at_least_one, default=100_000_000)
     parser.add_argument("--vocab", type=common.at_least_one, default=1_000_000)
-    parser.add_argument("--corpus", type=Path, default=None,
-                        help="a corpus file to use instead of a synthetic one")
+    parser.add_argument(
+        "--corpus", type=Path, default=None, help="a corpus file to use instead of a synthetic one"
+    )
     parser.add_argument("--small-tokens", type=common.at_least_one, default=10_000_000)
     parser.add_argument("--min-freq", type=common.at_least_one, default=10)
-    parser.add_argument("--preset", default="fast", choices=sorted(PRESETS),
-                        help="the training runs' preset (default fast)")
+    parser.add_argument(
+        "--preset",
+        default="fast",
+        choices=sorted(PRESETS),
+        help="the training runs' preset (default fast)",
+    )
     parser.add_argument("--train-seconds", type=common.at_least_one, default=60)
     parser.add_argument("--out", type=Path, default=common.RUNS / "scale_benchmark")
-    parser.add_argument("--probe", nargs=3, metavar=("CORPUS", "CACHE", "LAUNCHED"),
-                        help=argparse.SUPPRESS)  # the training process's own arguments
+    parser.add_argument(
+        "--probe", nargs=3, metavar=("CORPUS", "CACHE", "LAUNCHED"), help=argparse.SUPPRESS
+    )  # the training process's own arguments
     return parser.parse_args(argv)
 
 
@@ -59,8 +65,12 @@ def time_encode(corpus: Path, min_freq: int, cache_dir: Path) -> dict:
     start = time.perf_counter()
     encoded = encode(TextCorpus((str(corpus),)), min_freq, cache_dir)
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tokens": len(encoded.corpus.ids),
-            "vocab_size": len(encoded.vocab) - 1, "from_cache": encoded.from_cache}
+    return {
+        "seconds": seconds,
+        "tokens": len(encoded.corpus.ids),
+        "vocab_size": len(encoded.vocab) - 1,
+        "from_cache": encoded.from_cache,
+    }
 
 
 def time_gensim_build_vocab(corpus: Path, min_freq: int) -> dict:
@@ -71,8 +81,11 @@ def time_gensim_build_vocab(corpus: Path, min_freq: int) -> dict:
     start = time.perf_counter()
     model.build_vocab(LineSentence(str(corpus)))
     seconds = time.perf_counter() - start
-    return {"seconds": seconds, "tokens": int(model.corpus_total_words),
-            "vocab_size": len(model.wv)}
+    return {
+        "seconds": seconds,
+        "tokens": int(model.corpus_total_words),
+        "vocab_size": len(model.wv),
+    }
 
 
 def train_probe(args: argparse.Namespace) -> dict:
@@ -93,34 +106,59 @@ def train_probe(args: argparse.Namespace) -> dict:
         run = pipeline.train_skipgram(config, prepared, progress=False, should_stop=should_stop)
         epoch = run.history[0]
         vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
-        feed = {"feed_seconds": epoch.feed_seconds, "epoch_seconds": epoch.seconds,
-                "centers_per_second": epoch.centers_per_second,
-                "partners_nearest": partners_nearest(vectors)}
+        feed = {
+            "feed_seconds": epoch.feed_seconds,
+            "epoch_seconds": epoch.seconds,
+            "centers_per_second": epoch.centers_per_second,
+            "partners_nearest": partners_nearest(vectors),
+        }
     except pipeline.TrainingInterrupted:
         feed = {}  # stopped mid-epoch: no epoch statistics
     state = pipeline.state_bytes(config, len(prepared.vocab))
-    return {"first_dispatch_seconds": marks[0] - float(launched),
-            "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
-            "state_bytes": state["tables"] + state["optimiser"],
-            "vocab_size": len(prepared.vocab), "centers": prepared.num_centers,
-            "blocks": len(prepared.dataset.blocks) - 1, "trained_seconds": marks[-1] - marks[0],
-            **feed}
+    return {
+        "first_dispatch_seconds": marks[0] - float(launched),
+        "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        "state_bytes": state["tables"] + state["optimiser"],
+        "vocab_size": len(prepared.vocab),
+        "centers": prepared.num_centers,
+        "blocks": len(prepared.dataset.blocks) - 1,
+        "trained_seconds": marks[-1] - marks[0],
+        **feed,
+    }
 
 
 def partners_nearest(vectors: Embeddings) -> float:
     """The share of planted partners whose nearest neighbour is the other partner."""
-    pairs = [pair for pair in make_corpus.planted_partners(GROUPS)
-             if pair[0] in vectors and pair[1] in vectors]
-    hits = [vectors.most_similar(word, 1)[0][0] == partner
-            for a, b in pairs for word, partner in ((a, b), (b, a))]
+    pairs = [
+        pair
+        for pair in make_corpus.planted_partners(GROUPS)
+        if pair[0] in vectors and pair[1] in vectors
+    ]
+    hits = [
+        vectors.most_similar(word, 1)[0][0] == partner
+        for a, b in pairs
+        for word, partner in ((a, b), (b, a))
+    ]
     return sum(hits) / max(len(hits), 1)
 
 
 def run_probe(args: argparse.Namespace, corpus: Path, cache: Path, min_freq: int) -> dict:
     encode(TextCorpus((str(corpus),)), min_freq, cache)  # the cache first
-    command = [sys.executable, "-m", "experiments.scale_benchmark", "--preset", args.preset,
-               "--min-freq", str(min_freq), "--train-seconds", str(args.train_seconds),
-               "--probe", str(corpus), str(cache), repr(time.time())]
+    command = [
+        sys.executable,
+        "-m",
+        "experiments.scale_benchmark",
+        "--preset",
+        args.preset,
+        "--min-freq",
+        str(min_freq),
+        "--train-seconds",
+        str(args.train_seconds),
+        "--probe",
+        str(corpus),
+        str(cache),
+        repr(time.time()),
+    ]
     finished = subprocess.run(command, capture_output=True, text=True, check=True)
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
@@ -133,12 +171,14 @@ def warm_page_cache(path: Path) -> None:
 
 def report(results: dict) -> str:
     ours, gensim, cached = results["w2v_jax"], results["gensim"], results["w2v_jax_cached"]
-    rate = {name: run["tokens"] / run["seconds"] for name, run in (("ours", ours),
-                                                                    ("gensim", gensim))}
+    rate = {
+        name: run["tokens"] / run["seconds"] for name, run in (("ours", ours), ("gensim", gensim))
+    }
     lines = [
         f"`{results['command']}` on {results['machine']}: {results['corpus']} "
         f"({results['corpus_bytes'] / 2**20:,.0f} MiB, {ours['tokens']:,} tokens), "
-        f"min_count {results['min_freq']}, one process, the file in the page cache.", "",
+        f"min_count {results['min_freq']}, one process, the file in the page cache.",
+        "",
         "| | seconds | tokens/s | vocabulary | ratio |",
         "| --- | --- | --- | --- | --- |",
         f"| w2v_jax encode (count, ids, offsets, cache written) | {ours['seconds']:.1f} | "
@@ -147,32 +187,48 @@ def report(results: dict) -> str:
         f"| gensim build_vocab (count only) | {gensim['seconds']:.1f} | "
         f"{rate['gensim'] / 1e6:.2f}M | {gensim['vocab_size']:,} | 1x |",
         f"| w2v_jax encode again (the cache, checksums verified) | {cached['seconds']:.2f} | "
-        f"| {cached['vocab_size']:,} | |", ""]
+        f"| {cached['vocab_size']:,} | |",
+        "",
+    ]
     training = results.get("training")
     if training:
         lines += [
             f"Training with the {training['preset']} preset in a fresh process on "
             f"{results['device']}, the corpus cached, for at most {results['train_seconds']} s "
             f"(one epoch at most): launch to the end of the first dispatch, peak RSS against the "
-            f"tables and optimiser state, and the time spent waiting for the stream.", "",
+            f"tables and optimiser state, and the time spent waiting for the stream.",
+            "",
             "| corpus | tokens | min_freq: vocabulary | blocks | first dispatch | peak RSS | "
             "tables + optimiser | waiting for data | planted partners nearest |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for name in ("small", "large"):
             run = training[name]
-            waiting = (f"{run['feed_seconds']:.1f} s of {run['epoch_seconds']:.1f} s "
-                       f"({run['feed_seconds'] / run['epoch_seconds']:.1%})"
-                       if "feed_seconds" in run else "(stopped mid-epoch)")
-            partners = (f"{run['partners_nearest']:.0%}" if "partners_nearest" in run
-                        else "(stopped mid-epoch)")
-            lines.append(f"| {name} | {training[name + '_tokens']:,} | "
-                         f"{run['min_freq']}: {run['vocab_size']:,} | {run['blocks']} | "
-                         f"{run['first_dispatch_seconds']:.1f} s | "
-                         f"{run['peak_rss_bytes'] / 2**30:.2f} GiB | "
-                         f"{run['state_bytes'] / 2**30:.2f} GiB | {waiting} | {partners} |")
+            waiting = (
+                f"{run['feed_seconds']:.1f} s of {run['epoch_seconds']:.1f} s "
+                f"({run['feed_seconds'] / run['epoch_seconds']:.1%})"
+                if "feed_seconds" in run
+                else "(stopped mid-epoch)"
+            )
+            partners = (
+                f"{run['partners_nearest']:.0%}"
+                if "partners_nearest" in run
+                else "(stopped mid-epoch)"
+            )
+            lines.append(
+                f"| {name} | {training[name + '_tokens']:,} | "
+                f"{run['min_freq']}: {run['vocab_size']:,} | {run['blocks']} | "
+                f"{run['first_dispatch_seconds']:.1f} s | "
+                f"{run['peak_rss_bytes'] / 2**30:.2f} GiB | "
+                f"{run['state_bytes'] / 2**30:.2f} GiB | {waiting} | {partners} |"
+            )
         small, large = training["small"], training["large"]
-        lines += ["", f"Peak RSS, large against small: "
-                      f"{large['peak_rss_bytes'] / small['peak_rss_bytes'] - 1:+.1%}.", ""]
+        lines += [
+            "",
+            f"Peak RSS, large against small: "
+            f"{large['peak_rss_bytes'] / small['peak_rss_bytes'] - 1:+.1%}.",
+            "",
+        ]
     return "\n".join(lines)
 
 
@@ -188,10 +244,14 @@ def main(argv: list[str] | None = None) -> dict:
             print(f"writing {args.tokens:,} tokens of Zipf text to {corpus}", flush=True)
             make_corpus.write_corpus(corpus, args.tokens, args.vocab, groups=GROUPS, seed=0)
         warm_page_cache(corpus)
-        results = {**common.results_header("experiments.scale_benchmark", argv),
-                   "corpus": str(args.corpus) if args.corpus else
-                   f"synthetic, {args.tokens:,} tokens over {args.vocab:,} raw words",
-                   "corpus_bytes": corpus.stat().st_size, "min_freq": args.min_freq}
+        results = {
+            **common.results_header("experiments.scale_benchmark", argv),
+            "corpus": str(args.corpus)
+            if args.corpus
+            else f"synthetic, {args.tokens:,} tokens over {args.vocab:,} raw words",
+            "corpus_bytes": corpus.stat().st_size,
+            "min_freq": args.min_freq,
+        }
         cache = Path(work) / "cache"
         results["w2v_jax"] = time_encode(corpus, args.min_freq, cache)
         print(f"w2v_jax encode: {results['w2v_jax']}", flush=True)
@@ -201,14 +261,16 @@ def main(argv: list[str] | None = None) -> dict:
         print(f"w2v_jax from the cache: {results['w2v_jax_cached']}", flush=True)
         small = Path(work) / "small.txt"
         make_corpus.write_corpus(small, args.small_tokens, args.vocab, groups=GROUPS, seed=1)
-        results["training"] = {"preset": args.preset, "small_tokens": args.small_tokens,
-                               "large_tokens": results["w2v_jax"]["tokens"]}
+        results["training"] = {
+            "preset": args.preset,
+            "small_tokens": args.small_tokens,
+            "large_tokens": results["w2v_jax"]["tokens"],
+        }
         results["train_seconds"] = args.train_seconds
         # min_freq grows with the corpus, so that both keep about the same vocabulary: the
         # words expected min_freq times in the small corpus.
         scaled = args.min_freq * round(results["w2v_jax"]["tokens"] / args.small_tokens)
-        for name, path, min_freq in (("small", small, args.min_freq),
-                                     ("large", corpus, scaled)):
+        for name, path, min_freq in (("small", small, args.min_freq), ("large", corpus, scaled)):
             results["training"][name] = run_probe(args, path, cache, min_freq)
             results["training"][name]["min_freq"] = min_freq
             print(f"training on the {name} corpus: {results['training'][name]}", flush=True)

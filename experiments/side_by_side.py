@@ -35,12 +35,22 @@ SYSTEMS = {
     "gensim, 15 epochs": {"gensim_epochs": 15},
     "w2v_jax, book": {"flags": ["--preset", "book"]},
     "w2v_jax, book, padded layout": {"flags": ["--preset", "book", "--layout", "padded"]},
-    "w2v_jax, book + word2vec subsampling": {"flags": ["--preset", "book",
-                                                       "--subsample", "word2vec"]},
+    "w2v_jax, book + word2vec subsampling": {
+        "flags": ["--preset", "book", "--subsample", "word2vec"]
+    },
     "w2v_jax, book + lazy_adam": {"flags": ["--preset", "book", "--optimizer", "lazy_adam"]},
     "w2v_jax, book + shared noise in 16 groups": {
-        "flags": ["--preset", "book", "--noise-sharing", "per_batch", "--noise-groups", "16",
-                  "--shared-noise", "32"]},
+        "flags": [
+            "--preset",
+            "book",
+            "--noise-sharing",
+            "per_batch",
+            "--noise-groups",
+            "16",
+            "--shared-noise",
+            "32",
+        ]
+    },
     "w2v_jax, fast": {"flags": ["--preset", "fast"]},
     "w2v_jax, gpu": {"flags": ["--preset", "gpu"]},
     "w2v_jax, fast, 3 epochs": {"flags": ["--preset", "fast", "--num-epochs", "3"]},
@@ -49,14 +59,23 @@ QUALITY_RACE_SYSTEM = "w2v_jax, fast, 3 epochs"
 """The w2v_jax system run against gensim's 5-epoch wall time and 15-epoch quality (the fast
 preset for as many epochs as keep its whole process within gensim's on this 2-core machine)."""
 # Larger corpora than PTB (experiments.scale): the gpu preset at 4x its batch, with 2x its rate.
-LARGE_BATCH_FLAGS = ["--preset", "gpu", "--batch-size", "65536", "--noise-groups", "256",
-                     "--lr", "0.4"]
+LARGE_BATCH_FLAGS = [
+    "--preset",
+    "gpu",
+    "--batch-size",
+    "65536",
+    "--noise-groups",
+    "256",
+    "--lr",
+    "0.4",
+]
 SCALE_SYSTEMS = {"w2v_jax, gpu, batch 65536": {"flags": LARGE_BATCH_FLAGS}}
 
 
 def quality(embeddings) -> dict:
-    neighbours = {w: [n for n, _ in embeddings.most_similar(w, 5)]
-                  for w in QUERY_WORDS if w in embeddings}
+    neighbours = {
+        w: [n for n, _ in embeddings.most_similar(w, 5)] for w in QUERY_WORDS if w in embeddings
+    }
     return scores_of(embeddings.evaluate_benchmarks(), neighbours)
 
 
@@ -88,8 +107,16 @@ def run_gensim(epochs: int, seed: int, data_dir: str | None, repeats: int) -> di
 
     start = time.perf_counter()
     sentences = ptb_sentences(data_dir, repeats)
-    model = Word2Vec(sg=1, vector_size=100, window=5, negative=5, sample=1e-4, min_count=10,
-                     workers=os.cpu_count(), seed=seed)
+    model = Word2Vec(
+        sg=1,
+        vector_size=100,
+        window=5,
+        negative=5,
+        sample=1e-4,
+        min_count=10,
+        workers=os.cpu_count(),
+        seed=seed,
+    )
     model.build_vocab(sentences)
     data_seconds = time.perf_counter() - start
     start = time.perf_counter()
@@ -101,32 +128,58 @@ def run_gensim(epochs: int, seed: int, data_dir: str | None, repeats: int) -> di
     from w2v_jax.evaluate import Embeddings
 
     scores = quality(Embeddings(tuple(model.wv.index_to_key), model.wv.vectors))
-    return {"data_seconds": data_seconds, "compile_seconds": 0.0,
-            "train_seconds": train_seconds, "centers": effective_words, "pairs": None,
-            "peak_rss_mib": peak_rss_mib,
-            "evaluation_seconds": time.perf_counter() - start, **scores}
+    return {
+        "data_seconds": data_seconds,
+        "compile_seconds": 0.0,
+        "train_seconds": train_seconds,
+        "centers": effective_words,
+        "pairs": None,
+        "peak_rss_mib": peak_rss_mib,
+        "evaluation_seconds": time.perf_counter() - start,
+        **scores,
+    }
 
 
 def run_w2v_jax(flags: list[str], seed: int, data_dir: str | None, repeats: int) -> dict:
     """The main job with ``flags`` in a child process, timed from outside; its metrics.json
     gives the parts."""
     with tempfile.TemporaryDirectory() as workdir:
-        command = [sys.executable, "-m", "experiments.ptb_skipgram", *flags, "--seed", str(seed),
-                   "--workdir", workdir, "--no-progress", "--ptb-repeats", str(repeats),
-                   "--query", *QUERY_WORDS]
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.ptb_skipgram",
+            *flags,
+            "--seed",
+            str(seed),
+            "--workdir",
+            workdir,
+            "--no-progress",
+            "--ptb-repeats",
+            str(repeats),
+            "--query",
+            *QUERY_WORDS,
+        ]
         if data_dir:
             command += ["--data-dir", data_dir]
         process_seconds, rss = _run_child(command)
         metrics = json.loads((Path(workdir) / "metrics.json").read_text())
     epochs = metrics["epochs"]
-    return {"flags": flags, "process_seconds": process_seconds, "peak_rss_mib": rss,
-            "data_seconds": metrics["data_seconds"], "compile_seconds": metrics["compile_seconds"],
-            "train_seconds": sum(e["seconds"] for e in epochs),
-            "centers": sum(e["centers"] for e in epochs), "pairs": sum(e["pairs"] for e in epochs),
-            "final_loss": metrics["final_loss"],
-            "evaluation_seconds": metrics["evaluation_seconds"],
-            **scores_of(metrics["evaluation"], {w: [n for n, _ in pairs] for w, pairs
-                                                in metrics["neighbours"].items()})}
+    return {
+        "flags": flags,
+        "process_seconds": process_seconds,
+        "peak_rss_mib": rss,
+        "data_seconds": metrics["data_seconds"],
+        "compile_seconds": metrics["compile_seconds"],
+        "train_seconds": sum(e["seconds"] for e in epochs),
+        "centers": sum(e["centers"] for e in epochs),
+        "pairs": sum(e["pairs"] for e in epochs),
+        "final_loss": metrics["final_loss"],
+        "evaluation_seconds": metrics["evaluation_seconds"],
+        **scores_of(
+            metrics["evaluation"],
+            {w: [n for n, _ in pairs] for w, pairs in metrics["neighbours"].items()},
+        ),
+    }
 
 
 def _run_child(command: list[str]) -> tuple[float, float]:
@@ -140,13 +193,22 @@ def _run_child(command: list[str]) -> tuple[float, float]:
     return seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
-def run_system(system: str, seed: int, data_dir: str | None, repeats: int = 1,
-               epochs: int | None = None) -> dict:
+def run_system(
+    system: str, seed: int, data_dir: str | None, repeats: int = 1, epochs: int | None = None
+) -> dict:
     """One run of ``system``; ``epochs`` overrides its number of epochs."""
     spec = {**SYSTEMS, **SCALE_SYSTEMS}[system]
     if "gensim_epochs" in spec:
-        command = [sys.executable, "-m", "experiments.side_by_side", "--gensim-child",
-                   str(epochs or spec["gensim_epochs"]), str(seed), "--ptb-repeats", str(repeats)]
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.side_by_side",
+            "--gensim-child",
+            str(epochs or spec["gensim_epochs"]),
+            str(seed),
+            "--ptb-repeats",
+            str(repeats),
+        ]
         if data_dir:
             command += ["--data-dir", data_dir]
         start = time.perf_counter()
@@ -159,8 +221,9 @@ def run_system(system: str, seed: int, data_dir: str | None, repeats: int = 1,
         flags = spec["flags"] + (["--num-epochs", str(epochs)] if epochs else [])
         result = run_w2v_jax(flags, seed, data_dir, repeats)
     result["centers_per_second"] = result["centers"] / result["train_seconds"]
-    result["pairs_per_second"] = (result["pairs"] / result["train_seconds"]
-                                  if result["pairs"] is not None else None)
+    result["pairs_per_second"] = (
+        result["pairs"] / result["train_seconds"] if result["pairs"] is not None else None
+    )
     return {"system": system, "seed": seed, "ptb_repeats": repeats, **result}
 
 
@@ -174,14 +237,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gensim-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.gensim_child:  # SYSTEM is the number of epochs here
-        print(json.dumps(run_gensim(int(args.system), args.seed, args.data_dir,
-                                    args.ptb_repeats)))
+        print(json.dumps(run_gensim(int(args.system), args.seed, args.data_dir, args.ptb_repeats)))
         return
     if args.system not in {**SYSTEMS, **SCALE_SYSTEMS}:
-        parser.error(f"unknown system {args.system!r}; systems: "
-                     f"{sorted({**SYSTEMS, **SCALE_SYSTEMS})}")
-    print(json.dumps(run_system(args.system, args.seed, args.data_dir, args.ptb_repeats,
-                                args.epochs)))
+        parser.error(
+            f"unknown system {args.system!r}; systems: {sorted({**SYSTEMS, **SCALE_SYSTEMS})}"
+        )
+    print(
+        json.dumps(run_system(args.system, args.seed, args.data_dir, args.ptb_repeats, args.epochs))
+    )
 
 
 if __name__ == "__main__":

@@ -72,17 +72,32 @@ def expand(name: str, out: Path) -> tuple[list[Point], str]:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", help=f"a sweep of experiments/sweeps/: {sweeps.available()}")
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
-                        help=f"where the sweep's directory goes (default {DEFAULT_OUT}; "
-                             f"results/sweeps refreshes the committed summaries)")
-    parser.add_argument("--metric", default=None, help="the summary's sort key "
-                        f"(default the sweep's, else {sweep_summary.DEFAULT_METRIC}); one of "
-                        f"{', '.join(sweep_summary.METRICS)}")
-    parser.add_argument("--vectorise", action=argparse.BooleanOptionalAction, default=None,
-                        help="train points differing only in lr / Adam betas together "
-                             "(default: on a GPU or TPU, not on the CPU)")
-    parser.add_argument("--data-dir", default=None,
-                        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_OUT,
+        help=f"where the sweep's directory goes (default {DEFAULT_OUT}; "
+        f"results/sweeps refreshes the committed summaries)",
+    )
+    parser.add_argument(
+        "--metric",
+        default=None,
+        help="the summary's sort key "
+        f"(default the sweep's, else {sweep_summary.DEFAULT_METRIC}); one of "
+        f"{', '.join(sweep_summary.METRICS)}",
+    )
+    parser.add_argument(
+        "--vectorise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="train points differing only in lr / Adam betas together "
+        "(default: on a GPU or TPU, not on the CPU)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)",
+    )
     return parser.parse_args(argv)
 
 
@@ -98,8 +113,10 @@ def main(argv: list[str] | None = None) -> list[dict]:
             vectorise = jax.default_backend() != "cpu"
         run_points(points, args.data_dir, vectorise)
     except KeyboardInterrupt:
-        print("interrupted; run the same command to train the points that have no metrics.json",
-              file=sys.stderr)
+        print(
+            "interrupted; run the same command to train the points that have no metrics.json",
+            file=sys.stderr,
+        )
         raise SystemExit(130) from None
     except (ValueError, CorpusError) as err:
         raise SystemExit(f"error: {err}") from None
@@ -114,8 +131,11 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
     print(f"{len(points) - len(todo)} of {len(points)} points already finished", file=sys.stderr)
     for point in todo:
         common.write_json(point.workdir / "config.json", point.config.to_dict())
-    groups = (pipeline.groups_trainable_together([p.config for p in todo]) if vectorise
-              else [[i] for i in range(len(todo))])
+    groups = (
+        pipeline.groups_trainable_together([p.config for p in todo])
+        if vectorise
+        else [[i] for i in range(len(todo))]
+    )
     cache: dict[tuple, pipeline.PreparedData] = {}
     with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
         for group in groups:
@@ -126,40 +146,61 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
                 bar.update(1)
 
 
-def train_points(points: list[Point], prepared: pipeline.PreparedData,
-                 vectorise: bool) -> list[dict]:
+def train_points(
+    points: list[Point], prepared: pipeline.PreparedData, vectorise: bool
+) -> list[dict]:
     """Metrics of each point: vectorised in one program, or one run after another."""
     configs = [p.config for p in points]
     if vectorise:
         start = time.perf_counter()
         runs = pipeline.train_together(configs, prepared, progress=False)
         seconds = time.perf_counter() - start
-        return [_metrics(run.config, run.params, run.history, seconds, prepared, run.diverged,
-                         len(runs)) for run in runs]
+        return [
+            _metrics(
+                run.config, run.params, run.history, seconds, prepared, run.diverged, len(runs)
+            )
+            for run in runs
+        ]
     results = []
     for config in configs:
         start = time.perf_counter()
         try:
             run = pipeline.train_skipgram(config, prepared, progress=False)
         except FloatingPointError as err:
-            results.append(_metrics(config, None, [], time.perf_counter() - start, prepared,
-                                    str(err), 1))
+            results.append(
+                _metrics(config, None, [], time.perf_counter() - start, prepared, str(err), 1)
+            )
             continue
-        results.append(_metrics(config, run.params, run.history, time.perf_counter() - start,
-                                prepared, None, 1))
+        results.append(
+            _metrics(
+                config, run.params, run.history, time.perf_counter() - start, prepared, None, 1
+            )
+        )
     return results
 
 
-def _metrics(config: Config, params, history, seconds: float, prepared: pipeline.PreparedData,
-             diverged: str | None, trained_with: int) -> dict:
+def _metrics(
+    config: Config,
+    params,
+    history,
+    seconds: float,
+    prepared: pipeline.PreparedData,
+    diverged: str | None,
+    trained_with: int,
+) -> dict:
     """What the summary reads: the evaluator's scores, final loss and throughput."""
-    result: dict[str, Any] = {"config": config.to_dict(), "status": "finished",
-                              "seconds": seconds, "trained_with": trained_with,
-                              "device": common.device_description()}
+    result: dict[str, Any] = {
+        "config": config.to_dict(),
+        "status": "finished",
+        "seconds": seconds,
+        "trained_with": trained_with,
+        "device": common.device_description(),
+    }
     if diverged is not None or params is None:
         return {**result, "status": "diverged", "error": diverged}
-    scores = Embeddings(prepared.vocab.tokens,
-                        params["center_embed"]["embedding"]).evaluate_benchmarks()
+    scores = Embeddings(
+        prepared.vocab.tokens, params["center_embed"]["embedding"]
+    ).evaluate_benchmarks()
     train_seconds = sum(stats.seconds for stats in history)
     result.update(
         final_loss=history[-1].loss,
@@ -167,12 +208,15 @@ def _metrics(config: Config, params, history, seconds: float, prepared: pipeline
         wordsim353_spearman=scores["wordsim353"]["spearman"],
         simlex999_spearman=scores["simlex999"]["spearman"],
         analogy_accuracy=scores["google_analogies"]["accuracy"],
-        evaluation=scores, epochs=[stats.to_dict() for stats in history])
+        evaluation=scores,
+        epochs=[stats.to_dict() for stats in history],
+    )
     return json.loads(json.dumps(result))  # plain floats, as written
 
 
-def _prepared(config: Config, data_dir: str | None,
-              cache: dict[tuple, pipeline.PreparedData]) -> pipeline.PreparedData:
+def _prepared(
+    config: Config, data_dir: str | None, cache: dict[tuple, pipeline.PreparedData]
+) -> pipeline.PreparedData:
     """The data stage of ``config``, shared by the points whose data draws are the same."""
     key = config.data_key()
     if key not in cache:

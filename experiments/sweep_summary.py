@@ -18,8 +18,13 @@ import matplotlib.pyplot as plt
 if TYPE_CHECKING:
     from experiments.sweep import Point
 
-METRICS = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy", "final_loss",
-           "centers_per_second")
+METRICS = (
+    "wordsim353_spearman",
+    "simlex999_spearman",
+    "analogy_accuracy",
+    "final_loss",
+    "centers_per_second",
+)
 DEFAULT_METRIC = "wordsim353_spearman"
 _LOWER_IS_BETTER = {"final_loss"}
 
@@ -31,17 +36,21 @@ def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
     for point in points:
         if point.finished:
             metrics = json.loads((point.workdir / "metrics.json").read_text())
-            rows.append({"point": point.workdir.name, **point.overrides,
-                         "status": metrics["status"],
-                         **{name: metrics.get(name, math.nan) for name in METRICS}})
+            rows.append(
+                {
+                    "point": point.workdir.name,
+                    **point.overrides,
+                    "status": metrics["status"],
+                    **{name: metrics.get(name, math.nan) for name in METRICS},
+                }
+            )
     rows.sort(key=lambda row: _sort_key(row, metric))
     directory.mkdir(parents=True, exist_ok=True)
     with (directory / "summary.csv").open("w", newline="") as f:
         writer = csv.DictWriter(f, ["point", *swept, "status", *METRICS], restval="")
         writer.writeheader()
         writer.writerows(rows)
-    (directory / "README.md").write_text(markdown(directory.name, rows, swept, metric,
-                                                  len(points)))
+    (directory / "README.md").write_text(markdown(directory.name, rows, swept, metric, len(points)))
     plot(rows, [name for name in swept if name != "seed"], metric, directory / f"{metric}.png")
     return rows
 
@@ -68,16 +77,32 @@ _QUALITY = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy", "fi
 
 def markdown(name: str, rows: list[dict], swept: list[str], metric: str, total: int) -> str:
     command = f"python -m experiments.sweep {name}"
-    lines = [f"# Sweep {name}", "", f"`{command}`: {len(rows)} of {total} points finished, "
-             f"sorted by {metric}.", ""]
+    lines = [
+        f"# Sweep {name}",
+        "",
+        f"`{command}`: {len(rows)} of {total} points finished, sorted by {metric}.",
+        "",
+    ]
     if "seed" in swept:
         params = [n for n in swept if n != "seed"]
-        lines += ["Over seeds (mean ± standard deviation):", "",
-                  "| " + " | ".join([*params, "seeds", *_QUALITY]) + " |",
-                  "|" + " --- |" * (len(params) + 1 + len(_QUALITY))]
-        lines += ["| " + " | ".join([*(_cell(g[p]) for p in params), str(g["n"]),
-                                     *(f"{g[m][0]:.3f} ± {g[m][1]:.3f}" for m in _QUALITY)])
-                  + " |" for g in over_seeds(rows, swept, metric)]
+        lines += [
+            "Over seeds (mean ± standard deviation):",
+            "",
+            "| " + " | ".join([*params, "seeds", *_QUALITY]) + " |",
+            "|" + " --- |" * (len(params) + 1 + len(_QUALITY)),
+        ]
+        lines += [
+            "| "
+            + " | ".join(
+                [
+                    *(_cell(g[p]) for p in params),
+                    str(g["n"]),
+                    *(f"{g[m][0]:.3f} ± {g[m][1]:.3f}" for m in _QUALITY),
+                ]
+            )
+            + " |"
+            for g in over_seeds(rows, swept, metric)
+        ]
         lines.append("")
     columns = [*swept, "status", *METRICS]
     lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]

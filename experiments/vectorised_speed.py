@@ -26,8 +26,7 @@ LR_FACTORS = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
 
 def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
     base_lr = optim.learning_rate(preset(preset_name))
-    configs = [preset(preset_name, lr=base_lr * factor, num_epochs=epochs)
-               for factor in LR_FACTORS]
+    configs = [preset(preset_name, lr=base_lr * factor, num_epochs=epochs) for factor in LR_FACTORS]
     prepared = pipeline.prepare_data(configs[0], data_dir)
     start = time.perf_counter()
     together = pipeline.train_together(configs, prepared, progress=False)
@@ -35,17 +34,26 @@ def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
     start = time.perf_counter()
     alone = [pipeline.train_skipgram(config, prepared, progress=False) for config in configs]
     sequential_seconds = time.perf_counter() - start
-    param_diff = max(float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-                     for run, single in zip(together, alone)
-                     for a, b in zip(_leaves(run.params), _leaves(single.params)))
-    loss_diff = max(abs(run.history[-1].loss - single.history[-1].loss)
-                    for run, single in zip(together, alone))
-    return {"preset": preset_name, "runs": len(configs), "epochs": epochs,
-            "vectorised_seconds": vectorised_seconds, "sequential_seconds": sequential_seconds,
-            "speedup": sequential_seconds / vectorised_seconds,
-            "vectorised_compile_seconds": together[0].compile_seconds,
-            "max_param_difference": param_diff, "max_final_loss_difference": loss_diff,
-            "final_losses": [run.history[-1].loss for run in together]}
+    param_diff = max(
+        float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
+        for run, single in zip(together, alone)
+        for a, b in zip(_leaves(run.params), _leaves(single.params))
+    )
+    loss_diff = max(
+        abs(run.history[-1].loss - single.history[-1].loss) for run, single in zip(together, alone)
+    )
+    return {
+        "preset": preset_name,
+        "runs": len(configs),
+        "epochs": epochs,
+        "vectorised_seconds": vectorised_seconds,
+        "sequential_seconds": sequential_seconds,
+        "speedup": sequential_seconds / vectorised_seconds,
+        "vectorised_compile_seconds": together[0].compile_seconds,
+        "max_param_difference": param_diff,
+        "max_final_loss_difference": loss_diff,
+        "final_losses": [run.history[-1].loss for run in together],
+    }
 
 
 def _leaves(params: dict) -> list:
@@ -63,24 +71,32 @@ def main(argv: list[str] | None = None) -> dict:
     for name in args.presets:
         results["comparisons"].append(compare(name, args.epochs, args.data_dir))
         entry = results["comparisons"][-1]
-        print(f"{name}: {entry['sequential_seconds']:.1f} s one after another, "
-              f"{entry['vectorised_seconds']:.1f} s together: {entry['speedup']:.2f}x", flush=True)
+        print(
+            f"{name}: {entry['sequential_seconds']:.1f} s one after another, "
+            f"{entry['vectorised_seconds']:.1f} s together: {entry['speedup']:.2f}x",
+            flush=True,
+        )
     common.write_json(args.out / "vectorised_speed.json", results)
     common.write_text(args.out / "vectorised_speed.md", report(results))
     return results
 
 
 def report(results: dict) -> str:
-    lines = [f"`{results['command']}` on {results['device']}, {results['machine']}: "
-             f"{len(LR_FACTORS)} learning rates, trained together or one after another "
-             "(wall time including compilation, same prepared data).", "",
-             "| preset | epochs | one after another s | together s | speedup | "
-             "max parameter difference | max final-loss difference |",
-             "| --- | --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {c['preset']} | {c['epochs']} | {c['sequential_seconds']:.1f} | "
-              f"{c['vectorised_seconds']:.1f} | {c['speedup']:.2f}x | "
-              f"{c['max_param_difference']:.1e} | {c['max_final_loss_difference']:.1e} |"
-              for c in results["comparisons"]]
+    lines = [
+        f"`{results['command']}` on {results['device']}, {results['machine']}: "
+        f"{len(LR_FACTORS)} learning rates, trained together or one after another "
+        "(wall time including compilation, same prepared data).",
+        "",
+        "| preset | epochs | one after another s | together s | speedup | "
+        "max parameter difference | max final-loss difference |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {c['preset']} | {c['epochs']} | {c['sequential_seconds']:.1f} | "
+        f"{c['vectorised_seconds']:.1f} | {c['speedup']:.2f}x | "
+        f"{c['max_param_difference']:.1e} | {c['max_final_loss_difference']:.1e} |"
+        for c in results["comparisons"]
+    ]
     return "\n".join(lines) + "\n"
 
 

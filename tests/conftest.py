@@ -49,13 +49,18 @@ def ptb_dir() -> Path:
 
 def pytest_terminal_summary(terminalreporter) -> None:
     """Say in one visible line when tests on the real PTB were skipped, and how to run them."""
-    skipped = [report for report in terminalreporter.stats.get("skipped", [])
-               if PTB_SKIP_REASON in str(report.longrepr)]
+    skipped = [
+        report
+        for report in terminalreporter.stats.get("skipped", [])
+        if PTB_SKIP_REASON in str(report.longrepr)
+    ]
     if skipped:
         terminalreporter.write_line(
             f"{len(skipped)} tests on the real PTB skipped: put ptb.zip in "
             f"{data.resolve_data_dir()} or set {data.DATA_ENV_VAR} to its directory",
-            yellow=True, bold=True)
+            yellow=True,
+            bold=True,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -74,13 +79,23 @@ def ptb_run(ptb_dir: Path, tmp_path_factory) -> tuple[Path, dict]:
     from experiments import ptb_skipgram
 
     workdir = tmp_path_factory.mktemp("ptb_run")
-    metrics = ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(workdir),
-                                 "--data-dir", str(ptb_dir), "--no-progress"])
+    metrics = ptb_skipgram.main(
+        [
+            "--num-epochs",
+            "1",
+            "--workdir",
+            str(workdir),
+            "--data-dir",
+            str(ptb_dir),
+            "--no-progress",
+        ]
+    )
     return workdir, metrics
 
 
-def topic_corpus(num_topics: int = 6, fillers_per_topic: int = 5, sentences: int = 3000,
-                 seed: int = 0) -> tuple[str, list[tuple[str, str]]]:
+def topic_corpus(
+    num_topics: int = 6, fillers_per_topic: int = 5, sentences: int = 3000, seed: int = 0
+) -> tuple[str, list[tuple[str, str]]]:
     """Sentences about topics: each holds one of its topic's two partner words (a_i or b_i)
     among three of the topic's filler words. Partners never meet but share every context,
     which is what skip-gram turns into similar vectors; fillers co-occur with their partners."""

@@ -22,26 +22,49 @@ from w2v_jax import optim, parallel, pipeline, step
 from w2v_jax.config import smoke_config
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
-BASE = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-            steps_per_dispatch=8, lr=0.02, num_epochs=1)
+BASE = dict(
+    min_freq=1,
+    subsample_t=1.0,
+    max_window=2,
+    num_noise=3,
+    batch_size=64,
+    steps_per_dispatch=8,
+    lr=0.02,
+    num_epochs=1,
+)
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
 # cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad, the
 # padded layout and row-sparse SGD on the 2x2 mesh against one device, and a streamed corpus.
 RUNS = {
     **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
     **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
-    **{f"shared {mesh}": dict(optimizer="rowwise_adagrad", lr=0.2, noise_sharing="per_batch",
-                              shared_noise=8, noise_groups=2, mesh=mesh)
-       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
-    **{f"padded {mesh}": dict(optimizer="lazy_adam", layout="padded", mesh=mesh)
-       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
-    **{f"sparse_sgd {mesh}": dict(optimizer="sparse_sgd", lr=20.0, mesh=mesh)
-       for mesh in ("data=1,vocab=1", "data=2,vocab=2")},
+    **{
+        f"shared {mesh}": dict(
+            optimizer="rowwise_adagrad",
+            lr=0.2,
+            noise_sharing="per_batch",
+            shared_noise=8,
+            noise_groups=2,
+            mesh=mesh,
+        )
+        for mesh in ("data=1,vocab=1", "data=2,vocab=2")
+    },
+    **{
+        f"padded {mesh}": dict(optimizer="lazy_adam", layout="padded", mesh=mesh)
+        for mesh in ("data=1,vocab=1", "data=2,vocab=2")
+    },
+    **{
+        f"sparse_sgd {mesh}": dict(optimizer="sparse_sgd", lr=20.0, mesh=mesh)
+        for mesh in ("data=1,vocab=1", "data=2,vocab=2")
+    },
     # Streamed: 6 blocks of 1,000 tokens in 2 windows of 3, dealt to the data axis (data=4:
     # a shard without blocks in every window).
-    **{f"streamed {mesh}": dict(optimizer="lazy_adam", block_tokens=1000, window_blocks=3,
-                                num_epochs=2, mesh=mesh)
-       for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")},
+    **{
+        f"streamed {mesh}": dict(
+            optimizer="lazy_adam", block_tokens=1000, window_blocks=3, num_epochs=2, mesh=mesh
+        )
+        for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
+    },
 }
 
 
@@ -53,8 +76,11 @@ def main(out: Path) -> None:
     def record(name, run):
         for table, leaf in run.params.items():
             params[f"{name}/{table}"] = np.asarray(leaf["embedding"])
-        runs[name] = {"loss": run.history[-1].loss if run.history else None,
-                      "vocab": len(run.vocab), "shards": shard_shapes(run.state)}
+        runs[name] = {
+            "loss": run.history[-1].loss if run.history else None,
+            "vocab": len(run.vocab),
+            "shards": shard_shapes(run.state),
+        }
 
     data = {}  # one data stage per data_key
     for name, overrides in RUNS.items():
@@ -70,20 +96,31 @@ def main(out: Path) -> None:
     work = out / "work"
     config = smoke_config(**{**BASE, "optimizer": "lazy_adam", "mesh": "vocab=4"})
     prepared = data[config.data_key()]
-    record("saved vocab=4", pipeline.train_skipgram(config, prepared, progress=False,
-                                                    workdir=work / "four"))
+    record(
+        "saved vocab=4",
+        pipeline.train_skipgram(config, prepared, progress=False, workdir=work / "four"),
+    )
     for mesh in ("data=1,vocab=1", "data=2,vocab=2"):
         workdir = work / mesh
         shutil.copytree(work / "four", workdir)
         # num_epochs=1: the run is done, so this only restores it onto the mesh.
-        restored = pipeline.train_skipgram(config.replace(mesh=mesh), prepared, progress=False,
-                                           workdir=workdir)
+        restored = pipeline.train_skipgram(
+            config.replace(mesh=mesh), prepared, progress=False, workdir=workdir
+        )
         record(f"restored {mesh}", restored)
-        record(f"continued {mesh}", pipeline.train_skipgram(
-            config.replace(mesh=mesh, num_epochs=2), prepared, progress=False, workdir=workdir))
+        record(
+            f"continued {mesh}",
+            pipeline.train_skipgram(
+                config.replace(mesh=mesh, num_epochs=2), prepared, progress=False, workdir=workdir
+            ),
+        )
     for mesh in ("data=1,vocab=1", "vocab=4"):
-        record(f"straight {mesh}", pipeline.train_skipgram(
-            config.replace(mesh=mesh, num_epochs=2), prepared, progress=False))
+        record(
+            f"straight {mesh}",
+            pipeline.train_skipgram(
+                config.replace(mesh=mesh, num_epochs=2), prepared, progress=False
+            ),
+        )
     runs["init"] = init_memory()
     np.savez(out / "params.npz", **params)
     (out / "runs.json").write_text(json.dumps(runs, indent=1))
@@ -96,23 +133,32 @@ def init_memory(vocab_size: int = 4000, embed_size: int = 64) -> dict:
     config = smoke_config(optimizer="lazy_adam", embed_size=embed_size)
     found = {}
     for mesh in ("data=1,vocab=1", "vocab=4"):
-        program = step.state_initializer(config, vocab_size, jax.random.key(0),
-                                         optim.make(config),
-                                         placement=parallel.Placement.from_spec(mesh))
+        program = step.state_initializer(
+            config,
+            vocab_size,
+            jax.random.key(0),
+            optim.make(config),
+            placement=parallel.Placement.from_spec(mesh),
+        )
         compiled = program.lower().compile()
         memory = compiled.memory_analysis()
-        found[mesh] = {"output": memory.output_size_in_bytes, "temp": memory.temp_size_in_bytes,
-                       "whole_rows": f"[{vocab_size}," in compiled.as_text()
-                       or f"[{vocab_size}]" in compiled.as_text()}
+        found[mesh] = {
+            "output": memory.output_size_in_bytes,
+            "temp": memory.temp_size_in_bytes,
+            "whole_rows": f"[{vocab_size}," in compiled.as_text()
+            or f"[{vocab_size}]" in compiled.as_text(),
+        }
     return found
 
 
 def shard_shapes(state) -> dict[str, list[list[int]]]:
     """Each state leaf's shard shape on each device, by the leaf's path."""
     leaves = jax.tree_util.tree_leaves_with_path(state)
-    return {jax.tree_util.keystr(path): [list(shard.data.shape)
-                                         for shard in leaf.addressable_shards]
-            for path, leaf in leaves if isinstance(leaf, jax.Array)}
+    return {
+        jax.tree_util.keystr(path): [list(shard.data.shape) for shard in leaf.addressable_shards]
+        for path, leaf in leaves
+        if isinstance(leaf, jax.Array)
+    }
 
 
 if __name__ == "__main__":

@@ -25,9 +25,12 @@ def random_examples(rng, rows=40, length=12, num_noise=2):
     num_live = num_contexts * (1 + num_noise)
     words = rng.integers(1, VOCAB, (rows, length)).astype(np.int32)
     words[np.arange(length) >= num_live[:, None]] = 0
-    return {"centers": rng.integers(1, VOCAB, (rows, 1)).astype(np.int32),
-            "contexts_negatives": words, "num_contexts": num_contexts.astype(np.int32),
-            "num_live": num_live.astype(np.int32)}
+    return {
+        "centers": rng.integers(1, VOCAB, (rows, 1)).astype(np.int32),
+        "contexts_negatives": words,
+        "num_contexts": num_contexts.astype(np.int32),
+        "num_live": num_live.astype(np.int32),
+    }
 
 
 def batch_rows(rng, examples, batch=8):
@@ -67,13 +70,15 @@ def one_batch_both_ways(seed, shared):
     examples = random_examples(rng, num_noise=0 if shared else 2)
     rows = batch_rows(rng, examples)
     state, _ = fresh_state(smoke_config(embed_size=6), VOCAB)
-    return (state, batches.gather_padded(examples, rows),
-            batches.gather_packed(examples, rows, 256))
+    return (
+        state,
+        batches.gather_padded(examples, rows),
+        batches.gather_packed(examples, rows, 256),
+    )
 
 
 def assert_close(got, expected):
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                 got, expected)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, expected)
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -93,26 +98,31 @@ def test_a_packed_sparse_step_equals_a_padded_one(shared):
     overrides = {"noise_sharing": "per_batch", "shared_noise": 5} if shared else {}
     config = smoke_config(embed_size=6, optimizer="sparse_sgd", lr=0.5, **overrides)
     _, optimizer = fresh_state(config, VOCAB)
-    train_step = jax.jit(step.make_train_step(config, optimizer,
-                                              NOISE_PROBS if shared else None))
+    train_step = jax.jit(step.make_train_step(config, optimizer, NOISE_PROBS if shared else None))
     expected = train_step(state, padded_batch)
     got = train_step(state, packed_batch)
     assert_close((got[0].params, got[1]), (expected[0].params, expected[1]))
 
 
-@pytest.mark.parametrize("overrides", [{}, {"noise_sharing": "per_batch", "shared_noise": 8},
-                                       {"optimizer": "sparse_sgd", "lr": 5.0}])
+@pytest.mark.parametrize(
+    "overrides",
+    [{}, {"noise_sharing": "per_batch", "shared_noise": 8}, {"optimizer": "sparse_sgd", "lr": 5.0}],
+)
 def test_a_packed_run_equals_a_padded_run(overrides):
     text, _ = topic_corpus(sentences=300)
     config = smoke_config(min_freq=1, num_epochs=2, resample_each_epoch=True, **overrides)
     prepared = pipeline.prepare_data(config, text=text)
-    runs = [pipeline.train_skipgram(config.replace(layout=layout), prepared, progress=False)
-            for layout in ("padded", "packed")]
+    runs = [
+        pipeline.train_skipgram(config.replace(layout=layout), prepared, progress=False)
+        for layout in ("padded", "packed")
+    ]
     tol = reordered_sums_tol()
-    np.testing.assert_allclose([s.loss for s in runs[1].history],
-                               [s.loss for s in runs[0].history], rtol=tol)
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=tol),
-                 runs[1].params, runs[0].params)
+    np.testing.assert_allclose(
+        [s.loss for s in runs[1].history], [s.loss for s in runs[0].history], rtol=tol
+    )
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=tol), runs[1].params, runs[0].params
+    )
 
 
 def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
@@ -133,9 +143,19 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
 
 def test_packed_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
-    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-                          optimizer="sparse_sgd", lr=20.0, num_epochs=4, layout="packed",
-                          noise_sharing="per_batch", shared_noise=16)
+    config = smoke_config(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        optimizer="sparse_sgd",
+        lr=20.0,
+        num_epochs=4,
+        layout="packed",
+        noise_sharing="per_batch",
+        shared_noise=16,
+    )
     assert_finds_partners(config, text, partners)
 
 
@@ -144,13 +164,18 @@ def test_a_padded_checkpoint_resumes_packed(tmp_path):
     config = smoke_config(min_freq=1, num_epochs=2, layout="padded")
     prepared = pipeline.prepare_data(config, text=text)
     straight = pipeline.train_skipgram(config, prepared, progress=False)
-    pipeline.train_skipgram(config.replace(num_epochs=1), prepared, progress=False,
-                            workdir=tmp_path)
-    resumed = pipeline.train_skipgram(config.replace(layout="packed"), prepared,
-                                      progress=False, workdir=tmp_path)
+    pipeline.train_skipgram(
+        config.replace(num_epochs=1), prepared, progress=False, workdir=tmp_path
+    )
+    resumed = pipeline.train_skipgram(
+        config.replace(layout="packed"), prepared, progress=False, workdir=tmp_path
+    )
     assert resumed.resumed_from is not None and len(resumed.history) == 2
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=reordered_sums_tol()),
-                 resumed.params, straight.params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=reordered_sums_tol()),
+        resumed.params,
+        straight.params,
+    )
 
 
 def test_a_device_drawn_order_is_a_permutation_padded_as_the_hosts():
@@ -167,13 +192,23 @@ def test_device_shuffle_resumes_mid_epoch_bitwise(tmp_path):
     """The device's order is a pure function of (seed, epoch): a run stopped mid-epoch and
     resumed trains the batches an uninterrupted run trains."""
     text, _ = topic_corpus()
-    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-                          num_epochs=2, shuffle="device", steps_per_dispatch=4,
-                          checkpoint_every=6, deterministic=True)
+    config = smoke_config(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        num_epochs=2,
+        shuffle="device",
+        steps_per_dispatch=4,
+        checkpoint_every=6,
+        deterministic=True,
+    )
     prepared = pipeline.prepare_data(config, text=text)
     straight = pipeline.train_skipgram(config, prepared, progress=False)
     resumed = interrupted_then_resumed(
-        functools.partial(pipeline.train_skipgram, config, prepared, progress=False), tmp_path, 5)
+        functools.partial(pipeline.train_skipgram, config, prepared, progress=False), tmp_path, 5
+    )
     assert resumed.resumed_from is not None
     jax.tree.map(np.testing.assert_array_equal, straight.params, resumed.params)
     assert [s.loss for s in resumed.history] == [s.loss for s in straight.history]

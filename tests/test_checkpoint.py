@@ -22,8 +22,17 @@ from w2v_jax.evaluate import Embeddings
 
 def topic_config(**overrides):
     # deterministic: the resume tests compare bitwise, which a GPU gives only with it.
-    values = dict(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-                  steps_per_dispatch=8, lr=0.02, num_epochs=3, deterministic=True)
+    values = dict(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        steps_per_dispatch=8,
+        lr=0.02,
+        num_epochs=3,
+        deterministic=True,
+    )
     values.update(overrides)
     return smoke_config(**values)
 
@@ -36,31 +45,45 @@ def topic_text():
 def train_topic(text, workdir, restart=False, **overrides):
     config = topic_config(**overrides)
     prepared = pipeline.prepare_data(config, text=text)
-    return pipeline.train_skipgram(config, prepared, progress=False, workdir=workdir,
-                                   restart=restart)
+    return pipeline.train_skipgram(
+        config, prepared, progress=False, workdir=workdir, restart=restart
+    )
 
 
 def leaves_equal(a, b):
-    return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b),
-                                                    strict=True))
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )
 
 
 def test_save_restore_equality(tmp_path):
     config = smoke_config()
     state, optimizer = fresh_state(config, 30, seed=1)
-    state, _ = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs({
-        "centers": np.ones((4, 1), np.int32), "contexts_negatives": np.full((4, 60), 2, np.int32),
-        "mask": np.ones((4, 60), bool), "labels": np.zeros((4, 60), bool)}))
+    state, _ = jax.jit(step.make_train_step(config, optimizer))(
+        state,
+        to_pairs(
+            {
+                "centers": np.ones((4, 1), np.int32),
+                "contexts_negatives": np.full((4, 60), 2, np.int32),
+                "mask": np.ones((4, 60), bool),
+                "labels": np.zeros((4, 60), bool),
+            }
+        ),
+    )
     vocab = {"tokens": ["<unk>", "a"], "counts": [3, 4]}
     manager = checkpoint.open_manager(tmp_path, max_to_keep=2)
-    checkpoint.save(manager, 1, state.params, state.opt_state, {"epoch": 1}, config.to_dict(),
-                    vocab)
+    checkpoint.save(
+        manager, 1, state.params, state.opt_state, {"epoch": 1}, config.to_dict(), vocab
+    )
     manager.wait_until_finished()
-    abstract = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
-                            {"params": state.params, "opt_state": state.opt_state})
+    abstract = jax.tree.map(
+        lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype),
+        {"params": state.params, "opt_state": state.opt_state},
+    )
     saved_step, restored = checkpoint.restore_latest(
         checkpoint.open_manager(tmp_path, read_only=True),
-        {**abstract, "progress": None, "config": None, "vocab": None})
+        {**abstract, "progress": None, "config": None, "vocab": None},
+    )
     assert saved_step == 1
     assert leaves_equal(restored["params"], state.params)
     assert leaves_equal(restored["opt_state"], state.opt_state)
@@ -80,8 +103,7 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text,
     assert straight.curve == resumed.curve
 
 
-def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text,
-                                                                monkeypatch):
+def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text, monkeypatch):
     """The packed capacity of a resumed run is the uninterrupted run's (a GPU sums another
     capacity in another order), even where its remaining epochs alone would need less."""
     real = pipeline.batch_capacity
@@ -126,8 +148,9 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, monk
     resumed = train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
     assert resumed.resumed_from == calls[-1] and calls[-1] % 5 == 0
     assert leaves_equal(straight.state.params, resumed.state.params)
-    np.testing.assert_allclose([s.loss for s in resumed.history],
-                               [s.loss for s in straight.history], rtol=1e-9)
+    np.testing.assert_allclose(
+        [s.loss for s in resumed.history], [s.loss for s in straight.history], rtol=1e-9
+    )
 
 
 def test_restart_starts_over_and_checkpoints_are_kept_bounded(tmp_path, topic_text):
@@ -161,17 +184,20 @@ def damage(step_dir):
 def test_damaged_or_incomplete_newest_step_falls_back_with_a_warning(tmp_path, topic_text):
     run = train_topic(topic_text, tmp_path, num_epochs=2)
     directory = tmp_path / "checkpoints"
-    newest, older = sorted((int(p.name) for p in directory.iterdir() if p.name.isdigit()),
-                           reverse=True)
+    newest, older = sorted(
+        (int(p.name) for p in directory.iterdir() if p.name.isdigit()), reverse=True
+    )
     # An interrupted save leaves a temporary directory that is never taken for a step.
     shutil.copytree(directory / str(newest), directory / f"{newest + 50}.orbax-checkpoint-tmp-1")
     damage(directory / str(newest))
     with pytest.warns(UserWarning, match=f"step {newest} .* cannot be read"):
         embeddings = Embeddings.from_checkpoint(tmp_path)
     older_params = checkpoint.restore_latest(
-        checkpoint.open_manager(directory, read_only=True), {"params": None}, step=older)[1]
-    np.testing.assert_array_equal(embeddings.vectors,
-                                  older_params["params"]["center_embed"]["embedding"])
+        checkpoint.open_manager(directory, read_only=True), {"params": None}, step=older
+    )[1]
+    np.testing.assert_array_equal(
+        embeddings.vectors, older_params["params"]["center_embed"]["embedding"]
+    )
     assert not np.array_equal(embeddings.vectors, run.params["center_embed"]["embedding"])
     damage(directory / str(older))
     with warnings.catch_warnings():
@@ -187,12 +213,26 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
 
 @pytest.mark.slow
 def test_killed_main_job_resumes_to_the_uninterrupted_parameters(ptb_dir, tmp_path):
-    flags = ["--num-epochs", "3", "--embed-size", "16", "--batch-size", "2048",
-             "--data-dir", str(ptb_dir), "--no-progress", "--deterministic"]
+    flags = [
+        "--num-epochs",
+        "3",
+        "--embed-size",
+        "16",
+        "--batch-size",
+        "2048",
+        "--data-dir",
+        str(ptb_dir),
+        "--no-progress",
+        "--deterministic",
+    ]
     command = [sys.executable, "-m", "experiments.ptb_skipgram", *flags]
     killed, straight = tmp_path / "killed", tmp_path / "straight"
-    process = subprocess.Popen([*command, "--workdir", str(killed)], cwd=REPO,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [*command, "--workdir", str(killed)],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 240
     while not any(p.name.isdigit() for p in (killed / "checkpoints").glob("*")):
         assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
@@ -200,10 +240,10 @@ def test_killed_main_job_resumes_to_the_uninterrupted_parameters(ptb_dir, tmp_pa
     process.send_signal(signal.SIGKILL)
     process.wait()
     first = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
-    subprocess.run([*command, "--workdir", str(killed)], cwd=REPO, check=True,
-                   capture_output=True)
-    subprocess.run([*command, "--workdir", str(straight)], cwd=REPO, check=True,
-                   capture_output=True)
+    subprocess.run([*command, "--workdir", str(killed)], cwd=REPO, check=True, capture_output=True)
+    subprocess.run(
+        [*command, "--workdir", str(straight)], cwd=REPO, check=True, capture_output=True
+    )
     metrics = json.loads((killed / "metrics.json").read_text())
     final_step = max(int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit())
     assert min(first) <= metrics["resumed_from_step"] < final_step, "it resumed, mid-run"

@@ -10,9 +10,18 @@ from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, preset, smoke_confi
 def test_defaults_are_the_books():
     config = Config()
     assert (config.batch_size, config.max_window, config.num_noise, config.embed_size) == (
-        512, 5, 5, 100)
+        512,
+        5,
+        5,
+        100,
+    )
     assert (config.lr, config.num_epochs, config.min_freq, config.subsample_t, config.seed) == (
-        None, 5, 10, 1e-4, 0)
+        None,
+        5,
+        10,
+        1e-4,
+        0,
+    )
     assert optim.learning_rate(config) == 0.01  # the optimiser's own: Adam's, the book's
     assert config.resample_each_epoch is False
     assert config.max_len == 60
@@ -26,16 +35,39 @@ def test_frozen_and_json_round_trip():
     assert smoke_config().embed_size == 16
 
 
-@pytest.mark.parametrize("field, value", [
-    ("batch_size", 0), ("batch_size", -4), ("batch_size", 2.5), ("batch_size", True),
-    ("max_window", 0), ("num_noise", 0), ("embed_size", 0), ("num_epochs", 0),
-    ("min_freq", 0), ("steps_per_dispatch", 0), ("seed", -1), ("seed", "0"),
-    ("lr", 0.0), ("lr", -0.01), ("lr", math.nan), ("lr", math.inf), ("lr", "fast"),
-    ("subsample_t", 0.0), ("subsample_t", math.nan), ("resample_each_epoch", 1),
-    ("noise_sharing", "per_word"), ("noise_sharing", 1), ("shared_noise", 0),
-    ("checkpoint_every", -1), ("max_to_keep", 0), ("layout", "ragged"), ("noise_groups", 0),
-    ("noise_groups", 3),  # does not divide the batch of 512
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("batch_size", 0),
+        ("batch_size", -4),
+        ("batch_size", 2.5),
+        ("batch_size", True),
+        ("max_window", 0),
+        ("num_noise", 0),
+        ("embed_size", 0),
+        ("num_epochs", 0),
+        ("min_freq", 0),
+        ("steps_per_dispatch", 0),
+        ("seed", -1),
+        ("seed", "0"),
+        ("lr", 0.0),
+        ("lr", -0.01),
+        ("lr", math.nan),
+        ("lr", math.inf),
+        ("lr", "fast"),
+        ("subsample_t", 0.0),
+        ("subsample_t", math.nan),
+        ("resample_each_epoch", 1),
+        ("noise_sharing", "per_word"),
+        ("noise_sharing", 1),
+        ("shared_noise", 0),
+        ("checkpoint_every", -1),
+        ("max_to_keep", 0),
+        ("layout", "ragged"),
+        ("noise_groups", 0),
+        ("noise_groups", 3),  # does not divide the batch of 512
+    ],
+)
 def test_invalid_value_names_field_and_value(field, value):
     with pytest.raises(ValueError) as err:
         Config(**{field: value})
@@ -60,9 +92,15 @@ def test_presets():
 
 
 def test_field_roles_replace_the_hand_kept_lists():
-    assert set(Config.fields_of(EXECUTION)) == {"num_epochs", "layout", "steps_per_dispatch",
-                                                "checkpoint_every", "max_to_keep",
-                                                "deterministic", "mesh"}
+    assert set(Config.fields_of(EXECUTION)) == {
+        "num_epochs",
+        "layout",
+        "steps_per_dispatch",
+        "checkpoint_every",
+        "max_to_keep",
+        "deterministic",
+        "mesh",
+    }
     assert set(Config.fields_of(PER_RUN)) == {"lr", "adam_b1", "adam_b2"}
     assert "min_freq" in Config.fields_of(DATA) and "lr" not in Config.fields_of(DATA)
     config = Config()

@@ -71,8 +71,10 @@ def test_the_encoding_is_the_in_memory_one(tmp_path, ptb_text):
 
 def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_blocks):
     rng = np.random.default_rng(0)
-    lines = [" ".join(f"w{int(z)}" for z in rng.zipf(1.3, int(n)) if z < 10_000)
-             for n in rng.integers(1, 30, 300)]
+    lines = [
+        " ".join(f"w{int(z)}" for z in rng.zipf(1.3, int(n)) if z < 10_000)
+        for n in rng.integers(1, 30, 300)
+    ]
     lines[7] = " ".join(f"long{i}" for i in range(100))  # longer than a block of 40 bytes
     text = "\n".join(lines) + "\n"
     path = write(tmp_path / "c.txt", text)
@@ -86,16 +88,16 @@ def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_b
 def test_a_long_line_is_split_never_truncated_and_counted(tmp_path, many_small_blocks):
     words = [f"w{i}" for i in range(25)]
     write(tmp_path / "one_line.txt", " ".join(words))  # text8's shape: no line break at all
-    encoded = encode_files([tmp_path / "one_line.txt"], tmp_path / "cache",
-                           max_sentence_length=10)
+    encoded = encode_files([tmp_path / "one_line.txt"], tmp_path / "cache", max_sentence_length=10)
     assert [len(s) for s in sentences(encoded)] == [10, 10, 5]
     assert [w for s in sentences(encoded) for w in s] == words
     assert (encoded.lines, encoded.split_lines) == (1, 1)
     assert "1 lines longer than the sentence limit were split" in encoded.summary()
 
 
-def test_a_bounded_vocabulary_forgets_rare_words_and_keeps_frequent_counts(tmp_path,
-                                                                           many_small_blocks):
+def test_a_bounded_vocabulary_forgets_rare_words_and_keeps_frequent_counts(
+    tmp_path, many_small_blocks
+):
     frequent = "the cat sat on the mat\n" * 30
     rare = "".join(f"rare{i} the\n" for i in range(200))
     text = frequent + rare + frequent
@@ -133,8 +135,10 @@ def test_a_stale_cache_is_encoded_again_in_one_line(tmp_path):
     os.utime(path, ns=(1, 1))
     again = encode_files([path], tmp_path / "cache")
     assert not again.from_cache and sentences(again) == [["a", "b", "c", "d"]]
-    assert again.notes == (f"the cached encoding {again.entry} is stale: {path.resolve()} changed "
-                           f"since it was encoded: encoding the corpus again",)
+    assert again.notes == (
+        f"the cached encoding {again.entry} is stale: {path.resolve()} changed "
+        f"since it was encoded: encoding the corpus again",
+    )
     assert encode_files([path], tmp_path / "cache").from_cache
 
 
@@ -151,8 +155,9 @@ def test_a_damaged_cache_is_detected_and_encoded_again(tmp_path, name):
     assert not again.from_cache and sentences(again) == expected
     (note,) = again.notes
     assert note.startswith(f"the cached encoding {first.entry} ")
-    assert (f"is damaged: {name} does not match its checksum" in note
-            or (name == "meta.json" and "has no readable meta.json" in note))
+    assert f"is damaged: {name} does not match its checksum" in note or (
+        name == "meta.json" and "has no readable meta.json" in note
+    )
     assert note.endswith("encoding the corpus again") and "\n" not in note
 
 
@@ -173,9 +178,12 @@ def test_an_interrupted_encode_leaves_no_entry(tmp_path, monkeypatch):
 def test_a_cache_that_cannot_be_written_says_where_to_point_it(tmp_path, monkeypatch):
     path = write(tmp_path / "c.txt", "a b c\n")
     not_a_directory = write(tmp_path / "file", "")
-    with pytest.raises(CorpusError, match=f"cannot write the corpus cache into "
-                                          f"{not_a_directory}/x .*: point the cache_dir "
-                                          f"argument"):
+    with pytest.raises(
+        CorpusError,
+        match=f"cannot write the corpus cache into "
+        f"{not_a_directory}/x .*: point the cache_dir "
+        f"argument",
+    ):
         encode_files([path], not_a_directory / "x")
 
     def read_only(*args, **kwargs):
@@ -184,31 +192,50 @@ def test_a_cache_that_cannot_be_written_says_where_to_point_it(tmp_path, monkeyp
     monkeypatch.setattr(tempfile, "mkdtemp", read_only)
     with pytest.raises(CorpusError) as raised:
         encode_files([path], tmp_path / "cache")
-    assert str(raised.value) == (f"cannot write the corpus cache into {tmp_path / 'cache'} "
-                                 f"(Permission denied): point the cache_dir argument (or "
-                                 f"$W2V_JAX_CACHE) at a directory you can write to")
+    assert str(raised.value) == (
+        f"cannot write the corpus cache into {tmp_path / 'cache'} "
+        f"(Permission denied): point the cache_dir argument (or "
+        f"$W2V_JAX_CACHE) at a directory you can write to"
+    )
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda d: d / "missing.txt", "no such file or directory: {d}/missing.txt"),
-    (lambda d: write(d / "empty.txt", ""), "{d}/empty.txt holds no words"),
-    (lambda d: write(d / "blank.txt", "\n  \n"), "{d}/blank.txt holds no words"),
-    (lambda d: (d / "nothing").mkdir() or d / "nothing", "the directory {d}/nothing holds no "
-                                                          "files"),
-    (lambda d: str(d / "*.none"), "no file matches {d}/*.none"),
-    (lambda d: write(d / "latin1.txt", "caf\xe9 ok\n".encode("latin-1")),
-     "{d}/latin1.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded"),
-    (lambda d: write(d / "late.txt", b"ok fine\n" * 30 + b"bad \xff\n"),
-     "{d}/late.txt is not UTF-8 text: byte 244 (0xff) cannot be decoded"),
-    (lambda d: write(d / "cut.gz", gzip.compress(b"a b c\n" * 1000)[:-20]),
-     "{d}/cut.gz is damaged or truncated"),
-    (lambda d: write(d / "garbled.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 10),
-     "{d}/garbled.gz is damaged or truncated"),
-    (lambda d: write(d / "cut.xz", lzma.compress(b"a b c\n" * 1000)[:-30]),
-     "{d}/cut.xz is damaged or truncated"),
-    (lambda d: write(d / "rare.txt", "a b c\n"), "min_freq=5 keeps no word: the most frequent "
-                                                 "word occurs 1 times; lower min_freq"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda d: d / "missing.txt", "no such file or directory: {d}/missing.txt"),
+        (lambda d: write(d / "empty.txt", ""), "{d}/empty.txt holds no words"),
+        (lambda d: write(d / "blank.txt", "\n  \n"), "{d}/blank.txt holds no words"),
+        (
+            lambda d: (d / "nothing").mkdir() or d / "nothing",
+            "the directory {d}/nothing holds no files",
+        ),
+        (lambda d: str(d / "*.none"), "no file matches {d}/*.none"),
+        (
+            lambda d: write(d / "latin1.txt", "caf\xe9 ok\n".encode("latin-1")),
+            "{d}/latin1.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded",
+        ),
+        (
+            lambda d: write(d / "late.txt", b"ok fine\n" * 30 + b"bad \xff\n"),
+            "{d}/late.txt is not UTF-8 text: byte 244 (0xff) cannot be decoded",
+        ),
+        (
+            lambda d: write(d / "cut.gz", gzip.compress(b"a b c\n" * 1000)[:-20]),
+            "{d}/cut.gz is damaged or truncated",
+        ),
+        (
+            lambda d: write(d / "garbled.gz", b"\x1f\x8b\x08\x00" + b"garbage" * 10),
+            "{d}/garbled.gz is damaged or truncated",
+        ),
+        (
+            lambda d: write(d / "cut.xz", lzma.compress(b"a b c\n" * 1000)[:-30]),
+            "{d}/cut.xz is damaged or truncated",
+        ),
+        (
+            lambda d: write(d / "rare.txt", "a b c\n"),
+            "min_freq=5 keeps no word: the most frequent word occurs 1 times; lower min_freq",
+        ),
+    ],
+)
 def test_bad_input_is_one_line_naming_the_file(tmp_path, many_small_blocks, make, message):
     path = make(tmp_path)
     with pytest.raises(CorpusError) as raised:
@@ -221,6 +248,5 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, many_small_blocks, make
 
 def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
     write(tmp_path / "latin1.txt", "caf\xe9 ok\n".encode("latin-1"))
-    encoded = encode_files([tmp_path / "latin1.txt"], tmp_path / "cache",
-                           encoding_errors="replace")
+    encoded = encode_files([tmp_path / "latin1.txt"], tmp_path / "cache", encoding_errors="replace")
     assert sentences(encoded) == [["caf\ufffd", "ok"]]

@@ -33,8 +33,10 @@ def sentences_of(corpus):
 def rows_of(examples):
     """Per row: center, contexts, noise words, as Python lists."""
     cn, n, live = examples.contexts_negatives, examples.num_contexts, examples.num_live
-    return [(int(examples.centers[r, 0]), cn[r, :n[r]].tolist(), cn[r, n[r]:live[r]].tolist())
-            for r in range(len(examples))]
+    return [
+        (int(examples.centers[r, 0]), cn[r, : n[r]].tolist(), cn[r, n[r] : live[r]].tolist())
+        for r in range(len(examples))
+    ]
 
 
 # ----------------------------------------------------------------------------- vocabulary
@@ -93,11 +95,13 @@ def test_subsampling_keeps_each_word_with_the_stated_probability(formula):
     ids = np.concatenate([ids, np.zeros(500, np.int32)])  # <unk> tokens are always dropped
     corpus = data.Corpus(ids, np.array([0, len(ids) // 2, len(ids)]))
     t = 1e-2
-    expected = np.array([0.0] + [direct_keep_probability(formula, c, counts.sum(), t)
-                                 for c in counts[1:]])
+    expected = np.array(
+        [0.0] + [direct_keep_probability(formula, c, counts.sum(), t) for c in counts[1:]]
+    )
     assert 0 < expected.min(initial=1.0, where=expected > 0) and expected[1] < 1
-    kept = np.bincount(data.subsample(corpus, t, np.random.default_rng(7), formula).ids,
-                       minlength=len(counts))
+    kept = np.bincount(
+        data.subsample(corpus, t, np.random.default_rng(7), formula).ids, minlength=len(counts)
+    )
     assert kept[0] == 0
     for word in range(1, len(counts)):
         sd = np.sqrt(counts[word] * expected[word] * (1 - expected[word]))
@@ -106,8 +110,9 @@ def test_subsampling_keeps_each_word_with_the_stated_probability(formula):
 
 
 def test_word2vecs_formula_keeps_more_of_the_frequent_words():
-    corpus = data.Corpus(np.repeat(np.arange(1, 4), [5000, 500, 5]).astype(np.int32),
-                         np.array([0, 5505]))
+    corpus = data.Corpus(
+        np.repeat(np.arange(1, 4), [5000, 500, 5]).astype(np.int32), np.array([0, 5505])
+    )
     book, word2vec = (data.keep_probabilities(corpus, 1e-3, f) for f in ("book", "word2vec"))
     assert np.all(word2vec[1:] >= book[1:]) and word2vec[1] > book[1]
 
@@ -115,8 +120,9 @@ def test_word2vecs_formula_keeps_more_of_the_frequent_words():
 @pytest.mark.slow
 def test_word2vecs_formula_on_ptb_keeps_as_many_centers_as_gensim(ptb_text):
     """gensim's effective words on PTB with sample=1e-4: 414k an epoch (the benchmark)."""
-    dataset = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0,
-                                 subsample_formula="word2vec")
+    dataset = data.build_dataset(
+        *data.encode_text(ptb_text, 10), 1e-4, seed=0, subsample_formula="word2vec"
+    )
     assert 405_000 < len(dataset.subsampled_block(0).ids) < 425_000
 
 
@@ -179,7 +185,7 @@ def test_window_sizes_are_uniform():
 def test_alias_sampler_follows_counts_to_the_three_quarters():
     counts = np.array([500, 1000, 300, 50, 10, 1, 2000])
     probs = data.noise_distribution(counts)
-    expected = counts ** 0.75 * (np.arange(len(counts)) > 0)
+    expected = counts**0.75 * (np.arange(len(counts)) > 0)
     assert np.allclose(probs, expected / expected.sum())
     draws = data.AliasTable.build(probs).sample(2_000_000, np.random.default_rng(0))
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
@@ -188,8 +194,9 @@ def test_alias_sampler_follows_counts_to_the_three_quarters():
 
 
 def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
-    examples = data.draw_examples(ptb_dataset.subsampled_block(0), ptb_dataset.noise_table,
-                                  5, 5, 60, np.random.default_rng(0))
+    examples = data.draw_examples(
+        ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
+    )
     assert np.array_equal(examples.num_live, examples.num_contexts * 6)
     cn, n = examples.contexts_negatives, examples.num_contexts
     noise_slot = examples.mask & ~examples.labels
@@ -197,7 +204,7 @@ def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
     assert np.all(cn[~examples.mask] == 0), "padding is 0"
     for k in range(10):  # no noise word equals one of its row's context words
         has = n > k
-        clash = (cn[has] == cn[has, k:k + 1]) & noise_slot[has]
+        clash = (cn[has] == cn[has, k : k + 1]) & noise_slot[has]
         assert not clash.any()
     # Noise frequencies follow counts^0.75, up to the few draws rejected as contexts.
     freq = np.bincount(cn[noise_slot], minlength=len(ptb_dataset.vocab)) / noise_slot.sum()
@@ -216,8 +223,9 @@ def test_impossible_noise_is_an_error_not_a_hang():
 
 
 def test_batches_shapes_masks_and_coverage(ptb_dataset):
-    examples = data.draw_examples(ptb_dataset.subsampled_block(0), ptb_dataset.noise_table,
-                                  5, 5, 60, np.random.default_rng(0))
+    examples = data.draw_examples(
+        ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
+    )
     order = data.batch_order(len(examples), 512, np.random.default_rng(1))
     batches = data.make_batches(examples, order)
     num_batches = -(-len(examples) // 512)
@@ -245,8 +253,9 @@ def test_same_seed_same_arrays_other_seed_other_arrays(ptb_text):
     assert not np.array_equal(first_ids[:1000], other_ids[:1000])
 
     def draw(dataset, seed):
-        return data.draw_examples(dataset.subsampled_block(0), dataset.noise_table, 5, 5, 60,
-                                  np.random.default_rng(seed))
+        return data.draw_examples(
+            dataset.subsampled_block(0), dataset.noise_table, 5, 5, 60, np.random.default_rng(seed)
+        )
 
     a, b = draw(first, 0), draw(again, 0)
     assert all(np.array_equal(x, y) for x, y in zip(vars(a).values(), vars(b).values()))

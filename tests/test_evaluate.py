@@ -70,8 +70,10 @@ def test_analogies_match_gensim(trained, as_gensim):
     for section in sections[:-1]:  # the last is gensim's total
         answered = len(section["correct"]) + len(section["incorrect"])
         if answered:
-            assert abs(ours["sections"][section["section"]]
-                       - len(section["correct"]) / answered) < 1e-6
+            assert (
+                abs(ours["sections"][section["section"]] - len(section["correct"]) / answered)
+                < 1e-6
+            )
     assert 0 < ours["coverage"] < 1
 
 
@@ -79,8 +81,11 @@ def test_analogy_excludes_query_words_and_ranks_by_3cosadd(trained):
     answers = trained.analogy("japan", "japanese", "france", k=5)
     assert {w for w, _ in answers}.isdisjoint({"japan", "japanese", "france"})
     unit = trained.vectors / np.linalg.norm(trained.vectors, axis=1, keepdims=True)
-    target = unit[trained.index("japanese")] - unit[trained.index("japan")] + unit[
-        trained.index("france")]
+    target = (
+        unit[trained.index("japanese")]
+        - unit[trained.index("japan")]
+        + unit[trained.index("france")]
+    )
     best = answers[0][0]
     np.testing.assert_allclose(answers[0][1], unit[trained.index(best)] @ target, rtol=1e-5)
 
@@ -108,13 +113,20 @@ def test_notebook_runs_and_shows_neighbours(ptb_run):
     notebook = nbformat.read(REPO / "experiments" / "explore.ipynb", as_version=4)
     os.environ["W2V_JAX_CHECKPOINT"] = str(workdir)
     try:
-        nbclient.NotebookClient(notebook, timeout=300, kernel_name="python3",
-                                resources={"metadata": {"path": str(REPO / "experiments")}}
-                                ).execute()
+        nbclient.NotebookClient(
+            notebook,
+            timeout=300,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(REPO / "experiments")}},
+        ).execute()
     finally:
         del os.environ["W2V_JAX_CHECKPOINT"]
-    outputs = [out for cell in notebook.cells if cell.cell_type == "code"
-               for out in cell.get("outputs", [])]
+    outputs = [
+        out
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+    ]
     text = "".join(out.get("text", "") for out in outputs)
     assert "chip: " in text and "6,719 words" in text and "wordsim353: Spearman" in text
     assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA plot"

@@ -93,9 +93,11 @@ def test_evaluation_needs_no_gensim():
         "words = sorted(words)\n"
         "vectors = np.random.default_rng(0).normal(size=(len(words), 8))\n"
         "scores = Embeddings(tuple(words), vectors).evaluate_benchmarks()\n"
-        "print(scores['wordsim353']['pairs'], scores['simlex999']['pairs'])\n")
-    done = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
-                          text=True, timeout=120)
+        "print(scores['wordsim353']['pairs'], scores['simlex999']['pairs'])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     wordsim_pairs, simlex_pairs = map(int, done.stdout.split())
     assert wordsim_pairs >= 78 and simlex_pairs >= 78
@@ -137,8 +139,10 @@ def test_run_names_say_what_changes_the_computation():
     assert common.run_name(preset("fast")) == "fast"
     assert common.run_name(preset("fast", num_epochs=8)) == "fast"
     # sparse_sgd decays its rate over the whole run: its epochs are part of the run.
-    assert (common.run_name(preset("fast", optimizer="sparse_sgd", lr=2500.0, num_epochs=8))
-            == "fast,lr=2500.0,optimizer=sparse_sgd,num_epochs=8")
+    assert (
+        common.run_name(preset("fast", optimizer="sparse_sgd", lr=2500.0, num_epochs=8))
+        == "fast,lr=2500.0,optimizer=sparse_sgd,num_epochs=8"
+    )
     assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == "best"
     args = ptb_skipgram.parse_args(["--lr", "0.002"])
     assert args.workdir is None  # derived from the config when the job runs
@@ -146,22 +150,27 @@ def test_run_names_say_what_changes_the_computation():
 
 
 def test_messages_speak_in_flags_but_leave_paths_alone():
-    message = ("the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
-               "lr=0.01, this run has lr=0.002 and resample_each_epoch=True: start over with "
-               "restart=True or use another workdir.")
+    message = (
+        "the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
+        "lr=0.01, this run has lr=0.002 and resample_each_epoch=True: start over with "
+        "restart=True or use another workdir."
+    )
     assert common.in_flags(message) == (
         "the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
         "--lr 0.01, this run has --lr 0.002 and --resample-each-epoch: start over with "
-        "--restart or use another --workdir.")
+        "--restart or use another --workdir."
+    )
     assert common.in_flags("Config.batch_size=0 must be at least 1") == (
-        "--batch-size 0 must be at least 1")
+        "--batch-size 0 must be at least 1"
+    )
 
 
 def test_runs_are_ignored_by_git():
     if not (REPO / ".git").exists():
         pytest.skip("not a git checkout")
-    done = subprocess.run(["git", "check-ignore", "-q", "runs/ptb_skipgram/book/metrics.json"],
-                          cwd=REPO)
+    done = subprocess.run(
+        ["git", "check-ignore", "-q", "runs/ptb_skipgram/book/metrics.json"], cwd=REPO
+    )
     assert done.returncode == 0, "runs/ must be ignored"
 
 
@@ -201,9 +210,11 @@ def test_a_damaged_newest_step_is_set_aside_and_training_goes_on(two_epochs, tmp
     done = run_main(*flags)
     assert done.returncode == 0, done.stderr
     assert lines(done.stderr) == [done.stderr.strip()], "one line"
-    assert re.fullmatch(rf"warning: checkpoint step {newest} in \S+ cannot be read \(.+\); "
-                        rf"moved to \S+/damaged/step_{newest}; trying an older step",
-                        done.stderr.strip())
+    assert re.fullmatch(
+        rf"warning: checkpoint step {newest} in \S+ cannot be read \(.+\); "
+        rf"moved to \S+/damaged/step_{newest}; trying an older step",
+        done.stderr.strip(),
+    )
     assert (workdir / "damaged" / f"step_{newest}").is_dir()
     out = lines(done.stdout)
     resumed = out.index(f"resumed from the checkpoint at step {older} in {workdir}")
@@ -222,10 +233,20 @@ def test_a_damaged_newest_step_is_set_aside_and_training_goes_on(two_epochs, tmp
 @pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
-    flags = [*SMALL, "--num-epochs", "8", "--steps-per-dispatch", "8",
-             "--data-dir", str(ptb_dir), "--workdir", str(tmp_path)]
-    process = subprocess.Popen([*MAIN, *flags], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    flags = [
+        *SMALL,
+        "--num-epochs",
+        "8",
+        "--steps-per-dispatch",
+        "8",
+        "--data-dir",
+        str(ptb_dir),
+        "--workdir",
+        str(tmp_path),
+    ]
+    process = subprocess.Popen(
+        [*MAIN, *flags], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 240
     while not (tmp_path / "checkpoints").is_dir() or not steps(tmp_path):
         assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
@@ -234,8 +255,11 @@ def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 130, err
     assert len(lines(err)) == 1, err
-    match = re.fullmatch(r"interrupted at epoch (\d+), step (\d+); run the same command to "
-                         r"resume", err.strip())
+    match = re.fullmatch(
+        r"interrupted at epoch (\d+), step (\d+); run the same command to "
+        r"resume",
+        err.strip(),
+    )
     epoch, step = int(match.group(1)), int(match.group(2))
     assert step in steps(tmp_path), "a checkpoint of the point it stopped at"
     assert (epoch - 1) * STEPS_PER_EPOCH < step <= epoch * STEPS_PER_EPOCH
@@ -249,16 +273,22 @@ def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
 @pytest.mark.slow
 def test_ctrl_c_at_the_start_is_one_line(ptb_dir, tmp_path):
     """Ctrl-C right after start-up (in the data stage, or at the latest in the first epoch)."""
-    process = subprocess.Popen([*MAIN, *SMALL, "--data-dir", str(ptb_dir), "--workdir",
-                                str(tmp_path)], cwd=REPO, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [*MAIN, *SMALL, "--data-dir", str(ptb_dir), "--workdir", str(tmp_path)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert process.stdout.readline().startswith("workdir:")
     process.send_signal(signal.SIGINT)
     _, err = process.communicate(timeout=120)
     assert process.returncode == 130
-    assert re.fullmatch(r"interrupted; run the same command to resume from the newest checkpoint"
-                        r"|interrupted at epoch 1, step \d+; run the same command to resume",
-                        err.strip()), err
+    assert re.fullmatch(
+        r"interrupted; run the same command to resume from the newest checkpoint"
+        r"|interrupted at epoch 1, step \d+; run the same command to resume",
+        err.strip(),
+    ), err
 
 
 # ----------------------------------------------------------------------- epochs
@@ -267,42 +297,74 @@ def test_ctrl_c_at_the_start_is_one_line(ptb_dir, tmp_path):
 @pytest.mark.slow
 def test_fewer_epochs_than_the_workdir_holds_is_refused(two_epochs, tmp_path):
     workdir, flags = copy_of(two_epochs, tmp_path)
-    done = run_main(*flags[:flags.index("--num-epochs")], "--num-epochs", "1",
-                    *flags[flags.index("--num-epochs") + 2:])
+    done = run_main(
+        *flags[: flags.index("--num-epochs")],
+        "--num-epochs",
+        "1",
+        *flags[flags.index("--num-epochs") + 2 :],
+    )
     assert done.returncode == 1
     assert lines(done.stderr) == [
         f"error: the checkpoints in {workdir / 'checkpoints'} hold 2 epochs, more than this "
         f"run's --num-epochs 1: ask for --num-epochs 2 or more to use them, --restart to train "
-        f"1 from scratch, or use another --workdir."]
+        f"1 from scratch, or use another --workdir."
+    ]
     assert json.loads((workdir / "metrics.json").read_text())["config"]["num_epochs"] == 2
 
 
 @pytest.mark.slow
 def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
-    flags = ["--preset", "fast", "--optimizer", "sparse_sgd", "--lr", "2500", "--embed-size",
-             "16", "--no-progress", "--data-dir",
-             str(ptb_dir), "--workdir", str(tmp_path)]
+    flags = [
+        "--preset",
+        "fast",
+        "--optimizer",
+        "sparse_sgd",
+        "--lr",
+        "2500",
+        "--embed-size",
+        "16",
+        "--no-progress",
+        "--data-dir",
+        str(ptb_dir),
+        "--workdir",
+        str(tmp_path),
+    ]
     first = run_main(*flags, "--num-epochs", "1")
     assert first.returncode == 0 and "absl" not in first.stderr, first.stderr
     done = run_main(*flags, "--num-epochs", "2")
     assert done.returncode == 1 and len(lines(done.stderr)) == 1
-    assert ("were made with --num-epochs 1, this run has --num-epochs 2: resuming would not "
-            "continue that run. Start over with --restart") in done.stderr
+    assert (
+        "were made with --num-epochs 1, this run has --num-epochs 2: resuming would not "
+        "continue that run. Start over with --restart"
+    ) in done.stderr
 
 
 # ----------------------------------------------------------------------- flags and evaluation
 
 
-@pytest.mark.parametrize("flags, status, message", [
-    (["--neighbours", "0"], 2, "error: argument --neighbours: must be at least 1, got 0 "
-                               "(see --help)"),
-    (["--neighbours", "-1"], 2, "error: argument --neighbours: must be at least 1, got -1 "
-                                "(see --help)"),
-    (["--batch-size", "0"], 2, "error: --batch-size 0 must be at least 1"),
-    (["--benchmarks-dir", "/nonexistent"], 1, "error: the benchmarks directory /nonexistent "
-     "lacks wordsim353.tsv, simlex999.txt, questions-words.txt: it must hold wordsim353.tsv, "
-     "simlex999.txt, questions-words.txt"),
-])
+@pytest.mark.parametrize(
+    "flags, status, message",
+    [
+        (
+            ["--neighbours", "0"],
+            2,
+            "error: argument --neighbours: must be at least 1, got 0 (see --help)",
+        ),
+        (
+            ["--neighbours", "-1"],
+            2,
+            "error: argument --neighbours: must be at least 1, got -1 (see --help)",
+        ),
+        (["--batch-size", "0"], 2, "error: --batch-size 0 must be at least 1"),
+        (
+            ["--benchmarks-dir", "/nonexistent"],
+            1,
+            "error: the benchmarks directory /nonexistent "
+            "lacks wordsim353.tsv, simlex999.txt, questions-words.txt: "
+            "it must hold wordsim353.tsv, simlex999.txt, questions-words.txt",
+        ),
+    ],
+)
 def test_bad_flags_are_one_line_before_any_work(tmp_path, flags, status, message):
     done = run_main(*flags, "--workdir", str(tmp_path / "run"))
     assert done.returncode == status
@@ -318,12 +380,13 @@ def test_a_read_only_workdir_is_one_line(tmp_path):
     if os.geteuid() == 0:  # root writes anywhere unless it gives up CAP_DAC_OVERRIDE
         if shutil.which("setpriv") is None:
             pytest.skip("running as root without setpriv to drop CAP_DAC_OVERRIDE")
-        command = ["setpriv", "--bounding-set=-dac_override", "--inh-caps=-dac_override",
-                   *command]
+        command = ["setpriv", "--bounding-set=-dac_override", "--inh-caps=-dac_override", *command]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert done.returncode == 1
-    assert done.stderr == (f"error: cannot write to the workdir {read_only} (Permission "
-                           f"denied): choose another --workdir\n")
+    assert done.stderr == (
+        f"error: cannot write to the workdir {read_only} (Permission "
+        f"denied): choose another --workdir\n"
+    )
 
 
 def test_a_workdir_under_a_file_is_one_line(tmp_path):
@@ -331,8 +394,11 @@ def test_a_workdir_under_a_file_is_one_line(tmp_path):
     blocker.write_text("")
     done = run_main("--workdir", str(blocker / "run"))
     assert done.returncode == 1
-    assert re.fullmatch(rf"error: cannot write to the workdir {blocker}/run \(.+\): choose "
-                        r"another --workdir", done.stderr.strip())
+    assert re.fullmatch(
+        rf"error: cannot write to the workdir {blocker}/run \(.+\): choose "
+        r"another --workdir",
+        done.stderr.strip(),
+    )
 
 
 @pytest.mark.slow
@@ -352,13 +418,17 @@ def test_a_failing_evaluation_keeps_the_results_and_is_one_line(two_epochs, tmp_
     benchmarks = tmp_path / "benchmarks"
     benchmarks.mkdir()
     for file in BENCHMARK_FILES.values():  # words no vocabulary holds
-        (benchmarks / file).write_text(": section\nqqq www eee rrr\n" if "questions" in file
-                                       else "qqq\twww\t1.0\n")
+        (benchmarks / file).write_text(
+            ": section\nqqq www eee rrr\n" if "questions" in file else "qqq\twww\t1.0\n"
+        )
     done = run_main(*flags, "--benchmarks-dir", str(benchmarks))
     assert done.returncode == 1
-    assert re.fullmatch(r"error: evaluation failed: no pair of \S+ has both words in the "
-                        rf"vocabulary \(the run's checkpoint, metrics.json and loss.png are in "
-                        rf"{workdir}\)", done.stderr.strip())
+    assert re.fullmatch(
+        r"error: evaluation failed: no pair of \S+ has both words in the "
+        rf"vocabulary \(the run's checkpoint, metrics.json and loss.png are in "
+        rf"{workdir}\)",
+        done.stderr.strip(),
+    )
     metrics = json.loads((workdir / "metrics.json").read_text())
     assert "no pair" in metrics["evaluation_error"] and metrics["final_loss"] < 0.5
     assert (workdir / "loss.png").is_file()
@@ -381,12 +451,30 @@ def test_skipped_ptb_tests_are_said_and_ci_refuses_them(tmp_path, required):
     env.pop("W2V_JAX_REQUIRE_PTB", None)
     if required:
         env["W2V_JAX_REQUIRE_PTB"] = "1"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                           "tests/test_data.py", "-k", "ptb"], cwd=REPO, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/test_data.py",
+            "-k",
+            "ptb",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     if required:
         assert done.returncode != 0 and "skipped" not in done.stdout.splitlines()[-1]
     else:
         assert done.returncode == 0, done.stdout
-        assert re.search(rf"\d+ tests on the real PTB skipped: put ptb.zip in {tmp_path} or set "
-                         r"W2V_JAX_DATA to its directory", done.stdout), done.stdout
+        assert re.search(
+            rf"\d+ tests on the real PTB skipped: put ptb.zip in {tmp_path} or set "
+            r"W2V_JAX_DATA to its directory",
+            done.stdout,
+        ), done.stdout

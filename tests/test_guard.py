@@ -24,16 +24,24 @@ NORMS = {"center_embed": 186.8076075864801, "context_embed": 256.6153624338625}
 ROWS = {  # the first 4 values of rows 1, 100 and 5000 of each table
     "center_embed": {
         1: [0.016051702201366425, -0.09295444190502167, 0.24541203677654266, 0.14492017030715942],
-        100: [-0.03345715254545212, -0.3192494809627533, 0.051361218094825745,
-              -0.16547425091266632],
-        5000: [-0.18094012141227722, -0.058215800672769547, 0.04862909018993378,
-               -0.06127770617604256]},
+        100: [
+            -0.03345715254545212,
+            -0.3192494809627533,
+            0.051361218094825745,
+            -0.16547425091266632,
+        ],
+        5000: [
+            -0.18094012141227722,
+            -0.058215800672769547,
+            0.04862909018993378,
+            -0.06127770617604256,
+        ],
+    },
     "context_embed": {
         1: [0.4147140085697174, 0.31243231892585754, -0.48301467299461365, -0.11290493607521057],
-        100: [0.24328172206878662, -0.05193839594721794, -0.3954050540924072,
-              -0.46593329310417175],
-        5000: [-0.2367103099822998, -0.131365567445755, 0.11436604708433151,
-               -0.483679860830307]},
+        100: [0.24328172206878662, -0.05193839594721794, -0.3954050540924072, -0.46593329310417175],
+        5000: [-0.2367103099822998, -0.131365567445755, 0.11436604708433151, -0.483679860830307],
+    },
 }
 # One epoch is 671 Adam steps of at most lr = 0.01 each; reordering the float32 sums inside a
 # step changes a gradient by ~1e-7 relative, which Adam's normalised steps carry into the
@@ -52,8 +60,9 @@ def book_run(ptb_dir, tmp_path_factory):
     """The book's configuration for its 5 epochs, every epoch's checkpoint kept."""
     workdir = tmp_path_factory.mktemp("book")
     config = Config(max_to_keep=5)
-    run = pipeline.train_skipgram(config, pipeline.prepare_data(config, ptb_dir),
-                                  progress=False, workdir=workdir)
+    run = pipeline.train_skipgram(
+        config, pipeline.prepare_data(config, ptb_dir), progress=False, workdir=workdir
+    )
     return run, workdir
 
 
@@ -62,12 +71,12 @@ def test_the_book_configuration_after_one_epoch_is_unchanged(book_run):
     run, workdir = book_run
     manager = checkpoint.open_manager(workdir / "checkpoints", read_only=True)
     params = checkpoint.restore_latest(manager, {"params": None}, step=STEPS_PER_EPOCH)[1]
-    tables = {name: np.asarray(params["params"][name]["embedding"], np.float32)
-              for name in NORMS}
+    tables = {name: np.asarray(params["params"][name]["embedding"], np.float32) for name in NORMS}
     assert run.history[0].loss == pytest.approx(LOSS, abs=1e-6)
     for name, table in tables.items():
         assert float(np.linalg.norm(table.astype(np.float64))) == pytest.approx(
-            NORMS[name], rel=ROUNDING)
+            NORMS[name], rel=ROUNDING
+        )
         for row, values in ROWS[name].items():
             np.testing.assert_allclose(table[row, :4], values, atol=ROUNDING, rtol=0)
     if jax.default_backend() == "cpu":  # bitwise where the arithmetic order is the same

@@ -6,11 +6,32 @@ import pytest
 
 from experiments import ptb_skipgram
 
-METRICS_FIELDS = {"config", "versions", "device", "vocab_size", "num_centers", "num_pairs",
-                  "data_seconds", "compile_seconds", "epochs", "final_loss", "neighbours",
-                  "evaluation", "evaluation_seconds", "checkpoint_seconds", "resumed_from_step"}
-EPOCH_FIELDS = {"epoch", "loss", "seconds", "centers", "pairs", "centers_per_second",
-                "pairs_per_second"}
+METRICS_FIELDS = {
+    "config",
+    "versions",
+    "device",
+    "vocab_size",
+    "num_centers",
+    "num_pairs",
+    "data_seconds",
+    "compile_seconds",
+    "epochs",
+    "final_loss",
+    "neighbours",
+    "evaluation",
+    "evaluation_seconds",
+    "checkpoint_seconds",
+    "resumed_from_step",
+}
+EPOCH_FIELDS = {
+    "epoch",
+    "loss",
+    "seconds",
+    "centers",
+    "pairs",
+    "centers_per_second",
+    "pairs_per_second",
+}
 
 
 @pytest.mark.slow
@@ -33,8 +54,21 @@ def test_one_epoch_on_ptb(ptb_run):
 
 @pytest.mark.slow
 def test_main_job_prints_epochs_neighbours_and_scores(ptb_dir, tmp_path, capsys):
-    ptb_skipgram.main(["--num-epochs", "1", "--workdir", str(tmp_path), "--data-dir",
-                       str(ptb_dir), "--no-progress", "--embed-size", "20", "--batch-size", "4096"])
+    ptb_skipgram.main(
+        [
+            "--num-epochs",
+            "1",
+            "--workdir",
+            str(tmp_path),
+            "--data-dir",
+            str(ptb_dir),
+            "--no-progress",
+            "--embed-size",
+            "20",
+            "--batch-size",
+            "4096",
+        ]
+    )
     out = capsys.readouterr().out
     assert "epoch 1/1: loss" in out and "centers/s" in out
     assert "neighbours of chip:" in out and "cosine sim=" in out
@@ -42,8 +76,7 @@ def test_main_job_prints_epochs_neighbours_and_scores(ptb_dir, tmp_path, capsys)
 
 
 def test_flags_override_config_fields():
-    args = ptb_skipgram.parse_args(["--lr", "0.002", "--num-epochs", "10",
-                                    "--resample-each-epoch"])
+    args = ptb_skipgram.parse_args(["--lr", "0.002", "--num-epochs", "10", "--resample-each-epoch"])
     config = ptb_skipgram.common.config_from_args(args)
     assert (config.lr, config.num_epochs, config.resample_each_epoch) == (0.002, 10, True)
     assert config.batch_size == 512
@@ -62,7 +95,10 @@ def test_preset_then_flags():
     config = ptb_skipgram.common.config_from_args(args)
     assert config.noise_sharing == "per_batch" and config.batch_size == 1024
     assert (config.shared_noise, config.noise_groups, config.optimizer) == (
-        32, 16, "rowwise_adagrad")
+        32,
+        16,
+        "rowwise_adagrad",
+    )
     assert config.lr == 0.2 and config.num_noise == 5  # the preset's, then the book's
     args = ptb_skipgram.parse_args(["--preset", "best", "--lr", "0.005", "--optimizer", "sgd"])
     config = ptb_skipgram.common.config_from_args(args)

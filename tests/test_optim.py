@@ -28,10 +28,12 @@ def test_a_sparse_step_equals_a_dense_sgd_step(shared):
     dense = step.make_train_step(config, dense_sgd, noise_probs)
     sparse = step.make_train_step(config, sparse_sgd, noise_probs)
     expected, expected_metrics = jax.jit(dense)(state, to_pairs(batch))
-    got, metrics = jax.jit(sparse)(state.replace(opt_state=sparse_sgd.init(state.params)),
-                                   to_pairs(batch))
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7), expected.params,
-                 got.params)
+    got, metrics = jax.jit(sparse)(
+        state.replace(opt_state=sparse_sgd.init(state.params)), to_pairs(batch)
+    )
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7), expected.params, got.params
+    )
     np.testing.assert_allclose(metrics["loss_sum"], expected_metrics["loss_sum"], rtol=1e-6)
     assert int(got.step) == 1
 
@@ -42,10 +44,13 @@ def test_only_the_batch_rows_change():
     batch = random_batch(np.random.default_rng(1), VOCAB)
     new = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs(batch))[0].params
     live_rows = batch["mask"].any(axis=1)  # a fully masked row has no gradient
-    for table, ids in (("center_embed", batch["centers"][live_rows]),
-                       ("context_embed", batch["contexts_negatives"][batch["mask"]])):
-        changed = np.flatnonzero(np.any(new[table]["embedding"]
-                                        != state.params[table]["embedding"], axis=1))
+    for table, ids in (
+        ("center_embed", batch["centers"][live_rows]),
+        ("context_embed", batch["contexts_negatives"][batch["mask"]]),
+    ):
+        changed = np.flatnonzero(
+            np.any(new[table]["embedding"] != state.params[table]["embedding"], axis=1)
+        )
         assert set(changed) == set(np.unique(ids)), table
 
 
@@ -57,17 +62,32 @@ def test_learning_rate_decays_linearly_to_a_floor():
 
 def test_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
-    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-                          optimizer="sparse_sgd", lr=20.0, num_epochs=4,
-                          noise_sharing="per_batch", shared_noise=16)
+    config = smoke_config(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        optimizer="sparse_sgd",
+        lr=20.0,
+        num_epochs=4,
+        noise_sharing="per_batch",
+        shared_noise=16,
+    )
     assert_finds_partners(config, text, partners)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_every_registered_optimiser_lowers_the_loss(name):
     """One class per optimiser, one registry: each trains a fixed batch down."""
-    lr = {"adam": 0.05, "adagrad": 1.0, "sgd": 50.0, "sparse_sgd": 50.0,
-          "rowwise_adagrad": 5.0, "lazy_adam": 0.05}[name]
+    lr = {
+        "adam": 0.05,
+        "adagrad": 1.0,
+        "sgd": 50.0,
+        "sparse_sgd": 50.0,
+        "rowwise_adagrad": 5.0,
+        "lazy_adam": 0.05,
+    }[name]
     config = smoke_config(embed_size=6, max_window=1, optimizer=name, lr=lr)
     assert set(optim.REGISTRY) == set(OPTIMIZERS)
     state, optimizer = fresh_state(config, VOCAB)
@@ -108,8 +128,10 @@ def numpy_lazy_adam(table, mu, nu, count, ids, rows, lr, b1=0.9, b2=0.999, eps=1
 
 
 INITIAL_TABLE = np.random.default_rng(5).normal(size=(10, 3)).astype(np.float32)
-UPDATES = [(np.array([1, 4, 4, 7, 1, 2]), np.random.default_rng(6).normal(size=(6, 3))),
-           (np.array([4, 9, 9]), np.random.default_rng(7).normal(size=(3, 3)))]
+UPDATES = [
+    (np.array([1, 4, 4, 7, 1, 2]), np.random.default_rng(6).normal(size=(6, 3))),
+    (np.array([4, 9, 9]), np.random.default_rng(7).normal(size=(3, 3))),
+]
 
 
 def two_updates(optimizer):
@@ -140,8 +162,9 @@ def test_lazy_adam_equals_its_numpy_reference_and_leaves_untouched_rows_alone():
     table = INITIAL_TABLE.astype(np.float64)
     mu, nu, count = np.zeros((10, 3)), np.zeros((10, 3)), np.zeros(10, int)
     for (ids, rows), (got_table, got_state) in zip(UPDATES, history):
-        table, mu, nu, count = numpy_lazy_adam(table, mu, nu, count, ids,
-                                               rows.astype(np.float32), 0.1)
+        table, mu, nu, count = numpy_lazy_adam(
+            table, mu, nu, count, ids, rows.astype(np.float32), 0.1
+        )
         np.testing.assert_allclose(got_table, table, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(got_state["t"]["mu"], mu, rtol=1e-5, atol=1e-7)
         np.testing.assert_array_equal(got_state["t"]["count"], count)
@@ -158,15 +181,26 @@ def test_lazy_adams_first_step_is_dense_adams():
     dense_params = jax.jit(step.make_train_step(config, adam))(state, pairs)[0].params
     lazy_state = state.replace(opt_state=lazy.init(state.params))
     lazy_params = jax.jit(step.make_train_step(config, lazy))(lazy_state, pairs)[0].params
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
-                 dense_params, lazy_params)
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),
+        dense_params,
+        lazy_params,
+    )
 
 
 @pytest.mark.parametrize("name, lr", [("lazy_adam", 0.02), ("rowwise_adagrad", 2.0)])
 def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
     text, partners = topic_corpus()
-    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3, batch_size=64,
-                          optimizer=name, lr=lr, num_epochs=4)
+    config = smoke_config(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        optimizer=name,
+        lr=lr,
+        num_epochs=4,
+    )
     assert_finds_partners(config, text, partners)
 
 
@@ -179,6 +213,10 @@ def test_the_memory_said_before_training_is_the_state_a_run_holds(name):
     def size(tree):
         return sum(np.asarray(leaf).nbytes for leaf in jax.tree.leaves(tree))
 
-    assert expected == {"tables": size(state.params), "optimiser": size(state.opt_state),
-                        "per_device": size(state), "mesh": "data=1,vocab=1"}
+    assert expected == {
+        "tables": size(state.params),
+        "optimiser": size(state.opt_state),
+        "per_device": size(state),
+        "mesh": "data=1,vocab=1",
+    }
     assert expected["tables"] == 2 * VOCAB * 6 * 4

@@ -40,19 +40,27 @@ def _child_env(devices: int) -> dict[str, str]:
 def four_devices(tmp_path_factory):
     """Every run of tests/mesh_runs.py: (params by "<run>/<table>", run records by name)."""
     out = tmp_path_factory.mktemp("meshes")
-    done = subprocess.run([sys.executable, "-m", "tests.mesh_runs", str(out)], cwd=REPO,
-                          env=_child_env(4), capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.mesh_runs", str(out)],
+        cwd=REPO,
+        env=_child_env(4),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return dict(np.load(out / "params.npz")), json.loads((out / "runs.json").read_text())
 
 
 def _max_difference(params, run, reference):
-    return max(float(np.abs(params[f"{run}/{t}"] - params[f"{reference}/{t}"]).max())
-               for t in TABLES)
+    return max(
+        float(np.abs(params[f"{run}/{t}"] - params[f"{reference}/{t}"]).max()) for t in TABLES
+    )
 
 
-@pytest.mark.parametrize("family", [
-    "adam", "lazy_adam", "shared", "padded", "sparse_sgd", "streamed"])
+@pytest.mark.parametrize(
+    "family", ["adam", "lazy_adam", "shared", "padded", "sparse_sgd", "streamed"]
+)
 def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
     params, runs = four_devices
     meshes = [name.split(" ", 1)[1] for name in runs if name.startswith(family + " ")]
@@ -106,9 +114,9 @@ def test_a_checkpoint_from_four_devices_restores_on_one_and_on_two_by_two(four_d
     params, runs = four_devices
     for mesh in ("data=1,vocab=1", "data=2,vocab=2"):
         assert _max_difference(params, f"restored {mesh}", "saved vocab=4") == 0.0
-        assert runs[f"restored {mesh}"]["shards"][
-            ".params['center_embed']['embedding']"][0][0] == (43 if mesh.startswith("data=1")
-                                                             else 22)
+        assert runs[f"restored {mesh}"]["shards"][".params['center_embed']['embedding']"][0][0] == (
+            43 if mesh.startswith("data=1") else 22
+        )
         # Training on continues as an uninterrupted run would (on one device: exactly).
         difference = _max_difference(params, f"continued {mesh}", "straight data=1,vocab=1")
         assert difference <= (0.0 if mesh == "data=1,vocab=1" else FLOAT32_TOLERANCE)
@@ -132,8 +140,11 @@ def test_the_batch_must_split_evenly_along_data():
     placement = parallel.Placement.single()
     placement.check_batch(7)  # one device takes any batch
     mesh = jax.sharding.Mesh(np.asarray(jax.devices()[:1] * 3).reshape(3, 1), ("data", "vocab"))
-    with pytest.raises(parallel.MeshError, match=r"batch_size=512 must be a multiple of the "
-                                                 r"mesh's data axis \(3\)"):
+    with pytest.raises(
+        parallel.MeshError,
+        match=r"batch_size=512 must be a multiple of the "
+        r"mesh's data axis \(3\)",
+    ):
         parallel.Placement(mesh).check_batch(512)
 
 
@@ -151,8 +162,13 @@ def test_state_bytes_per_device_on_one_device():
     sizes = pipeline.state_bytes(smoke_config(optimizer="lazy_adam"), 1000)
     assert sizes["mesh"] == "data=1,vocab=1"
     # Two tables, their two moments and one int32 count per row; each device holds the step.
-    assert sizes["per_device"] - 4 == sizes["tables"] + sizes["optimiser"] == (  # 4: the step
-        2 * 1000 * 16 * 4 * 3 + 2 * 1000 * 4)
+    assert (
+        sizes["per_device"] - 4
+        == sizes["tables"] + sizes["optimiser"]
+        == (  # 4: the step
+            2 * 1000 * 16 * 4 * 3 + 2 * 1000 * 4
+        )
+    )
 
 
 def _free_port() -> int:
@@ -168,20 +184,70 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
     corpus = tmp_path / "topics.txt"
     corpus.write_text(topic_corpus(sentences=1500)[0])
     # Streamed (6 blocks, 2 windows of 3): each process draws the blocks of its data shard.
-    flags = ["-m", "experiments.train", "--corpus", str(corpus), "--min-freq", "1",
-             "--block-tokens", "1000", "--window-blocks", "3",
-             "--subsample-t", "1.0", "--max-window", "2", "--num-noise", "3",
-             "--batch-size", "64", "--embed-size", "16", "--lr", "0.02", "--num-epochs", "1",
-             "--optimizer", "lazy_adam", "--mesh", "data=2", "--no-progress", "--query", "a0"]
+    flags = [
+        "-m",
+        "experiments.train",
+        "--corpus",
+        str(corpus),
+        "--min-freq",
+        "1",
+        "--block-tokens",
+        "1000",
+        "--window-blocks",
+        "3",
+        "--subsample-t",
+        "1.0",
+        "--max-window",
+        "2",
+        "--num-noise",
+        "3",
+        "--batch-size",
+        "64",
+        "--embed-size",
+        "16",
+        "--lr",
+        "0.02",
+        "--num-epochs",
+        "1",
+        "--optimizer",
+        "lazy_adam",
+        "--mesh",
+        "data=2",
+        "--no-progress",
+        "--query",
+        "a0",
+    ]
     port = _free_port()
-    together = [subprocess.Popen(
-        [sys.executable, *flags, "--workdir", str(tmp_path / "two"), "--coordinator",
-         f"127.0.0.1:{port}", "--num-processes", "2", "--process-id", str(rank)],
-        cwd=REPO, env=_child_env(1), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        for rank in (0, 1)]
-    alone = subprocess.run([sys.executable, *flags, "--workdir", str(tmp_path / "one")],
-                           cwd=REPO, env=_child_env(2), capture_output=True, text=True,
-                           timeout=300)
+    together = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                *flags,
+                "--workdir",
+                str(tmp_path / "two"),
+                "--coordinator",
+                f"127.0.0.1:{port}",
+                "--num-processes",
+                "2",
+                "--process-id",
+                str(rank),
+            ],
+            cwd=REPO,
+            env=_child_env(1),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    alone = subprocess.run(
+        [sys.executable, *flags, "--workdir", str(tmp_path / "one")],
+        cwd=REPO,
+        env=_child_env(2),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     outputs = []
     try:
         for process in together:

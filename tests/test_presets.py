@@ -28,20 +28,24 @@ def small_vocabulary_corpus(tokens: int = 600_000, vocab: int = 3_500, seed: int
     lengths = rng.integers(8, 31, tokens // 19)
     topic_of = rng.integers(50, size=len(lengths))
     from_topic = rng.random(lengths.sum()) < 0.5
-    words = np.where(from_topic, topics[np.repeat(topic_of, lengths), rng.integers(70, size=len(
-        from_topic))], rng.choice(vocab, size=len(from_topic), p=zipf))
+    words = np.where(
+        from_topic,
+        topics[np.repeat(topic_of, lengths), rng.integers(70, size=len(from_topic))],
+        rng.choice(vocab, size=len(from_topic), p=zipf),
+    )
     return _sentences(words, lengths)
 
 
-def zipf_corpus(tokens: int = 1_000_000, vocab: int = 50_000, exponent: float = 1.1,
-                seed: int = 1) -> str:
+def zipf_corpus(
+    tokens: int = 1_000_000, vocab: int = 50_000, exponent: float = 1.1, seed: int = 1
+) -> str:
     """Words drawn independently from a Zipf law over 50,000 types (a long tail below the min
     count), in sentences of 5 to 40 words: no structure to learn, only frequencies."""
     rng = np.random.default_rng(seed)
     zipf = np.arange(1, vocab + 1) ** -exponent
     words = rng.choice(vocab, size=tokens, p=zipf / zipf.sum())
     lengths = rng.integers(5, 41, tokens // 22)
-    return _sentences(words[:lengths.sum()], lengths)
+    return _sentences(words[: lengths.sum()], lengths)
 
 
 def _sentences(words: np.ndarray, lengths: np.ndarray) -> str:
@@ -100,11 +104,14 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
     for name in ("fast", "gpu"):
         assert preset(name).data_key() == fast.data_key()
         assert_holds(preset(name, num_epochs=1), prepared)
-    book, best = preset("book", num_epochs=1), preset("best", num_epochs=1,
-                                                      resample_each_epoch=False)
+    book, best = (
+        preset("book", num_epochs=1),
+        preset("best", num_epochs=1, resample_each_epoch=False),
+    )
     dataset = pipeline.prepare_data(book, text=text).dataset
-    first_block = dataclasses.replace(dataset, blocks=dataset.blocks[:2],
-                                      block_centers=dataset.block_centers[:1])
+    first_block = dataclasses.replace(
+        dataset, blocks=dataset.blocks[:2], block_centers=dataset.block_centers[:1]
+    )
     prepared = pipeline.PreparedData(first_block, None, 0.0)
     for run in pipeline.train_together([book, best], prepared, progress=False):
         assert np.isfinite(run.history[0].loss) and run.diverged is None

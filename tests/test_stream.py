@@ -53,8 +53,10 @@ def test_blocks_subsample_with_the_corpus_counts():
     kept = np.bincount(first.ids, minlength=len(vocab))[vocab["rare"]]
     expected = 400 * keep[vocab["rare"]]
     assert abs(kept - expected) < 4 * np.sqrt(expected)
-    total = sum(np.bincount(dataset.subsampled_block(b).ids, minlength=len(vocab))
-                for b in range(len(dataset.blocks) - 1))
+    total = sum(
+        np.bincount(dataset.subsampled_block(b).ids, minlength=len(vocab))
+        for b in range(len(dataset.blocks) - 1)
+    )
     expected = vocab.counts * keep
     assert np.all(np.abs(total - expected)[1:] < 4 * np.sqrt(expected[1:]) + 1)
 
@@ -77,7 +79,7 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
             order = np.asarray(stream.window_order(config, window.rows, epoch, window.index))
             rows = order[order < window.rows]
             assert np.array_equal(np.sort(rows), np.arange(window.rows))
-            assert not np.asarray(window.device["num_live"][window.rows:]).any(), "padding"
+            assert not np.asarray(window.device["num_live"][window.rows :]).any(), "padding"
             assert len(order) == plan.batches[window.index]
             seen += len(rows)
         assert seen == prepared.num_centers == plan.rows.sum()
@@ -102,8 +104,9 @@ def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
     def train(workdir, should_stop=None):
         config = topic_config(**STREAMED)
         prepared = pipeline.prepare_data(config, text=topic_text)
-        return pipeline.train_skipgram(config, prepared, progress=False, workdir=workdir,
-                                       should_stop=should_stop)
+        return pipeline.train_skipgram(
+            config, prepared, progress=False, workdir=workdir, should_stop=should_stop
+        )
 
     straight = train(tmp_path / "straight")
     plan = stream.Stream(topic_config(**STREAMED), straight.prepared.dataset).plan(1)
@@ -112,7 +115,7 @@ def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
     resumed = interrupted_then_resumed(train, tmp_path / "resumed", stop_after)
     into_epoch = resumed.resumed_from - straight.history[0].step
     assert 0 < into_epoch < plan.num_batches and into_epoch not in plan.starts, "mid-window"
-    assert straight.curve[:len(resumed.curve)] == resumed.curve[:len(straight.curve)]
+    assert straight.curve[: len(resumed.curve)] == resumed.curve[: len(straight.curve)]
     assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
     assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
     assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
@@ -132,7 +135,10 @@ def test_resampling_each_epoch_draws_each_block_anew(streamed):
     config, prepared = streamed
     block = np.array([3])
     for resample in (False, True):
-        draws = [stream.draw_window(config.replace(resample_each_epoch=resample),
-                                    prepared.dataset, block, epoch).contexts_negatives
-                 for epoch in (1, 2)]
+        draws = [
+            stream.draw_window(
+                config.replace(resample_each_epoch=resample), prepared.dataset, block, epoch
+            ).contexts_negatives
+            for epoch in (1, 2)
+        ]
         assert np.array_equal(*draws) != resample

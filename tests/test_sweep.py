@@ -14,7 +14,8 @@ TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
 def test_grid_expands_every_combination_last_axis_fastest():
     assert sweeps.grid(lr=[0.1, 0.2], seed=[0, 1, 2]) == [
-        {"lr": lr, "seed": seed} for lr in (0.1, 0.2) for seed in (0, 1, 2)]
+        {"lr": lr, "seed": seed} for lr in (0.1, 0.2) for seed in (0, 1, 2)
+    ]
     assert sweeps.grid() == [{}]
 
 
@@ -53,6 +54,7 @@ def define_sweep(monkeypatch):
         module = types.ModuleType(f"experiments.sweeps.{name}")
         module.BASE, module.points = base, lambda: points
         monkeypatch.setitem(sys.modules, module.__name__, module)
+
     return define
 
 
@@ -75,14 +77,16 @@ def test_ctrl_c_in_a_sweep_is_one_line(define_sweep, tmp_path, monkeypatch, caps
     with pytest.raises(SystemExit) as exit_info:
         sweep.main(["quick", "--out", str(tmp_path)])
     assert exit_info.value.code == 130
-    assert capsys.readouterr().err == ("interrupted; run the same command to train the points "
-                                       "that have no metrics.json\n")
+    assert capsys.readouterr().err == (
+        "interrupted; run the same command to train the points that have no metrics.json\n"
+    )
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("vectorise", [False, True])
-def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_dir, monkeypatch,
-                                                    vectorise):
+def test_killed_sweep_reruns_only_unfinished_points(
+    define_sweep, tmp_path, ptb_dir, monkeypatch, vectorise
+):
     points = [{"lr": 0.01, "seed": 0}, {"lr": 0.03, "seed": 0}, {"lr": 0.03, "seed": 1}]
     define_sweep("tiny", points)
     flag = "--vectorise" if vectorise else "--no-vectorise"
@@ -118,8 +122,10 @@ def test_killed_sweep_reruns_only_unfinished_points(define_sweep, tmp_path, ptb_
     assert {row["point"] for row in table} == {sweep.point_id(p) for p in points}
     for row in table:
         metrics = json.loads((directory / row["point"] / "metrics.json").read_text())
-        assert json.loads((directory / row["point"] / "config.json").read_text()) == (
-            metrics["config"])
+        assert (
+            json.loads((directory / row["point"] / "config.json").read_text())
+            == (metrics["config"])
+        )
         for name in sweep.sweep_summary.METRICS:
             assert float(row[name]) == pytest.approx(metrics[name])
         assert 0.3 < float(row["final_loss"]) < 0.7 and float(row["centers_per_second"]) > 0
@@ -135,21 +141,26 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     from experiments import common, sweep_summary
     from w2v_jax.config import Config
 
-    scores = {"wordsim353_spearman": 0.2, "simlex999_spearman": 0.1, "analogy_accuracy": 0.01,
-              "final_loss": 0.4, "centers_per_second": 1e5}
+    scores = {
+        "wordsim353_spearman": 0.2,
+        "simlex999_spearman": 0.1,
+        "analogy_accuracy": 0.01,
+        "final_loss": 0.4,
+        "centers_per_second": 1e5,
+    }
     points = []
     for lr, seed, status in ((0.01, 0, "finished"), (0.01, 1, "finished"), (9.0, 0, "diverged")):
         overrides = {"lr": lr, "seed": seed}
-        point = sweep.Point(overrides, Config(**overrides),
-                            tmp_path / "s" / sweep.point_id(overrides))
+        point = sweep.Point(
+            overrides, Config(**overrides), tmp_path / "s" / sweep.point_id(overrides)
+        )
         metrics = {"status": status, **(scores if status == "finished" else {})}
         if seed == 1:
             metrics["wordsim353_spearman"] = 0.3
         common.write_json(point.workdir / "metrics.json", metrics)
         points.append(point)
     rows = sweep_summary.write(points, tmp_path / "s", "wordsim353_spearman")
-    assert [row["point"] for row in rows] == ["lr=0.01,seed=1", "lr=0.01,seed=0",
-                                              "lr=9.0,seed=0"]
+    assert [row["point"] for row in rows] == ["lr=0.01,seed=1", "lr=0.01,seed=0", "lr=9.0,seed=0"]
     groups = sweep_summary.over_seeds(rows, ["lr", "seed"], "wordsim353_spearman")
     assert groups[0]["lr"] == 0.01 and groups[0]["n"] == 2
     assert groups[0]["wordsim353_spearman"] == pytest.approx((0.25, 0.0707107), rel=1e-5)

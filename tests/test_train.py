@@ -40,19 +40,26 @@ def random_batch(rng, vocab_size, batch=8, length=12):
     num_live = np.minimum(num_contexts * 4, length)
     num_live[-1] = num_contexts[-1] = 0  # a padding row
     slot = np.arange(length)
-    return {"centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
-            "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
-            "mask": slot < num_live[:, None], "labels": slot < num_contexts[:, None]}
+    return {
+        "centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
+        "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
+        "mask": slot < num_live[:, None],
+        "labels": slot < num_contexts[:, None],
+    }
 
 
 def to_pairs(batch):
     """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
     mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
-    return {"centers": jnp.asarray(batch["centers"][:, 0]),
-            "words": jnp.asarray(batch["contexts_negatives"]).ravel(), "owner": None,
-            "mask": jnp.asarray(mask.ravel()), "labels": jnp.asarray(labels.ravel()),
-            "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
-            "num_live": jnp.asarray(mask.sum(1), jnp.int32)}
+    return {
+        "centers": jnp.asarray(batch["centers"][:, 0]),
+        "words": jnp.asarray(batch["contexts_negatives"]).ravel(),
+        "owner": None,
+        "mask": jnp.asarray(mask.ravel()),
+        "labels": jnp.asarray(labels.ravel()),
+        "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
+        "num_live": jnp.asarray(mask.sum(1), jnp.int32),
+    }
 
 
 def fresh_state(config, vocab_size, seed=0):
@@ -103,8 +110,16 @@ def test_one_step_changes_both_tables():
 @pytest.fixture(scope="module")
 def topic_data():
     text, partners = topic_corpus()
-    config = smoke_config(min_freq=1, subsample_t=1.0, max_window=2, num_noise=3,
-                          batch_size=64, steps_per_dispatch=16, lr=0.02, num_epochs=4)
+    config = smoke_config(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        steps_per_dispatch=16,
+        lr=0.02,
+        num_epochs=4,
+    )
     return config, pipeline.prepare_data(config, text=text), partners
 
 
@@ -165,14 +180,15 @@ def numpy_shared_noise(v, u, batch, noise, num_noise):
     weight = n * num_noise / noise.shape[1]
     live = np.where(n > 0, n * (1 + num_noise), 1)
     rows = (n > 0).sum()
-    per_example = ((np.logaddexp(0, -pos) * mask).sum(1) + weight * np.logaddexp(0, neg).sum(1))
+    per_example = (np.logaddexp(0, -pos) * mask).sum(1) + weight * np.logaddexp(0, neg).sum(1)
     loss = (per_example / live).sum() / rows
     sigmoid = lambda x: 1 / (1 + np.exp(-x))  # noqa: E731
     dpos = (sigmoid(pos) - 1) * mask / live[:, None] / rows
     dneg = sigmoid(neg) * (weight / live)[:, None] / rows
     grad_v, grad_u = np.zeros_like(v), np.zeros_like(u)
-    np.add.at(grad_v, c, np.einsum("bl,ble->be", dpos, u[ctx])
-              + np.einsum("bs,bse->be", dneg, u[noise]))
+    np.add.at(
+        grad_v, c, np.einsum("bl,ble->be", dpos, u[ctx]) + np.einsum("bs,bse->be", dneg, u[noise])
+    )
     np.add.at(grad_u, ctx, dpos[:, :, None] * v[c][:, None, :])
     np.add.at(grad_u, noise, dneg[:, :, None] * v[c][:, None, :])
     return loss, grad_v, grad_u
@@ -202,8 +218,12 @@ def test_shared_noise_draws_follow_counts_to_the_three_quarters():
     counts = np.array([900, 5000, 300, 20, 1, 700])
     probs = data.noise_distribution(counts)
     cdf = np.cumsum(probs).astype(np.float32)
-    draws = np.concatenate([np.asarray(step.draw_shared_noise(
-        jnp.asarray(cdf), 50_000, jax.random.key(i))) for i in range(4)])
+    draws = np.concatenate(
+        [
+            np.asarray(step.draw_shared_noise(jnp.asarray(cdf), 50_000, jax.random.key(i)))
+            for i in range(4)
+        ]
+    )
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[0] == 0
     assert 0.5 * np.abs(freq - probs).sum() < 0.005

@@ -16,8 +16,9 @@ GROUPS = 10
 @pytest.fixture(scope="module")
 def synthetic(tmp_path_factory):
     out = tmp_path_factory.mktemp("corpus") / "synthetic.txt.gz"
-    make_corpus.main(["--tokens", "300000", "--vocab", "3000", "--groups", str(GROUPS),
-                      "--out", str(out)])
+    make_corpus.main(
+        ["--tokens", "300000", "--vocab", "3000", "--groups", str(GROUPS), "--out", str(out)]
+    )
     return out
 
 
@@ -32,8 +33,21 @@ def test_the_synthetic_corpus_is_complete_and_zipf_shaped(synthetic):
 
 
 def test_planted_partners_become_nearest_neighbours(synthetic, tmp_path):
-    metrics = train.main(["--corpus", str(synthetic), "--lr", "0.005", "--num-epochs", "3",
-                          "--no-progress", "--workdir", str(tmp_path), "--query", "a0"])
+    metrics = train.main(
+        [
+            "--corpus",
+            str(synthetic),
+            "--lr",
+            "0.005",
+            "--num-epochs",
+            "3",
+            "--no-progress",
+            "--workdir",
+            str(tmp_path),
+            "--query",
+            "a0",
+        ]
+    )
     assert metrics["blocks"] == 1
     assert "evaluation_skipped" in metrics  # English benchmarks do not cover w0 .. w2999
     embeddings = Embeddings.from_checkpoint(tmp_path)
@@ -46,13 +60,19 @@ def test_planted_partners_become_nearest_neighbours(synthetic, tmp_path):
     assert nearest >= 0.9 * 2 * GROUPS
 
 
-@pytest.mark.parametrize("content, message", [
-    (None, "error: no such file or directory: {d}/corpus.txt"),
-    (b"", "error: {d}/corpus.txt holds no words"),
-    (b"caf\xe9\n", "error: {d}/corpus.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded; "
-                   "convert the file, or read such bytes as U+FFFD with --encoding-errors "
-                   "replace"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "error: no such file or directory: {d}/corpus.txt"),
+        (b"", "error: {d}/corpus.txt holds no words"),
+        (
+            b"caf\xe9\n",
+            "error: {d}/corpus.txt is not UTF-8 text: byte 3 (0xe9) cannot be decoded; "
+            "convert the file, or read such bytes as U+FFFD with --encoding-errors "
+            "replace",
+        ),
+    ],
+)
 def test_a_bad_corpus_is_one_line_and_leaves_no_workdir(tmp_path, content, message):
     path, workdir = tmp_path / "corpus.txt", tmp_path / "run"
     if content is not None:

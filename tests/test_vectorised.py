@@ -20,10 +20,14 @@ def assert_same_runs(configs, prepared):
     tol = reordered_sums_tol()
     for config, run in zip(configs, together):
         alone = pipeline.train_skipgram(config, prepared, progress=False)
-        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=tol, rtol=0),
-                     alone.params, run.params)
-        np.testing.assert_allclose([s.loss for s in run.history],
-                                   [s.loss for s in alone.history], rtol=tol)
+        jax.tree.map(
+            lambda a, b: np.testing.assert_allclose(a, b, atol=tol, rtol=0),
+            alone.params,
+            run.params,
+        )
+        np.testing.assert_allclose(
+            [s.loss for s in run.history], [s.loss for s in alone.history], rtol=tol
+        )
         assert [s.centers for s in run.history] == [s.centers for s in alone.history]
         assert run.diverged is None
     return together
@@ -39,20 +43,29 @@ def base_config(**overrides):
     return smoke_config(**{**values, **overrides})
 
 
-@pytest.mark.parametrize("overrides", [
-    {}, {"noise_sharing": "per_batch", "shared_noise": 16}, {"resample_each_epoch": True},
-    {"optimizer": "adagrad"}, {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4},
-    {"layout": "padded"}])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {},
+        {"noise_sharing": "per_batch", "shared_noise": 16},
+        {"resample_each_epoch": True},
+        {"optimizer": "adagrad"},
+        {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4},
+        {"layout": "padded"},
+    ],
+)
 def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides):
     configs = [base_config(lr=lr, **overrides) for lr in LEARNING_RATES]
     _assert_three_distinct_runs(configs, topic_text)
 
 
-@pytest.mark.parametrize("name, lr", [("sparse_sgd", 20.0), ("rowwise_adagrad", 0.1),
-                                      ("lazy_adam", 0.01)])
+@pytest.mark.parametrize(
+    "name, lr", [("sparse_sgd", 20.0), ("rowwise_adagrad", 0.1), ("lazy_adam", 0.01)]
+)
 def test_row_sparse_optimisers_train_together(topic_text, name, lr):
-    configs = [base_config(optimizer=name, lr=lr * factor, layout="packed")
-               for factor in (0.3, 1.0, 3.0)]
+    configs = [
+        base_config(optimizer=name, lr=lr * factor, layout="packed") for factor in (0.3, 1.0, 3.0)
+    ]
     _assert_three_distinct_runs(configs, topic_text)
 
 
@@ -69,9 +82,14 @@ def test_adam_betas_train_together(topic_text):
 
 
 def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
-    configs = [base_config(lr=0.01), base_config(lr=0.02), base_config(lr=0.01, seed=1),
-               base_config(embed_size=8), base_config(lr=0.03, adam_b1=0.8),
-               base_config(num_epochs=3)]
+    configs = [
+        base_config(lr=0.01),
+        base_config(lr=0.02),
+        base_config(lr=0.01, seed=1),
+        base_config(embed_size=8),
+        base_config(lr=0.03, adam_b1=0.8),
+        base_config(num_epochs=3),
+    ]
     assert pipeline.groups_trainable_together(configs) == [[0, 1, 4], [2], [3], [5]]
     with pytest.raises(ValueError, match="differ only in"):
         pipeline.train_together(configs[:3], None)
@@ -87,13 +105,17 @@ def test_a_diverging_run_does_not_stop_the_others(topic_text):
 
 def test_runs_trained_together_resume_bitwise(topic_text, tmp_path):
     """Interrupted mid-epoch and resumed, a group ends where an uninterrupted one does."""
-    configs = [base_config(lr=lr, subsample_t=1.0, checkpoint_every=5, steps_per_dispatch=4,
-                           deterministic=True)
-               for lr in LEARNING_RATES]
+    configs = [
+        base_config(
+            lr=lr, subsample_t=1.0, checkpoint_every=5, steps_per_dispatch=4, deterministic=True
+        )
+        for lr in LEARNING_RATES
+    ]
     prepared = pipeline.prepare_data(configs[0], text=topic_text)
     straight = pipeline.train_together(configs, prepared, progress=False)
     resumed = interrupted_then_resumed(
-        functools.partial(pipeline.train_together, configs, prepared, progress=False), tmp_path, 4)
+        functools.partial(pipeline.train_together, configs, prepared, progress=False), tmp_path, 4
+    )
     for alone, again in zip(straight, resumed):
         assert again.resumed_from is not None and again.config == alone.config
         jax.tree.map(np.testing.assert_array_equal, alone.params, again.params)

@@ -33,11 +33,15 @@ def gather_padded(examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
     words = examples["contexts_negatives"][rows]  # [batch, L]
     slot = jnp.arange(words.shape[1], dtype=jnp.int32)
     num_live, num_contexts = examples["num_live"][rows], examples["num_contexts"][rows]
-    return {"centers": examples["centers"][rows][:, 0], "words": words.ravel(),
-            "owner": None,  # whole rows: pair p belongs to row p // L
-            "mask": (slot < num_live[:, None]).ravel(),
-            "labels": (slot < num_contexts[:, None]).ravel(),
-            "num_contexts": num_contexts, "num_live": num_live}
+    return {
+        "centers": examples["centers"][rows][:, 0],
+        "words": words.ravel(),
+        "owner": None,  # whole rows: pair p belongs to row p // L
+        "mask": (slot < num_live[:, None]).ravel(),
+        "labels": (slot < num_contexts[:, None]).ravel(),
+        "num_contexts": num_contexts,
+        "num_live": num_live,
+    }
 
 
 def capacity_for(num_live: np.ndarray, order: np.ndarray, at_least: int = 0) -> int:
@@ -69,9 +73,15 @@ def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int
     live = pair < ends[-1]
     table = jnp.asarray(examples["contexts_negatives"])
     words = table.at[rows[owner], jnp.where(live, slot, 0)].get(mode="promise_in_bounds")
-    return {"centers": examples["centers"][rows][:, 0], "words": jnp.where(live, words, 0),
-            "owner": owner, "mask": live, "labels": live & (slot < num_contexts[owner]),
-            "num_contexts": num_contexts, "num_live": num_live}
+    return {
+        "centers": examples["centers"][rows][:, 0],
+        "words": jnp.where(live, words, 0),
+        "owner": owner,
+        "mask": live,
+        "labels": live & (slot < num_contexts[owner]),
+        "num_contexts": num_contexts,
+        "num_live": num_live,
+    }
 
 
 def resolved_layout(layout: str) -> str:

@@ -47,26 +47,35 @@ def checkpoint_dir(path: str | os.PathLike) -> Path:
     return path / "checkpoints" if (path / "checkpoints").is_dir() else path
 
 
-def open_manager(directory: str | os.PathLike, max_to_keep: int | None = None,
-                 read_only: bool = False) -> ocp.CheckpointManager:
+def open_manager(
+    directory: str | os.PathLike, max_to_keep: int | None = None, read_only: bool = False
+) -> ocp.CheckpointManager:
     """A CheckpointManager over ``directory`` keeping the newest ``max_to_keep`` steps."""
     _quiet_orbax()
     options = ocp.CheckpointManagerOptions(
-        max_to_keep=max_to_keep, create=not read_only, read_only=read_only,
-        enable_async_checkpointing=not read_only)
-    handlers = {name: ocp.JsonCheckpointHandler() if name in JSON_ITEMS
-                else ocp.StandardCheckpointHandler() for name in ITEMS}
-    return ocp.CheckpointManager(Path(directory).absolute(), options=options,
-                                 item_handlers=handlers)
+        max_to_keep=max_to_keep,
+        create=not read_only,
+        read_only=read_only,
+        enable_async_checkpointing=not read_only,
+    )
+    handlers = {
+        name: ocp.JsonCheckpointHandler() if name in JSON_ITEMS else ocp.StandardCheckpointHandler()
+        for name in ITEMS
+    }
+    return ocp.CheckpointManager(
+        Path(directory).absolute(), options=options, item_handlers=handlers
+    )
 
 
 class _DropRoutineOrbaxNotices(logging.Filter):
     """Orbax logs these at WARNING level on every read-only open and on every save of a
     single-process run, although nothing is wrong; real warnings pass."""
 
-    ROUTINE = ("CheckpointManagerOptions.read_only=True, setting",
-               "Given directory is read only",
-               "Skipping merge of OCDBT checkpoints")
+    ROUTINE = (
+        "CheckpointManagerOptions.read_only=True, setting",
+        "Given directory is read only",
+        "Skipping merge of OCDBT checkpoints",
+    )
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
@@ -88,30 +97,46 @@ def _drop_closed_loop_callbacks(previous: Callable) -> Callable:
     already (one line), so only that report is dropped; any other goes to ``previous``."""
 
     def hook(unraisable) -> None:
-        if not (unraisable.exc_type is RuntimeError
-                and str(unraisable.exc_value) == "Event loop is closed"):
+        if not (
+            unraisable.exc_type is RuntimeError
+            and str(unraisable.exc_value) == "Event loop is closed"
+        ):
             previous(unraisable)
 
     hook.drops_closed_loop_callbacks = True
     return hook
 
 
-def save(manager: ocp.CheckpointManager, step: int, params: Any, opt_state: Any,
-         progress: dict, config: dict, vocab: dict) -> None:
+def save(
+    manager: ocp.CheckpointManager,
+    step: int,
+    params: Any,
+    opt_state: Any,
+    progress: dict,
+    config: dict,
+    vocab: dict,
+) -> None:
     """Start saving a checkpoint at ``step``; it completes in the background (Orbax copies the
     arrays to host memory before returning, so the caller may donate them right away). A
     stateless optimiser's state (no arrays) is not saved: Orbax refuses an empty item."""
-    items = {"params": ocp.args.StandardSave(params), "progress": ocp.args.JsonSave(progress),
-             "config": ocp.args.JsonSave(config), "vocab": ocp.args.JsonSave(vocab)}
+    items = {
+        "params": ocp.args.StandardSave(params),
+        "progress": ocp.args.JsonSave(progress),
+        "config": ocp.args.JsonSave(config),
+        "vocab": ocp.args.JsonSave(vocab),
+    }
     if jax.tree.leaves(opt_state):
         items["opt_state"] = ocp.args.StandardSave(opt_state)
     manager.save(step, args=ocp.args.Composite(**items), force=True)
 
 
-def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
-                   step: int | None = None,
-                   check: Callable[[dict[str, Any]], None] | None = None,
-                   set_aside: Path | None = None) -> tuple[int, dict[str, Any]]:
+def restore_latest(
+    manager: ocp.CheckpointManager,
+    targets: dict[str, Any],
+    step: int | None = None,
+    check: Callable[[dict[str, Any]], None] | None = None,
+    set_aside: Path | None = None,
+) -> tuple[int, dict[str, Any]]:
     """Restore the items named in ``targets`` from ``step``, else from the newest readable step.
 
     ``targets`` maps an item name to an abstract pytree (shapes, dtypes and shardings to restore
@@ -141,15 +166,21 @@ def restore_latest(manager: ocp.CheckpointManager, targets: dict[str, Any],
         except Exception as err:  # any unreadable step is skipped, and said so in one line
             why = _one_line(err)
             if step is not None:
-                raise CheckpointError(f"checkpoint step {step} in {directory} cannot be read "
-                                      f"({why})") from err
+                raise CheckpointError(
+                    f"checkpoint step {step} in {directory} cannot be read ({why})"
+                ) from err
             where = ""
             if set_aside is not None:
                 where = f"; moved to {_move_aside(manager, candidate, set_aside)}"
-            warnings.warn(f"checkpoint step {candidate} in {directory} cannot be read "
-                          f"({why}){where}; trying an older step", stacklevel=2)
-    raise CheckpointError(f"no complete checkpoint in {directory}: every step ({steps}) is "
-                          f"damaged; delete the directory or start over")
+            warnings.warn(
+                f"checkpoint step {candidate} in {directory} cannot be read "
+                f"({why}){where}; trying an older step",
+                stacklevel=2,
+            )
+    raise CheckpointError(
+        f"no complete checkpoint in {directory}: every step ({steps}) is "
+        f"damaged; delete the directory or start over"
+    )
 
 
 def _check_json_items(restored: dict[str, Any]) -> None:
@@ -184,13 +215,18 @@ def _move_aside(manager: ocp.CheckpointManager, step: int, set_aside: Path) -> P
 def _restore(manager: ocp.CheckpointManager, step: int, targets: dict[str, Any]) -> dict:
     if not targets:
         return {}
-    missing = [name for name, target in targets.items()
-               if target is None and name not in JSON_ITEMS]
+    missing = [
+        name for name, target in targets.items() if target is None and name not in JSON_ITEMS
+    ]
     if missing:  # arrays as saved, into host memory, whatever devices wrote them
         metadata = manager.item_metadata(step)
         targets = {**targets, **{name: _host_target(metadata[name]) for name in missing}}
-    restored = manager.restore(step, args=ocp.args.Composite(
-        **{name: _restore_arg(name, target) for name, target in targets.items()}))
+    restored = manager.restore(
+        step,
+        args=ocp.args.Composite(
+            **{name: _restore_arg(name, target) for name, target in targets.items()}
+        ),
+    )
     return {name: restored[name] for name in targets}
 
 
@@ -200,8 +236,9 @@ def _host_target(metadata: Any) -> Any:
     sharding would be given the saved sharding, whose devices need not exist here)."""
     if metadata is None:
         raise ValueError("the item's metadata is missing")
-    return jax.tree.map(lambda leaf: np.broadcast_to(np.zeros((), leaf.dtype), leaf.shape),
-                        dict(metadata))
+    return jax.tree.map(
+        lambda leaf: np.broadcast_to(np.zeros((), leaf.dtype), leaf.shape), dict(metadata)
+    )
 
 
 def _restore_arg(name: str, target: Any) -> ocp.args.CheckpointArgs:

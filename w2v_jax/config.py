@@ -125,25 +125,44 @@ class Config:
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             _check_type(field.name, getattr(self, field.name), field.type)
-        positive = ("batch_size", "max_window", "num_noise", "embed_size", "num_epochs",
-                    "min_freq", "steps_per_dispatch", "max_to_keep", "shared_noise",
-                    "noise_groups", "block_tokens", "window_blocks")
+        positive = (
+            "batch_size",
+            "max_window",
+            "num_noise",
+            "embed_size",
+            "num_epochs",
+            "min_freq",
+            "steps_per_dispatch",
+            "max_to_keep",
+            "shared_noise",
+            "noise_groups",
+            "block_tokens",
+            "window_blocks",
+        )
         for name in positive:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
         for name in ("lr", "subsample_t"):
             value = getattr(self, name)
             if value is not None:
-                self._require(name, math.isfinite(value) and value > 0,
-                              "must be positive and finite")
-        self._require("noise_sharing", self.noise_sharing in NOISE_SHARING,
-                      f"must be one of {NOISE_SHARING}")
+                self._require(
+                    name, math.isfinite(value) and value > 0, "must be positive and finite"
+                )
+        self._require(
+            "noise_sharing", self.noise_sharing in NOISE_SHARING, f"must be one of {NOISE_SHARING}"
+        )
         self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
         self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
         self._require("shuffle", self.shuffle in SHUFFLES, f"must be one of {SHUFFLES}")
-        self._require("subsample", self.subsample in SUBSAMPLE_FORMULAS,
-                      f"must be one of {SUBSAMPLE_FORMULAS}")
-        self._require("noise_groups", self.batch_size % self.noise_groups == 0,
-                      f"must divide batch_size={self.batch_size}")
+        self._require(
+            "subsample",
+            self.subsample in SUBSAMPLE_FORMULAS,
+            f"must be one of {SUBSAMPLE_FORMULAS}",
+        )
+        self._require(
+            "noise_groups",
+            self.batch_size % self.noise_groups == 0,
+            f"must divide batch_size={self.batch_size}",
+        )
         for name in ("adam_b1", "adam_b2"):
             self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
         mesh_sizes(self.mesh)  # raises on a malformed mesh
@@ -228,8 +247,10 @@ def mesh_sizes(spec: str | None) -> dict[str, int]:
             continue
         name, _, value = (text.strip() for text in part.partition("="))
         if name not in MESH_AXES or not value.isdigit() or int(value) < 1 or name in sizes:
-            raise ValueError(f"Config.mesh={spec!r}: write it as data=N,vocab=M with whole "
-                             f"numbers N, M >= 1 (either part may be left out)")
+            raise ValueError(
+                f"Config.mesh={spec!r}: write it as data=N,vocab=M with whole "
+                f"numbers N, M >= 1 (either part may be left out)"
+            )
         sizes[name] = int(value)
     return sizes
 
@@ -246,15 +267,29 @@ PRESETS: dict[str, dict[str, Any]] = {
     # Fast on a CPU (results/benchmark/README.md): noise words shared by groups of 128
     # centers, row-wise Adagrad, whose steps adapt to each row, so that its rate holds on any
     # corpus (results/sweeps/fast_preset, tests/test_presets.py), and word2vec's subsampling.
-    "fast": {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16,
-             "batch_size": 2048, "optimizer": "rowwise_adagrad", "lr": 0.2,
-             "subsample": "word2vec"},
+    "fast": {
+        "noise_sharing": "per_batch",
+        "shared_noise": 32,
+        "noise_groups": 16,
+        "batch_size": 2048,
+        "optimizer": "rowwise_adagrad",
+        "lr": 0.2,
+        "subsample": "word2vec",
+    },
     # Large batches for accelerators: 16,384 centers a step, noise words shared by groups of
     # 256, row-wise Adagrad, word2vec's subsampling (results/sweeps/gpu_preset; its speed:
     # results/scale).
-    "gpu": {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 64,
-            "batch_size": 16384, "optimizer": "rowwise_adagrad", "lr": 0.2,
-            "subsample": "word2vec", "shuffle": "device", "steps_per_dispatch": 256},
+    "gpu": {
+        "noise_sharing": "per_batch",
+        "shared_noise": 32,
+        "noise_groups": 64,
+        "batch_size": 16384,
+        "optimizer": "rowwise_adagrad",
+        "lr": 0.2,
+        "subsample": "word2vec",
+        "shuffle": "device",
+        "steps_per_dispatch": 256,
+    },
     # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
     "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
 }

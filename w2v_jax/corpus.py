@@ -82,13 +82,13 @@ class TextCorpus:
         paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
         object.__setattr__(self, "paths", tuple(map(str, paths)))
         if self.max_sentence_length < 1:
-            raise CorpusError(f"max_sentence_length={self.max_sentence_length} must be at "
-                              f"least 1")
+            raise CorpusError(f"max_sentence_length={self.max_sentence_length} must be at least 1")
         if self.max_vocab_size is not None and self.max_vocab_size < 1:
             raise CorpusError(f"max_vocab_size={self.max_vocab_size} must be at least 1")
         if self.encoding_errors not in ("strict", "replace"):
-            raise CorpusError(f"encoding_errors={self.encoding_errors!r}: choose 'strict' or "
-                              f"'replace'")
+            raise CorpusError(
+                f"encoding_errors={self.encoding_errors!r}: choose 'strict' or 'replace'"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,13 +112,21 @@ class EncodedCorpus:
     """One line for each thing worth saying: a stale or damaged entry encoded again."""
 
     def summary(self) -> str:
-        split = (f"; {self.split_lines:,} lines longer than the sentence limit were split"
-                 if self.split_lines else "")
-        forgot = (f"; {self.forgotten:,} rare words forgotten to stay within max_vocab_size"
-                  if self.forgotten else "")
+        split = (
+            f"; {self.split_lines:,} lines longer than the sentence limit were split"
+            if self.split_lines
+            else ""
+        )
+        forgot = (
+            f"; {self.forgotten:,} rare words forgotten to stay within max_vocab_size"
+            if self.forgotten
+            else ""
+        )
         how = "read from the cache" if self.from_cache else "encoded"
-        return (f"{len(self.files):,} files, {self.lines:,} lines, {len(self.corpus.ids):,} "
-                f"tokens{split}{forgot}; {how} in {self.seconds:.1f} s ({self.entry})")
+        return (
+            f"{len(self.files):,} files, {self.lines:,} lines, {len(self.corpus.ids):,} "
+            f"tokens{split}{forgot}; {how} in {self.seconds:.1f} s ({self.entry})"
+        )
 
 
 def corpus_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
@@ -134,12 +142,17 @@ def corpus_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
                 raise CorpusError(f"no file matches {path}: check the pattern")
             files += matched
         elif Path(path).is_dir():
-            under = sorted(p for p in Path(path).rglob("*")
-                           if p.is_file() and not any(part.startswith(".")
-                                                      for part in p.relative_to(path).parts))
+            under = sorted(
+                p
+                for p in Path(path).rglob("*")
+                if p.is_file()
+                and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            )
             if not under:
-                raise CorpusError(f"the directory {path} holds no files: name the text files "
-                                  f"or a directory that holds them")
+                raise CorpusError(
+                    f"the directory {path} holds no files: name the text files "
+                    f"or a directory that holds them"
+                )
             files += under
         elif Path(path).is_file():
             files.append(Path(path))
@@ -153,8 +166,12 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
     return resolve_dir(cache_dir, CACHE_ENV_VAR, "corpora")
 
 
-def encode(source: TextCorpus, min_freq: int, cache_dir: str | os.PathLike | None = None,
-           workers: int | None = None) -> EncodedCorpus:
+def encode(
+    source: TextCorpus,
+    min_freq: int,
+    cache_dir: str | os.PathLike | None = None,
+    workers: int | None = None,
+) -> EncodedCorpus:
     """The corpus ``source`` names, encoded with the vocabulary of ``min_freq``: read from its
     cache entry when there is a good one, else encoded into a new one on ``workers`` processes
     (default: every core this process may use)."""
@@ -178,8 +195,14 @@ class _Unusable(Exception):
 def _entry_path(root: Path, files: list[Path], source: TextCorpus, min_freq: int) -> Path:
     """The entry of these files and settings. Sizes and times are not in the name: a changed
     file finds its old entry, which is then said to be stale and replaced."""
-    key = json.dumps([_FORMAT, [str(f.resolve()) for f in files], dataclasses.asdict(source)
-                      | {"paths": None}, min_freq])
+    key = json.dumps(
+        [
+            _FORMAT,
+            [str(f.resolve()) for f in files],
+            dataclasses.asdict(source) | {"paths": None},
+            min_freq,
+        ]
+    )
     name = "".join(c if c.isalnum() or c in "-_." else "_" for c in files[0].name)[:40]
     return root / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
 
@@ -188,15 +211,15 @@ def _fingerprints(files: list[Path]) -> list[list]:
     return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
 
 
-def _load(entry: Path, files: list[Path], seconds: float, from_cache: bool,
-          notes: tuple[str, ...]) -> EncodedCorpus:
+def _load(
+    entry: Path, files: list[Path], seconds: float, from_cache: bool, notes: tuple[str, ...]
+) -> EncodedCorpus:
     try:
         meta = json.loads((entry / "meta.json").read_text())
     except (OSError, ValueError) as err:
         raise _Unusable(f"has no readable meta.json ({err})") from None
     if meta.get("format") != _FORMAT:
-        raise _Unusable(f"was written in format {meta.get('format')}, this version reads "
-                        f"{_FORMAT}")
+        raise _Unusable(f"was written in format {meta.get('format')}, this version reads {_FORMAT}")
     for saved, now in zip(meta["files"], _fingerprints(files)):
         if saved != now:
             raise _Unusable(f"is stale: {now[0]} changed since it was encoded")
@@ -204,16 +227,25 @@ def _load(entry: Path, files: list[Path], seconds: float, from_cache: bool,
         if not (entry / name).is_file() or sha1_of(entry / name) != digest:
             raise _Unusable(f"is damaged: {name} does not match its checksum")
     vocab = Vocab.load(entry / "vocab.json")
-    ids = np.memmap(entry / "ids.int32", np.int32, "r") if meta["tokens"] else np.zeros(
-        0, np.int32)
+    ids = np.memmap(entry / "ids.int32", np.int32, "r") if meta["tokens"] else np.zeros(0, np.int32)
     offsets = np.memmap(entry / "offsets.int64", np.int64, "r")
-    return EncodedCorpus(vocab, Corpus(ids, offsets), tuple(files), meta["lines"],
-                         meta["split_lines"], meta["forgotten"], entry, seconds, from_cache,
-                         notes)
+    return EncodedCorpus(
+        vocab,
+        Corpus(ids, offsets),
+        tuple(files),
+        meta["lines"],
+        meta["split_lines"],
+        meta["forgotten"],
+        entry,
+        seconds,
+        from_cache,
+        notes,
+    )
 
 
-def _write_entry(entry: Path, files: list[Path], source: TextCorpus, min_freq: int,
-                 workers: int | None) -> None:
+def _write_entry(
+    entry: Path, files: list[Path], source: TextCorpus, min_freq: int, workers: int | None
+) -> None:
     """Encode into a temporary directory beside ``entry``, then rename it into place: an
     interrupted encode never leaves an entry that looks complete."""
     try:
@@ -223,29 +255,35 @@ def _write_entry(entry: Path, files: list[Path], source: TextCorpus, min_freq: i
         raise CorpusError(
             f"cannot write the corpus cache into {entry.parent} ({err.strerror or err}): point "
             f"the cache_dir argument (or ${CACHE_ENV_VAR}) at a directory you can write "
-            f"to") from None
+            f"to"
+        ) from None
     try:
         fingerprints = _fingerprints(files)
         meta = _encode_files(tmp, files, source, min_freq, workers)
-        meta["sha1"] = {name: sha1_of(tmp / name)
-                        for name in ("ids.int32", "offsets.int64", "vocab.json")}
-        (tmp / "meta.json").write_text(json.dumps({"format": _FORMAT, "files": fingerprints,
-                                                   **meta}))
+        meta["sha1"] = {
+            name: sha1_of(tmp / name) for name in ("ids.int32", "offsets.int64", "vocab.json")
+        }
+        (tmp / "meta.json").write_text(
+            json.dumps({"format": _FORMAT, "files": fingerprints, **meta})
+        )
         old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
         if entry.exists():
             entry.rename(old)
         tmp.rename(entry)
         shutil.rmtree(old, ignore_errors=True)
     except OSError as err:
-        raise CorpusError(f"cannot write the corpus cache entry {entry} ({err}): point the "
-                          f"cache_dir argument (or ${CACHE_ENV_VAR}) at a directory with "
-                          f"room") from None
+        raise CorpusError(
+            f"cannot write the corpus cache entry {entry} ({err}): point the "
+            f"cache_dir argument (or ${CACHE_ENV_VAR}) at a directory with "
+            f"room"
+        ) from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_freq: int,
-                  workers: int | None) -> dict:
+def _encode_files(
+    directory: Path, files: list[Path], source: TextCorpus, min_freq: int, workers: int | None
+) -> dict:
     """Count and encode ``files`` into ``directory``; returns what meta.json records."""
     for file in files:  # the cheap check first, before a long encode
         if file.stat().st_size == 0:
@@ -279,17 +317,19 @@ def _encode_files(directory: Path, files: list[Path], source: TextCorpus, min_fr
     Vocab(tokens, counts).save(directory / "vocab.json")
     line_lengths = lines.all()
     sentences = sentence_lengths(line_lengths, source.max_sentence_length)
-    np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64).tofile(
-        directory / "offsets.int64")
-    return {"tokens": int(counts.sum()), "lines": int((line_lengths > 0).sum()),
-            "split_lines": int((line_lengths > source.max_sentence_length).sum()),
-            "forgotten": counter.forgotten, "source": dataclasses.asdict(source),
-            "min_freq": min_freq}
+    np.concatenate([[0], np.cumsum(sentences)]).astype(np.int64).tofile(directory / "offsets.int64")
+    return {
+        "tokens": int(counts.sum()),
+        "lines": int((line_lengths > 0).sum()),
+        "split_lines": int((line_lengths > source.max_sentence_length).sum()),
+        "forgotten": counter.forgotten,
+        "source": dataclasses.asdict(source),
+        "min_freq": min_freq,
+    }
 
 
 def _no_words(file: Path) -> CorpusError:
-    return CorpusError(f"{file} holds no words: leave it out or check that it is the right "
-                       f"file")
+    return CorpusError(f"{file} holds no words: leave it out or check that it is the right file")
 
 
 class _LineLengths:
@@ -328,16 +368,15 @@ def _renumber(ids_path: Path, remap: np.ndarray, vocab_size: int) -> np.ndarray:
         return counts
     ids = np.memmap(ids_path, np.int32, "r+")
     for start in range(0, len(ids), 1 << 24):
-        chunk = remap[ids[start:start + (1 << 24)]]  # -1 (forgotten) is remap's last entry
-        ids[start:start + len(chunk)] = chunk
+        chunk = remap[ids[start : start + (1 << 24)]]  # -1 (forgotten) is remap's last entry
+        ids[start : start + len(chunk)] = chunk
         counts += np.bincount(chunk, minlength=vocab_size)
     ids.flush()
     del ids
     return counts
 
 
-def _blocks_in_order(files: list[Path], encoders) -> Iterator[tuple[int, Path, bool,
-                                                                    EncodedBlock]]:
+def _blocks_in_order(files: list[Path], encoders) -> Iterator[tuple[int, Path, bool, EncodedBlock]]:
     """(encoder, file, is the file's last block, the block encoded) for every block of
     ``files`` in order, the blocks dealt to the encoders in turn, a bounded number ahead."""
     in_flight = collections.deque()
@@ -353,8 +392,9 @@ def _blocks_in_order(files: list[Path], encoders) -> Iterator[tuple[int, Path, b
         yield encoder, file, ends_file, encoders.result(encoder)
 
 
-def _encode_raw(encoder: BlockEncoder, raw: bytes, file: Path, offset: int,
-                errors: str) -> EncodedBlock:
+def _encode_raw(
+    encoder: BlockEncoder, raw: bytes, file: Path, offset: int, errors: str
+) -> EncodedBlock:
     """One block of ``file`` (starting at byte ``offset`` of its text) decoded and encoded."""
     try:
         text = raw.decode("utf-8", errors=errors)
@@ -362,7 +402,8 @@ def _encode_raw(encoder: BlockEncoder, raw: bytes, file: Path, offset: int,
         raise CorpusError(
             f"{file} is not UTF-8 text: byte {offset + err.start} (0x{raw[err.start]:02x}) "
             f"cannot be decoded; convert the file, or read such bytes as U+FFFD with "
-            f"encoding_errors='replace'") from None
+            f"encoding_errors='replace'"
+        ) from None
     return encoder.encode(text)
 
 
@@ -405,10 +446,14 @@ class _EncoderProcesses:
         self.count = count
         self.inboxes = [context.Queue() for _ in range(count)]
         self.outboxes = [context.Queue() for _ in range(count)]
-        self.processes = [context.Process(target=_serve, daemon=True,
-                                          args=(inbox, outbox, source.lowercase,
-                                                source.encoding_errors))
-                          for inbox, outbox in zip(self.inboxes, self.outboxes)]
+        self.processes = [
+            context.Process(
+                target=_serve,
+                daemon=True,
+                args=(inbox, outbox, source.lowercase, source.encoding_errors),
+            )
+            for inbox, outbox in zip(self.inboxes, self.outboxes)
+        ]
         for process in self.processes:
             process.start()
 
@@ -471,8 +516,10 @@ def _raw_blocks(files: list[Path]) -> Iterator[tuple[Path, int, bytes, bool]]:
         except _DAMAGED as err:
             if opener is open and not isinstance(err, EOFError | zlib.error | lzma.LZMAError):
                 raise CorpusError(f"cannot read {file}: {err.strerror or err}") from None
-            raise CorpusError(f"{file} is damaged or truncated ({err}): nothing of it was "
-                              f"used; replace the file or leave it out") from None
+            raise CorpusError(
+                f"{file} is damaged or truncated ({err}): nothing of it was "
+                f"used; replace the file or leave it out"
+            ) from None
 
 
 def _cut(block: bytes) -> int:

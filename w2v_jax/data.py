@@ -64,8 +64,9 @@ def sha1_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_ptb(data_dir: str | os.PathLike | None = None, url: str = PTB_URL,
-              sha1: str = PTB_SHA1) -> Path:
+def fetch_ptb(
+    data_dir: str | os.PathLike | None = None, url: str = PTB_URL, sha1: str = PTB_SHA1
+) -> Path:
     """Path of a verified ``ptb.zip`` in the data directory, downloading it when absent.
 
     A file whose sha1 differs from ``sha1`` is never used: an existing one raises CorpusError,
@@ -80,7 +81,8 @@ def fetch_ptb(data_dir: str | os.PathLike | None = None, url: str = PTB_URL,
         raise CorpusError(
             f"{path} has sha1 {actual}, expected {sha1}: the file is damaged or not the PTB "
             f"archive, so it is not used. Delete it to download again from {url}, or replace it "
-            f"with a good copy.")
+            f"with a good copy."
+        )
     return path
 
 
@@ -90,22 +92,27 @@ def download(url: str, dest: Path, sha1: str) -> None:
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
     except OSError as err:
-        raise CorpusError(f"cannot write to the data directory {dest.parent}: {err}. "
-                          f"Choose another with the data_dir argument or ${DATA_ENV_VAR}.") from err
+        raise CorpusError(
+            f"cannot write to the data directory {dest.parent}: {err}. "
+            f"Choose another with the data_dir argument or ${DATA_ENV_VAR}."
+        ) from err
     tmp = Path(tmp_name)
     try:
         with os.fdopen(fd, "wb") as out:
             actual = _stream_to(url, out)
         if actual != sha1:
-            raise CorpusError(f"the file downloaded from {url} has sha1 {actual}, expected "
-                              f"{sha1}; it was discarded. Try again, or put a good copy of "
-                              f"{dest.name} into {dest.parent}.")
+            raise CorpusError(
+                f"the file downloaded from {url} has sha1 {actual}, expected "
+                f"{sha1}; it was discarded. Try again, or put a good copy of "
+                f"{dest.name} into {dest.parent}."
+            )
         os.replace(tmp, dest)
     except OSError as err:
         raise CorpusError(
             f"could not download {url} ({err}). Offline, put {dest.name} (sha1 {sha1}) into "
             f"{dest.parent}, or point ${DATA_ENV_VAR} (or the data_dir argument) at a directory "
-            f"that holds it.") from err
+            f"that holds it."
+        ) from err
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -131,8 +138,10 @@ def read_zip_text(path: Path, member: str = PTB_TRAIN_MEMBER) -> str:
         with zipfile.ZipFile(path) as archive:
             return archive.read(member).decode("utf-8")
     except (zipfile.BadZipFile, KeyError, EOFError, UnicodeDecodeError) as err:
-        raise CorpusError(f"{path} is not a readable corpus archive holding {member} ({err}); "
-                          f"delete it and download it again.") from err
+        raise CorpusError(
+            f"{path} is not a readable corpus archive holding {member} ({err}); "
+            f"delete it and download it again."
+        ) from err
 
 
 def read_ptb(data_dir: str | os.PathLike | None = None) -> str:
@@ -167,8 +176,11 @@ class Vocab:
         return token in self._index and token != UNK
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, Vocab) and self.tokens == other.tokens
-                and np.array_equal(self.counts, other.counts))
+        return (
+            isinstance(other, Vocab)
+            and self.tokens == other.tokens
+            and np.array_equal(self.counts, other.counts)
+        )
 
     def to_token(self, index: int) -> str:
         return self.tokens[index]
@@ -243,8 +255,12 @@ class BlockEncoder:
         self._count(ids)
         breaks = np.flatnonzero(ids == 0)
         line_lengths = np.diff(np.concatenate([[-1], breaks, [len(ids)]])) - 1
-        return EncodedBlock(self.words[first_new_id:], first_new_id,
-                            ids[ids != 0].astype(np.int32), line_lengths.astype(np.int64))
+        return EncodedBlock(
+            self.words[first_new_id:],
+            first_new_id,
+            ids[ids != 0].astype(np.int32),
+            line_lengths.astype(np.int64),
+        )
 
     def _number_first(self, tokens: list[str]) -> np.ndarray:
         """The first block's ids: every word is new, numbered in one pass."""
@@ -255,31 +271,32 @@ class BlockEncoder:
 
     def _number(self, tokens: list[str]) -> np.ndarray:
         """A later block's ids: the hot words, then the others, then the new ones."""
-        ids = np.fromiter(map(self.hot.get, tokens, itertools.repeat(-1)), np.int64,
-                          len(tokens))
+        ids = np.fromiter(map(self.hot.get, tokens, itertools.repeat(-1)), np.int64, len(tokens))
         cold = np.flatnonzero(ids < 0)
         if not cold.size:
             return ids
         cold_tokens = [tokens[i] for i in cold.tolist()]
-        ids[cold] = np.fromiter(map(self.index.get, cold_tokens, itertools.repeat(-1)),
-                                np.int64, len(cold_tokens))
+        ids[cold] = np.fromiter(
+            map(self.index.get, cold_tokens, itertools.repeat(-1)), np.int64, len(cold_tokens)
+        )
         unseen = np.flatnonzero(ids[cold] < 0)
         if unseen.size:
             unseen_tokens = [cold_tokens[i] for i in unseen.tolist()]
             new_words = list(dict.fromkeys(unseen_tokens))
             self.index.update(zip(new_words, itertools.count(len(self.words))))
             self.words += new_words
-            ids[cold[unseen]] = np.fromiter(map(self.index.__getitem__, unseen_tokens),
-                                            np.int64, len(unseen_tokens))
+            ids[cold[unseen]] = np.fromiter(
+                map(self.index.__getitem__, unseen_tokens), np.int64, len(unseen_tokens)
+            )
         return ids
 
     def _count(self, ids: np.ndarray) -> None:
         """Count the block's words; after blocks 1, 2, 4, 8, ... choose the hot words anew."""
         self.counts = _grown(self.counts, len(self.words), 0)
-        self.counts[:len(self.words)] += np.bincount(ids, minlength=len(self.words))
+        self.counts[: len(self.words)] += np.bincount(ids, minlength=len(self.words))
         self.blocks += 1
         if self.blocks & (self.blocks - 1) == 0:
-            top = np.argsort(-self.counts[:len(self.words)], kind="stable")[:self.HOT_WORDS]
+            top = np.argsort(-self.counts[: len(self.words)], kind="stable")[: self.HOT_WORDS]
             self.hot = {self.words[i]: i for i in top.tolist() if self.words[i] is not None}
             self.hot[_LINE_BREAK] = 0
 
@@ -333,8 +350,7 @@ class VocabularyCounter:
     def _remap_with(self, encoder: int, block: EncodedBlock) -> np.ndarray:
         """The encoder's map to provisional ids, extended by the block's new words."""
         words = block.new_words
-        ids = np.fromiter(map(self.index.get, words, itertools.repeat(-1)), np.int64,
-                          len(words))
+        ids = np.fromiter(map(self.index.get, words, itertools.repeat(-1)), np.int64, len(words))
         fresh = ids < 0
         if fresh.any():
             first = len(self.words)
@@ -346,7 +362,7 @@ class VocabularyCounter:
                 self.counts = _grown(self.counts, len(self.words), 0)
         end = block.first_new_id + len(words)
         remap = self.remaps[encoder] = _grown(self.remaps[encoder], end, -1)
-        remap[block.first_new_id:end] = ids
+        remap[block.first_new_id : end] = ids
         return remap
 
     def _forget_rare(self) -> list[list[str]]:
@@ -365,23 +381,26 @@ class VocabularyCounter:
         self.min_reduce += 1
         return [words for _ in self.remaps]
 
-    def vocabulary(self, min_freq: int,
-                   counts: np.ndarray | None = None) -> tuple[tuple[str, ...], np.ndarray]:
+    def vocabulary(
+        self, min_freq: int, counts: np.ndarray | None = None
+    ) -> tuple[tuple[str, ...], np.ndarray]:
         """The words counted at least ``min_freq`` times (``<unk>`` excluded), most frequent
         first, ties in first-occurrence order; and the map from provisional ids to their ids
         in ``(<unk>, *words)``, 0 for the rest, with one more entry (-1 -> 0). ``counts``: of
         each provisional id, unless the counter counted them (max_vocab_size). ValueError when
         none is kept."""
         counts = self.counts if counts is None else counts
-        counts = _grown(counts, len(self.words), 0)[:len(self.words)].copy()
+        counts = _grown(counts, len(self.words), 0)[: len(self.words)].copy()
         if not counts.any() and not self.forgotten:
             raise ValueError("the corpus holds no tokens: check that the file is the right one")
         if UNK in self.index:
             counts[self.index[UNK]] = 0  # a literal <unk> is the unknown word
         kept = np.flatnonzero(counts >= min_freq)
         if not kept.size:
-            raise ValueError(f"min_freq={min_freq} keeps no word: the most frequent word occurs "
-                             f"{counts.max(initial=0)} times; lower min_freq")
+            raise ValueError(
+                f"min_freq={min_freq} keeps no word: the most frequent word occurs "
+                f"{counts.max(initial=0)} times; lower min_freq"
+            )
         kept = kept[np.argsort(-counts[kept], kind="stable")]  # stable: ties by first sight
         remap = np.zeros(len(self.words) + 1, np.int32)  # the last entry: index -1, <unk>
         remap[kept] = np.arange(1, len(kept) + 1, dtype=np.int32)
@@ -393,7 +412,7 @@ def _grown(array: np.ndarray, size: int, fill: int) -> np.ndarray:
     if size <= len(array):
         return array
     grown = np.full(max(size, 2 * len(array)), fill, array.dtype)
-    grown[:len(array)] = array
+    grown[: len(array)] = array
     return grown
 
 
@@ -427,8 +446,13 @@ def encode_text(text: str, min_freq: int) -> tuple[Vocab, Corpus]:
 # --------------------------------------------------------------------------- subsampling
 
 
-def subsample(corpus: Corpus, t: float, rng: np.random.Generator,
-              formula: str = "book", counts: np.ndarray | None = None) -> Corpus:
+def subsample(
+    corpus: Corpus,
+    t: float,
+    rng: np.random.Generator,
+    formula: str = "book",
+    counts: np.ndarray | None = None,
+) -> Corpus:
     """Drop ``<unk>``, then keep each token w with probability ``keep_probabilities`` (of
     ``counts``, the whole corpus's counts when ``corpus`` is a block of it)."""
     keep_prob = keep_probabilities(corpus, t, formula, counts)
@@ -437,8 +461,9 @@ def subsample(corpus: Corpus, t: float, rng: np.random.Generator,
     return Corpus(corpus.ids[keep], kept_before[corpus.offsets].astype(np.int64))
 
 
-def keep_probabilities(corpus: Corpus, t: float, formula: str = "book",
-                       counts: np.ndarray | None = None) -> np.ndarray:
+def keep_probabilities(
+    corpus: Corpus, t: float, formula: str = "book", counts: np.ndarray | None = None
+) -> np.ndarray:
     """P(keep) per vocabulary id (0 for ``<unk>``), from w's count c(w) among the N tokens
     left once ``<unk>`` is dropped: counted in ``corpus``, or given as ``counts`` (per id).
 
@@ -478,8 +503,9 @@ def sample_windows(num_centers: int, max_window: int, rng: np.random.Generator) 
     return rng.integers(1, max_window + 1, size=num_centers, dtype=np.int32)
 
 
-def context_extent(corpus: Corpus, positions: np.ndarray,
-                   windows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def context_extent(
+    corpus: Corpus, positions: np.ndarray, windows: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """How many context words each center has on its left and on its right: the window,
     cut at the sentence's edges."""
     sentence = np.searchsorted(corpus.offsets, positions, side="right") - 1
@@ -536,8 +562,9 @@ class AliasTable(NamedTuple):
         return column
 
 
-def draw_noise(contexts: np.ndarray, table: AliasTable, num_noise: int,
-               rng: np.random.Generator) -> np.ndarray:
+def draw_noise(
+    contexts: np.ndarray, table: AliasTable, num_noise: int, rng: np.random.Generator
+) -> np.ndarray:
     """``num_noise`` noise words per context word, none equal to a context word of its row.
 
     contexts: int (R, k), every entry live. Returns int32 (R, k * num_noise). A draw that hits a
@@ -554,9 +581,11 @@ def draw_noise(contexts: np.ndarray, table: AliasTable, num_noise: int,
         block[clash] = table.sample(int(clash.sum()), rng)
         noise[rows] = block
         clash &= _hits(block, contexts[rows])
-    raise ValueError("cannot draw noise words: some center's context words hold nearly all of the "
-                     "noise distribution; the vocabulary is too small (lower min_freq or use a "
-                     "larger corpus)")
+    raise ValueError(
+        "cannot draw noise words: some center's context words hold nearly all of the "
+        "noise distribution; the vocabulary is too small (lower min_freq or use a "
+        "larger corpus)"
+    )
 
 
 # Redraw rounds before giving up; each round redraws only the clashing slots.
@@ -567,7 +596,7 @@ def _hits(noise: np.ndarray, contexts: np.ndarray) -> np.ndarray:
     """Which noise slots equal one of their row's context words."""
     hit = noise == contexts[:, :1]
     for column in range(1, contexts.shape[1]):
-        hit |= noise == contexts[:, column:column + 1]
+        hit |= noise == contexts[:, column : column + 1]
     return hit
 
 
@@ -608,8 +637,12 @@ class Examples:
 
     def with_padding_row(self) -> Examples:
         """These examples plus one fully masked row at index N, the target of padding indices."""
-        return Examples(*(np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
-                          for a in dataclasses.astuple(self)))
+        return Examples(
+            *(
+                np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
+                for a in dataclasses.astuple(self)
+            )
+        )
 
 
 def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
@@ -617,9 +650,15 @@ def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
     return np.arange(length, dtype=np.int32) < counts[..., None]
 
 
-def draw_examples(corpus: Corpus, table: AliasTable, max_window: int, num_noise: int,
-                  max_len: int, rng: np.random.Generator,
-                  windows: np.ndarray | None = None) -> Examples:
+def draw_examples(
+    corpus: Corpus,
+    table: AliasTable,
+    max_window: int,
+    num_noise: int,
+    max_len: int,
+    rng: np.random.Generator,
+    windows: np.ndarray | None = None,
+) -> Examples:
     """Random windows (unless given), contexts and noise words, packed into padded rows.
 
     Centers are all tokens of sentences with at least 2 tokens, in corpus order. The rows are
@@ -639,8 +678,16 @@ def draw_examples(corpus: Corpus, table: AliasTable, max_window: int, num_noise:
 
     def fill(block_start: int, block_rng: np.random.Generator) -> None:
         block = slice(block_start, block_start + _ROWS_PER_BLOCK)
-        _fill_block(packed[block], corpus.ids, positions[block], left[block],
-                    num_contexts[block], table, num_noise, block_rng)
+        _fill_block(
+            packed[block],
+            corpus.ids,
+            positions[block],
+            left[block],
+            num_contexts[block],
+            table,
+            num_noise,
+            block_rng,
+        )
 
     # numpy releases the GIL in these loops, so threads use every core.
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
@@ -652,9 +699,16 @@ def draw_examples(corpus: Corpus, table: AliasTable, max_window: int, num_noise:
 _ROWS_PER_BLOCK = 1 << 15
 
 
-def _fill_block(packed: np.ndarray, ids: np.ndarray, positions: np.ndarray, left: np.ndarray,
-                num_contexts: np.ndarray, table: AliasTable, num_noise: int,
-                rng: np.random.Generator) -> None:
+def _fill_block(
+    packed: np.ndarray,
+    ids: np.ndarray,
+    positions: np.ndarray,
+    left: np.ndarray,
+    num_contexts: np.ndarray,
+    table: AliasTable,
+    num_noise: int,
+    rng: np.random.Generator,
+) -> None:
     """Write the contexts and noise words of a block of centers into its rows of ``packed``:
     one vectorised step per context count k."""
     for k in range(1, int(num_contexts.max(initial=0)) + 1):
@@ -662,7 +716,7 @@ def _fill_block(packed: np.ndarray, ids: np.ndarray, positions: np.ndarray, left
         if rows.size:
             contexts = ids[context_positions(positions[rows], left[rows], k)]
             packed[rows, :k] = contexts
-            packed[rows, k:k * (1 + num_noise)] = draw_noise(contexts, table, num_noise, rng)
+            packed[rows, k : k * (1 + num_noise)] = draw_noise(contexts, table, num_noise, rng)
 
 
 def batch_order(num_examples: int, batch_size: int, rng: np.random.Generator | None) -> np.ndarray:
@@ -688,9 +742,12 @@ def make_batches(examples: Examples, order: np.ndarray) -> Batches:
     """The batches of ``batch_order``; padding rows are all 0 and fully masked."""
     padded = examples.with_padding_row()
     length = padded.contexts_negatives.shape[1]
-    return Batches(padded.centers[order], padded.contexts_negatives[order],
-                   live_slots(padded.num_live[order], length),
-                   live_slots(padded.num_contexts[order], length))
+    return Batches(
+        padded.centers[order],
+        padded.contexts_negatives[order],
+        live_slots(padded.num_live[order], length),
+        live_slots(padded.num_contexts[order], length),
+    )
 
 
 # --------------------------------------------------------------------------- the whole stage
@@ -725,18 +782,36 @@ class Dataset:
     def subsampled_block(self, block: int) -> Corpus:
         """Block ``block`` read, ``<unk>`` dropped and subsampled: the same every call."""
         rng = stream_rng(self.seed, SUBSAMPLE_STREAM, block=block)
-        return subsample(corpus_block(self.corpus, self.blocks, block), self.subsample_t, rng,
-                         self.subsample_formula, self.vocab.counts)
+        return subsample(
+            corpus_block(self.corpus, self.blocks, block),
+            self.subsample_t,
+            rng,
+            self.subsample_formula,
+            self.vocab.counts,
+        )
 
 
-def build_dataset(vocab: Vocab, corpus: Corpus, subsample_t: float, seed: int,
-                  subsample_formula: str = "book", block_tokens: int = 1 << 20) -> Dataset:
+def build_dataset(
+    vocab: Vocab,
+    corpus: Corpus,
+    subsample_t: float,
+    seed: int,
+    subsample_formula: str = "book",
+    block_tokens: int = 1 << 20,
+) -> Dataset:
     """Blocks, their centers and the noise distribution of an encoded corpus: the
     epoch-independent part. One pass over the corpus, a block at a time."""
     blocks = block_bounds(corpus.offsets, block_tokens)
-    dataset = Dataset(vocab, corpus, AliasTable.build(noise_distribution(vocab.counts)),
-                      blocks, np.zeros(len(blocks) - 1, np.int64), subsample_t,
-                      subsample_formula, seed)
+    dataset = Dataset(
+        vocab,
+        corpus,
+        AliasTable.build(noise_distribution(vocab.counts)),
+        blocks,
+        np.zeros(len(blocks) - 1, np.int64),
+        subsample_t,
+        subsample_formula,
+        seed,
+    )
 
     def count(block: int) -> None:
         dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
@@ -745,8 +820,10 @@ def build_dataset(vocab: Vocab, corpus: Corpus, subsample_t: float, seed: int,
     with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
         list(pool.map(count, range(len(blocks) - 1)))
     if dataset.num_centers == 0:
-        raise ValueError("no sentence keeps 2 or more tokens after subsampling, so there is no "
-                         "center with a context: use a larger corpus or a larger subsample_t")
+        raise ValueError(
+            "no sentence keeps 2 or more tokens after subsampling, so there is no "
+            "center with a context: use a larger corpus or a larger subsample_t"
+        )
     return dataset
 
 
@@ -770,8 +847,9 @@ def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
     """``array[start:stop]``. A memory-mapped array is read from its file rather than through
     the map, so that the pages of a large corpus never pile up in this process's memory."""
     if isinstance(array, np.memmap) and array.filename is not None:
-        return np.fromfile(array.filename, array.dtype, stop - start,
-                           offset=array.offset + start * array.itemsize)
+        return np.fromfile(
+            array.filename, array.dtype, stop - start, offset=array.offset + start * array.itemsize
+        )
     return np.asarray(array[start:stop])
 
 
@@ -783,21 +861,38 @@ def epoch_windows(dataset: Dataset, window_blocks: int, epoch: int) -> list[np.n
     order = np.arange(num_blocks)
     if num_blocks > 1:
         order = stream_rng(dataset.seed, BLOCK_ORDER_STREAM, epoch).permutation(num_blocks)
-    return [order[start:start + window_blocks] for start in range(0, num_blocks, window_blocks)]
+    return [order[start : start + window_blocks] for start in range(0, num_blocks, window_blocks)]
 
 
-def window_examples(dataset: Dataset, blocks: np.ndarray, draw_epoch: int, max_window: int,
-                    num_noise: int, max_len: int) -> Examples:
+def window_examples(
+    dataset: Dataset,
+    blocks: np.ndarray,
+    draw_epoch: int,
+    max_window: int,
+    num_noise: int,
+    max_len: int,
+) -> Examples:
     """The examples of a window's blocks, block after block; each block draws its windows
     and noise words from its own generator (the draw of ``draw_epoch``)."""
-    parts = [draw_examples(dataset.subsampled_block(int(block)), dataset.noise_table,
-                           max_window, num_noise, max_len,
-                           stream_rng(dataset.seed, EXAMPLES_STREAM, draw_epoch, int(block)))
-             for block in blocks]
+    parts = [
+        draw_examples(
+            dataset.subsampled_block(int(block)),
+            dataset.noise_table,
+            max_window,
+            num_noise,
+            max_len,
+            stream_rng(dataset.seed, EXAMPLES_STREAM, draw_epoch, int(block)),
+        )
+        for block in blocks
+    ]
     if len(parts) == 1:
         return parts[0]
-    return Examples(*(np.concatenate([getattr(part, field.name) for part in parts])
-                      for field in dataclasses.fields(Examples)))
+    return Examples(
+        *(
+            np.concatenate([getattr(part, field.name) for part in parts])
+            for field in dataclasses.fields(Examples)
+        )
+    )
 
 
 def stream_rng(seed: int, stream: int, epoch: int = 0, block: int = 0) -> np.random.Generator:

@@ -18,10 +18,16 @@ import numpy as np
 
 from w2v_jax import checkpoint
 
-TABLES = {"center": ("center_embed",), "context": ("context_embed",),
-          "sum": ("center_embed", "context_embed")}
-BENCHMARK_FILES = {"wordsim353": "wordsim353.tsv", "simlex999": "simlex999.txt",
-                   "google_analogies": "questions-words.txt"}
+TABLES = {
+    "center": ("center_embed",),
+    "context": ("context_embed",),
+    "sum": ("center_embed", "context_embed"),
+}
+BENCHMARK_FILES = {
+    "wordsim353": "wordsim353.tsv",
+    "simlex999": "simlex999.txt",
+    "google_analogies": "questions-words.txt",
+}
 # The shipped copies (gensim 4.4.0's test data, byte for byte); see w2v_jax/benchmarks/README.md.
 BENCHMARK_SHA256 = {
     "wordsim353": "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
@@ -48,8 +54,7 @@ def cosine_similarities(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
     return dots / np.sqrt(norms + 1e-9)
 
 
-def nearest_neighbours(vectors: np.ndarray, query_index: int,
-                       k: int) -> list[tuple[int, float]]:
+def nearest_neighbours(vectors: np.ndarray, query_index: int, k: int) -> list[tuple[int, float]]:
     """The ``k`` rows most cosine-similar to row ``query_index``, itself excluded, best first;
     ``vectors`` may be any array (numpy, JAX)."""
     vectors = np.asarray(vectors, np.float32)
@@ -87,8 +92,9 @@ class Embeddings:
     # ----------------------------------------------------------------------- loading
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, step: int | None = None,
-                        table: str = "center") -> Embeddings:
+    def from_checkpoint(
+        cls, path: str | os.PathLike, step: int | None = None, table: str = "center"
+    ) -> Embeddings:
         """The vectors of a checkpoint: ``path`` is a workdir or its ``checkpoints`` directory;
         ``step`` defaults to the newest readable one. Only parameters and vocabulary are read.
         ``table`` is "center" (the book's choice), "context", or "sum" of the two."""
@@ -101,8 +107,10 @@ class Embeddings:
         _, restored = checkpoint.restore_latest(manager, {"params": None, "vocab": None}, step)
         params, tokens = restored["params"], tuple(restored["vocab"]["tokens"])
         # A run on a mesh saves its tables with padding rows after the vocabulary.
-        vectors = sum(np.asarray(params[name]["embedding"][:len(tokens)], np.float32)
-                      for name in TABLES[table])
+        vectors = sum(
+            np.asarray(params[name]["embedding"][: len(tokens)], np.float32)
+            for name in TABLES[table]
+        )
         return cls(tokens, vectors)
 
     # ----------------------------------------------------------------------- queries
@@ -147,8 +155,9 @@ class Embeddings:
         # gensim's case-insensitive lookup: upper-cased words, the most frequent spelling wins.
         return {w.upper(): i for i, w in reversed(list(enumerate(self.vocab)))}
 
-    def evaluate_word_pairs(self, path: str | os.PathLike | None = None,
-                            delimiter: str = "\t") -> dict[str, float]:
+    def evaluate_word_pairs(
+        self, path: str | os.PathLike | None = None, delimiter: str = "\t"
+    ) -> dict[str, float]:
         """Pearson and Spearman correlation of cosines with human scores, and coverage (the
         share of pairs whose two words are known; unknown pairs are left out)."""
         path = Path(path) if path is not None else benchmark_path("wordsim353")
@@ -171,8 +180,12 @@ class Embeddings:
         left, right = (self._unit[np.array(side)] for side in zip(*pairs))
         model = np.sum(left * right, axis=1, dtype=np.float64)
         gold = np.array(gold)
-        return {"pearson": _pearson(gold, model), "spearman": _spearman(gold, model),
-                "coverage": len(gold) / (len(gold) + unknown), "pairs": len(gold)}
+        return {
+            "pearson": _pearson(gold, model),
+            "spearman": _spearman(gold, model),
+            "coverage": len(gold) / (len(gold) + unknown),
+            "pairs": len(gold),
+        }
 
     def evaluate_analogies(self, path: str | os.PathLike | None = None) -> dict:
         """Accuracy of 3CosAdd on analogy questions (``: section`` headers, then ``a b c d``
@@ -182,16 +195,19 @@ class Embeddings:
         sections, questions = _read_analogies(path)
         index = self._upper_index()
         known = [q for q in questions if all(w in index for w in q[1:])]
-        result = {"coverage": len(known) / max(len(questions), 1), "questions": len(known),
-                  "sections": {}}
+        result = {
+            "coverage": len(known) / max(len(questions), 1),
+            "questions": len(known),
+            "sections": {},
+        }
         if not known:
             return {**result, "accuracy": 0.0}
         ids = np.array([[index[w] for w in q[1:]] for q in known], np.int32)
         correct = np.zeros(len(known), bool)
         for start in range(0, len(known), 2048):  # bounded memory: [2048, V] scores at a time
-            block = ids[start:start + 2048]
+            block = ids[start : start + 2048]
             scores = _analogy_scores(self._unit, *(block[:, j] for j in range(3)))
-            correct[start:start + 2048] = np.argmax(scores, axis=1) == block[:, 3]
+            correct[start : start + 2048] = np.argmax(scores, axis=1) == block[:, 3]
         section_of = np.array([q[0] for q in known])
         for number, name in enumerate(sections):
             mine = section_of == number
@@ -203,9 +219,11 @@ class Embeddings:
         """WordSim353 and SimLex-999 (Spearman, Pearson, coverage) and the Google analogies
         (accuracy, coverage), from ``directory`` or the copies shipped with w2v_jax."""
         paths = benchmark_paths(directory)
-        return {"wordsim353": self.evaluate_word_pairs(paths["wordsim353"]),
-                "simlex999": self.evaluate_word_pairs(paths["simlex999"]),
-                "google_analogies": self.evaluate_analogies(paths["google_analogies"])}
+        return {
+            "wordsim353": self.evaluate_word_pairs(paths["wordsim353"]),
+            "simlex999": self.evaluate_word_pairs(paths["simlex999"]),
+            "google_analogies": self.evaluate_analogies(paths["google_analogies"]),
+        }
 
     # ----------------------------------------------------------------------- word2vec format
 
@@ -302,9 +320,11 @@ def benchmark_path(name: str) -> Path:
         raise ValueError(f"unknown benchmark {name!r}; benchmarks: {sorted(BENCHMARK_FILES)}")
     path = Path(str(importlib.resources.files("w2v_jax") / "benchmarks" / BENCHMARK_FILES[name]))
     if not path.is_file() or _sha256(path) != BENCHMARK_SHA256[name]:
-        raise BenchmarkError(f"the {name} benchmark file shipped with w2v_jax ({path}) is "
-                             f"missing or damaged: reinstall w2v_jax, or pass a directory of "
-                             f"your own copies")
+        raise BenchmarkError(
+            f"the {name} benchmark file shipped with w2v_jax ({path}) is "
+            f"missing or damaged: reinstall w2v_jax, or pass a directory of "
+            f"your own copies"
+        )
     return path
 
 
@@ -316,8 +336,10 @@ def benchmark_paths(directory: str | os.PathLike | None = None) -> dict[str, Pat
     paths = {name: Path(directory) / file for name, file in BENCHMARK_FILES.items()}
     missing = [path.name for path in paths.values() if not path.is_file()]
     if missing:
-        raise BenchmarkError(f"the benchmarks directory {directory} lacks {', '.join(missing)}: "
-                             f"it must hold {', '.join(BENCHMARK_FILES.values())}")
+        raise BenchmarkError(
+            f"the benchmarks directory {directory} lacks {', '.join(missing)}: "
+            f"it must hold {', '.join(BENCHMARK_FILES.values())}"
+        )
     return paths
 
 

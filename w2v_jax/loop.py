@@ -17,9 +17,12 @@ import numpy as np
 from w2v_jax import batches, parallel
 
 
-def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
-                      capacity: int | None = None,
-                      shardings: tuple[Any, Any, Any] | None = None) -> Callable:
+def make_chunk_runner(
+    step_fn: Callable,
+    num_runs: int | None = None,
+    capacity: int | None = None,
+    shardings: tuple[Any, Any, Any] | None = None,
+) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
     ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
@@ -40,8 +43,11 @@ def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
         def body(step, carry):
             state, loss_sums, counts = carry
             state, metrics = step_fn(state, batches.gather(examples, order[step], capacity))
-            return (state, loss_sums.at[step].set(metrics["loss_sum"]),
-                    counts.at[step].set(metrics["num_examples"]))
+            return (
+                state,
+                loss_sums.at[step].set(metrics["loss_sum"]),
+                counts.at[step].set(metrics["num_examples"]),
+            )
 
         runs = () if num_runs is None else (num_runs,)
         zeros = jnp.zeros((order.shape[0], *runs), jnp.float32)
@@ -51,8 +57,12 @@ def make_chunk_runner(step_fn: Callable, num_runs: int | None = None,
         return jax.jit(run, donate_argnums=0)
     state, examples, order = shardings
     replicated = jax.sharding.NamedSharding(order.mesh, jax.sharding.PartitionSpec())
-    return jax.jit(run, donate_argnums=0, in_shardings=(state, examples, order, replicated),
-                   out_shardings=(state, replicated, replicated))
+    return jax.jit(
+        run,
+        donate_argnums=0,
+        in_shardings=(state, examples, order, replicated),
+        out_shardings=(state, replicated, replicated),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +89,11 @@ class EpochStats:
         return self.pairs / self.seconds
 
     def to_dict(self) -> dict[str, float]:
-        return {**dataclasses.asdict(self), "centers_per_second": self.centers_per_second,
-                "pairs_per_second": self.pairs_per_second}
+        return {
+            **dataclasses.asdict(self),
+            "centers_per_second": self.centers_per_second,
+            "pairs_per_second": self.pairs_per_second,
+        }
 
 
 class Trainer:
@@ -96,9 +109,14 @@ class Trainer:
     device, or split by rows along "data"), each step's rows are split along "data".
     """
 
-    def __init__(self, steps_per_dispatch: int, step_fn: Callable,
-                 deterministic: bool = False, num_runs: int | None = None,
-                 placement: parallel.Placement | None = None) -> None:
+    def __init__(
+        self,
+        steps_per_dispatch: int,
+        step_fn: Callable,
+        deterministic: bool = False,
+        num_runs: int | None = None,
+        placement: parallel.Placement | None = None,
+    ) -> None:
         self.steps_per_dispatch = steps_per_dispatch
         self.placement = placement or parallel.Placement.single()
         self.num_runs = num_runs
@@ -109,8 +127,13 @@ class Trainer:
         self.compile_seconds = 0.0
         self.diverged: list[str | None] = [None] * (num_runs or 1)
 
-    def compile(self, state: Any, examples: dict[str, jax.Array], batch_size: int,
-                capacity: int | None = None) -> None:
+    def compile(
+        self,
+        state: Any,
+        examples: dict[str, jax.Array],
+        batch_size: int,
+        capacity: int | None = None,
+    ) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
         order = jax.ShapeDtypeStruct((self.steps_per_dispatch, batch_size), np.int32)
@@ -118,13 +141,15 @@ class Trainer:
         abstract_state = jax.eval_shape(lambda: state)
         rows = max(leaf.shape[0] for leaf in jax.tree.leaves(abstract_state.params))
         # Examples stay where they are: on every device, or split by rows along "data".
-        shardings = (placement.state_shardings(abstract_state, rows),
-                     jax.tree.map(lambda x: getattr(x, "sharding", None) or placement.replicated,
-                                  examples),
-                     placement.batch_rows)
+        shardings = (
+            placement.state_shardings(abstract_state, rows),
+            jax.tree.map(lambda x: getattr(x, "sharding", None) or placement.replicated, examples),
+            placement.batch_rows,
+        )
         runner = make_chunk_runner(self._step_fn, self.num_runs, capacity, shardings)
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
-            self._compiler_options)
+            self._compiler_options
+        )
         self.capacity = capacity
         self.compile_seconds += time.perf_counter() - start
 
@@ -132,11 +157,18 @@ class Trainer:
         """XLA's memory figures of the compiled program (per device on a mesh)."""
         return self._compiled.memory_analysis()
 
-    def run_epoch(self, state: Any, examples: dict[str, jax.Array], order: np.ndarray,
-                  epoch: int,
-                  on_dispatch: Callable[[Any, EpochProgress, Dispatch], None] | None = None,
-                  resume: EpochProgress | None = None, checkpoint_every: int = 0,
-                  capacity: int | None = None, offset: int = 0) -> tuple[Any, EpochProgress]:
+    def run_epoch(
+        self,
+        state: Any,
+        examples: dict[str, jax.Array],
+        order: np.ndarray,
+        epoch: int,
+        on_dispatch: Callable[[Any, EpochProgress, Dispatch], None] | None = None,
+        resume: EpochProgress | None = None,
+        checkpoint_every: int = 0,
+        capacity: int | None = None,
+        offset: int = 0,
+    ) -> tuple[Any, EpochProgress]:
         """Train on the batches of ``order`` (int32 [num_batches, batch]), the epoch's batches
         from ``offset`` on (a window of it); returns the state and the epoch's progress (its
         batches done and loss sums, per run with ``num_runs``).
@@ -157,18 +189,26 @@ class Trainer:
             if checkpoint_every:  # end dispatches on checkpoint steps
                 num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
             chunk = parallel.put(
-                pad_steps(order[first:first + num_steps], self.steps_per_dispatch),
-                self.placement.batch_rows)
+                pad_steps(order[first : first + num_steps], self.steps_per_dispatch),
+                self.placement.batch_rows,
+            )
             began = time.perf_counter()
             state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
             # One host sync per dispatch, not per step.
             losses = np.asarray(losses, np.float64)[:num_steps]
             self._check_finite(losses, epoch, done.batch)
-            dispatch = Dispatch(num_steps, global_step + num_steps, losses.sum(axis=0),
-                                np.asarray(rows, np.float64)[:num_steps].sum(axis=0),
-                                time.perf_counter() - began)
-            done = EpochProgress(done.batch + num_steps, done.loss_sum + dispatch.loss_sum,
-                                 done.num_examples + dispatch.num_examples)
+            dispatch = Dispatch(
+                num_steps,
+                global_step + num_steps,
+                losses.sum(axis=0),
+                np.asarray(rows, np.float64)[:num_steps].sum(axis=0),
+                time.perf_counter() - began,
+            )
+            done = EpochProgress(
+                done.batch + num_steps,
+                done.loss_sum + dispatch.loss_sum,
+                done.num_examples + dispatch.num_examples,
+            )
             global_step += num_steps
             if on_dispatch is not None:
                 on_dispatch(state, done, dispatch)
@@ -180,11 +220,14 @@ class Trainer:
         for run in range(per_run.shape[1]):
             bad = np.flatnonzero(~np.isfinite(per_run[:, run]))
             if bad.size and self.diverged[run] is None:
-                self.diverged[run] = (f"non-finite loss {per_run[bad[0], run]} in epoch {epoch}"
-                                      f" at step {first_batch + int(bad[0]) + 1} of the epoch")
+                self.diverged[run] = (
+                    f"non-finite loss {per_run[bad[0], run]} in epoch {epoch}"
+                    f" at step {first_batch + int(bad[0]) + 1} of the epoch"
+                )
         if all(self.diverged):
-            raise FloatingPointError(f"{self.diverged[0]}: lower the learning rate or check "
-                                     f"the data")
+            raise FloatingPointError(
+                f"{self.diverged[0]}: lower the learning rate or check the data"
+            )
 
 
 def compiler_options(deterministic: bool) -> dict[str, Any] | None:
@@ -226,13 +269,19 @@ class EpochProgress:
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON holds it: floats, or lists of them."""
-        return {"batch": self.batch, "loss_sum": np.asarray(self.loss_sum).tolist(),
-                "num_examples": np.asarray(self.num_examples).tolist()}
+        return {
+            "batch": self.batch,
+            "loss_sum": np.asarray(self.loss_sum).tolist(),
+            "num_examples": np.asarray(self.num_examples).tolist(),
+        }
 
     @classmethod
     def from_dict(cls, saved: dict[str, Any]) -> EpochProgress:
-        return cls(saved["batch"], np.asarray(saved["loss_sum"], np.float64),
-                   np.asarray(saved["num_examples"], np.float64))
+        return cls(
+            saved["batch"],
+            np.asarray(saved["loss_sum"], np.float64),
+            np.asarray(saved["num_examples"], np.float64),
+        )
 
 
 def pad_steps(order: np.ndarray | jax.Array, steps: int) -> np.ndarray | jax.Array:

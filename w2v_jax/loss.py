@@ -26,8 +26,9 @@ Pairs = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
 
-def masked_sigmoid_bce(logits: jax.Array, labels: jax.Array, mask: jax.Array,
-                       normalize: bool = True) -> jax.Array:
+def masked_sigmoid_bce(
+    logits: jax.Array, labels: jax.Array, mask: jax.Array, normalize: bool = True
+) -> jax.Array:
     """The book's loss of padded rows: per-example sigmoid binary cross-entropy over the
     masked slots, [batch, length] -> [batch]; the reference ``sgns_loss`` is tested against.
 
@@ -44,9 +45,13 @@ def masked_sigmoid_bce(logits: jax.Array, labels: jax.Array, mask: jax.Array,
     return bce.sum(axis=-1) / jnp.where(live > 0, live, 1.0)
 
 
-def sgns_loss(center_rows: jax.Array, word_rows: jax.Array, pairs: Pairs,
-              noise_rows: jax.Array | None = None,
-              num_noise: int = 0) -> tuple[jax.Array, Metrics]:
+def sgns_loss(
+    center_rows: jax.Array,
+    word_rows: jax.Array,
+    pairs: Pairs,
+    noise_rows: jax.Array | None = None,
+    num_noise: int = 0,
+) -> tuple[jax.Array, Metrics]:
     """The batch's loss as a function of its gathered rows.
 
     Args:
@@ -70,9 +75,11 @@ def sgns_loss(center_rows: jax.Array, word_rows: jax.Array, pairs: Pairs,
         per_slot = num_contexts * (1 + num_noise)
     weight = _reciprocal(per_slot.astype(jnp.float32))
     pair_weight = jnp.where(pairs["mask"], spread(weight), 0.0)
-    loss_sum = jnp.sum(_over_runs(pair_weight, logits)
-                       * optax.sigmoid_binary_cross_entropy(logits, _over_runs(labels, logits)),
-                       axis=0)
+    loss_sum = jnp.sum(
+        _over_runs(pair_weight, logits)
+        * optax.sigmoid_binary_cross_entropy(logits, _over_runs(labels, logits)),
+        axis=0,
+    )
     if noise_rows is not None:
         noise_terms = _noise_terms(center_rows, noise_rows)  # [batch, (runs)]
         noise_weight = num_contexts * num_noise / noise_rows.shape[1] * weight
@@ -80,18 +87,20 @@ def sgns_loss(center_rows: jax.Array, word_rows: jax.Array, pairs: Pairs,
     num_examples = (pairs["num_live"] > 0).sum().astype(jnp.float32)
     total = loss_sum if loss_sum.ndim == 0 else loss_sum.sum()
     return total / jnp.maximum(num_examples, 1.0), {
-        "loss_sum": loss_sum, "num_examples": jnp.broadcast_to(num_examples, loss_sum.shape)}
+        "loss_sum": loss_sum,
+        "num_examples": jnp.broadcast_to(num_examples, loss_sum.shape),
+    }
 
 
-def _pair_logits(center_rows: jax.Array, word_rows: jax.Array, owner: jax.Array | None
-                 ) -> tuple[Callable[[jax.Array], jax.Array], jax.Array]:
+def _pair_logits(
+    center_rows: jax.Array, word_rows: jax.Array, owner: jax.Array | None
+) -> tuple[Callable[[jax.Array], jax.Array], jax.Array]:
     """Each pair's center . word logit, and ``spread``: per-row values [batch] -> per-pair
     [pairs]. ``owner`` None means whole rows of equal length (the padded layout): then a
     batched product and a broadcast, with no gather per pair (the packed layout's gathers cost
     less than the padding they skip)."""
     if owner is not None:
-        return (lambda per_row: per_row[owner]), jnp.sum(center_rows[owner] * word_rows,
-                                                          axis=-1)
+        return (lambda per_row: per_row[owner]), jnp.sum(center_rows[owner] * word_rows, axis=-1)
     batch = center_rows.shape[0]
     words = word_rows.reshape(batch, -1, *word_rows.shape[1:])  # [batch, length, (runs,) e]
     logits = jnp.einsum("b...e,bl...e->bl...", center_rows, words)

@@ -23,8 +23,7 @@ class SkipGram(nn.Module):
 
     def __call__(self, ids: jax.Array) -> tuple[jax.Array, jax.Array]:
         """The center and the context rows of ``ids`` (int [...]) -> two [..., embed]."""
-        return (lookup(self.center_embed.embedding, ids),
-                lookup(self.context_embed.embedding, ids))
+        return (lookup(self.center_embed.embedding, ids), lookup(self.context_embed.embedding, ids))
 
 
 def lookup(table: jax.Array, ids: jax.Array) -> jax.Array:

@@ -41,8 +41,9 @@ FINAL_LR_FRACTION = 1e-4
 class Optimizer(Protocol):
     def init(self, params: Params) -> Any: ...
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]: ...
+    def update(
+        self, params: Params, state: Any, grads: RowGrads, step: jax.Array
+    ) -> tuple[Params, Any]: ...
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,11 +55,13 @@ class DenseOptax:
     def init(self, params: Params) -> Any:
         return self.tx.init(params)
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]:
+    def update(
+        self, params: Params, state: Any, grads: RowGrads, step: jax.Array
+    ) -> tuple[Params, Any]:
         del step  # optax counts its own steps
-        dense = {name: {"embedding": _dense(params[name]["embedding"], grads[name])}
-                 for name in params}
+        dense = {
+            name: {"embedding": _dense(params[name]["embedding"], grads[name])} for name in params
+        }
         updates, state = self.tx.update(dense, state, params)
         return optax.apply_updates(params, updates), state
 
@@ -75,8 +78,9 @@ class SparseSGD:
     def init(self, params: Params) -> Any:
         return optax.EmptyState()  # stateless; a named empty state, which checkpoints can hold
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]:
+    def update(
+        self, params: Params, state: Any, grads: RowGrads, step: jax.Array
+    ) -> tuple[Params, Any]:
         rate = linear_decay(self.lr, self.total_steps)(step)
         new = {}
         for name, table in ((name, params[name]["embedding"]) for name in params):
@@ -90,8 +94,9 @@ class _AdaptiveRows:
     distinct (their gradient rows summed), then ``row_step(ids, rows, table_state)`` gives
     each row's step and the table's new state."""
 
-    def update(self, params: Params, state: Any, grads: RowGrads,
-               step: jax.Array) -> tuple[Params, Any]:
+    def update(
+        self, params: Params, state: Any, grads: RowGrads, step: jax.Array
+    ) -> tuple[Params, Any]:
         new_params, new_state = {}, {}
         for name in params:
             table = params[name]["embedding"]
@@ -118,8 +123,12 @@ class RowwiseAdagrad(_AdaptiveRows):
     eps: float = 1e-10
 
     def init(self, params: Params) -> Any:
-        return {name: jnp.full(params[name]["embedding"].shape[:-1], self.initial_accumulator,
-                               jnp.float32) for name in params}
+        return {
+            name: jnp.full(
+                params[name]["embedding"].shape[:-1], self.initial_accumulator, jnp.float32
+            )
+            for name in params
+        }
 
     def row_step(self, ids: jax.Array, rows: jax.Array, acc: jax.Array):
         acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)  # [n, (runs)]
@@ -142,20 +151,29 @@ class LazyAdam(_AdaptiveRows):
     eps: float = 1e-8
 
     def init(self, params: Params) -> Any:
-        return {name: {"mu": jnp.zeros_like(params[name]["embedding"]),
-                       "nu": jnp.zeros_like(params[name]["embedding"]),
-                       "count": jnp.zeros(params[name]["embedding"].shape[:1], jnp.int32)}
-                for name in params}
+        return {
+            name: {
+                "mu": jnp.zeros_like(params[name]["embedding"]),
+                "nu": jnp.zeros_like(params[name]["embedding"]),
+                "count": jnp.zeros(params[name]["embedding"].shape[:1], jnp.int32),
+            }
+            for name in params
+        }
 
     def row_step(self, ids: jax.Array, rows: jax.Array, moments: dict):
         count = _get(moments["count"], ids) + 1
         mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
         nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
         t = count.astype(jnp.float32).reshape(-1, *(1,) * (rows.ndim - 1))  # [n, (1,) 1]
-        mu_hat, nu_hat = mu / (1 - self.b1 ** t), nu / (1 - self.b2 ** t)
-        return (-self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
-                {"mu": _set(moments["mu"], ids, mu), "nu": _set(moments["nu"], ids, nu),
-                 "count": _set(moments["count"], ids, count)})
+        mu_hat, nu_hat = mu / (1 - self.b1**t), nu / (1 - self.b2**t)
+        return (
+            -self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
+            {
+                "mu": _set(moments["mu"], ids, mu),
+                "nu": _set(moments["nu"], ids, nu),
+                "count": _set(moments["count"], ids, count),
+            },
+        )
 
 
 def linear_decay(lr: Hyper, total_steps: int) -> Callable[[jax.Array], jax.Array]:
@@ -187,8 +205,9 @@ def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
 
     def build(hyper: dict[str, Hyper], total_steps: int) -> Optimizer:
         del total_steps
-        return DenseOptax(make(learning_rate=hyper["lr"],
-                               **{arg: hyper[field] for arg, field in names.items()}))
+        return DenseOptax(
+            make(learning_rate=hyper["lr"], **{arg: hyper[field] for arg, field in names.items()})
+        )
 
     return Entry(build, default_lr, ("lr", *names.values()))
 
@@ -201,9 +220,11 @@ REGISTRY: dict[str, Entry] = {
     "sgd": _optax_entry(optax.sgd, 1000.0),
     "sparse_sgd": Entry(lambda hyper, total: SparseSGD(hyper["lr"], total), 2500.0),
     "rowwise_adagrad": Entry(lambda hyper, total: RowwiseAdagrad(hyper["lr"]), 0.2),
-    "lazy_adam": Entry(lambda hyper, total: LazyAdam(hyper["lr"], hyper["adam_b1"],
-                                                     hyper["adam_b2"]),
-                       0.01, ("lr", "adam_b1", "adam_b2")),
+    "lazy_adam": Entry(
+        lambda hyper, total: LazyAdam(hyper["lr"], hyper["adam_b1"], hyper["adam_b2"]),
+        0.01,
+        ("lr", "adam_b1", "adam_b2"),
+    ),
 }
 
 
@@ -223,8 +244,7 @@ def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
     hyper = {}
     for field in entry.hyperparameters:
         values = [learning_rate(c) if field == "lr" else getattr(c, field) for c in configs]
-        hyper[field] = values[0] if len(configs) == 1 else jnp.asarray(
-            values, jnp.float32)[:, None]
+        hyper[field] = values[0] if len(configs) == 1 else jnp.asarray(values, jnp.float32)[:, None]
     return entry.build(hyper, total_steps)
 
 
@@ -239,8 +259,10 @@ def _dense(table: jax.Array, touched: list[tuple[jax.Array, jax.Array]]) -> jax.
 
 def _concatenated(touched: list[tuple[jax.Array, jax.Array]]) -> tuple[jax.Array, jax.Array]:
     """All touched ids [n] and their rows [n, (runs,) embed], in one array each."""
-    return (jnp.concatenate([ids.reshape(-1) for ids, _ in touched]),
-            jnp.concatenate([rows.reshape(-1, *rows.shape[ids.ndim:]) for ids, rows in touched]))
+    return (
+        jnp.concatenate([ids.reshape(-1) for ids, _ in touched]),
+        jnp.concatenate([rows.reshape(-1, *rows.shape[ids.ndim :]) for ids, rows in touched]),
+    )
 
 
 def _summed(ids: jax.Array, rows: jax.Array, vocab_size: int) -> tuple[jax.Array, jax.Array]:

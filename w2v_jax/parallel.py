@@ -56,8 +56,10 @@ class Placement:
             where = f"{len(devices)} {devices[0].platform} devices"
             if jax.process_count() > 1:
                 where += f" over {jax.process_count()} processes"
-            raise MeshError(f"mesh data={data},vocab={vocab} needs {needed} devices, this run "
-                            f"has {where}: choose --mesh with data x vocab = {len(devices)}")
+            raise MeshError(
+                f"mesh data={data},vocab={vocab} needs {needed} devices, this run "
+                f"has {where}: choose --mesh with data x vocab = {len(devices)}"
+            )
         grid = np.asarray(devices[:needed]).reshape(data, vocab)
         # Auto axes: the partitioner decides the shardings inside the step (GSPMD).
         return cls(Mesh(grid, MESH_AXES, axis_types=(AxisType.Auto, AxisType.Auto)))
@@ -95,8 +97,11 @@ class Placement:
     def local_data_shards(self) -> list[int]:
         """The data-axis positions of this process's devices."""
         mine = {device.id for device in jax.local_devices()}
-        return [index for index in range(self.data_size)
-                if any(device.id in mine for device in self.mesh.devices[index])]
+        return [
+            index
+            for index in range(self.data_size)
+            if any(device.id in mine for device in self.mesh.devices[index])
+        ]
 
     @property
     def batch_rows(self) -> NamedSharding:
@@ -121,8 +126,10 @@ class Placement:
 
     def check_batch(self, batch_size: int) -> None:
         if batch_size % self.data_size:
-            raise MeshError(f"batch_size={batch_size} must be a multiple of the mesh's data "
-                            f"axis ({self.data_size}): change --batch-size or --mesh")
+            raise MeshError(
+                f"batch_size={batch_size} must be a multiple of the mesh's data "
+                f"axis ({self.data_size}): change --batch-size or --mesh"
+            )
 
     def shard_bytes(self, tree: Any) -> dict[int, int]:
         """Bytes each device of this process holds of the arrays of ``tree``, by device id."""
@@ -158,19 +165,22 @@ def pad_rows(table: jax.Array, rows: int) -> jax.Array:
     """``table`` with zero rows appended up to ``rows``."""
     if table.shape[0] == rows:
         return table
-    return jnp.concatenate([table, jnp.zeros((rows - table.shape[0], *table.shape[1:]),
-                                             table.dtype)])
+    return jnp.concatenate(
+        [table, jnp.zeros((rows - table.shape[0], *table.shape[1:]), table.dtype)]
+    )
 
 
-def initialize_distributed(coordinator: str | None = None, num_processes: int | None = None,
-                           process_id: int | None = None) -> None:
+def initialize_distributed(
+    coordinator: str | None = None, num_processes: int | None = None, process_id: int | None = None
+) -> None:
     """Join a run of several processes (``jax.distributed.initialize``): with the coordinator's
     address, the number of processes and this one's id, or, all three left out, as JAX
     detects them on a SLURM or Open MPI job or a TPU pod. CPU processes exchange their
     collectives through gloo."""
     jax.config.update("jax_cpu_collectives_implementation", "gloo")
-    jax.distributed.initialize(coordinator_address=coordinator, num_processes=num_processes,
-                               process_id=process_id)
+    jax.distributed.initialize(
+        coordinator_address=coordinator, num_processes=num_processes, process_id=process_id
+    )
 
 
 def is_main_process() -> bool:
@@ -211,7 +221,12 @@ def fake_cpu_devices(count: int) -> dict[str, str]:
     """The environment a child process needs to see ``count`` CPU devices (set before JAX
     starts): for tests and for trying meshes on a CPU."""
     flags = os.environ.get("XLA_FLAGS", "")
-    flags = " ".join(flag for flag in flags.split()
-                     if not flag.startswith("--xla_force_host_platform_device_count"))
-    return {"XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={count}".strip(),
-            "JAX_PLATFORMS": "cpu"}
+    flags = " ".join(
+        flag
+        for flag in flags.split()
+        if not flag.startswith("--xla_force_host_platform_device_count")
+    )
+    return {
+        "XLA_FLAGS": f"{flags} --xla_force_host_platform_device_count={count}".strip(),
+        "JAX_PLATFORMS": "cpu",
+    }

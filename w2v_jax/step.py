@@ -33,9 +33,14 @@ class TrainState:
     opt_state: Any
 
 
-def create_train_state(config: Config, vocab_size: int, key: jax.Array,
-                       optimizer: optim.Optimizer, num_runs: int | None = None,
-                       placement: parallel.Placement | None = None) -> TrainState:
+def create_train_state(
+    config: Config,
+    vocab_size: int,
+    key: jax.Array,
+    optimizer: optim.Optimizer,
+    num_runs: int | None = None,
+    placement: parallel.Placement | None = None,
+) -> TrainState:
     """Fresh tables (Xavier-uniform) for a vocabulary of ``vocab_size`` and the optimiser's
     initial state. With ``num_runs``, the state of that many runs trained together: each table
     [vocab, runs, embed], every run starting from the same tables. The run axis sits beside the
@@ -48,9 +53,14 @@ def create_train_state(config: Config, vocab_size: int, key: jax.Array,
     return state_initializer(config, vocab_size, key, optimizer, num_runs, placement)()
 
 
-def state_initializer(config: Config, vocab_size: int, key: jax.Array,
-                      optimizer: optim.Optimizer, num_runs: int | None = None,
-                      placement: parallel.Placement | None = None) -> Callable[[], TrainState]:
+def state_initializer(
+    config: Config,
+    vocab_size: int,
+    key: jax.Array,
+    optimizer: optim.Optimizer,
+    num_runs: int | None = None,
+    placement: parallel.Placement | None = None,
+) -> Callable[[], TrainState]:
     """The jitted program ``create_train_state`` runs (its memory can be read before it
     runs: ``.lower().compile().memory_analysis()``)."""
     placement = placement or parallel.Placement.single()
@@ -60,8 +70,9 @@ def state_initializer(config: Config, vocab_size: int, key: jax.Array,
     def init(key):
         params = model.init(key, jnp.zeros((1,), jnp.int32))["params"]
         if num_runs is not None:
-            params = jax.tree.map(lambda table: jnp.repeat(table[:, None], num_runs, axis=1),
-                                  params)
+            params = jax.tree.map(
+                lambda table: jnp.repeat(table[:, None], num_runs, axis=1), params
+            )
         params = jax.tree.map(lambda table: parallel.pad_rows(table, rows), params)
         return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
@@ -71,16 +82,18 @@ def state_initializer(config: Config, vocab_size: int, key: jax.Array,
     return jax.jit(lambda: init(key), out_shardings=shardings)
 
 
-def table_loss(params: optim.Params, pairs: Pairs, noise: jax.Array | None = None,
-               num_noise: int = 0) -> tuple[jax.Array, Metrics]:
+def table_loss(
+    params: optim.Params, pairs: Pairs, noise: jax.Array | None = None, num_noise: int = 0
+) -> tuple[jax.Array, Metrics]:
     """``sgns_loss`` of the tables themselves (for tests and profiles: the step differentiates
     with respect to the gathered rows instead)."""
     centers, words, noise_rows = _rows(params, pairs, noise)
     return sgns_loss(centers, words, pairs, noise_rows, num_noise)
 
 
-def make_train_step(config: Config, optimizer: optim.Optimizer,
-                    noise_probs: np.ndarray | None = None) -> Callable:
+def make_train_step(
+    config: Config, optimizer: optim.Optimizer, noise_probs: np.ndarray | None = None
+) -> Callable:
     """``step(state, pairs) -> (state, metrics)``, pure, to be jitted by its caller.
 
     With ``noise_probs`` (noise_sharing="per_batch"), each step draws ``config.shared_noise``
@@ -100,9 +113,12 @@ def make_train_step(config: Config, optimizer: optim.Optimizer,
             return sgns_loss(rows[0], rows[1], pairs, rows[2], num_noise)
 
         (_, metrics), grads = jax.value_and_grad(loss_of_rows, has_aux=True)(
-            _rows(state.params, pairs, noise))
-        touched = {"center_embed": [(pairs["centers"], grads[0])],
-                   "context_embed": [(pairs["words"], grads[1])]}
+            _rows(state.params, pairs, noise)
+        )
+        touched = {
+            "center_embed": [(pairs["centers"], grads[0])],
+            "context_embed": [(pairs["words"], grads[1])],
+        }
         if noise is not None:
             touched["context_embed"].append((noise, grads[2]))
         params, opt_state = optimizer.update(state.params, state.opt_state, touched, state.step)
@@ -116,17 +132,20 @@ def _rows(params: optim.Params, pairs: Pairs, noise: jax.Array | None) -> tuple:
     rows (or None)."""
     center_table = params["center_embed"]["embedding"]
     context_table = params["context_embed"]["embedding"]
-    return (lookup(center_table, pairs["centers"]), lookup(context_table, pairs["words"]),
-            None if noise is None else lookup(context_table, noise))
+    return (
+        lookup(center_table, pairs["centers"]),
+        lookup(context_table, pairs["words"]),
+        None if noise is None else lookup(context_table, noise),
+    )
 
 
-def draw_shared_noise(cdf: jax.Array, shape: int | tuple[int, ...],
-                      key: jax.Array) -> jax.Array:
+def draw_shared_noise(cdf: jax.Array, shape: int | tuple[int, ...], key: jax.Array) -> jax.Array:
     """Noise words by inverse CDF, int32 of ``shape``, from the cumulative noise
     distribution ``cdf`` [V] (cdf[0] = 0, so index 0 is never drawn)."""
     uniform = jax.random.uniform(key, shape)
-    return jnp.minimum(jnp.searchsorted(cdf, uniform, side="right"), cdf.shape[0] - 1
-                       ).astype(jnp.int32)
+    return jnp.minimum(jnp.searchsorted(cdf, uniform, side="right"), cdf.shape[0] - 1).astype(
+        jnp.int32
+    )
 
 
 def noise_cdf(noise_probs: np.ndarray) -> np.ndarray:

@@ -62,16 +62,17 @@ def epoch_plan(config: Config, dataset: data.Dataset, epoch: int) -> EpochPlan:
 
 def total_steps(config: Config, dataset: data.Dataset) -> int:
     """The batches of every epoch of the run."""
-    return sum(epoch_plan(config, dataset, epoch).num_batches
-               for epoch in range(config.num_epochs))
+    return sum(epoch_plan(config, dataset, epoch).num_batches for epoch in range(config.num_epochs))
 
 
-def draw_window(config: Config, dataset: data.Dataset, blocks: np.ndarray,
-                epoch: int) -> data.Examples:
+def draw_window(
+    config: Config, dataset: data.Dataset, blocks: np.ndarray, epoch: int
+) -> data.Examples:
     """A window's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
     draw_epoch = epoch if config.resample_each_epoch else 0
-    return data.window_examples(dataset, blocks, draw_epoch, config.max_window,
-                                config.noise_per_context, config.max_len)
+    return data.window_examples(
+        dataset, blocks, draw_epoch, config.max_window, config.noise_per_context, config.max_len
+    )
 
 
 def shard_capacity(config: Config, dataset: data.Dataset, shards: int) -> int:
@@ -121,31 +122,43 @@ class ShardLayout:
         return np.concatenate([*mapped, [self.shard_rows - 1]]).astype(np.int32)
 
 
-def to_device(examples: data.Examples, rows: int | None = None,
-              placement: parallel.Placement | None = None) -> dict[str, jax.Array]:
+def to_device(
+    examples: data.Examples, rows: int | None = None, placement: parallel.Placement | None = None
+) -> dict[str, jax.Array]:
     """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
     keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
     at len(examples) is a padding row."""
-    return shards_to_device({0: examples}, ShardLayout.whole(len(examples), rows),
-                            examples.contexts_negatives.shape[1], placement)
+    return shards_to_device(
+        {0: examples},
+        ShardLayout.whole(len(examples), rows),
+        examples.contexts_negatives.shape[1],
+        placement,
+    )
 
 
-def shards_to_device(parts: dict[int, data.Examples | None], layout: ShardLayout,
-                     max_len: int,
-                     placement: parallel.Placement | None = None) -> dict[str, jax.Array]:
+def shards_to_device(
+    parts: dict[int, data.Examples | None],
+    layout: ShardLayout,
+    max_len: int,
+    placement: parallel.Placement | None = None,
+) -> dict[str, jax.Array]:
     """The examples of the data shards this process holds (``parts``, by shard; None: a shard
     without blocks), each padded to ``layout.shard_rows`` rows, as arrays split along the
     mesh's data axis (one shard: on every device)."""
     placement = placement or parallel.Placement.single()
     sharding = placement.replicated if layout.shards == 1 else placement.data_rows
     arrays = {}
-    for name, width in (("centers", (1,)), ("contexts_negatives", (max_len,)),
-                        ("num_contexts", ()), ("num_live", ())):
+    for name, width in (
+        ("centers", (1,)),
+        ("contexts_negatives", (max_len,)),
+        ("num_contexts", ()),
+        ("num_live", ()),
+    ):
         padded = {}
         for shard, part in parts.items():
             padded[shard] = np.zeros((layout.shard_rows, *width), np.int32)  # one copy
             if part is not None:
-                padded[shard][:len(part)] = getattr(part, name)
+                padded[shard][: len(part)] = getattr(part, name)
 
         def rows_of(index, padded=padded):
             return padded[(index[0].start or 0) // layout.shard_rows]
@@ -155,14 +168,14 @@ def shards_to_device(parts: dict[int, data.Examples | None], layout: ShardLayout
     return arrays
 
 
-def window_order(config: Config, num_rows: int, epoch: int,
-                 window: int) -> np.ndarray | jax.Array:
+def window_order(config: Config, num_rows: int, epoch: int, window: int) -> np.ndarray | jax.Array:
     """A window's batch order: int32 [batches, batch_size], rows of the window shuffled (on
     the host, or on the device with config.shuffle "device"), the last batch filled with the
     padding row ``num_rows``. Window 0's is the one a corpus of one window has always had."""
     if config.shuffle == "device":
-        key = jax.random.fold_in(jax.random.fold_in(jax.random.key(config.seed),
-                                                    data.SHUFFLE_STREAM), epoch)
+        key = jax.random.fold_in(
+            jax.random.fold_in(jax.random.key(config.seed), data.SHUFFLE_STREAM), epoch
+        )
         if window:
             key = jax.random.fold_in(key, window)
         return batches.device_batch_order(num_rows, config.batch_size, key)
@@ -192,8 +205,9 @@ class Window:
         rows = self.layout.device_rows()
         return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
 
-    def counts(self, order: np.ndarray | jax.Array, first_batch: int,
-               placement: parallel.Placement) -> tuple[int, int]:
+    def counts(
+        self, order: np.ndarray | jax.Array, first_batch: int, placement: parallel.Placement
+    ) -> tuple[int, int]:
         """Of ``order`` (device rows): the context pairs of its batches from ``first_batch``
         on, and the most live slots of any of its batches (what a packed batch must hold),
         counted in one program on the device, where the rows are. The order is grown with
@@ -201,18 +215,21 @@ class Window:
         few shapes, not every window's."""
         padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
         host = np.asarray(order)
-        grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding,
-                        np.int32)
-        grown[:len(host)] = host
-        pairs, most_live = _counts(self.device["num_contexts"], self.device["num_live"],
-                                   parallel.put(grown, placement.replicated),
-                                   np.int32(first_batch))
+        grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding, np.int32)
+        grown[: len(host)] = host
+        pairs, most_live = _counts(
+            self.device["num_contexts"],
+            self.device["num_live"],
+            parallel.put(grown, placement.replicated),
+            np.int32(first_batch),
+        )
         return int(pairs), int(most_live)
 
 
 @jax.jit
-def _counts(num_contexts: jax.Array, num_live: jax.Array, order: jax.Array,
-            first_batch: jax.Array) -> tuple[jax.Array, jax.Array]:
+def _counts(
+    num_contexts: jax.Array, num_live: jax.Array, order: jax.Array, first_batch: jax.Array
+) -> tuple[jax.Array, jax.Array]:
     counted = jnp.arange(order.shape[0]) >= first_batch
     pairs = jnp.sum(jnp.where(counted, num_contexts[order].sum(axis=-1), 0))
     return pairs, jnp.max(num_live[order].sum(axis=-1), initial=0)
@@ -233,9 +250,13 @@ class Stream:
     having ended with the host reading its losses).
     """
 
-    def __init__(self, config: Config, dataset: data.Dataset,
-                 first: data.Examples | None = None,
-                 placement: parallel.Placement | None = None) -> None:
+    def __init__(
+        self,
+        config: Config,
+        dataset: data.Dataset,
+        first: data.Examples | None = None,
+        placement: parallel.Placement | None = None,
+    ) -> None:
         self.config, self.dataset = config, dataset
         self.placement = placement or parallel.Placement.single()
         self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
@@ -254,10 +275,16 @@ class Stream:
         """The shapes and shardings of every window's device examples, to compile for."""
         rows, length = self.shards * self.shard_rows, self.config.max_len
         sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
-        shapes = {"centers": (rows, 1), "contexts_negatives": (rows, length),
-                  "num_contexts": (rows,), "num_live": (rows,)}
-        return {name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
-                for name, shape in shapes.items()}
+        shapes = {
+            "centers": (rows, 1),
+            "contexts_negatives": (rows, length),
+            "num_contexts": (rows,),
+            "num_live": (rows,),
+        }
+        return {
+            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
+            for name, shape in shapes.items()
+        }
 
     def plan(self, epoch: int) -> EpochPlan:
         if epoch not in self._plans:
@@ -299,26 +326,32 @@ class Stream:
     def _start(self, epoch: int, window: int) -> Iterator[Window]:
         import grain  # a second to import, needed only by corpora of more than one window
 
-        pairs = [(e, w) for e in range(epoch, self.config.num_epochs)
-                 for w in range(window if e == epoch else 0, len(self.plan(e).windows))]
+        pairs = [
+            (e, w)
+            for e in range(epoch, self.config.num_epochs)
+            for w in range(window if e == epoch else 0, len(self.plan(e).windows))
+        ]
         source = grain.MapDataset.source(pairs).map(self._drawn)
         # One thread, one window ahead: the next window is drawn while this one trains.
-        return iter(source.to_iter_dataset(grain.ReadOptions(num_threads=1,
-                                                             prefetch_buffer_size=1)))
+        return iter(
+            source.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
+        )
 
     def _drawn(self, pair: tuple[int, int]) -> Window:
         """A window drawn and on the device: this process draws the blocks of its shards."""
         epoch, index = pair
         plan = self.plan(epoch)
         blocks = plan.windows[index]
-        layout = ShardLayout(self.dataset.block_centers[blocks].astype(np.int64), self.shards,
-                             self.shard_rows)
+        layout = ShardLayout(
+            self.dataset.block_centers[blocks].astype(np.int64), self.shards, self.shard_rows
+        )
         local = self.placement.local_data_shards() if self.shards > 1 else [0]
         parts = {}
         for shard in local:
             held = blocks[layout.blocks_of(shard)]
-            parts[shard] = draw_window(self.config, self.dataset, held, epoch) if len(
-                held) else None
+            parts[shard] = (
+                draw_window(self.config, self.dataset, held, epoch) if len(held) else None
+            )
         device = shards_to_device(parts, layout, self.config.max_len, self.placement)
         return Window(index, device, layout, int(plan.starts[index]))
 

@@ -38,8 +38,10 @@ def _draw(name: str, spec: Any, rng: np.random.Generator) -> Any:
         return float(rng.uniform(low, high))
     if isinstance(spec, list | tuple) and spec:
         return spec[int(rng.integers(len(spec)))]
-    raise ValueError(f"search space entry {name}={spec!r}: give a non-empty list of values or "
-                     f"('log' | 'uniform', low, high)")
+    raise ValueError(
+        f"search space entry {name}={spec!r}: give a non-empty list of values or "
+        f"('log' | 'uniform', low, high)"
+    )
 
 
 def load(name: str) -> types.ModuleType:

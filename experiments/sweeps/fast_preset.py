@@ -9,8 +9,7 @@ chosen rate, to show the margin on both sides.
 
 from experiments.sweeps import grid
 
-BASE = {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16,
-        "batch_size": 2048}
+BASE = {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16, "batch_size": 2048}
 METRIC = "simlex999_spearman"
 
 LEARNING_RATES = {
@@ -20,6 +19,10 @@ LEARNING_RATES = {
 
 
 def points() -> list[dict]:
-    return [point for optimizer, rates in LEARNING_RATES.items()
-            for point in grid(optimizer=[optimizer], subsample=["book", "word2vec"], lr=rates,
-                              seed=[0, 1, 2])]
+    return [
+        point
+        for optimizer, rates in LEARNING_RATES.items()
+        for point in grid(
+            optimizer=[optimizer], subsample=["book", "word2vec"], lr=rates, seed=[0, 1, 2]
+        )
+    ]

@@ -5,8 +5,13 @@ rate."""
 
 from experiments.sweeps import grid
 
-BASE = {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 64,
-        "batch_size": 16384, "subsample": "word2vec"}
+BASE = {
+    "noise_sharing": "per_batch",
+    "shared_noise": 32,
+    "noise_groups": 64,
+    "batch_size": 16384,
+    "subsample": "word2vec",
+}
 METRIC = "simlex999_spearman"
 
 LEARNING_RATES = {
@@ -16,5 +21,8 @@ LEARNING_RATES = {
 
 
 def points() -> list[dict]:
-    return [point for optimizer, rates in LEARNING_RATES.items()
-            for point in grid(optimizer=[optimizer], lr=rates, seed=[0, 1, 2])]
+    return [
+        point
+        for optimizer, rates in LEARNING_RATES.items()
+        for point in grid(optimizer=[optimizer], lr=rates, seed=[0, 1, 2])
+    ]

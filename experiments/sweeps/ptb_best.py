@@ -4,9 +4,9 @@ from experiments.sweeps import grid
 
 BASE = {"lr": 0.002}  # the best learning rate of ptb_lr (3 seeds)
 CANDIDATES = (
-    {},                                                # ptb_lr's best
-    {"embed_size": 200},                               # ptb_shape's best (1 seed)
-    {"num_epochs": 10, "resample_each_epoch": True},   # ptb_epochs' best (1 seed)
+    {},  # ptb_lr's best
+    {"embed_size": 200},  # ptb_shape's best (1 seed)
+    {"num_epochs": 10, "resample_each_epoch": True},  # ptb_epochs' best (1 seed)
     {"embed_size": 200, "num_epochs": 10, "resample_each_epoch": True},
 )
 

@@ -9,11 +9,16 @@ METRIC = "simlex999_spearman"  # the measure in which shared noise words fell be
 
 # Each keeps 128 to 2,048 noise words a step: one set of 128 per batch, or smaller sets for
 # groups of 128 or 32 centers.
-NOISE_SHARING = [{"noise_groups": 1, "shared_noise": 128},
-                 {"noise_groups": 16, "shared_noise": 32},
-                 {"noise_groups": 64, "shared_noise": 8}]
+NOISE_SHARING = [
+    {"noise_groups": 1, "shared_noise": 128},
+    {"noise_groups": 16, "shared_noise": 32},
+    {"noise_groups": 64, "shared_noise": 8},
+]
 
 
 def points() -> list[dict]:
-    return [{**sharing, **point} for sharing in NOISE_SHARING
-            for point in grid(lr=[1500.0, 2000.0, 2500.0, 3000.0], seed=[0, 1, 2])]
+    return [
+        {**sharing, **point}
+        for sharing in NOISE_SHARING
+        for point in grid(lr=[1500.0, 2000.0, 2500.0, 3000.0], seed=[0, 1, 2])
+    ]

@@ -17,5 +17,8 @@ LEARNING_RATES = {
 
 
 def points() -> list[dict]:
-    return [point for optimizer, rates in LEARNING_RATES.items()
-            for point in grid(optimizer=[optimizer], lr=rates, seed=SEEDS)]
+    return [
+        point
+        for optimizer, rates in LEARNING_RATES.items()
+        for point in grid(optimizer=[optimizer], lr=rates, seed=SEEDS)
+    ]
