@@ -250,3 +250,37 @@ def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
     write(tmp_path / "latin1.txt", "caf\xe9 ok\n".encode("latin-1"))
     encoded = encode_files([tmp_path / "latin1.txt"], tmp_path / "cache", encoding_errors="replace")
     assert sentences(encoded) == [["caf\ufffd", "ok"]]
+
+
+UNGUARDED_SCRIPT = """
+from w2v_jax.corpus import TextCorpus, encode
+
+encoded = encode(TextCorpus(("big.txt",)), 1, "cache")
+print("vocabulary", len(encoded.vocab), "tokens", len(encoded.corpus.ids))
+"""
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_encodes_a_large_corpus(tmp_path):
+    """Above the inline size the encode starts worker processes, which must not run the
+    caller's unguarded script again (they hung there, waiting for each other, for ever)."""
+    import subprocess
+    import sys
+
+    line = " ".join(f"w{i}" for i in range(200)) + "\n"
+    repeats = (corpus_module._INLINE_BYTES + (1 << 20)) // len(line) + 1
+    (tmp_path / "big.txt").write_text(line * repeats)
+    (tmp_path / "script.py").write_text(UNGUARDED_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "script.py"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["vocabulary", "201", "tokens", str(200 * repeats)]
+
+
+def test_a_worker_that_dies_is_an_error_not_a_wait():
+    with corpus_module._EncoderProcesses(1, TextCorpus(("unused",))) as encoders:
+        encoders.processes[0].kill()
+        encoders.processes[0].join()
+        with pytest.raises(CorpusError, match="encoding worker process exited"):
+            encoders.result(0)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import bz2
 import collections
+import contextlib
 import dataclasses
 import glob
 import gzip
@@ -29,9 +30,12 @@ import json
 import lzma
 import multiprocessing
 import os
+import queue
 import shutil
+import sys
 import tempfile
 import time
+import types
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -438,7 +442,8 @@ class _EncoderProcesses:
     encode or words to forget.
 
     The processes come from a clean server process ("forkserver"): no thread of this one
-    (JAX's, say) is copied into them, as a plain fork would.
+    (JAX's, say) is copied into them, as a plain fork would. They run only w2v_jax's code, so
+    they start without the caller's main module (``_without_main_module``).
     """
 
     def __init__(self, count: int, source: TextCorpus) -> None:
@@ -454,14 +459,25 @@ class _EncoderProcesses:
             )
             for inbox, outbox in zip(self.inboxes, self.outboxes)
         ]
-        for process in self.processes:
-            process.start()
+        with _without_main_module():
+            for process in self.processes:
+                process.start()
 
     def submit(self, encoder: int, raw: bytes, file: Path, offset: int) -> None:
         self.inboxes[encoder].put(("encode", (raw, file, offset)))
 
     def result(self, encoder: int) -> EncodedBlock:
-        outcome = self.outboxes[encoder].get()
+        while True:  # a worker that died never answers: said, not waited for
+            try:
+                outcome = self.outboxes[encoder].get(timeout=1.0)
+                break
+            except queue.Empty:
+                process = self.processes[encoder]
+                if not process.is_alive():
+                    raise CorpusError(
+                        f"an encoding worker process exited (status {process.exitcode}) "
+                        f"before it answered: see its message above"
+                    ) from None
         if isinstance(outcome, BaseException):
             raise outcome
         return outcome
@@ -479,6 +495,26 @@ class _EncoderProcesses:
             process.join(timeout=None if exc[0] is None else 1)
             if process.is_alive():
                 process.terminate()
+
+
+@contextlib.contextmanager
+def _without_main_module() -> Iterator[None]:
+    """Processes started in here do not import the caller's main module.
+
+    multiprocessing's server and workers would otherwise run the caller's script again as
+    ``__mp_main__``: a script that calls the encode at module level, without an
+    ``if __name__ == "__main__":`` guard, then starts an encode in each of them, which
+    multiprocessing refuses there, and the workers never answer. Ours need nothing of it.
+    """
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")  # no __file__, no __spec__
+    try:
+        yield
+    finally:
+        if main is None:
+            del sys.modules["__main__"]
+        else:
+            sys.modules["__main__"] = main
 
 
 def _serve(inbox, outbox, lowercase: bool, errors: str) -> None:
