@@ -31,7 +31,7 @@ import numpy as np
 
 from experiments import common
 from experiments.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS
-from w2v_jax import batches, data, loop, pipeline, step, stream
+from w2v_jax import batches, data, loop, run, step, stream
 from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings, benchmark_path
 from w2v_jax.loss import sgns_loss
@@ -64,7 +64,7 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
     )
     seconds["subsampling"] = time.perf_counter() - mark
     mark = time.perf_counter()
-    examples = stream.Stream(config, dataset).first_window()
+    examples = stream.Stream(config, dataset).first_group()
     seconds["contexts_noise_padding"] = time.perf_counter() - mark
     mark = time.perf_counter()
     data.batch_order(
@@ -187,21 +187,26 @@ def training_throughput(
     config: Config, data_dir: str | None, epochs: int, workdir: Path | None = None
 ) -> dict:
     """Epochs of the book's configuration; with ``workdir``, checkpointed at every epoch end."""
-    prepared = pipeline.prepare_data(config, data_dir)
+    prepared = run.prepare(config, data_dir=data_dir)
     start = time.perf_counter()
-    run = pipeline.train_skipgram(
-        config.replace(num_epochs=epochs), prepared, progress=False, workdir=workdir, restart=True
+    trained = run.train(
+        config.replace(num_epochs=epochs),
+        data=prepared,
+        progress=False,
+        workdir=workdir,
+        restart=True,
+        evaluation=None,
     )
-    rates = [stats.centers_per_second for stats in run.history]
+    rates = [stats.centers_per_second for stats in trained.history]
     return {
-        "compile_seconds": run.compile_seconds,
+        "compile_seconds": trained.compile_seconds,
         "wall_seconds": time.perf_counter() - start,
-        "epoch_seconds": [stats.seconds for stats in run.history],
-        "median_epoch_seconds": statistics.median(s.seconds for s in run.history),
-        "checkpoint_blocking_seconds": run.checkpoint_seconds,
+        "epoch_seconds": [stats.seconds for stats in trained.history],
+        "median_epoch_seconds": statistics.median(s.seconds for s in trained.history),
+        "checkpoint_blocking_seconds": trained.checkpoint_seconds,
         "centers_per_second": statistics.median(rates),
-        "pairs_per_second": statistics.median(s.pairs_per_second for s in run.history),
-        "loss": [stats.loss for stats in run.history],
+        "pairs_per_second": statistics.median(s.pairs_per_second for s in trained.history),
+        "loss": [stats.loss for stats in trained.history],
     }
 
 
@@ -236,17 +241,17 @@ def evaluation_speed(workdir: Path, repeats: int = 3) -> dict:
 def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[str, float]:
     """Milliseconds per step of growing parts of the train step, each run ``steps`` times in
     one compiled loop over real PTB batches; differences between rows are the parts' costs."""
-    prepared = pipeline.prepare_data(config, data_dir)
+    prepared = run.prepare(config, data_dir=data_dir)
     examples = stream.to_device(prepared.examples)
     order = jnp.asarray(
         data.batch_order(len(prepared.examples), config.batch_size, np.random.default_rng(0))[
             :steps
         ]
     )
-    optimizer, train_step = pipeline.optimizer_and_step(
-        config, prepared.vocab, stream.total_steps(config, prepared.dataset)
+    program = loop.Program(
+        config, prepared.vocab, stream.RunPlan(config, prepared.dataset).total_steps
     )
-    state = step.create_train_state(config, len(prepared.vocab), jax.random.key(0), optimizer)
+    train_step, state = program.step_fn, program.init_state()
 
     def loss_of(params, rows):
         return step.table_loss(params, batches.gather_padded(examples, rows))[0]

@@ -1,24 +1,22 @@
-"""Helpers shared by the experiment scripts: command-line flags for Config, run directories,
-one-line errors and warnings, stopping on a signal, result files."""
+"""Helpers shared by the experiment scripts: command-line flags for Config, the training job
+(flags -> Config -> ``w2v_jax.run.train``, its output and its one-line errors), run
+directories, stopping on a signal, result files."""
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import importlib.metadata
-import json
-import os
-import platform
+import logging
 import re
 import signal
 import sys
-import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jax
-
+from w2v_jax import parallel, run
+from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import (
     LAYOUTS,
     NOISE_SHARING,
@@ -27,8 +25,13 @@ from w2v_jax.config import (
     SHUFFLES,
     SUBSAMPLE_FORMULAS,
     Config,
+    CorpusConfig,
     preset,
 )
+from w2v_jax.data import CorpusError
+from w2v_jax.evaluate import BenchmarkError, benchmark_paths
+from w2v_jax.records import device_description, where_it_ran, write_json, write_text
+from w2v_jax.report import EvaluationError
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
@@ -66,23 +69,6 @@ def run_name(config: Config) -> str:
 
     nearest = min(PRESETS, key=lambda name: (len(differences(name)), name != "book", name))
     return ",".join([nearest, *differences(nearest)])
-
-
-class WorkdirError(RuntimeError):
-    """A results directory cannot be written."""
-
-
-def ensure_writable(directory: Path) -> None:
-    """Create ``directory`` and prove it writable now, before any work would be lost."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise WorkdirError(
-            f"cannot write to the workdir {directory} ({err.strerror or err}): "
-            f"choose another workdir"
-        ) from err
 
 
 # Library messages name arguments (restart=True, num_epochs=3); on the command line, flags.
@@ -202,52 +188,196 @@ def config_from_args(args: argparse.Namespace) -> Config:
         raise SystemExit(2) from None
 
 
-def command_line(module: str, argv: list[str] | None) -> str:
-    """The command that ran ``module`` with ``argv`` (default: this process's arguments)."""
-    args = sys.argv[1:] if argv is None else argv
-    return " ".join(["python -m", module, *args])
-
-
-def library_versions() -> dict[str, str]:
-    versions = {"python": platform.python_version()}
-    for name in _LIBRARIES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return versions
-
-
-def device_description() -> str:
-    device = jax.devices()[0]
-    return f"{jax.device_count()} x {device.platform} ({device.device_kind})"
-
-
-def write_json(path: Path, values: dict[str, Any]) -> None:
-    """Write ``values`` as JSON, atomically (see ``write_text``)."""
-    write_text(path, json.dumps(values, indent=2) + "\n")
-
-
-def write_text(path: Path, text: str) -> None:
-    """Write through a temporary file, so a crash never leaves a half-written results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-
-
 def results_header(module: str, argv: list[str] | None) -> dict[str, Any]:
     """What every results file starts with: the command as run, the device, the machine and
     the library versions."""
-    return {
-        "command": command_line(module, argv),
-        "device": device_description(),
-        "machine": machine_description(),
-        "versions": library_versions(),
-    }
+    args = sys.argv[1:] if argv is None else argv
+    return {**where_it_ran(), "command": " ".join(["python -m", module, *args])}
 
 
-def machine_description() -> str:
-    """Cores and memory of this machine, for result files."""
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores, {memory:.0f} GiB, {platform.machine()}"
+INTERRUPTED = 130  # the shell's status for a process ended by SIGINT
+# Errors a user can act on: each is reported as one line, in flags.
+USER_ERRORS = (
+    CorpusError,
+    CheckpointError,
+    BenchmarkError,
+    EvaluationError,
+    run.WorkdirError,
+    FloatingPointError,
+    parallel.MeshError,
+    ValueError,
+)
+
+
+def job_parser(description: str, job: str, query: list[str] | None) -> argparse.ArgumentParser:
+    """The flags every training job shares: Config's, the workdir, data, evaluation and
+    progress."""
+    parser = ArgumentParser(description=description)
+    add_config_flags(parser)
+    parser.add_argument(
+        "--workdir",
+        type=Path,
+        default=None,
+        help=f"where results and checkpoints go (default {RUNS}/{job}/<run name>)",
+    )
+    parser.add_argument(
+        "--query",
+        nargs="+",
+        default=query,
+        help="words whose nearest neighbours are printed (default "
+        f"{' '.join(query) if query else 'the most frequent word'})",
+    )
+    parser.add_argument(
+        "--neighbours",
+        type=at_least_one,
+        default=5,
+        help="neighbours per query word (at least 1; default 5)",
+    )
+    parser.add_argument(
+        "--restart",
+        action="store_true",
+        help="delete the workdir's checkpoints and start over (default: resume)",
+    )
+    parser.add_argument(
+        "--benchmarks-dir",
+        default=None,
+        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
+        "(default: the copies shipped with w2v_jax)",
+    )
+    parser.add_argument(
+        "--data-dir",
+        default=None,
+        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        type=Path,
+        default=None,
+        help="where encoded corpora are kept (default $W2V_JAX_CACHE, else "
+        "~/.cache/w2v_jax/corpora)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    group = parser.add_argument_group(
+        "several processes (one per host or per GPU; see the README's Many devices)"
+    )
+    group.add_argument(
+        "--coordinator",
+        default=None,
+        metavar="HOST:PORT",
+        help="process 0's address, which every process of the run is given",
+    )
+    group.add_argument(
+        "--num-processes", type=at_least_one, default=None, help="processes in the run"
+    )
+    group.add_argument("--process-id", type=int, default=None, help="this process, 0 first")
+    group.add_argument(
+        "--distributed",
+        action="store_true",
+        help="join a run of several processes as JAX detects it (SLURM, Open "
+        "MPI, TPU pods) instead of the three flags above",
+    )
+    return parser
+
+
+def run_job(
+    args: argparse.Namespace,
+    corpus: Callable[[], CorpusConfig],
+    runs_dir: Path,
+    name_suffix: str,
+) -> dict:
+    """The training job: ``run.train`` on ``corpus()`` as the flags say, its notes, epochs,
+    neighbours and scores printed; user errors, signals and interruptions each said in one
+    line. Returns the run's metrics (empty on processes other than the first)."""
+    one_line_warnings()
+    show_notes()
+    start_processes(args)
+    config = config_from_args(args)
+    try:
+        workdir = args.workdir or runs_dir / (run_name(config) + name_suffix)
+        benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
+        evaluation = run.Evaluation(tuple(args.query or ()), args.neighbours, args.benchmarks_dir)
+        with StopOnSignals() as stop:
+            trained = run.train(
+                config,
+                corpus(),
+                workdir,
+                restart=args.restart,
+                progress=not args.no_progress,
+                should_stop=stop,
+                evaluation=evaluation,
+                data_dir=args.data_dir,
+                cache_dir=args.cache_dir,
+            )
+    except run.TrainingInterrupted as stopped:
+        print(f"{stopped}; run the same command to resume", file=sys.stderr)
+        raise SystemExit(INTERRUPTED) from None
+    except KeyboardInterrupt:
+        print(
+            "interrupted; run the same command to resume from the newest checkpoint",
+            file=sys.stderr,
+        )
+        raise SystemExit(INTERRUPTED) from None
+    except USER_ERRORS as err:
+        raise SystemExit(f"error: {in_flags(str(err))}") from None
+    if not parallel.is_main_process():
+        return {}
+    print_neighbours(trained.metrics.get("neighbours", {}))
+    if "evaluation" in trained.metrics:
+        print_scores(trained.metrics["evaluation"])
+    print(f"wrote {workdir / 'metrics.json'} and {workdir / 'loss.png'}")
+    return trained.metrics
+
+
+def start_processes(args: argparse.Namespace) -> None:
+    """Join the run's other processes when the flags say there are any (before JAX starts)."""
+    given = [args.coordinator, args.num_processes, args.process_id]
+    if args.distributed or any(value is not None for value in given):
+        if not args.distributed and any(value is None for value in given):
+            raise SystemExit(
+                "error: --coordinator, --num-processes and --process-id go "
+                "together (or give --distributed to let JAX detect them)"
+            )
+        parallel.initialize_distributed(*given)
+
+
+def print_neighbours(neighbours: dict[str, list]) -> None:
+    """Cosine neighbours in the center table, in the book's format."""
+    for word, pairs in neighbours.items():
+        print(f"neighbours of {word}:")
+        for token, cosine in pairs:
+            print(f"cosine sim={cosine:.3f}: {token}")
+
+
+def print_scores(scores: dict) -> None:
+    for name in ("wordsim353", "simlex999"):
+        result = scores[name]
+        print(
+            f"{name}: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f} "
+            f"({result['coverage']:.0%} of pairs known)"
+        )
+    analogies = scores["google_analogies"]
+    print(
+        f"google analogies: accuracy {analogies['accuracy']:.3f} "
+        f"({analogies['coverage']:.0%} of questions known)"
+    )
+
+
+class _Notes(logging.Handler):
+    """The library's notes as lines: information on stdout, warnings on stderr (the streams
+    looked up as each line is written)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
+        print(self.format(record), file=stream, flush=True)
+
+
+def show_notes() -> None:
+    """Print the ``w2v_jax`` logger's notes (once, however often called)."""
+    logger = logging.getLogger("w2v_jax")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(handler, _Notes) for handler in logger.handlers):
+        logger.addHandler(_Notes())
+    logger.propagate = False
+
+
+__all__ = ["device_description", "write_json", "write_text"]

@@ -20,7 +20,7 @@ import jax
 import numpy as np
 
 from experiments import common
-from w2v_jax import pipeline
+from w2v_jax import run
 from w2v_jax.config import PRESETS, preset
 
 
@@ -36,13 +36,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def compare(name: str, epochs: int, data_dir: str | None) -> dict:
     """Two runs of each setting of ``deterministic`` for the preset ``name``."""
     config = preset(name, num_epochs=epochs)
-    prepared = pipeline.prepare_data(config, data_dir)
+    prepared = run.prepare(config, data_dir=data_dir)
     entry = {"preset": name, "epochs": epochs}
     for deterministic in (False, True):
         runs = [
-            pipeline.train_skipgram(
-                config.replace(deterministic=deterministic), prepared, progress=False
-            )
+            run.train(config.replace(deterministic=deterministic), data=prepared, progress=False)
             for _ in range(2)
         ]
         speeds = [

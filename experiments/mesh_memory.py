@@ -26,7 +26,7 @@ import numpy as np
 
 from experiments import common
 from experiments.row_sparse_speed import random_pairs
-from w2v_jax import loop, optim, parallel, step
+from w2v_jax import data, loop, parallel
 from w2v_jax.config import Config
 
 
@@ -40,6 +40,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _vocab(size: int) -> data.Vocab:
+    """A vocabulary of ``size`` words, for the tables' shapes."""
+    return data.Vocab(tuple(map(str, range(size))), np.ones(size, np.int64))
+
+
 def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:
     config = Config(
         optimizer="lazy_adam",
@@ -49,11 +54,9 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
         steps_per_dispatch=4,
     )
     placement = parallel.Placement.from_spec(config.mesh)
-    optimizer = optim.make(config, total_steps=1000)
+    program = loop.Program(config, _vocab(vocab_size), 1000, placement=placement)
     start = time.perf_counter()
-    state = step.create_train_state(
-        config, vocab_size, jax.random.key(0), optimizer, placement=placement
-    )
+    state = program.init_state()
     jax.block_until_ready(state)
     init_seconds = time.perf_counter() - start
     held = placement.shard_bytes(state)
@@ -71,21 +74,17 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
         name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]), placement.replicated)
         for name, array in examples.items()
     }
-    train_step = step.make_train_step(config, optimizer)
-    trainer = loop.Trainer(config.steps_per_dispatch, train_step, placement=placement)
-    trainer.compile(state, examples, batch_size)
-    temp = trainer.memory_analysis().temp_size_in_bytes
-    order = np.tile(np.arange(batch_size, dtype=np.int32), (8, 1))
-    state, progress = trainer.run_epoch(state, examples, order, epoch=1)
+    program.compile(state, examples)
+    temp = program.memory_analysis().temp_size_in_bytes
+    order = np.tile(np.arange(batch_size, dtype=np.int32), (config.steps_per_dispatch, 1))
+    loss_sum = num_examples = 0.0
+    for _ in range(2):
+        state, dispatch = program(state, examples, order)
+        loss_sum, num_examples = loss_sum + dispatch.loss_sum, num_examples + dispatch.num_examples
     # The same program for a vocabulary 10 times smaller, compiled only: working space that
     # does not shrink with it belongs to the batch, not to the tables.
-    small = jax.eval_shape(
-        lambda: step.create_train_state(
-            config, vocab_size // 10, jax.random.key(0), optimizer, placement=placement
-        )
-    )
-    small_trainer = loop.Trainer(config.steps_per_dispatch, train_step, placement=placement)
-    small_trainer.compile(small, examples, batch_size)
+    small_program = loop.Program(config, _vocab(vocab_size // 10), 1000, placement=placement)
+    small_program.compile(jax.eval_shape(small_program.init_state), examples)
     return {
         "mesh": placement.description,
         "devices": vocab_axis,
@@ -94,10 +93,10 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
         "state_bytes_total": sum(held.values()),
         "step_temp_bytes_per_device": temp,
         "step_temp_bytes_per_device_tenth_vocab": (
-            small_trainer.memory_analysis().temp_size_in_bytes
+            small_program.memory_analysis().temp_size_in_bytes
         ),
         "init_seconds": init_seconds,
-        "loss_after_8_steps": float(progress.mean_loss),
+        "loss_after_8_steps": float(loss_sum / num_examples),
     }
 
 

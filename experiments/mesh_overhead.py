@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from experiments import common
-from w2v_jax import batches, loop, parallel, pipeline, step, stream
+from w2v_jax import batches, loop, parallel, run, stream
 from w2v_jax.config import preset
 
 
@@ -41,14 +41,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     config = preset(name)
-    prepared = pipeline.prepare_data(config, data_dir)
+    prepared = run.prepare(config, data_dir=data_dir)
     placement = parallel.Placement.single()
-    optimizer, train_step = pipeline.optimizer_and_step(
-        config, prepared.vocab, stream.total_steps(config, prepared.dataset)
-    )
-    capacity = pipeline.batch_capacity(config, prepared.examples, range(config.num_epochs))
+    feed = stream.Stream(config, prepared.dataset, prepared.examples, placement)
+    program = loop.Program(config, prepared.vocab, feed.plan.total_steps, placement=placement)
+    program.fit(feed.most_live())
+    train_step, capacity = program.step_fn, program.capacity
     examples = stream.to_device(prepared.examples, placement=placement)
-    order = stream.window_order(config, len(prepared.examples), 0, 0)
+    order = stream.group_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
     chunks = [
         loop.pad_steps(order[i * steps : (i + 1) * steps], steps)
@@ -56,9 +56,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     ]
 
     def fresh_state():
-        return step.create_train_state(
-            config, len(prepared.vocab), jax.random.key(0), optimizer, placement=placement
-        )
+        return program.init_state()
 
     state = fresh_state()
     shardings = (
@@ -134,13 +132,13 @@ def report(results: dict) -> str:
         "unsharded) | parameters bitwise equal | same compiled instructions |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for run in results["runs"]:
-        speed = run["centers_per_second"]
+    for entry in results["runs"]:
+        speed = entry["centers_per_second"]
         lines.append(
-            f"| {run['preset']} | {run['layout']} | {speed['unsharded']:,.0f} | "
-            f"{speed['mesh 1x1']:,.0f} | {run['ratio']:.3f} | "
-            f"{'yes' if run['parameters_bitwise_equal'] else 'no'} | "
-            f"{'yes' if run['same_instructions'] else 'no'} |"
+            f"| {entry['preset']} | {entry['layout']} | {speed['unsharded']:,.0f} | "
+            f"{speed['mesh 1x1']:,.0f} | {entry['ratio']:.3f} | "
+            f"{'yes' if entry['parameters_bitwise_equal'] else 'no'} | "
+            f"{'yes' if entry['same_instructions'] else 'no'} |"
         )
     return "\n".join(lines) + "\n"
 

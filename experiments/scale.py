@@ -36,8 +36,8 @@ import jax
 
 from experiments import common, vectorised_speed
 from experiments.side_by_side import LARGE_BATCH_FLAGS
-from w2v_jax import data, pipeline, stream
-from w2v_jax.config import preset
+from w2v_jax import run, stream
+from w2v_jax.config import CorpusConfig, preset
 
 # Peak memory bandwidth, bytes per second, by jax's device_kind (the vendors' figures).
 PEAK_BANDWIDTH = {
@@ -117,8 +117,8 @@ def race(args: argparse.Namespace) -> dict:
 
 def batch_sizes(args: argparse.Namespace) -> list[dict]:
     """Centers per second of the gpu preset at each batch size, and its memory traffic."""
-    text = "\n".join([data.read_ptb(args.data_dir)] * args.ptb_repeats)
-    prepared = pipeline.prepare_data(preset("gpu"), text=text)
+    corpus = CorpusConfig(repeats=args.ptb_repeats)
+    prepared = run.prepare(preset("gpu"), corpus, data_dir=args.data_dir)
     results = []
     for layout in ("packed", "padded"):
         for batch_size in args.batch_sizes:
@@ -129,8 +129,8 @@ def batch_sizes(args: argparse.Namespace) -> list[dict]:
                 num_epochs=1,
                 noise_groups=max(1, batch_size // 256),
             )
-            run = pipeline.train_skipgram(config, prepared, progress=False)
-            stats = run.history[0]
+            trained = run.train(config, data=prepared, progress=False)
+            stats = trained.history[0]
             step_bytes = _step_bytes(config, prepared)
             steps = -(-stats.centers // batch_size)
             bandwidth = step_bytes * steps / stats.seconds
@@ -141,7 +141,7 @@ def batch_sizes(args: argparse.Namespace) -> list[dict]:
                     "batch_size": batch_size,
                     "centers_per_second": stats.centers_per_second,
                     "seconds": stats.seconds,
-                    "compile_seconds": run.compile_seconds,
+                    "compile_seconds": trained.compile_seconds,
                     "step_bytes_estimate": step_bytes,
                     "bytes_per_second": bandwidth,
                     "bandwidth_fraction": bandwidth / peak if peak else None,
@@ -165,7 +165,7 @@ def _step_bytes(config, prepared) -> float:
     gradient written, and each touched row's parameters and optimiser moments read and written
     once (row-sparse optimisers), or the whole tables' passes (dense ones). Duplicates within a
     batch are counted each time, index arrays and the loss's own arithmetic not at all."""
-    examples = stream.Stream(config, prepared.dataset, prepared.examples).first_window()
+    examples = stream.Stream(config, prepared.dataset, prepared.examples).first_group()
     if config.layout == "packed":
         pairs = float(examples.num_live.mean()) * config.batch_size
     else:
@@ -182,17 +182,17 @@ def _step_bytes(config, prepared) -> float:
 
 
 def book(args: argparse.Namespace) -> list[dict]:
-    prepared = pipeline.prepare_data(preset("book"), args.data_dir)
+    prepared = run.prepare(preset("book"), data_dir=args.data_dir)
     results = []
     for layout in ("padded", "packed"):
         config = preset("book", layout=layout, num_epochs=3)
-        run = pipeline.train_skipgram(config, prepared, progress=False)
-        rate = statistics.median(s.centers_per_second for s in run.history)
+        history = run.train(config, data=prepared, progress=False).history
+        rate = statistics.median(s.centers_per_second for s in history)
         results.append(
             {
                 "layout": layout,
                 "centers_per_second": rate,
-                "epoch_seconds": [s.seconds for s in run.history],
+                "epoch_seconds": [s.seconds for s in history],
             }
         )
         print(f"book, {layout}: {rate:,.0f} centers/s", flush=True)

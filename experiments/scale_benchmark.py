@@ -31,8 +31,8 @@ import time
 from pathlib import Path
 
 from experiments import common, make_corpus
-from w2v_jax.config import PRESETS, preset
-from w2v_jax.corpus import TextCorpus, encode
+from w2v_jax.config import PRESETS, CorpusConfig, preset
+from w2v_jax.corpus import encode
 from w2v_jax.evaluate import Embeddings
 
 GROUPS = 20
@@ -63,7 +63,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def time_encode(corpus: Path, min_freq: int, cache_dir: Path) -> dict:
     start = time.perf_counter()
-    encoded = encode(TextCorpus((str(corpus),)), min_freq, cache_dir)
+    encoded = encode(CorpusConfig((str(corpus),)), min_freq, cache_dir)
     seconds = time.perf_counter() - start
     return {
         "seconds": seconds,
@@ -91,11 +91,11 @@ def time_gensim_build_vocab(corpus: Path, min_freq: int) -> dict:
 def train_probe(args: argparse.Namespace) -> dict:
     """In a fresh process: train on a cached corpus for --train-seconds (one epoch at most)
     and say when the first dispatch ended, the peak RSS and the time waited for the stream."""
-    from w2v_jax import pipeline
+    from w2v_jax import loop, run
 
     corpus, cache, launched = args.probe
     config = preset(args.preset, num_epochs=1, min_freq=args.min_freq)
-    prepared = pipeline.prepare_data(config, corpus=TextCorpus((corpus,)), cache_dir=cache)
+    prepared = run.prepare(config, CorpusConfig((corpus,)), cache_dir=cache)
     marks = []
 
     def should_stop() -> bool:  # asked after every dispatch
@@ -103,18 +103,18 @@ def train_probe(args: argparse.Namespace) -> dict:
         return marks[-1] - marks[0] > args.train_seconds
 
     try:
-        run = pipeline.train_skipgram(config, prepared, progress=False, should_stop=should_stop)
-        epoch = run.history[0]
-        vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
+        trained = run.train(config, data=prepared, progress=False, should_stop=should_stop)
+        epoch = trained.history[0]
+        vectors = trained.embeddings()
         feed = {
             "feed_seconds": epoch.feed_seconds,
             "epoch_seconds": epoch.seconds,
             "centers_per_second": epoch.centers_per_second,
             "partners_nearest": partners_nearest(vectors),
         }
-    except pipeline.TrainingInterrupted:
+    except run.TrainingInterrupted:
         feed = {}  # stopped mid-epoch: no epoch statistics
-    state = pipeline.state_bytes(config, len(prepared.vocab))
+    state = loop.state_bytes(config, len(prepared.vocab))
     return {
         "first_dispatch_seconds": marks[0] - float(launched),
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -143,7 +143,7 @@ def partners_nearest(vectors: Embeddings) -> float:
 
 
 def run_probe(args: argparse.Namespace, corpus: Path, cache: Path, min_freq: int) -> dict:
-    encode(TextCorpus((str(corpus),)), min_freq, cache)  # the cache first
+    encode(CorpusConfig((str(corpus),)), min_freq, cache)  # the cache first
     command = [
         sys.executable,
         "-m",

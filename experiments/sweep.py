@@ -26,7 +26,7 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, sweep_summary, sweeps
-from w2v_jax import pipeline
+from w2v_jax import run
 from w2v_jax.config import Config
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import Embeddings
@@ -132,11 +132,11 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
     for point in todo:
         common.write_json(point.workdir / "config.json", point.config.to_dict())
     groups = (
-        pipeline.groups_trainable_together([p.config for p in todo])
+        run.groups_trainable_together([p.config for p in todo])
         if vectorise
         else [[i] for i in range(len(todo))]
     )
-    cache: dict[tuple, pipeline.PreparedData] = {}
+    cache: dict[tuple, run.Data] = {}
     with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
         for group in groups:
             members = [todo[i] for i in group]
@@ -146,26 +146,30 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
                 bar.update(1)
 
 
-def train_points(
-    points: list[Point], prepared: pipeline.PreparedData, vectorise: bool
-) -> list[dict]:
+def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> list[dict]:
     """Metrics of each point: vectorised in one program, or one run after another."""
     configs = [p.config for p in points]
     if vectorise:
         start = time.perf_counter()
-        runs = pipeline.train_together(configs, prepared, progress=False)
+        runs = run.train(configs, data=prepared, progress=False)
         seconds = time.perf_counter() - start
         return [
             _metrics(
-                run.config, run.params, run.history, seconds, prepared, run.diverged, len(runs)
+                trained.config,
+                trained.params,
+                trained.history,
+                seconds,
+                prepared,
+                trained.diverged,
+                len(runs),
             )
-            for run in runs
+            for trained in runs
         ]
     results = []
     for config in configs:
         start = time.perf_counter()
         try:
-            run = pipeline.train_skipgram(config, prepared, progress=False)
+            trained = run.train(config, data=prepared, progress=False)
         except FloatingPointError as err:
             results.append(
                 _metrics(config, None, [], time.perf_counter() - start, prepared, str(err), 1)
@@ -173,7 +177,13 @@ def train_points(
             continue
         results.append(
             _metrics(
-                config, run.params, run.history, time.perf_counter() - start, prepared, None, 1
+                config,
+                trained.params,
+                trained.history,
+                time.perf_counter() - start,
+                prepared,
+                None,
+                1,
             )
         )
     return results
@@ -184,7 +194,7 @@ def _metrics(
     params,
     history,
     seconds: float,
-    prepared: pipeline.PreparedData,
+    prepared: run.Data,
     diverged: str | None,
     trained_with: int,
 ) -> dict:
@@ -214,13 +224,11 @@ def _metrics(
     return json.loads(json.dumps(result))  # plain floats, as written
 
 
-def _prepared(
-    config: Config, data_dir: str | None, cache: dict[tuple, pipeline.PreparedData]
-) -> pipeline.PreparedData:
+def _prepared(config: Config, data_dir: str | None, cache: dict[tuple, run.Data]) -> run.Data:
     """The data stage of ``config``, shared by the points whose data draws are the same."""
     key = config.data_key()
     if key not in cache:
-        cache[key] = pipeline.prepare_data(config, data_dir)
+        cache[key] = run.prepare(config, data_dir=data_dir)
     return cache[key]
 
 

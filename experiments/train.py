@@ -14,24 +14,22 @@ the same job with another corpus. The workdir defaults to runs/train/<corpus>/<r
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
-from experiments import common, ptb_skipgram
-from w2v_jax.config import Config
-from w2v_jax.corpus import CACHE_ENV_VAR, MAX_SENTENCE_LENGTH, TextCorpus, encode
+from experiments import common
+from w2v_jax.config import MAX_SENTENCE_LENGTH, CorpusConfig
 
 JOB = "train"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = ptb_skipgram.job_parser(__doc__.splitlines()[0], JOB, None)
+    parser = common.job_parser(__doc__.splitlines()[0], JOB, None)
     parser.add_argument(
         "--corpus",
         nargs="+",
         required=True,
         metavar="PATH",
-        help="text files, directories or globs (.gz, .bz2, .xz read as such)",
+        help="text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB",
     )
     parser.add_argument("--lowercase", action="store_true", help="lowercase every token")
     parser.add_argument(
@@ -55,37 +53,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="bound the distinct words held while counting, forgetting rare "
         "ones as word2vec and gensim do (default: no bound)",
     )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help=f"where encoded corpora are kept (default ${CACHE_ENV_VAR}, else "
-        f"~/.cache/w2v_jax/corpora)",
-    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
 
-    def load_corpus(config: Config) -> tuple[dict, str]:
-        source = TextCorpus(
+    def corpus() -> CorpusConfig:
+        return CorpusConfig(
             tuple(args.corpus),
             args.lowercase,
             args.max_sentence_length,
             args.encoding_errors,
             args.max_vocab_size,
         )
-        encoded = encode(source, config.min_freq, args.cache_dir)
-        for note in encoded.notes:
-            print(note, file=sys.stderr)
-        return {"corpus": encoded}, encoded.summary()
 
     name = Path(str(args.corpus[0]).rstrip("/")).name or "corpus"
-    # English benchmarks need not cover your corpus: their scores are optional.
-    return ptb_skipgram.run_main(
-        args, load_corpus, common.RUNS / JOB / name, "", scores_optional=True
-    )
+    return common.run_job(args, corpus, common.RUNS / JOB / name, "")
 
 
 if __name__ == "__main__":

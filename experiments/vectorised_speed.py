@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import common
-from w2v_jax import optim, pipeline
+from w2v_jax import optim, run
 from w2v_jax.config import PRESETS, preset
 
 # Multiples of the preset's learning rate (the book's 0.01: 0.001 to 0.015).
@@ -27,17 +27,17 @@ LR_FACTORS = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
 def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
     base_lr = optim.learning_rate(preset(preset_name))
     configs = [preset(preset_name, lr=base_lr * factor, num_epochs=epochs) for factor in LR_FACTORS]
-    prepared = pipeline.prepare_data(configs[0], data_dir)
+    prepared = run.prepare(configs[0], data_dir=data_dir)
     start = time.perf_counter()
-    together = pipeline.train_together(configs, prepared, progress=False)
+    together = run.train(configs, data=prepared, progress=False)
     vectorised_seconds = time.perf_counter() - start
     start = time.perf_counter()
-    alone = [pipeline.train_skipgram(config, prepared, progress=False) for config in configs]
+    alone = [run.train(config, data=prepared, progress=False) for config in configs]
     sequential_seconds = time.perf_counter() - start
     param_diff = max(
         float(np.max(np.abs(np.asarray(a) - np.asarray(b))))
-        for run, single in zip(together, alone)
-        for a, b in zip(_leaves(run.params), _leaves(single.params))
+        for each, single in zip(together, alone)
+        for a, b in zip(_leaves(each.params), _leaves(single.params))
     )
     loss_diff = max(
         abs(run.history[-1].loss - single.history[-1].loss) for run, single in zip(together, alone)

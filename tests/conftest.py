@@ -116,9 +116,34 @@ def topic_corpus(
 def interrupted_then_resumed(train, workdir: Path, stop_after: int):
     """``train(workdir=..., should_stop=...)`` stopped after ``stop_after`` + 1 dispatches, then
     the same call resumed from its checkpoint: what the resumed call returns."""
-    from w2v_jax import pipeline
+    from w2v_jax.run import TrainingInterrupted
 
     asked = iter(range(1_000_000))
-    with pytest.raises(pipeline.TrainingInterrupted):
+    with pytest.raises(TrainingInterrupted):
         train(workdir=workdir, should_stop=lambda: next(asked) == stop_after)
     return train(workdir=workdir, should_stop=None)
+
+
+def text_corpus(text: str):
+    """A corpus of ``text`` (one sentence a line) as run.train reads any corpus: a file,
+    written once under the temporary directory, named by the text's digest."""
+    import hashlib
+    import tempfile
+
+    from w2v_jax.config import CorpusConfig
+
+    directory = Path(tempfile.gettempdir()) / "w2v_jax_test_corpora"
+    path = directory / f"{hashlib.sha1(text.encode()).hexdigest()}.txt"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return CorpusConfig((str(path),))
+
+
+def prepare_text(config, text: str):
+    """The data stage of ``config`` on ``text``."""
+    from w2v_jax.run import prepare
+
+    return prepare(config, text_corpus(text))

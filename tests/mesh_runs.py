@@ -17,9 +17,10 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tests.conftest import topic_corpus
-from w2v_jax import optim, parallel, pipeline, step
+from tests.conftest import prepare_text, topic_corpus
+from w2v_jax import optim, parallel, step
 from w2v_jax.config import smoke_config
+from w2v_jax.run import train
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
 BASE = dict(
@@ -61,7 +62,7 @@ RUNS = {
     # a shard without blocks in every window).
     **{
         f"streamed {mesh}": dict(
-            optimizer="lazy_adam", block_tokens=1000, window_blocks=3, num_epochs=2, mesh=mesh
+            optimizer="lazy_adam", block_tokens=1000, group_blocks=3, num_epochs=2, mesh=mesh
         )
         for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
     },
@@ -86,8 +87,8 @@ def main(out: Path) -> None:
     for name, overrides in RUNS.items():
         config = smoke_config(**{**BASE, **overrides})
         if config.data_key() not in data:
-            data[config.data_key()] = pipeline.prepare_data(config, text=text)
-        run = pipeline.train_skipgram(config, data[config.data_key()], progress=False)
+            data[config.data_key()] = prepare_text(config, text)
+        run = train(config, data=data[config.data_key()], evaluation=None, progress=False)
         record(name, run)
         runs[name]["centers"] = sum(stats.centers for stats in run.history)
         runs[name]["pairs"] = sum(stats.pairs for stats in run.history)
@@ -98,27 +99,38 @@ def main(out: Path) -> None:
     prepared = data[config.data_key()]
     record(
         "saved vocab=4",
-        pipeline.train_skipgram(config, prepared, progress=False, workdir=work / "four"),
+        train(config, data=prepared, evaluation=None, progress=False, workdir=work / "four"),
     )
     for mesh in ("data=1,vocab=1", "data=2,vocab=2"):
         workdir = work / mesh
         shutil.copytree(work / "four", workdir)
         # num_epochs=1: the run is done, so this only restores it onto the mesh.
-        restored = pipeline.train_skipgram(
-            config.replace(mesh=mesh), prepared, progress=False, workdir=workdir
+        restored = train(
+            config.replace(mesh=mesh),
+            data=prepared,
+            evaluation=None,
+            progress=False,
+            workdir=workdir,
         )
         record(f"restored {mesh}", restored)
         record(
             f"continued {mesh}",
-            pipeline.train_skipgram(
-                config.replace(mesh=mesh, num_epochs=2), prepared, progress=False, workdir=workdir
+            train(
+                config.replace(mesh=mesh, num_epochs=2),
+                data=prepared,
+                evaluation=None,
+                progress=False,
+                workdir=workdir,
             ),
         )
     for mesh in ("data=1,vocab=1", "vocab=4"):
         record(
             f"straight {mesh}",
-            pipeline.train_skipgram(
-                config.replace(mesh=mesh, num_epochs=2), prepared, progress=False
+            train(
+                config.replace(mesh=mesh, num_epochs=2),
+                data=prepared,
+                evaluation=None,
+                progress=False,
             ),
         )
     runs["init"] = init_memory()

@@ -8,11 +8,12 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import interrupted_then_resumed, topic_corpus
+from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
 from tests.test_train import assert_finds_partners, fresh_state
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import batches, data, loop, pipeline, step
+from w2v_jax import batches, data, loop, step
 from w2v_jax.config import smoke_config
+from w2v_jax.run import train
 
 VOCAB = 30
 NOISE_PROBS = data.noise_distribution(np.arange(VOCAB) + 1.0)
@@ -111,9 +112,9 @@ def test_a_packed_sparse_step_equals_a_padded_one(shared):
 def test_a_packed_run_equals_a_padded_run(overrides):
     text, _ = topic_corpus(sentences=300)
     config = smoke_config(min_freq=1, num_epochs=2, resample_each_epoch=True, **overrides)
-    prepared = pipeline.prepare_data(config, text=text)
+    prepared = prepare_text(config, text)
     runs = [
-        pipeline.train_skipgram(config.replace(layout=layout), prepared, progress=False)
+        train(config.replace(layout=layout), data=prepared, evaluation=None, progress=False)
         for layout in ("padded", "packed")
     ]
     tol = reordered_sums_tol()
@@ -129,16 +130,18 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     rng = np.random.default_rng(3)
     examples = random_examples(rng, rows=200, length=60, num_noise=2)
     config = smoke_config(embed_size=6, batch_size=64)
-    state, optimizer = fresh_state(config, VOCAB)
-    trainer = loop.Trainer(2, step.make_train_step(config, optimizer))
+    vocab = data.Vocab(tuple(map(str, range(VOCAB))), np.ones(VOCAB, np.int64))
+    program = loop.Program(config.replace(layout="packed", steps_per_dispatch=3), vocab, 0)
+    state = program.init_state()
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
     capacity = batches.capacity_for(examples["num_live"][:-1], order)
-    trainer.compile(state, examples, 64, capacity)
-    state, first = trainer.run_epoch(state, examples, order, 1, capacity=capacity)
-    assert trainer.capacity == capacity and np.isfinite(first.mean_loss)
-    larger = capacity + batches.CAPACITY_STEP
-    _, second = trainer.run_epoch(state, examples, order, 2, capacity=larger)
-    assert trainer.capacity == larger and second.mean_loss < first.mean_loss
+    program.fit(capacity)
+    state, first = program(state, examples, order)
+    assert program.capacity == capacity and np.isfinite(first.mean_loss)
+    program.fit(capacity + 1)  # grown: the next dispatch compiles a larger program
+    _, second = program(state, examples, order)
+    assert program.capacity == capacity + batches.CAPACITY_STEP
+    assert second.mean_loss < first.mean_loss
 
 
 def test_packed_sparse_sgd_finds_planted_partners():
@@ -162,13 +165,21 @@ def test_packed_sparse_sgd_finds_planted_partners():
 def test_a_padded_checkpoint_resumes_packed(tmp_path):
     text, _ = topic_corpus(sentences=300)
     config = smoke_config(min_freq=1, num_epochs=2, layout="padded")
-    prepared = pipeline.prepare_data(config, text=text)
-    straight = pipeline.train_skipgram(config, prepared, progress=False)
-    pipeline.train_skipgram(
-        config.replace(num_epochs=1), prepared, progress=False, workdir=tmp_path
+    prepared = prepare_text(config, text)
+    straight = train(config, data=prepared, evaluation=None, progress=False)
+    train(
+        config.replace(num_epochs=1),
+        data=prepared,
+        evaluation=None,
+        progress=False,
+        workdir=tmp_path,
     )
-    resumed = pipeline.train_skipgram(
-        config.replace(layout="packed"), prepared, progress=False, workdir=tmp_path
+    resumed = train(
+        config.replace(layout="packed"),
+        data=prepared,
+        evaluation=None,
+        progress=False,
+        workdir=tmp_path,
     )
     assert resumed.resumed_from is not None and len(resumed.history) == 2
     jax.tree.map(
@@ -204,10 +215,12 @@ def test_device_shuffle_resumes_mid_epoch_bitwise(tmp_path):
         checkpoint_every=6,
         deterministic=True,
     )
-    prepared = pipeline.prepare_data(config, text=text)
-    straight = pipeline.train_skipgram(config, prepared, progress=False)
+    prepared = prepare_text(config, text)
+    straight = train(config, data=prepared, evaluation=None, progress=False)
     resumed = interrupted_then_resumed(
-        functools.partial(pipeline.train_skipgram, config, prepared, progress=False), tmp_path, 5
+        functools.partial(train, config, data=prepared, progress=False, evaluation=None),
+        tmp_path,
+        5,
     )
     assert resumed.resumed_from is not None
     jax.tree.map(np.testing.assert_array_equal, straight.params, resumed.params)

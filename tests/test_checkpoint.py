@@ -13,11 +13,12 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, topic_corpus
+from tests.conftest import REPO, prepare_text, topic_corpus
 from tests.test_train import fresh_state, to_pairs
-from w2v_jax import checkpoint, pipeline, step
+from w2v_jax import checkpoint, step, stream
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import Embeddings
+from w2v_jax.run import Hook, Moment, train
 
 
 def topic_config(**overrides):
@@ -42,11 +43,16 @@ def topic_text():
     return topic_corpus(sentences=1500)[0]
 
 
-def train_topic(text, workdir, restart=False, **overrides):
+def train_topic(text, workdir, restart=False, hooks=(), **overrides):
     config = topic_config(**overrides)
-    prepared = pipeline.prepare_data(config, text=text)
-    return pipeline.train_skipgram(
-        config, prepared, progress=False, workdir=workdir, restart=restart
+    return train(
+        config,
+        data=prepare_text(config, text),
+        evaluation=None,
+        progress=False,
+        workdir=workdir,
+        restart=restart,
+        hooks=hooks,
     )
 
 
@@ -105,14 +111,13 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text,
 
 def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text, monkeypatch):
     """The packed capacity of a resumed run is the uninterrupted run's (a GPU sums another
-    capacity in another order), even where its remaining epochs alone would need less."""
-    real = pipeline.batch_capacity
+    capacity in another order), even where its own epochs alone would need less."""
+    real = stream.Stream.most_live
 
-    def more_for_more_epochs(config, examples, epochs, at_least=0):
-        epochs = list(epochs)
-        return max(real(config, examples, epochs) + 256 * len(epochs), at_least)
+    def more_for_more_epochs(self):
+        return real(self) + 256 * self.config.num_epochs
 
-    monkeypatch.setattr(pipeline, "batch_capacity", more_for_more_epochs)
+    monkeypatch.setattr(stream.Stream, "most_live", more_for_more_epochs)
     train_topic(topic_text, tmp_path / "straight")
     train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
     train_topic(topic_text, tmp_path / "resumed")
@@ -125,28 +130,28 @@ def saved_progress(workdir):
     return checkpoint.restore_latest(manager, {"progress": None})[1]["progress"]
 
 
-def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, monkeypatch):
+def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
     straight = train_topic(topic_text, tmp_path / "straight", checkpoint_every=5)
 
     class Interrupted(Exception):
         pass
 
-    original = pipeline._Saver.save
-    calls = []
+    saved = []
 
-    def save_then_die(self, state, position, log):
-        original(self, state, position, log)
-        calls.append(int(state.step))
-        if len(calls) == 4:  # mid-way through the second epoch
-            self.manager.wait_until_finished()
+    def die_after_the_fourth_checkpoint(moment: Moment) -> None:
+        saved.append(moment.step)  # a hook runs after the checkpoint of its step
+        if len(saved) == 4:  # mid-way through the second epoch
             raise Interrupted
 
-    monkeypatch.setattr(pipeline._Saver, "save", save_then_die)
     with pytest.raises(Interrupted):
-        train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
-    monkeypatch.setattr(pipeline._Saver, "save", original)
+        train_topic(
+            topic_text,
+            tmp_path / "resumed",
+            checkpoint_every=5,
+            hooks=[Hook(die_after_the_fourth_checkpoint, every=5)],
+        )
     resumed = train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
-    assert resumed.resumed_from == calls[-1] and calls[-1] % 5 == 0
+    assert resumed.resumed_from == saved[-1] and saved[-1] % 5 == 0
     assert leaves_equal(straight.state.params, resumed.state.params)
     np.testing.assert_allclose(
         [s.loss for s in resumed.history], [s.loss for s in straight.history], rtol=1e-9

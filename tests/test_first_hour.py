@@ -19,10 +19,10 @@ import numpy as np
 import pytest
 
 from experiments import common, ptb_skipgram, sweep
-from tests.conftest import REPO, ptb_directory, topic_corpus
-from w2v_jax import pipeline
+from tests.conftest import REPO, prepare_text, ptb_directory, topic_corpus
 from w2v_jax.config import preset, smoke_config
 from w2v_jax.evaluate import BENCHMARK_FILES, Embeddings
+from w2v_jax.run import train
 
 MAIN = [sys.executable, "-m", "experiments.ptb_skipgram"]
 # A small, quick model; --deterministic makes the bitwise comparisons hold on a GPU too.
@@ -113,8 +113,8 @@ def test_the_shipped_benchmark_files_are_gensims():
 def test_reading_a_checkpoint_logs_nothing(tmp_path, capfd, caplog):
     """Orbax's routine notices on every read-only open and save stay out of a notebook."""
     config = smoke_config(min_freq=1, num_epochs=1)
-    prepared = pipeline.prepare_data(config, text=topic_corpus(sentences=200)[0])
-    pipeline.train_skipgram(config, prepared, progress=False, workdir=tmp_path)
+    prepared = prepare_text(config, topic_corpus(sentences=200)[0])
+    train(config, data=prepared, evaluation=None, progress=False, workdir=tmp_path)
     caplog.set_level(logging.INFO, logger="absl")
     Embeddings.from_checkpoint(tmp_path)
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
@@ -123,8 +123,8 @@ def test_reading_a_checkpoint_logs_nothing(tmp_path, capfd, caplog):
 
 def test_the_progress_bar_shows_the_running_loss_and_speed(capsys):
     config = smoke_config(min_freq=1, num_epochs=1, steps_per_dispatch=2)
-    prepared = pipeline.prepare_data(config, text=topic_corpus(sentences=400)[0])
-    pipeline.train_skipgram(config, prepared, progress=True)
+    prepared = prepare_text(config, topic_corpus(sentences=400)[0])
+    train(config, data=prepared, evaluation=None, progress=True)
     bar = capsys.readouterr().err
     assert re.search(r"epoch 1/1.*loss \d\.\d{3}, [\d,]+ centers/s", bar), bar
 

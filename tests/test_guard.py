@@ -15,8 +15,9 @@ import jax
 import numpy as np
 import pytest
 
-from w2v_jax import checkpoint, pipeline
+from w2v_jax import checkpoint
 from w2v_jax.config import Config
+from w2v_jax.run import train
 
 SHA256 = "3818c53335ce5ec214e42e9fb10bacf5dc453401d1bf287c4dc21ae18d271f15"
 LOSS = 0.446328386944725
@@ -60,9 +61,7 @@ def book_run(ptb_dir, tmp_path_factory):
     """The book's configuration for its 5 epochs, every epoch's checkpoint kept."""
     workdir = tmp_path_factory.mktemp("book")
     config = Config(max_to_keep=5)
-    run = pipeline.train_skipgram(
-        config, pipeline.prepare_data(config, ptb_dir), progress=False, workdir=workdir
-    )
+    run = train(config, workdir=workdir, data_dir=ptb_dir, progress=False, evaluation=None)
     return run, workdir
 
 

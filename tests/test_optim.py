@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import topic_corpus
 from tests.test_train import assert_finds_partners, fresh_state, random_batch, to_pairs
-from w2v_jax import data, optim, pipeline, step
+from w2v_jax import data, loop, optim, step
 from w2v_jax.config import OPTIMIZERS, smoke_config
 
 VOCAB = 20
@@ -208,7 +208,7 @@ def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
 def test_the_memory_said_before_training_is_the_state_a_run_holds(name):
     config = smoke_config(embed_size=6, optimizer=name)
     state, _ = fresh_state(config, VOCAB)
-    expected = pipeline.state_bytes(config, VOCAB)
+    expected = loop.state_bytes(config, VOCAB)
 
     def size(tree):
         return sum(np.asarray(leaf).nbytes for leaf in jax.tree.leaves(tree))

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import topic_corpus
-from w2v_jax import parallel, pipeline
+from w2v_jax import loop, parallel
 from w2v_jax.config import Config, smoke_config
 from w2v_jax.evaluate import Embeddings
 
@@ -159,7 +159,7 @@ def test_padding_rows_and_trimming():
 
 
 def test_state_bytes_per_device_on_one_device():
-    sizes = pipeline.state_bytes(smoke_config(optimizer="lazy_adam"), 1000)
+    sizes = loop.state_bytes(smoke_config(optimizer="lazy_adam"), 1000)
     assert sizes["mesh"] == "data=1,vocab=1"
     # Two tables, their two moments and one int32 count per row; each device holds the step.
     assert (
@@ -193,7 +193,7 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
         "1",
         "--block-tokens",
         "1000",
-        "--window-blocks",
+        "--group-blocks",
         "3",
         "--subsample-t",
         "1.0",

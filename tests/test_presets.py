@@ -13,8 +13,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from w2v_jax import pipeline
+from tests.conftest import prepare_text
 from w2v_jax.config import PRESETS, preset
+from w2v_jax.run import Data, prepare, train
 
 
 def small_vocabulary_corpus(tokens: int = 600_000, vocab: int = 3_500, seed: int = 0) -> str:
@@ -55,7 +56,7 @@ def _sentences(words: np.ndarray, lengths: np.ndarray) -> str:
 
 
 def assert_holds(config, prepared):
-    run = pipeline.train_skipgram(config, prepared, progress=False)
+    run = train(config, data=prepared, evaluation=None, progress=False)
     losses = [stats.loss for stats in run.history]
     assert np.all(np.isfinite(losses)), losses
     assert losses[-1] < run.curve[0][1], (losses, run.curve[0])
@@ -72,12 +73,12 @@ def generated():
 def test_presets_hold_on_generated_corpora(generated, corpus, name):
     config = preset(name)
     config = config.replace(num_epochs=min(config.num_epochs, 2))
-    assert_holds(config, pipeline.prepare_data(config, text=generated[corpus]))
+    assert_holds(config, prepare_text(config, generated[corpus]))
 
 
 def test_the_generated_corpora_have_the_shapes_they_stand_for(generated):
-    small = pipeline.prepare_data(preset("book"), text=generated["small_vocabulary"])
-    zipf = pipeline.prepare_data(preset("book"), text=generated["zipf"])
+    small = prepare_text(preset("book"), generated["small_vocabulary"])
+    zipf = prepare_text(preset("book"), generated["zipf"])
     assert len(small.vocab) == 3_500 + 1  # and <unk>
     # a long tail falls below the min count: some 6k words are kept, the rest become <unk>
     assert 5_000 < len(zipf.vocab) < 10_000 and zipf.vocab.counts[0] > 0.05 * 1_000_000
@@ -87,7 +88,7 @@ def test_the_generated_corpora_have_the_shapes_they_stand_for(generated):
 def test_presets_hold_on_ptb(ptb_dir, name):
     config = preset(name)
     config = config.replace(num_epochs=min(config.num_epochs, 2))
-    assert_holds(config, pipeline.prepare_data(config, ptb_dir))
+    assert_holds(config, prepare(config, data_dir=ptb_dir))
 
 
 @pytest.mark.slow
@@ -99,7 +100,7 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
     rate), as long as a PTB epoch is: a whole epoch of both on this CPU would take minutes."""
     text = "\n".join([ptb_text] * 16)
     fast = preset("fast", num_epochs=1)
-    prepared = pipeline.prepare_data(fast, text=text)
+    prepared = prepare_text(fast, text)
     assert len(prepared.dataset.blocks) - 1 == 14 and prepared.examples is None
     for name in ("fast", "gpu"):
         assert preset(name).data_key() == fast.data_key()
@@ -108,12 +109,13 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
         preset("book", num_epochs=1),
         preset("best", num_epochs=1, resample_each_epoch=False),
     )
-    dataset = pipeline.prepare_data(book, text=text).dataset
+    dataset = prepare_text(book, text).dataset
     first_block = dataclasses.replace(
         dataset, blocks=dataset.blocks[:2], block_centers=dataset.block_centers[:1]
     )
-    prepared = pipeline.PreparedData(first_block, None, 0.0)
-    for run in pipeline.train_together([book, best], prepared, progress=False):
+    whole = prepare_text(book, text)
+    prepared = Data(whole.corpus, whole.encoded, first_block, None, 0.0)
+    for run in train([book, best], data=prepared, progress=False, evaluation=None):
         assert np.isfinite(run.history[0].loss) and run.diverged is None
         assert run.history[0].loss < run.curve[0][1]
     assert set(PRESETS) == {"book", "best", "fast", "gpu"}, "a new preset needs its check here"

@@ -1,18 +1,19 @@
 """The streamed data stage: blocks of whole sentences, subsampling with the corpus's counts,
-windows that shuffle blocks, and a run cut into windows that resumes mid-epoch bitwise."""
+groups that shuffle blocks, and a run cut into groups that resumes mid-epoch bitwise."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from tests.conftest import interrupted_then_resumed, topic_corpus
+from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
 from tests.test_checkpoint import leaves_equal, topic_config
-from w2v_jax import data, pipeline, stream
+from w2v_jax import data, stream
 from w2v_jax.evaluate import Embeddings
+from w2v_jax.run import train
 
-# About 12 blocks of 1,000 tokens in windows of 3: 4 windows an epoch.
-STREAMED = dict(block_tokens=1000, window_blocks=3)
+# About 12 blocks of 1,000 tokens in groups of 3: 4 groups an epoch.
+STREAMED = dict(block_tokens=1000, group_blocks=3)
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def topic_text():
 @pytest.fixture(scope="module")
 def streamed(topic_text):
     config = topic_config(**STREAMED)
-    return config, pipeline.prepare_data(config, text=topic_text)
+    return config, prepare_text(config, topic_text)
 
 
 def test_blocks_are_whole_sentences_of_about_block_tokens(topic_text):
@@ -64,57 +65,68 @@ def test_blocks_subsample_with_the_corpus_counts():
 def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
     config, prepared = streamed
     assert prepared.examples is None  # drawn as it trains
-    windows = stream.Stream(config, prepared.dataset, prepared.examples)
+    feed = stream.Stream(config, prepared.dataset, prepared.examples)
     num_blocks = len(prepared.dataset.blocks) - 1
     orders = []
+    groups = iter(feed.groups(0))
     for epoch in range(3):
-        plan = windows.plan(epoch)
-        blocks = np.concatenate(plan.windows)
+        plan = feed.plan.epoch(epoch)
+        blocks = np.concatenate(plan.groups)
         assert np.array_equal(np.sort(blocks), np.arange(num_blocks))
-        assert all(len(w) <= config.window_blocks for w in plan.windows)
+        assert all(len(g) <= config.group_blocks for g in plan.groups)
         orders.append(blocks.tolist())
         seen = 0
-        for window in windows.windows(epoch):
-            assert window.first_batch == plan.starts[window.index]
-            order = np.asarray(stream.window_order(config, window.rows, epoch, window.index))
-            rows = order[order < window.rows]
-            assert np.array_equal(np.sort(rows), np.arange(window.rows))
-            assert not np.asarray(window.device["num_live"][window.rows :]).any(), "padding"
-            assert len(order) == plan.batches[window.index]
+        for index in range(len(plan.groups)):
+            group = next(groups)
+            assert (group.epoch, group.index) == (epoch, index)
+            assert group.first_step == feed.plan.group_start(epoch, index)
+            order = np.asarray(stream.group_order(config, group.rows, epoch, index))
+            rows = order[order < group.rows]
+            assert np.array_equal(np.sort(rows), np.arange(group.rows))
+            assert not np.asarray(group.examples["num_live"][group.rows :]).any(), "padding"
+            assert len(order) == plan.batches[index] == group.end_step - group.first_step
             seen += len(rows)
         assert seen == prepared.num_centers == plan.rows.sum()
     assert orders[0] != orders[1] != orders[2]
-    assert len(plan.windows) == 4
+    assert len(plan.groups) == 4
 
 
-def test_a_window_is_the_same_whenever_it_is_drawn(streamed):
+def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
     config, prepared = streamed
-    windows = stream.Stream(config, prepared.dataset)
-    first = [w.device for w in windows.windows(1)]
-    again = [w.device for w in windows.windows(1, from_window=2)]
+    feed = stream.Stream(config.replace(num_epochs=2), prepared.dataset)
+    epoch_one = feed.plan.epoch_start(1)
+    first = [g.examples for g in feed.groups(epoch_one)]
+    again = [g.examples for g in feed.groups(feed.plan.group_start(1, 2) + 1)]
     for a, b in zip(first[2:], again, strict=True):
         for name in ("centers", "contexts_negatives", "num_live"):
             assert np.array_equal(a[name], b[name])
 
 
-def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
-    """Killed inside the second window of the second epoch, resumed: the parameters, losses
+def test_a_streamed_run_resumes_mid_group_bitwise(tmp_path, topic_text):
+    """Killed inside the second group of the second epoch, resumed: the parameters, losses
     and curve of the uninterrupted run."""
 
-    def train(workdir, should_stop=None):
+    def run_streamed(workdir, should_stop=None):
         config = topic_config(**STREAMED)
-        prepared = pipeline.prepare_data(config, text=topic_text)
-        return pipeline.train_skipgram(
-            config, prepared, progress=False, workdir=workdir, should_stop=should_stop
+        prepared = prepare_text(config, topic_text)
+        return train(
+            config,
+            data=prepared,
+            evaluation=None,
+            progress=False,
+            workdir=workdir,
+            should_stop=should_stop,
         )
 
-    straight = train(tmp_path / "straight")
-    plan = stream.Stream(topic_config(**STREAMED), straight.prepared.dataset).plan(1)
-    dispatches_per_epoch = sum(-(-b // 8) for b in plan.batches)  # steps_per_dispatch 8
-    stop_after = dispatches_per_epoch + -(-int(plan.batches[0]) // 8) + 1
-    resumed = interrupted_then_resumed(train, tmp_path / "resumed", stop_after)
+    straight = run_streamed(tmp_path / "straight")
+    plan = stream.RunPlan(topic_config(**STREAMED), straight.data.dataset)
+    batches = plan.epoch(1).batches
+    dispatches_per_epoch = sum(-(-b // 8) for b in batches)  # steps_per_dispatch 8
+    stop_after = dispatches_per_epoch + -(-int(batches[0]) // 8) + 1
+    resumed = interrupted_then_resumed(run_streamed, tmp_path / "resumed", stop_after)
     into_epoch = resumed.resumed_from - straight.history[0].step
-    assert 0 < into_epoch < plan.num_batches and into_epoch not in plan.starts, "mid-window"
+    starts = [plan.group_start(1, g) - plan.epoch_start(1) for g in range(len(batches))]
+    assert 0 < into_epoch < plan.epoch(1).num_batches and into_epoch not in starts, "mid-group"
     assert straight.curve[: len(resumed.curve)] == resumed.curve[: len(straight.curve)]
     assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
     assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
@@ -123,7 +135,7 @@ def test_a_streamed_run_resumes_mid_window_bitwise(tmp_path, topic_text):
 
 def test_streamed_training_learns_the_topics(streamed):
     config, prepared = streamed
-    run = pipeline.train_skipgram(config.replace(num_epochs=4), prepared, progress=False)
+    run = train(config.replace(num_epochs=4), data=prepared, evaluation=None, progress=False)
     assert run.history[-1].loss < 0.8 * run.history[0].loss
     assert sum(stats.centers for stats in run.history) == 4 * prepared.num_centers
     vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
@@ -136,7 +148,7 @@ def test_resampling_each_epoch_draws_each_block_anew(streamed):
     block = np.array([3])
     for resample in (False, True):
         draws = [
-            stream.draw_window(
+            stream.draw_group(
                 config.replace(resample_each_epoch=resample), prepared.dataset, block, epoch
             ).contexts_negatives
             for epoch in (1, 2)

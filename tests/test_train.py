@@ -6,11 +6,13 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import topic_corpus
-from w2v_jax import data, loop, optim, pipeline, step, stream
+from tests.conftest import prepare_text, topic_corpus
+from w2v_jax import data, loop, optim, step, stream
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
+from w2v_jax.history import History
 from w2v_jax.loss import masked_sigmoid_bce
+from w2v_jax.run import Data, train
 
 BOOK_PRED = jnp.full((2, 4), 0.5)
 BOOK_LABELS = jnp.array([[1.0, 0.0, 1.0, 0.0]] * 2)
@@ -120,26 +122,30 @@ def topic_data():
         lr=0.02,
         num_epochs=4,
     )
-    return config, pipeline.prepare_data(config, text=text), partners
+    return config, prepare_text(config, text), partners
 
 
 def test_compiles_once_over_epochs(topic_data):
     config, prepared, _ = topic_data
-    state, optimizer = fresh_state(config, len(prepared.vocab))
-    train_step = chex.assert_max_traces(step.make_train_step(config, optimizer), n=1)
-    trainer = loop.Trainer(config.steps_per_dispatch, step_fn=train_step)
+    program = loop.Program(config, prepared.vocab, total_steps=0)
+    program.step_fn = chex.assert_max_traces(program.step_fn, n=1)
+    state = program.init_state()
     examples = stream.to_device(prepared.examples)
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
-    assert len(order) % config.steps_per_dispatch != 0, "the last dispatch is a short one"
-    for epoch in (1, 2):
-        state, done = trainer.run_epoch(state, examples, order, epoch)
-    assert int(state.step) == 2 * len(order) and done.batch == len(order)
-    assert done.num_examples == len(prepared.examples) and np.isfinite(done.mean_loss)
+    spd = config.steps_per_dispatch
+    assert len(order) % spd != 0, "the last dispatch is a short one"
+    rows = 0
+    for _ in (1, 2):
+        for first in range(0, len(order), spd):
+            state, dispatch = program(state, examples, order[first : first + spd])
+            rows += dispatch.num_examples
+            assert np.isfinite(dispatch.mean_loss)
+    assert int(state.step) == 2 * len(order) and rows == 2 * len(prepared.examples)
 
 
 def test_training_finds_planted_partners(topic_data):
     config, prepared, partners = topic_data
-    run = pipeline.train_skipgram(config, prepared, progress=False)
+    run = train(config, data=prepared, evaluation=None, progress=False)
     losses = [stats.loss for stats in run.history]
     assert losses[-1] < 0.8 * losses[0] and all(np.diff(losses) < 0)
     vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
@@ -156,13 +162,14 @@ def test_training_finds_planted_partners(topic_data):
 
 def test_non_finite_loss_names_epoch_and_step(topic_data):
     config, prepared, _ = topic_data
-    state, optimizer = fresh_state(config, len(prepared.vocab))
+    program = loop.Program(config, prepared.vocab, total_steps=0)
+    state = program.init_state()
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
     state = state.replace(params=params)
-    trainer = loop.Trainer(config.steps_per_dispatch, step.make_train_step(config, optimizer))
     order = data.batch_order(len(prepared.examples), config.batch_size, None)
-    with pytest.raises(FloatingPointError, match="epoch 3 at step 1 of the epoch"):
-        trainer.run_epoch(state, stream.to_device(prepared.examples), order, 3)
+    _, dispatch = program(state, stream.to_device(prepared.examples), order[:2])
+    with pytest.raises(FloatingPointError, match="in epoch 3 at step 1"):
+        History.empty(1).add(dispatch, 3)
 
 
 # ----------------------------------------------------------------------------- shared noise words
@@ -237,11 +244,11 @@ def test_shared_noise_training_finds_planted_partners(topic_data):
     assert prepared.examples.contexts_negatives.shape[1] == 2 * config.max_window
 
 
-def assert_finds_partners(config, text, partners) -> pipeline.PreparedData:
+def assert_finds_partners(config, text, partners) -> Data:
     """Train ``config`` on the topic corpus: the loss falls by a fifth and each a_i's nearest
     neighbour is its partner b_i. Returns the prepared data."""
-    prepared = pipeline.prepare_data(config, text=text)
-    run = pipeline.train_skipgram(config, prepared, progress=False)
+    prepared = prepare_text(config, text)
+    run = train(config, data=prepared, evaluation=None, progress=False)
     losses = [stats.loss for stats in run.history]
     assert losses[-1] < 0.8 * losses[0]
     vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]

@@ -6,20 +6,20 @@ import jax
 import numpy as np
 import pytest
 
-from tests.conftest import interrupted_then_resumed, topic_corpus
+from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import pipeline
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import smoke_config
+from w2v_jax.run import groups_trainable_together, train
 
 LEARNING_RATES = (0.003, 0.01, 0.03)
 
 
 def assert_same_runs(configs, prepared):
-    together = pipeline.train_together(configs, prepared, progress=False)
+    together = train(configs, data=prepared, evaluation=None, progress=False)
     tol = reordered_sums_tol()
     for config, run in zip(configs, together):
-        alone = pipeline.train_skipgram(config, prepared, progress=False)
+        alone = train(config, data=prepared, evaluation=None, progress=False)
         jax.tree.map(
             lambda a, b: np.testing.assert_allclose(a, b, atol=tol, rtol=0),
             alone.params,
@@ -70,7 +70,7 @@ def test_row_sparse_optimisers_train_together(topic_text, name, lr):
 
 
 def _assert_three_distinct_runs(configs, topic_text):
-    prepared = pipeline.prepare_data(configs[0], text=topic_text)
+    prepared = prepare_text(configs[0], topic_text)
     runs = assert_same_runs(configs, prepared)
     losses = [run.history[-1].loss for run in runs]
     assert len(set(losses)) == 3, "each run trains with its own learning rate"
@@ -78,7 +78,7 @@ def _assert_three_distinct_runs(configs, topic_text):
 
 def test_adam_betas_train_together(topic_text):
     configs = [base_config(adam_b1=b1, adam_b2=b2) for b1, b2 in ((0.9, 0.999), (0.5, 0.99))]
-    assert_same_runs(configs, pipeline.prepare_data(configs[0], text=topic_text))
+    assert_same_runs(configs, prepare_text(configs[0], topic_text))
 
 
 def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
@@ -90,15 +90,15 @@ def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
         base_config(lr=0.03, adam_b1=0.8),
         base_config(num_epochs=3),
     ]
-    assert pipeline.groups_trainable_together(configs) == [[0, 1, 4], [2], [3], [5]]
+    assert groups_trainable_together(configs) == [[0, 1, 4], [2], [3], [5]]
     with pytest.raises(ValueError, match="differ only in"):
-        pipeline.train_together(configs[:3], None)
+        train(configs[:3], data=None, evaluation=None)
 
 
 def test_a_diverging_run_does_not_stop_the_others(topic_text):
     configs = [base_config(lr=0.01, optimizer="sgd"), base_config(lr=1e30, optimizer="sgd")]
-    prepared = pipeline.prepare_data(configs[0], text=topic_text)
-    good, bad = pipeline.train_together(configs, prepared, progress=False)
+    prepared = prepare_text(configs[0], topic_text)
+    good, bad = train(configs, data=prepared, evaluation=None, progress=False)
     assert good.diverged is None and np.isfinite(good.history[-1].loss)
     assert bad.diverged.startswith("non-finite loss") and "in epoch 1 at step" in bad.diverged
 
@@ -111,14 +111,16 @@ def test_runs_trained_together_resume_bitwise(topic_text, tmp_path):
         )
         for lr in LEARNING_RATES
     ]
-    prepared = pipeline.prepare_data(configs[0], text=topic_text)
-    straight = pipeline.train_together(configs, prepared, progress=False)
+    prepared = prepare_text(configs[0], topic_text)
+    straight = train(configs, data=prepared, evaluation=None, progress=False)
     resumed = interrupted_then_resumed(
-        functools.partial(pipeline.train_together, configs, prepared, progress=False), tmp_path, 4
+        functools.partial(train, configs, data=prepared, progress=False, evaluation=None),
+        tmp_path,
+        4,
     )
     for alone, again in zip(straight, resumed):
         assert again.resumed_from is not None and again.config == alone.config
         jax.tree.map(np.testing.assert_array_equal, alone.params, again.params)
         assert [s.loss for s in again.history] == [s.loss for s in alone.history]
     with pytest.raises(CheckpointError, match="hold 3 runs trained together, this call trains 2"):
-        pipeline.train_together(configs[:2], prepared, progress=False, workdir=tmp_path)
+        train(configs[:2], data=prepared, evaluation=None, progress=False, workdir=tmp_path)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
+from pathlib import Path
 from typing import Any
 
 # The roles a field's metadata can give it, so that no list of fields is kept by hand:
@@ -16,7 +18,7 @@ DATA = "data"
 these share their data stage."""
 PER_RUN = "per_run"
 """A float hyperparameter of the optimiser that changes neither the data nor any array's
-shape: runs that differ only in these can train together (pipeline.train_together)."""
+shape: runs that differ only in these can train together (``run.train`` with a list of configs)."""
 
 
 def _role(default: Any, role: str) -> Any:
@@ -93,12 +95,12 @@ class Config:
     """The corpus is subsampled and turned into examples a block of about this many tokens
     (whole sentences) at a time, so that host memory holds a few blocks, never the corpus.
     PTB (887,521 tokens) is one block."""
-    window_blocks: int = _role(4, DATA)
+    group_blocks: int = _role(4, DATA)
     """Blocks shuffled together: each epoch draws an order of the blocks and shuffles the rows
-    within each window of this many consecutive blocks of it. A full shuffle would mix every
-    row of the corpus; a window mixes a few blocks' rows, enough to break the corpus's
-    local order at a bounded memory (a window's examples are on the host and the device at
-    once). A corpus of at most window_blocks blocks is one window: a full shuffle."""
+    within each group of this many consecutive blocks of it. A full shuffle would mix every
+    row of the corpus; a group mixes a few blocks' rows, enough to break the corpus's local
+    order at a bounded memory (a group's examples are on the host and the device at once). A
+    corpus of at most group_blocks blocks is one group: a full shuffle."""
     layout: str = _role("auto", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
@@ -137,7 +139,7 @@ class Config:
             "shared_noise",
             "noise_groups",
             "block_tokens",
-            "window_blocks",
+            "group_blocks",
         )
         for name in positive:
             self._require(name, getattr(self, name) >= 1, "must be at least 1")
@@ -235,6 +237,75 @@ class Config:
         return cls(**values)
 
 
+PTB = "ptb"
+"""The corpus name that means PTB's training split (``CorpusConfig.paths``)."""
+MAX_SENTENCE_LENGTH = 10_000
+
+
+@dataclasses.dataclass(frozen=True)
+class CorpusConfig:
+    """Which text a run trains on and how it is read: saved with the run's checkpoints and in
+    its ``metrics.json``, part of the corpus cache's key (``w2v_jax.corpus.encode``).
+
+    Invalid values raise ValueError on construction, naming the field and the value.
+    """
+
+    paths: tuple[str, ...] = (PTB,)
+    """Text files, directories (every file under them) or globs; plain, .gz, .bz2 or .xz; one
+    sentence a line. "ptb": PTB's training split, fetched and verified (the default)."""
+    lowercase: bool = False
+    """Lowercase every token."""
+    max_sentence_length: int = MAX_SENTENCE_LENGTH
+    """Longer lines are split into sentences of this many tokens (as word2vec and gensim)."""
+    encoding_errors: str = "strict"
+    """"strict": a file that is not UTF-8 is an error naming the byte; "replace": such bytes
+    are read as U+FFFD."""
+    max_vocab_size: int | None = None
+    """Bound on the distinct words held while counting, forgetting rare ones as word2vec and
+    gensim do (None: no bound)."""
+    repeats: int = 1
+    """The files read this many times in turn: a larger corpus with the same statistics, for
+    speed benchmarks (PTB x16)."""
+
+    def __post_init__(self) -> None:
+        paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
+        object.__setattr__(self, "paths", tuple(map(str, paths)))
+        if not self.paths:
+            raise ValueError(
+                "CorpusConfig.paths=(): name one or more files, directories or globs, or ptb"
+            )
+        for name in ("max_sentence_length", "repeats"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"CorpusConfig.{name}={getattr(self, name)} must be at least 1")
+        if self.max_vocab_size is not None and self.max_vocab_size < 1:
+            raise ValueError(
+                f"CorpusConfig.max_vocab_size={self.max_vocab_size} must be at least 1"
+            )
+        if self.encoding_errors not in ENCODING_ERRORS:
+            raise ValueError(
+                f"CorpusConfig.encoding_errors={self.encoding_errors!r}: choose one of "
+                f"{ENCODING_ERRORS}"
+            )
+
+    @property
+    def is_ptb(self) -> bool:
+        return self.paths == (PTB,)
+
+    @property
+    def name(self) -> str:
+        """A short name for directories: "ptb", else the first path's last part."""
+        name = Path(self.paths[0].rstrip("/")).name or "corpus"
+        return name + (f"x{self.repeats}" if self.repeats > 1 else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "paths": list(self.paths)}
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> CorpusConfig:
+        return cls(**{**values, "paths": tuple(values["paths"])})
+
+
+ENCODING_ERRORS = ("strict", "replace")
 MESH_AXES = ("data", "vocab")
 
 

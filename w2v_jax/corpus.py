@@ -36,25 +36,28 @@ import sys
 import tempfile
 import time
 import types
+import zipfile
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from w2v_jax.config import CorpusConfig
 from w2v_jax.data import (
+    PTB_TRAIN_MEMBER,
     BlockEncoder,
     Corpus,
     CorpusError,
     EncodedBlock,
     Vocab,
     VocabularyCounter,
+    fetch_ptb,
     resolve_dir,
     sentence_lengths,
     sha1_of,
 )
 
-MAX_SENTENCE_LENGTH = 10_000
 CACHE_ENV_VAR = "W2V_JAX_CACHE"
 BLOCK_BYTES = 1 << 22
 """Bytes of text per block (about a million tokens): large enough that the per-block work
@@ -64,35 +67,6 @@ _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _DAMAGED = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, OSError)
 # Below this much text the encode runs in this process: starting workers would take longer.
 _INLINE_BYTES = 16 << 20
-
-
-@dataclasses.dataclass(frozen=True)
-class TextCorpus:
-    """Which files make the corpus and how they are read: the corpus argument of
-    ``pipeline.prepare_data`` and of ``python -m experiments.train``.
-
-    ``encoding_errors`` is Python's: "strict" refuses a file that is not UTF-8, naming the
-    byte; "replace" reads it with U+FFFD for the bad bytes. ``max_vocab_size`` bounds the
-    distinct words held while counting (None: no bound).
-    """
-
-    paths: tuple[str, ...]
-    lowercase: bool = False
-    max_sentence_length: int = MAX_SENTENCE_LENGTH
-    encoding_errors: str = "strict"
-    max_vocab_size: int | None = None
-
-    def __post_init__(self) -> None:
-        paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
-        object.__setattr__(self, "paths", tuple(map(str, paths)))
-        if self.max_sentence_length < 1:
-            raise CorpusError(f"max_sentence_length={self.max_sentence_length} must be at least 1")
-        if self.max_vocab_size is not None and self.max_vocab_size < 1:
-            raise CorpusError(f"max_vocab_size={self.max_vocab_size} must be at least 1")
-        if self.encoding_errors not in ("strict", "replace"):
-            raise CorpusError(
-                f"encoding_errors={self.encoding_errors!r}: choose 'strict' or 'replace'"
-            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,17 +145,21 @@ def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
 
 
 def encode(
-    source: TextCorpus,
+    source: CorpusConfig,
     min_freq: int,
     cache_dir: str | os.PathLike | None = None,
     workers: int | None = None,
+    data_dir: str | os.PathLike | None = None,
 ) -> EncodedCorpus:
     """The corpus ``source`` names, encoded with the vocabulary of ``min_freq``: read from its
     cache entry when there is a good one, else encoded into a new one on ``workers`` processes
-    (default: every core this process may use)."""
+    (default: every core this process may use). PTB is fetched into ``data_dir`` (see
+    ``data.fetch_ptb``) and its training split extracted into the cache once."""
     start = time.perf_counter()
-    files = corpus_files(source.paths)
-    entry = _entry_path(resolve_cache_dir(cache_dir), files, source, min_freq)
+    root = resolve_cache_dir(cache_dir)
+    files = [ptb_file(data_dir, root)] if source.is_ptb else corpus_files(source.paths)
+    files = files * source.repeats
+    entry = _entry_path(root, files, source, min_freq)
     notes = []
     if entry.exists():
         try:
@@ -192,11 +170,38 @@ def encode(
     return _load(entry, files, time.perf_counter() - start, False, tuple(notes))
 
 
+def ptb_file(data_dir: str | os.PathLike | None, cache_root: Path) -> Path:
+    """PTB's training split as a text file in the corpus cache, extracted from the verified
+    ``ptb.zip`` when absent or not the archive's (its CRC)."""
+    archive = fetch_ptb(data_dir)
+    try:
+        with zipfile.ZipFile(archive) as opened:
+            info = opened.getinfo(PTB_TRAIN_MEMBER)
+            path = cache_root / "ptb" / Path(PTB_TRAIN_MEMBER).name
+            if path.is_file() and zlib.crc32(path.read_bytes()) == info.CRC:
+                return path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            tmp.write_bytes(opened.read(info))
+    except (zipfile.BadZipFile, KeyError, EOFError) as err:
+        raise CorpusError(
+            f"{archive} is not a readable corpus archive holding {PTB_TRAIN_MEMBER} ({err}); "
+            f"delete it and download it again."
+        ) from err
+    except OSError as err:
+        raise CorpusError(
+            f"cannot write the corpus cache into {cache_root} ({err.strerror or err}): point "
+            f"the cache_dir argument (or ${CACHE_ENV_VAR}) at a directory you can write to"
+        ) from None
+    tmp.replace(path)  # whole or not at all
+    return path
+
+
 class _Unusable(Exception):
     """A cache entry that must be encoded again; the message says why."""
 
 
-def _entry_path(root: Path, files: list[Path], source: TextCorpus, min_freq: int) -> Path:
+def _entry_path(root: Path, files: list[Path], source: CorpusConfig, min_freq: int) -> Path:
     """The entry of these files and settings. Sizes and times are not in the name: a changed
     file finds its old entry, which is then said to be stale and replaced."""
     key = json.dumps(
@@ -248,7 +253,7 @@ def _load(
 
 
 def _write_entry(
-    entry: Path, files: list[Path], source: TextCorpus, min_freq: int, workers: int | None
+    entry: Path, files: list[Path], source: CorpusConfig, min_freq: int, workers: int | None
 ) -> None:
     """Encode into a temporary directory beside ``entry``, then rename it into place: an
     interrupted encode never leaves an entry that looks complete."""
@@ -286,7 +291,7 @@ def _write_entry(
 
 
 def _encode_files(
-    directory: Path, files: list[Path], source: TextCorpus, min_freq: int, workers: int | None
+    directory: Path, files: list[Path], source: CorpusConfig, min_freq: int, workers: int | None
 ) -> dict:
     """Count and encode ``files`` into ``directory``; returns what meta.json records."""
     for file in files:  # the cheap check first, before a long encode
@@ -417,7 +422,7 @@ class _InlineEncoders:
 
     count = 1
 
-    def __init__(self, source: TextCorpus) -> None:
+    def __init__(self, source: CorpusConfig) -> None:
         self.encoder, self.errors = BlockEncoder(source.lowercase), source.encoding_errors
         self.results = collections.deque()
 
@@ -446,7 +451,7 @@ class _EncoderProcesses:
     they start without the caller's main module (``_without_main_module``).
     """
 
-    def __init__(self, count: int, source: TextCorpus) -> None:
+    def __init__(self, count: int, source: CorpusConfig) -> None:
         context = multiprocessing.get_context("forkserver")
         self.count = count
         self.inboxes = [context.Queue() for _ in range(count)]

@@ -853,18 +853,18 @@ def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
     return np.asarray(array[start:stop])
 
 
-def epoch_windows(dataset: Dataset, window_blocks: int, epoch: int) -> list[np.ndarray]:
-    """The blocks of each window of ``epoch``: the blocks in an order drawn for the epoch,
-    ``window_blocks`` at a time. Rows are shuffled within a window (``window_order``), so a
-    row meets the rows of its window's blocks, not those of the whole corpus."""
+def epoch_groups(dataset: Dataset, group_blocks: int, epoch: int) -> list[np.ndarray]:
+    """The blocks of each group of ``epoch``: the blocks in an order drawn for the epoch,
+    ``group_blocks`` at a time. Rows are shuffled within a group (``stream.group_order``), so
+    a row meets the rows of its group's blocks, not those of the whole corpus."""
     num_blocks = len(dataset.blocks) - 1
     order = np.arange(num_blocks)
     if num_blocks > 1:
         order = stream_rng(dataset.seed, BLOCK_ORDER_STREAM, epoch).permutation(num_blocks)
-    return [order[start : start + window_blocks] for start in range(0, num_blocks, window_blocks)]
+    return [order[start : start + group_blocks] for start in range(0, num_blocks, group_blocks)]
 
 
-def window_examples(
+def group_examples(
     dataset: Dataset,
     blocks: np.ndarray,
     draw_epoch: int,
@@ -872,7 +872,7 @@ def window_examples(
     num_noise: int,
     max_len: int,
 ) -> Examples:
-    """The examples of a window's blocks, block after block; each block draws its windows
+    """The examples of a group's blocks, block after block; each block draws its windows
     and noise words from its own generator (the draw of ``draw_epoch``)."""
     parts = [
         draw_examples(
@@ -897,6 +897,6 @@ def window_examples(
 
 def stream_rng(seed: int, stream: int, epoch: int = 0, block: int = 0) -> np.random.Generator:
     """The generator of one stream of draws (subsampling, examples, shuffling, block order)
-    for ``epoch`` and ``block`` (a window, for shuffling). Block 0's is the stream's own, so a
+    for ``epoch`` and ``block`` (a group, for shuffling). Block 0's is the stream's own, so a
     corpus of one block draws what it drew before it was cut into blocks."""
     return np.random.default_rng([seed, stream, epoch, *([block] if block else [])])

@@ -1,20 +1,22 @@
-"""The compiled multi-step loop over device-resident batches, and the epoch loop around it.
+"""The compiled multi-step loop over device-resident batches, and the program that builds it.
 
-One loop for every run: one train step, any optimiser, either layout, and several runs trained
-together as a run axis of the state."""
+One program for every run: one train step, any optimiser, either layout, and several runs
+trained together as a run axis of the state."""
 
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, parallel
+from w2v_jax import batches, data, optim, parallel, step
+from w2v_jax.config import Config
 
 
 def make_chunk_runner(
@@ -65,78 +67,68 @@ def make_chunk_runner(
     )
 
 
-@dataclasses.dataclass(frozen=True)
-class EpochStats:
-    """An epoch's loss and throughput: its own counts over its own wall time."""
+class Program:
+    """A run's compiled program, built in this one place for every run and benchmark: the
+    optimiser (a schedule spans ``total_steps``), the train step, the packed capacity and the
+    chunk runner compiled ahead of time (``make_chunk_runner``).
 
-    epoch: int
-    loss: float
-    seconds: float
-    centers: int
-    pairs: int
-    step: int = 0
-    """The global step at the epoch's end (0 where unknown)."""
-    feed_seconds: float = 0.0
-    """Of ``seconds``, the time training waited for examples to be drawn and moved to the
-    device (``stream.Stream.wait_seconds``)."""
-
-    @property
-    def centers_per_second(self) -> float:
-        return self.centers / self.seconds
-
-    @property
-    def pairs_per_second(self) -> float:
-        return self.pairs / self.seconds
-
-    def to_dict(self) -> dict[str, float]:
-        return {
-            **dataclasses.asdict(self),
-            "centers_per_second": self.centers_per_second,
-            "pairs_per_second": self.pairs_per_second,
-        }
-
-
-class Trainer:
-    """Compiles the chunk runner and runs epochs of device-resident examples through it.
-
-    Padded batches need one program. Packed ones (``capacity``) need one per pair capacity; an
-    epoch whose batches need more pairs than the program holds compiles a larger one.
-    ``deterministic`` compiles with XLA's deterministic ops (see Config.deterministic). With
-    ``num_runs``, the state holds that many runs trained together (``step.create_train_state``):
-    losses are per run, and a run whose loss stops being finite is marked in ``diverged`` while
-    the others train on. The program is laid out on ``placement``'s mesh (default: one
-    device): the state's shardings come from its shapes, the examples keep theirs (on every
-    device, or split by rows along "data"), each step's rows are split along "data".
+    ``configs`` is one run's config, or the configs of runs trained together (``stacked``):
+    then the state holds that many runs ([vocab, runs, embed] tables) and losses are per run.
+    A config's lr None trains at its optimiser's default rate, which ``configs`` names.
+    Padded batches need one program. Packed ones need one per pair capacity: ``fit`` grows the
+    capacity to a group's most live slots (rounded, so that most groups reuse one program),
+    and the next dispatch compiles a larger program when it grew. The program is laid out on
+    ``placement``'s mesh (default: ``config.mesh``): the state's shardings come from its
+    shapes, the examples keep theirs, each step's rows are split along "data".
     """
 
     def __init__(
         self,
-        steps_per_dispatch: int,
-        step_fn: Callable,
-        deterministic: bool = False,
-        num_runs: int | None = None,
+        configs: Config | Sequence[Config],
+        vocab: data.Vocab,
+        total_steps: int,
+        stacked: bool = False,
         placement: parallel.Placement | None = None,
     ) -> None:
-        self.steps_per_dispatch = steps_per_dispatch
-        self.placement = placement or parallel.Placement.single()
-        self.num_runs = num_runs
-        self._step_fn = step_fn
-        self._compiler_options = compiler_options(deterministic)
-        self._compiled = None
+        configs = list(configs) if isinstance(configs, list | tuple) else [configs]
+        self.configs = [config.replace(lr=optim.learning_rate(config)) for config in configs]
+        self.config = config = self.configs[0]
+        self.vocab_size = len(vocab)
+        self.num_runs = len(configs) if stacked else None
+        self.placement = placement or parallel.Placement.from_spec(config.mesh)
+        self.placement.check_batch(config.batch_size)
+        self.optimizer = optim.make(self.configs if stacked else config, total_steps)
+        noise = data.noise_distribution(vocab.counts) if config.shares_noise else None
+        self.step_fn = step.make_train_step(config, self.optimizer, noise)
+        self.packed = batches.resolved_layout(config.layout) == "packed"
         self.capacity: int | None = None
+        """Pairs a packed batch holds (None: padded batches)."""
         self.compile_seconds = 0.0
-        self.diverged: list[str | None] = [None] * (num_runs or 1)
+        self._compiled = None
+        self._compiled_capacity: int | None = None
 
-    def compile(
-        self,
-        state: Any,
-        examples: dict[str, jax.Array],
-        batch_size: int,
-        capacity: int | None = None,
-    ) -> None:
+    def init_state(self) -> step.TrainState:
+        """Fresh tables and optimiser state, created where they live."""
+        return step.create_train_state(
+            self.config,
+            self.vocab_size,
+            jax.random.key(self.config.seed),
+            self.optimizer,
+            self.num_runs,
+            self.placement,
+        )
+
+    def fit(self, most_live: int) -> None:
+        """Packed batches: grow the capacity to hold ``most_live`` live slots."""
+        if self.packed:
+            self.capacity = batches.rounded_capacity(most_live, self.capacity or 0)
+
+    def compile(self, state: Any, examples: dict[str, Any]) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
-        order = jax.ShapeDtypeStruct((self.steps_per_dispatch, batch_size), np.int32)
+        order = jax.ShapeDtypeStruct(
+            (self.config.steps_per_dispatch, self.config.batch_size), np.int32
+        )
         placement = self.placement
         abstract_state = jax.eval_shape(lambda: state)
         rows = max(leaf.shape[0] for leaf in jax.tree.leaves(abstract_state.params))
@@ -146,88 +138,35 @@ class Trainer:
             jax.tree.map(lambda x: getattr(x, "sharding", None) or placement.replicated, examples),
             placement.batch_rows,
         )
-        runner = make_chunk_runner(self._step_fn, self.num_runs, capacity, shardings)
+        runner = make_chunk_runner(self.step_fn, self.num_runs, self.capacity, shardings)
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
-            self._compiler_options
+            compiler_options(self.config.deterministic)
         )
-        self.capacity = capacity
+        self._compiled_capacity = self.capacity
         self.compile_seconds += time.perf_counter() - start
 
     def memory_analysis(self) -> Any:
         """XLA's memory figures of the compiled program (per device on a mesh)."""
         return self._compiled.memory_analysis()
 
-    def run_epoch(
-        self,
-        state: Any,
-        examples: dict[str, jax.Array],
-        order: np.ndarray,
-        epoch: int,
-        on_dispatch: Callable[[Any, EpochProgress, Dispatch], None] | None = None,
-        resume: EpochProgress | None = None,
-        checkpoint_every: int = 0,
-        capacity: int | None = None,
-        offset: int = 0,
-    ) -> tuple[Any, EpochProgress]:
-        """Train on the batches of ``order`` (int32 [num_batches, batch]), the epoch's batches
-        from ``offset`` on (a window of it); returns the state and the epoch's progress (its
-        batches done and loss sums, per run with ``num_runs``).
-
-        ``resume`` starts after the batches already done, carrying their loss. After every
-        dispatch, ``on_dispatch(state, progress, dispatch)`` is called (the caller logs,
-        checkpoints or stops there); with ``checkpoint_every``, dispatches end on
-        the global steps that are its multiples. ``capacity``: pairs per packed batch (None:
-        padded batches). Raises FloatingPointError when the loss of every run is non-finite.
-        """
-        if self._compiled is None or capacity != self.capacity:
-            self.compile(state, examples, order.shape[1], capacity)
-        done = resume or EpochProgress(offset)
-        global_step = int(state.step)
-        while done.batch - offset < len(order):
-            first = done.batch - offset
-            num_steps = min(self.steps_per_dispatch, len(order) - first)
-            if checkpoint_every:  # end dispatches on checkpoint steps
-                num_steps = min(num_steps, checkpoint_every - global_step % checkpoint_every)
-            chunk = parallel.put(
-                pad_steps(order[first : first + num_steps], self.steps_per_dispatch),
-                self.placement.batch_rows,
-            )
-            began = time.perf_counter()
-            state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
-            # One host sync per dispatch, not per step.
-            losses = np.asarray(losses, np.float64)[:num_steps]
-            self._check_finite(losses, epoch, done.batch)
-            dispatch = Dispatch(
-                num_steps,
-                global_step + num_steps,
-                losses.sum(axis=0),
-                np.asarray(rows, np.float64)[:num_steps].sum(axis=0),
-                time.perf_counter() - began,
-            )
-            done = EpochProgress(
-                done.batch + num_steps,
-                done.loss_sum + dispatch.loss_sum,
-                done.num_examples + dispatch.num_examples,
-            )
-            global_step += num_steps
-            if on_dispatch is not None:
-                on_dispatch(state, done, dispatch)
-        return state, done
-
-    def _check_finite(self, losses: np.ndarray, epoch: int, first_batch: int) -> None:
-        """Mark the runs whose loss turned non-finite; raise when none is left."""
-        per_run = losses.reshape(len(losses), -1)
-        for run in range(per_run.shape[1]):
-            bad = np.flatnonzero(~np.isfinite(per_run[:, run]))
-            if bad.size and self.diverged[run] is None:
-                self.diverged[run] = (
-                    f"non-finite loss {per_run[bad[0], run]} in epoch {epoch}"
-                    f" at step {first_batch + int(bad[0]) + 1} of the epoch"
-                )
-        if all(self.diverged):
-            raise FloatingPointError(
-                f"{self.diverged[0]}: lower the learning rate or check the data"
-            )
+    def __call__(
+        self, state: Any, examples: dict[str, jax.Array], order: np.ndarray | jax.Array
+    ) -> tuple[Any, Dispatch]:
+        """Train on the batches of ``order`` (int32 [steps, batch], at most
+        steps_per_dispatch rows of ``examples``): one dispatch, one host sync."""
+        if self._compiled is None or self._compiled_capacity != self.capacity:
+            self.compile(state, examples)
+        num_steps = len(order)
+        chunk = parallel.put(
+            pad_steps(order, self.config.steps_per_dispatch), self.placement.batch_rows
+        )
+        began = time.perf_counter()
+        first_step = int(state.step)
+        state, losses, rows = self._compiled(state, examples, chunk, np.int32(num_steps))
+        losses = np.asarray(losses, np.float64)[:num_steps]
+        rows = np.asarray(rows, np.float64)[:num_steps]
+        seconds = time.perf_counter() - began
+        return state, Dispatch(first_step, losses, rows, seconds)
 
 
 def compiler_options(deterministic: bool) -> dict[str, Any] | None:
@@ -239,49 +178,36 @@ def compiler_options(deterministic: bool) -> dict[str, Any] | None:
 
 @dataclasses.dataclass(frozen=True)
 class Dispatch:
-    """One compiled call: its steps, the global step after it, the loss summed over its real
-    rows, those rows (centers) and its wall time (it ends with the host reading the losses)."""
+    """One compiled call: the global step before it, each step's loss summed over its real
+    rows and those rows (centers), [steps] or [steps, runs], and its wall time (it ends with
+    the host reading the losses)."""
 
-    steps: int
-    global_step: int
-    loss_sum: Any
-    """Summed over the dispatch's real rows: a float, or [runs] for runs trained together."""
-    num_examples: Any
+    first_step: int
+    losses: np.ndarray
+    rows: np.ndarray
     seconds: float
 
     @property
-    def mean_loss(self) -> Any:
-        return self.loss_sum / np.maximum(self.num_examples, 1.0)
+    def steps(self) -> int:
+        return len(self.losses)
 
+    @property
+    def global_step(self) -> int:
+        """The global step after it."""
+        return self.first_step + self.steps
 
-@dataclasses.dataclass(frozen=True)
-class EpochProgress:
-    """How far an epoch got: batches done and the loss summed over their real rows."""
+    @property
+    def loss_sum(self) -> Any:
+        """Summed over the dispatch's real rows: a float, or [runs] for runs trained together."""
+        return self.losses.sum(axis=0)
 
-    batch: int = 0
-    loss_sum: Any = 0.0
-    """A float, or [runs] for runs trained together (as ``num_examples``)."""
-    num_examples: Any = 0.0
+    @property
+    def num_examples(self) -> Any:
+        return self.rows.sum(axis=0)
 
     @property
     def mean_loss(self) -> Any:
         return self.loss_sum / np.maximum(self.num_examples, 1.0)
-
-    def to_dict(self) -> dict[str, Any]:
-        """As JSON holds it: floats, or lists of them."""
-        return {
-            "batch": self.batch,
-            "loss_sum": np.asarray(self.loss_sum).tolist(),
-            "num_examples": np.asarray(self.num_examples).tolist(),
-        }
-
-    @classmethod
-    def from_dict(cls, saved: dict[str, Any]) -> EpochProgress:
-        return cls(
-            saved["batch"],
-            np.asarray(saved["loss_sum"], np.float64),
-            np.asarray(saved["num_examples"], np.float64),
-        )
 
 
 def pad_steps(order: np.ndarray | jax.Array, steps: int) -> np.ndarray | jax.Array:
@@ -291,3 +217,34 @@ def pad_steps(order: np.ndarray | jax.Array, steps: int) -> np.ndarray | jax.Arr
         return order
     xp = jnp if isinstance(order, jax.Array) else np
     return xp.concatenate([order, xp.zeros((steps - len(order), order.shape[1]), order.dtype)])
+
+
+def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
+    """The bytes a run's tables and its optimiser's state will take, from their shapes alone
+    (nothing is allocated): ``{"tables": ..., "optimiser": ...}`` in all (a mesh's padding
+    rows included), ``"per_device"`` on each device of the run's mesh (``config.mesh``, named
+    in ``"mesh"``)."""
+    optimizer = optim.make(config.replace(lr=optim.learning_rate(config)), total_steps=1)
+    placement = parallel.Placement.from_spec(config.mesh)
+    rows = placement.rows(vocab_size)
+    shapes = jax.eval_shape(
+        lambda key: step.create_train_state(
+            config, vocab_size, key, optimizer, placement=placement
+        ),
+        jax.random.key(0),
+    )
+    shardings = placement.state_shardings(shapes, rows)
+
+    def size(tree) -> int:
+        return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
+
+    per_device = sum(
+        math.prod(sharding.shard_shape(leaf.shape)) * leaf.dtype.itemsize
+        for leaf, sharding in zip(jax.tree.leaves(shapes), jax.tree.leaves(shardings), strict=True)
+    )
+    return {
+        "tables": size(shapes.params),
+        "optimiser": size(shapes.opt_state),
+        "per_device": per_device,
+        "mesh": placement.description,
+    }

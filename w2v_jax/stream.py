@@ -1,15 +1,16 @@
-"""The examples of an epoch as a stream of windows: drawn on the host ahead of the device by a
-grain pipeline, a window of blocks at a time, so that memory holds a window or two, never the
+"""The examples of a run as a stream of groups of blocks: drawn on the host ahead of the
+device by a grain pipeline, a group at a time, so that memory holds a group or two, never the
 epoch.
 
-An epoch's blocks come in an order drawn for the epoch, ``Config.window_blocks`` at a time
-(``data.epoch_windows``); a window's examples are drawn block by block (``data.window_examples``)
-and its rows shuffled within the window, then cut into batches, the last one filled with
-padding rows. Every draw is seeded by (seed, stream, epoch, block or window), so a window is the
-same whenever it is drawn: the position in the stream is just (epoch, batch), and a run resumed
-there draws what the interrupted run would have. A corpus of one window (PTB) draws its examples
-once, as the book does, and keeps them on the device for every epoch. On a mesh, a window's
-blocks are dealt to the data axis and each process draws its own (``ShardLayout``).
+An epoch's blocks come in an order drawn for the epoch, ``Config.group_blocks`` at a time
+(``data.epoch_groups``); a group's examples are drawn block by block (``data.group_examples``)
+and its rows shuffled within the group, then cut into batches, the last one filled with
+padding rows. Every draw is seeded by (seed, stream, epoch, block or group), so a group is the
+same whenever it is drawn: the position in the stream is the global step alone (``RunPlan``
+says which epoch, group and batch it falls in), and a run resumed there draws what the
+interrupted run would have. A corpus of one group (PTB) draws its examples once, as the book
+does, and keeps them on the device for every epoch. On a mesh, a group's blocks are dealt to
+the data axis and each process draws its own (``ShardLayout``).
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from w2v_jax.config import Config
 
 @dataclasses.dataclass(frozen=True)
 class EpochPlan:
-    """The windows of an epoch (their blocks) and the batches each takes."""
+    """The groups of an epoch (their blocks) and the batches each takes."""
 
-    windows: list[np.ndarray]
+    groups: list[np.ndarray]
     rows: np.ndarray
-    """int64 [windows]: the centers of each window."""
+    """int64 [groups]: the centers of each group."""
     batch_size: int
 
     @property
@@ -40,59 +41,101 @@ class EpochPlan:
         return -(-self.rows // self.batch_size)
 
     @property
-    def starts(self) -> np.ndarray:
-        """The epoch's batch index where each window starts, then the epoch's batches."""
-        return np.concatenate([[0], np.cumsum(self.batches)]).astype(np.int64)
-
-    @property
     def num_batches(self) -> int:
         return int(self.batches.sum())
 
-    def window_of(self, batch: int) -> int:
-        """The window holding the epoch's batch ``batch`` (a batch at a window's end: the next
-        window; the epoch's end: the number of windows)."""
-        return int(np.searchsorted(self.starts[1:], batch, side="right"))
-
 
 def epoch_plan(config: Config, dataset: data.Dataset, epoch: int) -> EpochPlan:
-    windows = data.epoch_windows(dataset, config.window_blocks, epoch)
-    rows = np.array([dataset.block_centers[window].sum() for window in windows], np.int64)
-    return EpochPlan(windows, rows, config.batch_size)
+    groups = data.epoch_groups(dataset, config.group_blocks, epoch)
+    rows = np.array([dataset.block_centers[group].sum() for group in groups], np.int64)
+    return EpochPlan(groups, rows, config.batch_size)
 
 
-def total_steps(config: Config, dataset: data.Dataset) -> int:
-    """The batches of every epoch of the run."""
-    return sum(epoch_plan(config, dataset, epoch).num_batches for epoch in range(config.num_epochs))
+class RunPlan:
+    """Every epoch's groups and batches, so that one number, the global step, says where a
+    run stands: the epoch, the group and the batch follow from it."""
+
+    def __init__(self, config: Config, dataset: data.Dataset) -> None:
+        self.config, self.dataset = config, dataset
+        self._epochs: list[EpochPlan] = []
+        self._starts = [0]  # the global step where each epoch starts
+
+    def epoch(self, epoch: int) -> EpochPlan:
+        while len(self._epochs) <= epoch:
+            planned = epoch_plan(self.config, self.dataset, len(self._epochs))
+            self._epochs.append(planned)
+            self._starts.append(self._starts[-1] + planned.num_batches)
+        return self._epochs[epoch]
+
+    def epoch_start(self, epoch: int) -> int:
+        """The global step where ``epoch`` (0-based) starts; ``num_epochs``: the run's end."""
+        if epoch:
+            self.epoch(epoch - 1)
+        return self._starts[epoch]
+
+    @property
+    def total_steps(self) -> int:
+        return self.epoch_start(self.config.num_epochs)
+
+    def epoch_of(self, step: int) -> int:
+        """The epoch the batch after ``step`` belongs to (an epoch's end: the next epoch)."""
+        epoch = 0
+        while self.epoch_start(epoch + 1) <= step:
+            epoch += 1
+        return epoch
+
+    def group_start(self, epoch: int, group: int) -> int:
+        """The global step where a group's first batch runs."""
+        return self.epoch_start(epoch) + int(self.epoch(epoch).batches[:group].sum())
+
+    def locate(self, step: int) -> tuple[int, int]:
+        """(epoch, group) of the batch after ``step``."""
+        epoch = self.epoch_of(step)
+        ends = np.cumsum(self.epoch(epoch).batches) + self.epoch_start(epoch)
+        return epoch, int(np.searchsorted(ends, step, side="right"))
+
+    def groups_from(self, step: int) -> list[tuple[int, int]]:
+        """The (epoch, group) pairs left in the run after ``step``."""
+        if step >= self.total_steps:
+            return []
+        first_epoch, first_group = self.locate(step)
+        return [
+            (epoch, group)
+            for epoch in range(first_epoch, self.config.num_epochs)
+            for group in range(
+                first_group if epoch == first_epoch else 0, len(self.epoch(epoch).groups)
+            )
+        ]
 
 
-def draw_window(
+def draw_group(
     config: Config, dataset: data.Dataset, blocks: np.ndarray, epoch: int
 ) -> data.Examples:
-    """A window's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
+    """A group's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
     draw_epoch = epoch if config.resample_each_epoch else 0
-    return data.window_examples(
+    return data.group_examples(
         dataset, blocks, draw_epoch, config.max_window, config.noise_per_context, config.max_len
     )
 
 
 def shard_capacity(config: Config, dataset: data.Dataset, shards: int) -> int:
-    """Rows each data shard of any window fits in, a padding row included: the centers of the
-    ceil(window_blocks / shards) largest blocks, plus one. Windows are padded to it on the
+    """Rows each data shard of any group fits in, a padding row included: the centers of the
+    ceil(group_blocks / shards) largest blocks, plus one. Groups are padded to it on the
     device, so that one program serves them all."""
-    per_shard = -(-config.window_blocks // shards)
+    per_shard = -(-config.group_blocks // shards)
     return int(np.sort(dataset.block_centers)[::-1][:per_shard].sum()) + 1
 
 
 @dataclasses.dataclass(frozen=True)
 class ShardLayout:
-    """Where a window's rows sit on the device. The window's k-th block goes to data shard
-    k mod ``shards``, which holds its blocks' rows in window order, then padding rows, in
+    """Where a group's rows sit on the device. The group's k-th block goes to data shard
+    k mod ``shards``, which holds its blocks' rows in group order, then padding rows, in
     ``shard_rows`` rows; device row ``shard * shard_rows + i`` is its shard's row i. One shard
-    (one device, the vocab axis only, a corpus of one window): every device holds the window's
+    (one device, the vocab axis only, a corpus of one group): every device holds the group's
     rows in the order drawn, then padding rows."""
 
     block_rows: np.ndarray
-    """int64 [blocks of the window]: each block's rows, in window order."""
+    """int64 [blocks of the group]: each block's rows, in group order."""
     shards: int
     shard_rows: int
 
@@ -106,11 +149,11 @@ class ShardLayout:
         return int(self.block_rows.sum())
 
     def blocks_of(self, shard: int) -> np.ndarray:
-        """The window positions of the blocks shard ``shard`` holds."""
+        """The group positions of the blocks shard ``shard`` holds."""
         return np.arange(shard, len(self.block_rows), self.shards)
 
     def device_rows(self) -> np.ndarray:
-        """int32 [rows + 1]: the device row of each of the window's rows (blocks in window
+        """int32 [rows + 1]: the device row of each of the group's rows (blocks in group
         order), and last, for the batch order's padding index ``rows``, a padding row."""
         starts = np.zeros(len(self.block_rows), np.int64)
         for shard in range(self.shards):
@@ -168,62 +211,76 @@ def shards_to_device(
     return arrays
 
 
-def window_order(config: Config, num_rows: int, epoch: int, window: int) -> np.ndarray | jax.Array:
-    """A window's batch order: int32 [batches, batch_size], rows of the window shuffled (on
-    the host, or on the device with config.shuffle "device"), the last batch filled with the
-    padding row ``num_rows``. Window 0's is the one a corpus of one window has always had."""
+def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.ndarray | jax.Array:
+    """A group's batch order: int32 [batches, batch_size], rows of the group shuffled (on the
+    host, or on the device with config.shuffle "device"), the last batch filled with the
+    padding row ``num_rows``. Group 0's is the one a corpus of one group has always had."""
     if config.shuffle == "device":
         key = jax.random.fold_in(
             jax.random.fold_in(jax.random.key(config.seed), data.SHUFFLE_STREAM), epoch
         )
-        if window:
-            key = jax.random.fold_in(key, window)
+        if group:
+            key = jax.random.fold_in(key, group)
         return batches.device_batch_order(num_rows, config.batch_size, key)
-    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch, window)
+    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch, group)
     return data.batch_order(num_rows, config.batch_size, shuffle)
 
 
 @dataclasses.dataclass
-class Window:
-    """One window of an epoch on the device: its examples (``layout`` says where each of its
-    rows sits) and the epoch's batch index of its first batch."""
+class Group:
+    """One group of blocks of an epoch on the device: its examples (``layout`` says where each
+    of its rows sits), its batch order as rows of them, and the global step of its first
+    batch."""
 
+    epoch: int
     index: int
-    device: dict[str, jax.Array]
+    examples: dict[str, jax.Array]
     layout: ShardLayout
-    first_batch: int
+    order: np.ndarray | jax.Array
+    """int32 [batches, batch_size]: device rows of each batch."""
+    first_step: int
 
     @property
     def rows(self) -> int:
         return self.layout.rows
 
-    def device_order(self, order: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
-        """A batch order over the window's rows (``window_order``) as rows of its device
-        examples (the same order when the window is one shard)."""
-        if self.layout.shards == 1:
-            return order
-        rows = self.layout.device_rows()
-        return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
+    @property
+    def end_step(self) -> int:
+        return self.first_step + len(self.order)
 
-    def counts(
-        self, order: np.ndarray | jax.Array, first_batch: int, placement: parallel.Placement
-    ) -> tuple[int, int]:
-        """Of ``order`` (device rows): the context pairs of its batches from ``first_batch``
-        on, and the most live slots of any of its batches (what a packed batch must hold),
-        counted in one program on the device, where the rows are. The order is grown with
-        batches of padding rows to a power of two batches, so that the program compiles for a
-        few shapes, not every window's."""
+    def centers_from(self, step: int) -> int:
+        """The centers of the group's batches after ``step``."""
+        done = step - self.first_step
+        if not done:
+            return self.rows
         padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
-        host = np.asarray(order)
+        return int((np.asarray(self.order[done:]) != padding).sum())
+
+    def counts(self, step: int, placement: parallel.Placement) -> tuple[int, int]:
+        """The context pairs of the group's batches after ``step``, and the most live slots of
+        any of its batches (what a packed batch must hold), counted in one program on the
+        device, where the rows are. The order is grown with batches of padding rows to a power
+        of two batches, so that the program compiles for a few shapes, not every group's."""
+        padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
+        host = np.asarray(self.order)
         grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding, np.int32)
         grown[: len(host)] = host
         pairs, most_live = _counts(
-            self.device["num_contexts"],
-            self.device["num_live"],
+            self.examples["num_contexts"],
+            self.examples["num_live"],
             parallel.put(grown, placement.replicated),
-            np.int32(first_batch),
+            np.int32(step - self.first_step),
         )
         return int(pairs), int(most_live)
+
+
+def device_order(layout: ShardLayout, order: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
+    """A batch order over a group's rows (``group_order``) as rows of its device examples (the
+    same order when the group is one shard)."""
+    if layout.shards == 1:
+        return order
+    rows = layout.device_rows()
+    return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
 
 
 @jax.jit
@@ -236,17 +293,17 @@ def _counts(
 
 
 class Stream:
-    """The windows of the run's epochs.
+    """The groups of the run's epochs, from any global step on.
 
-    A corpus of one window draws it once (each epoch with resample_each_epoch) and keeps it on
-    every device. A larger corpus's windows come from one grain pipeline over the run's
-    (epoch, window) pairs, which draws a window and moves it to the device in a thread, one
-    window ahead of training (numpy and the copy leave the interpreter while they work), across
-    epoch ends too. On a mesh, a window's blocks are dealt to the data axis (``ShardLayout``):
+    A corpus of one group draws it once (each epoch with resample_each_epoch) and keeps it on
+    every device. A larger corpus's groups come from one grain pipeline over the run's
+    (epoch, group) pairs, which draws a group and moves it to the device in a thread, one
+    group ahead of training (numpy and the copy leave the interpreter while they work), across
+    epoch ends too. On a mesh, a group's blocks are dealt to the data axis (``ShardLayout``):
     each process draws only the blocks of its own devices' shards, and each step gathers its
     share of a batch's rows from whichever shards hold them (XLA adds the collective), so that
     a run's batches are the same on any mesh and any number of processes. ``wait_seconds``
-    adds up the time training waited for a window (the device is idle then, each dispatch
+    adds up the time training waited for a group (the device is idle then, each dispatch
     having ended with the host reading its losses).
     """
 
@@ -258,21 +315,19 @@ class Stream:
         placement: parallel.Placement | None = None,
     ) -> None:
         self.config, self.dataset = config, dataset
+        self.plan = RunPlan(config, dataset)
         self.placement = placement or parallel.Placement.single()
-        self.one_window = len(dataset.blocks) - 1 <= config.window_blocks
-        self.shards = 1 if self.one_window else self.placement.data_size
+        self.one_group = len(dataset.blocks) - 1 <= config.group_blocks
+        self.shards = 1 if self.one_group else self.placement.data_size
         self.shard_rows = shard_capacity(config, dataset, self.shards)
-        # A corpus of one window keeps its examples for every epoch: (host, device).
+        # A corpus of one group keeps its examples for every epoch: (host, device).
         self._kept: tuple[data.Examples, dict[str, jax.Array] | None] | None = None
-        if first is not None and self.one_window:
+        if first is not None and self.one_group:
             self._kept = (first, None)
-        self._plans: dict[int, EpochPlan] = {}
-        self._pipeline: Iterator[Window] | None = None
-        self._next: tuple[int, int] | None = None  # the pipeline's next (epoch, window)
         self.wait_seconds = 0.0
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
-        """The shapes and shardings of every window's device examples, to compile for."""
+        """The shapes and shardings of every group's device examples, to compile for."""
         rows, length = self.shards * self.shard_rows, self.config.max_len
         sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
         shapes = {
@@ -286,62 +341,62 @@ class Stream:
             for name, shape in shapes.items()
         }
 
-    def plan(self, epoch: int) -> EpochPlan:
-        if epoch not in self._plans:
-            self._plans[epoch] = epoch_plan(self.config, self.dataset, epoch)
-        return self._plans[epoch]
-
-    def first_window(self) -> data.Examples:
-        """Epoch 0's first window, host side (drawn here for a corpus of more than one)."""
+    def first_group(self) -> data.Examples:
+        """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
         if self._kept is not None:
             return self._kept[0]
-        first = draw_window(self.config, self.dataset, self.plan(0).windows[0], 0)
-        if self.one_window:
+        first = draw_group(self.config, self.dataset, self.plan.epoch(0).groups[0], 0)
+        if self.one_group:
             self._kept = (first, None)
         return first
 
-    def start(self, epoch: int, from_batch: int) -> None:
-        """Start drawing the windows from the epoch's batch ``from_batch`` on (while the train
-        step compiles, say)."""
-        window = self.plan(epoch).window_of(from_batch)
-        if not self.one_window and window < len(self.plan(epoch).windows):
-            self._pipeline, self._next = self._start(epoch, window), (epoch, window)
+    def most_live(self) -> int:
+        """A corpus of one group: the most live slots of any batch of the run's epochs, done
+        ones too (what a packed batch must hold), so that a resumed run compiles the program
+        an uninterrupted one runs (a GPU sums another capacity in another order)."""
+        host = self.first_group()
+        live = np.append(host.num_live, 0)
+        most = 0
+        for epoch in range(self.config.num_epochs):
+            order = np.asarray(group_order(self.config, len(host), epoch, 0))
+            most = max(most, int(live[order].sum(axis=1, dtype=np.int64).max(initial=0)))
+        return most
 
-    def windows(self, epoch: int, from_window: int = 0) -> Iterator[Window]:
-        """The windows of ``epoch`` from ``from_window`` on."""
-        plan = self.plan(epoch)
-        for index in range(from_window, len(plan.windows)):
+    def groups(self, step: int) -> Iterator[Group]:
+        """The groups of the run from the global step ``step`` on; the first is drawn when
+        this is called, so the caller can compile while it is drawn."""
+        pairs = self.plan.groups_from(step)
+        if self.one_group:
+            drawn = map(self._single_group, pairs)
+        elif pairs:
+            import grain  # a second to import, needed only by corpora of more than one group
+
+            source = grain.MapDataset.source(pairs).map(self._drawn)
+            # One thread, one group ahead: the next group is drawn while this one trains.
+            options = grain.ReadOptions(num_threads=1, prefetch_buffer_size=1)
+            drawn = iter(source.to_iter_dataset(options))
+        else:
+            drawn = iter(())
+        return self._timed(drawn)
+
+    def _timed(self, drawn: Iterator[Group]) -> Iterator[Group]:
+        while True:
             began = time.perf_counter()
-            if self.one_window:
-                window = self._single_window(epoch, plan)
-            else:
-                if self._next != (epoch, index):  # not where the pipeline stands: start it
-                    self._pipeline = self._start(epoch, index)
-                window = next(self._pipeline)
-                last = index + 1 == len(plan.windows)
-                self._next = (epoch + 1, 0) if last else (epoch, index + 1)
+            group = next(drawn, None)
             self.wait_seconds += time.perf_counter() - began
-            yield window
+            if group is None:
+                return
+            yield group
 
-    def _start(self, epoch: int, window: int) -> Iterator[Window]:
-        import grain  # a second to import, needed only by corpora of more than one window
+    def _group(self, epoch: int, index: int, examples, layout: ShardLayout) -> Group:
+        order = group_order(self.config, layout.rows, epoch, index)
+        first = self.plan.group_start(epoch, index)
+        return Group(epoch, index, examples, layout, device_order(layout, order), first)
 
-        pairs = [
-            (e, w)
-            for e in range(epoch, self.config.num_epochs)
-            for w in range(window if e == epoch else 0, len(self.plan(e).windows))
-        ]
-        source = grain.MapDataset.source(pairs).map(self._drawn)
-        # One thread, one window ahead: the next window is drawn while this one trains.
-        return iter(
-            source.to_iter_dataset(grain.ReadOptions(num_threads=1, prefetch_buffer_size=1))
-        )
-
-    def _drawn(self, pair: tuple[int, int]) -> Window:
-        """A window drawn and on the device: this process draws the blocks of its shards."""
+    def _drawn(self, pair: tuple[int, int]) -> Group:
+        """A group drawn and on the device: this process draws the blocks of its shards."""
         epoch, index = pair
-        plan = self.plan(epoch)
-        blocks = plan.windows[index]
+        blocks = self.plan.epoch(epoch).groups[index]
         layout = ShardLayout(
             self.dataset.block_centers[blocks].astype(np.int64), self.shards, self.shard_rows
         )
@@ -349,21 +404,20 @@ class Stream:
         parts = {}
         for shard in local:
             held = blocks[layout.blocks_of(shard)]
-            parts[shard] = (
-                draw_window(self.config, self.dataset, held, epoch) if len(held) else None
-            )
-        device = shards_to_device(parts, layout, self.config.max_len, self.placement)
-        return Window(index, device, layout, int(plan.starts[index]))
+            parts[shard] = draw_group(self.config, self.dataset, held, epoch) if len(held) else None
+        examples = shards_to_device(parts, layout, self.config.max_len, self.placement)
+        return self._group(epoch, index, examples, layout)
 
-    def _single_window(self, epoch: int, plan: EpochPlan) -> Window:
-        """A corpus of one window keeps its examples for every epoch (drawn anew each epoch
+    def _single_group(self, pair: tuple[int, int]) -> Group:
+        """A corpus of one group keeps its examples for every epoch (drawn anew each epoch
         with resample_each_epoch)."""
+        epoch, _ = pair
         if self._kept is None or (self.config.resample_each_epoch and epoch > 0):
-            host = draw_window(self.config, self.dataset, plan.windows[0], epoch)
+            host = draw_group(self.config, self.dataset, self.plan.epoch(epoch).groups[0], epoch)
             self._kept = (host, None)
         host, device = self._kept
         layout = ShardLayout.whole(len(host), self.shard_rows - 1)
         if device is None:
             device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
             self._kept = (host, device)
-        return Window(0, device, layout, 0)
+        return self._group(epoch, 0, device, layout)

@@ -1,0 +1,122 @@
+"""A finished run's results: ``metrics.json``, ``loss.png`` and the evaluation of its vectors,
+written into its workdir by ``run.train``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from w2v_jax import checkpoint, records
+from w2v_jax.evaluate import BenchmarkError, Embeddings
+
+if TYPE_CHECKING:
+    from w2v_jax.run import Evaluation, Run
+
+logger = logging.getLogger("w2v_jax")
+
+
+class EvaluationError(RuntimeError):
+    """Evaluating a finished run failed; its checkpoint and results are kept."""
+
+
+def metrics(run: Run) -> dict[str, Any]:
+    """What ``metrics.json`` records of a run before its evaluation."""
+    data = run.data
+    return {
+        "config": run.config.to_dict(),
+        "corpus": corpus_record(run),
+        **records.where_it_ran(),
+        "vocab_size": len(run.vocab),
+        "num_centers": data.num_centers,
+        # A corpus of one group has the same pairs every epoch; a larger one's examples are
+        # drawn as it trains (see "epochs").
+        "num_pairs": data.examples.num_pairs if data.examples is not None else None,
+        "blocks": data.num_blocks,
+        "data_seconds": data.seconds,
+        "compile_seconds": run.compile_seconds,
+        "checkpoint_seconds": run.checkpoint_seconds,
+        "resumed_from_step": run.resumed_from,
+        "diverged": run.diverged,
+        "epochs": [stats.to_dict() for stats in run.history],
+        "final_loss": run.history[-1].loss if run.history else None,
+        "loss_curve": run.curve,
+    }
+
+
+def corpus_record(run: Run) -> dict[str, Any]:
+    """The corpus a run trained on: its config, the files read with their sizes, what reading
+    found and the cache entry."""
+    encoded = run.data.encoded
+    return {
+        **run.data.corpus.to_dict(),
+        "files": [[str(path), path.stat().st_size] for path in dict.fromkeys(encoded.files)],
+        "lines": encoded.lines,
+        "tokens": len(encoded.corpus.ids),
+        "split_lines": encoded.split_lines,
+        "forgotten_words": encoded.forgotten,
+        "cache_entry": str(encoded.entry),
+    }
+
+
+def write_results(
+    runs: list[Run], workdir: Path, evaluation: Evaluation | None, main: bool
+) -> None:
+    """``metrics.json`` and ``loss.png`` of one run, or of runs trained together (one entry
+    each under "runs"), then the evaluation, written again with it; each run's ``metrics``
+    holds what was written. Process 0 writes; the others join its checkpoint read."""
+    if not main:
+        if evaluation is not None and len(runs) == 1:
+            Embeddings.from_checkpoint(workdir)  # Orbax synchronises the processes opening it
+        return
+    for run in runs:
+        run.metrics = metrics(run)
+    _write(runs, workdir)
+    title = f"{runs[0].data.corpus.name} skip-gram, {len(runs[0].history)} epochs"
+    records.plot_loss(runs[0].curve, runs[0].history, title, workdir / "loss.png")
+    if evaluation is None:
+        return
+    try:
+        for run in runs:
+            run.metrics.update(evaluate(run, evaluation, len(runs) == 1))
+    except (BenchmarkError, checkpoint.CheckpointError) as err:
+        for run in runs:
+            run.metrics["evaluation_error"] = str(err)
+        _write(runs, workdir)
+        raise EvaluationError(
+            f"evaluation failed: {err} (the run's checkpoint, metrics.json and loss.png are "
+            f"in {workdir})"
+        ) from None
+    _write(runs, workdir)
+
+
+def _write(runs: list[Run], workdir: Path) -> None:
+    values = runs[0].metrics if len(runs) == 1 else {"runs": [run.metrics for run in runs]}
+    records.write_json(workdir / "metrics.json", values)
+
+
+def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[str, Any]:
+    """Neighbours and benchmark scores of the run's vectors: those of its final checkpoint
+    (``from_checkpoint``), else those it holds. On a corpus other than PTB, benchmarks its
+    vocabulary does not cover are said in one line and left unscored."""
+    start = time.perf_counter()
+    embeddings = Embeddings.from_checkpoint(run.workdir) if from_checkpoint else run.embeddings()
+    queries = list(evaluation.queries) or [run.vocab.tokens[1]]  # index 0 is <unk>
+    neighbours = {}
+    for word in queries:
+        if word not in embeddings:
+            logger.warning(f"{word}: not in the vocabulary")
+            continue
+        found = embeddings.most_similar(word, evaluation.neighbours)
+        neighbours[word] = [[token, cosine] for token, cosine in found]
+    result: dict[str, Any] = {"neighbours": neighbours}
+    try:
+        result["evaluation"] = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir)
+    except BenchmarkError as err:
+        if run.data.corpus.is_ptb:
+            raise
+        logger.warning(f"benchmarks not scored: {err}")
+        result["evaluation_skipped"] = str(err)
+    result["evaluation_seconds"] = time.perf_counter() - start
+    return result

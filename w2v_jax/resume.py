@@ -1,0 +1,153 @@
+"""A run's checkpoints in ``workdir/checkpoints``: saving the state with the run's record, and
+resuming from the newest complete one after checking that it continues this run.
+
+The checkpoint's ``config`` item holds the run's config (``{"runs": [...]}`` for runs trained
+together) and the corpus config; ``progress`` holds the run's record (``history.History``).
+The global step is the step of the checkpoint: with the seed, it is the run's whole position
+and random state (``stream.RunPlan``)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+
+from w2v_jax import checkpoint, parallel
+from w2v_jax.checkpoint import CheckpointError
+from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.data import Vocab
+from w2v_jax.history import History
+from w2v_jax.step import TrainState
+
+
+class RunCheckpoints:
+    """Checkpoints of one run, or of runs trained together; ``restart`` deletes them first."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        configs: list[Config],
+        corpus: CorpusConfig,
+        vocab: Vocab,
+        restart: bool = False,
+    ) -> None:
+        self.configs, self.corpus, self.vocab = configs, corpus, vocab
+        self.directory = Path(workdir).absolute() / "checkpoints"
+        self.damaged = self.directory.parent / "damaged"
+        try:
+            if restart and self.directory.exists() and parallel.is_main_process():
+                shutil.rmtree(self.directory)
+            parallel.barrier("restart")  # no process opens what process 0 is deleting
+            self.manager = checkpoint.open_manager(self.directory, configs[0].max_to_keep)
+        except OSError as err:
+            raise CheckpointError(
+                f"cannot write checkpoints into {self.directory} ({err.strerror or err}): "
+                f"choose a workdir you can write to"
+            ) from err
+        self.seconds = 0.0
+
+    def latest_step(self) -> int | None:
+        return self.manager.latest_step()
+
+    def save(self, state: TrainState, history: History) -> None:
+        start = time.perf_counter()
+        runs = [config.to_dict() for config in self.configs]
+        config = runs[0] if len(runs) == 1 else {"runs": runs}
+        checkpoint.save(
+            self.manager,
+            int(state.step),
+            state.params,
+            state.opt_state,
+            history.to_dict(),
+            {**config, "corpus": self.corpus.to_dict()},
+            json.loads(self.vocab.to_json()),
+        )
+        self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
+
+    def restore(self, state: TrainState, total_steps: int) -> tuple[TrainState, History]:
+        """The newest complete checkpoint into ``state``'s shapes and shardings, for a run of
+        ``total_steps``."""
+        targets = {
+            "params": _abstract(state.params),
+            "progress": None,
+            "config": None,
+            "vocab": None,
+        }
+        if jax.tree.leaves(state.opt_state):  # a stateless optimiser saves none
+            targets["opt_state"] = _abstract(state.opt_state)
+
+        def check(saved: dict) -> None:
+            self._check_compatible(saved, total_steps)
+
+        step, restored = checkpoint.restore_latest(
+            self.manager, targets, check=check, set_aside=self.damaged
+        )
+        # Orbax gives the optimiser state back as nested dicts; the live state's structure
+        # (optax's named tuples) is put back around its leaves.
+        opt_state = jax.tree.unflatten(
+            jax.tree.structure(state.opt_state), jax.tree.leaves(restored.get("opt_state", ()))
+        )
+        state = state.replace(
+            step=parallel.put(np.int32(step), state.step.sharding),
+            params=restored["params"],
+            opt_state=opt_state,
+        )
+        return state, History.from_dict(restored["progress"])
+
+    def _check_compatible(self, saved: dict, total_steps: int) -> None:
+        def refuse(why: str) -> None:
+            raise CheckpointError(
+                f"the checkpoints in {self.directory} {why}: start over with restart=True "
+                f"or use another workdir."
+            )
+
+        saved_config = dict(saved["config"])
+        saved_corpus = saved_config.pop("corpus", None)
+        saved_configs = saved_config.get("runs", [saved_config])
+        if len(saved_configs) != len(self.configs):
+            refuse(
+                f"hold {len(saved_configs)} runs trained together, this call trains "
+                f"{len(self.configs)}"
+            )
+        for saved_run, config in zip(saved_configs, self.configs):
+            for name in config.resume_fields():
+                if saved_run.get(name) != getattr(config, name):
+                    refuse(
+                        f"were made with {name}={saved_run.get(name)!r}, this run has "
+                        f"{name}={getattr(config, name)!r}: resuming would not continue that run"
+                    )
+        if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
+            refuse(
+                f"were made with another vocabulary ({len(saved['vocab']['tokens'])} words, "
+                f"this run has {len(self.vocab)})"
+            )
+        if saved_corpus != self.corpus.to_dict():
+            refuse(
+                f"were made on another corpus or read it otherwise ({saved_corpus}; this run "
+                f"reads {self.corpus.to_dict()})"
+            )
+        epochs_done = len(saved["progress"]["epochs"][0])
+        steps = saved["progress"]["curve"][-1][0] if saved["progress"]["curve"] else 0
+        if steps > total_steps:
+            num_epochs = self.configs[0].num_epochs
+            raise CheckpointError(
+                f"the checkpoints in {self.directory} hold {steps} steps ({epochs_done} "
+                f"epochs done), more than this run's num_epochs={num_epochs} take "
+                f"({total_steps} steps): ask for more epochs to use them, restart=True to "
+                f"train {num_epochs} from scratch, or use another workdir."
+            )
+
+    def close(self) -> None:
+        """Wait for the writes still under way."""
+        self.manager.wait_until_finished()
+        self.manager.close()
+
+
+def _abstract(tree: Any) -> Any:
+    """Shapes, dtypes and shardings: Orbax restores each array where this run keeps it."""
+    return jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=x.sharding), tree)

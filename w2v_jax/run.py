@@ -1,0 +1,503 @@
+"""The run: ``train(config, corpus, workdir)`` is what every entry point, sweep, notebook and
+benchmark calls.
+
+It prepares the data (``prepare``: the corpus encoded once into its cache, PTB included, cut
+into blocks), builds the compiled program (``loop.Program``), creates or resumes the state, and
+runs one host loop over dispatches. Periodic actions (the progress bar, the epoch line,
+checkpoints, stopping on request, a caller's own) are ``Hook`` s, each due every so many steps
+and/or at each epoch's end, decided by one rule (``itstime``); dispatches end on the steps a
+hook is due. With a workdir it writes ``metrics.json`` (config, corpus, command, machine,
+versions, timings, losses, evaluation), ``loss.png`` and checkpoints. Notes (the workdir, the
+data, memory, epochs, resuming) go to the ``w2v_jax`` logger, which entry scripts print.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import jax
+import numpy as np
+from tqdm.auto import tqdm
+
+from w2v_jax import corpus as corpus_module
+from w2v_jax import data, parallel, records, report, stream
+from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.evaluate import Embeddings
+from w2v_jax.history import EpochStats, History
+from w2v_jax.loop import Dispatch, Program, state_bytes
+from w2v_jax.resume import RunCheckpoints
+from w2v_jax.step import TrainState
+
+logger = logging.getLogger("w2v_jax")
+
+
+class WorkdirError(RuntimeError):
+    """A results directory cannot be written."""
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (``should_stop``) after a dispatch; with a workdir, a
+    checkpoint of that point was written first, so the same call resumes from it."""
+
+    def __init__(self, epoch: int, step: int, saved: bool) -> None:
+        super().__init__(
+            f"interrupted at epoch {epoch}, step {step}"
+            + ("" if saved else " (no workdir: nothing was saved)")
+        )
+        self.epoch, self.step, self.saved = epoch, step, saved
+
+
+@dataclasses.dataclass
+class Data:
+    """The data stage's output: the corpus encoded and cut into blocks and, for a corpus of
+    one group (such as PTB), the first epoch's examples; a larger corpus's are drawn as it
+    trains (``stream.Stream``)."""
+
+    corpus: CorpusConfig
+    encoded: corpus_module.EncodedCorpus
+    dataset: data.Dataset
+    examples: data.Examples | None
+    seconds: float
+
+    @property
+    def vocab(self) -> data.Vocab:
+        return self.dataset.vocab
+
+    @property
+    def num_centers(self) -> int:
+        """The centers of an epoch."""
+        return self.dataset.num_centers
+
+    @property
+    def num_blocks(self) -> int:
+        return len(self.dataset.blocks) - 1
+
+    def summary(self) -> str:
+        blocks = f"{self.num_blocks:,} block" + ("s" if self.num_blocks != 1 else "")
+        what = "PTB" if self.corpus.is_ptb else self.encoded.summary()
+        repeats = (
+            f" x{self.corpus.repeats}" if self.corpus.is_ptb and self.corpus.repeats > 1 else ""
+        )
+        return (
+            f"{what}{repeats}: {len(self.vocab):,} words, {self.num_centers:,} centers in "
+            f"{blocks}, {self.seconds:.2f} s"
+        )
+
+
+def as_corpus(corpus: CorpusConfig | str | os.PathLike | Sequence | None) -> CorpusConfig:
+    """A corpus config from a config, paths (files, directories, globs, "ptb") or None (PTB)."""
+    if corpus is None or isinstance(corpus, CorpusConfig):
+        return corpus or CorpusConfig()
+    return CorpusConfig(paths=(corpus,) if isinstance(corpus, str | os.PathLike) else corpus)
+
+
+def prepare(
+    config: Config,
+    corpus: CorpusConfig | str | os.PathLike | Sequence | None = None,
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Data:
+    """Encode the corpus (read from its cache entry after the first time), cut it into blocks
+    and count their centers and, for a corpus of one group, draw the first epoch's examples;
+    timed as a whole. PTB is fetched into ``data_dir`` (default $W2V_JAX_DATA, else the user
+    cache); encoded corpora go to ``cache_dir`` (default $W2V_JAX_CACHE, else the user cache)."""
+    start = time.perf_counter()
+    corpus = as_corpus(corpus)
+    encoded = corpus_module.encode(corpus, config.min_freq, cache_dir, data_dir=data_dir)
+    for note in encoded.notes:
+        logger.warning(note)
+    dataset = data.build_dataset(
+        encoded.vocab,
+        encoded.corpus,
+        config.subsample_t,
+        config.seed,
+        config.subsample,
+        config.block_tokens,
+    )
+    groups = stream.Stream(config, dataset)
+    examples = groups.first_group() if groups.one_group else None
+    return Data(corpus, encoded, dataset, examples, time.perf_counter() - start)
+
+
+@dataclasses.dataclass(frozen=True)
+class Moment:
+    """Where a run stands when a hook is called."""
+
+    step: int
+    epoch: int
+    """1-based: the epoch of the dispatch that just ran."""
+    epoch_end: bool
+    dispatch: Dispatch
+    state: TrainState
+    history: History
+    stats: list[EpochStats] | None = None
+    """Each run's statistics of the epoch just finished (at an epoch's end)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hook:
+    """An action of the host loop: after every dispatch (``every`` None), on the steps that are
+    multiples of ``every`` (dispatches end there), and/or at each epoch's end."""
+
+    action: Callable[[Moment], None]
+    every: int | None = None
+    at_epoch_end: bool = False
+
+    def due(self, moment: Moment) -> bool:
+        return (
+            (self.every is None and not self.at_epoch_end)
+            or itstime(moment.step, self.every)
+            or (self.at_epoch_end and moment.epoch_end)
+        )
+
+
+def itstime(step: int, every: int | None) -> bool:
+    """Whether an action due every ``every`` steps (0 or None: never by step) is due now."""
+    return bool(every) and step % every == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What ``train`` evaluates at the end: the cosine neighbours of ``queries`` (none: the
+    most frequent word) and the benchmarks of ``benchmarks_dir`` (default: the copies shipped
+    with w2v_jax). On a corpus other than PTB, benchmarks the vocabulary does not cover are
+    said in one line and left unscored."""
+
+    queries: tuple[str, ...] = ()
+    neighbours: int = 5
+    benchmarks_dir: str | os.PathLike | None = None
+
+
+@dataclasses.dataclass
+class Run:
+    """What a run produced: its final state, record and metrics."""
+
+    config: Config
+    data: Data
+    state: TrainState
+    history: list[EpochStats]
+    curve: list[list[float]]
+    """[global step, mean loss of the dispatch that ended there] for every dispatch."""
+    compile_seconds: float
+    checkpoint_seconds: float = 0.0
+    resumed_from: int | None = None
+    diverged: str | None = None
+    """Where its loss stopped being finite, for a run trained with others; its parameters are
+    then not usable. A run alone raises FloatingPointError instead."""
+    workdir: Path | None = None
+    metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """What ``metrics.json`` holds (empty on the processes other than the first)."""
+
+    @property
+    def vocab(self) -> data.Vocab:
+        return self.data.vocab
+
+    @property
+    def params(self) -> Any:
+        """The tables, one row per word (a mesh's padding rows left out)."""
+        return parallel.trimmed(self.state.params, len(self.vocab))
+
+    def embeddings(self, table: str = "center") -> Embeddings:
+        """The vectors for queries and benchmarks (``table``: "center", "context" or "sum")."""
+        names = {"center": ["center_embed"], "context": ["context_embed"]}.get(
+            table, ["center_embed", "context_embed"]
+        )
+        vectors = sum(np.asarray(self.params[name]["embedding"], np.float32) for name in names)
+        return Embeddings(self.vocab.tokens, vectors)
+
+
+def train(
+    config: Config | Sequence[Config],
+    corpus: CorpusConfig | str | os.PathLike | Sequence | None = None,
+    workdir: str | os.PathLike | None = None,
+    *,
+    data: Data | None = None,
+    restart: bool = False,
+    progress: bool = True,
+    hooks: Sequence[Hook] = (),
+    should_stop: Callable[[], bool] | None = None,
+    evaluation: Evaluation | None = Evaluation(),
+    data_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+) -> Run | list[Run]:
+    """Train ``config`` for ``config.num_epochs`` epochs on ``corpus`` (default PTB).
+
+    A sequence of configs trains runs that differ only in their optimiser's hyperparameters
+    (``config.PER_RUN`` fields; group them with ``groups_trainable_together``) in one program,
+    one state whose tables are [vocab, runs, embed]: they see the same data, initial
+    parameters and batch order, so each ends where training it alone would (up to float
+    rounding); a run whose loss turns non-finite is marked ``diverged`` and the others train
+    on. It returns a list of runs then, one run otherwise.
+
+    ``data`` is a prepared data stage to reuse (``prepare``; runs whose ``Config.data_key``
+    agree can share one). With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at each
+    epoch's end and every ``config.checkpoint_every`` steps, a run finding checkpoints there
+    continues from the newest complete one (``restart=True`` deletes them first), and the
+    results are written there and evaluated (``evaluation``; None: not evaluated).
+    ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
+    point is saved and TrainingInterrupted raised. ``hooks`` run after the built-in ones.
+    """
+    configs = list(config) if isinstance(config, list | tuple) else [config]
+    if len({c.vectorisation_key() for c in configs}) != 1:
+        raise ValueError(
+            "configs trained together must differ only in their PER_RUN fields; "
+            "group them with groups_trainable_together"
+        )
+    main = parallel.is_main_process()
+    if data is None:
+        # Process 0 encodes the corpus first, so that the others find it in the cache.
+        data = parallel.main_process_first(lambda: prepare(configs[0], corpus, data_dir, cache_dir))
+    workdir = None if workdir is None else Path(workdir)
+    if workdir is not None:
+        ensure_writable(workdir)  # after the corpus: a bad one leaves no workdir behind
+        _say(f"workdir: {workdir}")
+    _say(f"data: {data.summary()}")
+    _say(memory_line(configs[0], len(data.vocab)))
+    stacked = isinstance(config, list | tuple)
+    plan = stream.RunPlan(configs[0], data.dataset)
+    program = Program(configs, data.vocab, plan.total_steps, stacked)
+    feed = stream.Stream(configs[0], data.dataset, data.examples, program.placement)
+    state, history = program.init_state(), History.empty(len(configs))
+    saver = None
+    if workdir is not None:
+        saver = RunCheckpoints(workdir, program.configs, data.corpus, data.vocab, restart)
+    try:
+        resumed_from = None
+        if saver is not None and saver.latest_step() is not None:
+            state, history = saver.restore(state, plan.total_steps)
+            resumed_from = int(state.step)
+            _say_resumed(resumed_from, plan.total_steps, workdir)
+        hooks = [*_built_in_hooks(program, feed, saver, progress and main, should_stop), *hooks]
+        state = _loop(program, feed, state, history, hooks)
+    finally:
+        if saver is not None:  # the writes under way finish, whatever stopped training
+            saver.close()
+    # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
+    if should_stop is not None and parallel.any_process(should_stop()):
+        raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
+    runs = _runs(program, data, state, history, resumed_from, saver, workdir)
+    if workdir is not None:
+        report.write_results(runs, workdir, evaluation, main)
+    return runs if stacked else runs[0]
+
+
+def _say(message: str) -> None:
+    """A note of the run, said by one process."""
+    if parallel.is_main_process():
+        logger.info(message)
+
+
+def _say_resumed(step: int, total_steps: int, workdir: Path) -> None:
+    if step >= total_steps:
+        _say(f"already trained: the checkpoint at step {step} in {workdir} ends the run")
+    else:
+        _say(f"resumed from the checkpoint at step {step} in {workdir}")
+
+
+def _loop(
+    program: Program,
+    feed: stream.Stream,
+    state: TrainState,
+    history: History,
+    hooks: Sequence[Hook],
+) -> TrainState:
+    """The host loop: every group of the run from the state's step on, a dispatch at a time;
+    a dispatch ends where the group does, or where a hook is due."""
+    plan, step = feed.plan, int(state.step)
+    if program.packed:
+        # At least the capacity it was saved with, so that a resumed run compiles the program
+        # an uninterrupted one runs (a GPU sums another capacity in another order); a corpus
+        # of one group knows its batches for the whole run, a larger one grows group by group.
+        program.capacity = history.capacity
+        program.fit(feed.most_live() if feed.one_group else 1)
+    groups = feed.groups(step)  # the first group is drawn while the program compiles
+    if step < plan.total_steps:  # a finished run resumed for its results compiles nothing
+        program.compile(state, feed.device_shapes())
+    history.begin_epoch(feed.wait_seconds)
+    for group in groups:
+        pairs, most_live = group.counts(step, program.placement)
+        program.fit(most_live)
+        history.capacity = program.capacity
+        history.add_group(group.centers_from(step), pairs)
+        epoch_end = plan.epoch_start(group.epoch + 1)
+        while step < group.end_step:
+            num_steps = min(program.config.steps_per_dispatch, group.end_step - step)
+            for hook in hooks:
+                if hook.every:
+                    num_steps = min(num_steps, hook.every - step % hook.every)
+            done = step - group.first_step
+            state, dispatch = program(state, group.examples, group.order[done : done + num_steps])
+            step += num_steps
+            history.add(dispatch, group.epoch + 1)
+            stats = None
+            if step == epoch_end:
+                stats = history.end_epoch(group.epoch + 1, step, feed.wait_seconds)
+            moment = Moment(
+                step, group.epoch + 1, stats is not None, dispatch, state, history, stats
+            )
+            for hook in hooks:
+                if hook.due(moment):
+                    hook.action(moment)
+    return state
+
+
+def _built_in_hooks(
+    program: Program,
+    feed: stream.Stream,
+    saver: RunCheckpoints | None,
+    progress: bool,
+    should_stop: Callable[[], bool] | None,
+) -> list[Hook]:
+    """The progress bar, the epoch line, checkpoints and stopping on request, in that order."""
+    config, total = program.config, feed.plan.total_steps
+    bar = tqdm(total=total, unit="step", disable=not progress, leave=False)
+    bar.update(0)
+
+    def show(moment: Moment) -> None:
+        bar.n = moment.step
+        losses = np.atleast_1d(moment.dispatch.mean_loss)
+        loss = (
+            f"{losses[0]:.3f}"
+            if len(losses) == 1
+            else (f"{np.nanmin(losses):.3f}..{np.nanmax(losses):.3f} over {len(losses)} runs")
+        )
+        centers = float(np.max(moment.dispatch.num_examples)) / moment.dispatch.seconds
+        bar.set_description(f"epoch {moment.epoch}/{config.num_epochs}", refresh=False)
+        bar.set_postfix_str(f"loss {loss}, {centers:,.0f} centers/s")
+        if moment.step == total:
+            bar.close()
+
+    device = records.device_description()
+
+    def epoch_line(moment: Moment) -> None:
+        stats = moment.stats[0]
+        if len(moment.stats) == 1:
+            _say(
+                f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
+                f"{stats.centers_per_second:,.0f} centers/s, "
+                f"{stats.pairs_per_second:,.0f} pairs/s on {device}"
+            )
+
+    def save(moment: Moment) -> None:
+        saver.save(moment.state, moment.history)
+
+    def stop(moment: Moment) -> None:
+        if moment.step < total and parallel.any_process(should_stop()):
+            if (
+                saver is not None
+                and not moment.epoch_end
+                and not itstime(moment.step, config.checkpoint_every)
+            ):
+                saver.save(moment.state, moment.history)
+            raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
+
+    hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]
+    if saver is not None:
+        hooks.append(Hook(save, every=config.checkpoint_every or None, at_epoch_end=True))
+    if should_stop is not None:
+        hooks.append(Hook(stop))
+    return hooks
+
+
+def _runs(
+    program: Program,
+    data: Data,
+    state: TrainState,
+    history: History,
+    resumed_from: int | None,
+    saver: RunCheckpoints | None,
+    workdir: Path | None,
+) -> list[Run]:
+    """One Run per run of the program; runs trained together each get their own tables."""
+    common = dict(
+        data=data,
+        compile_seconds=program.compile_seconds,
+        checkpoint_seconds=saver.seconds if saver is not None else 0.0,
+        resumed_from=resumed_from,
+        workdir=workdir,
+    )
+    if program.num_runs is None:
+        return [
+            Run(
+                program.config,
+                state=state,
+                history=history.epochs[0],
+                curve=history.curve,
+                **common,
+            )
+        ]
+    return [
+        Run(
+            run_config,
+            state=TrainState(
+                state.step, jax.tree.map(lambda table, run=run: table[:, run], state.params), None
+            ),
+            history=history.epochs[run],
+            curve=[[step, losses[run]] for step, losses in history.curve],
+            diverged=history.diverged[run],
+            **common,
+        )
+        for run, run_config in enumerate(program.configs)
+    ]
+
+
+def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
+    """Indices of ``configs`` grouped so that each group can train together, in first-seen
+    order."""
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        groups.setdefault(config.vectorisation_key(), []).append(index)
+    return list(groups.values())
+
+
+def ensure_writable(directory: Path) -> None:
+    """Create ``directory`` and prove it writable now, before any work would be lost."""
+    import tempfile
+
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise WorkdirError(
+            f"cannot write to the workdir {directory} ({err.strerror or err}): "
+            f"choose another workdir"
+        ) from err
+
+
+def memory_line(config: Config, vocab_size: int) -> str:
+    """The memory the tables and optimiser state will take, said before they are allocated."""
+    memory = state_bytes(config, vocab_size)
+    device = records.device_description()
+    on_mesh = (
+        ""
+        if jax.device_count() == 1
+        else f", {memory['per_device'] / 2**20:,.1f} MiB on each device of the mesh "
+        f"{memory['mesh']}"
+    )
+    return (
+        f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
+        f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}{on_mesh}"
+    )
+
+
+__all__ = [
+    "Data",
+    "Evaluation",
+    "Hook",
+    "Moment",
+    "Program",
+    "Run",
+    "TrainingInterrupted",
+    "WorkdirError",
+    "groups_trainable_together",
+    "itstime",
+    "prepare",
+    "train",
+]
