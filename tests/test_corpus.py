@@ -16,7 +16,8 @@ import pytest
 
 from w2v_jax import corpus as corpus_module
 from w2v_jax import data
-from w2v_jax.corpus import TextCorpus, corpus_files, encode
+from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus import corpus_files, encode
 from w2v_jax.data import CorpusError
 
 
@@ -32,7 +33,7 @@ def sentences(encoded) -> list[list[str]]:
 
 
 def encode_files(paths, cache_dir, min_freq=1, **settings):
-    return encode(TextCorpus(tuple(map(str, paths)), **settings), min_freq, cache_dir)
+    return encode(CorpusConfig(tuple(map(str, paths)), **settings), min_freq, cache_dir)
 
 
 @pytest.fixture
@@ -79,7 +80,7 @@ def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_b
     text = "\n".join(lines) + "\n"
     path = write(tmp_path / "c.txt", text)
     vocab, corpus = data.encode_text(text, 2)
-    encoded = encode(TextCorpus((str(path),)), 2, tmp_path / "cache", workers=2)
+    encoded = encode(CorpusConfig((str(path),)), 2, tmp_path / "cache", workers=2)
     assert encoded.vocab == vocab
     assert np.array_equal(encoded.corpus.ids, corpus.ids)
     assert np.array_equal(encoded.corpus.offsets, corpus.offsets)
@@ -253,9 +254,10 @@ def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
 
 
 UNGUARDED_SCRIPT = """
-from w2v_jax.corpus import TextCorpus, encode
+from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus import encode
 
-encoded = encode(TextCorpus(("big.txt",)), 1, "cache")
+encoded = encode(CorpusConfig(("big.txt",)), 1, "cache")
 print("vocabulary", len(encoded.vocab), "tokens", len(encoded.corpus.ids))
 """
 
@@ -279,7 +281,7 @@ def test_a_script_without_a_main_guard_encodes_a_large_corpus(tmp_path):
 
 
 def test_a_worker_that_dies_is_an_error_not_a_wait():
-    with corpus_module._EncoderProcesses(1, TextCorpus(("unused",))) as encoders:
+    with corpus_module._EncoderProcesses(1, CorpusConfig(("unused",))) as encoders:
         encoders.processes[0].kill()
         encoders.processes[0].join()
         with pytest.raises(CorpusError, match="encoding worker process exited"):

@@ -224,7 +224,7 @@ def test_a_damaged_newest_step_is_set_aside_and_training_goes_on(two_epochs, tmp
     np.testing.assert_array_equal(Embeddings.from_checkpoint(workdir).vectors, original.vectors)
     again = run_main(*flags)  # and the run after resumes as usual
     assert again.returncode == 0 and again.stderr == ""
-    assert f"resumed from the checkpoint at step {newest}" in again.stdout
+    assert f"already trained: the checkpoint at step {newest} in {workdir}" in again.stdout
 
 
 # ----------------------------------------------------------------------- signals

@@ -106,6 +106,13 @@ class RunCheckpoints:
                 f"or use another workdir."
             )
 
+        def refuse_config(name: str, saved_value: Any, value: Any) -> None:
+            raise CheckpointError(
+                f"the checkpoints in {self.directory} were made with {name}={saved_value!r}, "
+                f"this run has {name}={value!r}: resuming would not continue that run. Start "
+                f"over with restart=True or use another workdir."
+            )
+
         saved_config = dict(saved["config"])
         saved_corpus = saved_config.pop("corpus", None)
         saved_configs = saved_config.get("runs", [saved_config])
@@ -117,10 +124,7 @@ class RunCheckpoints:
         for saved_run, config in zip(saved_configs, self.configs):
             for name in config.resume_fields():
                 if saved_run.get(name) != getattr(config, name):
-                    refuse(
-                        f"were made with {name}={saved_run.get(name)!r}, this run has "
-                        f"{name}={getattr(config, name)!r}: resuming would not continue that run"
-                    )
+                    refuse_config(name, saved_run.get(name), getattr(config, name))
         if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
             refuse(
                 f"were made with another vocabulary ({len(saved['vocab']['tokens'])} words, "
@@ -131,15 +135,18 @@ class RunCheckpoints:
                 f"were made on another corpus or read it otherwise ({saved_corpus}; this run "
                 f"reads {self.corpus.to_dict()})"
             )
-        epochs_done = len(saved["progress"]["epochs"][0])
-        steps = saved["progress"]["curve"][-1][0] if saved["progress"]["curve"] else 0
-        if steps > total_steps:
+        progress = saved["progress"]
+        step = progress["curve"][-1][0] if progress["curve"] else 0
+        if step > total_steps:
+            epochs = len(progress["epochs"][0])
+            into = step - (progress["epochs"][0][-1]["step"] if epochs else 0)
+            held = f"{epochs} epochs" + (f" and {into} steps of epoch {epochs + 1}" if into else "")
+            begun = epochs + (1 if into else 0)
             num_epochs = self.configs[0].num_epochs
             raise CheckpointError(
-                f"the checkpoints in {self.directory} hold {steps} steps ({epochs_done} "
-                f"epochs done), more than this run's num_epochs={num_epochs} take "
-                f"({total_steps} steps): ask for more epochs to use them, restart=True to "
-                f"train {num_epochs} from scratch, or use another workdir."
+                f"the checkpoints in {self.directory} hold {held}, more than this run's "
+                f"num_epochs={num_epochs}: ask for num_epochs={begun} or more to use them, "
+                f"restart=True to train {num_epochs} from scratch, or use another workdir."
             )
 
     def close(self) -> None:
