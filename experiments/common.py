@@ -30,7 +30,7 @@ from w2v_jax.config import (
 )
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
-from w2v_jax.records import device_description, where_it_ran, write_json, write_text
+from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError
 
 RUNS = Path("runs")
@@ -202,7 +202,7 @@ USER_ERRORS = (
     CheckpointError,
     BenchmarkError,
     EvaluationError,
-    run.WorkdirError,
+    WorkdirError,
     FloatingPointError,
     parallel.MeshError,
     ValueError,

@@ -40,9 +40,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def _vocab(size: int) -> data.Vocab:
+def _vocab(size: int) -> data.vocab.Vocab:
     """A vocabulary of ``size`` words, for the tables' shapes."""
-    return data.Vocab(tuple(map(str, range(size))), np.ones(size, np.int64))
+    return data.vocab.Vocab(tuple(map(str, range(size))), np.ones(size, np.int64))
 
 
 def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:

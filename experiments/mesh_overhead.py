@@ -26,7 +26,7 @@ import jax
 import numpy as np
 
 from experiments import common
-from w2v_jax import batches, loop, parallel, run, stream
+from w2v_jax import batches, feed, loop, parallel, run
 from w2v_jax.config import preset
 
 
@@ -43,12 +43,12 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     config = preset(name)
     prepared = run.prepare(config, data_dir=data_dir)
     placement = parallel.Placement.single()
-    feed = stream.Stream(config, prepared.dataset, prepared.examples, placement)
-    program = loop.Program(config, prepared.vocab, feed.plan.total_steps, placement=placement)
-    program.fit(feed.most_live())
+    stream = feed.Stream(config, prepared.dataset, prepared.examples, placement)
+    program = loop.Program(config, prepared.vocab, stream.plan.total_steps, placement=placement)
+    program.fit(stream.most_live())
     train_step, capacity = program.step_fn, program.capacity
-    examples = stream.to_device(prepared.examples, placement=placement)
-    order = stream.group_order(config, len(prepared.examples), 0, 0)
+    examples = feed.to_device(prepared.examples, placement=placement)
+    order = feed.group_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
     chunks = [
         loop.pad_steps(order[i * steps : (i + 1) * steps], steps)

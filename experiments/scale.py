@@ -36,7 +36,7 @@ import jax
 
 from experiments import common, vectorised_speed
 from experiments.side_by_side import LARGE_BATCH_FLAGS
-from w2v_jax import run, stream
+from w2v_jax import feed, run
 from w2v_jax.config import CorpusConfig, preset
 
 # Peak memory bandwidth, bytes per second, by jax's device_kind (the vendors' figures).
@@ -165,7 +165,7 @@ def _step_bytes(config, prepared) -> float:
     gradient written, and each touched row's parameters and optimiser moments read and written
     once (row-sparse optimisers), or the whole tables' passes (dense ones). Duplicates within a
     batch are counted each time, index arrays and the loss's own arithmetic not at all."""
-    examples = stream.Stream(config, prepared.dataset, prepared.examples).first_group()
+    examples = feed.Stream(config, prepared.dataset, prepared.examples).first_group()
     if config.layout == "packed":
         pairs = float(examples.num_live.mean()) * config.batch_size
     else:

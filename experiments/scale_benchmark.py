@@ -7,7 +7,7 @@ first step, memory and feed on a small and a large corpus, side by side.
 Writes two synthetic corpora (``experiments.make_corpus``: Zipf words over the same --vocab raw
 vocabulary, --small-tokens and --tokens long) into a temporary directory, and reads the large
 one once so that both sides find it in the page cache. Then, in this process: w2v_jax's encode
-of the large corpus (``w2v_jax.corpus``, every core, a fresh cache) and gensim's
+of the large corpus (``w2v_jax.data.corpus``, every core, a fresh cache) and gensim's
 ``Word2Vec.build_vocab`` over ``LineSentence`` (its reader: whitespace tokens, lines split at
 10,000), both with min_count = --min-freq; then the encode again, which reads the cache. Then,
 for each corpus (its cache written first), a fresh process of the --preset trains on it for
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from experiments import common, make_corpus
 from w2v_jax.config import PRESETS, CorpusConfig, preset
-from w2v_jax.corpus import encode
+from w2v_jax.data.corpus import encode
 from w2v_jax.evaluate import Embeddings
 
 GROUPS = 20

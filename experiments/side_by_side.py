@@ -93,7 +93,7 @@ def scores_of(scores: dict, neighbours: dict) -> dict:
 
 
 def ptb_sentences(data_dir: str | None, repeats: int) -> list[list[str]]:
-    from w2v_jax.data import read_ptb  # numpy only: no JAX in gensim's process
+    from w2v_jax.data.ptb import read_ptb  # numpy only: no JAX in gensim's process
 
     sentences = [line.split() for line in read_ptb(data_dir).split("\n") if line.split()]
     return sentences * repeats

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from w2v_jax import data
-from w2v_jax.corpus import CACHE_ENV_VAR
+from w2v_jax.data.corpus import CACHE_ENV_VAR
 
 REPO = Path(__file__).resolve().parents[1]
 # Set by CI: a test that needs the real PTB fails rather than skips when it is missing.
@@ -19,8 +19,8 @@ PTB_SKIP_REASON = "the real PTB (ptb.zip) was not found"
 def ptb_directory() -> Path | None:
     """Where ptb.zip is: where the main job looks ($W2V_JAX_DATA, else the user cache), and,
     when $W2V_JAX_DATA is not set, the checkout's ../shared/data."""
-    candidates = [data.resolve_data_dir()]
-    if not os.environ.get(data.DATA_ENV_VAR):
+    candidates = [data.ptb.resolve_data_dir()]
+    if not os.environ.get(data.ptb.DATA_ENV_VAR):
         candidates.append(REPO.parent / "shared" / "data")
     for candidate in candidates:
         if (candidate / "ptb.zip").exists():
@@ -57,7 +57,7 @@ def pytest_terminal_summary(terminalreporter) -> None:
     if skipped:
         terminalreporter.write_line(
             f"{len(skipped)} tests on the real PTB skipped: put ptb.zip in "
-            f"{data.resolve_data_dir()} or set {data.DATA_ENV_VAR} to its directory",
+            f"{data.ptb.resolve_data_dir()} or set {data.ptb.DATA_ENV_VAR} to its directory",
             yellow=True,
             bold=True,
         )
@@ -70,7 +70,7 @@ def ptb_zip_bytes(ptb_dir: Path) -> bytes:
 
 @pytest.fixture(scope="session")
 def ptb_text(ptb_dir: Path) -> str:
-    return data.read_ptb(ptb_dir)
+    return data.ptb.read_ptb(ptb_dir)
 
 
 @pytest.fixture(scope="session")

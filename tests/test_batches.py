@@ -16,11 +16,11 @@ from w2v_jax.config import smoke_config
 from w2v_jax.run import train
 
 VOCAB = 30
-NOISE_PROBS = data.noise_distribution(np.arange(VOCAB) + 1.0)
+NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
 
 
 def random_examples(rng, rows=40, length=12, num_noise=2):
-    """Device examples as stream.to_device makes them, the last row the padding row."""
+    """Device examples as feed.to_device makes them, the last row the padding row."""
     num_contexts = rng.integers(0, length // (1 + num_noise) + 1, size=rows)
     num_contexts[-1] = 0
     num_live = num_contexts * (1 + num_noise)
@@ -130,7 +130,7 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     rng = np.random.default_rng(3)
     examples = random_examples(rng, rows=200, length=60, num_noise=2)
     config = smoke_config(embed_size=6, batch_size=64)
-    vocab = data.Vocab(tuple(map(str, range(VOCAB))), np.ones(VOCAB, np.int64))
+    vocab = data.vocab.Vocab(tuple(map(str, range(VOCAB))), np.ones(VOCAB, np.int64))
     program = loop.Program(config.replace(layout="packed", steps_per_dispatch=3), vocab, 0)
     state = program.init_state()
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
@@ -191,7 +191,7 @@ def test_a_padded_checkpoint_resumes_packed(tmp_path):
 
 def test_a_device_drawn_order_is_a_permutation_padded_as_the_hosts():
     order = np.asarray(batches.device_batch_order(1003, 64, jax.random.key(0)))
-    host = data.batch_order(1003, 64, np.random.default_rng(0))
+    host = data.examples.batch_order(1003, 64, np.random.default_rng(0))
     assert order.shape == host.shape == (16, 64) and order.dtype == host.dtype
     np.testing.assert_array_equal(np.sort(order.ravel()[:1003]), np.arange(1003))
     assert (order.ravel()[1003:] == 1003).all()

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import REPO, prepare_text, topic_corpus
 from tests.test_train import fresh_state, to_pairs
-from w2v_jax import checkpoint, step, stream
+from w2v_jax import checkpoint, feed, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
@@ -112,12 +112,12 @@ def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text,
 def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text, monkeypatch):
     """The packed capacity of a resumed run is the uninterrupted run's (a GPU sums another
     capacity in another order), even where its own epochs alone would need less."""
-    real = stream.Stream.most_live
+    real = feed.Stream.most_live
 
     def more_for_more_epochs(self):
         return real(self) + 256 * self.config.num_epochs
 
-    monkeypatch.setattr(stream.Stream, "most_live", more_for_more_epochs)
+    monkeypatch.setattr(feed.Stream, "most_live", more_for_more_epochs)
     train_topic(topic_text, tmp_path / "straight")
     train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
     train_topic(topic_text, tmp_path / "resumed")

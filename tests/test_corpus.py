@@ -14,11 +14,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from w2v_jax import corpus as corpus_module
 from w2v_jax import data
 from w2v_jax.config import CorpusConfig
-from w2v_jax.corpus import corpus_files, encode
-from w2v_jax.data import CorpusError
+from w2v_jax.data import CorpusError, encoding
+from w2v_jax.data.corpus import corpus_files, encode
 
 
 def write(path: Path, text: str | bytes) -> Path:
@@ -39,8 +38,8 @@ def encode_files(paths, cache_dir, min_freq=1, **settings):
 @pytest.fixture
 def many_small_blocks(monkeypatch):
     """Blocks of a few bytes dealt to two worker processes, as a large corpus would be."""
-    monkeypatch.setattr(corpus_module, "BLOCK_BYTES", 40)
-    monkeypatch.setattr(corpus_module, "_INLINE_BYTES", 0)
+    monkeypatch.setattr(encoding, "BLOCK_BYTES", 40)
+    monkeypatch.setattr(encoding, "_INLINE_BYTES", 0)
 
 
 def test_files_directories_globs_and_compressed_files_read_alike(tmp_path):
@@ -60,11 +59,11 @@ def test_files_directories_globs_and_compressed_files_read_alike(tmp_path):
 
 
 def test_the_encoding_is_the_in_memory_one(tmp_path, ptb_text):
-    """The files' encode gives PTB the vocabulary, ids and sentences of ``data.encode_text``,
+    """The files' encode gives PTB the vocabulary, ids and sentences of ``data.vocab.encode_text``,
     ties in frequency in first-occurrence order included."""
     path = write(tmp_path / "ptb.train.txt", ptb_text)
     encoded = encode_files([path], tmp_path / "cache", min_freq=10)
-    vocab, corpus = data.encode_text(ptb_text, 10)
+    vocab, corpus = data.vocab.encode_text(ptb_text, 10)
     assert encoded.vocab == vocab and len(vocab) == 6719
     assert np.array_equal(encoded.corpus.ids, corpus.ids)
     assert np.array_equal(encoded.corpus.offsets, corpus.offsets)
@@ -79,7 +78,7 @@ def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_b
     lines[7] = " ".join(f"long{i}" for i in range(100))  # longer than a block of 40 bytes
     text = "\n".join(lines) + "\n"
     path = write(tmp_path / "c.txt", text)
-    vocab, corpus = data.encode_text(text, 2)
+    vocab, corpus = data.vocab.encode_text(text, 2)
     encoded = encode(CorpusConfig((str(path),)), 2, tmp_path / "cache", workers=2)
     assert encoded.vocab == vocab
     assert np.array_equal(encoded.corpus.ids, corpus.ids)
@@ -122,7 +121,7 @@ def test_a_second_run_reads_the_cache_and_never_the_text(tmp_path, monkeypatch):
     def no_reading(files):
         raise AssertionError("the text was read")
 
-    monkeypatch.setattr(corpus_module, "_raw_blocks", no_reading)
+    monkeypatch.setattr(encoding, "_raw_blocks", no_reading)
     second = encode_files([path], tmp_path / "cache")
     assert second.from_cache and second.entry == first.entry and not second.notes
     assert second.vocab == first.vocab and sentences(second) == sentences(first)
@@ -168,7 +167,7 @@ def test_an_interrupted_encode_leaves_no_entry(tmp_path, monkeypatch):
     def interrupted(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(corpus_module, "_renumber", interrupted)
+    monkeypatch.setattr(encoding, "_renumber", interrupted)
     with pytest.raises(KeyboardInterrupt):
         encode_files([path], tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []  # no entry, no temporary left
@@ -255,7 +254,7 @@ def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
 
 UNGUARDED_SCRIPT = """
 from w2v_jax.config import CorpusConfig
-from w2v_jax.corpus import encode
+from w2v_jax.data.corpus import encode
 
 encoded = encode(CorpusConfig(("big.txt",)), 1, "cache")
 print("vocabulary", len(encoded.vocab), "tokens", len(encoded.corpus.ids))
@@ -270,7 +269,7 @@ def test_a_script_without_a_main_guard_encodes_a_large_corpus(tmp_path):
     import sys
 
     line = " ".join(f"w{i}" for i in range(200)) + "\n"
-    repeats = (corpus_module._INLINE_BYTES + (1 << 20)) // len(line) + 1
+    repeats = (encoding._INLINE_BYTES + (1 << 20)) // len(line) + 1
     (tmp_path / "big.txt").write_text(line * repeats)
     (tmp_path / "script.py").write_text(UNGUARDED_SCRIPT)
     done = subprocess.run(
@@ -281,7 +280,7 @@ def test_a_script_without_a_main_guard_encodes_a_large_corpus(tmp_path):
 
 
 def test_a_worker_that_dies_is_an_error_not_a_wait():
-    with corpus_module._EncoderProcesses(1, CorpusConfig(("unused",))) as encoders:
+    with encoding._EncoderProcesses(1, CorpusConfig(("unused",))) as encoders:
         encoders.processes[0].kill()
         encoders.processes[0].join()
         with pytest.raises(CorpusError, match="encoding worker process exited"):

@@ -1,11 +1,35 @@
 """The data stage against the book's definitions, on small corpora and on PTB."""
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import pytest
 
 from w2v_jax import data
+
+
+# The book's batch layout (its batchify), written out as the reference the examples expand to.
+class Batches(NamedTuple):
+    """An epoch's minibatches in the book's layout, each field (num_batches, batch_size, ...)."""
+
+    centers: np.ndarray  # int32 (..., 1)
+    contexts_negatives: np.ndarray  # int32 (..., L)
+    mask: np.ndarray  # bool (..., L)
+    labels: np.ndarray  # bool (..., L)
+
+
+def make_batches(examples, order: np.ndarray) -> Batches:
+    """The batches of ``batch_order``; padding rows are all 0 and fully masked."""
+    padded = examples.with_padding_row()
+    length = padded.contexts_negatives.shape[1]
+    return Batches(
+        padded.centers[order],
+        padded.contexts_negatives[order],
+        data.examples.live_slots(padded.num_live[order], length),
+        data.examples.live_slots(padded.num_contexts[order], length),
+    )
+
 
 SMALL_TEXT = " the cat sat on the mat \n the dog \n dog \n a cat and a dog sat \n"
 
@@ -43,7 +67,7 @@ def rows_of(examples):
 
 
 def test_ptb_vocabulary(ptb_text):
-    vocab, corpus = data.encode_text(ptb_text, min_freq=10)
+    vocab, corpus = data.vocab.encode_text(ptb_text, min_freq=10)
     assert len(vocab) == 6719
     assert vocab.to_token(0) == "<unk>" and vocab["<unk>"] == 0
     assert vocab["no-such-word"] == 0 and "no-such-word" not in vocab
@@ -54,15 +78,15 @@ def test_ptb_vocabulary(ptb_text):
 
 
 def test_vocab_json_round_trip(tmp_path):
-    vocab, _ = data.encode_text(SMALL_TEXT, min_freq=1)
+    vocab, _ = data.vocab.encode_text(SMALL_TEXT, min_freq=1)
     path = tmp_path / "vocab.json"
     vocab.save(path)
-    loaded = data.Vocab.load(path)
+    loaded = data.vocab.Vocab.load(path)
     assert loaded == vocab and loaded["dog"] == vocab["dog"]
 
 
 def test_encoding_counts_ties_and_offsets():
-    vocab, corpus = data.encode_text(SMALL_TEXT, min_freq=2)
+    vocab, corpus = data.vocab.encode_text(SMALL_TEXT, min_freq=2)
     # the(3), dog(3), cat(2), sat(2), a(2): ties keep first-occurrence order, as the book's Vocab.
     assert vocab.tokens == ("<unk>", "the", "dog", "cat", "sat", "a")
     assert vocab.counts.tolist() == [3, 3, 3, 2, 2, 2]  # <unk>: on, mat, and
@@ -71,9 +95,9 @@ def test_encoding_counts_ties_and_offsets():
 
 def test_empty_corpus_and_useless_min_freq_are_refused():
     with pytest.raises(ValueError, match="no tokens"):
-        data.encode_text(" \n \n", min_freq=1)
+        data.vocab.encode_text(" \n \n", min_freq=1)
     with pytest.raises(ValueError, match="min_freq=50 keeps no word.*lower min_freq"):
-        data.encode_text(SMALL_TEXT, min_freq=50)
+        data.vocab.encode_text(SMALL_TEXT, min_freq=50)
 
 
 # ----------------------------------------------------------------------------- subsampling
@@ -93,42 +117,47 @@ def test_subsampling_keeps_each_word_with_the_stated_probability(formula):
     counts = np.array([0, 20000, 8000, 3000, 1000, 300, 100])
     ids = rng.permutation(np.repeat(np.arange(len(counts)), counts)).astype(np.int32)
     ids = np.concatenate([ids, np.zeros(500, np.int32)])  # <unk> tokens are always dropped
-    corpus = data.Corpus(ids, np.array([0, len(ids) // 2, len(ids)]))
+    corpus = data.vocab.Corpus(ids, np.array([0, len(ids) // 2, len(ids)]))
     t = 1e-2
     expected = np.array(
         [0.0] + [direct_keep_probability(formula, c, counts.sum(), t) for c in counts[1:]]
     )
     assert 0 < expected.min(initial=1.0, where=expected > 0) and expected[1] < 1
     kept = np.bincount(
-        data.subsample(corpus, t, np.random.default_rng(7), formula).ids, minlength=len(counts)
+        data.examples.subsample(corpus, t, np.random.default_rng(7), formula).ids,
+        minlength=len(counts),
     )
     assert kept[0] == 0
     for word in range(1, len(counts)):
         sd = np.sqrt(counts[word] * expected[word] * (1 - expected[word]))
         assert abs(kept[word] - counts[word] * expected[word]) <= 4 * sd + 1e-9
-    np.testing.assert_allclose(data.keep_probabilities(corpus, t, formula), expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        data.examples.keep_probabilities(corpus, t, formula), expected, rtol=1e-12
+    )
 
 
 def test_word2vecs_formula_keeps_more_of_the_frequent_words():
-    corpus = data.Corpus(
+    corpus = data.vocab.Corpus(
         np.repeat(np.arange(1, 4), [5000, 500, 5]).astype(np.int32), np.array([0, 5505])
     )
-    book, word2vec = (data.keep_probabilities(corpus, 1e-3, f) for f in ("book", "word2vec"))
+    book, word2vec = (
+        data.examples.keep_probabilities(corpus, 1e-3, f) for f in ("book", "word2vec")
+    )
     assert np.all(word2vec[1:] >= book[1:]) and word2vec[1] > book[1]
 
 
 @pytest.mark.slow
 def test_word2vecs_formula_on_ptb_keeps_as_many_centers_as_gensim(ptb_text):
     """gensim's effective words on PTB with sample=1e-4: 414k an epoch (the benchmark)."""
-    dataset = data.build_dataset(
-        *data.encode_text(ptb_text, 10), 1e-4, seed=0, subsample_formula="word2vec"
+    dataset = data.blocks.build_dataset(
+        *data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0, subsample_formula="word2vec"
     )
     assert 405_000 < len(dataset.subsampled_block(0).ids) < 425_000
 
 
 def test_subsampling_keeps_sentence_boundaries():
-    _, corpus = data.encode_text(SMALL_TEXT * 50, min_freq=1)
-    sub = data.subsample(corpus, 0.05, np.random.default_rng(0))
+    _, corpus = data.vocab.encode_text(SMALL_TEXT * 50, min_freq=1)
+    sub = data.examples.subsample(corpus, 0.05, np.random.default_rng(0))
     assert sub.offsets[-1] == len(sub.ids) and np.all(np.diff(sub.offsets) >= 0)
     for before, after in zip(sentences_of(corpus), sentences_of(sub)):
         it = iter(before)
@@ -140,15 +169,17 @@ def test_subsampling_keeps_sentence_boundaries():
 
 @pytest.fixture(scope="module")
 def ptb_dataset(ptb_text):
-    return data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0)
+    return data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0)
 
 
 def test_contexts_equal_the_naive_reference_given_the_same_windows():
-    _, corpus = data.encode_text(SMALL_TEXT * 3, min_freq=1)
-    positions = data.center_positions(corpus)
+    _, corpus = data.vocab.encode_text(SMALL_TEXT * 3, min_freq=1)
+    positions = data.examples.center_positions(corpus)
     windows = np.random.default_rng(3).integers(1, 4, size=len(positions)).astype(np.int32)
-    table = data.AliasTable.build(data.noise_distribution(np.arange(1, 12)))
-    examples = data.draw_examples(corpus, table, 3, 2, 18, np.random.default_rng(0), windows)
+    table = data.examples.AliasTable.build(data.examples.noise_distribution(np.arange(1, 12)))
+    examples = data.examples.draw_examples(
+        corpus, table, 3, 2, 18, np.random.default_rng(0), windows
+    )
     centers, contexts = naive_centers_and_contexts(sentences_of(corpus), windows.tolist())
     rows = rows_of(examples)
     assert [r[0] for r in rows] == centers
@@ -157,13 +188,13 @@ def test_contexts_equal_the_naive_reference_given_the_same_windows():
 
 def test_every_context_lies_in_its_window_and_sentence(ptb_dataset):
     corpus = ptb_dataset.subsampled_block(0)
-    positions = data.center_positions(corpus)
-    windows = data.sample_windows(len(positions), 5, np.random.default_rng(0))
-    left, right = data.context_extent(corpus, positions, windows)
+    positions = data.examples.center_positions(corpus)
+    windows = data.examples.sample_windows(len(positions), 5, np.random.default_rng(0))
+    left, right = data.examples.context_extent(corpus, positions, windows)
     sentence = np.searchsorted(corpus.offsets, positions, side="right") - 1
     for k in range(1, 11):
         rows = np.flatnonzero(left + right == k)
-        where = data.context_positions(positions[rows], left[rows], k)
+        where = data.examples.context_positions(positions[rows], left[rows], k)
         distance = where - positions[rows, None]
         assert np.all(distance != 0), "no center is its own context"
         assert np.all(np.abs(distance) <= windows[rows, None])
@@ -172,7 +203,7 @@ def test_every_context_lies_in_its_window_and_sentence(ptb_dataset):
 
 
 def test_window_sizes_are_uniform():
-    windows = data.sample_windows(100_000, 5, np.random.default_rng(0))
+    windows = data.examples.sample_windows(100_000, 5, np.random.default_rng(0))
     observed = np.bincount(windows, minlength=6)
     assert observed[0] == 0
     chi2 = (((observed[1:] - 20_000) ** 2) / 20_000).sum()
@@ -184,17 +215,17 @@ def test_window_sizes_are_uniform():
 
 def test_alias_sampler_follows_counts_to_the_three_quarters():
     counts = np.array([500, 1000, 300, 50, 10, 1, 2000])
-    probs = data.noise_distribution(counts)
+    probs = data.examples.noise_distribution(counts)
     expected = counts**0.75 * (np.arange(len(counts)) > 0)
     assert np.allclose(probs, expected / expected.sum())
-    draws = data.AliasTable.build(probs).sample(2_000_000, np.random.default_rng(0))
+    draws = data.examples.AliasTable.build(probs).sample(2_000_000, np.random.default_rng(0))
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[0] == 0
     assert 0.5 * np.abs(freq - probs).sum() < 0.002  # total variation
 
 
 def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
-    examples = data.draw_examples(
+    examples = data.examples.draw_examples(
         ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
     )
     assert np.array_equal(examples.num_live, examples.num_contexts * 6)
@@ -208,26 +239,28 @@ def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
         assert not clash.any()
     # Noise frequencies follow counts^0.75, up to the few draws rejected as contexts.
     freq = np.bincount(cn[noise_slot], minlength=len(ptb_dataset.vocab)) / noise_slot.sum()
-    probs = data.noise_distribution(ptb_dataset.vocab.counts)
+    probs = data.examples.noise_distribution(ptb_dataset.vocab.counts)
     assert 0.5 * np.abs(freq - probs).sum() < 0.03
 
 
 def test_impossible_noise_is_an_error_not_a_hang():
-    _, corpus = data.encode_text(" a b \n a b \n", min_freq=1)
-    table = data.AliasTable.build(np.array([0.0, 0.0, 1.0]))  # only "b", always a context of a
+    _, corpus = data.vocab.encode_text(" a b \n a b \n", min_freq=1)
+    table = data.examples.AliasTable.build(
+        np.array([0.0, 0.0, 1.0])
+    )  # only "b", always a context of a
     with pytest.raises(ValueError, match="vocabulary is too small"):
-        data.draw_examples(corpus, table, 1, 1, 4, np.random.default_rng(0))
+        data.examples.draw_examples(corpus, table, 1, 1, 4, np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- batches
 
 
 def test_batches_shapes_masks_and_coverage(ptb_dataset):
-    examples = data.draw_examples(
+    examples = data.examples.draw_examples(
         ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
     )
-    order = data.batch_order(len(examples), 512, np.random.default_rng(1))
-    batches = data.make_batches(examples, order)
+    order = data.examples.batch_order(len(examples), 512, np.random.default_rng(1))
+    batches = make_batches(examples, order)
     num_batches = -(-len(examples) // 512)
     assert batches.centers.shape == (num_batches, 512, 1)
     for name in ("contexts_negatives", "mask", "labels"):
@@ -245,15 +278,15 @@ def test_batches_shapes_masks_and_coverage(ptb_dataset):
 
 
 def test_same_seed_same_arrays_other_seed_other_arrays(ptb_text):
-    first = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=3)
-    again = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=3)
-    other = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=4)
+    first = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=3)
+    again = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=3)
+    other = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=4)
     first_ids, other_ids = first.subsampled_block(0).ids, other.subsampled_block(0).ids
     assert np.array_equal(first_ids, again.subsampled_block(0).ids)
     assert not np.array_equal(first_ids[:1000], other_ids[:1000])
 
     def draw(dataset, seed):
-        return data.draw_examples(
+        return data.examples.draw_examples(
             dataset.subsampled_block(0), dataset.noise_table, 5, 5, 60, np.random.default_rng(seed)
         )
 

@@ -46,25 +46,25 @@ def closed_port_url() -> str:
 
 
 def test_download_checks_the_checksum_and_moves_the_file_in(tmp_path, serve, ptb_zip_bytes):
-    path = data.fetch_ptb(tmp_path / "cache", url=serve(ptb_zip_bytes))
+    path = data.ptb.fetch_ptb(tmp_path / "cache", url=serve(ptb_zip_bytes))
     assert path == tmp_path / "cache" / "ptb.zip"
-    assert hashlib.sha1(path.read_bytes()).hexdigest() == data.PTB_SHA1
+    assert hashlib.sha1(path.read_bytes()).hexdigest() == data.ptb.PTB_SHA1
     assert sorted(p.name for p in path.parent.iterdir()) == ["ptb.zip"]
-    assert data.read_zip_text(path).startswith(" aer banknote")
+    assert data.ptb.read_zip_text(path).startswith(" aer banknote")
 
 
 def test_download_with_wrong_checksum_is_discarded(tmp_path, serve, ptb_zip_bytes):
     with pytest.raises(data.CorpusError, match="sha1 .* expected 319d85e5.*discarded"):
-        data.fetch_ptb(tmp_path, url=serve(ptb_zip_bytes[:-100] + b"x" * 100))
+        data.ptb.fetch_ptb(tmp_path, url=serve(ptb_zip_bytes[:-100] + b"x" * 100))
     assert list(tmp_path.iterdir()) == [], "neither the bad file nor a temporary one is left"
 
 
 def test_offline_error_names_address_checksum_and_directory(tmp_path):
     url = closed_port_url()
     with pytest.raises(data.CorpusError) as err:
-        data.fetch_ptb(tmp_path / "data", url=url)
+        data.ptb.fetch_ptb(tmp_path / "data", url=url)
     message = str(err.value)
-    assert url in message and data.PTB_SHA1 in message and str(tmp_path / "data") in message
+    assert url in message and data.ptb.PTB_SHA1 in message and str(tmp_path / "data") in message
     assert "W2V_JAX_DATA" in message
     assert not (tmp_path / "data" / "ptb.zip").exists()
 
@@ -72,25 +72,25 @@ def test_offline_error_names_address_checksum_and_directory(tmp_path):
 def test_existing_file_with_wrong_checksum_is_not_used(tmp_path):
     (tmp_path / "ptb.zip").write_bytes(b"not the archive")
     with pytest.raises(data.CorpusError, match="is not used"):
-        data.read_ptb(tmp_path)
+        data.ptb.read_ptb(tmp_path)
 
 
 def test_corrupt_zip_is_a_clear_error(tmp_path, ptb_zip_bytes):
     path = tmp_path / "ptb.zip"
     path.write_bytes(ptb_zip_bytes[: len(ptb_zip_bytes) // 2])
     with pytest.raises(data.CorpusError, match="not a readable corpus archive"):
-        data.read_zip_text(path)
+        data.ptb.read_zip_text(path)
     other = tmp_path / "other.zip"
     with zipfile.ZipFile(other, "w") as archive:
         archive.writestr("readme.txt", "hello")
     with pytest.raises(data.CorpusError, match="ptb/ptb.train.txt"):
-        data.read_zip_text(other)
+        data.ptb.read_zip_text(other)
 
 
 def test_data_directory_precedence(tmp_path, monkeypatch):
-    monkeypatch.setenv(data.DATA_ENV_VAR, str(tmp_path / "env"))
-    assert data.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
-    assert data.resolve_data_dir() == tmp_path / "env"
-    monkeypatch.delenv(data.DATA_ENV_VAR)
+    monkeypatch.setenv(data.ptb.DATA_ENV_VAR, str(tmp_path / "env"))
+    assert data.ptb.resolve_data_dir(tmp_path / "arg") == tmp_path / "arg"
+    assert data.ptb.resolve_data_dir() == tmp_path / "env"
+    monkeypatch.delenv(data.ptb.DATA_ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    assert data.resolve_data_dir() == tmp_path / "cache" / "w2v_jax"
+    assert data.ptb.resolve_data_dir() == tmp_path / "cache" / "w2v_jax"

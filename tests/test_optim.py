@@ -12,7 +12,7 @@ from w2v_jax import data, loop, optim, step
 from w2v_jax.config import OPTIMIZERS, smoke_config
 
 VOCAB = 20
-NOISE_PROBS = data.noise_distribution(np.arange(VOCAB) + 1.0)
+NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
 
 
 @pytest.mark.parametrize("shared", [False, True])

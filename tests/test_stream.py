@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
 from tests.test_checkpoint import leaves_equal, topic_config
-from w2v_jax import data, stream
+from w2v_jax import data, feed
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.run import train
 
@@ -28,17 +28,17 @@ def streamed(topic_text):
 
 
 def test_blocks_are_whole_sentences_of_about_block_tokens(topic_text):
-    _, corpus = data.encode_text(topic_text, 1)
-    blocks = data.block_bounds(corpus.offsets, 1000)
+    _, corpus = data.vocab.encode_text(topic_text, 1)
+    blocks = data.blocks.block_bounds(corpus.offsets, 1000)
     tokens = np.diff(corpus.offsets[blocks])
     assert blocks[0] == 0 and blocks[-1] == len(corpus.offsets) - 1
     assert np.all(tokens[:-1] >= 1000) and np.all(tokens[:-1] < 1000 + 4)  # sentences of 4
     assert tokens.sum() == len(corpus.ids)
-    assert len(data.block_bounds(corpus.offsets, len(corpus.ids))) == 2, "small: one block"
+    assert len(data.blocks.block_bounds(corpus.offsets, len(corpus.ids))) == 2, "small: one block"
 
 
 def test_ptb_is_one_block(ptb_text):
-    dataset = data.build_dataset(*data.encode_text(ptb_text, 10), 1e-4, seed=0)
+    dataset = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0)
     assert len(dataset.blocks) == 2 and dataset.num_centers == 343_062
 
 
@@ -46,10 +46,10 @@ def test_blocks_subsample_with_the_corpus_counts():
     """A block keeps a word at the rate its count in the whole corpus gives, not its count in
     the block: 'rare' is frequent in the first block only, yet kept as the rare word it is."""
     text = "rare common x\n" * 400 + "common y z\n" * 40_000
-    vocab, corpus = data.encode_text(text, 1)
-    dataset = data.build_dataset(vocab, corpus, 1e-2, seed=0, block_tokens=1200)
+    vocab, corpus = data.vocab.encode_text(text, 1)
+    dataset = data.blocks.build_dataset(vocab, corpus, 1e-2, seed=0, block_tokens=1200)
     assert len(dataset.blocks) - 1 > 50
-    keep = data.keep_probabilities(corpus, 1e-2)
+    keep = data.examples.keep_probabilities(corpus, 1e-2)
     first = dataset.subsampled_block(0)
     kept = np.bincount(first.ids, minlength=len(vocab))[vocab["rare"]]
     expected = 400 * keep[vocab["rare"]]
@@ -65,12 +65,12 @@ def test_blocks_subsample_with_the_corpus_counts():
 def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
     config, prepared = streamed
     assert prepared.examples is None  # drawn as it trains
-    feed = stream.Stream(config, prepared.dataset, prepared.examples)
+    stream = feed.Stream(config, prepared.dataset, prepared.examples)
     num_blocks = len(prepared.dataset.blocks) - 1
     orders = []
-    groups = iter(feed.groups(0))
+    groups = iter(stream.groups(0))
     for epoch in range(3):
-        plan = feed.plan.epoch(epoch)
+        plan = stream.plan.epoch(epoch)
         blocks = np.concatenate(plan.groups)
         assert np.array_equal(np.sort(blocks), np.arange(num_blocks))
         assert all(len(g) <= config.group_blocks for g in plan.groups)
@@ -79,8 +79,8 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
         for index in range(len(plan.groups)):
             group = next(groups)
             assert (group.epoch, group.index) == (epoch, index)
-            assert group.first_step == feed.plan.group_start(epoch, index)
-            order = np.asarray(stream.group_order(config, group.rows, epoch, index))
+            assert group.first_step == stream.plan.group_start(epoch, index)
+            order = np.asarray(feed.group_order(config, group.rows, epoch, index))
             rows = order[order < group.rows]
             assert np.array_equal(np.sort(rows), np.arange(group.rows))
             assert not np.asarray(group.examples["num_live"][group.rows :]).any(), "padding"
@@ -93,10 +93,10 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
 
 def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
     config, prepared = streamed
-    feed = stream.Stream(config.replace(num_epochs=2), prepared.dataset)
-    epoch_one = feed.plan.epoch_start(1)
-    first = [g.examples for g in feed.groups(epoch_one)]
-    again = [g.examples for g in feed.groups(feed.plan.group_start(1, 2) + 1)]
+    stream = feed.Stream(config.replace(num_epochs=2), prepared.dataset)
+    epoch_one = stream.plan.epoch_start(1)
+    first = [g.examples for g in stream.groups(epoch_one)]
+    again = [g.examples for g in stream.groups(stream.plan.group_start(1, 2) + 1)]
     for a, b in zip(first[2:], again, strict=True):
         for name in ("centers", "contexts_negatives", "num_live"):
             assert np.array_equal(a[name], b[name])
@@ -119,7 +119,7 @@ def test_a_streamed_run_resumes_mid_group_bitwise(tmp_path, topic_text):
         )
 
     straight = run_streamed(tmp_path / "straight")
-    plan = stream.RunPlan(topic_config(**STREAMED), straight.data.dataset)
+    plan = data.blocks.RunPlan(topic_config(**STREAMED), straight.data.dataset)
     batches = plan.epoch(1).batches
     dispatches_per_epoch = sum(-(-b // 8) for b in batches)  # steps_per_dispatch 8
     stop_after = dispatches_per_epoch + -(-int(batches[0]) // 8) + 1
@@ -148,7 +148,7 @@ def test_resampling_each_epoch_draws_each_block_anew(streamed):
     block = np.array([3])
     for resample in (False, True):
         draws = [
-            stream.draw_group(
+            data.blocks.draw_group(
                 config.replace(resample_each_epoch=resample), prepared.dataset, block, epoch
             ).contexts_negatives
             for epoch in (1, 2)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import prepare_text, topic_corpus
-from w2v_jax import data, loop, optim, step, stream
+from w2v_jax import data, feed, loop, optim, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.history import History
@@ -130,8 +130,8 @@ def test_compiles_once_over_epochs(topic_data):
     program = loop.Program(config, prepared.vocab, total_steps=0)
     program.step_fn = chex.assert_max_traces(program.step_fn, n=1)
     state = program.init_state()
-    examples = stream.to_device(prepared.examples)
-    order = data.batch_order(len(prepared.examples), config.batch_size, None)
+    examples = feed.to_device(prepared.examples)
+    order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
     spd = config.steps_per_dispatch
     assert len(order) % spd != 0, "the last dispatch is a short one"
     rows = 0
@@ -166,8 +166,8 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     state = program.init_state()
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
     state = state.replace(params=params)
-    order = data.batch_order(len(prepared.examples), config.batch_size, None)
-    _, dispatch = program(state, stream.to_device(prepared.examples), order[:2])
+    order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
+    _, dispatch = program(state, feed.to_device(prepared.examples), order[:2])
     with pytest.raises(FloatingPointError, match="in epoch 3 at step 1"):
         History.empty(1).add(dispatch, 3)
 
@@ -223,7 +223,7 @@ def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise):
 
 def test_shared_noise_draws_follow_counts_to_the_three_quarters():
     counts = np.array([900, 5000, 300, 20, 1, 700])
-    probs = data.noise_distribution(counts)
+    probs = data.examples.noise_distribution(counts)
     cdf = np.cumsum(probs).astype(np.float32)
     draws = np.concatenate(
         [

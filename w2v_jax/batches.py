@@ -102,7 +102,7 @@ def gather(examples: dict[str, jax.Array], rows: jax.Array, capacity: int | None
 def device_batch_order(num_examples: int, batch_size: int, key: jax.Array) -> jax.Array:
     """An epoch's batch order drawn on the device: int32 [num_batches, batch_size], a
     permutation of the rows, the last batch filled with ``num_examples`` (the padding row), as
-    ``w2v_jax.data.batch_order`` lays out its host-drawn one."""
+    ``w2v_jax.data.examples.batch_order`` lays out its host-drawn one."""
     num_batches = -(-num_examples // batch_size)
     order = jax.random.permutation(key, num_examples).astype(jnp.int32)
     padding = jnp.full((num_batches * batch_size - num_examples,), num_examples, jnp.int32)

@@ -65,7 +65,7 @@ class Config:
     subsample: str = _role("book", DATA)
     """The subsampling formula: "book", min(1, sqrt(t / f)), exact; "word2vec", the C tool's
     and gensim's (sqrt(f / t) + 1) t / f, which keeps more of the frequent words (see
-    w2v_jax.data.keep_probabilities)."""
+    w2v_jax.data.examples.keep_probabilities)."""
     seed: int = _role(0, DATA)
     """Seeds every random choice: data draws, shuffling and parameter initialisation."""
     resample_each_epoch: bool = False
@@ -245,7 +245,7 @@ MAX_SENTENCE_LENGTH = 10_000
 @dataclasses.dataclass(frozen=True)
 class CorpusConfig:
     """Which text a run trains on and how it is read: saved with the run's checkpoints and in
-    its ``metrics.json``, part of the corpus cache's key (``w2v_jax.corpus.encode``).
+    its ``metrics.json``, part of the corpus cache's key (``w2v_jax.data.corpus.encode``).
 
     Invalid values raise ValueError on construction, naming the field and the value.
     """

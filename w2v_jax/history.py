@@ -27,7 +27,7 @@ class EpochStats:
     """The global step at the epoch's end."""
     feed_seconds: float = 0.0
     """Of ``seconds``, the time training waited for examples to be drawn and moved to the
-    device (``stream.Stream.wait_seconds``)."""
+    device (``feed.Stream.wait_seconds``)."""
 
     @property
     def centers_per_second(self) -> float:

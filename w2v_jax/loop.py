@@ -85,7 +85,7 @@ class Program:
     def __init__(
         self,
         configs: Config | Sequence[Config],
-        vocab: data.Vocab,
+        vocab: data.vocab.Vocab,
         total_steps: int,
         stacked: bool = False,
         placement: parallel.Placement | None = None,
@@ -98,7 +98,7 @@ class Program:
         self.placement = placement or parallel.Placement.from_spec(config.mesh)
         self.placement.check_batch(config.batch_size)
         self.optimizer = optim.make(self.configs if stacked else config, total_steps)
-        noise = data.noise_distribution(vocab.counts) if config.shares_noise else None
+        noise = data.examples.noise_distribution(vocab.counts) if config.shares_noise else None
         self.step_fn = step.make_train_step(config, self.optimizer, noise)
         self.packed = batches.resolved_layout(config.layout) == "packed"
         self.capacity: int | None = None

@@ -9,11 +9,17 @@ import os
 import platform
 import shlex
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
+
+
+class WorkdirError(RuntimeError):
+    """A results directory cannot be written."""
+
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "grain", "gensim")
 
@@ -95,3 +101,16 @@ def plot_loss(curve: Sequence, epoch_ends: Sequence, title: str, path: Path) -> 
     tmp = path.with_name(path.name + ".tmp.png")
     fig.savefig(tmp, dpi=100)
     tmp.replace(path)  # a crash never leaves half a picture under the real name
+
+
+def ensure_writable(directory: Path) -> None:
+    """Create ``directory`` and prove it writable now, before any work would be lost."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=directory):
+            pass
+    except OSError as err:
+        raise WorkdirError(
+            f"cannot write to the workdir {directory} ({err.strerror or err}): "
+            f"choose another workdir"
+        ) from err

@@ -4,7 +4,7 @@ resuming from the newest complete one after checking that it continues this run.
 The checkpoint's ``config`` item holds the run's config (``{"runs": [...]}`` for runs trained
 together) and the corpus config; ``progress`` holds the run's record (``history.History``).
 The global step is the step of the checkpoint: with the seed, it is the run's whole position
-and random state (``stream.RunPlan``)."""
+and random state (``data.blocks.RunPlan``)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ import numpy as np
 from w2v_jax import checkpoint, parallel
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.data import Vocab
+from w2v_jax.data.vocab import Vocab
 from w2v_jax.history import History
 from w2v_jax.step import TrainState
 

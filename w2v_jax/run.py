@@ -23,50 +23,38 @@ from typing import Any
 
 import jax
 import numpy as np
-from tqdm.auto import tqdm
 
-from w2v_jax import corpus as corpus_module
-from w2v_jax import data, parallel, records, report, stream
+from w2v_jax import feed, parallel, records, report
+from w2v_jax import hooks as hooks_module
 from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.data import blocks
+from w2v_jax.data import corpus as corpus_module
+from w2v_jax.data.examples import Examples
+from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.history import EpochStats, History
-from w2v_jax.loop import Dispatch, Program, state_bytes
+from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
+from w2v_jax.loop import Program, state_bytes
 from w2v_jax.resume import RunCheckpoints
 from w2v_jax.step import TrainState
 
 logger = logging.getLogger("w2v_jax")
 
 
-class WorkdirError(RuntimeError):
-    """A results directory cannot be written."""
-
-
-class TrainingInterrupted(Exception):
-    """Training stopped on request (``should_stop``) after a dispatch; with a workdir, a
-    checkpoint of that point was written first, so the same call resumes from it."""
-
-    def __init__(self, epoch: int, step: int, saved: bool) -> None:
-        super().__init__(
-            f"interrupted at epoch {epoch}, step {step}"
-            + ("" if saved else " (no workdir: nothing was saved)")
-        )
-        self.epoch, self.step, self.saved = epoch, step, saved
-
-
 @dataclasses.dataclass
 class Data:
     """The data stage's output: the corpus encoded and cut into blocks and, for a corpus of
     one group (such as PTB), the first epoch's examples; a larger corpus's are drawn as it
-    trains (``stream.Stream``)."""
+    trains (``feed.Stream``)."""
 
     corpus: CorpusConfig
     encoded: corpus_module.EncodedCorpus
-    dataset: data.Dataset
-    examples: data.Examples | None
+    dataset: blocks.Dataset
+    examples: Examples | None
     seconds: float
 
     @property
-    def vocab(self) -> data.Vocab:
+    def vocab(self) -> Vocab:
         return self.dataset.vocab
 
     @property
@@ -112,7 +100,7 @@ def prepare(
     encoded = corpus_module.encode(corpus, config.min_freq, cache_dir, data_dir=data_dir)
     for note in encoded.notes:
         logger.warning(note)
-    dataset = data.build_dataset(
+    dataset = blocks.build_dataset(
         encoded.vocab,
         encoded.corpus,
         config.subsample_t,
@@ -120,46 +108,9 @@ def prepare(
         config.subsample,
         config.block_tokens,
     )
-    groups = stream.Stream(config, dataset)
+    groups = feed.Stream(config, dataset)
     examples = groups.first_group() if groups.one_group else None
     return Data(corpus, encoded, dataset, examples, time.perf_counter() - start)
-
-
-@dataclasses.dataclass(frozen=True)
-class Moment:
-    """Where a run stands when a hook is called."""
-
-    step: int
-    epoch: int
-    """1-based: the epoch of the dispatch that just ran."""
-    epoch_end: bool
-    dispatch: Dispatch
-    state: TrainState
-    history: History
-    stats: list[EpochStats] | None = None
-    """Each run's statistics of the epoch just finished (at an epoch's end)."""
-
-
-@dataclasses.dataclass(frozen=True)
-class Hook:
-    """An action of the host loop: after every dispatch (``every`` None), on the steps that are
-    multiples of ``every`` (dispatches end there), and/or at each epoch's end."""
-
-    action: Callable[[Moment], None]
-    every: int | None = None
-    at_epoch_end: bool = False
-
-    def due(self, moment: Moment) -> bool:
-        return (
-            (self.every is None and not self.at_epoch_end)
-            or itstime(moment.step, self.every)
-            or (self.at_epoch_end and moment.epoch_end)
-        )
-
-
-def itstime(step: int, every: int | None) -> bool:
-    """Whether an action due every ``every`` steps (0 or None: never by step) is due now."""
-    return bool(every) and step % every == 0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -195,7 +146,7 @@ class Run:
     """What ``metrics.json`` holds (empty on the processes other than the first)."""
 
     @property
-    def vocab(self) -> data.Vocab:
+    def vocab(self) -> Vocab:
         return self.data.vocab
 
     @property
@@ -255,14 +206,14 @@ def train(
         data = parallel.main_process_first(lambda: prepare(configs[0], corpus, data_dir, cache_dir))
     workdir = None if workdir is None else Path(workdir)
     if workdir is not None:
-        ensure_writable(workdir)  # after the corpus: a bad one leaves no workdir behind
-        _say(f"workdir: {workdir}")
-    _say(f"data: {data.summary()}")
-    _say(memory_line(configs[0], len(data.vocab)))
+        records.ensure_writable(workdir)  # after the corpus: a bad one leaves no workdir behind
+        say(f"workdir: {workdir}")
+    say(f"data: {data.summary()}")
+    say(memory_line(configs[0], len(data.vocab)))
     stacked = isinstance(config, list | tuple)
-    plan = stream.RunPlan(configs[0], data.dataset)
+    plan = blocks.RunPlan(configs[0], data.dataset)
     program = Program(configs, data.vocab, plan.total_steps, stacked)
-    feed = stream.Stream(configs[0], data.dataset, data.examples, program.placement)
+    stream = feed.Stream(configs[0], data.dataset, data.examples, program.placement)
     state, history = program.init_state(), History.empty(len(configs))
     saver = None
     if workdir is not None:
@@ -273,8 +224,11 @@ def train(
             state, history = saver.restore(state, plan.total_steps)
             resumed_from = int(state.step)
             _say_resumed(resumed_from, plan.total_steps, workdir)
-        hooks = [*_built_in_hooks(program, feed, saver, progress and main, should_stop), *hooks]
-        state = _loop(program, feed, state, history, hooks)
+        hooks = [
+            *hooks_module.built_in(program, stream, saver, progress and main, should_stop),
+            *hooks,
+        ]
+        state = _loop(program, stream, state, history, hooks)
     finally:
         if saver is not None:  # the writes under way finish, whatever stopped training
             saver.close()
@@ -287,39 +241,33 @@ def train(
     return runs if stacked else runs[0]
 
 
-def _say(message: str) -> None:
-    """A note of the run, said by one process."""
-    if parallel.is_main_process():
-        logger.info(message)
-
-
 def _say_resumed(step: int, total_steps: int, workdir: Path) -> None:
     if step >= total_steps:
-        _say(f"already trained: the checkpoint at step {step} in {workdir} ends the run")
+        say(f"already trained: the checkpoint at step {step} in {workdir} ends the run")
     else:
-        _say(f"resumed from the checkpoint at step {step} in {workdir}")
+        say(f"resumed from the checkpoint at step {step} in {workdir}")
 
 
 def _loop(
     program: Program,
-    feed: stream.Stream,
+    stream: feed.Stream,
     state: TrainState,
     history: History,
     hooks: Sequence[Hook],
 ) -> TrainState:
     """The host loop: every group of the run from the state's step on, a dispatch at a time;
     a dispatch ends where the group does, or where a hook is due."""
-    plan, step = feed.plan, int(state.step)
+    plan, step = stream.plan, int(state.step)
     if program.packed:
         # At least the capacity it was saved with, so that a resumed run compiles the program
         # an uninterrupted one runs (a GPU sums another capacity in another order); a corpus
         # of one group knows its batches for the whole run, a larger one grows group by group.
         program.capacity = history.capacity
-        program.fit(feed.most_live() if feed.one_group else 1)
-    groups = feed.groups(step)  # the first group is drawn while the program compiles
+        program.fit(stream.most_live() if stream.one_group else 1)
+    groups = stream.groups(step)  # the first group is drawn while the program compiles
     if step < plan.total_steps:  # a finished run resumed for its results compiles nothing
-        program.compile(state, feed.device_shapes())
-    history.begin_epoch(feed.wait_seconds)
+        program.compile(state, stream.device_shapes())
+    history.begin_epoch(stream.wait_seconds)
     for group in groups:
         pairs, most_live = group.counts(step, program.placement)
         program.fit(most_live)
@@ -337,7 +285,7 @@ def _loop(
             history.add(dispatch, group.epoch + 1)
             stats = None
             if step == epoch_end:
-                stats = history.end_epoch(group.epoch + 1, step, feed.wait_seconds)
+                stats = history.end_epoch(group.epoch + 1, step, stream.wait_seconds)
             moment = Moment(
                 step, group.epoch + 1, stats is not None, dispatch, state, history, stats
             )
@@ -345,64 +293,6 @@ def _loop(
                 if hook.due(moment):
                     hook.action(moment)
     return state
-
-
-def _built_in_hooks(
-    program: Program,
-    feed: stream.Stream,
-    saver: RunCheckpoints | None,
-    progress: bool,
-    should_stop: Callable[[], bool] | None,
-) -> list[Hook]:
-    """The progress bar, the epoch line, checkpoints and stopping on request, in that order."""
-    config, total = program.config, feed.plan.total_steps
-    bar = tqdm(total=total, unit="step", disable=not progress, leave=False)
-    bar.update(0)
-
-    def show(moment: Moment) -> None:
-        bar.n = moment.step
-        losses = np.atleast_1d(moment.dispatch.mean_loss)
-        loss = (
-            f"{losses[0]:.3f}"
-            if len(losses) == 1
-            else (f"{np.nanmin(losses):.3f}..{np.nanmax(losses):.3f} over {len(losses)} runs")
-        )
-        centers = float(np.max(moment.dispatch.num_examples)) / moment.dispatch.seconds
-        bar.set_description(f"epoch {moment.epoch}/{config.num_epochs}", refresh=False)
-        bar.set_postfix_str(f"loss {loss}, {centers:,.0f} centers/s")
-        if moment.step == total:
-            bar.close()
-
-    device = records.device_description()
-
-    def epoch_line(moment: Moment) -> None:
-        stats = moment.stats[0]
-        if len(moment.stats) == 1:
-            _say(
-                f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
-                f"{stats.centers_per_second:,.0f} centers/s, "
-                f"{stats.pairs_per_second:,.0f} pairs/s on {device}"
-            )
-
-    def save(moment: Moment) -> None:
-        saver.save(moment.state, moment.history)
-
-    def stop(moment: Moment) -> None:
-        if moment.step < total and parallel.any_process(should_stop()):
-            if (
-                saver is not None
-                and not moment.epoch_end
-                and not itstime(moment.step, config.checkpoint_every)
-            ):
-                saver.save(moment.state, moment.history)
-            raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
-
-    hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]
-    if saver is not None:
-        hooks.append(Hook(save, every=config.checkpoint_every or None, at_epoch_end=True))
-    if should_stop is not None:
-        hooks.append(Hook(stop))
-    return hooks
 
 
 def _runs(
@@ -456,21 +346,6 @@ def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
     return list(groups.values())
 
 
-def ensure_writable(directory: Path) -> None:
-    """Create ``directory`` and prove it writable now, before any work would be lost."""
-    import tempfile
-
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise WorkdirError(
-            f"cannot write to the workdir {directory} ({err.strerror or err}): "
-            f"choose another workdir"
-        ) from err
-
-
 def memory_line(config: Config, vocab_size: int) -> str:
     """The memory the tables and optimiser state will take, said before they are allocated."""
     memory = state_bytes(config, vocab_size)
@@ -495,7 +370,6 @@ __all__ = [
     "Program",
     "Run",
     "TrainingInterrupted",
-    "WorkdirError",
     "groups_trainable_together",
     "itstime",
     "prepare",

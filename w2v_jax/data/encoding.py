@@ -1,20 +1,8 @@
-"""A corpus of your own: text files named by paths, directories or globs; plain, ``.gz``,
-``.bz2`` or ``.xz``; one sentence a line, tokens split on whitespace; encoded once into a cache.
-
-Lines longer than ``max_sentence_length`` tokens (10,000, as word2vec and gensim) are split into
-sentences of that length, never truncated, and counted, so a one-line corpus such as text8
-trains. Every problem is a ``CorpusError`` whose one line names the file and says what to do; a
-damaged compressed file is refused, never trained on in part.
-
-The encode reads the files once, in blocks of about 4 MiB dealt in turn to one
-``data.BlockEncoder`` per core, which splits and numbers them, while this process merges their
-words into provisional ids (``data.VocabularyCounter``, bounded by ``max_vocab_size``) and
-writes them; the ranked vocabulary then renumbers them in place. The cache entry holds
-``ids.int32`` and ``offsets.int64`` (memory-mapped for training), ``vocab.json`` and
-``meta.json`` (the files' sizes and modification times, the settings, sha1 checksums). It is
-written under a temporary name and renamed when complete; a later run with the same files and
-settings reads it and never the text, one whose files changed or whose entry fails its
-checksums encodes again, saying why.
+"""The encode of text files into a cache entry's directory: the files read once, in blocks of
+about 4 MiB dealt in turn to one ``vocab.BlockEncoder`` per core (worker processes above
+16 MiB of text), while this process merges their words into provisional ids
+(``vocab.VocabularyCounter``) and writes them; the ranked vocabulary then renumbers them in
+place.
 """
 
 from __future__ import annotations
@@ -23,274 +11,39 @@ import bz2
 import collections
 import contextlib
 import dataclasses
-import glob
 import gzip
-import hashlib
-import json
 import lzma
 import multiprocessing
 import os
 import queue
-import shutil
 import sys
-import tempfile
-import time
 import types
-import zipfile
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
 from w2v_jax.config import CorpusConfig
-from w2v_jax.data import (
-    PTB_TRAIN_MEMBER,
+from w2v_jax.data import CorpusError
+from w2v_jax.data.vocab import (
     BlockEncoder,
-    Corpus,
-    CorpusError,
     EncodedBlock,
     Vocab,
     VocabularyCounter,
-    fetch_ptb,
-    resolve_dir,
     sentence_lengths,
-    sha1_of,
 )
 
-CACHE_ENV_VAR = "W2V_JAX_CACHE"
 BLOCK_BYTES = 1 << 22
 """Bytes of text per block (about a million tokens): large enough that the per-block work
 is a small share, small enough to keep a few blocks in flight per worker."""
-_FORMAT = 1  # bump when the entry's layout changes: older entries are then never read
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _DAMAGED = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, OSError)
 # Below this much text the encode runs in this process: starting workers would take longer.
 _INLINE_BYTES = 16 << 20
 
 
-@dataclasses.dataclass(frozen=True)
-class EncodedCorpus:
-    """A corpus encoded (or read from its cache entry): vocabulary, ids and what reading found."""
-
-    vocab: Vocab
-    corpus: Corpus
-    """``ids`` and ``offsets`` memory-mapped from the cache entry."""
-    files: tuple[Path, ...]
-    lines: int
-    split_lines: int
-    """Lines longer than max_sentence_length tokens, each split into several sentences."""
-    forgotten: int
-    """Distinct words forgotten while counting to stay within max_vocab_size."""
-    entry: Path
-    """The cache entry."""
-    seconds: float
-    from_cache: bool
-    notes: tuple[str, ...] = ()
-    """One line for each thing worth saying: a stale or damaged entry encoded again."""
-
-    def summary(self) -> str:
-        split = (
-            f"; {self.split_lines:,} lines longer than the sentence limit were split"
-            if self.split_lines
-            else ""
-        )
-        forgot = (
-            f"; {self.forgotten:,} rare words forgotten to stay within max_vocab_size"
-            if self.forgotten
-            else ""
-        )
-        how = "read from the cache" if self.from_cache else "encoded"
-        return (
-            f"{len(self.files):,} files, {self.lines:,} lines, {len(self.corpus.ids):,} "
-            f"tokens{split}{forgot}; {how} in {self.seconds:.1f} s ({self.entry})"
-        )
-
-
-def corpus_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
-    """The files ``paths`` name: a file itself, every file under a directory (hidden ones
-    left out), or the files a glob pattern matches; each in sorted order."""
-    if not paths:
-        raise CorpusError("no corpus given: name one or more files, directories or globs")
-    files = []
-    for path in map(str, paths):
-        if glob.has_magic(path):
-            matched = sorted(Path(p) for p in glob.glob(path, recursive=True) if Path(p).is_file())
-            if not matched:
-                raise CorpusError(f"no file matches {path}: check the pattern")
-            files += matched
-        elif Path(path).is_dir():
-            under = sorted(
-                p
-                for p in Path(path).rglob("*")
-                if p.is_file()
-                and not any(part.startswith(".") for part in p.relative_to(path).parts)
-            )
-            if not under:
-                raise CorpusError(
-                    f"the directory {path} holds no files: name the text files "
-                    f"or a directory that holds them"
-                )
-            files += under
-        elif Path(path).is_file():
-            files.append(Path(path))
-        else:
-            raise CorpusError(f"no such file or directory: {path}")
-    return files
-
-
-def resolve_cache_dir(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The corpus cache: the argument, else $W2V_JAX_CACHE, else ~/.cache/w2v_jax/corpora."""
-    return resolve_dir(cache_dir, CACHE_ENV_VAR, "corpora")
-
-
-def encode(
-    source: CorpusConfig,
-    min_freq: int,
-    cache_dir: str | os.PathLike | None = None,
-    workers: int | None = None,
-    data_dir: str | os.PathLike | None = None,
-) -> EncodedCorpus:
-    """The corpus ``source`` names, encoded with the vocabulary of ``min_freq``: read from its
-    cache entry when there is a good one, else encoded into a new one on ``workers`` processes
-    (default: every core this process may use). PTB is fetched into ``data_dir`` (see
-    ``data.fetch_ptb``) and its training split extracted into the cache once."""
-    start = time.perf_counter()
-    root = resolve_cache_dir(cache_dir)
-    files = [ptb_file(data_dir, root)] if source.is_ptb else corpus_files(source.paths)
-    files = files * source.repeats
-    entry = _entry_path(root, files, source, min_freq)
-    notes = []
-    if entry.exists():
-        try:
-            return _load(entry, files, time.perf_counter() - start, True, ())
-        except _Unusable as why:
-            notes.append(f"the cached encoding {entry} {why}: encoding the corpus again")
-    _write_entry(entry, files, source, min_freq, workers)
-    return _load(entry, files, time.perf_counter() - start, False, tuple(notes))
-
-
-def ptb_file(data_dir: str | os.PathLike | None, cache_root: Path) -> Path:
-    """PTB's training split as a text file in the corpus cache, extracted from the verified
-    ``ptb.zip`` when absent or not the archive's (its CRC)."""
-    archive = fetch_ptb(data_dir)
-    try:
-        with zipfile.ZipFile(archive) as opened:
-            info = opened.getinfo(PTB_TRAIN_MEMBER)
-            path = cache_root / "ptb" / Path(PTB_TRAIN_MEMBER).name
-            if path.is_file() and zlib.crc32(path.read_bytes()) == info.CRC:
-                return path
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-            tmp.write_bytes(opened.read(info))
-    except (zipfile.BadZipFile, KeyError, EOFError) as err:
-        raise CorpusError(
-            f"{archive} is not a readable corpus archive holding {PTB_TRAIN_MEMBER} ({err}); "
-            f"delete it and download it again."
-        ) from err
-    except OSError as err:
-        raise CorpusError(
-            f"cannot write the corpus cache into {cache_root} ({err.strerror or err}): point "
-            f"the cache_dir argument (or ${CACHE_ENV_VAR}) at a directory you can write to"
-        ) from None
-    tmp.replace(path)  # whole or not at all
-    return path
-
-
-class _Unusable(Exception):
-    """A cache entry that must be encoded again; the message says why."""
-
-
-def _entry_path(root: Path, files: list[Path], source: CorpusConfig, min_freq: int) -> Path:
-    """The entry of these files and settings. Sizes and times are not in the name: a changed
-    file finds its old entry, which is then said to be stale and replaced."""
-    key = json.dumps(
-        [
-            _FORMAT,
-            [str(f.resolve()) for f in files],
-            dataclasses.asdict(source) | {"paths": None},
-            min_freq,
-        ]
-    )
-    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in files[0].name)[:40]
-    return root / f"{name}-{hashlib.sha1(key.encode()).hexdigest()[:16]}"
-
-
-def _fingerprints(files: list[Path]) -> list[list]:
-    return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
-
-
-def _load(
-    entry: Path, files: list[Path], seconds: float, from_cache: bool, notes: tuple[str, ...]
-) -> EncodedCorpus:
-    try:
-        meta = json.loads((entry / "meta.json").read_text())
-    except (OSError, ValueError) as err:
-        raise _Unusable(f"has no readable meta.json ({err})") from None
-    if meta.get("format") != _FORMAT:
-        raise _Unusable(f"was written in format {meta.get('format')}, this version reads {_FORMAT}")
-    for saved, now in zip(meta["files"], _fingerprints(files)):
-        if saved != now:
-            raise _Unusable(f"is stale: {now[0]} changed since it was encoded")
-    for name, digest in meta["sha1"].items():
-        if not (entry / name).is_file() or sha1_of(entry / name) != digest:
-            raise _Unusable(f"is damaged: {name} does not match its checksum")
-    vocab = Vocab.load(entry / "vocab.json")
-    ids = np.memmap(entry / "ids.int32", np.int32, "r") if meta["tokens"] else np.zeros(0, np.int32)
-    offsets = np.memmap(entry / "offsets.int64", np.int64, "r")
-    return EncodedCorpus(
-        vocab,
-        Corpus(ids, offsets),
-        tuple(files),
-        meta["lines"],
-        meta["split_lines"],
-        meta["forgotten"],
-        entry,
-        seconds,
-        from_cache,
-        notes,
-    )
-
-
-def _write_entry(
-    entry: Path, files: list[Path], source: CorpusConfig, min_freq: int, workers: int | None
-) -> None:
-    """Encode into a temporary directory beside ``entry``, then rename it into place: an
-    interrupted encode never leaves an entry that looks complete."""
-    try:
-        entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent))
-    except OSError as err:
-        raise CorpusError(
-            f"cannot write the corpus cache into {entry.parent} ({err.strerror or err}): point "
-            f"the cache_dir argument (or ${CACHE_ENV_VAR}) at a directory you can write "
-            f"to"
-        ) from None
-    try:
-        fingerprints = _fingerprints(files)
-        meta = _encode_files(tmp, files, source, min_freq, workers)
-        meta["sha1"] = {
-            name: sha1_of(tmp / name) for name in ("ids.int32", "offsets.int64", "vocab.json")
-        }
-        (tmp / "meta.json").write_text(
-            json.dumps({"format": _FORMAT, "files": fingerprints, **meta})
-        )
-        old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
-        if entry.exists():
-            entry.rename(old)
-        tmp.rename(entry)
-        shutil.rmtree(old, ignore_errors=True)
-    except OSError as err:
-        raise CorpusError(
-            f"cannot write the corpus cache entry {entry} ({err}): point the "
-            f"cache_dir argument (or ${CACHE_ENV_VAR}) at a directory with "
-            f"room"
-        ) from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _encode_files(
+def encode_files(
     directory: Path, files: list[Path], source: CorpusConfig, min_freq: int, workers: int | None
 ) -> dict:
     """Count and encode ``files`` into ``directory``; returns what meta.json records."""

@@ -1,16 +1,14 @@
-"""The examples of a run as a stream of groups of blocks: drawn on the host ahead of the
-device by a grain pipeline, a group at a time, so that memory holds a group or two, never the
-epoch.
+"""The examples of a run on the devices, a group of blocks at a time: drawn on the host ahead of
+the device by a grain pipeline, so that memory holds a group or two, never the epoch.
 
-An epoch's blocks come in an order drawn for the epoch, ``Config.group_blocks`` at a time
-(``data.epoch_groups``); a group's examples are drawn block by block (``data.group_examples``)
-and its rows shuffled within the group, then cut into batches, the last one filled with
-padding rows. Every draw is seeded by (seed, stream, epoch, block or group), so a group is the
-same whenever it is drawn: the position in the stream is the global step alone (``RunPlan``
-says which epoch, group and batch it falls in), and a run resumed there draws what the
-interrupted run would have. A corpus of one group (PTB) draws its examples once, as the book
-does, and keeps them on the device for every epoch. On a mesh, a group's blocks are dealt to
-the data axis and each process draws its own (``ShardLayout``).
+The plan (``data.blocks.RunPlan``) says which blocks make each group; a group's examples are
+drawn block by block (``data.blocks.group_examples``), placed on the devices (a group dealt to
+the mesh's data axis block by block, ``ShardLayout``, each process drawing its own blocks),
+and its rows shuffled within the group on the host or the device (``group_order``), then cut
+into batches, the last one filled with padding rows. Every draw is seeded by (seed, stream,
+epoch, block or group), so a group is the same whenever it is drawn and a run resumed at a
+global step draws what the interrupted run would have. A corpus of one group (PTB) draws its
+examples once, as the book does, and keeps them on the device for every epoch.
 """
 
 from __future__ import annotations
@@ -25,105 +23,7 @@ import numpy as np
 
 from w2v_jax import batches, data, parallel
 from w2v_jax.config import Config
-
-
-@dataclasses.dataclass(frozen=True)
-class EpochPlan:
-    """The groups of an epoch (their blocks) and the batches each takes."""
-
-    groups: list[np.ndarray]
-    rows: np.ndarray
-    """int64 [groups]: the centers of each group."""
-    batch_size: int
-
-    @property
-    def batches(self) -> np.ndarray:
-        return -(-self.rows // self.batch_size)
-
-    @property
-    def num_batches(self) -> int:
-        return int(self.batches.sum())
-
-
-def epoch_plan(config: Config, dataset: data.Dataset, epoch: int) -> EpochPlan:
-    groups = data.epoch_groups(dataset, config.group_blocks, epoch)
-    rows = np.array([dataset.block_centers[group].sum() for group in groups], np.int64)
-    return EpochPlan(groups, rows, config.batch_size)
-
-
-class RunPlan:
-    """Every epoch's groups and batches, so that one number, the global step, says where a
-    run stands: the epoch, the group and the batch follow from it."""
-
-    def __init__(self, config: Config, dataset: data.Dataset) -> None:
-        self.config, self.dataset = config, dataset
-        self._epochs: list[EpochPlan] = []
-        self._starts = [0]  # the global step where each epoch starts
-
-    def epoch(self, epoch: int) -> EpochPlan:
-        while len(self._epochs) <= epoch:
-            planned = epoch_plan(self.config, self.dataset, len(self._epochs))
-            self._epochs.append(planned)
-            self._starts.append(self._starts[-1] + planned.num_batches)
-        return self._epochs[epoch]
-
-    def epoch_start(self, epoch: int) -> int:
-        """The global step where ``epoch`` (0-based) starts; ``num_epochs``: the run's end."""
-        if epoch:
-            self.epoch(epoch - 1)
-        return self._starts[epoch]
-
-    @property
-    def total_steps(self) -> int:
-        return self.epoch_start(self.config.num_epochs)
-
-    def epoch_of(self, step: int) -> int:
-        """The epoch the batch after ``step`` belongs to (an epoch's end: the next epoch)."""
-        epoch = 0
-        while self.epoch_start(epoch + 1) <= step:
-            epoch += 1
-        return epoch
-
-    def group_start(self, epoch: int, group: int) -> int:
-        """The global step where a group's first batch runs."""
-        return self.epoch_start(epoch) + int(self.epoch(epoch).batches[:group].sum())
-
-    def locate(self, step: int) -> tuple[int, int]:
-        """(epoch, group) of the batch after ``step``."""
-        epoch = self.epoch_of(step)
-        ends = np.cumsum(self.epoch(epoch).batches) + self.epoch_start(epoch)
-        return epoch, int(np.searchsorted(ends, step, side="right"))
-
-    def groups_from(self, step: int) -> list[tuple[int, int]]:
-        """The (epoch, group) pairs left in the run after ``step``."""
-        if step >= self.total_steps:
-            return []
-        first_epoch, first_group = self.locate(step)
-        return [
-            (epoch, group)
-            for epoch in range(first_epoch, self.config.num_epochs)
-            for group in range(
-                first_group if epoch == first_epoch else 0, len(self.epoch(epoch).groups)
-            )
-        ]
-
-
-def draw_group(
-    config: Config, dataset: data.Dataset, blocks: np.ndarray, epoch: int
-) -> data.Examples:
-    """A group's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
-    draw_epoch = epoch if config.resample_each_epoch else 0
-    return data.group_examples(
-        dataset, blocks, draw_epoch, config.max_window, config.noise_per_context, config.max_len
-    )
-
-
-def shard_capacity(config: Config, dataset: data.Dataset, shards: int) -> int:
-    """Rows each data shard of any group fits in, a padding row included: the centers of the
-    ceil(group_blocks / shards) largest blocks, plus one. Groups are padded to it on the
-    device, so that one program serves them all."""
-    per_shard = -(-config.group_blocks // shards)
-    return int(np.sort(dataset.block_centers)[::-1][:per_shard].sum()) + 1
+from w2v_jax.data.blocks import RunPlan, draw_group, shard_capacity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,7 +66,9 @@ class ShardLayout:
 
 
 def to_device(
-    examples: data.Examples, rows: int | None = None, placement: parallel.Placement | None = None
+    examples: data.examples.Examples,
+    rows: int | None = None,
+    placement: parallel.Placement | None = None,
 ) -> dict[str, jax.Array]:
     """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
     keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
@@ -180,7 +82,7 @@ def to_device(
 
 
 def shards_to_device(
-    parts: dict[int, data.Examples | None],
+    parts: dict[int, data.examples.Examples | None],
     layout: ShardLayout,
     max_len: int,
     placement: parallel.Placement | None = None,
@@ -217,13 +119,13 @@ def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.nda
     padding row ``num_rows``. Group 0's is the one a corpus of one group has always had."""
     if config.shuffle == "device":
         key = jax.random.fold_in(
-            jax.random.fold_in(jax.random.key(config.seed), data.SHUFFLE_STREAM), epoch
+            jax.random.fold_in(jax.random.key(config.seed), data.examples.SHUFFLE_STREAM), epoch
         )
         if group:
             key = jax.random.fold_in(key, group)
         return batches.device_batch_order(num_rows, config.batch_size, key)
-    shuffle = data.stream_rng(config.seed, data.SHUFFLE_STREAM, epoch, group)
-    return data.batch_order(num_rows, config.batch_size, shuffle)
+    shuffle = data.examples.stream_rng(config.seed, data.examples.SHUFFLE_STREAM, epoch, group)
+    return data.examples.batch_order(num_rows, config.batch_size, shuffle)
 
 
 @dataclasses.dataclass
@@ -310,8 +212,8 @@ class Stream:
     def __init__(
         self,
         config: Config,
-        dataset: data.Dataset,
-        first: data.Examples | None = None,
+        dataset: data.blocks.Dataset,
+        first: data.examples.Examples | None = None,
         placement: parallel.Placement | None = None,
     ) -> None:
         self.config, self.dataset = config, dataset
@@ -321,7 +223,7 @@ class Stream:
         self.shards = 1 if self.one_group else self.placement.data_size
         self.shard_rows = shard_capacity(config, dataset, self.shards)
         # A corpus of one group keeps its examples for every epoch: (host, device).
-        self._kept: tuple[data.Examples, dict[str, jax.Array] | None] | None = None
+        self._kept: tuple[data.examples.Examples, dict[str, jax.Array] | None] | None = None
         if first is not None and self.one_group:
             self._kept = (first, None)
         self.wait_seconds = 0.0
@@ -341,7 +243,7 @@ class Stream:
             for name, shape in shapes.items()
         }
 
-    def first_group(self) -> data.Examples:
+    def first_group(self) -> data.examples.Examples:
         """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
         if self._kept is not None:
             return self._kept[0]

@@ -1,0 +1,267 @@
+"""A corpus in blocks of whole sentences, subsampled and drawn block by block so that host
+memory holds a few blocks, never the corpus; each epoch's order of the blocks, taken
+``Config.group_blocks`` at a time (the groups whose rows are shuffled together); and the run's
+plan, by which the global step alone says where a run stands.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import os
+
+import numpy as np
+
+from w2v_jax.config import Config
+from w2v_jax.data.examples import (
+    BLOCK_ORDER_STREAM,
+    EXAMPLES_STREAM,
+    SUBSAMPLE_STREAM,
+    AliasTable,
+    Examples,
+    center_positions,
+    draw_examples,
+    noise_distribution,
+    stream_rng,
+    subsample,
+)
+from w2v_jax.data.vocab import Corpus, Vocab
+
+
+@dataclasses.dataclass(frozen=True)
+class Dataset:
+    """What training needs: the vocabulary, the corpus in blocks, and the noise sampler.
+
+    A block is whole sentences, about ``block_tokens`` tokens (``Config.block_tokens``); each
+    is subsampled and turned into examples on its own, so host memory holds a few blocks, not
+    the corpus. Subsampling is drawn once per block, as the book draws it once for the corpus:
+    the centers of each block are the same every epoch.
+    """
+
+    vocab: Vocab
+    corpus: Corpus
+    """As encoded: every token, ``<unk>`` included; memory-mapped for a cached corpus."""
+    noise_table: AliasTable
+    blocks: np.ndarray
+    """int64 [blocks + 1]: the sentence where each block starts, then the sentence count."""
+    block_centers: np.ndarray
+    """int64 [blocks]: the centers of each block once subsampled."""
+    subsample_t: float
+    subsample_formula: str
+    seed: int
+
+    @property
+    def num_centers(self) -> int:
+        return int(self.block_centers.sum())
+
+    def subsampled_block(self, block: int) -> Corpus:
+        """Block ``block`` read, ``<unk>`` dropped and subsampled: the same every call."""
+        rng = stream_rng(self.seed, SUBSAMPLE_STREAM, block=block)
+        return subsample(
+            corpus_block(self.corpus, self.blocks, block),
+            self.subsample_t,
+            rng,
+            self.subsample_formula,
+            self.vocab.counts,
+        )
+
+
+def build_dataset(
+    vocab: Vocab,
+    corpus: Corpus,
+    subsample_t: float,
+    seed: int,
+    subsample_formula: str = "book",
+    block_tokens: int = 1 << 20,
+) -> Dataset:
+    """Blocks, their centers and the noise distribution of an encoded corpus: the
+    epoch-independent part. One pass over the corpus, a block at a time."""
+    blocks = block_bounds(corpus.offsets, block_tokens)
+    dataset = Dataset(
+        vocab,
+        corpus,
+        AliasTable.build(noise_distribution(vocab.counts)),
+        blocks,
+        np.zeros(len(blocks) - 1, np.int64),
+        subsample_t,
+        subsample_formula,
+        seed,
+    )
+
+    def count(block: int) -> None:
+        dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
+
+    # numpy leaves the interpreter in these loops, so threads use every core.
+    with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
+        list(pool.map(count, range(len(blocks) - 1)))
+    if dataset.num_centers == 0:
+        raise ValueError(
+            "no sentence keeps 2 or more tokens after subsampling, so there is no "
+            "center with a context: use a larger corpus or a larger subsample_t"
+        )
+    return dataset
+
+
+def block_bounds(offsets: np.ndarray, block_tokens: int) -> np.ndarray:
+    """The sentences where blocks of about ``block_tokens`` tokens start, then the sentence
+    count: int64 [blocks + 1]. A block ends at the first sentence end at or after a multiple
+    of ``block_tokens``; a corpus of at most ``block_tokens`` tokens is one block."""
+    targets = np.arange(block_tokens, int(offsets[-1]), block_tokens)
+    cuts = np.searchsorted(offsets, targets, side="left")
+    return np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]])).astype(np.int64)
+
+
+def corpus_block(corpus: Corpus, blocks: np.ndarray, block: int) -> Corpus:
+    """The sentences of block ``block``, as a corpus of its own."""
+    offsets = read_slice(corpus.offsets, int(blocks[block]), int(blocks[block + 1]) + 1)
+    ids = read_slice(corpus.ids, int(offsets[0]), int(offsets[-1]))
+    return Corpus(ids, offsets - offsets[0])
+
+
+def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
+    """``array[start:stop]``. A memory-mapped array is read from its file rather than through
+    the map, so that the pages of a large corpus never pile up in this process's memory."""
+    if isinstance(array, np.memmap) and array.filename is not None:
+        return np.fromfile(
+            array.filename, array.dtype, stop - start, offset=array.offset + start * array.itemsize
+        )
+    return np.asarray(array[start:stop])
+
+
+def epoch_groups(dataset: Dataset, group_blocks: int, epoch: int) -> list[np.ndarray]:
+    """The blocks of each group of ``epoch``: the blocks in an order drawn for the epoch,
+    ``group_blocks`` at a time. Rows are shuffled within a group (``stream.group_order``), so
+    a row meets the rows of its group's blocks, not those of the whole corpus."""
+    num_blocks = len(dataset.blocks) - 1
+    order = np.arange(num_blocks)
+    if num_blocks > 1:
+        order = stream_rng(dataset.seed, BLOCK_ORDER_STREAM, epoch).permutation(num_blocks)
+    return [order[start : start + group_blocks] for start in range(0, num_blocks, group_blocks)]
+
+
+def group_examples(
+    dataset: Dataset,
+    blocks: np.ndarray,
+    draw_epoch: int,
+    max_window: int,
+    num_noise: int,
+    max_len: int,
+) -> Examples:
+    """The examples of a group's blocks, block after block; each block draws its windows
+    and noise words from its own generator (the draw of ``draw_epoch``)."""
+    parts = [
+        draw_examples(
+            dataset.subsampled_block(int(block)),
+            dataset.noise_table,
+            max_window,
+            num_noise,
+            max_len,
+            stream_rng(dataset.seed, EXAMPLES_STREAM, draw_epoch, int(block)),
+        )
+        for block in blocks
+    ]
+    if len(parts) == 1:
+        return parts[0]
+    return Examples(
+        *(
+            np.concatenate([getattr(part, field.name) for part in parts])
+            for field in dataclasses.fields(Examples)
+        )
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochPlan:
+    """The groups of an epoch (their blocks) and the batches each takes."""
+
+    groups: list[np.ndarray]
+    rows: np.ndarray
+    """int64 [groups]: the centers of each group."""
+    batch_size: int
+
+    @property
+    def batches(self) -> np.ndarray:
+        return -(-self.rows // self.batch_size)
+
+    @property
+    def num_batches(self) -> int:
+        return int(self.batches.sum())
+
+
+def epoch_plan(config: Config, dataset: Dataset, epoch: int) -> EpochPlan:
+    groups = epoch_groups(dataset, config.group_blocks, epoch)
+    rows = np.array([dataset.block_centers[group].sum() for group in groups], np.int64)
+    return EpochPlan(groups, rows, config.batch_size)
+
+
+class RunPlan:
+    """Every epoch's groups and batches, so that one number, the global step, says where a
+    run stands: the epoch, the group and the batch follow from it."""
+
+    def __init__(self, config: Config, dataset: Dataset) -> None:
+        self.config, self.dataset = config, dataset
+        self._epochs: list[EpochPlan] = []
+        self._starts = [0]  # the global step where each epoch starts
+
+    def epoch(self, epoch: int) -> EpochPlan:
+        while len(self._epochs) <= epoch:
+            planned = epoch_plan(self.config, self.dataset, len(self._epochs))
+            self._epochs.append(planned)
+            self._starts.append(self._starts[-1] + planned.num_batches)
+        return self._epochs[epoch]
+
+    def epoch_start(self, epoch: int) -> int:
+        """The global step where ``epoch`` (0-based) starts; ``num_epochs``: the run's end."""
+        if epoch:
+            self.epoch(epoch - 1)
+        return self._starts[epoch]
+
+    @property
+    def total_steps(self) -> int:
+        return self.epoch_start(self.config.num_epochs)
+
+    def epoch_of(self, step: int) -> int:
+        """The epoch the batch after ``step`` belongs to (an epoch's end: the next epoch)."""
+        epoch = 0
+        while self.epoch_start(epoch + 1) <= step:
+            epoch += 1
+        return epoch
+
+    def group_start(self, epoch: int, group: int) -> int:
+        """The global step where a group's first batch runs."""
+        return self.epoch_start(epoch) + int(self.epoch(epoch).batches[:group].sum())
+
+    def locate(self, step: int) -> tuple[int, int]:
+        """(epoch, group) of the batch after ``step``."""
+        epoch = self.epoch_of(step)
+        ends = np.cumsum(self.epoch(epoch).batches) + self.epoch_start(epoch)
+        return epoch, int(np.searchsorted(ends, step, side="right"))
+
+    def groups_from(self, step: int) -> list[tuple[int, int]]:
+        """The (epoch, group) pairs left in the run after ``step``."""
+        if step >= self.total_steps:
+            return []
+        first_epoch, first_group = self.locate(step)
+        return [
+            (epoch, group)
+            for epoch in range(first_epoch, self.config.num_epochs)
+            for group in range(
+                first_group if epoch == first_epoch else 0, len(self.epoch(epoch).groups)
+            )
+        ]
+
+
+def draw_group(config: Config, dataset: Dataset, blocks: np.ndarray, epoch: int) -> Examples:
+    """A group's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
+    draw_epoch = epoch if config.resample_each_epoch else 0
+    return group_examples(
+        dataset, blocks, draw_epoch, config.max_window, config.noise_per_context, config.max_len
+    )
+
+
+def shard_capacity(config: Config, dataset: Dataset, shards: int) -> int:
+    """Rows each data shard of any group fits in, a padding row included: the centers of the
+    ceil(group_blocks / shards) largest blocks, plus one. Groups are padded to it on the
+    device, so that one program serves them all."""
+    per_shard = -(-config.group_blocks // shards)
+    return int(np.sort(dataset.block_centers)[::-1][:per_shard].sum()) + 1

@@ -1,0 +1,138 @@
+"""The host loop's periodic actions: a ``Hook`` is due after every dispatch, every so many
+steps (dispatches end on them) and/or at each epoch's end, decided by one rule (``itstime``).
+The built-in ones, in order: the progress bar, the epoch line, checkpoints, stopping on
+request; a caller's own run after them."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from w2v_jax import parallel, records
+from w2v_jax.history import EpochStats, History
+from w2v_jax.loop import Dispatch, Program
+from w2v_jax.step import TrainState
+
+if TYPE_CHECKING:
+    from w2v_jax.feed import Stream
+    from w2v_jax.resume import RunCheckpoints
+
+logger = logging.getLogger("w2v_jax")
+
+
+class TrainingInterrupted(Exception):
+    """Training stopped on request (``should_stop``) after a dispatch; with a workdir, a
+    checkpoint of that point was written first, so the same call resumes from it."""
+
+    def __init__(self, epoch: int, step: int, saved: bool) -> None:
+        super().__init__(
+            f"interrupted at epoch {epoch}, step {step}"
+            + ("" if saved else " (no workdir: nothing was saved)")
+        )
+        self.epoch, self.step, self.saved = epoch, step, saved
+
+
+@dataclasses.dataclass(frozen=True)
+class Moment:
+    """Where a run stands when a hook is called."""
+
+    step: int
+    epoch: int
+    """1-based: the epoch of the dispatch that just ran."""
+    epoch_end: bool
+    dispatch: Dispatch
+    state: TrainState
+    history: History
+    stats: list[EpochStats] | None = None
+    """Each run's statistics of the epoch just finished (at an epoch's end)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Hook:
+    """An action of the host loop: after every dispatch (``every`` None), on the steps that are
+    multiples of ``every`` (dispatches end there), and/or at each epoch's end."""
+
+    action: Callable[[Moment], None]
+    every: int | None = None
+    at_epoch_end: bool = False
+
+    def due(self, moment: Moment) -> bool:
+        return (
+            (self.every is None and not self.at_epoch_end)
+            or itstime(moment.step, self.every)
+            or (self.at_epoch_end and moment.epoch_end)
+        )
+
+
+def itstime(step: int, every: int | None) -> bool:
+    """Whether an action due every ``every`` steps (0 or None: never by step) is due now."""
+    return bool(every) and step % every == 0
+
+
+def say(message: str) -> None:
+    """A note of the run, said by one process."""
+    if parallel.is_main_process():
+        logger.info(message)
+
+
+def built_in(
+    program: Program,
+    stream: Stream,
+    saver: RunCheckpoints | None,
+    progress: bool,
+    should_stop: Callable[[], bool] | None,
+) -> list[Hook]:
+    """The progress bar, the epoch line, checkpoints and stopping on request, in that order."""
+    config, total = program.config, stream.plan.total_steps
+    bar = tqdm(total=total, unit="step", disable=not progress, leave=False)
+    bar.update(0)
+
+    def show(moment: Moment) -> None:
+        bar.n = moment.step
+        losses = np.atleast_1d(moment.dispatch.mean_loss)
+        loss = (
+            f"{losses[0]:.3f}"
+            if len(losses) == 1
+            else (f"{np.nanmin(losses):.3f}..{np.nanmax(losses):.3f} over {len(losses)} runs")
+        )
+        centers = float(np.max(moment.dispatch.num_examples)) / moment.dispatch.seconds
+        bar.set_description(f"epoch {moment.epoch}/{config.num_epochs}", refresh=False)
+        bar.set_postfix_str(f"loss {loss}, {centers:,.0f} centers/s")
+        if moment.step == total:
+            bar.close()
+
+    device = records.device_description()
+
+    def epoch_line(moment: Moment) -> None:
+        stats = moment.stats[0]
+        if len(moment.stats) == 1:
+            say(
+                f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
+                f"{stats.centers_per_second:,.0f} centers/s, "
+                f"{stats.pairs_per_second:,.0f} pairs/s on {device}"
+            )
+
+    def save(moment: Moment) -> None:
+        saver.save(moment.state, moment.history)
+
+    def stop(moment: Moment) -> None:
+        if moment.step < total and parallel.any_process(should_stop()):
+            if (
+                saver is not None
+                and not moment.epoch_end
+                and not itstime(moment.step, config.checkpoint_every)
+            ):
+                saver.save(moment.state, moment.history)
+            raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
+
+    hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]
+    if saver is not None:
+        hooks.append(Hook(save, every=config.checkpoint_every or None, at_epoch_end=True))
+    if should_stop is not None:
+        hooks.append(Hook(stop))
+    return hooks
