@@ -18,14 +18,12 @@ from typing import Any
 from w2v_jax import parallel, run
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import (
-    LAYOUTS,
-    NOISE_SHARING,
-    OPTIMIZERS,
     PRESETS,
-    SHUFFLES,
-    SUBSAMPLE_FORMULAS,
     Config,
     CorpusConfig,
+    choices,
+    field_docs,
+    field_types,
     preset,
 )
 from w2v_jax.data import CorpusError
@@ -80,8 +78,8 @@ _PHRASES = {
     "encoding_errors='replace'": "--encoding-errors replace",
 }
 _FIELD = re.compile(
-    r"(?<![\w./-])(?:Config\.)?("
-    + "|".join(f.name for f in dataclasses.fields(Config))
+    r"(?<![\w./-])(?:Config\.|CorpusConfig\.)?("
+    + "|".join(f.name for cls in (Config, CorpusConfig) for f in dataclasses.fields(cls))
     + r")=(\S+?)(?=[\s,:;)]|$)"
 )
 
@@ -137,16 +135,6 @@ class StopOnSignals:
             signal.signal(signum, handler)
 
 
-_CHOICES = {
-    "noise_sharing": NOISE_SHARING,
-    "optimizer": OPTIMIZERS,
-    "layout": LAYOUTS,
-    "subsample": SUBSAMPLE_FORMULAS,
-    "shuffle": SHUFFLES,
-}
-_LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
-
-
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field (``--num-epochs 10``) and ``--preset NAME``; a flag given on
     the command line overrides the preset, which overrides the book's defaults."""
@@ -154,26 +142,46 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
         "--preset",
         default="book",
         choices=sorted(PRESETS),
-        help="named settings to start from (default book: the book's)",
+        help="named settings to start from: "
+        + "; ".join(f"{name}: {_overrides(name)}" for name in sorted(PRESETS))
+        + " (default book)",
     )
-    for field in dataclasses.fields(Config):
+    group = parser.add_argument_group("the run's Config (defaults: the book's, or the preset's)")
+    add_dataclass_flags(group, Config, given_only=True)
+
+
+def _overrides(name: str) -> str:
+    values = PRESETS[name]
+    return ", ".join(f"{key}={value}" for key, value in values.items()) or "the book's settings"
+
+
+def add_dataclass_flags(
+    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
+    cls: type,
+    skip: tuple[str, ...] = (),
+    given_only: bool = False,
+) -> None:
+    """One flag per field of the dataclass ``cls``, typed and with the choices of its
+    annotation, its help the field's docstring and its default. ``given_only``: flags not
+    given are left out of the parsed namespace (so that a preset's values stand)."""
+    docs, defaults = field_docs(cls), cls()
+    for field in dataclasses.fields(cls):
+        if field.name in skip:
+            continue
+        default = getattr(defaults, field.name)
+        shown = "the optimiser's own" if field.name == "lr" else repr(default)
+        # argparse formats help with %: a literal one is doubled.
+        help_text = f"{docs.get(field.name, '')} (default: {shown})".replace("%", "%%")
+        kwargs = {"default": argparse.SUPPRESS if given_only else default, "help": help_text}
         flag = "--" + field.name.replace("_", "-")
-        help_text = f"(default {field.default!r})"
-        if field.name == "lr":
-            help_text = "(default: the optimiser's own; see the README's Optimisers table)"
-        if field.type in ("bool", bool):
-            parser.add_argument(
-                flag,
-                action=argparse.BooleanOptionalAction,
-                default=argparse.SUPPRESS,
-                help=help_text,
-            )
-        else:
-            kind = {"int": int, "float": float, "str": str}[str(field.type).removesuffix(" | None")]
-            choices = _CHOICES.get(field.name)
-            parser.add_argument(
-                flag, type=kind, default=argparse.SUPPRESS, choices=choices, help=help_text
-            )
+        annotation = field_types(cls)[field.name]
+        if annotation is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        kinds = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
+        allowed = choices(cls, field.name)
+        kind = type(allowed[0]) if allowed else kinds[0]
+        parser.add_argument(flag, type=kind, choices=allowed, metavar=None, **kwargs)
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -205,14 +213,13 @@ USER_ERRORS = (
     WorkdirError,
     FloatingPointError,
     parallel.MeshError,
-    ValueError,
 )
 
 
 def job_parser(description: str, job: str, query: list[str] | None) -> argparse.ArgumentParser:
     """The flags every training job shares: Config's, the workdir, data, evaluation and
     progress."""
-    parser = ArgumentParser(description=description)
+    parser = ArgumentParser(prog=f"python -m experiments.{job}", description=description)
     add_config_flags(parser)
     parser.add_argument(
         "--workdir",
@@ -293,13 +300,18 @@ def run_job(
     start_processes(args)
     config = config_from_args(args)
     try:
+        corpus_config = corpus()
+    except ValueError as err:  # a usage error, reported as argparse reports its own
+        print(f"error: {in_flags(str(err))}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
         workdir = args.workdir or runs_dir / (run_name(config) + name_suffix)
         benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
         evaluation = run.Evaluation(tuple(args.query or ()), args.neighbours, args.benchmarks_dir)
         with StopOnSignals() as stop:
             trained = run.train(
                 config,
-                corpus(),
+                corpus_config,
                 workdir,
                 restart=args.restart,
                 progress=not args.no_progress,

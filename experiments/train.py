@@ -17,7 +17,7 @@ import argparse
 from pathlib import Path
 
 from experiments import common
-from w2v_jax.config import MAX_SENTENCE_LENGTH, CorpusConfig
+from w2v_jax.config import CorpusConfig
 
 JOB = "train"
 
@@ -31,27 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         metavar="PATH",
         help="text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB",
     )
-    parser.add_argument("--lowercase", action="store_true", help="lowercase every token")
-    parser.add_argument(
-        "--max-sentence-length",
-        type=common.at_least_one,
-        default=MAX_SENTENCE_LENGTH,
-        help=f"longer lines are split into sentences of this many tokens "
-        f"(default {MAX_SENTENCE_LENGTH:,}, as word2vec and gensim)",
-    )
-    parser.add_argument(
-        "--encoding-errors",
-        choices=["strict", "replace"],
-        default="strict",
-        help="strict (default): a file that is not UTF-8 is an error naming "
-        "the byte; replace: read such bytes as U+FFFD",
-    )
-    parser.add_argument(
-        "--max-vocab-size",
-        type=common.at_least_one,
-        default=None,
-        help="bound the distinct words held while counting, forgetting rare "
-        "ones as word2vec and gensim do (default: no bound)",
+    common.add_dataclass_flags(
+        parser.add_argument_group("how the corpus is read"), CorpusConfig, skip=("paths", "repeats")
     )
     return parser.parse_args(argv)
 

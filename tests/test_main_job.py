@@ -1,10 +1,13 @@
 """The main job end to end on the real PTB, and its command line."""
 
+import dataclasses
 import json
+import re
 
 import pytest
 
 from experiments import ptb_skipgram
+from w2v_jax.config import Config
 
 METRICS_FIELDS = {
     "config",
@@ -103,3 +106,18 @@ def test_preset_then_flags():
     args = ptb_skipgram.parse_args(["--preset", "best", "--lr", "0.005", "--optimizer", "sgd"])
     config = ptb_skipgram.common.config_from_args(args)
     assert (config.lr, config.optimizer, config.num_epochs) == (0.005, "sgd", 10)
+
+
+def test_help_describes_every_flag_in_words(capsys):
+    with pytest.raises(SystemExit):
+        ptb_skipgram.parse_args(["--help"])
+    text = capsys.readouterr().out
+    assert text.startswith("usage: python -m experiments.ptb_skipgram")
+    entries = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
+    assert len(entries) > len(dataclasses.fields(Config))
+    for entry in entries:
+        flag, _, description = entry.partition("  ")
+        words = re.sub(r"\(default[^)]*\)", "", " ".join(description.split()))
+        assert len(re.findall(r"[a-z]{3,}", words)) >= 3, f"{flag.split()[0]} is not described"
+    assert "Centers per minibatch. (default: 512)" in " ".join(text.split())
+    assert "{per_context,per_batch}" in text

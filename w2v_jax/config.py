@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import dataclasses
+import functools
+import inspect
+import itertools
 import json
 import math
 import os
+import textwrap
+import types
+import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # The roles a field's metadata can give it, so that no list of fields is kept by hand:
 EXECUTION = "execution"
@@ -19,6 +26,14 @@ these share their data stage."""
 PER_RUN = "per_run"
 """A float hyperparameter of the optimiser that changes neither the data nor any array's
 shape: runs that differ only in these can train together (``run.train`` with a list of configs)."""
+
+
+Optimizer = Literal["adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_adam"]
+NoiseSharing = Literal["per_context", "per_batch"]
+Layout = Literal["auto", "packed", "padded"]
+Shuffle = Literal["host", "device"]
+SubsampleFormula = Literal["book", "word2vec"]
+EncodingErrors = Literal["strict", "replace"]
 
 
 def _role(default: Any, role: str) -> Any:
@@ -46,7 +61,7 @@ class Config:
     Adam, the book's MXNet value (its PyTorch code uses 0.002). Each optimiser's rate has its
     own scale (see the README's Optimisers table), so a rate is only meaningful with its
     optimiser."""
-    optimizer: str = "adam"
+    optimizer: Optimizer = "adam"
     """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables.
     Row-sparse, updating only the rows a batch touches (w2v_jax.optim): "sparse_sgd", SGD
     with its rate decaying linearly to lr * 1e-4 over the run, as word2vec's;
@@ -62,7 +77,7 @@ class Config:
     """A token enters the vocabulary when it occurs at least this often."""
     subsample_t: float = _role(1e-4, DATA)
     """Subsampling threshold t: a token is kept with probability min(1, sqrt(t / f))."""
-    subsample: str = _role("book", DATA)
+    subsample: SubsampleFormula = _role("book", DATA)
     """The subsampling formula: "book", min(1, sqrt(t / f)), exact; "word2vec", the C tool's
     and gensim's (sqrt(f / t) + 1) t / f, which keeps more of the frequent words (see
     w2v_jax.data.examples.keep_probabilities)."""
@@ -70,7 +85,7 @@ class Config:
     """Seeds every random choice: data draws, shuffling and parameter initialisation."""
     resample_each_epoch: bool = False
     """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book."""
-    noise_sharing: str = _role("per_context", DATA)
+    noise_sharing: NoiseSharing = _role("per_context", DATA)
     """"per_context": num_noise noise words for each context word, drawn on the host and padded
     into the book's batches (exact book). "per_batch": one set of shared_noise noise words per
     batch, drawn on the device and scored against every center of the batch (a different
@@ -85,7 +100,7 @@ class Config:
     batch). More groups give each noise word fewer centers to answer to, nearer the book's
     own noise words per center, and cut the noise logits' work by the same factor; batch_size
     must be a multiple."""
-    shuffle: str = "host"
+    shuffle: Shuffle = "host"
     """Where each epoch's batch order is drawn: "host", a numpy permutation (the data stage's
     generator, so that a run's batches can be rebuilt on the host); "device", a JAX
     permutation drawn on the accelerator, another order from the same seed, for corpora of
@@ -101,7 +116,7 @@ class Config:
     row of the corpus; a group mixes a few blocks' rows, enough to break the corpus's local
     order at a bounded memory (a group's examples are on the host and the device at once). A
     corpus of at most group_blocks blocks is one group: a full shuffle."""
-    layout: str = _role("auto", EXECUTION)
+    layout: Layout = _role("auto", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
     loss (only the order of float additions differs). "auto": packed on a CPU, where skipping
@@ -125,8 +140,7 @@ class Config:
     bitwise repeatable already; its cost on a GPU is in the README."""
 
     def __post_init__(self) -> None:
-        for field in dataclasses.fields(self):
-            _check_type(field.name, getattr(self, field.name), field.type)
+        check_types(self)
         positive = (
             "batch_size",
             "max_window",
@@ -149,17 +163,6 @@ class Config:
                 self._require(
                     name, math.isfinite(value) and value > 0, "must be positive and finite"
                 )
-        self._require(
-            "noise_sharing", self.noise_sharing in NOISE_SHARING, f"must be one of {NOISE_SHARING}"
-        )
-        self._require("optimizer", self.optimizer in OPTIMIZERS, f"must be one of {OPTIMIZERS}")
-        self._require("layout", self.layout in LAYOUTS, f"must be one of {LAYOUTS}")
-        self._require("shuffle", self.shuffle in SHUFFLES, f"must be one of {SHUFFLES}")
-        self._require(
-            "subsample",
-            self.subsample in SUBSAMPLE_FORMULAS,
-            f"must be one of {SUBSAMPLE_FORMULAS}",
-        )
         self._require(
             "noise_groups",
             self.batch_size % self.noise_groups == 0,
@@ -257,7 +260,7 @@ class CorpusConfig:
     """Lowercase every token."""
     max_sentence_length: int = MAX_SENTENCE_LENGTH
     """Longer lines are split into sentences of this many tokens (as word2vec and gensim)."""
-    encoding_errors: str = "strict"
+    encoding_errors: EncodingErrors = "strict"
     """"strict": a file that is not UTF-8 is an error naming the byte; "replace": such bytes
     are read as U+FFFD."""
     max_vocab_size: int | None = None
@@ -270,6 +273,7 @@ class CorpusConfig:
     def __post_init__(self) -> None:
         paths = (self.paths,) if isinstance(self.paths, str | os.PathLike) else self.paths
         object.__setattr__(self, "paths", tuple(map(str, paths)))
+        check_types(self)
         if not self.paths:
             raise ValueError(
                 "CorpusConfig.paths=(): name one or more files, directories or globs, or ptb"
@@ -280,11 +284,6 @@ class CorpusConfig:
         if self.max_vocab_size is not None and self.max_vocab_size < 1:
             raise ValueError(
                 f"CorpusConfig.max_vocab_size={self.max_vocab_size} must be at least 1"
-            )
-        if self.encoding_errors not in ENCODING_ERRORS:
-            raise ValueError(
-                f"CorpusConfig.encoding_errors={self.encoding_errors!r}: choose one of "
-                f"{ENCODING_ERRORS}"
             )
 
     @property
@@ -305,7 +304,6 @@ class CorpusConfig:
         return cls(**{**values, "paths": tuple(values["paths"])})
 
 
-ENCODING_ERRORS = ("strict", "replace")
 MESH_AXES = ("data", "vocab")
 
 
@@ -325,12 +323,6 @@ def mesh_sizes(spec: str | None) -> dict[str, int]:
         sizes[name] = int(value)
     return sizes
 
-
-NOISE_SHARING = ("per_context", "per_batch")
-OPTIMIZERS = ("adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "lazy_adam")
-LAYOUTS = ("auto", "packed", "padded")
-SHUFFLES = ("host", "device")
-SUBSAMPLE_FORMULAS = ("book", "word2vec")
 
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
@@ -380,18 +372,64 @@ def smoke_config(**overrides: Any) -> Config:
     return Config(**values)
 
 
-_TYPES = {"int": int, "float": (int, float), "bool": bool, "str": str}
+def check_types(config: Any) -> None:
+    """Raise ValueError naming the field and the value of any field of the dataclass
+    ``config`` whose value its annotation does not allow; a Literal's values are its choices."""
+    for name, annotation in field_types(type(config)).items():
+        value = getattr(config, name)
+        allowed = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        if value is None and type(None) in allowed:
+            continue
+        kind = next(a for a in allowed if a is not type(None))
+        if typing.get_origin(kind) is Literal:
+            if value not in typing.get_args(kind):
+                raise ValueError(
+                    f"{type(config).__name__}.{name}={value!r} must be one of "
+                    f"{typing.get_args(kind)}"
+                )
+            continue
+        expected = (int, float) if kind is float else typing.get_origin(kind) or kind
+        # bool is a subclass of int; a flag given where a number belongs is a mistake.
+        if not isinstance(value, expected) or (isinstance(value, bool) and kind is not bool):
+            raise ValueError(
+                f"{type(config).__name__}.{name}={value!r}: expected {annotation}, got "
+                f"{type(value).__name__}"
+            )
 
 
-def _check_type(name: str, value: Any, type_name: Any) -> None:
-    name_of_type = type_name if isinstance(type_name, str) else type_name.__name__
-    if name_of_type.endswith(" | None"):
-        if value is None:
-            return
-        name_of_type = name_of_type.removesuffix(" | None")
-    expected = _TYPES[name_of_type]
-    # bool is a subclass of int; a flag given where a number belongs is a mistake.
-    is_bool = isinstance(value, bool)
-    if not isinstance(value, expected) or (is_bool and expected is not bool):
-        got = type(value).__name__
-        raise ValueError(f"Config.{name}={value!r}: expected {type_name}, got {got}")
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved annotation of each field of the dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+
+
+def choices(cls: type, name: str) -> tuple | None:
+    """The values field ``name`` of ``cls`` allows, when its type is a Literal."""
+    annotation = field_types(cls)[name]
+    for kind in typing.get_args(annotation) if _is_union(annotation) else (annotation,):
+        if typing.get_origin(kind) is Literal:
+            return typing.get_args(kind)
+    return None
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of the dataclass ``cls`` (its source's), one paragraph."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs

@@ -8,11 +8,12 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+import typing
 from typing import NamedTuple
 
 import numpy as np
 
-from w2v_jax.config import SUBSAMPLE_FORMULAS
+from w2v_jax.config import SubsampleFormula
 from w2v_jax.data.vocab import Corpus
 
 # Independent random streams, each seeded by (config seed, stream, epoch).
@@ -44,8 +45,8 @@ def keep_probabilities(
     "word2vec": min(1, (sqrt(c(w) / (t N)) + 1) t N / c(w)), as the original C tool and gensim;
     it keeps more of the frequent words (on PTB 414k centers an epoch against the book's 343k).
     """
-    if formula not in SUBSAMPLE_FORMULAS:
-        raise ValueError(f"formula={formula!r}: choose one of {SUBSAMPLE_FORMULAS}")
+    if formula not in typing.get_args(SubsampleFormula):
+        raise ValueError(f"formula={formula!r}: choose one of {typing.get_args(SubsampleFormula)}")
     if counts is None:
         known = corpus.ids[corpus.ids != 0]
         counts = np.bincount(known, minlength=int(corpus.ids.max(initial=0)) + 1)
