@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from w2v_jax import parallel, run
-from w2v_jax.checkpoint import CheckpointError
+from w2v_jax.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.config import (
     PRESETS,
     Config,
@@ -296,6 +296,7 @@ def run_job(
     neighbours and scores printed; user errors, signals and interruptions each said in one
     line. Returns the run's metrics (empty on processes other than the first)."""
     one_line_warnings()
+    drop_closed_loop_reports()
     show_notes()
     start_processes(args)
     config = config_from_args(args)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import REPO
 from w2v_jax import data
 from w2v_jax.data.corpus import CACHE_ENV_VAR
 
-REPO = Path(__file__).resolve().parents[1]
 # Set by CI: a test that needs the real PTB fails rather than skips when it is missing.
 REQUIRE_PTB_ENV_VAR = "W2V_JAX_REQUIRE_PTB"
 PTB_SKIP_REASON = "the real PTB (ptb.zip) was not found"
@@ -91,59 +91,3 @@ def ptb_run(ptb_dir: Path, tmp_path_factory) -> tuple[Path, dict]:
         ]
     )
     return workdir, metrics
-
-
-def topic_corpus(
-    num_topics: int = 6, fillers_per_topic: int = 5, sentences: int = 3000, seed: int = 0
-) -> tuple[str, list[tuple[str, str]]]:
-    """Sentences about topics: each holds one of its topic's two partner words (a_i or b_i)
-    among three of the topic's filler words. Partners never meet but share every context,
-    which is what skip-gram turns into similar vectors; fillers co-occur with their partners."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lines = []
-    for _ in range(sentences):
-        topic = rng.integers(num_topics)
-        partner = f"{'ab'[rng.integers(2)]}{topic}"
-        fillers = [f"f{topic}x{j}" for j in rng.choice(fillers_per_topic, 3, replace=False)]
-        words = [partner, *fillers]
-        rng.shuffle(words)
-        lines.append(" " + " ".join(words) + " ")
-    return "\n".join(lines) + "\n", [(f"a{t}", f"b{t}") for t in range(num_topics)]
-
-
-def interrupted_then_resumed(train, workdir: Path, stop_after: int):
-    """``train(workdir=..., should_stop=...)`` stopped after ``stop_after`` + 1 dispatches, then
-    the same call resumed from its checkpoint: what the resumed call returns."""
-    from w2v_jax.run import TrainingInterrupted
-
-    asked = iter(range(1_000_000))
-    with pytest.raises(TrainingInterrupted):
-        train(workdir=workdir, should_stop=lambda: next(asked) == stop_after)
-    return train(workdir=workdir, should_stop=None)
-
-
-def text_corpus(text: str):
-    """A corpus of ``text`` (one sentence a line) as run.train reads any corpus: a file,
-    written once under the temporary directory, named by the text's digest."""
-    import hashlib
-    import tempfile
-
-    from w2v_jax.config import CorpusConfig
-
-    directory = Path(tempfile.gettempdir()) / "w2v_jax_test_corpora"
-    path = directory / f"{hashlib.sha1(text.encode()).hexdigest()}.txt"
-    if not path.exists():
-        directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(text)
-        tmp.replace(path)
-    return CorpusConfig((str(path),))
-
-
-def prepare_text(config, text: str):
-    """The data stage of ``config`` on ``text``."""
-    from w2v_jax.run import prepare
-
-    return prepare(config, text_corpus(text))

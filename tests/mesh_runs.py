@@ -17,7 +17,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tests.conftest import prepare_text, topic_corpus
+from tests.helpers import prepare_text, topic_corpus
 from w2v_jax import optim, parallel, step
 from w2v_jax.config import smoke_config
 from w2v_jax.run import train

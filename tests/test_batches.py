@@ -1,15 +1,17 @@
 """The two layouts of a batch's pairs: packed pairs are the padded rows' live slots, with the
 same loss, gradients, updates and runs."""
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
-from tests.test_train import assert_finds_partners, fresh_state
+from tests.helpers import (
+    assert_finds_partners,
+    fresh_state,
+    prepare_text,
+    topic_corpus,
+)
 from tests.tolerances import reordered_sums_tol
 from w2v_jax import batches, data, loop, step
 from w2v_jax.config import smoke_config
@@ -197,34 +199,6 @@ def test_a_device_drawn_order_is_a_permutation_padded_as_the_hosts():
     assert (order.ravel()[1003:] == 1003).all()
     other = np.asarray(batches.device_batch_order(1003, 64, jax.random.key(1)))
     assert (order != other).mean() > 0.9
-
-
-def test_device_shuffle_resumes_mid_epoch_bitwise(tmp_path):
-    """The device's order is a pure function of (seed, epoch): a run stopped mid-epoch and
-    resumed trains the batches an uninterrupted run trains."""
-    text, _ = topic_corpus()
-    config = smoke_config(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
-        num_epochs=2,
-        shuffle="device",
-        steps_per_dispatch=4,
-        checkpoint_every=6,
-        deterministic=True,
-    )
-    prepared = prepare_text(config, text)
-    straight = train(config, data=prepared, evaluation=None, progress=False)
-    resumed = interrupted_then_resumed(
-        functools.partial(train, config, data=prepared, progress=False, evaluation=None),
-        tmp_path,
-        5,
-    )
-    assert resumed.resumed_from is not None
-    jax.tree.map(np.testing.assert_array_equal, straight.params, resumed.params)
-    assert [s.loss for s in resumed.history] == [s.loss for s in straight.history]
 
 
 def test_the_auto_layout_packs_on_a_cpu_and_pads_elsewhere():

@@ -1,41 +1,25 @@
 """Checkpoints: save -> restore equality, exact resume, damaged steps, refused mismatches."""
 
-import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import time
 import warnings
 
 import jax
 import numpy as np
 import pytest
 
-from tests.conftest import REPO, prepare_text, topic_corpus
-from tests.test_train import fresh_state, to_pairs
+from tests.helpers import (
+    fresh_state,
+    leaves_equal,
+    prepare_text,
+    to_pairs,
+    topic_config,
+    topic_corpus,
+)
 from w2v_jax import checkpoint, feed, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
-
-
-def topic_config(**overrides):
-    # deterministic: the resume tests compare bitwise, which a GPU gives only with it.
-    values = dict(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
-        steps_per_dispatch=8,
-        lr=0.02,
-        num_epochs=3,
-        deterministic=True,
-    )
-    values.update(overrides)
-    return smoke_config(**values)
 
 
 @pytest.fixture(scope="module")
@@ -53,12 +37,6 @@ def train_topic(text, workdir, restart=False, hooks=(), **overrides):
         workdir=workdir,
         restart=restart,
         hooks=hooks,
-    )
-
-
-def leaves_equal(a, b):
-    return all(
-        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
 
 
@@ -95,18 +73,6 @@ def test_save_restore_equality(tmp_path):
     assert leaves_equal(restored["opt_state"], state.opt_state)
     assert restored["config"] == config.to_dict() and restored["vocab"] == vocab
     assert restored["progress"] == {"epoch": 1}
-
-
-@pytest.mark.parametrize("sharing", ["per_context", "per_batch"])
-def test_resume_after_an_epoch_equals_an_uninterrupted_run(tmp_path, topic_text, sharing):
-    straight = train_topic(topic_text, tmp_path / "straight", noise_sharing=sharing)
-    train_topic(topic_text, tmp_path / "resumed", num_epochs=1, noise_sharing=sharing)
-    resumed = train_topic(topic_text, tmp_path / "resumed", noise_sharing=sharing)
-    assert resumed.resumed_from is not None
-    assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
-    assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
-    assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
-    assert straight.curve == resumed.curve
 
 
 def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text, monkeypatch):
@@ -214,45 +180,3 @@ def test_damaged_or_incomplete_newest_step_falls_back_with_a_warning(tmp_path, t
 def test_no_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
         Embeddings.from_checkpoint(tmp_path / "nothing-here")
-
-
-@pytest.mark.slow
-def test_killed_main_job_resumes_to_the_uninterrupted_parameters(ptb_dir, tmp_path):
-    flags = [
-        "--num-epochs",
-        "3",
-        "--embed-size",
-        "16",
-        "--batch-size",
-        "2048",
-        "--data-dir",
-        str(ptb_dir),
-        "--no-progress",
-        "--deterministic",
-    ]
-    command = [sys.executable, "-m", "experiments.ptb_skipgram", *flags]
-    killed, straight = tmp_path / "killed", tmp_path / "straight"
-    process = subprocess.Popen(
-        [*command, "--workdir", str(killed)],
-        cwd=REPO,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 240
-    while not any(p.name.isdigit() for p in (killed / "checkpoints").glob("*")):
-        assert process.poll() is None and time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.05)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    first = [int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit()]
-    subprocess.run([*command, "--workdir", str(killed)], cwd=REPO, check=True, capture_output=True)
-    subprocess.run(
-        [*command, "--workdir", str(straight)], cwd=REPO, check=True, capture_output=True
-    )
-    metrics = json.loads((killed / "metrics.json").read_text())
-    final_step = max(int(p.name) for p in (killed / "checkpoints").glob("*") if p.name.isdigit())
-    assert min(first) <= metrics["resumed_from_step"] < final_step, "it resumed, mid-run"
-    resumed, uninterrupted = (Embeddings.from_checkpoint(d) for d in (killed, straight))
-    np.testing.assert_array_equal(resumed.vectors, uninterrupted.vectors)
-    context = [Embeddings.from_checkpoint(d, table="context").vectors for d in (killed, straight)]
-    np.testing.assert_array_equal(*context)

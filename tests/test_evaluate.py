@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from tests.conftest import REPO
+from tests.helpers import REPO
 from w2v_jax.evaluate import Embeddings, benchmark_path
 
 gensim_models = pytest.importorskip("gensim.models")

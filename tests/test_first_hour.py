@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from experiments import common, ptb_skipgram, sweep
-from tests.conftest import REPO, prepare_text, ptb_directory, topic_corpus
+from tests.conftest import ptb_directory
+from tests.helpers import REPO, prepare_text, topic_corpus
 from w2v_jax.config import preset, smoke_config
 from w2v_jax.evaluate import BENCHMARK_FILES, Embeddings
 from w2v_jax.run import train

@@ -8,8 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import topic_corpus
-from tests.test_train import assert_finds_partners, fresh_state, random_batch, to_pairs
+from tests.helpers import assert_finds_partners, fresh_state, random_batch, to_pairs, topic_corpus
 from w2v_jax import data, loop, optim, step
 from w2v_jax.config import Optimizer, smoke_config
 

@@ -12,18 +12,16 @@ import os
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import jax
 import numpy as np
 import pytest
 
-from tests.conftest import topic_corpus
+from tests.helpers import REPO, topic_corpus
 from w2v_jax import loop, parallel
 from w2v_jax.config import Config, smoke_config
 from w2v_jax.evaluate import Embeddings
 
-REPO = Path(__file__).resolve().parent.parent
 TABLES = ("center_embed", "context_embed")
 # Meshes that split the batch sum the loss's gradient in another order than one device: the
 # tables agree within this (float32, after an epoch of 94 steps on tables of norm ~1).

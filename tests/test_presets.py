@@ -13,7 +13,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from tests.conftest import prepare_text
+from tests.helpers import prepare_text
 from w2v_jax.config import PRESETS, preset
 from w2v_jax.run import Data, prepare, train
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.conftest import interrupted_then_resumed, prepare_text, topic_corpus
-from tests.test_checkpoint import leaves_equal, topic_config
+from tests.helpers import (
+    prepare_text,
+    topic_config,
+    topic_corpus,
+)
 from w2v_jax import data, feed
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.run import train
@@ -100,37 +103,6 @@ def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
     for a, b in zip(first[2:], again, strict=True):
         for name in ("centers", "contexts_negatives", "num_live"):
             assert np.array_equal(a[name], b[name])
-
-
-def test_a_streamed_run_resumes_mid_group_bitwise(tmp_path, topic_text):
-    """Killed inside the second group of the second epoch, resumed: the parameters, losses
-    and curve of the uninterrupted run."""
-
-    def run_streamed(workdir, should_stop=None):
-        config = topic_config(**STREAMED)
-        prepared = prepare_text(config, topic_text)
-        return train(
-            config,
-            data=prepared,
-            evaluation=None,
-            progress=False,
-            workdir=workdir,
-            should_stop=should_stop,
-        )
-
-    straight = run_streamed(tmp_path / "straight")
-    plan = data.blocks.RunPlan(topic_config(**STREAMED), straight.data.dataset)
-    batches = plan.epoch(1).batches
-    dispatches_per_epoch = sum(-(-b // 8) for b in batches)  # steps_per_dispatch 8
-    stop_after = dispatches_per_epoch + -(-int(batches[0]) // 8) + 1
-    resumed = interrupted_then_resumed(run_streamed, tmp_path / "resumed", stop_after)
-    into_epoch = resumed.resumed_from - straight.history[0].step
-    starts = [plan.group_start(1, g) - plan.epoch_start(1) for g in range(len(batches))]
-    assert 0 < into_epoch < plan.epoch(1).num_batches and into_epoch not in starts, "mid-group"
-    assert straight.curve[: len(resumed.curve)] == resumed.curve[: len(straight.curve)]
-    assert leaves_equal(straight.state.params, resumed.state.params), "bitwise on the CPU"
-    assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
-    assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
 
 
 def test_streamed_training_learns_the_topics(streamed):

@@ -6,13 +6,20 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.conftest import prepare_text, topic_corpus
-from w2v_jax import data, feed, loop, optim, step
+from tests.helpers import (
+    assert_finds_partners,
+    fresh_state,
+    prepare_text,
+    random_batch,
+    to_pairs,
+    topic_corpus,
+)
+from w2v_jax import data, feed, loop, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.history import History
 from w2v_jax.loss import masked_sigmoid_bce
-from w2v_jax.run import Data, train
+from w2v_jax.run import train
 
 BOOK_PRED = jnp.full((2, 4), 0.5)
 BOOK_LABELS = jnp.array([[1.0, 0.0, 1.0, 0.0]] * 2)
@@ -35,39 +42,6 @@ def test_fully_masked_row_adds_no_loss_and_no_gradient():
     value, grad = jax.value_and_grad(total)(jnp.array([[0.5] * 4, [30.0, -30.0, 7.0, 1e4]]))
     np.testing.assert_allclose(value, 0.724077, rtol=1e-6)
     assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0.0)
-
-
-def random_batch(rng, vocab_size, batch=8, length=12):
-    num_contexts = rng.integers(1, 3, size=batch)
-    num_live = np.minimum(num_contexts * 4, length)
-    num_live[-1] = num_contexts[-1] = 0  # a padding row
-    slot = np.arange(length)
-    return {
-        "centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
-        "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
-        "mask": slot < num_live[:, None],
-        "labels": slot < num_contexts[:, None],
-    }
-
-
-def to_pairs(batch):
-    """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
-    mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
-    return {
-        "centers": jnp.asarray(batch["centers"][:, 0]),
-        "words": jnp.asarray(batch["contexts_negatives"]).ravel(),
-        "owner": None,
-        "mask": jnp.asarray(mask.ravel()),
-        "labels": jnp.asarray(labels.ravel()),
-        "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
-        "num_live": jnp.asarray(mask.sum(1), jnp.int32),
-    }
-
-
-def fresh_state(config, vocab_size, seed=0):
-    """A new train state of ``config`` and its optimiser."""
-    optimizer = optim.make(config, total_steps=100)
-    return step.create_train_state(config, vocab_size, jax.random.key(seed), optimizer), optimizer
 
 
 def numpy_gradients(v, u, batch):
@@ -242,16 +216,3 @@ def test_shared_noise_training_finds_planted_partners(topic_data):
     text, _ = topic_corpus()
     prepared = assert_finds_partners(config, text, partners)
     assert prepared.examples.contexts_negatives.shape[1] == 2 * config.max_window
-
-
-def assert_finds_partners(config, text, partners) -> Data:
-    """Train ``config`` on the topic corpus: the loss falls by a fifth and each a_i's nearest
-    neighbour is its partner b_i. Returns the prepared data."""
-    prepared = prepare_text(config, text)
-    run = train(config, data=prepared, evaluation=None, progress=False)
-    losses = [stats.loss for stats in run.history]
-    assert losses[-1] < 0.8 * losses[0]
-    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
-    for a, b in partners:
-        assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
-    return prepared

@@ -86,15 +86,19 @@ def _quiet_orbax() -> None:
     absl_logger = logging.getLogger("absl")
     if not any(isinstance(f, _DropRoutineOrbaxNotices) for f in absl_logger.filters):
         absl_logger.addFilter(_DropRoutineOrbaxNotices())
+
+
+def drop_closed_loop_reports() -> None:
+    """For a process's owner (an entry script; the library changes no interpreter-wide hook):
+    after a failed read of a damaged step, TensorStore may still complete a future into
+    Orbax's event loop, which is closed by then; Python reports that, from a background thread,
+    as a traceback of ``RuntimeError: Event loop is closed``. The read's failure is reported
+    already (one line), so only that report is dropped; any other goes to the previous hook."""
     if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
         sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
 
 
 def _drop_closed_loop_callbacks(previous: Callable) -> Callable:
-    """After a failed read of a damaged step, TensorStore may still complete a future into
-    Orbax's event loop, which is closed by then; Python reports that, from a background thread,
-    as a traceback of ``RuntimeError: Event loop is closed``. The read's failure is reported
-    already (one line), so only that report is dropped; any other goes to ``previous``."""
 
     def hook(unraisable) -> None:
         if not (

@@ -1,0 +1,125 @@
+"""Helpers the tests share: small corpora and configs, batches laid out by hand, training to
+planted partners, and a run interrupted then resumed."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from w2v_jax import optim, step
+from w2v_jax.config import CorpusConfig, smoke_config
+from w2v_jax.evaluate import nearest_neighbours
+from w2v_jax.run import Data, prepare, train
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def topic_corpus(
+    num_topics: int = 6, fillers_per_topic: int = 5, sentences: int = 3000, seed: int = 0
+) -> tuple[str, list[tuple[str, str]]]:
+    """Sentences about topics: each holds one of its topic's two partner words (a_i or b_i)
+    among three of the topic's filler words. Partners never meet but share every context,
+    which is what skip-gram turns into similar vectors; fillers co-occur with their partners."""
+    rng = np.random.default_rng(seed)
+    lines = []
+    for _ in range(sentences):
+        topic = rng.integers(num_topics)
+        partner = f"{'ab'[rng.integers(2)]}{topic}"
+        fillers = [f"f{topic}x{j}" for j in rng.choice(fillers_per_topic, 3, replace=False)]
+        words = [partner, *fillers]
+        rng.shuffle(words)
+        lines.append(" " + " ".join(words) + " ")
+    return "\n".join(lines) + "\n", [(f"a{t}", f"b{t}") for t in range(num_topics)]
+
+
+def text_corpus(text: str):
+    """A corpus of ``text`` (one sentence a line) as run.train reads any corpus: a file,
+    written once under the temporary directory, named by the text's digest."""
+    directory = Path(tempfile.gettempdir()) / "w2v_jax_test_corpora"
+    path = directory / f"{hashlib.sha1(text.encode()).hexdigest()}.txt"
+    if not path.exists():
+        directory.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(text)
+        tmp.replace(path)
+    return CorpusConfig((str(path),))
+
+
+def prepare_text(config, text: str):
+    """The data stage of ``config`` on ``text``."""
+    return prepare(config, text_corpus(text))
+
+
+def random_batch(rng, vocab_size, batch=8, length=12):
+    num_contexts = rng.integers(1, 3, size=batch)
+    num_live = np.minimum(num_contexts * 4, length)
+    num_live[-1] = num_contexts[-1] = 0  # a padding row
+    slot = np.arange(length)
+    return {
+        "centers": rng.integers(1, vocab_size, (batch, 1)).astype(np.int32),
+        "contexts_negatives": rng.integers(1, vocab_size, (batch, length)).astype(np.int32),
+        "mask": slot < num_live[:, None],
+        "labels": slot < num_contexts[:, None],
+    }
+
+
+def to_pairs(batch):
+    """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
+    mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
+    return {
+        "centers": jnp.asarray(batch["centers"][:, 0]),
+        "words": jnp.asarray(batch["contexts_negatives"]).ravel(),
+        "owner": None,
+        "mask": jnp.asarray(mask.ravel()),
+        "labels": jnp.asarray(labels.ravel()),
+        "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
+        "num_live": jnp.asarray(mask.sum(1), jnp.int32),
+    }
+
+
+def fresh_state(config, vocab_size, seed=0):
+    """A new train state of ``config`` and its optimiser."""
+    optimizer = optim.make(config, total_steps=100)
+    return step.create_train_state(config, vocab_size, jax.random.key(seed), optimizer), optimizer
+
+
+def assert_finds_partners(config, text, partners) -> Data:
+    """Train ``config`` on the topic corpus: the loss falls by a fifth and each a_i's nearest
+    neighbour is its partner b_i. Returns the prepared data."""
+    prepared = prepare_text(config, text)
+    run = train(config, data=prepared, evaluation=None, progress=False)
+    losses = [stats.loss for stats in run.history]
+    assert losses[-1] < 0.8 * losses[0]
+    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
+    for a, b in partners:
+        assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
+    return prepared
+
+
+def topic_config(**overrides):
+    # deterministic: the resume tests compare bitwise, which a GPU gives only with it.
+    values = dict(
+        min_freq=1,
+        subsample_t=1.0,
+        max_window=2,
+        num_noise=3,
+        batch_size=64,
+        steps_per_dispatch=8,
+        lr=0.02,
+        num_epochs=3,
+        deterministic=True,
+    )
+    values.update(overrides)
+    return smoke_config(**values)
+
+
+def leaves_equal(a, b):
+    return all(
+        np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
+    )

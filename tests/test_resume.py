@@ -1,0 +1,89 @@
+"""A run stopped mid-epoch and resumed from its checkpoint ends with the parameters, optimiser
+state, epoch losses and loss curve of the uninterrupted run, bitwise on the CPU: every layout,
+noise sharing, optimiser kind, a streamed corpus, the device's shuffle and runs trained
+together, through the one library call (``run.train``). The command line's signals are tested
+in ``test_first_hour``."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import leaves_equal, prepare_text, topic_config, topic_corpus
+from w2v_jax.run import TrainingInterrupted, train
+
+CASES = {
+    "packed, per_context, adam": {},
+    "padded, per_batch, adam": dict(layout="padded", noise_sharing="per_batch", shared_noise=16),
+    "lazy_adam": dict(optimizer="lazy_adam"),
+    "rowwise_adagrad, per_batch": dict(
+        optimizer="rowwise_adagrad", lr=0.2, noise_sharing="per_batch", shared_noise=16
+    ),
+    "sparse_sgd (a rate decaying over the run)": dict(optimizer="sparse_sgd", lr=20.0),
+    "streamed, 4 groups an epoch": dict(block_tokens=1000, group_blocks=3),
+    "device shuffle": dict(shuffle="device"),
+    "runs trained together": dict(lr=(0.003, 0.01, 0.03)),
+}
+STOP_AFTER = 30  # dispatches: inside the second epoch (24 dispatches an epoch)
+
+
+@pytest.fixture(scope="module")
+def topic_text():
+    return topic_corpus(sentences=3000)[0]
+
+
+def configs_of(overrides: dict):
+    """One config, or a list of configs trained together (a tuple of rates)."""
+    rates = overrides.get("lr")
+    if isinstance(rates, tuple):
+        return [topic_config(**{**overrides, "lr": lr}) for lr in rates]
+    return topic_config(**overrides)
+
+
+@pytest.mark.parametrize("overrides", CASES.values(), ids=CASES.keys())
+def test_a_run_resumed_mid_epoch_equals_the_uninterrupted_run(tmp_path, topic_text, overrides):
+    config = configs_of(overrides)
+    prepared = prepare_text(config[0] if isinstance(config, list) else config, topic_text)
+
+    def run(workdir, should_stop=None):
+        return train(
+            config,
+            data=prepared,
+            workdir=workdir,
+            should_stop=should_stop,
+            progress=False,
+            evaluation=None,
+        )
+
+    straight = run(tmp_path / "straight")
+    asked = iter(range(1_000_000))
+    with pytest.raises(TrainingInterrupted) as stopped:
+        run(tmp_path / "resumed", should_stop=lambda: next(asked) == STOP_AFTER)
+    assert stopped.value.saved and stopped.value.epoch == 2, "stopped inside the second epoch"
+    resumed = run(tmp_path / "resumed")
+    pairs = zip(straight, resumed) if isinstance(config, list) else [(straight, resumed)]
+    for alone, again in pairs:
+        assert again.resumed_from == stopped.value.step
+        assert leaves_equal(alone.state.params, again.state.params), "bitwise on the CPU"
+        if not isinstance(config, list):  # runs trained together each hold only their tables
+            assert leaves_equal(alone.state.opt_state, again.state.opt_state)
+        assert [s.loss for s in alone.history] == [s.loss for s in again.history]
+        assert alone.curve == again.curve
+
+
+def test_a_run_given_more_epochs_continues_from_its_last(tmp_path, topic_text):
+    config = topic_config()
+    prepared = prepare_text(config, topic_text)
+    straight = train(config, data=prepared, progress=False, evaluation=None)
+    for epochs in (1, config.num_epochs):
+        resumed = train(
+            config.replace(num_epochs=epochs),
+            data=prepared,
+            workdir=tmp_path,
+            progress=False,
+            evaluation=None,
+        )
+    assert resumed.resumed_from == straight.history[0].step
+    assert leaves_equal(straight.state.params, resumed.state.params)
+    assert leaves_equal(straight.state.opt_state, resumed.state.opt_state)
+    assert [s.loss for s in straight.history] == [s.loss for s in resumed.history]
+    assert straight.curve == resumed.curve
