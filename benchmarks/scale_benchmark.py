@@ -1,7 +1,7 @@
 """Your own corpus at scale: the encode against gensim's build_vocab, and streamed training's
 first step, memory and feed on a small and a large corpus, side by side.
 
-    python -m experiments.scale_benchmark [--tokens 100000000 --vocab 1000000]
+    python -m benchmarks.scale_benchmark [--tokens 100000000 --vocab 1000000]
         [--small-tokens 10000000] [--train-seconds 60] [--out runs/scale_benchmark]
 
 Writes two synthetic corpora (``experiments.make_corpus``: Zipf words over the same --vocab raw
@@ -21,16 +21,14 @@ refreshes the committed table.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from experiments import common, make_corpus
+from benchmarks import harness
+from experiments import make_corpus
 from w2v_jax.config import PRESETS, CorpusConfig, preset
 from w2v_jax.data.corpus import encode
 from w2v_jax.evaluate import Embeddings
@@ -39,26 +37,22 @@ GROUPS = 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tokens", type=common.at_least_one, default=100_000_000)
-    parser.add_argument("--vocab", type=common.at_least_one, default=1_000_000)
+    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tokens", type=harness.at_least_one, default=100_000_000)
+    parser.add_argument("--vocab", type=harness.at_least_one, default=1_000_000)
     parser.add_argument(
         "--corpus", type=Path, default=None, help="a corpus file to use instead of a synthetic one"
     )
-    parser.add_argument("--small-tokens", type=common.at_least_one, default=10_000_000)
-    parser.add_argument("--min-freq", type=common.at_least_one, default=10)
+    parser.add_argument("--small-tokens", type=harness.at_least_one, default=10_000_000)
+    parser.add_argument("--min-freq", type=harness.at_least_one, default=10)
     parser.add_argument(
         "--preset",
         default="fast",
         choices=sorted(PRESETS),
         help="the training runs' preset (default fast)",
     )
-    parser.add_argument("--train-seconds", type=common.at_least_one, default=60)
-    parser.add_argument("--out", type=Path, default=common.RUNS / "scale_benchmark")
-    parser.add_argument(
-        "--probe", nargs=3, metavar=("CORPUS", "CACHE", "LAUNCHED"), help=argparse.SUPPRESS
-    )  # the training process's own arguments
-    return parser.parse_args(argv)
+    parser.add_argument("--train-seconds", type=harness.at_least_one, default=60)
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "scale_benchmark")
 
 
 def time_encode(corpus: Path, min_freq: int, cache_dir: Path) -> dict:
@@ -88,19 +82,21 @@ def time_gensim_build_vocab(corpus: Path, min_freq: int) -> dict:
     }
 
 
-def train_probe(args: argparse.Namespace) -> dict:
-    """In a fresh process: train on a cached corpus for --train-seconds (one epoch at most)
-    and say when the first dispatch ended, the peak RSS and the time waited for the stream."""
+def train_probe(
+    corpus: str, cache: str, launched: float, preset_name: str, min_freq: int, seconds: float
+) -> dict:
+    """In a fresh process: train on a cached corpus for ``seconds`` (one epoch at most) and
+    say when the first dispatch ended (since ``launched``), the peak RSS and the time waited
+    for the stream."""
     from w2v_jax import loop, run
 
-    corpus, cache, launched = args.probe
-    config = preset(args.preset, num_epochs=1, min_freq=args.min_freq)
+    config = preset(preset_name, num_epochs=1, min_freq=min_freq)
     prepared = run.prepare(config, CorpusConfig((corpus,)), cache_dir=cache)
     marks = []
 
     def should_stop() -> bool:  # asked after every dispatch
         marks.append(time.time())
-        return marks[-1] - marks[0] > args.train_seconds
+        return marks[-1] - marks[0] > seconds
 
     try:
         trained = run.train(config, data=prepared, progress=False, should_stop=should_stop)
@@ -144,23 +140,8 @@ def partners_nearest(vectors: Embeddings) -> float:
 
 def run_probe(args: argparse.Namespace, corpus: Path, cache: Path, min_freq: int) -> dict:
     encode(CorpusConfig((str(corpus),)), min_freq, cache)  # the cache first
-    command = [
-        sys.executable,
-        "-m",
-        "experiments.scale_benchmark",
-        "--preset",
-        args.preset,
-        "--min-freq",
-        str(min_freq),
-        "--train-seconds",
-        str(args.train_seconds),
-        "--probe",
-        str(corpus),
-        str(cache),
-        repr(time.time()),
-    ]
-    finished = subprocess.run(command, capture_output=True, text=True, check=True)
-    return json.loads(finished.stdout.strip().splitlines()[-1])
+    probe = (str(corpus), str(cache), time.time(), args.preset, min_freq, args.train_seconds)
+    return harness.in_fresh_process(train_probe, *probe)[0]
 
 
 def warm_page_cache(path: Path) -> None:
@@ -234,9 +215,6 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    if args.probe:
-        print(json.dumps(train_probe(args)))
-        return {}
     with tempfile.TemporaryDirectory(prefix="w2v_jax_scale_") as work:
         corpus = args.corpus
         if corpus is None:
@@ -245,7 +223,7 @@ def main(argv: list[str] | None = None) -> dict:
             make_corpus.write_corpus(corpus, args.tokens, args.vocab, groups=GROUPS, seed=0)
         warm_page_cache(corpus)
         results = {
-            **common.results_header("experiments.scale_benchmark", argv),
+            **harness.header("benchmarks.scale_benchmark", argv),
             "corpus": str(args.corpus)
             if args.corpus
             else f"synthetic, {args.tokens:,} tokens over {args.vocab:,} raw words",
@@ -274,8 +252,7 @@ def main(argv: list[str] | None = None) -> dict:
             results["training"][name] = run_probe(args, path, cache, min_freq)
             results["training"][name]["min_freq"] = min_freq
             print(f"training on the {name} corpus: {results['training'][name]}", flush=True)
-    common.write_json(args.out / "scale_benchmark.json", results)
-    common.write_text(args.out / "README.md", report(results))
+    harness.write_results(args.out, "scale_benchmark", results, report(results))
     print(report(results))
     return results
 

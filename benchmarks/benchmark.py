@@ -1,11 +1,11 @@
 """w2v_jax against gensim on PTB, side by side in one run, and where w2v_jax's time goes.
 
-    python -m experiments.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out runs/benchmark]
+    python -m benchmarks.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out runs/benchmark]
 
 ``--out results/benchmark`` refreshes the committed tables (README: Refreshing the committed
 results).
 
-Each system of ``experiments.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
+Each system of ``benchmarks.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
 configuration, each math-changing option alone, the presets, the quality-race system) trains
 once per seed, each run in fresh processes (a w2v_jax run is the main job with the system's
 flags); timings are medians over the seeds, quality is the mean and spread.
@@ -17,10 +17,7 @@ command) into ``--out``.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -29,8 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import common
-from experiments.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS
+from benchmarks import harness
+from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from w2v_jax import batches, data, feed, loop, run, step
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluate import Embeddings, benchmark_path
@@ -43,9 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=3, help="training runs per system")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")
-    parser.add_argument("--out", type=Path, default=common.RUNS / "benchmark")
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "benchmark")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--data-stage-once", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
@@ -80,14 +76,13 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
     return seconds
 
 
+def data_stage_once(data_dir: str | None) -> dict[str, float]:
+    """The book configuration's data stage (``time_data_stage``), in the calling process."""
+    return time_data_stage(Config(), data_dir)
+
+
 def data_stage_in_fresh_processes(repeats: int, data_dir: str | None) -> dict[str, float]:
-    command = [sys.executable, "-m", "experiments.benchmark", "--data-stage-once"]
-    if data_dir:
-        command += ["--data-dir", data_dir]
-    runs = [
-        json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
-        for _ in range(repeats)
-    ]
+    runs = [harness.in_fresh_process(data_stage_once, data_dir)[0] for _ in range(repeats)]
     medians = {part: statistics.median(run[part] for run in runs) for part in runs[0]}
     medians["total_min"] = min(run["total"] for run in runs)
     medians["total_max"] = max(run["total"] for run in runs)
@@ -99,11 +94,7 @@ def side_by_side(seeds: int, data_dir: str | None) -> list[dict]:
     runs = []
     for system in SYSTEMS:
         for seed in range(seeds):
-            command = [sys.executable, "-m", "experiments.side_by_side", system, str(seed)]
-            if data_dir:
-                command += ["--data-dir", data_dir]
-            output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
-            runs.append(json.loads(output.strip().splitlines()[-1]))
+            runs.append(harness.in_fresh_process(run_system, system, seed, data_dir)[0])
             print(
                 f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
                 f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}",
@@ -122,14 +113,6 @@ _TIMED = (
     "pairs_per_second",
     "peak_rss_mib",
 )
-_QUALITY = (
-    "wordsim353_spearman",
-    "wordsim353_coverage",
-    "simlex999_spearman",
-    "simlex999_coverage",
-    "analogy_accuracy",
-    "analogy_coverage",
-)
 
 
 def summarise(runs: list[dict]) -> dict[str, dict]:
@@ -137,20 +120,7 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     summary = {}
     for system in SYSTEMS:
         mine = [run for run in runs if run["system"] == system]
-        entry = {
-            name: statistics.median(run[name] for run in mine)
-            if mine[0][name] is not None
-            else None
-            for name in _TIMED
-        }
-        for name in _QUALITY:
-            values = [run[name] for run in mine]
-            entry[name] = {
-                "mean": statistics.fmean(values),
-                "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-                "min": min(values),
-                "max": max(values),
-            }
+        entry = harness.over_seeds(mine, _TIMED, harness.QUALITY)
         entry["neighbours_seed_0"] = mine[0]["neighbours"]
         if "flags" in mine[0]:  # the main job's flags that reproduce it (with --seed S)
             entry["flags"] = mine[0]["flags"]
@@ -304,17 +274,11 @@ def _ms_per_full_step(train_step, state, examples, order) -> float:
 
 
 def _median_ms(call, steps: int, repeats: int = 5) -> float:
-    jax.block_until_ready(call())  # compile
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(call())
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times) / steps
+    """Milliseconds per step of ``call``, which runs ``steps`` steps."""
+    return harness.median_ms(lambda: jax.block_until_ready(call()), repeats) / steps
 
 
 def write_report(results: dict, out: Path) -> None:
-    common.write_json(out / "benchmark.json", results)
     lines = [
         f"`{results['command']}` on {results['device']}, {results['machine']}; "
         f"every system trained "
@@ -329,7 +293,7 @@ def write_report(results: dict, out: Path) -> None:
         *_neighbours_table(results["systems"]),
     ]
     lines += ["", *_w2v_jax_table(results)]
-    common.write_text(out / "README.md", "# Benchmark\n\n" + "\n".join(lines) + "\n")
+    harness.write_results(out, "benchmark", results, "# Benchmark\n\n" + "\n".join(lines) + "\n")
 
 
 def _quality(entry: dict, name: str) -> str:
@@ -464,11 +428,8 @@ def _w2v_jax_table(results: dict) -> list[str]:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     config = Config()
-    if args.data_stage_once:
-        print(json.dumps(time_data_stage(config, args.data_dir)))
-        return {}
     results = {
-        **common.results_header("experiments.benchmark", argv),
+        **harness.header("benchmarks.benchmark", argv),
         "config": config.to_dict(),
         "repeats": args.repeats,
         "seeds": args.seeds,

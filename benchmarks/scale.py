@@ -2,7 +2,7 @@
 the book's configuration per layout, and learning rates trained together. Meant for a GPU; runs
 anywhere.
 
-    python -m experiments.scale [--ptb-repeats 16] [--epochs 2] [--seeds 2]
+    python -m benchmarks.scale [--ptb-repeats 16] [--epochs 2] [--seeds 2]
         [--batch-sizes 16384 65536 262144] [--out runs/scale]
 
 Parts, run in the order ``--parts`` gives (default: batch_sizes, race, together, book), each
@@ -11,31 +11,28 @@ keeps what it finished):
 
 1. ``race``: gensim (all cores), w2v_jax's gpu preset and the same at batch 65,536 on PTB
    repeated ``--ptb-repeats`` times for ``--epochs`` epochs, each seed in fresh processes
-   (``experiments.side_by_side``): centers per second and quality.
+   (``benchmarks.side_by_side``): centers per second and quality.
 2. ``batch_sizes``: the gpu preset's centers per second on the same corpus at each batch size
    (one epoch after compiling; quality is not measured here), with an estimate of the bytes a
    train step must move (``_step_bytes``) and the fraction of the device's peak memory
    bandwidth that implies (where the peak is known).
 3. ``book``: the book's configuration on PTB, both layouts, centers per second.
 4. ``together``: 8 learning rates of the book's configuration trained together against one
-   after another (``experiments.vectorised_speed``).
+   after another (``benchmarks.vectorised_speed``).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import jax
 
-from experiments import common, vectorised_speed
-from experiments.side_by_side import LARGE_BATCH_FLAGS
+from benchmarks import harness, vectorised_speed
+from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
 from w2v_jax import feed, run
 from w2v_jax.config import CorpusConfig, preset
 
@@ -55,7 +52,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=2)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[16384, 65536, 262144])
     parser.add_argument("--parts", nargs="+", default=["batch_sizes", "race", "together", "book"])
-    parser.add_argument("--out", type=Path, default=common.RUNS / "scale")
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "scale")
     parser.add_argument("--data-dir", default=None)
     return parser.parse_args(argv)
 
@@ -66,21 +63,8 @@ def race(args: argparse.Namespace) -> dict:
     systems = ("gensim, 5 epochs", "w2v_jax, gpu", "w2v_jax, gpu, batch 65536")
     for system in systems:
         for seed in range(args.seeds):
-            command = [
-                sys.executable,
-                "-m",
-                "experiments.side_by_side",
-                system,
-                str(seed),
-                "--ptb-repeats",
-                str(args.ptb_repeats),
-                "--epochs",
-                str(args.epochs),
-            ]
-            if args.data_dir:
-                command += ["--data-dir", args.data_dir]
-            done = subprocess.run(command, check=True, capture_output=True, text=True)
-            runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            run_args = (system, seed, args.data_dir, args.ptb_repeats, args.epochs)
+            runs.append(harness.in_fresh_process(run_system, *run_args)[0])
             print(
                 f"{system}, seed {seed}: {runs[-1]['centers_per_second']:,.0f} centers/s, "
                 f"WordSim353 {runs[-1]['wordsim353_spearman']:.3f}",
@@ -89,17 +73,12 @@ def race(args: argparse.Namespace) -> dict:
     summary = {}
     for system in systems:
         mine = [run for run in runs if run["system"] == system]
-        summary[system] = {
-            name: statistics.fmean(run[name] for run in mine)
-            for name in (
-                "centers_per_second",
-                "process_seconds",
-                "train_seconds",
-                "wordsim353_spearman",
-                "simlex999_spearman",
-                "analogy_accuracy",
-            )
-        }
+        measured = harness.over_seeds(
+            mine,
+            (),
+            ("centers_per_second", "process_seconds", "train_seconds", *harness.QUALITY),
+        )
+        summary[system] = {name: entry["mean"] for name, entry in measured.items()}
         summary[system]["flags"] = mine[0].get("flags")
     names = {
         "gensim, 5 epochs": f"gensim, {os.cpu_count()} cores",
@@ -200,8 +179,7 @@ def book(args: argparse.Namespace) -> list[dict]:
 
 
 def write(results: dict, out: Path) -> None:
-    common.write_json(out / "scale.json", results)
-    common.write_text(out / "README.md", report(results))
+    harness.write_results(out, "scale", results, report(results))
 
 
 def report(results: dict) -> str:
@@ -280,7 +258,7 @@ def report(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     results = {
-        **common.results_header("experiments.scale", argv),
+        **harness.header("benchmarks.scale", argv),
         "ptb_repeats": args.ptb_repeats,
         "epochs": args.epochs,
         "seeds": args.seeds,

@@ -1,6 +1,6 @@
 """8 learning rates on PTB: trained together in one program, against one run after another.
 
-    python -m experiments.vectorised_speed [--epochs 2] [--presets book] [--out runs/sweeps]
+    python -m benchmarks.vectorised_speed [--epochs 2] [--presets book] [--out runs/sweeps]
 
 For each preset, both ways train the same 8 configs on the same prepared data; each side's wall
 time includes its compilation (one program for the group, one per sequential run). Also checks
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import common
+from benchmarks import harness
 from w2v_jax import optim, run
 from w2v_jax.config import PRESETS, preset
+from w2v_jax.records import write_json, write_text
 
 # Multiples of the preset's learning rate (the book's 0.01: 0.001 to 0.015).
 LR_FACTORS = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
@@ -64,10 +65,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["book"], choices=sorted(PRESETS))
-    parser.add_argument("--out", type=Path, default=common.RUNS / "sweeps")
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "sweeps")
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args(argv)
-    results = {**common.results_header("experiments.vectorised_speed", argv), "comparisons": []}
+    results = {**harness.header("benchmarks.vectorised_speed", argv), "comparisons": []}
     for name in args.presets:
         results["comparisons"].append(compare(name, args.epochs, args.data_dir))
         entry = results["comparisons"][-1]
@@ -76,8 +77,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"{entry['vectorised_seconds']:.1f} s together: {entry['speedup']:.2f}x",
             flush=True,
         )
-    common.write_json(args.out / "vectorised_speed.json", results)
-    common.write_text(args.out / "vectorised_speed.md", report(results))
+    write_json(args.out / "vectorised_speed.json", results)
+    write_text(args.out / "vectorised_speed.md", report(results))
     return results
 
 

@@ -1,7 +1,7 @@
 """What the mesh path costs on one device: the training program jitted with the shardings of
 a 1x1 mesh against the same program jitted without any, side by side in one process.
 
-    python -m experiments.mesh_overhead [--presets book fast gpu] [--dispatches 20]
+    python -m benchmarks.mesh_overhead [--presets book fast gpu] [--dispatches 20]
         [--out runs/mesh_overhead]
 
 For each preset, PTB's examples (the data stage as the main job has it) go to the device once;
@@ -25,17 +25,17 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import common
+from benchmarks import harness
 from w2v_jax import batches, feed, loop, parallel, run
 from w2v_jax.config import preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["book", "fast"])
-    parser.add_argument("--dispatches", type=common.at_least_one, default=20)
+    parser.add_argument("--dispatches", type=harness.at_least_one, default=20)
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--out", type=Path, default=common.RUNS / "mesh_overhead")
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_overhead")
     return parser.parse_args(argv)
 
 
@@ -145,12 +145,11 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {**common.results_header("experiments.mesh_overhead", argv), "runs": []}
+    results = {**harness.header("benchmarks.mesh_overhead", argv), "runs": []}
     for name in args.presets:
         results["runs"].append(compare(name, args.data_dir, args.dispatches))
         print(report(results).splitlines()[-1], flush=True)
-    common.write_json(args.out / "mesh_overhead.json", results)
-    common.write_text(args.out / "README.md", report(results))
+    harness.write_results(args.out, "mesh_overhead", results, report(results))
     print(report(results))
     return results
 

@@ -1,6 +1,6 @@
 """Per-device memory of a large vocabulary split over the vocab axis of a mesh.
 
-    python -m experiments.mesh_memory [--vocab 1000000] [--embed-size 300] [--devices 4]
+    python -m benchmarks.mesh_memory [--vocab 1000000] [--embed-size 300] [--devices 4]
         [--out runs/mesh_memory]
 
 Creates the state of a lazy Adam run (both tables, their two moment tables and a count per row)
@@ -24,19 +24,19 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import common
-from experiments.row_sparse_speed import random_pairs
+from benchmarks import harness
+from benchmarks.row_sparse_speed import random_pairs
 from w2v_jax import data, loop, parallel
 from w2v_jax.config import Config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", type=common.at_least_one, default=1_000_000)
-    parser.add_argument("--embed-size", type=common.at_least_one, default=300)
-    parser.add_argument("--devices", type=common.at_least_one, default=4)
-    parser.add_argument("--batch-size", type=common.at_least_one, default=4096)
-    parser.add_argument("--out", type=Path, default=common.RUNS / "mesh_memory")
+    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocab", type=harness.at_least_one, default=1_000_000)
+    parser.add_argument("--embed-size", type=harness.at_least_one, default=300)
+    parser.add_argument("--devices", type=harness.at_least_one, default=4)
+    parser.add_argument("--batch-size", type=harness.at_least_one, default=4096)
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_memory")
     return parser.parse_args(argv)
 
 
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     sizes = [m for m in (1, 2, 4, 8) if m <= args.devices]
     results = {
-        **common.results_header("experiments.mesh_memory", argv),
+        **harness.header("benchmarks.mesh_memory", argv),
         "vocab": args.vocab,
         "embed_size": args.embed_size,
         "batch_size": args.batch_size,
@@ -151,8 +151,7 @@ def main(argv: list[str] | None = None) -> dict:
             flush=True,
         )
         results["runs"].append(run)
-    common.write_json(args.out / "mesh_memory.json", results)
-    common.write_text(args.out / "README.md", report(results))
+    harness.write_results(args.out, "mesh_memory", results, report(results))
     sys.stdout.write(report(results))
     return results
 

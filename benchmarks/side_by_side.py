@@ -1,6 +1,6 @@
 """One timed training run of one system, in a process of its own, as a user would run it.
 
-    python -m experiments.side_by_side SYSTEM SEED [--data-dir DIR] [--ptb-repeats N]
+    python -m benchmarks.side_by_side SYSTEM SEED [--data-dir DIR] [--ptb-repeats N]
         [--epochs E]
 
 Prints one JSON object: the whole process's wall time, data-stage, compile and training
@@ -22,6 +22,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks import harness
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
@@ -58,7 +60,7 @@ SYSTEMS = {
 QUALITY_RACE_SYSTEM = "w2v_jax, fast, 3 epochs"
 """The w2v_jax system run against gensim's 5-epoch wall time and 15-epoch quality (the fast
 preset for as many epochs as keep its whole process within gensim's on this 2-core machine)."""
-# Larger corpora than PTB (experiments.scale): the gpu preset at 4x its batch, with 2x its rate.
+# Larger corpora than PTB (benchmarks.scale): the gpu preset at 4x its batch, with 2x its rate.
 LARGE_BATCH_FLAGS = [
     "--preset",
     "gpu",
@@ -80,16 +82,8 @@ def quality(embeddings) -> dict:
 
 
 def scores_of(scores: dict, neighbours: dict) -> dict:
-    """The flat quality fields of the evaluator's ``scores``, and the neighbours."""
-    return {
-        "wordsim353_spearman": scores["wordsim353"]["spearman"],
-        "wordsim353_coverage": scores["wordsim353"]["coverage"],
-        "simlex999_spearman": scores["simlex999"]["spearman"],
-        "simlex999_coverage": scores["simlex999"]["coverage"],
-        "analogy_accuracy": scores["google_analogies"]["accuracy"],
-        "analogy_coverage": scores["google_analogies"]["coverage"],
-        "neighbours": neighbours,
-    }
+    """The flat quality measures of the evaluator's ``scores``, and the neighbours."""
+    return {**harness.quality(scores), "neighbours": neighbours}
 
 
 def ptb_sentences(data_dir: str | None, repeats: int) -> list[list[str]]:
@@ -199,22 +193,9 @@ def run_system(
     """One run of ``system``; ``epochs`` overrides its number of epochs."""
     spec = {**SYSTEMS, **SCALE_SYSTEMS}[system]
     if "gensim_epochs" in spec:
-        command = [
-            sys.executable,
-            "-m",
-            "experiments.side_by_side",
-            "--gensim-child",
-            str(epochs or spec["gensim_epochs"]),
-            str(seed),
-            "--ptb-repeats",
-            str(repeats),
-        ]
-        if data_dir:
-            command += ["--data-dir", data_dir]
-        start = time.perf_counter()
-        done = subprocess.run(command, check=True, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        result = json.loads(done.stdout.strip().splitlines()[-1])
+        result, wall, _ = harness.in_fresh_process(
+            run_gensim, epochs or spec["gensim_epochs"], seed, data_dir, repeats
+        )
         # A gensim script's time to trained vectors: its evaluation is not a gensim cost.
         result["process_seconds"] = wall - result["evaluation_seconds"]
     else:
@@ -234,11 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--ptb-repeats", type=int, default=1)
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--gensim-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.gensim_child:  # SYSTEM is the number of epochs here
-        print(json.dumps(run_gensim(int(args.system), args.seed, args.data_dir, args.ptb_repeats)))
-        return
     if args.system not in {**SYSTEMS, **SCALE_SYSTEMS}:
         parser.error(
             f"unknown system {args.system!r}; systems: {sorted({**SYSTEMS, **SCALE_SYSTEMS})}"

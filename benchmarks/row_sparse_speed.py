@@ -1,6 +1,6 @@
 """Train-step time against vocabulary size: row-sparse optimisers against dense Adam.
 
-    python -m experiments.row_sparse_speed [--vocab 10000 1000000] [--batch-size 4096]
+    python -m benchmarks.row_sparse_speed [--vocab 10000 1000000] [--batch-size 4096]
         [--out runs/row_sparse_speed]
 
 Each optimiser of the registry takes the same random batch (the book's padded rows: windows of
@@ -15,14 +15,12 @@ for Adam, its two moment tables). Writes ``row_sparse_speed.json`` and ``README.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from pathlib import Path
 
 import jax
 import numpy as np
 
-from experiments import common
+from benchmarks import harness
 from w2v_jax import batches, optim, step
 from w2v_jax.config import Config
 
@@ -30,11 +28,13 @@ OPTIMIZERS = {"adam": 0.002, "sparse_sgd": 1000.0, "rowwise_adagrad": 1.0, "lazy
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", type=common.at_least_one, nargs="+", default=[10_000, 1_000_000])
-    parser.add_argument("--batch-size", type=common.at_least_one, default=4096)
-    parser.add_argument("--steps", type=common.at_least_one, default=10)
-    parser.add_argument("--out", type=Path, default=common.RUNS / "row_sparse_speed")
+    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--vocab", type=harness.at_least_one, nargs="+", default=[10_000, 1_000_000]
+    )
+    parser.add_argument("--batch-size", type=harness.at_least_one, default=4096)
+    parser.add_argument("--steps", type=harness.at_least_one, default=10)
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "row_sparse_speed")
     return parser.parse_args(argv)
 
 
@@ -59,15 +59,13 @@ def ms_per_step(name: str, vocab_size: int, batch_size: int, steps: int) -> floa
     state = step.create_train_state(config, vocab_size, jax.random.key(0), optimizer)
     train_step = jax.jit(step.make_train_step(config, optimizer), donate_argnums=0)
     pairs = random_pairs(vocab_size, batch_size)
-    state, _ = train_step(state, pairs)  # compile
-    jax.block_until_ready(state)
-    times = []
-    for _ in range(steps):
-        start = time.perf_counter()
-        state, metrics = train_step(state, pairs)
+    holder = {"state": state}
+
+    def one_step() -> None:
+        holder["state"], metrics = train_step(holder["state"], pairs)
         jax.block_until_ready(metrics)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times)
+
+    return harness.median_ms(one_step, steps)
 
 
 def report(results: dict) -> str:
@@ -93,7 +91,7 @@ def report(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     results = {
-        **common.results_header("experiments.row_sparse_speed", argv),
+        **harness.header("benchmarks.row_sparse_speed", argv),
         "batch_size": args.batch_size,
         "steps": args.steps,
         "vocab_sizes": args.vocab,
@@ -105,8 +103,7 @@ def main(argv: list[str] | None = None) -> dict:
             ms = ms_per_step(name, vocab_size, args.batch_size, args.steps)
             results["ms_per_step"][name][str(vocab_size)] = ms
             print(f"{name}, V = {vocab_size:,}: {ms:.1f} ms per step", flush=True)
-    common.write_json(args.out / "row_sparse_speed.json", results)
-    common.write_text(args.out / "README.md", report(results))
+    harness.write_results(args.out, "row_sparse_speed", results, report(results))
     print(f"wrote {args.out / 'README.md'}")
     return results
 

@@ -1,6 +1,6 @@
 """What ``--deterministic`` costs: the same runs with and without XLA's deterministic ops.
 
-    python -m experiments.determinism [--epochs 3] [--presets book fast] [--out runs/determinism]
+    python -m benchmarks.determinism [--epochs 3] [--presets book fast] [--out runs/determinism]
 
 For each preset, trains on PTB twice with ``deterministic=False`` and twice with ``True``, all in
 this one process on the same prepared data, and reports the training throughput of each setting
@@ -19,16 +19,16 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from experiments import common
+from benchmarks import harness
 from w2v_jax import run
 from w2v_jax.config import PRESETS, preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=common.at_least_one, default=3)
+    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=harness.at_least_one, default=3)
     parser.add_argument("--presets", nargs="+", default=["book", "fast"], choices=sorted(PRESETS))
-    parser.add_argument("--out", type=Path, default=common.RUNS / "determinism")
+    parser.add_argument("--out", type=Path, default=harness.RUNS / "determinism")
     parser.add_argument("--data-dir", default=None)
     return parser.parse_args(argv)
 
@@ -87,7 +87,7 @@ def report(results: dict) -> str:
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
-    results = {**common.results_header("experiments.determinism", argv), "comparisons": []}
+    results = {**harness.header("benchmarks.determinism", argv), "comparisons": []}
     for name in args.presets:
         entry = compare(name, args.epochs, args.data_dir)
         results["comparisons"].append(entry)
@@ -97,8 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"deterministic {entry['deterministic']['runs_bitwise_equal']}",
             flush=True,
         )
-    common.write_json(args.out / "determinism.json", results)
-    common.write_text(args.out / "README.md", report(results))
+    harness.write_results(args.out, "determinism", results, report(results))
     print(f"wrote {args.out / 'README.md'}")
     return results
 
