@@ -13,7 +13,9 @@ examples once, as the book does, and keeps them on the device for every epoch.
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
+import os
 import time
 from collections.abc import Iterator
 
@@ -270,16 +272,31 @@ class Stream:
         pairs = self.plan.groups_from(step)
         if self.one_group:
             drawn = map(self._single_group, pairs)
-        elif pairs:
+        elif pairs and os.environ.get("W2V_JAX_PREFETCH") == "grain":
             import grain  # a second to import, needed only by corpora of more than one group
 
             source = grain.MapDataset.source(pairs).map(self._drawn)
             # One thread, one group ahead: the next group is drawn while this one trains.
             options = grain.ReadOptions(num_threads=1, prefetch_buffer_size=1)
             drawn = iter(source.to_iter_dataset(options))
+        elif pairs:
+            pool = concurrent.futures.ThreadPoolExecutor(1)
+            drawn = self._ahead(pool, pool.submit(self._drawn, pairs[0]), pairs[1:])
         else:
             drawn = iter(())
         return self._timed(drawn)
+
+    def _ahead(self, pool, first, pairs) -> Iterator[Group]:
+        """The groups of ``pairs`` after ``first`` (a future), each drawn in ``pool``'s thread
+        while the one before trains."""
+        try:
+            ahead = first
+            for pair in pairs:
+                group, ahead = ahead.result(), pool.submit(self._drawn, pair)
+                yield group
+            yield ahead.result()
+        finally:
+            pool.shutdown(cancel_futures=True)
 
     def _timed(self, drawn: Iterator[Group]) -> Iterator[Group]:
         while True:
