@@ -1,5 +1,5 @@
 """The examples of a run on the devices, a group of blocks at a time: drawn on the host ahead of
-the device by a grain pipeline, so that memory holds a group or two, never the epoch.
+the device by a thread of its own, so that memory holds a group or two, never the epoch.
 
 The plan (``data.blocks.RunPlan``) says which blocks make each group; a group's examples are
 drawn block by block (``data.blocks.group_examples``), placed on the devices (a group dealt to
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import os
 import time
 from collections.abc import Iterator
 
@@ -200,15 +199,13 @@ class Stream:
     """The groups of the run's epochs, from any global step on.
 
     A corpus of one group draws it once (each epoch with resample_each_epoch) and keeps it on
-    every device. A larger corpus's groups come from one grain pipeline over the run's
-    (epoch, group) pairs, which draws a group and moves it to the device in a thread, one
-    group ahead of training (numpy and the copy leave the interpreter while they work), across
-    epoch ends too. On a mesh, a group's blocks are dealt to the data axis (``ShardLayout``):
-    each process draws only the blocks of its own devices' shards, and each step gathers its
-    share of a batch's rows from whichever shards hold them (XLA adds the collective), so that
-    a run's batches are the same on any mesh and any number of processes. ``wait_seconds``
-    adds up the time training waited for a group (the device is idle then, each dispatch
-    having ended with the host reading its losses).
+    every device. A larger corpus's groups are drawn and moved to the device in a thread, one
+    group ahead of training, across epoch ends too. On a mesh, a group's blocks are dealt to the
+    data axis (``ShardLayout``): each process draws only the blocks of its own devices' shards,
+    and each step gathers its share of a batch's rows from whichever shards hold them (XLA adds
+    the collective), so that a run's batches are the same on any mesh and any number of
+    processes. ``wait_seconds`` adds up the time training waited for a group (the device is idle
+    then, each dispatch having ended with the host reading its losses).
     """
 
     def __init__(
@@ -272,14 +269,11 @@ class Stream:
         pairs = self.plan.groups_from(step)
         if self.one_group:
             drawn = map(self._single_group, pairs)
-        elif pairs and os.environ.get("W2V_JAX_PREFETCH") == "grain":
-            import grain  # a second to import, needed only by corpora of more than one group
-
-            source = grain.MapDataset.source(pairs).map(self._drawn)
-            # One thread, one group ahead: the next group is drawn while this one trains.
-            options = grain.ReadOptions(num_threads=1, prefetch_buffer_size=1)
-            drawn = iter(source.to_iter_dataset(options))
         elif pairs:
+            # One thread, one group ahead (numpy and the copy to the device leave the
+            # interpreter while they work); the first is drawn while the program compiles.
+            # grain's pipeline waited 10% of an epoch where this waits none
+            # (results/prefetch).
             pool = concurrent.futures.ThreadPoolExecutor(1)
             drawn = self._ahead(pool, pool.submit(self._drawn, pairs[0]), pairs[1:])
         else:

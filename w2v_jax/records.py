@@ -21,7 +21,7 @@ class WorkdirError(RuntimeError):
     """A results directory cannot be written."""
 
 
-LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "grain", "gensim")
+LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
 
 def write_json(path: Path, values: dict[str, Any]) -> None:
