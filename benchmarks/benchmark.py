@@ -2,8 +2,7 @@
 
     python -m benchmarks.benchmark [--seeds 3] [--repeats 5] [--epochs 3] [--out runs/benchmark]
 
-``--out results/benchmark`` refreshes the committed tables (README: Refreshing the committed
-results).
+``--out results/benchmark`` refreshes the committed tables (docs/refreshing.md).
 
 Each system of ``benchmarks.side_by_side.SYSTEMS`` (gensim with 5 and 15 epochs, w2v_jax's book
 configuration, each math-changing option alone, the presets, the quality-race system) trains

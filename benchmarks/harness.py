@@ -24,7 +24,7 @@ from typing import Any
 
 RUNS = Path("runs")
 """Where a benchmark writes unless pointed elsewhere (ignored by git); the committed results/
-are written only when a command is pointed there (README: Refreshing the committed results)."""
+are written only when a command is pointed there (docs/refreshing.md)."""
 
 QUALITY = {
     "wordsim353_spearman": ("wordsim353", "spearman"),

@@ -61,13 +61,17 @@ def _leaves(params: dict) -> list:
     return [params[table]["embedding"] for table in ("center_embed", "context_embed")]
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["book"], choices=sorted(PRESETS))
     parser.add_argument("--out", type=Path, default=harness.RUNS / "sweeps")
     parser.add_argument("--data-dir", default=None)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     results = {**harness.header("benchmarks.vectorised_speed", argv), "comparisons": []}
     for name in args.presets:
         results["comparisons"].append(compare(name, args.epochs, args.data_dir))

@@ -33,7 +33,7 @@ from w2v_jax.report import EvaluationError
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
-written only when a command is pointed there (README: Refreshing the committed results)."""
+written only when a command is pointed there (docs/refreshing.md)."""
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -265,7 +265,7 @@ def job_parser(description: str, job: str, query: list[str] | None) -> argparse.
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     group = parser.add_argument_group(
-        "several processes (one per host or per GPU; see the README's Many devices)"
+        "several processes (one per host or per GPU; see docs/meshes.md)"
     )
     group.add_argument(
         "--coordinator",

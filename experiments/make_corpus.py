@@ -16,6 +16,7 @@ and renamed when complete.
 
 from __future__ import annotations
 
+import argparse
 import gzip
 import os
 from pathlib import Path
@@ -75,14 +76,18 @@ def write_corpus(out: Path, tokens: int, vocab: int, groups: int, seed: int) -> 
     os.replace(tmp, out)  # a killed run never leaves a file that looks complete
 
 
-def main(argv: list[str] | None = None) -> None:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = common.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=common.at_least_one, required=True)
     parser.add_argument("--vocab", type=common.at_least_one, required=True)
     parser.add_argument("--groups", type=common.at_least_one, default=20)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, required=True)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
     write_corpus(args.out, args.tokens, args.vocab, args.groups, args.seed)
     print(
         f"wrote {args.out}: about {args.tokens:,} tokens, {args.vocab:,} background words, "

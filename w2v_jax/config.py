@@ -59,7 +59,7 @@ class Config:
     lr: float | None = _role(None, PER_RUN)
     """Learning rate; None: the optimiser's own default (w2v_jax.optim.REGISTRY), 0.01 for
     Adam, the book's MXNet value (its PyTorch code uses 0.002). Each optimiser's rate has its
-    own scale (see the README's Optimisers table), so a rate is only meaningful with its
+    own scale (see docs/optimisers.md), so a rate is only meaningful with its
     optimiser."""
     optimizer: Optimizer = "adam"
     """"adam" (the book's), "adagrad" or "sgd": optax's, applied densely to both tables.
@@ -121,7 +121,7 @@ class Config:
     "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
     loss (only the order of float additions differs). "auto": packed on a CPU, where skipping
     the padding halves the book's step, padded on an accelerator, where the packed layout's
-    per-pair gathers cost more than the padding they skip (README: On a GPU)."""
+    per-pair gathers cost more than the padding they skip (docs/performance.md: On a GPU)."""
     steps_per_dispatch: int = _role(64, EXECUTION)
     """Train steps run by one compiled loop call; the progress bar moves once per call."""
     checkpoint_every: int = _role(0, EXECUTION)

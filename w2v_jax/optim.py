@@ -213,7 +213,7 @@ def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
 
 
 # Config.optimizer -> its entry. The default learning rates of the row-sparse and Adagrad
-# entries come from the PTB sweeps of results/sweeps (see the README's Optimisers section).
+# entries come from the PTB sweeps of results/sweeps (see docs/optimisers.md).
 REGISTRY: dict[str, Entry] = {
     "adam": _optax_entry(optax.adam, 0.01, b1="adam_b1", b2="adam_b2"),
     "adagrad": _optax_entry(optax.adagrad, 100.0),
