@@ -1,11 +1,14 @@
-"""Run a hyperparameter sweep on PTB: each point in its own workdir, resumable, then a summary.
+"""Run a hyperparameter sweep on any corpus: each point in its own workdir, resumable, then a
+summary.
 
-    python -m experiments.sweep NAME [--metric wordsim353_spearman] [--vectorise | --no-vectorise]
+    python -m experiments.sweep NAME [--corpus PATH ...] [--metric wordsim353_spearman]
+        [--vectorise | --no-vectorise]
 
-NAME is a module of experiments/sweeps/. Every point is checked to be a valid Config before
-anything runs. A point's workdir ``runs/sweeps/NAME/<point-id>/`` (``--out results/sweeps``
-refreshes the committed summaries) holds ``config.json`` and,
-once it has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
+NAME is a module of experiments/sweeps/; the corpus is PTB unless ``--corpus`` names text files,
+directories or globs (read as ``experiments.train`` reads them). Every point is checked to be a
+valid Config before anything runs. A point's workdir ``runs/sweeps/NAME/<point-id>/``
+(``--out results/sweeps`` refreshes the committed summaries) holds ``config.json`` and, once it
+has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
 sweep resumes where it stopped. Points that differ only in learning rate or Adam's betas can
 train together in one program (``--vectorise``; by default only off the CPU, where it is slower:
 see results/sweeps/README.md). The summary is ``summary.csv``, ``README.md`` (sorted by the
@@ -27,9 +30,9 @@ from tqdm.auto import tqdm
 
 from experiments import common, sweep_summary, sweeps
 from w2v_jax import run
-from w2v_jax.config import Config
+from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import CorpusError
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluate import BenchmarkError, Embeddings
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 
@@ -94,9 +97,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(default: on a GPU or TPU, not on the CPU)",
     )
     parser.add_argument(
+        "--corpus",
+        nargs="+",
+        default=["ptb"],
+        metavar="PATH",
+        help="text files, directories or globs to train on (default ptb: PTB's training split)",
+    )
+    parser.add_argument("--lowercase", action="store_true", help="lowercase every token")
+    parser.add_argument(
         "--data-dir",
         default=None,
         help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        default=None,
+        help="where encoded corpora are kept (default $W2V_JAX_CACHE, else the user cache)",
     )
     return parser.parse_args(argv)
 
@@ -111,7 +127,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
         vectorise = args.vectorise
         if vectorise is None:
             vectorise = jax.default_backend() != "cpu"
-        run_points(points, args.data_dir, vectorise)
+        corpus = CorpusConfig(tuple(args.corpus), lowercase=args.lowercase)
+        run_points(points, Source(corpus, args.data_dir, args.cache_dir), vectorise)
     except KeyboardInterrupt:
         print(
             "interrupted; run the same command to train the points that have no metrics.json",
@@ -125,7 +142,16 @@ def main(argv: list[str] | None = None) -> list[dict]:
     return rows
 
 
-def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> None:
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """The sweep's corpus and where its files are kept."""
+
+    corpus: CorpusConfig = dataclasses.field(default_factory=CorpusConfig)
+    data_dir: str | None = None
+    cache_dir: str | None = None
+
+
+def run_points(points: list[Point], source: Source, vectorise: bool) -> None:
     """Train and evaluate every unfinished point; each writes its metrics.json when done."""
     todo = [p for p in points if not p.finished]
     print(f"{len(points) - len(todo)} of {len(points)} points already finished", file=sys.stderr)
@@ -140,7 +166,7 @@ def run_points(points: list[Point], data_dir: str | None, vectorise: bool) -> No
     with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
         for group in groups:
             members = [todo[i] for i in group]
-            prepared = _prepared(members[0].config, data_dir, cache)
+            prepared = _prepared(members[0].config, source, cache)
             for point, result in zip(members, train_points(members, prepared, vectorise)):
                 common.write_json(point.workdir / "metrics.json", result)
                 bar.update(1)
@@ -208,27 +234,32 @@ def _metrics(
     }
     if diverged is not None or params is None:
         return {**result, "status": "diverged", "error": diverged}
-    scores = Embeddings(
-        prepared.vocab.tokens, params["center_embed"]["embedding"]
-    ).evaluate_benchmarks()
     train_seconds = sum(stats.seconds for stats in history)
     result.update(
         final_loss=history[-1].loss,
         centers_per_second=sum(stats.centers for stats in history) / train_seconds,
+        epochs=[stats.to_dict() for stats in history],
+    )
+    try:
+        scores = Embeddings(
+            prepared.vocab.tokens, params["center_embed"]["embedding"]
+        ).evaluate_benchmarks()
+    except BenchmarkError as err:  # a corpus whose vocabulary the benchmarks do not cover
+        return json.loads(json.dumps({**result, "evaluation_skipped": str(err)}))
+    result.update(
         wordsim353_spearman=scores["wordsim353"]["spearman"],
         simlex999_spearman=scores["simlex999"]["spearman"],
         analogy_accuracy=scores["google_analogies"]["accuracy"],
         evaluation=scores,
-        epochs=[stats.to_dict() for stats in history],
     )
     return json.loads(json.dumps(result))  # plain floats, as written
 
 
-def _prepared(config: Config, data_dir: str | None, cache: dict[tuple, run.Data]) -> run.Data:
+def _prepared(config: Config, source: Source, cache: dict[tuple, run.Data]) -> run.Data:
     """The data stage of ``config``, shared by the points whose data draws are the same."""
     key = config.data_key()
     if key not in cache:
-        cache[key] = run.prepare(config, data_dir=data_dir)
+        cache[key] = run.prepare(config, source.corpus, source.data_dir, source.cache_dir)
     return cache[key]
 
 

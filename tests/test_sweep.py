@@ -8,6 +8,7 @@ import types
 import pytest
 
 from experiments import sweep, sweeps
+from tests.helpers import text_corpus, topic_corpus
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
@@ -166,3 +167,14 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     assert groups[0]["wordsim353_spearman"] == pytest.approx((0.25, 0.0707107), rel=1e-5)
     readme = (tmp_path / "s" / "README.md").read_text()
     assert "| 9 | 1 | nan ± nan |" in readme and "| diverged |" in readme
+
+
+def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path):
+    """A sweep on a corpus of your own; English benchmarks its vocabulary lacks are skipped."""
+    base = dict(min_freq=1, subsample_t=1.0, batch_size=64, embed_size=8, num_epochs=1)
+    define_sweep("tiny_topic", [{"lr": 0.01}, {"lr": 0.02}], base)
+    corpus = text_corpus(topic_corpus(sentences=300)[0]).paths[0]
+    rows = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus])
+    assert [row["status"] for row in rows] == ["finished", "finished"]
+    written = json.loads((tmp_path / "tiny_topic" / "lr=0.01" / "metrics.json").read_text())
+    assert written["final_loss"] < 0.7 and "evaluation_skipped" in written
