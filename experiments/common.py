@@ -21,13 +21,11 @@ from w2v_jax.config import (
     PRESETS,
     Config,
     CorpusConfig,
-    choices,
-    field_docs,
-    field_types,
     preset,
 )
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
+from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError
 

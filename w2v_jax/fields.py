@@ -1,0 +1,78 @@
+"""Dataclass fields read from their declarations: each value checked against its annotation
+(a ``Literal``'s values are its choices), and the docstring under each field (what
+``--help`` says of it)."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import functools
+import inspect
+import itertools
+import textwrap
+import types
+import typing
+from typing import Any, Literal
+
+
+def check_types(config: Any) -> None:
+    """Raise ValueError naming the field and the value of any field of the dataclass
+    ``config`` whose value its annotation does not allow; a Literal's values are its choices."""
+    for name, annotation in field_types(type(config)).items():
+        value = getattr(config, name)
+        allowed = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
+        if value is None and type(None) in allowed:
+            continue
+        kind = next(a for a in allowed if a is not type(None))
+        if typing.get_origin(kind) is Literal:
+            if value not in typing.get_args(kind):
+                raise ValueError(
+                    f"{type(config).__name__}.{name}={value!r} must be one of "
+                    f"{typing.get_args(kind)}"
+                )
+            continue
+        expected = (int, float) if kind is float else typing.get_origin(kind) or kind
+        # bool is a subclass of int; a flag given where a number belongs is a mistake.
+        if not isinstance(value, expected) or (isinstance(value, bool) and kind is not bool):
+            raise ValueError(
+                f"{type(config).__name__}.{name}={value!r}: expected {annotation}, got "
+                f"{type(value).__name__}"
+            )
+
+
+def _is_union(annotation: Any) -> bool:
+    return typing.get_origin(annotation) in (typing.Union, types.UnionType)
+
+
+@functools.cache
+def field_types(cls: type) -> dict[str, Any]:
+    """The resolved annotation of each field of the dataclass ``cls``."""
+    hints = typing.get_type_hints(cls)
+    return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
+
+
+def choices(cls: type, name: str) -> tuple | None:
+    """The values field ``name`` of ``cls`` allows, when its type is a Literal."""
+    annotation = field_types(cls)[name]
+    for kind in typing.get_args(annotation) if _is_union(annotation) else (annotation,):
+        if typing.get_origin(kind) is Literal:
+            return typing.get_args(kind)
+    return None
+
+
+@functools.cache
+def field_docs(cls: type) -> dict[str, str]:
+    """The docstring under each field of the dataclass ``cls`` (its source's), one paragraph."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
+    body = tree.body[0].body
+    docs = {}
+    for node, after in itertools.pairwise(body):
+        if (
+            isinstance(node, ast.AnnAssign)
+            and isinstance(node.target, ast.Name)
+            and isinstance(after, ast.Expr)
+            and isinstance(after.value, ast.Constant)
+            and isinstance(after.value.value, str)
+        ):
+            docs[node.target.id] = " ".join(after.value.value.split())
+    return docs
