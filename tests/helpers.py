@@ -14,6 +14,7 @@ import numpy as np
 
 from w2v_jax import optim, step
 from w2v_jax.config import CorpusConfig, smoke_config
+from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.run import Data, prepare, train
 
@@ -123,3 +124,20 @@ def leaves_equal(a, b):
     return all(
         np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b), strict=True)
     )
+
+
+def encode_text(text: str, min_freq: int) -> tuple:
+    """Build the vocabulary of ``text`` (one sentence a line, tokens split on whitespace) and
+    encode it, in memory: the encode of ``data.corpus`` with one block.
+
+    Ties in frequency keep the order of first occurrence, as the book's Vocab does.
+    """
+    counter = VocabularyCounter()
+    block = BlockEncoder().encode(text)
+    provisional, _ = counter.add(0, block)
+    tokens, remap = counter.vocabulary(min_freq, np.bincount(provisional))
+    ids = remap[provisional]
+    lengths = sentence_lengths(block.line_lengths, max(len(ids), 1))
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    counts = np.bincount(ids, minlength=len(tokens)).astype(np.int64)
+    return Vocab(tokens, counts), Corpus(ids, offsets)

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from w2v_jax import data
+from tests.helpers import encode_text
 from w2v_jax.config import CorpusConfig
 from w2v_jax.data import CorpusError, encoding
 from w2v_jax.data.corpus import corpus_files, encode
@@ -59,11 +59,11 @@ def test_files_directories_globs_and_compressed_files_read_alike(tmp_path):
 
 
 def test_the_encoding_is_the_in_memory_one(tmp_path, ptb_text):
-    """The files' encode gives PTB the vocabulary, ids and sentences of ``data.vocab.encode_text``,
-    ties in frequency in first-occurrence order included."""
+    """The files' encode gives PTB the vocabulary, ids and sentences of the in-memory encode
+    (``helpers.encode_text``), ties in frequency in first-occurrence order included."""
     path = write(tmp_path / "ptb.train.txt", ptb_text)
     encoded = encode_files([path], tmp_path / "cache", min_freq=10)
-    vocab, corpus = data.vocab.encode_text(ptb_text, 10)
+    vocab, corpus = encode_text(ptb_text, 10)
     assert encoded.vocab == vocab and len(vocab) == 6719
     assert np.array_equal(encoded.corpus.ids, corpus.ids)
     assert np.array_equal(encoded.corpus.offsets, corpus.offsets)
@@ -78,7 +78,7 @@ def test_worker_processes_and_small_blocks_change_nothing(tmp_path, many_small_b
     lines[7] = " ".join(f"long{i}" for i in range(100))  # longer than a block of 40 bytes
     text = "\n".join(lines) + "\n"
     path = write(tmp_path / "c.txt", text)
-    vocab, corpus = data.vocab.encode_text(text, 2)
+    vocab, corpus = encode_text(text, 2)
     encoded = encode(CorpusConfig((str(path),)), 2, tmp_path / "cache", workers=2)
     assert encoded.vocab == vocab
     assert np.array_equal(encoded.corpus.ids, corpus.ids)

@@ -1,11 +1,13 @@
 """The data stage against the book's definitions, on small corpora and on PTB."""
 
+import dataclasses
 import math
 from typing import NamedTuple
 
 import numpy as np
 import pytest
 
+from tests.helpers import encode_text
 from w2v_jax import data
 
 
@@ -19,9 +21,18 @@ class Batches(NamedTuple):
     labels: np.ndarray  # bool (..., L)
 
 
+def with_padding_row(examples):
+    """The examples plus one fully masked row at index N, the target of padding indices."""
+    arrays = (
+        np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
+        for a in dataclasses.astuple(examples)
+    )
+    return data.examples.Examples(*arrays)
+
+
 def make_batches(examples, order: np.ndarray) -> Batches:
     """The batches of ``batch_order``; padding rows are all 0 and fully masked."""
-    padded = examples.with_padding_row()
+    padded = with_padding_row(examples)
     length = padded.contexts_negatives.shape[1]
     return Batches(
         padded.centers[order],
@@ -67,7 +78,7 @@ def rows_of(examples):
 
 
 def test_ptb_vocabulary(ptb_text):
-    vocab, corpus = data.vocab.encode_text(ptb_text, min_freq=10)
+    vocab, corpus = encode_text(ptb_text, min_freq=10)
     assert len(vocab) == 6719
     assert vocab.to_token(0) == "<unk>" and vocab["<unk>"] == 0
     assert vocab["no-such-word"] == 0 and "no-such-word" not in vocab
@@ -78,7 +89,7 @@ def test_ptb_vocabulary(ptb_text):
 
 
 def test_vocab_json_round_trip(tmp_path):
-    vocab, _ = data.vocab.encode_text(SMALL_TEXT, min_freq=1)
+    vocab, _ = encode_text(SMALL_TEXT, min_freq=1)
     path = tmp_path / "vocab.json"
     vocab.save(path)
     loaded = data.vocab.Vocab.load(path)
@@ -86,7 +97,7 @@ def test_vocab_json_round_trip(tmp_path):
 
 
 def test_encoding_counts_ties_and_offsets():
-    vocab, corpus = data.vocab.encode_text(SMALL_TEXT, min_freq=2)
+    vocab, corpus = encode_text(SMALL_TEXT, min_freq=2)
     # the(3), dog(3), cat(2), sat(2), a(2): ties keep first-occurrence order, as the book's Vocab.
     assert vocab.tokens == ("<unk>", "the", "dog", "cat", "sat", "a")
     assert vocab.counts.tolist() == [3, 3, 3, 2, 2, 2]  # <unk>: on, mat, and
@@ -95,9 +106,9 @@ def test_encoding_counts_ties_and_offsets():
 
 def test_empty_corpus_and_useless_min_freq_are_refused():
     with pytest.raises(ValueError, match="no tokens"):
-        data.vocab.encode_text(" \n \n", min_freq=1)
+        encode_text(" \n \n", min_freq=1)
     with pytest.raises(ValueError, match="min_freq=50 keeps no word.*lower min_freq"):
-        data.vocab.encode_text(SMALL_TEXT, min_freq=50)
+        encode_text(SMALL_TEXT, min_freq=50)
 
 
 # ----------------------------------------------------------------------------- subsampling
@@ -150,13 +161,13 @@ def test_word2vecs_formula_keeps_more_of_the_frequent_words():
 def test_word2vecs_formula_on_ptb_keeps_as_many_centers_as_gensim(ptb_text):
     """gensim's effective words on PTB with sample=1e-4: 414k an epoch (the benchmark)."""
     dataset = data.blocks.build_dataset(
-        *data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0, subsample_formula="word2vec"
+        *encode_text(ptb_text, 10), 1e-4, seed=0, subsample_formula="word2vec"
     )
     assert 405_000 < len(dataset.subsampled_block(0).ids) < 425_000
 
 
 def test_subsampling_keeps_sentence_boundaries():
-    _, corpus = data.vocab.encode_text(SMALL_TEXT * 50, min_freq=1)
+    _, corpus = encode_text(SMALL_TEXT * 50, min_freq=1)
     sub = data.examples.subsample(corpus, 0.05, np.random.default_rng(0))
     assert sub.offsets[-1] == len(sub.ids) and np.all(np.diff(sub.offsets) >= 0)
     for before, after in zip(sentences_of(corpus), sentences_of(sub)):
@@ -169,11 +180,11 @@ def test_subsampling_keeps_sentence_boundaries():
 
 @pytest.fixture(scope="module")
 def ptb_dataset(ptb_text):
-    return data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0)
+    return data.blocks.build_dataset(*encode_text(ptb_text, 10), 1e-4, seed=0)
 
 
 def test_contexts_equal_the_naive_reference_given_the_same_windows():
-    _, corpus = data.vocab.encode_text(SMALL_TEXT * 3, min_freq=1)
+    _, corpus = encode_text(SMALL_TEXT * 3, min_freq=1)
     positions = data.examples.center_positions(corpus)
     windows = np.random.default_rng(3).integers(1, 4, size=len(positions)).astype(np.int32)
     table = data.examples.AliasTable.build(data.examples.noise_distribution(np.arange(1, 12)))
@@ -244,7 +255,7 @@ def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
 
 
 def test_impossible_noise_is_an_error_not_a_hang():
-    _, corpus = data.vocab.encode_text(" a b \n a b \n", min_freq=1)
+    _, corpus = encode_text(" a b \n a b \n", min_freq=1)
     table = data.examples.AliasTable.build(
         np.array([0.0, 0.0, 1.0])
     )  # only "b", always a context of a
@@ -278,9 +289,9 @@ def test_batches_shapes_masks_and_coverage(ptb_dataset):
 
 
 def test_same_seed_same_arrays_other_seed_other_arrays(ptb_text):
-    first = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=3)
-    again = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=3)
-    other = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=4)
+    first = data.blocks.build_dataset(*encode_text(ptb_text, 10), 1e-4, seed=3)
+    again = data.blocks.build_dataset(*encode_text(ptb_text, 10), 1e-4, seed=3)
+    other = data.blocks.build_dataset(*encode_text(ptb_text, 10), 1e-4, seed=4)
     first_ids, other_ids = first.subsampled_block(0).ids, other.subsampled_block(0).ids
     assert np.array_equal(first_ids, again.subsampled_block(0).ids)
     assert not np.array_equal(first_ids[:1000], other_ids[:1000])

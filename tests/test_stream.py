@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import (
+    encode_text,
     prepare_text,
     topic_config,
     topic_corpus,
@@ -31,7 +32,7 @@ def streamed(topic_text):
 
 
 def test_blocks_are_whole_sentences_of_about_block_tokens(topic_text):
-    _, corpus = data.vocab.encode_text(topic_text, 1)
+    _, corpus = encode_text(topic_text, 1)
     blocks = data.blocks.block_bounds(corpus.offsets, 1000)
     tokens = np.diff(corpus.offsets[blocks])
     assert blocks[0] == 0 and blocks[-1] == len(corpus.offsets) - 1
@@ -41,7 +42,7 @@ def test_blocks_are_whole_sentences_of_about_block_tokens(topic_text):
 
 
 def test_ptb_is_one_block(ptb_text):
-    dataset = data.blocks.build_dataset(*data.vocab.encode_text(ptb_text, 10), 1e-4, seed=0)
+    dataset = data.blocks.build_dataset(*encode_text(ptb_text, 10), 1e-4, seed=0)
     assert len(dataset.blocks) == 2 and dataset.num_centers == 343_062
 
 
@@ -49,7 +50,7 @@ def test_blocks_subsample_with_the_corpus_counts():
     """A block keeps a word at the rate its count in the whole corpus gives, not its count in
     the block: 'rare' is frequent in the first block only, yet kept as the rare word it is."""
     text = "rare common x\n" * 400 + "common y z\n" * 40_000
-    vocab, corpus = data.vocab.encode_text(text, 1)
+    vocab, corpus = encode_text(text, 1)
     dataset = data.blocks.build_dataset(vocab, corpus, 1e-2, seed=0, block_tokens=1200)
     assert len(dataset.blocks) - 1 > 50
     keep = data.examples.keep_probabilities(corpus, 1e-2)

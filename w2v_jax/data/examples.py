@@ -209,15 +209,6 @@ class Examples:
         """(center, context) pairs."""
         return int(self.num_contexts.sum())
 
-    def with_padding_row(self) -> Examples:
-        """These examples plus one fully masked row at index N, the target of padding indices."""
-        return Examples(
-            *(
-                np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
-                for a in dataclasses.astuple(self)
-            )
-        )
-
 
 def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
     """bool (..., length): True on the first counts[...] slots of each row."""

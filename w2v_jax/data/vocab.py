@@ -288,20 +288,3 @@ def sentence_lengths(line_lengths: np.ndarray, max_length: int) -> np.ndarray:
     lengths = np.full(int(pieces.sum()), max_length, np.int64)
     lengths[np.cumsum(pieces) - 1] = lines - (pieces - 1) * max_length
     return lengths
-
-
-def encode_text(text: str, min_freq: int) -> tuple[Vocab, Corpus]:
-    """Build the vocabulary of ``text`` (one sentence a line, tokens split on whitespace) and
-    encode it, in memory: the encode of ``data.corpus`` with one block.
-
-    Ties in frequency keep the order of first occurrence, as the book's Vocab does.
-    """
-    counter = VocabularyCounter()
-    block = BlockEncoder().encode(text)
-    provisional, _ = counter.add(0, block)
-    tokens, remap = counter.vocabulary(min_freq, np.bincount(provisional))
-    ids = remap[provisional]
-    lengths = sentence_lengths(block.line_lengths, max(len(ids), 1))
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    counts = np.bincount(ids, minlength=len(tokens)).astype(np.int64)
-    return Vocab(tokens, counts), Corpus(ids, offsets)
