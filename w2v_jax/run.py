@@ -211,9 +211,10 @@ def train(
     say(f"data: {data.summary()}")
     say(memory_line(configs[0], len(data.vocab)))
     stacked = isinstance(config, list | tuple)
-    plan = blocks.RunPlan(configs[0], data.dataset)
-    program = Program(configs, data.vocab, plan.total_steps, stacked)
-    stream = feed.Stream(configs[0], data.dataset, data.examples, program.placement)
+    placement = parallel.Placement.from_spec(configs[0].mesh)
+    stream = feed.Stream(configs[0], data.dataset, data.examples, placement)
+    plan = stream.plan
+    program = Program(configs, data.vocab, plan.total_steps, stacked, placement)
     state, history = program.init_state(), History.empty(len(configs))
     saver = None
     if workdir is not None:
