@@ -17,22 +17,12 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tests.helpers import prepare_text, topic_corpus
+from tests.helpers import prepare_text, topic_config, topic_corpus
 from w2v_jax import optim, parallel, step
 from w2v_jax.config import smoke_config
 from w2v_jax.run import train
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
-BASE = dict(
-    min_freq=1,
-    subsample_t=1.0,
-    max_window=2,
-    num_noise=3,
-    batch_size=64,
-    steps_per_dispatch=8,
-    lr=0.02,
-    num_epochs=1,
-)
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
 # cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad, the
 # padded layout and row-sparse SGD on the 2x2 mesh against one device, and a streamed corpus.
@@ -85,7 +75,7 @@ def main(out: Path) -> None:
 
     data = {}  # one data stage per data_key
     for name, overrides in RUNS.items():
-        config = smoke_config(**{**BASE, **overrides})
+        config = topic_config(**{"num_epochs": 1, **overrides})
         if config.data_key() not in data:
             data[config.data_key()] = prepare_text(config, text)
         run = train(config, data=data[config.data_key()], evaluation=None, progress=False)
@@ -95,7 +85,7 @@ def main(out: Path) -> None:
 
     # A checkpoint written on 4 devices (vocab=4: 44 rows for 43 words) read on 1 and 2x2.
     work = out / "work"
-    config = smoke_config(**{**BASE, "optimizer": "lazy_adam", "mesh": "vocab=4"})
+    config = topic_config(num_epochs=1, optimizer="lazy_adam", mesh="vocab=4")
     prepared = data[config.data_key()]
     record(
         "saved vocab=4",

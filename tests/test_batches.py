@@ -10,6 +10,7 @@ from tests.helpers import (
     assert_finds_partners,
     fresh_state,
     prepare_text,
+    topic_config,
     topic_corpus,
 )
 from tests.tolerances import reordered_sums_tol
@@ -148,12 +149,7 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
 
 def test_packed_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
-    config = smoke_config(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
+    config = topic_config(
         optimizer="sparse_sgd",
         lr=20.0,
         num_epochs=4,

@@ -8,7 +8,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import assert_finds_partners, fresh_state, random_batch, to_pairs, topic_corpus
+from tests.helpers import (
+    assert_finds_partners,
+    fresh_state,
+    random_batch,
+    to_pairs,
+    topic_config,
+    topic_corpus,
+)
 from w2v_jax import data, loop, optim, step
 from w2v_jax.config import Optimizer, smoke_config
 
@@ -65,12 +72,7 @@ def test_learning_rate_decays_linearly_to_a_floor():
 
 def test_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
-    config = smoke_config(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
+    config = topic_config(
         optimizer="sparse_sgd",
         lr=20.0,
         num_epochs=4,
@@ -194,12 +196,7 @@ def test_lazy_adams_first_step_is_dense_adams():
 @pytest.mark.parametrize("name, lr", [("lazy_adam", 0.02), ("rowwise_adagrad", 2.0)])
 def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
     text, partners = topic_corpus()
-    config = smoke_config(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
+    config = topic_config(
         optimizer=name,
         lr=lr,
         num_epochs=4,

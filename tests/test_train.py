@@ -12,6 +12,7 @@ from tests.helpers import (
     prepare_text,
     random_batch,
     to_pairs,
+    topic_config,
     topic_corpus,
 )
 from w2v_jax import data, feed, loop, step
@@ -86,12 +87,7 @@ def test_one_step_changes_both_tables():
 @pytest.fixture(scope="module")
 def topic_data():
     text, partners = topic_corpus()
-    config = smoke_config(
-        min_freq=1,
-        subsample_t=1.0,
-        max_window=2,
-        num_noise=3,
-        batch_size=64,
+    config = topic_config(
         steps_per_dispatch=16,
         lr=0.02,
         num_epochs=4,
