@@ -10,7 +10,6 @@ runs ``FUNCTION(*ARGUMENTS)`` and prints its result as JSON on the last line: th
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import json
 import resource
@@ -40,21 +39,6 @@ QUALITY = {
 def quality(scores: dict) -> dict[str, float]:
     """The flat quality measures of ``Embeddings.evaluate_benchmarks``' scores."""
     return {name: scores[bench][key] for name, (bench, key) in QUALITY.items()}
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its errors on one line (its own prints the usage first)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def at_least_one(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def in_fresh_process(function: Callable, *args: Any) -> tuple[Any, float, float]:

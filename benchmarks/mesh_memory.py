@@ -26,16 +26,17 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.row_sparse_speed import random_pairs
+from experiments import flags
 from w2v_jax import data, loop, parallel
 from w2v_jax.config import Config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--vocab", type=harness.at_least_one, default=1_000_000)
-    parser.add_argument("--embed-size", type=harness.at_least_one, default=300)
-    parser.add_argument("--devices", type=harness.at_least_one, default=4)
-    parser.add_argument("--batch-size", type=harness.at_least_one, default=4096)
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--vocab", type=flags.at_least_one, default=1_000_000)
+    parser.add_argument("--embed-size", type=flags.at_least_one, default=300)
+    parser.add_argument("--devices", type=flags.at_least_one, default=4)
+    parser.add_argument("--batch-size", type=flags.at_least_one, default=4096)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_memory")
     return parser.parse_args(argv)
 

@@ -26,14 +26,15 @@ import jax
 import numpy as np
 
 from benchmarks import harness
+from experiments import flags
 from w2v_jax import batches, feed, loop, parallel, run
 from w2v_jax.config import preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = harness.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["book", "fast"])
-    parser.add_argument("--dispatches", type=harness.at_least_one, default=20)
+    parser.add_argument("--dispatches", type=flags.at_least_one, default=20)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_overhead")
     return parser.parse_args(argv)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from experiments.flags import ArgumentParser, at_least_one
 from w2v_jax import parallel, run
 from w2v_jax.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.config import (
@@ -32,21 +33,6 @@ from w2v_jax.report import EvaluationError
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
 written only when a command is pointed there (docs/refreshing.md)."""
-
-
-class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its errors on one line (its own prints the usage first)."""
-
-    def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
-
-
-def at_least_one(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def run_name(config: Config) -> str:
