@@ -4,13 +4,27 @@ command (and a benchmark's gensim process) may import it."""
 from __future__ import annotations
 
 import argparse
+import difflib
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse with its errors on one line (its own prints the usage first)."""
+    """argparse with its errors on one line (its own prints the usage first), flags spelt out
+    in full (an abbreviation is not taken for a flag it might mean), and a misspelt flag
+    answered with the nearest ones."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str):
-        self.exit(2, f"error: {message} (see --help)\n")
+        self.exit(2, f"error: {message}{self._did_you_mean(message)} (see --help)\n")
+
+    def _did_you_mean(self, message: str) -> str:
+        if not message.startswith("unrecognized arguments: "):
+            return ""
+        known = [flag for action in self._actions for flag in action.option_strings]
+        given = [word.split("=")[0] for word in message.split(": ", 1)[1].split()]
+        near = [m for word in given for m in difflib.get_close_matches(word, known, n=1)]
+        return f"; did you mean {' or '.join(dict.fromkeys(near))}?" if near else ""
 
 
 def at_least_one(text: str) -> int:

@@ -121,3 +121,13 @@ def test_help_describes_every_flag_in_words(capsys):
         assert len(re.findall(r"[a-z]{3,}", words)) >= 3, f"{flag.split()[0]} is not described"
     assert "Centers per minibatch. (default: 512)" in " ".join(text.split())
     assert "{per_context,per_batch}" in text
+
+
+def test_a_misspelt_or_abbreviated_flag_is_refused_with_the_nearest(capsys):
+    for given, nearest in (("--num-epoch", "--num-epochs"), ("--neighbors", "--neighbours")):
+        with pytest.raises(SystemExit) as exit_info:
+            ptb_skipgram.parse_args([given, "2"])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == (
+            f"error: unrecognized arguments: {given} 2; did you mean {nearest}? (see --help)\n"
+        )
