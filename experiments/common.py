@@ -168,6 +168,34 @@ def add_dataclass_flags(
         parser.add_argument(flag, type=kind, choices=allowed, metavar=None, **kwargs)
 
 
+def add_corpus_flags(parser: argparse.ArgumentParser, default: list[str] | None) -> None:
+    """``--corpus PATH ...`` (required when there is no ``default``) and one flag per reading
+    setting of CorpusConfig (--tokenizer, --lowercase, ...)."""
+    parser.add_argument(
+        "--corpus",
+        nargs="+",
+        required=default is None,
+        default=default,
+        metavar="PATH",
+        help="text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB"
+        + (f" (default {' '.join(default)})" if default else ""),
+    )
+    group = parser.add_argument_group(
+        "how the corpus is read (gensim's simple_preprocess: --tokenizer words --lowercase)"
+    )
+    add_dataclass_flags(group, CorpusConfig, skip=("paths", "repeats"))
+
+
+def corpus_from_args(args: argparse.Namespace) -> CorpusConfig:
+    """The CorpusConfig of ``add_corpus_flags``'s flags; ValueError names a bad value."""
+    settings = {
+        f.name: getattr(args, f.name)
+        for f in dataclasses.fields(CorpusConfig)
+        if f.name not in ("paths", "repeats")
+    }
+    return CorpusConfig(tuple(args.corpus), **settings)
+
+
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags describe; an invalid value exits with Config's message."""
     given = {
@@ -200,16 +228,18 @@ USER_ERRORS = (
 )
 
 
-def job_parser(description: str, job: str, query: list[str] | None) -> argparse.ArgumentParser:
-    """The flags every training job shares: Config's, the workdir, data, evaluation and
-    progress."""
+def job_parser(
+    description: str, job: str, query: list[str] | None, workdir: str = "<run name>"
+) -> argparse.ArgumentParser:
+    """The flags every training job shares: Config's, the workdir (by default
+    ``runs/<job>/<workdir>``), data, evaluation and progress."""
     parser = ArgumentParser(prog=f"python -m experiments.{job}", description=description)
     add_config_flags(parser)
     parser.add_argument(
         "--workdir",
         type=Path,
         default=None,
-        help=f"where results and checkpoints go (default {RUNS}/{job}/<run name>)",
+        help=f"where results and checkpoints go (default {RUNS}/{job}/{workdir})",
     )
     parser.add_argument(
         "--query",

@@ -96,14 +96,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="train points differing only in lr / Adam betas together "
         "(default: on a GPU or TPU, not on the CPU)",
     )
-    parser.add_argument(
-        "--corpus",
-        nargs="+",
-        default=["ptb"],
-        metavar="PATH",
-        help="text files, directories or globs to train on (default ptb: PTB's training split)",
-    )
-    parser.add_argument("--lowercase", action="store_true", help="lowercase every token")
+    common.add_corpus_flags(parser, ["ptb"])
     parser.add_argument(
         "--data-dir",
         default=None,
@@ -127,7 +120,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
         vectorise = args.vectorise
         if vectorise is None:
             vectorise = jax.default_backend() != "cpu"
-        corpus = CorpusConfig(tuple(args.corpus), lowercase=args.lowercase)
+        corpus = common.corpus_from_args(args)
         run_points(points, Source(corpus, args.data_dir, args.cache_dir), vectorise)
     except KeyboardInterrupt:
         print(

@@ -8,6 +8,9 @@ import gzip
 import itertools
 import lzma
 import os
+import socket
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -219,6 +222,15 @@ def test_a_cache_that_cannot_be_written_says_where_to_point_it(tmp_path, monkeyp
             "{d}/late.txt is not UTF-8 text: byte 244 (0xff) cannot be decoded",
         ),
         (
+            lambda d: write(d / "packed.txt", gzip.compress(b"a b c\n" * 1000)),
+            "{d}/packed.txt is not UTF-8 text: byte 1 (0x8b) cannot be decoded; it is "
+            "gz-compressed data: name it with .gz (e.g. packed.txt.gz)",
+        ),
+        (
+            lambda d: write(d / "packed", bz2.compress(b"a b c\n" * 1000)),
+            "it is bz2-compressed data: name it with .bz2",
+        ),
+        (
             lambda d: write(d / "cut.gz", gzip.compress(b"a b c\n" * 1000)[:-20]),
             "{d}/cut.gz is damaged or truncated",
         ),
@@ -232,7 +244,8 @@ def test_a_cache_that_cannot_be_written_says_where_to_point_it(tmp_path, monkeyp
         ),
         (
             lambda d: write(d / "rare.txt", "a b c\n"),
-            "min_freq=5 keeps no word: the most frequent word occurs 1 times; lower min_freq",
+            "min_freq=5 keeps no word: the most frequent word occurs 1 time; lower it "
+            "(read from 1 file)",
         ),
     ],
 )
@@ -247,9 +260,90 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path, many_small_blocks, make
 
 
 def test_bad_bytes_can_be_read_as_replacement_characters(tmp_path):
-    write(tmp_path / "latin1.txt", "caf\xe9 ok\n".encode("latin-1"))
-    encoded = encode_files([tmp_path / "latin1.txt"], tmp_path / "cache", encoding_errors="replace")
+    path = write(tmp_path / "latin1.txt", "caf\xe9 ok\n".encode("latin-1"))
+    encoded = encode_files([path], tmp_path / "cache", encoding_errors="replace")
     assert sentences(encoded) == [["caf\ufffd", "ok"]]
+    # The share replaced is said, with a question when it is large, and again from the cache.
+    said = f"{path}: 1 characters (12.5% of its 8 bytes) were not UTF-8 and were read as U+FFFD"
+    assert encoded.notes == (said + "; is it text?",)
+    again = encode_files([path], tmp_path / "cache", encoding_errors="replace")
+    assert again.from_cache and again.notes == encoded.notes
+    clean = encode_files([write(tmp_path / "ok.txt", "ok\n")], tmp_path / "cache")
+    assert clean.notes == ()
+
+
+# Punctuation, digits, case, accents, underscores, apostrophes, hyphens, long and one-letter
+# words, other scripts: where tokenizers differ.
+AWKWARD_TEXT = """The License; use, license. Applicable-LAW (2.25) e-mail: x@y.org
+Café naïve résumé Œuvre ÉCOLE straße don't I'm O'Neil
+_private __init__ snake_case abc123 123abc 3.14 1,000 a b cc
+Supercalifragilisticexpialidocious antidisestablishment fifteenletters1 sixteenletterss
+Москва Καλημέρα 東京 日本語 naïveté Ångström fiancée
+
+tabs\tand  spaces   and\rcarriage returns
+"""
+
+
+@pytest.mark.parametrize("deaccent", [False, True])
+@pytest.mark.parametrize("bounds", [(2, 15), (1, 30), (4, 8)])
+def test_the_words_tokenizer_is_gensims_simple_preprocess(
+    tmp_path, many_small_blocks, deaccent, bounds
+):
+    """``--tokenizer words --lowercase`` splits every line as gensim's simple_preprocess does,
+    with its deacc, min_len and max_len; on worker processes and in small blocks too."""
+    from gensim.utils import simple_preprocess
+
+    path = write(tmp_path / "awkward.txt", AWKWARD_TEXT * 3)
+    low, high = bounds
+    encoded = encode_files(
+        [path],
+        tmp_path / "cache",
+        tokenizer="words",
+        lowercase=True,
+        deaccent=deaccent,
+        min_word_length=low,
+        max_word_length=high,
+    )
+    expected = [
+        tokens
+        for line in (AWKWARD_TEXT * 3).split("\n")  # lines end at \n only
+        if (tokens := simple_preprocess(line, deacc=deaccent, min_len=low, max_len=high))
+    ]
+    assert sentences(encoded) == expected
+    assert len(encoded.corpus.ids) == sum(map(len, expected)) > 40
+
+
+def test_tokenizer_settings_are_part_of_the_cache_key(tmp_path):
+    path = write(tmp_path / "c.txt", "The cat, the CAT.\n")
+    split = encode_files([path], tmp_path / "cache")
+    words = encode_files([path], tmp_path / "cache", tokenizer="words")
+    lowered = encode_files([path], tmp_path / "cache", tokenizer="words", lowercase=True)
+    assert sentences(split) == [["The", "cat,", "the", "CAT."]]
+    assert sentences(words) == [["The", "cat", "the", "CAT"]]
+    assert sentences(lowered) == [["the", "cat", "the", "cat"]]
+    assert len({split.entry, words.entry, lowered.entry}) == 3
+    assert not any(e.from_cache for e in (split, words, lowered))
+    assert encode_files([path], tmp_path / "cache", tokenizer="words").from_cache
+    with pytest.raises(ValueError, match="max_word_length=2 is below min_word_length=3"):
+        CorpusConfig(min_word_length=3, max_word_length=2)
+
+
+def test_an_encode_killed_mid_way_leaves_nothing_for_good(tmp_path):
+    """The temporary directory of an encode whose process is gone is removed by the next
+    encode of that entry; one of a live process is left alone."""
+    path = write(tmp_path / "c.txt", "a b c\n")
+    entry = encode_files([path], tmp_path / "cache").entry
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    ).stdout.strip()
+    prefix = f".{entry.name}.{socket.gethostname()}-"
+    abandoned = tmp_path / "cache" / f"{prefix}{dead}.x1y2.tmp"
+    running = tmp_path / "cache" / f"{prefix}{os.getpid()}.z3.tmp"
+    for directory in (abandoned, running):
+        write(directory / "ids.int32", b"\0" * 8)
+    write(path, "a b c d\n")  # changed: encoded again
+    encode_files([path], tmp_path / "cache")
+    assert not abandoned.exists() and running.exists()
 
 
 UNGUARDED_SCRIPT = """

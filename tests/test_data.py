@@ -107,7 +107,7 @@ def test_encoding_counts_ties_and_offsets():
 def test_empty_corpus_and_useless_min_freq_are_refused():
     with pytest.raises(ValueError, match="no tokens"):
         encode_text(" \n \n", min_freq=1)
-    with pytest.raises(ValueError, match="min_freq=50 keeps no word.*lower min_freq"):
+    with pytest.raises(ValueError, match="min_freq=50 keeps no word.*lower it"):
         encode_text(SMALL_TEXT, min_freq=50)
 
 

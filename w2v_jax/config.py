@@ -29,6 +29,7 @@ Layout = Literal["auto", "packed", "padded"]
 Shuffle = Literal["host", "device"]
 SubsampleFormula = Literal["book", "word2vec"]
 EncodingErrors = Literal["strict", "replace"]
+Tokenizer = Literal["whitespace", "words"]
 
 
 def _role(default: Any, role: str) -> Any:
@@ -251,8 +252,19 @@ class CorpusConfig:
     paths: tuple[str, ...] = (PTB,)
     """Text files, directories (every file under them) or globs; plain, .gz, .bz2 or .xz; one
     sentence a line. "ptb": PTB's training split, fetched and verified (the default)."""
+    tokenizer: Tokenizer = "whitespace"
+    """"whitespace": a token is what lies between spaces, punctuation included (PTB's text is
+    already split so); "words": runs of letters, digits and punctuation left out, from
+    min_word_length to max_word_length characters, as gensim's simple_preprocess (which also
+    lowercases: add lowercase)."""
     lowercase: bool = False
     """Lowercase every token."""
+    deaccent: bool = False
+    """Strip accents before splitting (é -> e), as simple_preprocess's deacc=True."""
+    min_word_length: int = 2
+    """The "words" tokenizer leaves out shorter words (simple_preprocess's min_len)."""
+    max_word_length: int = 15
+    """The "words" tokenizer leaves out longer words (simple_preprocess's max_len)."""
     max_sentence_length: int = MAX_SENTENCE_LENGTH
     """Longer lines are split into sentences of this many tokens (as word2vec and gensim)."""
     encoding_errors: EncodingErrors = "strict"
@@ -273,9 +285,14 @@ class CorpusConfig:
             raise ValueError(
                 "CorpusConfig.paths=(): name one or more files, directories or globs, or ptb"
             )
-        for name in ("max_sentence_length", "repeats"):
+        for name in ("max_sentence_length", "repeats", "min_word_length"):
             if getattr(self, name) < 1:
                 raise ValueError(f"CorpusConfig.{name}={getattr(self, name)} must be at least 1")
+        if self.max_word_length < self.min_word_length:
+            raise ValueError(
+                f"CorpusConfig.max_word_length={self.max_word_length} is below "
+                f"min_word_length={self.min_word_length}: no word could be kept"
+            )
         if self.max_vocab_size is not None and self.max_vocab_size < 1:
             raise ValueError(
                 f"CorpusConfig.max_vocab_size={self.max_vocab_size} must be at least 1"

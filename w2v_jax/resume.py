@@ -130,7 +130,8 @@ class RunCheckpoints:
                 f"were made with another vocabulary ({len(saved['vocab']['tokens'])} words, "
                 f"this run has {len(self.vocab)})"
             )
-        if saved_corpus != self.corpus.to_dict():
+        # Read as a config: a field added since it was saved takes its default.
+        if CorpusConfig.from_dict(saved_corpus) != self.corpus:
             refuse(
                 f"were made on another corpus or read it otherwise ({saved_corpus}; this run "
                 f"reads {self.corpus.to_dict()})"

@@ -1,5 +1,6 @@
 """A corpus of your own: text files named by paths, directories or globs; plain, ``.gz``,
-``.bz2`` or ``.xz``; one sentence a line, tokens split on whitespace; encoded once into a cache.
+``.bz2`` or ``.xz``; one sentence a line, split into tokens as ``CorpusConfig.tokenizer`` says
+(on whitespace, or into words as gensim's ``simple_preprocess``); encoded once into a cache.
 
 Lines longer than ``max_sentence_length`` tokens (10,000, as word2vec and gensim) are split into
 sentences of that length, never truncated, and counted, so a one-line corpus such as text8
@@ -14,7 +15,8 @@ writes them; the ranked vocabulary then renumbers them in place. The cache entry
 ``meta.json`` (the files' sizes and modification times, the settings, sha1 checksums). It is
 written under a temporary name and renamed when complete; a later run with the same files and
 settings reads it and never the text, one whose files changed or whose entry fails its
-checksums encodes again, saying why.
+checksums encodes again, saying why. An encode killed before its rename leaves its temporary
+directory behind; the next encode of the same entry on this host removes it.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import tempfile
 import time
 import zipfile
@@ -210,6 +213,7 @@ def _load(
     for name, digest in meta["sha1"].items():
         if not (entry / name).is_file() or sha1_of(entry / name) != digest:
             raise _Unusable(f"is damaged: {name} does not match its checksum")
+    notes += tuple(_replaced_notes(meta.get("replaced", {})))
     vocab = Vocab.load(entry / "vocab.json")
     ids = np.memmap(entry / "ids.int32", np.int32, "r") if meta["tokens"] else np.zeros(0, np.int32)
     offsets = np.memmap(entry / "offsets.int64", np.int64, "r")
@@ -227,6 +231,41 @@ def _load(
     )
 
 
+def _replaced_notes(replaced: dict[str, list[int]]) -> list[str]:
+    """A line for each file some of whose bytes were not UTF-8 and were read as U+FFFD."""
+    return [
+        f"{path}: {count:,} characters ({count / max(size, 1):.1%} of its {size:,} bytes) were "
+        f"not UTF-8 and were read as U+FFFD"
+        + ("; is it text?" if count > 0.01 * size else "")
+        for path, (count, size) in replaced.items()
+    ]
+
+
+def _temp_prefix(entry: Path) -> str:
+    """Temporary directories of ``entry``'s encode are named after it, the host and the pid."""
+    return f".{entry.name}.{socket.gethostname()}-"
+
+
+def _remove_abandoned(entry: Path) -> None:
+    """Remove the temporary directories of encodes of ``entry`` on this host whose process
+    has ended (killed before it could clean up)."""
+    prefix = _temp_prefix(entry)
+    for path in entry.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        pid = path.name[len(prefix) :].partition(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _write_entry(
     entry: Path, files: list[Path], source: CorpusConfig, min_freq: int, workers: int | None
 ) -> None:
@@ -234,7 +273,9 @@ def _write_entry(
     interrupted encode never leaves an entry that looks complete."""
     try:
         entry.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{entry.name}.", suffix=".tmp", dir=entry.parent))
+        _remove_abandoned(entry)
+        prefix = f"{_temp_prefix(entry)}{os.getpid()}."
+        tmp = Path(tempfile.mkdtemp(prefix=prefix, suffix=".tmp", dir=entry.parent))
     except OSError as err:
         raise CorpusError(
             f"cannot write the corpus cache into {entry.parent} ({err.strerror or err}): point "
@@ -250,7 +291,7 @@ def _write_entry(
         (tmp / "meta.json").write_text(
             json.dumps({"format": _FORMAT, "files": fingerprints, **meta})
         )
-        old = entry.with_name(f".{entry.name}.old-{os.getpid()}")
+        old = entry.with_name(f"{prefix}old.tmp")  # removed below, or by a later encode
         if entry.exists():
             entry.rename(old)
         tmp.rename(entry)

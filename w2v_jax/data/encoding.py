@@ -29,6 +29,7 @@ from w2v_jax.data import CorpusError
 from w2v_jax.data.vocab import (
     BlockEncoder,
     EncodedBlock,
+    Splitter,
     Vocab,
     VocabularyCounter,
     sentence_lengths,
@@ -39,6 +40,8 @@ BLOCK_BYTES = 1 << 22
 is a small share, small enough to keep a few blocks in flight per worker."""
 _OPENERS = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
 _DAMAGED = (EOFError, zlib.error, lzma.LZMAError, gzip.BadGzipFile, OSError)
+# How compressed data begins, for the hint when a file without its suffix is read as text.
+_MAGIC = {b"\x1f\x8b": ".gz", b"BZh": ".bz2", b"\xfd7zXZ\x00": ".xz"}
 # Below this much text the encode runs in this process: starting workers would take longer.
 _INLINE_BYTES = 16 << 20
 
@@ -58,11 +61,12 @@ def encode_files(
     ids_path = directory / "ids.int32"
     with encoders, open(ids_path, "wb") as ids_out:
         counter = VocabularyCounter(encoders.count, source.max_vocab_size)
-        lines, tokens_of = _LineLengths(), collections.Counter()
-        for encoder, file, ends_file, block in _blocks_in_order(files, encoders):
+        lines, tokens_of, replaced = _LineLengths(), collections.Counter(), collections.Counter()
+        for encoder, file, ends_file, (block, replacements) in _blocks_in_order(files, encoders):
             provisional, forget = counter.add(encoder, block)
             ids_out.write(provisional.tobytes())
             tokens_of[file] += len(block.ids)
+            replaced[file] += replacements
             lines.add(block.line_lengths, ends_file)
             for other, words in enumerate(forget):
                 if words:
@@ -74,7 +78,7 @@ def encode_files(
         counted = None if source.max_vocab_size else _count_ids(ids_path, len(counter.words))
         tokens, remap = counter.vocabulary(min_freq, counted)
     except ValueError as err:
-        raise CorpusError(f"{err} ({len(files)} files)") from None
+        raise CorpusError(f"{err} (read from {_files(len(files))})") from None
     counts = _renumber(ids_path, remap, len(tokens))
     Vocab(tokens, counts).save(directory / "vocab.json")
     line_lengths = lines.all()
@@ -85,9 +89,17 @@ def encode_files(
         "lines": int((line_lengths > 0).sum()),
         "split_lines": int((line_lengths > source.max_sentence_length).sum()),
         "forgotten": counter.forgotten,
+        # Per file, the characters read as U+FFFD (encoding_errors="replace"); said each run.
+        "replaced": {
+            str(file): [count, file.stat().st_size] for file, count in replaced.items() if count
+        },
         "source": dataclasses.asdict(source),
         "min_freq": min_freq,
     }
+
+
+def _files(count: int) -> str:
+    return f"{count:,} file" + ("s" if count != 1 else "")
 
 
 def _no_words(file: Path) -> CorpusError:
@@ -138,9 +150,12 @@ def _renumber(ids_path: Path, remap: np.ndarray, vocab_size: int) -> np.ndarray:
     return counts
 
 
-def _blocks_in_order(files: list[Path], encoders) -> Iterator[tuple[int, Path, bool, EncodedBlock]]:
-    """(encoder, file, is the file's last block, the block encoded) for every block of
-    ``files`` in order, the blocks dealt to the encoders in turn, a bounded number ahead."""
+def _blocks_in_order(
+    files: list[Path], encoders
+) -> Iterator[tuple[int, Path, bool, tuple[EncodedBlock, int]]]:
+    """(encoder, file, is the file's last block, (the block encoded, its characters read as
+    U+FFFD)) for every block of ``files`` in order, the blocks dealt to the encoders in turn,
+    a bounded number ahead."""
     in_flight = collections.deque()
     for number, (file, offset, raw, ends_file) in enumerate(_raw_blocks(files)):
         encoder = number % encoders.count
@@ -156,17 +171,30 @@ def _blocks_in_order(files: list[Path], encoders) -> Iterator[tuple[int, Path, b
 
 def _encode_raw(
     encoder: BlockEncoder, raw: bytes, file: Path, offset: int, errors: str
-) -> EncodedBlock:
-    """One block of ``file`` (starting at byte ``offset`` of its text) decoded and encoded."""
+) -> tuple[EncodedBlock, int]:
+    """One block of ``file`` (starting at byte ``offset`` of its text) decoded and encoded,
+    and how many of its characters are U+FFFD (bytes that were not UTF-8, when replaced)."""
     try:
         text = raw.decode("utf-8", errors=errors)
     except UnicodeDecodeError as err:
         raise CorpusError(
             f"{file} is not UTF-8 text: byte {offset + err.start} (0x{raw[err.start]:02x}) "
-            f"cannot be decoded; convert the file, or read such bytes as U+FFFD with "
-            f"encoding_errors='replace'"
+            f"cannot be decoded; {_compressed_hint(file)}"
         ) from None
-    return encoder.encode(text)
+    return encoder.encode(text), text.count("\ufffd") if errors == "replace" else 0
+
+
+def _compressed_hint(file: Path) -> str:
+    """What to do about a file that is not UTF-8: rename compressed data, else convert."""
+    with open(file, "rb") as stream:
+        start = stream.read(8)
+    for magic, suffix in _MAGIC.items():
+        if start.startswith(magic):
+            return (
+                f"it is {suffix[1:]}-compressed data: name it with {suffix} "
+                f"(e.g. {file.name}{suffix}) and it is read decompressed"
+            )
+    return "convert the file, or read such bytes as U+FFFD with encoding_errors='replace'"
 
 
 class _InlineEncoders:
@@ -176,13 +204,14 @@ class _InlineEncoders:
     count = 1
 
     def __init__(self, source: CorpusConfig) -> None:
-        self.encoder, self.errors = BlockEncoder(source.lowercase), source.encoding_errors
+        self.encoder = BlockEncoder(Splitter.from_config(source))
+        self.errors = source.encoding_errors
         self.results = collections.deque()
 
     def submit(self, encoder: int, raw: bytes, file: Path, offset: int) -> None:
         self.results.append(_encode_raw(self.encoder, raw, file, offset, self.errors))
 
-    def result(self, encoder: int) -> EncodedBlock:
+    def result(self, encoder: int) -> tuple[EncodedBlock, int]:
         return self.results.popleft()
 
     def forget(self, encoder: int, words: list[str]) -> None:
@@ -213,7 +242,7 @@ class _EncoderProcesses:
             context.Process(
                 target=_serve,
                 daemon=True,
-                args=(inbox, outbox, source.lowercase, source.encoding_errors),
+                args=(inbox, outbox, Splitter.from_config(source), source.encoding_errors),
             )
             for inbox, outbox in zip(self.inboxes, self.outboxes)
         ]
@@ -224,7 +253,7 @@ class _EncoderProcesses:
     def submit(self, encoder: int, raw: bytes, file: Path, offset: int) -> None:
         self.inboxes[encoder].put(("encode", (raw, file, offset)))
 
-    def result(self, encoder: int) -> EncodedBlock:
+    def result(self, encoder: int) -> tuple[EncodedBlock, int]:
         while True:  # a worker that died never answers: said, not waited for
             try:
                 outcome = self.outboxes[encoder].get(timeout=1.0)
@@ -275,9 +304,9 @@ def _without_main_module() -> Iterator[None]:
             sys.modules["__main__"] = main
 
 
-def _serve(inbox, outbox, lowercase: bool, errors: str) -> None:
+def _serve(inbox, outbox, splitter: Splitter, errors: str) -> None:
     """A worker process: encode blocks and forget words as the messages say, until None."""
-    encoder = BlockEncoder(lowercase)
+    encoder = BlockEncoder(splitter)
     while (message := inbox.get()) is not None:
         kind, payload = message
         if kind == "forget":

@@ -5,9 +5,13 @@ encoder that splits and numbers text, and the vocabulary counter (bounded as wor
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 import os
+import re
+import sys
+import unicodedata
 from pathlib import Path
 from typing import NamedTuple
 
@@ -74,6 +78,65 @@ class Corpus(NamedTuple):
 
 # A line break becomes this token so that one split finds both tokens and line ends.
 _LINE_BREAK = "\x00"
+# gensim's PAT_ALPHABETIC (a run of word characters that are not digits), or a line break.
+_WORD_OR_BREAK = re.compile(r"(?:(?!\d)\w)+|\n")
+
+
+@dataclasses.dataclass(frozen=True)
+class Splitter:
+    """Text -> its tokens, each line break given as the token ``_LINE_BREAK``; built from a
+    ``CorpusConfig`` 's reading settings (``from_config``).
+
+    "whitespace" is str.split; "words" is gensim's ``simple_preprocess`` (lowercase, then
+    deaccent, then gensim's alphabetic pattern, then the length bounds and no word starting
+    with "_"), token for token, its lowercasing left to ``lowercase``.
+    """
+
+    tokenizer: str = "whitespace"
+    lowercase: bool = False
+    deaccent: bool = False
+    min_length: int = 2
+    max_length: int = 15
+
+    @classmethod
+    def from_config(cls, source) -> Splitter:
+        return cls(
+            source.tokenizer,
+            source.lowercase,
+            source.deaccent,
+            source.min_word_length,
+            source.max_word_length,
+        )
+
+    def __call__(self, text: str) -> list[str]:
+        if self.lowercase:
+            text = text.lower()
+        if self.deaccent:
+            text = deaccent(text)
+        if self.tokenizer == "whitespace":
+            return text.replace(_LINE_BREAK, " ").replace("\n", f" {_LINE_BREAK} ").split()
+        low, high = self.min_length, self.max_length
+        return [
+            _LINE_BREAK if token == "\n" else token
+            for token in _WORD_OR_BREAK.findall(text)
+            if token == "\n" or (low <= len(token) <= high and token[0] != "_")
+        ]
+
+
+def deaccent(text: str) -> str:
+    """``text`` without combining marks (é -> e), as gensim's ``deaccent``: decomposed (NFD),
+    the marks (category Mn) removed, composed again (NFC); one str.translate, not a loop."""
+    if text.isascii():
+        return text
+    stripped = unicodedata.normalize("NFD", text).translate(_combining_marks())
+    return unicodedata.normalize("NFC", stripped)
+
+
+@functools.cache
+def _combining_marks() -> dict[int, None]:
+    return dict.fromkeys(
+        code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Mn"
+    )
 
 
 class EncodedBlock(NamedTuple):
@@ -90,7 +153,7 @@ class EncodedBlock(NamedTuple):
 
 
 class BlockEncoder:
-    """Splits blocks of text on whitespace into tokens and line pieces and numbers the words,
+    """Splits blocks of text into tokens (``Splitter``) and line pieces and numbers the words,
     each new one by its first occurrence; the numbering persists from block to block.
 
     The per-token work is C loops (str.split, dict lookups mapped over the tokens) and numpy;
@@ -101,8 +164,8 @@ class BlockEncoder:
 
     HOT_WORDS = 1 << 16
 
-    def __init__(self, lowercase: bool = False) -> None:
-        self.lowercase = lowercase
+    def __init__(self, splitter: Splitter = Splitter()) -> None:
+        self.splitter = splitter
         self.index = {_LINE_BREAK: 0}  # the line break is id 0; words are numbered from 1
         self.words = [_LINE_BREAK]
         self.hot = dict(self.index)
@@ -110,9 +173,7 @@ class BlockEncoder:
         self.blocks = 0
 
     def encode(self, text: str) -> EncodedBlock:
-        if self.lowercase:
-            text = text.lower()
-        tokens = text.replace(_LINE_BREAK, " ").replace("\n", f" {_LINE_BREAK} ").split()
+        tokens = self.splitter(text)
         first_new_id = len(self.words)
         number = self._number_first if first_new_id == 1 else self._number
         ids = number(tokens)
@@ -261,9 +322,10 @@ class VocabularyCounter:
             counts[self.index[UNK]] = 0  # a literal <unk> is the unknown word
         kept = np.flatnonzero(counts >= min_freq)
         if not kept.size:
+            most = int(counts.max(initial=0))
             raise ValueError(
                 f"min_freq={min_freq} keeps no word: the most frequent word occurs "
-                f"{counts.max(initial=0)} times; lower min_freq"
+                f"{most:,} time{'s' if most != 1 else ''}; lower it"
             )
         kept = kept[np.argsort(-counts[kept], kind="stable")]  # stable: ties by first sight
         remap = np.zeros(len(self.words) + 1, np.int32)  # the last entry: index -1, <unk>
