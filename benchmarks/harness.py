@@ -37,8 +37,9 @@ QUALITY = {
 
 
 def quality(scores: dict) -> dict[str, float]:
-    """The flat quality measures of ``Embeddings.evaluate_benchmarks``' scores."""
-    return {name: scores[bench][key] for name, (bench, key) in QUALITY.items()}
+    """The flat quality measures of ``Embeddings.evaluate_benchmarks``' scores (None for a
+    benchmark left unscored)."""
+    return {name: scores[bench].get(key) for name, (bench, key) in QUALITY.items()}
 
 
 def in_fresh_process(function: Callable, *args: Any) -> tuple[Any, float, float]:

@@ -28,7 +28,7 @@ from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
-from w2v_jax.report import EvaluationError
+from w2v_jax.report import EvaluationError, unscored
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
@@ -60,6 +60,7 @@ _PHRASES = {
     "the cache_dir argument": "--cache-dir",
     "another workdir": "another --workdir",
     "encoding_errors='replace'": "--encoding-errors replace",
+    "Evaluation(queries=...)": "--query WORD ...",
 }
 _FIELD = re.compile(
     r"(?<![\w./-])(?:Config\.|CorpusConfig\.)?("
@@ -228,9 +229,7 @@ USER_ERRORS = (
 )
 
 
-def job_parser(
-    description: str, job: str, query: list[str] | None, workdir: str = "<run name>"
-) -> argparse.ArgumentParser:
+def job_parser(description: str, job: str, workdir: str = "<run name>") -> argparse.ArgumentParser:
     """The flags every training job shares: Config's, the workdir (by default
     ``runs/<job>/<workdir>``), data, evaluation and progress."""
     parser = ArgumentParser(prog=f"python -m experiments.{job}", description=description)
@@ -244,9 +243,9 @@ def job_parser(
     parser.add_argument(
         "--query",
         nargs="+",
-        default=query,
-        help="words whose nearest neighbours are printed (default "
-        f"{' '.join(query) if query else 'the most frequent word'})",
+        default=None,
+        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
+        "three most frequent words of three letters or more that are not English stop words)",
     )
     parser.add_argument(
         "--neighbours",
@@ -376,17 +375,25 @@ def print_neighbours(neighbours: dict[str, list]) -> None:
 
 
 def print_scores(scores: dict) -> None:
-    for name in ("wordsim353", "simlex999"):
+    """Each benchmark's score and coverage, or that it was not scored and why."""
+    for name, title in (
+        ("wordsim353", "wordsim353"),
+        ("simlex999", "simlex999"),
+        ("google_analogies", "google analogies"),
+    ):
         result = scores[name]
-        print(
-            f"{name}: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f} "
-            f"({result['coverage']:.0%} of pairs known)"
-        )
-    analogies = scores["google_analogies"]
-    print(
-        f"google analogies: accuracy {analogies['accuracy']:.3f} "
-        f"({analogies['coverage']:.0%} of questions known)"
-    )
+        if not result["scored"]:
+            print(f"{title}: not scored, {unscored(result)}")
+        elif name == "google_analogies":
+            print(
+                f"{title}: accuracy {result['accuracy']:.3f} "
+                f"({result['coverage']:.0%} of questions known)"
+            )
+        else:
+            print(
+                f"{title}: Spearman {result['spearman']:.3f}, Pearson {result['pearson']:.3f} "
+                f"({result['coverage']:.0%} of pairs known)"
+            )
 
 
 class _Notes(logging.Handler):

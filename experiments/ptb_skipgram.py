@@ -21,7 +21,7 @@ JOB = "ptb_skipgram"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(__doc__.splitlines()[0], JOB, ["chip"])
+    parser = common.job_parser(__doc__.splitlines()[0], JOB)
     parser.add_argument(
         "--ptb-repeats",
         type=common.at_least_one,

@@ -41,7 +41,11 @@ def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
                     "point": point.workdir.name,
                     **point.overrides,
                     "status": metrics["status"],
-                    **{name: metrics.get(name, math.nan) for name in METRICS},
+                    # NaN: diverged, or a benchmark left unscored (None)
+                    **{
+                        name: math.nan if metrics.get(name) is None else metrics[name]
+                        for name in METRICS
+                    },
                 }
             )
     rows.sort(key=lambda row: _sort_key(row, metric))

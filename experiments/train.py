@@ -23,7 +23,7 @@ JOB = "train"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(__doc__.splitlines()[0], JOB, None, "<first path's name>/<run name>")
+    parser = common.job_parser(__doc__.splitlines()[0], JOB, "<first path's name>/<run name>")
     common.add_corpus_flags(parser, None)
     return parser.parse_args(argv)
 

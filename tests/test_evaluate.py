@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO
-from w2v_jax.evaluate import Embeddings, benchmark_path
+from w2v_jax.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path, probe_words
 
 gensim_models = pytest.importorskip("gensim.models")
 pytestmark = pytest.mark.slow  # all of it reads the checkpoint of a real PTB run
@@ -132,3 +132,29 @@ def test_notebook_runs_and_shows_neighbours(ptb_run):
     assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA plot"
     streams = [out for out in outputs if out.get("output_type") == "stream"]
     assert not [out for out in streams if out["name"] == "stderr"], "no warnings, no logs"
+
+
+def test_a_benchmark_covered_too_little_is_not_scored():
+    """Below the coverage floor a benchmark holds its coverage and count, and no score; at
+    or above it, the scores of evaluate_word_pairs / evaluate_analogies."""
+    lines = benchmark_path("wordsim353").read_text().splitlines()
+    words = sorted({w.lower() for line in lines[1:10] for w in line.split("\t")[:2]})
+    vectors = np.random.default_rng(0).normal(size=(len(words), 8))
+    few = Embeddings(tuple(words), vectors)
+    scores = few.evaluate_benchmarks()
+    pairs = few._known_pairs(benchmark_path("wordsim353"), "\t")[0]
+    assert scores["wordsim353"] == {
+        "coverage": len(pairs) / 353,
+        "pairs": len(pairs),
+        "scored": False,
+    }
+    assert 0 < scores["wordsim353"]["coverage"] < COVERAGE_FLOOR
+    assert scores["google_analogies"] == {"coverage": 0.0, "questions": 0, "scored": False}
+    anyway = few.evaluate_benchmarks(floor=0.0)["wordsim353"]
+    assert anyway == {**few.evaluate_word_pairs(), "scored": True}
+
+
+def test_probe_words_are_frequent_content_words():
+    vocab = ("<unk>", "the", "of", "N", "license", ",", "2.25", "You", "software", "it's", "work")
+    assert probe_words(vocab) == ["license", "software", "work"]
+    assert probe_words(vocab, 1) == ["license"] and probe_words(("the", "a")) == []

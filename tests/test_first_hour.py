@@ -418,20 +418,17 @@ def test_a_failing_evaluation_keeps_the_results_and_is_one_line(two_epochs, tmp_
     (workdir / "loss.png").unlink()
     benchmarks = tmp_path / "benchmarks"
     benchmarks.mkdir()
-    for file in BENCHMARK_FILES.values():  # words no vocabulary holds
-        (benchmarks / file).write_text(
-            ": section\nqqq www eee rrr\n" if "questions" in file else "qqq\twww\t1.0\n"
-        )
+    for file in BENCHMARK_FILES.values():  # files that cannot be read: not UTF-8
+        (benchmarks / file).write_bytes(b"\xff\xfe not text\n")
     done = run_main(*flags, "--benchmarks-dir", str(benchmarks))
     assert done.returncode == 1
     assert re.fullmatch(
-        r"error: evaluation failed: no pair of \S+ has both words in the "
-        rf"vocabulary \(the run's checkpoint, metrics.json and loss.png are in "
-        rf"{workdir}\)",
+        r"error: evaluation failed: cannot read the benchmark file \S+: .*can't decode byte "
+        rf"0xff.* \(the run's checkpoint, metrics.json and loss.png are in {workdir}\)",
         done.stderr.strip(),
     )
     metrics = json.loads((workdir / "metrics.json").read_text())
-    assert "no pair" in metrics["evaluation_error"] and metrics["final_loss"] < 0.5
+    assert "cannot read" in metrics["evaluation_error"] and metrics["final_loss"] < 0.5
     assert (workdir / "loss.png").is_file()
 
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.resources
+import itertools
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +36,37 @@ BENCHMARK_SHA256 = {
     "simlex999": "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
     "google_analogies": "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
 }
+
+
+COVERAGE_FLOOR = 0.10
+"""A benchmark is scored only when the vocabulary covers at least this share of its pairs or
+questions: PTB's 61% (WordSim353), 42% (SimLex-999) and 15% (analogies) are; a corpus of
+licence texts' 2% (7 pairs) is not."""
+
+
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just may me might more most must my myself no nor not now of off on
+    once only or other our ours ourselves out over own same shall she should so some such than
+    that the their theirs them themselves then there these they this those through to too
+    under until up upon very was we were what when where which while who whom whose why will
+    with would yet you your yours yourself yourselves""".split()
+)
+"""English function words (NLTK's list with the modal verbs): never chosen as probe words."""
+
+
+def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
+    """The ``count`` most frequent content words of a vocabulary listed most frequent first
+    (a run's, a checkpoint's): words of letters only, at least three long, not in
+    ``STOP_WORDS``; fewer when the vocabulary has fewer."""
+    content = (
+        word
+        for word in words
+        if word.isalpha() and len(word) >= 3 and word.lower() not in STOP_WORDS
+    )
+    return list(itertools.islice(content, count))
 
 
 class BenchmarkError(ValueError):
@@ -161,6 +194,22 @@ class Embeddings:
         """Pearson and Spearman correlation of cosines with human scores, and coverage (the
         share of pairs whose two words are known; unknown pairs are left out)."""
         path = Path(path) if path is not None else benchmark_path("wordsim353")
+        gold, pairs, unknown = self._known_pairs(path, delimiter)
+        if not pairs:
+            raise BenchmarkError(f"no pair of {path} has both words in the vocabulary")
+        left, right = (self._unit[np.array(side)] for side in zip(*pairs))
+        model = np.sum(left * right, axis=1, dtype=np.float64)
+        gold = np.array(gold)
+        return {
+            "pearson": _pearson(gold, model),
+            "spearman": _spearman(gold, model),
+            "coverage": len(gold) / (len(gold) + unknown),
+            "pairs": len(gold),
+        }
+
+    def _known_pairs(self, path: Path, delimiter: str) -> tuple[list[float], list, int]:
+        """The human scores and word indices of the pairs whose words are known, and how
+        many pairs are not."""
         index, gold, pairs, unknown = self._upper_index(), [], [], 0
         for line in _read_lines(path):
             if not line or line.startswith("#"):
@@ -175,17 +224,7 @@ class Embeddings:
                 continue
             gold.append(score)
             pairs.append((index[a], index[b]))
-        if not pairs:
-            raise BenchmarkError(f"no pair of {path} has both words in the vocabulary")
-        left, right = (self._unit[np.array(side)] for side in zip(*pairs))
-        model = np.sum(left * right, axis=1, dtype=np.float64)
-        gold = np.array(gold)
-        return {
-            "pearson": _pearson(gold, model),
-            "spearman": _spearman(gold, model),
-            "coverage": len(gold) / (len(gold) + unknown),
-            "pairs": len(gold),
-        }
+        return gold, pairs, unknown
 
     def evaluate_analogies(self, path: str | os.PathLike | None = None) -> dict:
         """Accuracy of 3CosAdd on analogy questions (``: section`` headers, then ``a b c d``
@@ -215,15 +254,34 @@ class Embeddings:
                 result["sections"][name] = float(correct[mine].mean())
         return {**result, "accuracy": float(correct.mean())}
 
-    def evaluate_benchmarks(self, directory: str | os.PathLike | None = None) -> dict:
+    def evaluate_benchmarks(
+        self, directory: str | os.PathLike | None = None, floor: float = COVERAGE_FLOOR
+    ) -> dict:
         """WordSim353 and SimLex-999 (Spearman, Pearson, coverage) and the Google analogies
-        (accuracy, coverage), from ``directory`` or the copies shipped with w2v_jax."""
+        (accuracy, coverage), from ``directory`` or the copies shipped with w2v_jax; each says
+        ``scored``. One whose vocabulary covers less than ``floor`` of it is not scored (a
+        correlation over a handful of pairs means nothing): its entry holds its coverage and
+        count only."""
         paths = benchmark_paths(directory)
-        return {
-            "wordsim353": self.evaluate_word_pairs(paths["wordsim353"]),
-            "simlex999": self.evaluate_word_pairs(paths["simlex999"]),
-            "google_analogies": self.evaluate_analogies(paths["google_analogies"]),
-        }
+        results = {}
+        for name in ("wordsim353", "simlex999"):
+            gold, _, unknown = self._known_pairs(paths[name], "\t")
+            coverage = len(gold) / max(len(gold) + unknown, 1)
+            results[name] = (
+                {**self.evaluate_word_pairs(paths[name]), "scored": True}
+                if coverage >= floor and gold
+                else {"coverage": coverage, "pairs": len(gold), "scored": False}
+            )
+        analogies = self.evaluate_analogies(paths["google_analogies"])
+        if analogies["coverage"] >= floor and analogies["questions"]:
+            results["google_analogies"] = {**analogies, "scored": True}
+        else:
+            results["google_analogies"] = {
+                "coverage": analogies["coverage"],
+                "questions": analogies["questions"],
+                "scored": False,
+            }
+        return results
 
     # ----------------------------------------------------------------------- word2vec format
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from w2v_jax import checkpoint, records
-from w2v_jax.evaluate import BenchmarkError, Embeddings
+from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings, probe_words
 
 if TYPE_CHECKING:
     from w2v_jax.run import Evaluation, Run
@@ -98,25 +98,49 @@ def _write(runs: list[Run], workdir: Path) -> None:
 
 def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[str, Any]:
     """Neighbours and benchmark scores of the run's vectors: those of its final checkpoint
-    (``from_checkpoint``), else those it holds. On a corpus other than PTB, benchmarks its
-    vocabulary does not cover are said in one line and left unscored."""
+    (``from_checkpoint``), else those it holds. A benchmark the vocabulary covers too little
+    of is said in one line and left unscored (``evaluate.COVERAGE_FLOOR``)."""
     start = time.perf_counter()
     embeddings = Embeddings.from_checkpoint(run.workdir) if from_checkpoint else run.embeddings()
-    queries = list(evaluation.queries) or [run.vocab.tokens[1]]  # index 0 is <unk>
     neighbours = {}
-    for word in queries:
+    for word in evaluation.queries or default_queries(embeddings, run.data.corpus.is_ptb):
         if word not in embeddings:
             logger.warning(f"{word}: not in the vocabulary")
             continue
         found = embeddings.most_similar(word, evaluation.neighbours)
         neighbours[word] = [[token, cosine] for token, cosine in found]
-    result: dict[str, Any] = {"neighbours": neighbours}
-    try:
-        result["evaluation"] = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir)
-    except BenchmarkError as err:
-        if run.data.corpus.is_ptb:
-            raise
-        logger.warning(f"benchmarks not scored: {err}")
-        result["evaluation_skipped"] = str(err)
-    result["evaluation_seconds"] = time.perf_counter() - start
-    return result
+    scores = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir)
+    for name, score in scores.items():
+        if not score["scored"]:
+            logger.warning(f"{name} not scored: {unscored(score)}")
+    return {
+        "neighbours": neighbours,
+        "evaluation": scores,
+        "evaluation_seconds": time.perf_counter() - start,
+    }
+
+
+PTB_QUERY = "chip"
+"""The book's query word on PTB."""
+
+
+def default_queries(embeddings: Embeddings, is_ptb: bool) -> list[str]:
+    """The words whose neighbours are shown when none are asked for: the book's ``chip`` on
+    PTB, else the most frequent content words (``evaluate.probe_words``), said in one line."""
+    if is_ptb and PTB_QUERY in embeddings:
+        return [PTB_QUERY]
+    words = probe_words(embeddings.vocab)
+    logger.info(
+        f"query words: {', '.join(words)}, the most frequent words of three letters or more "
+        f"that are not English stop words (choose others with Evaluation(queries=...))"
+    )
+    return words
+
+
+def unscored(score: dict[str, Any]) -> str:
+    """Why a benchmark was not scored: its coverage, below the floor."""
+    what = "questions" if "questions" in score else "pairs"
+    return (
+        f"the vocabulary covers {score['coverage']:.0%} of its {what} ({score[what]:,}), "
+        f"below the {COVERAGE_FLOOR:.0%} needed"
+    )

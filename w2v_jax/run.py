@@ -115,10 +115,11 @@ def prepare(
 
 @dataclasses.dataclass(frozen=True)
 class Evaluation:
-    """What ``train`` evaluates at the end: the cosine neighbours of ``queries`` (none: the
-    most frequent word) and the benchmarks of ``benchmarks_dir`` (default: the copies shipped
-    with w2v_jax). On a corpus other than PTB, benchmarks the vocabulary does not cover are
-    said in one line and left unscored."""
+    """What ``train`` evaluates at the end: the cosine neighbours of ``queries`` (none: PTB's
+    ``chip``, else the most frequent content words, ``report.default_queries``) and the
+    benchmarks of ``benchmarks_dir`` (default: the copies shipped with w2v_jax). A benchmark
+    the vocabulary covers less than ``evaluate.COVERAGE_FLOOR`` of is said in one line and
+    left unscored."""
 
     queries: tuple[str, ...] = ()
     neighbours: int = 5

@@ -235,8 +235,7 @@ def _replaced_notes(replaced: dict[str, list[int]]) -> list[str]:
     """A line for each file some of whose bytes were not UTF-8 and were read as U+FFFD."""
     return [
         f"{path}: {count:,} characters ({count / max(size, 1):.1%} of its {size:,} bytes) were "
-        f"not UTF-8 and were read as U+FFFD"
-        + ("; is it text?" if count > 0.01 * size else "")
+        f"not UTF-8 and were read as U+FFFD" + ("; is it text?" if count > 0.01 * size else "")
         for path, (count, size) in replaced.items()
     ]
 
