@@ -27,6 +27,7 @@ from w2v_jax.config import (
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.fields import choices, field_docs, field_types
+from w2v_jax.memory import NotEnoughMemory
 from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError, unscored
 
@@ -61,6 +62,8 @@ _PHRASES = {
     "another workdir": "another --workdir",
     "encoding_errors='replace'": "--encoding-errors replace",
     "Evaluation(queries=...)": "--query WORD ...",
+    "check_memory=False": "--no-memory-check",
+    "mesh=...": "--mesh data=N",
 }
 _FIELD = re.compile(
     r"(?<![\w./-])(?:Config\.|CorpusConfig\.)?("
@@ -224,6 +227,7 @@ USER_ERRORS = (
     BenchmarkError,
     EvaluationError,
     WorkdirError,
+    NotEnoughMemory,
     FloatingPointError,
     parallel.MeshError,
 )
@@ -277,6 +281,12 @@ def job_parser(description: str, job: str, workdir: str = "<run name>") -> argpa
         "~/.cache/w2v_jax/corpora)",
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    parser.add_argument(
+        "--no-memory-check",
+        action="store_true",
+        help="train even when the tables, optimiser state and step would not fit in the "
+        "device's free memory (default: refuse such a run before allocating anything)",
+    )
     group = parser.add_argument_group(
         "several processes (one per host or per GPU; see docs/meshes.md)"
     )
@@ -333,6 +343,7 @@ def run_job(
                 evaluation=evaluation,
                 data_dir=args.data_dir,
                 cache_dir=args.cache_dir,
+                check_memory=not args.no_memory_check,
             )
     except run.TrainingInterrupted as stopped:
         print(f"{stopped}; run the same command to resume", file=sys.stderr)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import math
 import time
 from collections.abc import Iterator
 
@@ -241,6 +242,14 @@ class Stream:
             name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
             for name, shape in shapes.items()
         }
+
+    def device_bytes(self) -> int:
+        """The bytes of examples the device holds at once: a corpus of one group keeps its
+        group; a stream holds the group it trains on and the next."""
+        one = sum(
+            math.prod(shape.shape) * shape.dtype.itemsize for shape in self.device_shapes().values()
+        )
+        return one // (self.shards if self.shards > 1 else 1) * (1 if self.one_group else 2)
 
     def first_group(self) -> data.examples.Examples:
         """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""

@@ -24,7 +24,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from w2v_jax import feed, parallel, records, report
+from w2v_jax import feed, memory, parallel, records, report
 from w2v_jax import hooks as hooks_module
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import blocks
@@ -34,7 +34,7 @@ from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
-from w2v_jax.loop import Program, state_bytes
+from w2v_jax.loop import Program
 from w2v_jax.resume import RunCheckpoints
 from w2v_jax.step import TrainState
 
@@ -177,6 +177,7 @@ def train(
     evaluation: Evaluation | None = Evaluation(),
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
+    check_memory: bool = True,
 ) -> Run | list[Run]:
     """Train ``config`` for ``config.num_epochs`` epochs on ``corpus`` (default PTB).
 
@@ -194,6 +195,8 @@ def train(
     results are written there and evaluated (``evaluation``; None: not evaluated).
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
     point is saved and TrainingInterrupted raised. ``hooks`` run after the built-in ones.
+    Before anything is allocated, a run that would not fit in the device's free memory is
+    refused with ``memory.NotEnoughMemory`` (``check_memory=False``: go ahead anyway).
     """
     configs = list(config) if isinstance(config, list | tuple) else [config]
     if len({c.vectorisation_key() for c in configs}) != 1:
@@ -205,15 +208,19 @@ def train(
     if data is None:
         # Process 0 encodes the corpus first, so that the others find it in the cache.
         data = parallel.main_process_first(lambda: prepare(configs[0], corpus, data_dir, cache_dir))
+    stacked = isinstance(config, list | tuple)
+    placement = parallel.Placement.from_spec(configs[0].mesh)
+    stream = feed.Stream(configs[0], data.dataset, data.examples, placement)
+    # Said and checked before anything is allocated or a workdir made.
+    needed = memory.needs(configs[0], len(data.vocab), len(configs), stream.device_bytes())
+    if check_memory:
+        memory.check(configs[0], needed, *memory.free_bytes())
     workdir = None if workdir is None else Path(workdir)
     if workdir is not None:
         records.ensure_writable(workdir)  # after the corpus: a bad one leaves no workdir behind
         say(f"workdir: {workdir}")
     say(f"data: {data.summary()}")
-    say(memory_line(configs[0], len(data.vocab)))
-    stacked = isinstance(config, list | tuple)
-    placement = parallel.Placement.from_spec(configs[0].mesh)
-    stream = feed.Stream(configs[0], data.dataset, data.examples, placement)
+    say(memory.line(configs[0], needed))
     plan = stream.plan
     program = Program(configs, data.vocab, plan.total_steps, stacked, placement)
     state, history = program.init_state(), History.empty(len(configs))
@@ -346,22 +353,6 @@ def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
     for index, config in enumerate(configs):
         groups.setdefault(config.vectorisation_key(), []).append(index)
     return list(groups.values())
-
-
-def memory_line(config: Config, vocab_size: int) -> str:
-    """The memory the tables and optimiser state will take, said before they are allocated."""
-    memory = state_bytes(config, vocab_size)
-    device = records.device_description()
-    on_mesh = (
-        ""
-        if jax.device_count() == 1
-        else f", {memory['per_device'] / 2**20:,.1f} MiB on each device of the mesh "
-        f"{memory['mesh']}"
-    )
-    return (
-        f"memory: tables {memory['tables'] / 2**20:,.1f} MiB, {config.optimizer} state "
-        f"{memory['optimiser'] / 2**20:,.1f} MiB on {device}{on_mesh}"
-    )
 
 
 __all__ = [
