@@ -408,12 +408,12 @@ def print_scores(scores: dict) -> None:
 
 
 class _Notes(logging.Handler):
-    """The library's notes as lines: information on stdout, warnings on stderr (the streams
-    looked up as each line is written)."""
+    """The library's notes as lines, in flags: information on stdout, warnings on stderr (the
+    streams looked up as each line is written)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         stream = sys.stdout if record.levelno < logging.WARNING else sys.stderr
-        print(self.format(record), file=stream, flush=True)
+        print(in_flags(self.format(record)), file=stream, flush=True)
 
 
 def show_notes() -> None:

@@ -158,3 +158,5 @@ def test_probe_words_are_frequent_content_words():
     vocab = ("<unk>", "the", "of", "N", "license", ",", "2.25", "You", "software", "it's", "work")
     assert probe_words(vocab) == ["license", "software", "work"]
     assert probe_words(vocab, 1) == ["license"] and probe_words(("the", "a")) == []
+    assert probe_words(("<unk>", "w0", "of", "w1", "12", "w2", "w3")) == ["w0", "w1", "w2"]
+    assert probe_words(vocab, 5) == ["license", "software", "work", "N", "You"]

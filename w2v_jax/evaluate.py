@@ -2,7 +2,9 @@
 
 ``Embeddings`` mirrors gensim's ``KeyedVectors`` where they overlap (``most_similar``,
 ``similarity``, ``evaluate_word_pairs``, ``evaluate_word_analogies``, the word2vec formats), so
-results can be compared number for number. Benchmarks compare words case-insensitively, as
+results can be compared number for number; it also writes the TensorBoard Embedding
+Projector's files. It comes from a checkpoint (``from_checkpoint``) or from the run
+``run.train`` returns (``Run.embeddings``). Benchmarks compare words case-insensitively, as
 gensim does by default.
 """
 
@@ -60,13 +62,22 @@ STOP_WORDS = frozenset(
 def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
     """The ``count`` most frequent content words of a vocabulary listed most frequent first
     (a run's, a checkpoint's): words of letters only, at least three long, not in
-    ``STOP_WORDS``; fewer when the vocabulary has fewer."""
-    content = (
-        word
-        for word in words
-        if word.isalpha() and len(word) >= 3 and word.lower() not in STOP_WORDS
-    )
-    return list(itertools.islice(content, count))
+    ``STOP_WORDS``; when there are too few, the most frequent other words with a letter in
+    them (``w0``, ``2nd``) that are not stop words either."""
+
+    def content(word: str) -> bool:
+        return word.isalpha() and len(word) >= 3 and word.lower() not in STOP_WORDS
+
+    def other(word: str) -> bool:
+        return (
+            not content(word)
+            and word != "<unk>"
+            and any(c.isalpha() for c in word)
+            and word.lower() not in STOP_WORDS
+        )
+
+    chosen = list(itertools.islice(filter(content, words), count))
+    return chosen + list(itertools.islice(filter(other, words), count - len(chosen)))
 
 
 class BenchmarkError(ValueError):
@@ -300,6 +311,28 @@ class Embeddings:
                     out.write(f"{word} {values}\n".encode())
         tmp.replace(path)
 
+    # ----------------------------------------------------------------------- the projector
+
+    def save_projector(self, directory: str | os.PathLike) -> tuple[Path, Path]:
+        """The TensorBoard Embedding Projector's files (projector.tensorflow.org, "Load"):
+        ``vectors.tsv`` (a row of tab-separated values per word) and ``metadata.tsv`` (the
+        words, one a line, in the same order). Each is written whole or not at all."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        vectors, metadata = directory / "vectors.tsv", directory / "metadata.tsv"
+        rows = np.asarray(self.vectors, np.float32)
+        _write_atomic(vectors, "".join("\t".join(map(str, row)) + "\n" for row in rows))
+        _write_atomic(metadata, "".join(f"{word}\n" for word in self.vocab))
+        return vectors, metadata
+
+    @classmethod
+    def load_projector(cls, directory: str | os.PathLike) -> Embeddings:
+        """Read the files ``save_projector`` writes."""
+        directory = Path(directory)
+        words = (directory / "metadata.tsv").read_text(encoding="utf8").split("\n")[:-1]
+        rows = np.loadtxt(directory / "vectors.tsv", np.float32, delimiter="\t", ndmin=2)
+        return cls(tuple(words), rows)
+
     @classmethod
     def load_word2vec_format(cls, path: str | os.PathLike, binary: bool = False) -> Embeddings:
         """Read the format ``save_word2vec_format`` writes (and gensim and the C tool write)."""
@@ -315,6 +348,12 @@ class Embeddings:
                     rows[i] = np.array(values[:dim], np.float32)
                 words.append(word)
         return cls(tuple(words), rows)
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf8")
+    tmp.replace(path)
 
 
 def _read_word(f) -> str:

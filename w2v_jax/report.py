@@ -99,7 +99,7 @@ def _write(runs: list[Run], workdir: Path) -> None:
 def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[str, Any]:
     """Neighbours and benchmark scores of the run's vectors: those of its final checkpoint
     (``from_checkpoint``), else those it holds. A benchmark the vocabulary covers too little
-    of is said in one line and left unscored (``evaluate.COVERAGE_FLOOR``)."""
+    of is left unscored (``evaluate.COVERAGE_FLOOR``), its entry says so."""
     start = time.perf_counter()
     embeddings = Embeddings.from_checkpoint(run.workdir) if from_checkpoint else run.embeddings()
     neighbours = {}
@@ -109,13 +109,9 @@ def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[st
             continue
         found = embeddings.most_similar(word, evaluation.neighbours)
         neighbours[word] = [[token, cosine] for token, cosine in found]
-    scores = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir)
-    for name, score in scores.items():
-        if not score["scored"]:
-            logger.warning(f"{name} not scored: {unscored(score)}")
     return {
         "neighbours": neighbours,
-        "evaluation": scores,
+        "evaluation": embeddings.evaluate_benchmarks(evaluation.benchmarks_dir),
         "evaluation_seconds": time.perf_counter() - start,
     }
 
@@ -131,8 +127,8 @@ def default_queries(embeddings: Embeddings, is_ptb: bool) -> list[str]:
         return [PTB_QUERY]
     words = probe_words(embeddings.vocab)
     logger.info(
-        f"query words: {', '.join(words)}, the most frequent words of three letters or more "
-        f"that are not English stop words (choose others with Evaluation(queries=...))"
+        f"query words: {', '.join(words)}, the most frequent content words (choose others "
+        f"with Evaluation(queries=...))"
     )
     return words
 
@@ -141,6 +137,6 @@ def unscored(score: dict[str, Any]) -> str:
     """Why a benchmark was not scored: its coverage, below the floor."""
     what = "questions" if "questions" in score else "pairs"
     return (
-        f"the vocabulary covers {score['coverage']:.0%} of its {what} ({score[what]:,}), "
-        f"below the {COVERAGE_FLOOR:.0%} needed"
+        f"{score[what]:,} {what} known ({score['coverage']:.0%}), below the "
+        f"{COVERAGE_FLOOR:.0%} needed"
     )

@@ -31,7 +31,7 @@ from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluate import TABLES, Embeddings
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.loop import Program
@@ -156,11 +156,14 @@ class Run:
         return parallel.trimmed(self.state.params, len(self.vocab))
 
     def embeddings(self, table: str = "center") -> Embeddings:
-        """The vectors for queries and benchmarks (``table``: "center", "context" or "sum")."""
-        names = {"center": ["center_embed"], "context": ["context_embed"]}.get(
-            table, ["center_embed", "context_embed"]
+        """The vectors for queries, benchmarks and export (``table``: "center", the book's
+        choice, "context", or "sum" of the two), as ``Embeddings.from_checkpoint`` reads them
+        from the run's workdir."""
+        if table not in TABLES:
+            raise ValueError(f"table={table!r}: choose one of {sorted(TABLES)}")
+        vectors = sum(
+            np.asarray(self.params[name]["embedding"], np.float32) for name in TABLES[table]
         )
-        vectors = sum(np.asarray(self.params[name]["embedding"], np.float32) for name in names)
         return Embeddings(self.vocab.tokens, vectors)
 
 

@@ -1,0 +1,122 @@
+"""A trained run's vectors from the command line, without training: neighbours, scores, export.
+
+    python -m experiments.vectors WORKDIR [--query chip intel] [--no-scores]
+        [--word2vec FILE [--binary]] [--projector DIR] [--table center] [--step N]
+
+WORKDIR is a run's workdir (or its checkpoints/ directory); the newest readable checkpoint is
+read, or ``--step``'s. It prints the cosine neighbours of the query words (default: chip on
+PTB, else the most frequent content words) and the benchmark scores, then writes what is
+asked for: the word2vec format (``--word2vec``, text or ``--binary``, as gensim's
+``KeyedVectors.load_word2vec_format`` reads it) and the TensorBoard Embedding Projector's
+``vectors.tsv`` and ``metadata.tsv`` (``--projector``; load them at
+projector.tensorflow.org).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from experiments import common
+from experiments.flags import ArgumentParser, at_least_one
+from w2v_jax import report
+from w2v_jax.checkpoint import CheckpointError, checkpoint_dir
+from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = ArgumentParser(
+        prog="python -m experiments.vectors", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("workdir", type=Path, help="a run's workdir or its checkpoints/")
+    parser.add_argument(
+        "--query",
+        nargs="+",
+        default=None,
+        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
+        "three most frequent words of three letters or more that are not English stop words)",
+    )
+    parser.add_argument(
+        "--neighbours", type=at_least_one, default=5, help="neighbours per word (default 5)"
+    )
+    parser.add_argument(
+        "--no-scores", action="store_true", help="skip WordSim353, SimLex-999 and the analogies"
+    )
+    parser.add_argument(
+        "--benchmarks-dir",
+        default=None,
+        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
+        "(default: the copies shipped with w2v_jax)",
+    )
+    parser.add_argument(
+        "--table",
+        choices=sorted(TABLES),
+        default="center",
+        help="center (the book's), context, or the sum of the two (default center)",
+    )
+    parser.add_argument("--step", type=int, default=None, help="a checkpoint step (default newest)")
+    parser.add_argument("--word2vec", type=Path, default=None, metavar="FILE", help="write here")
+    parser.add_argument("--binary", action="store_true", help="--word2vec in the binary format")
+    parser.add_argument(
+        "--projector",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="write vectors.tsv, metadata.tsv",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    common.one_line_warnings()
+    common.show_notes()
+    try:
+        embeddings = Embeddings.from_checkpoint(args.workdir, args.step, args.table)
+        print(
+            f"{args.workdir}: {len(embeddings):,} words, {embeddings.vectors.shape[1]} dimensions"
+        )
+        queries = args.query or report.default_queries(embeddings, trained_on_ptb(args.workdir))
+        neighbours = {}
+        for word in queries:
+            if word not in embeddings:
+                logging.getLogger("w2v_jax").warning(f"{word}: not in the vocabulary")
+                continue
+            neighbours[word] = embeddings.most_similar(word, args.neighbours)
+        common.print_neighbours(neighbours)
+        scores = None if args.no_scores else embeddings.evaluate_benchmarks(args.benchmarks_dir)
+        if scores is not None:
+            common.print_scores(scores)
+        written = export(embeddings, args)
+    except (CheckpointError, BenchmarkError, OSError) as err:
+        raise SystemExit(f"error: {common.in_flags(str(err))}") from None
+    for path in written:
+        print(f"wrote {path}")
+    return {"neighbours": neighbours, "evaluation": scores, "written": [str(p) for p in written]}
+
+
+def trained_on_ptb(workdir: Path) -> bool:
+    """Whether the run's metrics.json says it trained on PTB (no metrics.json: not known, so
+    not taken to be)."""
+    path = checkpoint_dir(workdir).parent / "metrics.json"
+    try:
+        return json.loads(path.read_text())["corpus"]["paths"] == ["ptb"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def export(embeddings: Embeddings, args: argparse.Namespace) -> list[Path]:
+    written = []
+    if args.word2vec is not None:
+        args.word2vec.parent.mkdir(parents=True, exist_ok=True)
+        embeddings.save_word2vec_format(args.word2vec, binary=args.binary)
+        written.append(args.word2vec)
+    if args.projector is not None:
+        written += embeddings.save_projector(args.projector)
+    return written
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""Exploring a run's vectors: ``Embeddings`` from the run object equal to those read from its
+checkpoint, the projector's files and the word2vec formats read back (by gensim too), and the
+command-line front door that prints neighbours and scores and exports without training."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import vectors
+from tests.helpers import REPO, prepare_text, topic_config, topic_corpus
+from w2v_jax.evaluate import TABLES, Embeddings
+from w2v_jax.run import train
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("run")
+    config = topic_config()
+    prepared = prepare_text(config, topic_corpus(sentences=1500)[0])
+    return train(config, data=prepared, workdir=workdir, progress=False), workdir
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_the_runs_embeddings_are_its_checkpoints(trained, table):
+    run, workdir = trained
+    ours = run.embeddings(table)
+    saved = Embeddings.from_checkpoint(workdir, table=table)
+    assert ours.vocab == saved.vocab == run.vocab.tokens
+    np.testing.assert_array_equal(ours.vectors, saved.vectors)
+    with pytest.raises(ValueError, match="table='middle'"):
+        run.embeddings("middle")
+
+
+def test_the_projector_files_read_back_equal(trained, tmp_path):
+    embeddings = trained[0].embeddings()
+    vectors_tsv, metadata_tsv = embeddings.save_projector(tmp_path / "projector")
+    rows = vectors_tsv.read_text().splitlines()
+    assert len(rows) == len(embeddings) and len(rows[0].split("\t")) == embeddings.vectors.shape[1]
+    assert metadata_tsv.read_text().splitlines() == list(embeddings.vocab)
+    back = Embeddings.load_projector(tmp_path / "projector")
+    assert back.vocab == embeddings.vocab
+    np.testing.assert_array_equal(back.vectors, embeddings.vectors)  # shortest round-trip text
+
+
+def test_the_front_door_prints_and_exports_without_training(trained, tmp_path, capsys):
+    _, workdir = trained
+    out = vectors.main(
+        [
+            str(workdir),
+            "--query",
+            "a0",
+            "--neighbours",
+            "3",
+            "--word2vec",
+            str(tmp_path / "v.bin"),
+            "--binary",
+            "--projector",
+            str(tmp_path / "projector"),
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert "neighbours of a0:" in printed and printed.count("cosine sim=") == 3
+    assert out["neighbours"]["a0"][0][0] == "b0"  # the planted partner
+    assert "wordsim353: not scored, 0 pairs known (0%), below the 10% needed" in printed
+    saved = Embeddings.from_checkpoint(workdir)
+    gensim = pytest.importorskip("gensim.models")
+    read = gensim.KeyedVectors.load_word2vec_format(str(tmp_path / "v.bin"), binary=True)
+    assert tuple(read.index_to_key) == saved.vocab
+    np.testing.assert_array_equal(read.vectors, saved.vectors)
+    np.testing.assert_array_equal(
+        Embeddings.load_projector(tmp_path / "projector").vectors, saved.vectors
+    )
+
+
+def test_the_front_door_says_in_one_line_when_there_is_no_run(tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "experiments.vectors", str(tmp_path / "nothing")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 1
+    assert done.stderr.strip() == f"error: no checkpoint directory at {tmp_path / 'nothing'}"
