@@ -27,6 +27,7 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
+from experiments import flags
 from w2v_jax import batches, data, feed, loop, run, step
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluate import Embeddings, benchmark_path
@@ -35,7 +36,7 @@ from w2v_jax.model import lookup
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--seeds", type=int, default=3, help="training runs per system")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")

@@ -26,7 +26,7 @@ from w2v_jax.config import PRESETS, preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--epochs", type=flags.at_least_one, default=3)
     parser.add_argument("--presets", nargs="+", default=["book", "fast"], choices=sorted(PRESETS))
     parser.add_argument("--out", type=Path, default=harness.RUNS / "determinism")

@@ -32,7 +32,7 @@ from w2v_jax.config import Config
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--vocab", type=flags.at_least_one, default=1_000_000)
     parser.add_argument("--embed-size", type=flags.at_least_one, default=300)
     parser.add_argument("--devices", type=flags.at_least_one, default=4)

@@ -32,7 +32,7 @@ from w2v_jax.config import preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--presets", nargs="+", default=["book", "fast"])
     parser.add_argument("--dispatches", type=flags.at_least_one, default=20)
     parser.add_argument("--data-dir", default=None)

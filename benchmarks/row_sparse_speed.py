@@ -29,7 +29,7 @@ OPTIMIZERS = {"adam": 0.002, "sparse_sgd": 1000.0, "rowwise_adagrad": 1.0, "lazy
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--vocab", type=flags.at_least_one, nargs="+", default=[10_000, 1_000_000])
     parser.add_argument("--batch-size", type=flags.at_least_one, default=4096)
     parser.add_argument("--steps", type=flags.at_least_one, default=10)

@@ -37,7 +37,7 @@ GROUPS = 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--tokens", type=flags.at_least_one, default=100_000_000)
     parser.add_argument("--vocab", type=flags.at_least_one, default=1_000_000)
     parser.add_argument(

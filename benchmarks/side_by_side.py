@@ -13,7 +13,6 @@ another.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import resource
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
+from experiments import flags
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
@@ -209,7 +209,7 @@ def run_system(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("system")
     parser.add_argument("seed", type=int)
     parser.add_argument("--data-dir", default=None)

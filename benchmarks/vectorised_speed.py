@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness
+from experiments import flags
 from w2v_jax import optim, run
 from w2v_jax.config import PRESETS, preset
 from w2v_jax.records import write_json, write_text
@@ -62,7 +63,7 @@ def _leaves(params: dict) -> list:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["book"], choices=sorted(PRESETS))
     parser.add_argument("--out", type=Path, default=harness.RUNS / "sweeps")

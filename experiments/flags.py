@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import sys
 
 
 class ArgumentParser(argparse.ArgumentParser):
@@ -13,6 +14,7 @@ class ArgumentParser(argparse.ArgumentParser):
     answered with the nearest ones."""
 
     def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("prog", _command())
         super().__init__(*args, allow_abbrev=False, **kwargs)
 
     def error(self, message: str):
@@ -33,3 +35,15 @@ def at_least_one(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
     return value
+
+
+def summary(doc: str) -> str:
+    """A module docstring's first paragraph on one line: a command's --help description."""
+    return " ".join(doc.strip().split("\n\n")[0].split())
+
+
+def _command() -> str | None:
+    """How the running command was started, ``python -m experiments.train`` (None: a script,
+    which argparse names itself)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return f"python -m {spec.name}" if spec is not None else None

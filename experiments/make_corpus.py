@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import common
+from experiments import common, flags
 
 SENTENCES_PER_BLOCK = 20_000
 TOPIC_WORDS = 8
@@ -77,7 +77,7 @@ def write_corpus(out: Path, tokens: int, vocab: int, groups: int, seed: int) -> 
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--tokens", type=common.at_least_one, required=True)
     parser.add_argument("--vocab", type=common.at_least_one, required=True)
     parser.add_argument("--groups", type=common.at_least_one, default=20)

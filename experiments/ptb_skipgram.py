@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import argparse
 
-from experiments import common
+from experiments import common, flags
 from w2v_jax.config import CorpusConfig
 
 JOB = "ptb_skipgram"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(__doc__.splitlines()[0], JOB)
+    parser = common.job_parser(flags.summary(__doc__), JOB)
     parser.add_argument(
         "--ptb-repeats",
         type=common.at_least_one,

@@ -1,24 +1,27 @@
 """Run a hyperparameter sweep on any corpus: each point in its own workdir, resumable, then a
 summary.
 
-    python -m experiments.sweep NAME [--corpus PATH ...] [--metric wordsim353_spearman]
+    python -m experiments.sweep NAME [--list] [--corpus PATH ...] [--metric wordsim353_spearman]
         [--vectorise | --no-vectorise]
 
 NAME is a module of experiments/sweeps/; the corpus is PTB unless ``--corpus`` names text files,
 directories or globs (read as ``experiments.train`` reads them). Every point is checked to be a
-valid Config before anything runs. A point's workdir ``runs/sweeps/NAME/<point-id>/``
-(``--out results/sweeps`` refreshes the committed summaries) holds ``config.json`` and, once it
+valid Config before anything runs. A point's workdir is ``runs/sweeps/NAME/<point-id>/`` on PTB
+(``--out results/sweeps`` refreshes the committed summaries), ``runs/sweeps/NAME/<corpus>-<key>/
+<point-id>/`` on another corpus; it holds ``config.json`` and, once it
 has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
 sweep resumes where it stopped. Points that differ only in learning rate or Adam's betas can
 train together in one program (``--vectorise``; by default only off the CPU, where it is slower:
 see results/sweeps/README.md). The summary is ``summary.csv``, ``README.md`` (sorted by the
-metric) and ``<metric>.png`` (the metric against each swept parameter) in the sweep's directory.
+metric, also printed at the end) and ``<metric>.png`` (the metric against each swept parameter) in
+the sweep's directory. ``--list`` prints the points and their count and trains nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -28,7 +31,7 @@ from typing import Any
 import jax
 from tqdm.auto import tqdm
 
-from experiments import common, sweep_summary, sweeps
+from experiments import common, flags, sweep_summary, sweeps
 from w2v_jax import run
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import CorpusError
@@ -55,8 +58,9 @@ def point_id(overrides: dict[str, Any]) -> str:
     return ",".join(f"{name}={value}" for name, value in sorted(overrides.items())) or "base"
 
 
-def expand(name: str, out: Path) -> tuple[list[Point], str]:
-    """The sweep's points and its metric; an invalid point raises ValueError naming it."""
+def expand(name: str, directory: Path) -> tuple[list[Point], str]:
+    """The sweep's points, each in ``directory / <point id>``, and its metric; an invalid
+    point raises ValueError naming it."""
     module = sweeps.load(name)
     base = getattr(module, "BASE", {})
     points = []
@@ -65,7 +69,7 @@ def expand(name: str, out: Path) -> tuple[list[Point], str]:
             config = Config(**{**base, **overrides})
         except (TypeError, ValueError) as err:
             raise ValueError(f"sweep {name!r}, point {index} {overrides}: {err}") from err
-        points.append(Point(overrides, config, out / name / point_id(overrides)))
+        points.append(Point(overrides, config, directory / point_id(overrides)))
     ids = [p.workdir for p in points]
     if len(set(ids)) != len(ids):
         raise ValueError(f"sweep {name!r} lists a point twice")
@@ -73,8 +77,13 @@ def expand(name: str, out: Path) -> tuple[list[Point], str]:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("name", help=f"a sweep of experiments/sweeps/: {sweeps.available()}")
+    parser.add_argument(
+        "--list",
+        action="store_true",
+        help="print the sweep's points, their count and which are finished; train nothing",
+    )
     parser.add_argument(
         "--out",
         type=Path,
@@ -113,14 +122,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     try:
-        points, metric = expand(args.name, args.out)
+        corpus = common.corpus_from_args(args)
+        directory = sweep_directory(args.out, args.name, corpus)
+        points, metric = expand(args.name, directory)
         metric = args.metric or metric
         if metric not in sweep_summary.METRICS:
             raise ValueError(f"unknown metric {metric!r}; metrics: {sweep_summary.METRICS}")
+        if args.list:
+            print_points(args.name, points)
+            return []
         vectorise = args.vectorise
         if vectorise is None:
             vectorise = jax.default_backend() != "cpu"
-        corpus = common.corpus_from_args(args)
         run_points(points, Source(corpus, args.data_dir, args.cache_dir), vectorise)
     except KeyboardInterrupt:
         print(
@@ -128,11 +141,33 @@ def main(argv: list[str] | None = None) -> list[dict]:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    except (ValueError, CorpusError) as err:
+    except CorpusError as err:  # of the command line's corpus: said in its flags
+        raise SystemExit(f"error: {common.in_flags(str(err))}") from None
+    except ValueError as err:  # of a sweep module's points: said in Python
         raise SystemExit(f"error: {err}") from None
-    rows = sweep_summary.write(points, args.out / args.name, metric)
-    print(f"wrote the summary of {len(rows)} points to {args.out / args.name}")
+    command = " ".join(["python -m experiments.sweep", *(sys.argv[1:] if argv is None else argv)])
+    rows = sweep_summary.write(points, directory, metric, args.name, command)
+    print((directory / "README.md").read_text(), end="")
+    print(f"wrote the summary of {len(rows)} points to {directory}")
     return rows
+
+
+def sweep_directory(out: Path, name: str, corpus: CorpusConfig) -> Path:
+    """Where a sweep's points go: ``out/NAME`` on PTB, ``out/NAME/<corpus>-<key>`` on another
+    corpus (the key a hash of how it is read), so that points trained on one corpus are never
+    taken for another's."""
+    if corpus.is_ptb and corpus == CorpusConfig():
+        return out / name
+    key = hashlib.sha1(json.dumps(corpus.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    return out / name / f"{corpus.name}-{key}"
+
+
+def print_points(name: str, points: list[Point]) -> None:
+    """The sweep's points, one a line (its workdir's name, finished or not), and the count."""
+    for point in points:
+        print(f"{point.workdir.name}{'  (finished)' if point.finished else ''}")
+    done = sum(point.finished for point in points)
+    print(f"sweep {name}: {len(points)} points, {done} finished, in {points[0].workdir.parent}")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -29,8 +29,9 @@ DEFAULT_METRIC = "wordsim353_spearman"
 _LOWER_IS_BETTER = {"final_loss"}
 
 
-def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
-    """Write summary.csv, README.md and <metric>.png; returns the rows (finished points)."""
+def write(points: list[Point], directory: Path, metric: str, name: str, command: str) -> list[dict]:
+    """Write summary.csv, README.md (sweep ``name`` as ``command`` ran it) and <metric>.png;
+    returns the rows (finished points)."""
     swept = sorted({name for p in points for name in p.overrides})
     rows = []
     for point in points:
@@ -54,7 +55,7 @@ def write(points: list[Point], directory: Path, metric: str) -> list[dict]:
         writer = csv.DictWriter(f, ["point", *swept, "status", *METRICS], restval="")
         writer.writeheader()
         writer.writerows(rows)
-    (directory / "README.md").write_text(markdown(directory.name, rows, swept, metric, len(points)))
+    (directory / "README.md").write_text(markdown(name, command, rows, swept, metric, len(points)))
     plot(rows, [name for name in swept if name != "seed"], metric, directory / f"{metric}.png")
     return rows
 
@@ -79,8 +80,9 @@ def over_seeds(rows: list[dict], swept: list[str], metric: str) -> list[dict]:
 _QUALITY = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy", "final_loss")
 
 
-def markdown(name: str, rows: list[dict], swept: list[str], metric: str, total: int) -> str:
-    command = f"python -m experiments.sweep {name}"
+def markdown(
+    name: str, command: str, rows: list[dict], swept: list[str], metric: str, total: int
+) -> str:
     lines = [
         f"# Sweep {name}",
         "",

@@ -17,13 +17,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from experiments import common
+from experiments import common, flags
 
 JOB = "train"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(__doc__.splitlines()[0], JOB, "<first path's name>/<run name>")
+    parser = common.job_parser(flags.summary(__doc__), JOB, "<first path's name>/<run name>")
     common.add_corpus_flags(parser, None)
     return parser.parse_args(argv)
 

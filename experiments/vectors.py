@@ -19,17 +19,15 @@ import json
 import logging
 from pathlib import Path
 
-from experiments import common
-from experiments.flags import ArgumentParser, at_least_one
+from experiments import common, flags
+from experiments.flags import at_least_one
 from w2v_jax import report
 from w2v_jax.checkpoint import CheckpointError, checkpoint_dir
 from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = ArgumentParser(
-        prog="python -m experiments.vectors", description=__doc__.splitlines()[0]
-    )
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("workdir", type=Path, help="a run's workdir or its checkpoints/")
     parser.add_argument(
         "--query",

@@ -4,11 +4,13 @@ import csv
 import json
 import sys
 import types
+from pathlib import Path
 
 import pytest
 
 from experiments import sweep, sweeps
 from tests.helpers import text_corpus, topic_corpus
+from w2v_jax.config import CorpusConfig
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
@@ -160,7 +162,9 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
             metrics["wordsim353_spearman"] = 0.3
         common.write_json(point.workdir / "metrics.json", metrics)
         points.append(point)
-    rows = sweep_summary.write(points, tmp_path / "s", "wordsim353_spearman")
+    rows = sweep_summary.write(
+        points, tmp_path / "s", "wordsim353_spearman", "s", "python -m experiments.sweep s"
+    )
     assert [row["point"] for row in rows] == ["lr=0.01,seed=1", "lr=0.01,seed=0", "lr=9.0,seed=0"]
     groups = sweep_summary.over_seeds(rows, ["lr", "seed"], "wordsim353_spearman")
     assert groups[0]["lr"] == 0.01 and groups[0]["n"] == 2
@@ -169,13 +173,31 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     assert "| 9 | 1 | nan ± nan |" in readme and "| diverged |" in readme
 
 
-def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path):
+def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
     """A sweep on a corpus of your own; English benchmarks its vocabulary lacks are skipped."""
     base = dict(min_freq=1, subsample_t=1.0, batch_size=64, embed_size=8, num_epochs=1)
     define_sweep("tiny_topic", [{"lr": 0.01}, {"lr": 0.02}], base)
     corpus = text_corpus(topic_corpus(sentences=300)[0]).paths[0]
+    listed = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus, "--list"])
+    directory = sweep.sweep_directory(tmp_path, "tiny_topic", CorpusConfig((corpus,)))
+    assert listed == [] and not directory.exists()  # listed, nothing trained
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "lr=0.01",
+        "lr=0.02",
+        f"sweep tiny_topic: 2 points, 0 finished, in {directory}",
+    ]
     rows = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus])
     assert [row["status"] for row in rows] == ["finished", "finished"]
-    written = json.loads((tmp_path / "tiny_topic" / "lr=0.01" / "metrics.json").read_text())
+    # Its own directory, apart from the same sweep's points on PTB or read otherwise.
+    assert directory.parent == tmp_path / "tiny_topic" and directory.name.startswith(
+        Path(corpus).name
+    )
+    assert directory != sweep.sweep_directory(
+        tmp_path, "tiny_topic", CorpusConfig((corpus,), lowercase=True)
+    )
+    summary = capsys.readouterr().out
+    assert summary.startswith("# Sweep tiny_topic\n") and "| lr | status |" in summary
+    written = json.loads((directory / "lr=0.01" / "metrics.json").read_text())
     assert written["final_loss"] < 0.7 and written["wordsim353_spearman"] is None
     assert not written["evaluation"]["wordsim353"]["scored"]
