@@ -1,11 +1,8 @@
 """The evaluator against gensim on the same vectors, the word2vec formats, and the notebook."""
 
-import os
-
 import numpy as np
 import pytest
 
-from tests.helpers import REPO
 from w2v_jax.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path, probe_words
 
 gensim_models = pytest.importorskip("gensim.models")
@@ -104,34 +101,6 @@ def test_context_and_sum_tables(ptb_run, trained):
     np.testing.assert_allclose(both.vectors, trained.vectors + context.vectors, rtol=1e-6)
     with pytest.raises(ValueError, match="table='middle'"):
         Embeddings.from_checkpoint(workdir, table="middle")
-
-
-def test_notebook_runs_and_shows_neighbours(ptb_run):
-    nbformat = pytest.importorskip("nbformat")
-    nbclient = pytest.importorskip("nbclient")
-    workdir, _ = ptb_run
-    notebook = nbformat.read(REPO / "experiments" / "explore.ipynb", as_version=4)
-    os.environ["W2V_JAX_CHECKPOINT"] = str(workdir)
-    try:
-        nbclient.NotebookClient(
-            notebook,
-            timeout=300,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(REPO / "experiments")}},
-        ).execute()
-    finally:
-        del os.environ["W2V_JAX_CHECKPOINT"]
-    outputs = [
-        out
-        for cell in notebook.cells
-        if cell.cell_type == "code"
-        for out in cell.get("outputs", [])
-    ]
-    text = "".join(out.get("text", "") for out in outputs)
-    assert "chip: " in text and "6,719 words" in text and "wordsim353: Spearman" in text
-    assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA plot"
-    streams = [out for out in outputs if out.get("output_type") == "stream"]
-    assert not [out for out in streams if out["name"] == "stderr"], "no warnings, no logs"
 
 
 def test_a_benchmark_covered_too_little_is_not_scored():

@@ -242,7 +242,7 @@ class Embeddings:
         lines), per section and in total, over the questions whose four words are known;
         ``coverage`` is their share of all questions."""
         path = Path(path) if path is not None else benchmark_path("google_analogies")
-        sections, questions = _read_analogies(path)
+        sections, questions = read_analogies(path)
         index = self._upper_index()
         known = [q for q in questions if all(w in index for w in q[1:])]
         result = {
@@ -367,7 +367,9 @@ def _read_word(f) -> str:
     return chars.decode("utf8")
 
 
-def _read_analogies(path: Path) -> tuple[list[str], list[tuple]]:
+def read_analogies(path: Path) -> tuple[list[str], list[tuple]]:
+    """The sections of an analogy file and its questions, (section number, A, B, C, D) in
+    upper case."""
     sections, questions = [], []
     for line in _read_lines(path):
         if line.startswith(": "):

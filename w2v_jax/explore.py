@@ -1,0 +1,113 @@
+"""Helpers for exploring vectors in a notebook: probe words and an analogy question from a
+run's own vocabulary when the usual ones are absent, and a 2-D PCA map whose labels do not
+overprint one another."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from w2v_jax.evaluate import Embeddings, benchmark_path, probe_words, read_analogies
+
+
+def words_present(embeddings: Embeddings, wanted: Sequence[str], count: int) -> list[str]:
+    """The words of ``wanted`` the vocabulary holds; when fewer than half of them, the
+    ``count`` most frequent content words instead (``evaluate.probe_words``)."""
+    present = [word for word in wanted if word in embeddings]
+    if len(present) * 2 >= len(wanted):
+        return present
+    return probe_words(embeddings.vocab, count)
+
+
+def analogy_question(
+    embeddings: Embeddings, wanted: tuple[str, str, str]
+) -> tuple[str, str, str] | None:
+    """``wanted`` (a, b, c of "a is to b as c is to ?") when the vocabulary holds its words,
+    else the first Google analogy question all four of whose words it holds (None: none)."""
+    if all(word in embeddings for word in wanted):
+        return wanted
+    lower = {word.lower(): word for word in reversed(embeddings.vocab)}
+    for _, *words in read_analogies(benchmark_path("google_analogies"))[1]:
+        if all(word.lower() in lower for word in words):
+            return tuple(lower[word.lower()] for word in words[:3])
+    return None
+
+
+def pca_2d(vectors: np.ndarray) -> np.ndarray:
+    """Rows projected on their first two principal components, [n, 2]."""
+    centred = np.asarray(vectors, np.float64) - np.mean(vectors, axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
+
+
+def word_map(embeddings: Embeddings, words: Sequence[str], size=(8, 7)) -> Figure:
+    """A scatter of ``words`` on the first two principal components of their vectors, each
+    labelled where its label overlaps no other (``place_labels``)."""
+    xy = pca_2d(np.stack([embeddings[word] for word in words]))
+    figure = Figure(figsize=size)
+    FigureCanvasAgg(figure)  # measures the labels; no window, no pyplot state
+    ax = figure.add_subplot()
+    ax.scatter(xy[:, 0], xy[:, 1], s=12)
+    ax.set_title(f"PCA of {len(words)} word vectors")
+    place_labels(ax, xy, words)
+    return figure
+
+
+# Where a label may go, in points from its marker: nearest first, then farther out.
+_DIRECTIONS = [(1, 0), (-1, 0), (0, 1), (0, -1), (1, 1), (-1, 1), (1, -1), (-1, -1)]
+_RADII = (4, 10, 18, 28, 40, 55, 75)
+
+
+def place_labels(ax, xy: np.ndarray, words: Sequence[str], fontsize: int = 9) -> list:
+    """Label each point with its word at the nearest offset where the label's box overlaps no
+    label placed before and no marker; a label moved away from its point gets a thin leader
+    line. Returns the labels (matplotlib Annotations)."""
+    renderer = ax.figure.canvas.get_renderer()
+    ax.figure.canvas.draw()  # the axes' limits as they will be drawn
+    markers = [_box_around(ax.transData.transform(point), 3) for point in xy]
+    placed, labels = [], []
+    for index, (word, point) in enumerate(zip(words, xy)):
+        label, box = None, None
+        for radius, (dx, dy) in itertools.product(_RADII, _DIRECTIONS):
+            if label is not None:
+                label.remove()
+            label = _annotate(ax, word, point, (dx * radius, dy * radius), fontsize)
+            box = label.get_window_extent(renderer)
+            others = [*placed, *(m for j, m in enumerate(markers) if j != index)]
+            if not any(box.overlaps(other) for other in others):
+                break
+        if max(abs(v) for v in label.xyann) > _RADII[1]:  # far from its point: a leader
+            ax.annotate(
+                "",
+                point,
+                xytext=label.xyann,
+                textcoords="offset points",
+                arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "0.6"},
+            )
+        placed.append(box)
+        labels.append(label)
+    return labels
+
+
+def _annotate(ax, word: str, point, offset, fontsize: int):
+    dx, dy = offset
+    return ax.annotate(
+        word,
+        point,
+        xytext=(dx, dy),
+        textcoords="offset points",
+        fontsize=fontsize,
+        ha="left" if dx > 0 else "right" if dx < 0 else "center",
+        va="bottom" if dy > 0 else "top" if dy < 0 else "center",
+    )
+
+
+def _box_around(center, half: float):
+    from matplotlib.transforms import Bbox
+
+    x, y = center
+    return Bbox([[x - half, y - half], [x + half, y + half]])
