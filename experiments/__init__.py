@@ -1,11 +1,40 @@
 """Runnable experiments: ``python -m experiments.<name>``.
 
-The entry scripts own their process, so they set process-wide options here, before numpy loads:
-numpy asks the kernel for transparent huge pages for large arrays, and on kernels that then
-defragment memory synchronously (``/sys/kernel/mm/transparent_hugepage/defrag`` = madvise) the
-first touch of each fresh array is about 5x slower, which doubles the data stage's time.
+The entry scripts own their process, so they set process-wide options here, before numpy and
+JAX load:
+
+- numpy asks the kernel for transparent huge pages for large arrays, and on kernels that then
+  defragment memory synchronously (``/sys/kernel/mm/transparent_hugepage/defrag`` = madvise)
+  the first touch of each fresh array is about 5x slower, which doubles the data stage's time;
+- Ctrl-C before a job has set its own handling (while JAX imports, the first seconds) ends the
+  process at once with one line: Python's own KeyboardInterrupt would print a traceback
+  through the import machinery, or, raised in one of JAX's callbacks there, be ignored.
 """
 
+import itertools
 import os
+import signal
+import sys
 
 os.environ.setdefault("NUMPY_MADVISE_HUGEPAGE", "0")
+
+
+def _end_at_once(signum, frame) -> None:
+    """Say so, then end as Ctrl-C ends a process (the shell's status 130)."""
+    print("interrupted", file=sys.stderr, flush=True)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
+def _run_as_a_command() -> bool:
+    """Whether this process is ``python -m experiments.<name>`` (not a test or a notebook
+    importing the package, whose Ctrl-C stays theirs)."""
+    argv = getattr(sys, "orig_argv", [])
+    return any(
+        flag == "-m" and module.startswith("experiments.")
+        for flag, module in itertools.pairwise(argv)
+    )
+
+
+if _run_as_a_command():
+    signal.signal(signal.SIGINT, _end_at_once)

@@ -94,3 +94,17 @@ def test_data_directory_precedence(tmp_path, monkeypatch):
     monkeypatch.delenv(data.ptb.DATA_ENV_VAR)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     assert data.ptb.resolve_data_dir() == tmp_path / "cache" / "w2v_jax"
+
+
+def test_the_main_job_offline_is_one_line_and_leaves_no_workdir(tmp_path, monkeypatch, capsys):
+    from experiments import ptb_skipgram
+
+    url = closed_port_url()
+    monkeypatch.setattr(data.ptb.fetch_ptb, "__defaults__", (None, url, data.ptb.PTB_SHA1))
+    monkeypatch.setenv("W2V_JAX_CACHE", str(tmp_path / "cache"))
+    workdir = tmp_path / "run"
+    with pytest.raises(SystemExit) as raised:
+        ptb_skipgram.main(["--data-dir", str(tmp_path / "data"), "--workdir", str(workdir)])
+    message = str(raised.value)
+    assert message.startswith(f"error: could not download {url}") and "\n" not in message
+    assert "--data-dir" in message and not workdir.exists()

@@ -292,6 +292,24 @@ def test_ctrl_c_at_the_start_is_one_line(ptb_dir, tmp_path):
     ), err
 
 
+@pytest.mark.parametrize("after", [0.1, 0.4, 0.8])
+def test_ctrl_c_while_jax_imports_is_one_line(tmp_path, after):
+    """Ctrl-C in the first second, before the job has set its own handling (while JAX and the
+    library import): one line, and the process ends as Ctrl-C ends one."""
+    process = subprocess.Popen(
+        [*MAIN, *SMALL, "--workdir", str(tmp_path / "run")],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode in (-signal.SIGINT, 130), err
+    assert len(lines(err)) == 1 and err.startswith("interrupted"), err
+
+
 # ----------------------------------------------------------------------- epochs
 
 

@@ -80,9 +80,14 @@ class EncodedCorpus:
         )
         how = "read from the cache" if self.from_cache else "encoded"
         return (
-            f"{len(self.files):,} files, {self.lines:,} lines, {len(self.corpus.ids):,} "
-            f"tokens{split}{forgot}; {how} in {self.seconds:.1f} s ({self.entry})"
+            f"{_count(len(self.files), 'file')}, {_count(self.lines, 'line')}, "
+            f"{_count(len(self.corpus.ids), 'token')}"
+            f"{split}{forgot}; {how} in {self.seconds:.1f} s ({self.entry})"
         )
+
+
+def _count(number: int, thing: str) -> str:
+    return f"{number:,} {thing}" + ("s" if number != 1 else "")
 
 
 def corpus_files(paths: Sequence[str | os.PathLike]) -> list[Path]:
