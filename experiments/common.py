@@ -244,29 +244,11 @@ def job_parser(description: str, job: str, workdir: str = "<run name>") -> argpa
         default=None,
         help=f"where results and checkpoints go (default {RUNS}/{job}/{workdir})",
     )
-    parser.add_argument(
-        "--query",
-        nargs="+",
-        default=None,
-        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
-        "three most frequent words of three letters or more that are not English stop words)",
-    )
-    parser.add_argument(
-        "--neighbours",
-        type=at_least_one,
-        default=5,
-        help="neighbours per query word (at least 1; default 5)",
-    )
+    add_evaluation_flags(parser)
     parser.add_argument(
         "--restart",
         action="store_true",
         help="delete the workdir's checkpoints and start over (default: resume)",
-    )
-    parser.add_argument(
-        "--benchmarks-dir",
-        default=None,
-        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
-        "(default: the copies shipped with w2v_jax)",
     )
     parser.add_argument(
         "--data-dir",
@@ -307,6 +289,29 @@ def job_parser(description: str, job: str, workdir: str = "<run name>") -> argpa
         "MPI, TPU pods) instead of the three flags above",
     )
     return parser
+
+
+def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
+    """--query, --neighbours and --benchmarks-dir: what is shown of trained vectors."""
+    parser.add_argument(
+        "--query",
+        nargs="+",
+        default=None,
+        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
+        "three most frequent words of three letters or more that are not English stop words)",
+    )
+    parser.add_argument(
+        "--neighbours",
+        type=at_least_one,
+        default=5,
+        help="neighbours per query word (at least 1; default 5)",
+    )
+    parser.add_argument(
+        "--benchmarks-dir",
+        default=None,
+        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
+        "(default: the copies shipped with w2v_jax)",
+    )
 
 
 def run_job(

@@ -20,7 +20,6 @@ import logging
 from pathlib import Path
 
 from experiments import common, flags
-from experiments.flags import at_least_one
 from w2v_jax import report
 from w2v_jax.checkpoint import CheckpointError, checkpoint_dir
 from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
@@ -29,24 +28,9 @@ from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("workdir", type=Path, help="a run's workdir or its checkpoints/")
-    parser.add_argument(
-        "--query",
-        nargs="+",
-        default=None,
-        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
-        "three most frequent words of three letters or more that are not English stop words)",
-    )
-    parser.add_argument(
-        "--neighbours", type=at_least_one, default=5, help="neighbours per word (default 5)"
-    )
+    common.add_evaluation_flags(parser)
     parser.add_argument(
         "--no-scores", action="store_true", help="skip WordSim353, SimLex-999 and the analogies"
-    )
-    parser.add_argument(
-        "--benchmarks-dir",
-        default=None,
-        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
-        "(default: the copies shipped with w2v_jax)",
     )
     parser.add_argument(
         "--table",

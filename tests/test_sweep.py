@@ -197,7 +197,7 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
         tmp_path, "tiny_topic", CorpusConfig((corpus,), lowercase=True)
     )
     summary = capsys.readouterr().out
-    assert summary.startswith("# Sweep tiny_topic\n") and "| lr | status |" in summary
+    assert "\n# Sweep tiny_topic\n" in f"\n{summary}" and "| lr | status |" in summary
     written = json.loads((directory / "lr=0.01" / "metrics.json").read_text())
     assert written["final_loss"] < 0.7 and written["wordsim353_spearman"] is None
     assert not written["evaluation"]["wordsim353"]["scored"]

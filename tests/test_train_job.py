@@ -77,6 +77,17 @@ def test_planted_partners_become_nearest_neighbours(synthetic, tmp_path):
             "convert the file, or read such bytes as U+FFFD with --encoding-errors "
             "replace",
         ),
+        (
+            b"\x1f\x8b\x08\x00rest",
+            "error: {d}/corpus.txt is not UTF-8 text: byte 1 (0x8b) cannot be decoded; it is "
+            "gz-compressed data: name it with .gz (e.g. corpus.txt.gz) and it is read "
+            "decompressed",
+        ),
+        (
+            b"a b c\n",
+            "error: --min-freq 10 keeps no word: the most frequent word occurs 1 time; lower it "
+            "(read from 1 file)",
+        ),
     ],
 )
 def test_a_bad_corpus_is_one_line_and_leaves_no_workdir(tmp_path, content, message):
@@ -87,3 +98,12 @@ def test_a_bad_corpus_is_one_line_and_leaves_no_workdir(tmp_path, content, messa
         train.main(["--corpus", str(path), "--workdir", str(workdir), "--no-progress"])
     assert message.format(d=tmp_path) in str(raised.value)
     assert "\n" not in str(raised.value) and not workdir.exists()
+
+
+def test_help_says_where_the_workdir_goes(capsys):
+    with pytest.raises(SystemExit):
+        train.parse_args(["--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert shown.startswith("usage: python -m experiments.train ")
+    assert "(default runs/train/<first path's name>/<run name>)" in shown
+    assert "--tokenizer {whitespace,words}" in shown
