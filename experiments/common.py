@@ -23,6 +23,7 @@ from w2v_jax.config import (
     Config,
     CorpusConfig,
     preset,
+    preset_rate_note,
 )
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
@@ -206,10 +207,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
     }
     try:
-        return preset(args.preset, **given)
+        config = preset(args.preset, **given)
     except ValueError as err:  # a usage error, reported as argparse reports its own
         print(f"error: {in_flags(str(err))}", file=sys.stderr)
         raise SystemExit(2) from None
+    note = preset_rate_note(args.preset, given)
+    if note is not None:
+        print(in_flags(note))
+    return config
 
 
 def results_header(module: str, argv: list[str] | None) -> dict[str, Any]:

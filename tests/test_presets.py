@@ -119,3 +119,51 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
         assert np.isfinite(run.history[0].loss) and run.diverged is None
         assert run.history[0].loss < run.curve[0][1]
     assert set(PRESETS) == {"book", "best", "fast", "gpu"}, "a new preset needs its check here"
+
+
+def test_a_presets_rate_belongs_to_its_optimiser():
+    """Another optimiser without a rate trains at its own default rate, said in one line; a
+    rate given, or the preset's own optimiser, keeps the preset's."""
+    from w2v_jax.config import preset_rate_note
+
+    assert preset("fast", optimizer="sparse_sgd").lr is None  # sparse_sgd's own: 2500
+    assert preset("fast", optimizer="sparse_sgd", lr=3.0).lr == 3.0
+    assert preset("fast", optimizer="rowwise_adagrad").lr == 0.2
+    assert preset("best", optimizer="lazy_adam").lr is None and preset("best").lr == 0.002
+    assert preset("book", optimizer="sgd").lr is None  # book has no rate of its own
+    assert preset_rate_note("fast", {"optimizer": "sparse_sgd"}) == (
+        "optimizer=sparse_sgd trains at its own default rate 2500, not the fast preset's "
+        "lr=0.2, which is rowwise_adagrad's (choose a rate with lr=RATE)"
+    )
+    assert preset_rate_note("fast", {"optimizer": "sparse_sgd", "lr": 3.0}) is None
+    assert preset_rate_note("book", {"optimizer": "sgd"}) is None
+
+
+def test_fast_with_row_sparse_sgd_learns_at_its_own_rate(ptb_dir):
+    """The case that stayed at ln 2 with the preset's rate: now it learns."""
+    config = preset("fast", optimizer="sparse_sgd", num_epochs=1)
+    run = train(config, data=prepare(config, data_dir=ptb_dir), evaluation=None, progress=False)
+    assert run.history[0].loss < 0.6
+
+
+def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
+    """An epoch 1 of enough steps still at ln 2 (a rate far too small) is said in one line."""
+    from tests.helpers import topic_corpus
+    from w2v_jax.hooks import NOT_LEARNING_STEPS
+
+    config = preset(
+        "book", lr=1e-9, min_freq=1, subsample_t=1.0, batch_size=64, num_epochs=1, embed_size=8
+    )
+    prepared = prepare_text(config, topic_corpus(sentences=2000)[0])
+    caplog.set_level("INFO", logger="w2v_jax")
+    run = train(config, data=prepared, evaluation=None, progress=False)
+    assert run.history[0].step >= NOT_LEARNING_STEPS
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert said == [
+        f"the loss has not fallen in epoch 1 ({run.history[0].loss:.3f}; untrained vectors "
+        f"score ln 2 = 0.693): lr=1e-09 does not suit optimizer=adam here; try another rate, "
+        f"or leave lr out for the optimiser's own"
+    ]
+    caplog.clear()
+    train(config.replace(lr=0.01), data=prepared, evaluation=None, progress=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

@@ -371,10 +371,38 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(name: str, **overrides: Any) -> Config:
-    """The Config of a named preset, with ``overrides`` on top."""
+    """The Config of a named preset, with ``overrides`` on top. A preset's rate belongs to its
+    optimiser: another ``optimizer`` without an ``lr`` trains at that optimiser's own default
+    rate (``preset_rate_note`` says so)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
-    return Config(**{**PRESETS[name], **overrides})
+    values = {**PRESETS[name], **overrides}
+    if _rate_left_behind(name, overrides):
+        values["lr"] = None
+    return Config(**values)
+
+
+def preset_rate_note(name: str, overrides: dict[str, Any]) -> str | None:
+    """One line when ``preset(name, **overrides)`` leaves the preset's rate behind, else None."""
+    if not _rate_left_behind(name, overrides):
+        return None
+    from w2v_jax.optim import REGISTRY  # the optimisers' module reads this one
+
+    own = PRESETS[name].get("optimizer", Config.optimizer)
+    chosen = overrides["optimizer"]
+    return (
+        f"optimizer={chosen} trains at its own default rate {REGISTRY[chosen].default_lr:g}, "
+        f"not the {name} preset's lr={PRESETS[name]['lr']}, which is {own}'s (choose a rate "
+        f"with lr=RATE)"
+    )
+
+
+def _rate_left_behind(name: str, overrides: dict[str, Any]) -> bool:
+    """Whether ``overrides`` change the preset's optimiser but not its rate."""
+    own = PRESETS[name].get("optimizer", Config.optimizer)
+    return (
+        "lr" in PRESETS[name] and "lr" not in overrides and overrides.get("optimizer", own) != own
+    )
 
 
 def smoke_config(**overrides: Any) -> Config:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -69,6 +70,17 @@ class Hook:
         )
 
 
+NOT_LEARNING_STEPS = 50
+"""An epoch 1 of at least this many steps whose mean loss is still near ln 2 (or above) is
+said not to have learnt: the rate does not suit the optimiser (too small to move, or so large
+that the steps overshoot)."""
+
+
+def not_learning(loss: float) -> bool:
+    """Whether an epoch's mean loss is still about ln 2 or above: the vectors learnt nothing."""
+    return not loss < 0.98 * math.log(2)
+
+
 def itstime(step: int, every: int | None) -> bool:
     """Whether an action due every ``every`` steps (0 or None: never by step) is due now."""
     return bool(every) and step % every == 0
@@ -78,6 +90,12 @@ def say(message: str) -> None:
     """A note of the run, said by one process."""
     if parallel.is_main_process():
         logger.info(message)
+
+
+def warn(message: str) -> None:
+    """A warning of the run, said by one process."""
+    if parallel.is_main_process():
+        logger.warning(message)
 
 
 def built_in(
@@ -116,6 +134,13 @@ def built_in(
                 f"{stats.centers_per_second:,.0f} centers/s, "
                 f"{stats.pairs_per_second:,.0f} pairs/s on {device}"
             )
+            if stats.epoch == 1 and stats.step >= NOT_LEARNING_STEPS and not_learning(stats.loss):
+                warn(
+                    f"the loss has not fallen in epoch 1 ({stats.loss:.3f}; untrained vectors "
+                    f"score ln 2 = {math.log(2):.3f}): lr={program.config.lr:g} does not suit "
+                    f"optimizer={config.optimizer} here; try another rate, or leave lr out "
+                    f"for the optimiser's own"
+                )
 
     def save(moment: Moment) -> None:
         saver.save(moment.state, moment.history)
