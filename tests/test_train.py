@@ -45,14 +45,22 @@ def test_fully_masked_row_adds_no_loss_and_no_gradient():
     assert np.all(np.isfinite(grad)) and np.all(grad[1] == 0.0)
 
 
-def numpy_gradients(v, u, batch):
+def per_row_divisor(slots, per_slot):
+    """Each row's divisor before the mean over rows: its own slots (the book's), or the
+    batch's mean slots per row (every slot weighed the same: the mean over all slots)."""
+    if per_slot:
+        slots = np.full_like(slots, slots.sum() / (slots > 0).sum())
+    return np.where(slots > 0, slots, 1)
+
+
+def numpy_gradients(v, u, batch, per_slot=False):
     """The batch loss's gradient with respect to both tables, written out by hand."""
     c, cn = batch["centers"][:, 0], batch["contexts_negatives"]
     mask, labels = batch["mask"].astype(float), batch["labels"].astype(float)
     pred = np.einsum("be,ble->bl", v[c], u[cn])
     live = mask.sum(1)
     num_rows = (live > 0).sum()
-    dpred = (1 / (1 + np.exp(-pred)) - labels) * mask / np.where(live > 0, live, 1)[:, None]
+    dpred = (1 / (1 + np.exp(-pred)) - labels) * mask / per_row_divisor(live, per_slot)[:, None]
     dpred /= num_rows
     grad_v, grad_u = np.zeros_like(v), np.zeros_like(u)
     np.add.at(grad_v, c, np.einsum("bl,ble->be", dpred, u[cn]))
@@ -60,14 +68,16 @@ def numpy_gradients(v, u, batch):
     return grad_v, grad_u
 
 
-def test_gradient_equals_numpy_reference():
+@pytest.mark.parametrize("per_slot", [False, True])
+def test_gradient_equals_numpy_reference(per_slot):
     config = smoke_config(embed_size=6, max_window=1, num_noise=5)
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(0), 20)
-    grads = jax.grad(lambda p: step.table_loss(p, to_pairs(batch))[0])(state.params)
+    loss = lambda p: step.table_loss(p, to_pairs(batch), per_slot=per_slot)[0]  # noqa: E731
+    grads = jax.grad(loss)(state.params)
     v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
     u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
-    grad_v, grad_u = numpy_gradients(v, u, batch)
+    grad_v, grad_u = numpy_gradients(v, u, batch, per_slot)
     np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
     np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)
 
@@ -145,7 +155,7 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
 # ----------------------------------------------------------------------------- shared noise words
 
 
-def numpy_shared_noise(v, u, batch, noise, num_noise):
+def numpy_shared_noise(v, u, batch, noise, num_noise, per_slot=False):
     """Loss and table gradients of noise_sharing="per_batch" with noise [groups, shared],
     written out by hand."""
     c, ctx = batch["centers"][:, 0], batch["contexts_negatives"]
@@ -155,7 +165,7 @@ def numpy_shared_noise(v, u, batch, noise, num_noise):
     neg = np.einsum("be,bse->bs", v[c], u[noise])
     n = mask.sum(1)
     weight = n * num_noise / noise.shape[1]
-    live = np.where(n > 0, n * (1 + num_noise), 1)
+    live = per_row_divisor(n * (1 + num_noise), per_slot)
     rows = (n > 0).sum()
     per_example = (np.logaddexp(0, -pos) * mask).sum(1) + weight * np.logaddexp(0, neg).sum(1)
     loss = (per_example / live).sum() / rows
@@ -171,8 +181,9 @@ def numpy_shared_noise(v, u, batch, noise, num_noise):
     return loss, grad_v, grad_u
 
 
+@pytest.mark.parametrize("per_slot", [False, True])
 @pytest.mark.parametrize("noise", [[[3, 7, 7, 11, 19]], [[3, 7, 7], [11, 19, 3]]])
-def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise):
+def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise, per_slot):
     config = smoke_config(embed_size=6, max_window=1, noise_sharing="per_batch")
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(2), 20, length=6)
@@ -180,12 +191,12 @@ def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise):
     noise = jnp.array(noise, jnp.int32)  # one group of 8 centers, or two of 4
 
     def loss(params):
-        return step.table_loss(params, to_pairs(batch), noise, 5)[0]
+        return step.table_loss(params, to_pairs(batch), noise, 5, per_slot)[0]
 
     value, grads = jax.value_and_grad(loss)(state.params)
     v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
     u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
-    expected, grad_v, grad_u = numpy_shared_noise(v, u, batch, np.asarray(noise), 5)
+    expected, grad_v, grad_u = numpy_shared_noise(v, u, batch, np.asarray(noise), 5, per_slot)
     np.testing.assert_allclose(value, expected, rtol=1e-5)
     np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
     np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)

@@ -30,6 +30,7 @@ Shuffle = Literal["host", "device"]
 SubsampleFormula = Literal["book", "word2vec"]
 EncodingErrors = Literal["strict", "replace"]
 Tokenizer = Literal["whitespace", "words"]
+LossWeighting = Literal["per_center", "per_slot"]
 
 
 def _role(default: Any, role: str) -> Any:
@@ -90,6 +91,12 @@ class Config:
     num_noise) as wide. Faster; see the benchmark for its effect on quality."""
     shared_noise: int = 128
     """Noise words per group of centers when noise_sharing is "per_batch"."""
+    loss_weighting: LossWeighting = "per_center"
+    """How the batch's pairs weigh in its loss. "per_center" (the book's): each center's loss
+    is the mean over its live slots, the batch's the mean over its centers, so a center with
+    one context weighs as much as one with ten. "per_slot" (word2vec's objective, which takes
+    a step per (center, context) pair): the mean over every live slot of the batch, so each
+    pair weighs the same."""
     noise_groups: int = 1
     """With noise_sharing "per_batch": a batch's centers fall in this many groups of
     consecutive centers, each with its own shared_noise noise words (1: one set for the whole

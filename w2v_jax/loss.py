@@ -10,8 +10,10 @@ group's centers are scored against the group's noise rows).
 A row's loss is the book's: the sigmoid BCE of its live slots, summed and divided by their
 number (with shared noise, each context's noise term is weighted num_noise / shared and the
 divisor is the book's num_contexts * (1 + num_noise)); the batch's loss is the mean over its
-real rows (rows with a live slot). Rows may carry a run axis before the embedding axis (several
-runs trained together on the same pairs): the loss sums [runs] are then returned per run.
+real rows (rows with a live slot). ``per_slot`` weighs every live slot the same instead
+(``Config.loss_weighting``, word2vec's objective). Rows may carry a run axis before the
+embedding axis (several runs trained together on the same pairs): the loss sums [runs] are then
+returned per run.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ def sgns_loss(
     pairs: Pairs,
     noise_rows: jax.Array | None = None,
     num_noise: int = 0,
+    per_slot: bool = False,
 ) -> tuple[jax.Array, Metrics]:
     """The batch's loss as a function of its gathered rows.
 
@@ -62,6 +65,8 @@ def sgns_loss(
       noise_rows: with shared noise, [groups, shared, (runs,) embed]: group g's noise words,
         shared by the g-th batch / groups consecutive centers.
       num_noise: noise words each context stands for (used with ``noise_rows``).
+      per_slot: weigh every live slot of the batch the same (word2vec's objective) rather
+        than every row (the book's): the loss is then the mean over the batch's live slots.
     Returns:
       The mean loss over the real rows (summed over runs), and the metrics ``loss_sum`` and
       ``num_examples`` (each [runs] with a run axis, else scalars).
@@ -69,11 +74,16 @@ def sgns_loss(
     spread, logits = _pair_logits(center_rows, word_rows, pairs["owner"])  # [pairs, (runs)]
     num_contexts = pairs["num_contexts"].astype(jnp.float32)
     if noise_rows is None:  # the book's rows: each normalised by its live slots
-        labels, per_slot = pairs["labels"].astype(jnp.float32), pairs["num_live"]
+        labels, slots = pairs["labels"].astype(jnp.float32), pairs["num_live"]
     else:  # only contexts are pairs; each row's noise term is weighted as the book's
         labels = jnp.ones(logits.shape[:1], jnp.float32)
-        per_slot = num_contexts * (1 + num_noise)
-    weight = _reciprocal(per_slot.astype(jnp.float32))
+        slots = num_contexts * (1 + num_noise)
+    num_examples = (pairs["num_live"] > 0).sum().astype(jnp.float32)
+    slots = slots.astype(jnp.float32)
+    if per_slot:  # one weight for every slot: divided by num_examples below, the slots' mean
+        weight = jnp.where(slots > 0, num_examples / jnp.maximum(slots.sum(), 1.0), 0.0)
+    else:
+        weight = _reciprocal(slots)
     pair_weight = jnp.where(pairs["mask"], spread(weight), 0.0)
     loss_sum = jnp.sum(
         _over_runs(pair_weight, logits)
@@ -84,7 +94,6 @@ def sgns_loss(
         noise_terms = _noise_terms(center_rows, noise_rows)  # [batch, (runs)]
         noise_weight = num_contexts * num_noise / noise_rows.shape[1] * weight
         loss_sum += jnp.sum(_over_runs(noise_weight, noise_terms) * noise_terms, axis=0)
-    num_examples = (pairs["num_live"] > 0).sum().astype(jnp.float32)
     total = loss_sum if loss_sum.ndim == 0 else loss_sum.sum()
     return total / jnp.maximum(num_examples, 1.0), {
         "loss_sum": loss_sum,

@@ -83,12 +83,16 @@ def state_initializer(
 
 
 def table_loss(
-    params: optim.Params, pairs: Pairs, noise: jax.Array | None = None, num_noise: int = 0
+    params: optim.Params,
+    pairs: Pairs,
+    noise: jax.Array | None = None,
+    num_noise: int = 0,
+    per_slot: bool = False,
 ) -> tuple[jax.Array, Metrics]:
     """``sgns_loss`` of the tables themselves (for tests and profiles: the step differentiates
     with respect to the gathered rows instead)."""
     centers, words, noise_rows = _rows(params, pairs, noise)
-    return sgns_loss(centers, words, pairs, noise_rows, num_noise)
+    return sgns_loss(centers, words, pairs, noise_rows, num_noise, per_slot)
 
 
 def make_train_step(
@@ -101,7 +105,7 @@ def make_train_step(
     the step number, so a resumed run draws the same ones.
     """
     cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
-    num_noise = config.num_noise
+    num_noise, per_slot = config.num_noise, config.loss_weighting == "per_slot"
 
     def step(state: TrainState, pairs: Pairs) -> tuple[TrainState, Metrics]:
         noise = None
@@ -110,7 +114,7 @@ def make_train_step(
             noise = draw_shared_noise(cdf, (config.noise_groups, config.shared_noise), key)
 
         def loss_of_rows(rows):
-            return sgns_loss(rows[0], rows[1], pairs, rows[2], num_noise)
+            return sgns_loss(rows[0], rows[1], pairs, rows[2], num_noise, per_slot)
 
         (_, metrics), grads = jax.value_and_grad(loss_of_rows, has_aux=True)(
             _rows(state.params, pairs, noise)
