@@ -2,7 +2,7 @@
 together, on PTB and on the real-text corpus, over seeds.
 
     python -m benchmarks.levers [--seeds 3] [--corpora ptb real_text] [--levers NAME ...]
-        [--real-text runs/real_text/dictionaries.txt] [--out runs/levers]
+        [--real-text runs/real_text/dictionaries.txt] [--data-dir DIR] [--out runs/levers]
 
 Every run is ``python -m experiments.train`` in a process of its own (min count 10 on PTB, as
 the book, 5 on the real text), scored by the same evaluator; the table gives each lever's mean
@@ -34,13 +34,13 @@ LEVERS = {
 MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
 
 
-def run_once(corpus: str, path: str | None, lever_flags: list[str], seed: int) -> dict:
+def run_once(
+    corpus: str, path: str | None, lever_flags: list[str], seed: int, data_dir: str | None
+) -> dict:
     with tempfile.TemporaryDirectory() as workdir:
-        corpus_flags = (
-            ["--corpus", "ptb"]
-            if corpus == "ptb"
-            else ["--corpus", path, "--min-freq", str(MIN_COUNT)]
-        )
+        corpus_flags = ["--corpus", "ptb", *(["--data-dir", data_dir] if data_dir else [])]
+        if corpus != "ptb":
+            corpus_flags = ["--corpus", path, "--min-freq", str(MIN_COUNT)]
         command = [
             sys.executable,
             "-m",
@@ -97,14 +97,19 @@ def report(results: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None):
     parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("--seeds", type=flags.at_least_one, default=3)
     parser.add_argument("--corpora", nargs="+", default=["ptb", "real_text"])
     parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
     parser.add_argument("--real-text", type=Path, default=REAL_TEXT_RUNS / CORPUS)
+    parser.add_argument("--data-dir", default=None, help="directory of ptb.zip")
     parser.add_argument("--out", type=Path, default=harness.RUNS / "levers")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
     if "real_text" in args.corpora and not args.real_text.is_file():
         raise SystemExit(
             f"error: no corpus at {args.real_text}: run python -m benchmarks.real_text build"
@@ -116,7 +121,9 @@ def main(argv: list[str] | None = None) -> dict:
         for lever in args.levers:
             mine = []
             for seed in range(args.seeds):
-                mine.append(run_once(corpus, str(args.real_text), LEVERS[lever], seed))
+                mine.append(
+                    run_once(corpus, str(args.real_text), LEVERS[lever], seed, args.data_dir)
+                )
                 print(f"{corpus}, {lever}, seed {seed}: {mine[-1]}", flush=True)
             runs += [{"corpus": corpus, "lever": lever, "seed": s, **r} for s, r in enumerate(mine)]
             corpora[corpus][lever] = harness.over_seeds(mine, (), (*MEASURED, "final_loss"))

@@ -296,14 +296,18 @@ def corpus_counts(corpus: Path) -> dict:
     return {"path": str(corpus), "lines": lines, "tokens": tokens}
 
 
-def main(argv: list[str] | None = None) -> dict | None:
+def parse_args(argv: list[str] | None = None):
     parser = flags.ArgumentParser(description=flags.summary(__doc__))
     parser.add_argument("what", choices=["build", "run"])
     parser.add_argument("--corpus", type=Path, default=RUNS / CORPUS)
     parser.add_argument("--seeds", type=flags.at_least_one, default=3)
     parser.add_argument("--systems", nargs="+", default=list(SYSTEMS), choices=list(SYSTEMS))
     parser.add_argument("--out", type=Path, default=RUNS)
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)
     if args.what == "build":
         build(args.out)
         return None
