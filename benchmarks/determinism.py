@@ -22,7 +22,7 @@ import numpy as np
 from benchmarks import harness
 from experiments import flags
 from w2v_jax import run
-from w2v_jax.config import PRESETS, preset
+from w2v_jax.presets import PRESETS, preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks import harness
 from experiments import flags
 from w2v_jax import batches, feed, loop, parallel, run
-from w2v_jax.config import preset
+from w2v_jax.presets import preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -35,7 +35,8 @@ from benchmarks import harness, vectorised_speed
 from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
 from experiments import flags
 from w2v_jax import feed, run
-from w2v_jax.config import CorpusConfig, preset
+from w2v_jax.config import CorpusConfig
+from w2v_jax.presets import preset
 
 # Peak memory bandwidth, bytes per second, by jax's device_kind (the vendors' figures).
 PEAK_BANDWIDTH = {

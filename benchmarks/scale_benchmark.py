@@ -29,9 +29,10 @@ from pathlib import Path
 
 from benchmarks import harness
 from experiments import flags, make_corpus
-from w2v_jax.config import PRESETS, CorpusConfig, preset
+from w2v_jax.config import CorpusConfig
 from w2v_jax.data.corpus import encode
 from w2v_jax.evaluate import Embeddings
+from w2v_jax.presets import PRESETS, preset
 
 GROUPS = 20
 

@@ -19,7 +19,7 @@ import numpy as np
 from benchmarks import harness
 from experiments import flags
 from w2v_jax import optim, run
-from w2v_jax.config import PRESETS, preset
+from w2v_jax.presets import PRESETS, preset
 from w2v_jax.records import write_json, write_text
 
 # Multiples of the preset's learning rate (the book's 0.01: 0.001 to 0.015).

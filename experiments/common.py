@@ -18,17 +18,12 @@ from typing import Any
 from experiments.flags import ArgumentParser, at_least_one
 from w2v_jax import parallel, run
 from w2v_jax.checkpoint import CheckpointError, drop_closed_loop_reports
-from w2v_jax.config import (
-    PRESETS,
-    Config,
-    CorpusConfig,
-    preset,
-    preset_rate_note,
-)
+from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.memory import NotEnoughMemory
+from w2v_jax.presets import PRESETS, preset, preset_rate_note
 from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError, unscored
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from pathlib import Path
 
 from experiments import common, flags
@@ -61,12 +60,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"{args.workdir}: {len(embeddings):,} words, {embeddings.vectors.shape[1]} dimensions"
         )
         queries = args.query or report.default_queries(embeddings, trained_on_ptb(args.workdir))
-        neighbours = {}
-        for word in queries:
-            if word not in embeddings:
-                logging.getLogger("w2v_jax").warning(f"{word}: not in the vocabulary")
-                continue
-            neighbours[word] = embeddings.most_similar(word, args.neighbours)
+        neighbours = report.neighbours_of(embeddings, queries, args.neighbours)
         common.print_neighbours(neighbours)
         scores = None if args.no_scores else embeddings.evaluate_benchmarks(args.benchmarks_dir)
         if scores is not None:

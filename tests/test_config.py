@@ -4,7 +4,8 @@ import math
 import pytest
 
 from w2v_jax import optim
-from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, preset, smoke_config
+from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, smoke_config
+from w2v_jax.presets import preset
 
 
 def test_defaults_are_the_books():

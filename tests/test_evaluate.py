@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from w2v_jax.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path, probe_words
+from w2v_jax.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path
+from w2v_jax.explore import probe_words
 
 gensim_models = pytest.importorskip("gensim.models")
 pytestmark = pytest.mark.slow  # all of it reads the checkpoint of a real PTB run

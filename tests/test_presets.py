@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import prepare_text
-from w2v_jax.config import PRESETS, preset
+from w2v_jax.presets import PRESETS, preset
 from w2v_jax.run import Data, prepare, train
 
 
@@ -124,7 +124,7 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
 def test_a_presets_rate_belongs_to_its_optimiser():
     """Another optimiser without a rate trains at its own default rate, said in one line; a
     rate given, or the preset's own optimiser, keeps the preset's."""
-    from w2v_jax.config import preset_rate_note
+    from w2v_jax.presets import preset_rate_note
 
     assert preset("fast", optimizer="sparse_sgd").lr is None  # sparse_sgd's own: 2500
     assert preset("fast", optimizer="sparse_sgd", lr=3.0).lr == 3.0

@@ -13,14 +13,13 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.resources
-import itertools
 import os
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from w2v_jax import checkpoint
+from w2v_jax.correlation import pearson, spearman
 
 TABLES = {
     "center": ("center_embed",),
@@ -44,40 +43,6 @@ COVERAGE_FLOOR = 0.10
 """A benchmark is scored only when the vocabulary covers at least this share of its pairs or
 questions: PTB's 61% (WordSim353), 42% (SimLex-999) and 15% (analogies) are; a corpus of
 licence texts' 2% (7 pairs) is not."""
-
-
-STOP_WORDS = frozenset(
-    """a about above after again against all also am an and any are as at be because been
-    before being below between both but by can could did do does doing down during each few
-    for from further had has have having he her here hers herself him himself his how i if in
-    into is it its itself just may me might more most must my myself no nor not now of off on
-    once only or other our ours ourselves out over own same shall she should so some such than
-    that the their theirs them themselves then there these they this those through to too
-    under until up upon very was we were what when where which while who whom whose why will
-    with would yet you your yours yourself yourselves""".split()
-)
-"""English function words (NLTK's list with the modal verbs): never chosen as probe words."""
-
-
-def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
-    """The ``count`` most frequent content words of a vocabulary listed most frequent first
-    (a run's, a checkpoint's): words of letters only, at least three long, not in
-    ``STOP_WORDS``; when there are too few, the most frequent other words with a letter in
-    them (``w0``, ``2nd``) that are not stop words either."""
-
-    def content(word: str) -> bool:
-        return word.isalpha() and len(word) >= 3 and word.lower() not in STOP_WORDS
-
-    def other(word: str) -> bool:
-        return (
-            not content(word)
-            and word != "<unk>"
-            and any(c.isalpha() for c in word)
-            and word.lower() not in STOP_WORDS
-        )
-
-    chosen = list(itertools.islice(filter(content, words), count))
-    return chosen + list(itertools.islice(filter(other, words), count - len(chosen)))
 
 
 class BenchmarkError(ValueError):
@@ -208,12 +173,14 @@ class Embeddings:
         gold, pairs, unknown = self._known_pairs(path, delimiter)
         if not pairs:
             raise BenchmarkError(f"no pair of {path} has both words in the vocabulary")
+        return self._correlations(gold, pairs, unknown)
+
+    def _correlations(self, gold: list[float], pairs: list, unknown: int) -> dict[str, float]:
         left, right = (self._unit[np.array(side)] for side in zip(*pairs))
         model = np.sum(left * right, axis=1, dtype=np.float64)
-        gold = np.array(gold)
         return {
-            "pearson": _pearson(gold, model),
-            "spearman": _spearman(gold, model),
+            "pearson": pearson(np.array(gold), model),
+            "spearman": spearman(np.array(gold), model),
             "coverage": len(gold) / (len(gold) + unknown),
             "pairs": len(gold),
         }
@@ -276,10 +243,10 @@ class Embeddings:
         paths = benchmark_paths(directory)
         results = {}
         for name in ("wordsim353", "simlex999"):
-            gold, _, unknown = self._known_pairs(paths[name], "\t")
+            gold, pairs, unknown = self._known_pairs(paths[name], "\t")
             coverage = len(gold) / max(len(gold) + unknown, 1)
             results[name] = (
-                {**self.evaluate_word_pairs(paths[name]), "scored": True}
+                {**self._correlations(gold, pairs, unknown), "scored": True}
                 if coverage >= floor and gold
                 else {"coverage": coverage, "pairs": len(gold), "scored": False}
             )
@@ -388,28 +355,6 @@ def _read_lines(path: Path) -> list[str]:
         return path.read_text(encoding="utf8").splitlines()
     except (OSError, UnicodeDecodeError) as err:
         raise BenchmarkError(f"cannot read the benchmark file {path}: {err}") from err
-
-
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Ranks from 1, ties sharing their average rank (as scipy.stats.rankdata)."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    first = np.r_[True, sorted_values[1:] != sorted_values[:-1]]
-    group = np.cumsum(first) - 1
-    starts = np.flatnonzero(first)
-    ends = np.r_[starts[1:], len(values)]
-    ranks = np.empty(len(values))
-    ranks[order] = ((starts + ends + 1) / 2)[group]
-    return ranks
-
-
-def _pearson(x: np.ndarray, y: np.ndarray) -> float:
-    x, y = x - x.mean(), y - y.mean()
-    return float((x @ y) / np.sqrt((x @ x) * (y @ y)))
-
-
-def _spearman(x: np.ndarray, y: np.ndarray) -> float:
-    return _pearson(_ranks(x), _ranks(y))
 
 
 def benchmark_path(name: str) -> Path:

@@ -1,6 +1,6 @@
-"""Helpers for exploring vectors in a notebook: probe words and an analogy question from a
-run's own vocabulary when the usual ones are absent, and a 2-D PCA map whose labels do not
-overprint one another."""
+"""Helpers for exploring vectors: probe words (the default query words of a run) and an analogy
+question from a run's own vocabulary when the usual ones are absent, and a 2-D PCA map whose
+labels do not overprint one another."""
 
 from __future__ import annotations
 
@@ -11,7 +11,40 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from w2v_jax.evaluate import Embeddings, benchmark_path, probe_words, read_analogies
+from w2v_jax.evaluate import Embeddings, benchmark_path, read_analogies
+
+STOP_WORDS = frozenset(
+    """a about above after again against all also am an and any are as at be because been
+    before being below between both but by can could did do does doing down during each few
+    for from further had has have having he her here hers herself him himself his how i if in
+    into is it its itself just may me might more most must my myself no nor not now of off on
+    once only or other our ours ourselves out over own same shall she should so some such than
+    that the their theirs them themselves then there these they this those through to too
+    under until up upon very was we were what when where which while who whom whose why will
+    with would yet you your yours yourself yourselves""".split()
+)
+"""English function words (NLTK's list with the modal verbs): never chosen as probe words."""
+
+
+def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
+    """The ``count`` most frequent content words of a vocabulary listed most frequent first
+    (a run's, a checkpoint's): words of letters only, at least three long, not in
+    ``STOP_WORDS``; when there are too few, the most frequent other words with a letter in
+    them (``w0``, ``2nd``) that are not stop words either."""
+
+    def content(word: str) -> bool:
+        return word.isalpha() and len(word) >= 3 and word.lower() not in STOP_WORDS
+
+    def other(word: str) -> bool:
+        return (
+            not content(word)
+            and word != "<unk>"
+            and any(c.isalpha() for c in word)
+            and word.lower() not in STOP_WORDS
+        )
+
+    chosen = list(itertools.islice(filter(content, words), count))
+    return chosen + list(itertools.islice(filter(other, words), count - len(chosen)))
 
 
 def words_present(embeddings: Embeddings, wanted: Sequence[str], count: int) -> list[str]:

@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from w2v_jax import checkpoint, records
-from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings, probe_words
+from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
+from w2v_jax.explore import probe_words
 
 if TYPE_CHECKING:
     from w2v_jax.run import Evaluation, Run
@@ -102,18 +103,24 @@ def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[st
     of is left unscored (``evaluate.COVERAGE_FLOOR``), its entry says so."""
     start = time.perf_counter()
     embeddings = Embeddings.from_checkpoint(run.workdir) if from_checkpoint else run.embeddings()
-    neighbours = {}
-    for word in evaluation.queries or default_queries(embeddings, run.data.corpus.is_ptb):
-        if word not in embeddings:
-            logger.warning(f"{word}: not in the vocabulary")
-            continue
-        found = embeddings.most_similar(word, evaluation.neighbours)
-        neighbours[word] = [[token, cosine] for token, cosine in found]
+    queries = evaluation.queries or default_queries(embeddings, run.data.corpus.is_ptb)
     return {
-        "neighbours": neighbours,
+        "neighbours": neighbours_of(embeddings, queries, evaluation.neighbours),
         "evaluation": embeddings.evaluate_benchmarks(evaluation.benchmarks_dir),
         "evaluation_seconds": time.perf_counter() - start,
     }
+
+
+def neighbours_of(embeddings: Embeddings, words, k: int) -> dict[str, list[list]]:
+    """Each word's ``k`` cosine neighbours, [[word, cosine], ...]; a word the vocabulary
+    lacks is said in one line and left out."""
+    neighbours = {}
+    for word in words:
+        if word not in embeddings:
+            logger.warning(f"{word}: not in the vocabulary")
+            continue
+        neighbours[word] = [[token, cosine] for token, cosine in embeddings.most_similar(word, k)]
+    return neighbours
 
 
 PTB_QUERY = "chip"

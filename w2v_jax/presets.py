@@ -1,0 +1,76 @@
+"""Named settings: ``PRESETS`` (overrides of the book's ``Config``) and ``preset``, under which
+a preset's rate stays with its own optimiser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from w2v_jax.config import Config
+
+# Named sets of overrides; the defaults stay the book's.
+PRESETS: dict[str, dict[str, Any]] = {
+    "book": {},
+    # Fast on a CPU (results/benchmark/README.md): noise words shared by groups of 128
+    # centers, row-wise Adagrad, whose steps adapt to each row, so that its rate holds on any
+    # corpus (results/sweeps/fast_preset, tests/test_presets.py), and word2vec's subsampling.
+    "fast": {
+        "noise_sharing": "per_batch",
+        "shared_noise": 32,
+        "noise_groups": 16,
+        "batch_size": 2048,
+        "optimizer": "rowwise_adagrad",
+        "lr": 0.2,
+        "subsample": "word2vec",
+    },
+    # Large batches for accelerators: 16,384 centers a step, noise words shared by groups of
+    # 256, row-wise Adagrad, word2vec's subsampling (results/sweeps/gpu_preset; its speed:
+    # results/scale).
+    "gpu": {
+        "noise_sharing": "per_batch",
+        "shared_noise": 32,
+        "noise_groups": 64,
+        "batch_size": 16384,
+        "optimizer": "rowwise_adagrad",
+        "lr": 0.2,
+        "subsample": "word2vec",
+        "shuffle": "device",
+        "steps_per_dispatch": 256,
+    },
+    # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
+    "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
+}
+
+
+def preset(name: str, **overrides: Any) -> Config:
+    """The Config of a named preset, with ``overrides`` on top. A preset's rate belongs to its
+    optimiser: another ``optimizer`` without an ``lr`` trains at that optimiser's own default
+    rate (``preset_rate_note`` says so)."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets: {sorted(PRESETS)}")
+    values = {**PRESETS[name], **overrides}
+    if _rate_left_behind(name, overrides):
+        values["lr"] = None
+    return Config(**values)
+
+
+def preset_rate_note(name: str, overrides: dict[str, Any]) -> str | None:
+    """One line when ``preset(name, **overrides)`` leaves the preset's rate behind, else None."""
+    if not _rate_left_behind(name, overrides):
+        return None
+    from w2v_jax.optim import REGISTRY  # the optimisers' module reads this one
+
+    own = PRESETS[name].get("optimizer", Config.optimizer)
+    chosen = overrides["optimizer"]
+    return (
+        f"optimizer={chosen} trains at its own default rate {REGISTRY[chosen].default_lr:g}, "
+        f"not the {name} preset's lr={PRESETS[name]['lr']}, which is {own}'s (choose a rate "
+        f"with lr=RATE)"
+    )
+
+
+def _rate_left_behind(name: str, overrides: dict[str, Any]) -> bool:
+    """Whether ``overrides`` change the preset's optimiser but not its rate."""
+    own = PRESETS[name].get("optimizer", Config.optimizer)
+    return (
+        "lr" in PRESETS[name] and "lr" not in overrides and overrides.get("optimizer", own) != own
+    )
