@@ -30,6 +30,9 @@ LEVERS = {
     "the book's subsampling": ["--subsample", "book"],
     "noise words shared by 4x fewer centers": ["--noise-groups", "64"],
     "10 epochs": ["--num-epochs", "10"],
+    "rate decaying linearly to a floor (word2vec's)": ["--lr-schedule", "linear"],
+    "decaying from twice the rate": ["--lr-schedule", "linear", "--lr", "0.4"],
+    "warm-up over 100 steps": ["--lr-warmup-steps", "100"],
 }
 MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
 

@@ -6,6 +6,7 @@ import typing
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from tests.helpers import (
@@ -64,10 +65,52 @@ def test_only_the_batch_rows_change():
         assert set(changed) == set(np.unique(ids)), table
 
 
-def test_learning_rate_decays_linearly_to_a_floor():
-    rate = optim.linear_decay(0.5, 100)
-    values = [float(rate(jnp.int32(step))) for step in (0, 50, 100, 150)]
-    np.testing.assert_allclose(values, [0.5, 0.25, 0.5e-4, 0.5e-4], rtol=1e-6)
+def word2vec_alpha(start: float, done: int, total: int) -> float:
+    """word2vec.c's rate after ``done`` of ``total`` words: linear, floored at start * 1e-4."""
+    return max(start * (1 - done / total), start * 1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["sparse_sgd", "rowwise_adagrad"])
+def test_a_linear_schedule_decays_as_word2vec_s_rate(optimizer):
+    config = smoke_config(optimizer=optimizer, lr_schedule="linear")
+    factor = optim.schedule(config, total_steps=100)
+    steps = (0, 1, 37, 50, 99, 100, 150)
+    got = [0.5 * float(factor(jnp.int32(s))) for s in steps]
+    np.testing.assert_allclose(got, [word2vec_alpha(0.5, s, 100) for s in steps], rtol=1e-6)
+
+
+def test_warm_up_rises_linearly_then_the_schedule_goes_on():
+    warm = smoke_config(optimizer="rowwise_adagrad", lr_schedule="linear", lr_warmup_steps=10)
+    factor = optim.schedule(warm, total_steps=100)
+    got = [float(factor(jnp.int32(s))) for s in (0, 4, 9, 10, 50)]
+    np.testing.assert_allclose(got, [0.1 * 1.0, 0.5 * 0.96, 1.0 * 0.91, 0.9, 0.5], rtol=1e-6)
+    constant = optim.schedule(warm.replace(lr_schedule="constant"), total_steps=100)
+    np.testing.assert_allclose([float(constant(jnp.int32(s))) for s in (0, 9, 99)], [0.1, 1, 1])
+
+
+def test_the_book_s_rate_has_no_schedule():
+    assert optim.schedule(smoke_config(), 100) is None  # Adam takes its rate as it is
+    assert optim.schedule(smoke_config(optimizer="rowwise_adagrad"), 100) is None
+    assert smoke_config(optimizer="sparse_sgd").rate_decays  # word2vec's, its own
+    assert not smoke_config(optimizer="sparse_sgd", lr_schedule="constant").rate_decays
+
+
+def test_dense_adam_on_a_schedule_equals_optax_s_scheduled_adam():
+    config = smoke_config(embed_size=6, lr=0.05, lr_schedule="linear", lr_warmup_steps=2)
+    state, ours = fresh_state(config, VOCAB, total_steps=4)
+    rates = optax.join_schedules(
+        [optax.linear_schedule(0.025, 0.05, 1), lambda n: 0.05 * (1 - (n + 1) / 4)], [1]
+    )
+    theirs = optim.DenseOptax(optax.adam(rates))
+    batch = to_pairs(random_batch(np.random.default_rng(1), VOCAB, length=12))
+    expected = state.replace(opt_state=theirs.init(state.params))
+    ours_step = jax.jit(step.make_train_step(config, ours))
+    theirs_step = jax.jit(step.make_train_step(config, theirs))
+    for _ in range(3):
+        state, expected = ours_step(state, batch)[0], theirs_step(expected, batch)[0]
+    jax.tree.map(
+        lambda a, b: np.testing.assert_allclose(a, b, atol=1e-7), state.params, expected.params
+    )
 
 
 def test_sparse_sgd_finds_planted_partners():

@@ -1,5 +1,6 @@
 """Every preset trains on four corpora without its loss diverging: PTB, PTB repeated 16 times,
-a corpus with a small vocabulary and a synthetic Zipf corpus (both generated here).
+a corpus with a small vocabulary and a synthetic Zipf corpus (both generated here); on PTB,
+with every optimiser and either noise sharing, its loss falls well below ln 2 in a short run.
 
 "Holds" means every epoch's loss is finite and the last is below the first dispatch's. Each
 preset trains with its own settings for at most 2 epochs (on PTB repeated, 1): the presets'
@@ -9,13 +10,19 @@ rates are constant or decay, so the first epochs are where their steps are large
 from __future__ import annotations
 
 import dataclasses
+import itertools
+import math
+import typing
 
 import numpy as np
 import pytest
 
 from tests.helpers import prepare_text
+from w2v_jax.config import NoiseSharing, Optimizer
 from w2v_jax.presets import PRESETS, preset
 from w2v_jax.run import Data, prepare, train
+
+OPTIMIZERS = typing.get_args(Optimizer)
 
 
 def small_vocabulary_corpus(tokens: int = 600_000, vocab: int = 3_500, seed: int = 0) -> str:
@@ -84,11 +91,38 @@ def test_the_generated_corpora_have_the_shapes_they_stand_for(generated):
     assert 5_000 < len(zipf.vocab) < 10_000 and zipf.vocab.counts[0] > 0.05 * 1_000_000
 
 
-@pytest.mark.parametrize("name", sorted(PRESETS))
-def test_presets_hold_on_ptb(ptb_dir, name):
-    config = preset(name)
-    config = config.replace(num_epochs=min(config.num_epochs, 2))
-    assert_holds(config, prepare(config, data_dir=ptb_dir))
+def grid() -> dict[str, dict]:
+    """Every preset x optimiser x noise sharing, each at its own rate (the preset's for its
+    own optimiser, else the optimiser's default), once per distinct run: best differs from
+    book only in Adam's rate (and its epochs)."""
+    cases, seen = {}, set()
+    for name, optimizer, sharing in itertools.product(
+        sorted(PRESETS), OPTIMIZERS, typing.get_args(NoiseSharing)
+    ):
+        config = preset(name, optimizer=optimizer, noise_sharing=sharing)
+        config = config.replace(num_epochs=2 if config.batch_size > 4096 else 1)
+        key = config.replace(resample_each_epoch=False)
+        if key not in seen:
+            seen.add(key)
+            cases[f"{name}, {optimizer}, {sharing}"] = config
+    return cases
+
+
+@pytest.fixture(scope="module")
+def ptb_data(ptb_dir):
+    """PTB's data stage, once for each data key."""
+    cache = {}
+    return lambda config: cache.setdefault(config.data_key(), prepare(config, data_dir=ptb_dir))
+
+
+@pytest.mark.parametrize("config", grid().values(), ids=grid().keys())
+def test_every_preset_optimiser_and_noise_sharing_learns_on_ptb(ptb_data, config):
+    """A short run (one PTB epoch; two, 50 steps, for the gpu preset's batches of 16,384)
+    ends with its loss well below the ln 2 of untrained vectors: the rates suit the batch
+    sizes, the noise sharing and the optimiser they are used with. The presets' own
+    optimisers hold at their first steps, where the steps are largest (``assert_holds``)."""
+    run = assert_holds(config, ptb_data(config))
+    assert run.history[-1].loss < 0.9 * math.log(2), [stats.loss for stats in run.history]
 
 
 @pytest.mark.slow
@@ -126,24 +160,17 @@ def test_a_presets_rate_belongs_to_its_optimiser():
     rate given, or the preset's own optimiser, keeps the preset's."""
     from w2v_jax.presets import preset_rate_note
 
-    assert preset("fast", optimizer="sparse_sgd").lr is None  # sparse_sgd's own: 2500
+    assert preset("fast", optimizer="sparse_sgd").lr is None  # sparse_sgd's own: 1250
     assert preset("fast", optimizer="sparse_sgd", lr=3.0).lr == 3.0
     assert preset("fast", optimizer="rowwise_adagrad").lr == 0.2
     assert preset("best", optimizer="lazy_adam").lr is None and preset("best").lr == 0.002
     assert preset("book", optimizer="sgd").lr is None  # book has no rate of its own
     assert preset_rate_note("fast", {"optimizer": "sparse_sgd"}) == (
-        "optimizer=sparse_sgd trains at its own default rate 2500, not the fast preset's "
+        "optimizer=sparse_sgd trains at its own default rate 1250, not the fast preset's "
         "lr=0.2, which is rowwise_adagrad's (choose a rate with lr=RATE)"
     )
     assert preset_rate_note("fast", {"optimizer": "sparse_sgd", "lr": 3.0}) is None
     assert preset_rate_note("book", {"optimizer": "sgd"}) is None
-
-
-def test_fast_with_row_sparse_sgd_learns_at_its_own_rate(ptb_dir):
-    """The case that stayed at ln 2 with the preset's rate: now it learns."""
-    config = preset("fast", optimizer="sparse_sgd", num_epochs=1)
-    run = train(config, data=prepare(config, data_dir=ptb_dir), evaluation=None, progress=False)
-    assert run.history[0].loss < 0.6
 
 
 def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):

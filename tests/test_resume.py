@@ -19,6 +19,9 @@ CASES = {
         optimizer="rowwise_adagrad", lr=0.2, noise_sharing="per_batch", shared_noise=16
     ),
     "sparse_sgd (a rate decaying over the run)": dict(optimizer="sparse_sgd", lr=20.0),
+    "rowwise_adagrad, warm-up and linear decay": dict(
+        optimizer="rowwise_adagrad", lr=0.2, lr_schedule="linear", lr_warmup_steps=40
+    ),
     "streamed, 4 groups an epoch": dict(block_tokens=1000, group_blocks=3),
     "device shuffle": dict(shuffle="device"),
     "runs trained together": dict(lr=(0.003, 0.01, 0.03)),

@@ -31,6 +31,7 @@ SubsampleFormula = Literal["book", "word2vec"]
 EncodingErrors = Literal["strict", "replace"]
 Tokenizer = Literal["whitespace", "words"]
 LossWeighting = Literal["per_center", "per_slot"]
+LrSchedule = Literal["constant", "linear"]
 
 
 def _role(default: Any, role: str) -> Any:
@@ -64,6 +65,14 @@ class Config:
     with its rate decaying linearly to lr * 1e-4 over the run, as word2vec's;
     "rowwise_adagrad", Adagrad with one accumulator per row; "lazy_adam", Adam whose moments
     and bias correction move only on touched rows."""
+    lr_schedule: LrSchedule | None = None
+    """How the rate moves over the run: "constant", or "linear", down to lr * 1e-4 at the
+    run's last step, as word2vec's (its small last steps let the vectors settle); None: the optimiser's own, "linear" for "sparse_sgd", "constant"
+    for the others (the book's). A function of the step number, so a resumed run continues
+    it; a decaying run's num_epochs is part of the run."""
+    lr_warmup_steps: int = 0
+    """The rate rises linearly from lr / lr_warmup_steps to lr over this many first steps
+    (0: none), so that the first steps from random tables do not overshoot."""
     adam_b1: float = _role(0.9, PER_RUN)
     """Adam's decay rate of the first moment (used by "adam" and "lazy_adam")."""
     adam_b2: float = _role(0.999, PER_RUN)
@@ -174,7 +183,7 @@ class Config:
         for name in ("adam_b1", "adam_b2"):
             self._require(name, 0 <= getattr(self, name) < 1, "must be in [0, 1)")
         mesh_sizes(self.mesh)  # raises on a malformed mesh
-        for name in ("seed", "checkpoint_every"):
+        for name in ("seed", "checkpoint_every", "lr_warmup_steps"):
             self._require(name, getattr(self, name) >= 0, "must be non-negative")
 
     def _require(self, name: str, ok: bool, why: str) -> None:
@@ -217,12 +226,19 @@ class Config:
         execution = self.fields_of(EXECUTION)
         return tuple(f.name for f in dataclasses.fields(self) if f.name not in execution)
 
+    @property
+    def rate_decays(self) -> bool:
+        """Whether the rate decays over the whole run: ``lr_schedule`` "linear", or None with
+        sparse_sgd, whose rate decays as word2vec's (the other optimisers' stays constant)."""
+        if self.lr_schedule is None:
+            return self.optimizer == "sparse_sgd"
+        return self.lr_schedule == "linear"
+
     def resume_fields(self) -> tuple[str, ...]:
         """Fields a run resumed from a checkpoint must match: the math fields and, where the
-        learning rate decays over the whole run (sparse_sgd), num_epochs, since growing it
-        would make the rate jump back up."""
-        decays = ("num_epochs",) if self.optimizer == "sparse_sgd" else ()
-        return (*self.math_fields(), *decays)
+        learning rate decays over the whole run, num_epochs, since growing it would make the
+        rate jump back up."""
+        return (*self.math_fields(), *(("num_epochs",) if self.rate_decays else ()))
 
     def replace(self, **overrides: Any) -> Config:
         """A copy with some fields changed (validated like a new Config)."""

@@ -13,7 +13,9 @@ An optimiser sees a step's gradient as the rows the batch touched: for each tabl
 
 Each optimiser owns its hyperparameters (``Entry``: which Config fields it reads and its own
 default learning rate). A hyperparameter is a float, or a [runs, 1] array for several runs
-trained together, which broadcasts over tables [vocab, runs, embed].
+trained together, which broadcasts over tables [vocab, runs, embed]. Every optimiser takes its
+rate times the run's schedule (``schedule``: a linear warm-up, then constant or a linear decay
+to a floor, word2vec's), a function of the step number alone, so a resumed run continues it.
 
 A new optimiser is one class with ``init`` and ``update``, an entry in ``REGISTRY``, and its test.
 """
@@ -36,6 +38,10 @@ RowGrads = dict[str, list[tuple[jax.Array, jax.Array]]]
 Hyper = float | jax.Array  # a hyperparameter: one run's, or [runs, 1] for runs trained together
 
 FINAL_LR_FRACTION = 1e-4
+"""A decaying rate ends at lr times this (word2vec's floor)."""
+
+Schedule = Callable[[jax.Array], jax.Array] | None
+"""Step -> the factor of the rate at that step; None: 1 throughout (the rate as it is)."""
 
 
 class Optimizer(Protocol):
@@ -69,11 +75,12 @@ class DenseOptax:
 @dataclasses.dataclass(frozen=True)
 class SparseSGD:
     """SGD on the touched rows only, ``-rate * gradient`` scattered into the tables: the same
-    update as dense SGD without a pass over every row. The rate decays linearly from ``lr`` to
-    ``lr * FINAL_LR_FRACTION`` over ``total_steps``, as word2vec's does."""
+    update as dense SGD without a pass over every row. Unless its config says otherwise, the
+    rate decays linearly from ``lr`` to ``lr * FINAL_LR_FRACTION`` over the run, as word2vec's
+    does (``Config.rate_decays``)."""
 
     lr: Hyper
-    total_steps: int
+    schedule: Schedule = None
 
     def init(self, params: Params) -> Any:
         return optax.EmptyState()  # stateless; a named empty state, which checkpoints can hold
@@ -81,7 +88,7 @@ class SparseSGD:
     def update(
         self, params: Params, state: Any, grads: RowGrads, step: jax.Array
     ) -> tuple[Params, Any]:
-        rate = linear_decay(self.lr, self.total_steps)(step)
+        rate = scheduled(self.lr, self.schedule, step)
         new = {}
         for name, table in ((name, params[name]["embedding"]) for name in params):
             ids, rows = _concatenated(grads[name])
@@ -91,17 +98,19 @@ class SparseSGD:
 
 class _AdaptiveRows:
     """Row-sparse optimisers with state per row: for each table, the touched ids are made
-    distinct (their gradient rows summed), then ``row_step(ids, rows, table_state)`` gives
-    each row's step and the table's new state."""
+    distinct (their gradient rows summed), then ``row_step(ids, rows, table_state, rate)``
+    gives each row's step and the table's new state (``rate``: lr times the schedule's
+    factor at this step)."""
 
     def update(
         self, params: Params, state: Any, grads: RowGrads, step: jax.Array
     ) -> tuple[Params, Any]:
+        rate = scheduled(self.lr, self.schedule, step)
         new_params, new_state = {}, {}
         for name in params:
             table = params[name]["embedding"]
             ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
-            step_rows, new_state[name] = self.row_step(ids, rows, state[name])
+            step_rows, new_state[name] = self.row_step(ids, rows, state[name], rate)
             new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
         return new_params, new_state
 
@@ -119,6 +128,7 @@ class RowwiseAdagrad(_AdaptiveRows):
     grows; a start of 0.1, as optax's dense Adagrad has, would dwarf it and make this SGD)."""
 
     lr: Hyper
+    schedule: Schedule = None
     initial_accumulator: float = 0.0
     eps: float = 1e-10
 
@@ -130,9 +140,9 @@ class RowwiseAdagrad(_AdaptiveRows):
             for name in params
         }
 
-    def row_step(self, ids: jax.Array, rows: jax.Array, acc: jax.Array):
+    def row_step(self, ids: jax.Array, rows: jax.Array, acc: jax.Array, rate: Hyper):
         acc_rows = _get(acc, ids) + jnp.mean(jnp.square(rows), axis=-1)  # [n, (runs)]
-        step = -self.lr * rows / jnp.sqrt(acc_rows + self.eps)[..., None]
+        step = -rate * rows / jnp.sqrt(acc_rows + self.eps)[..., None]
         return step, _set(acc, ids, acc_rows)
 
 
@@ -148,6 +158,7 @@ class LazyAdam(_AdaptiveRows):
     lr: Hyper
     b1: Hyper = 0.9
     b2: Hyper = 0.999
+    schedule: Schedule = None
     eps: float = 1e-8
 
     def init(self, params: Params) -> Any:
@@ -160,14 +171,14 @@ class LazyAdam(_AdaptiveRows):
             for name in params
         }
 
-    def row_step(self, ids: jax.Array, rows: jax.Array, moments: dict):
+    def row_step(self, ids: jax.Array, rows: jax.Array, moments: dict, rate: Hyper):
         count = _get(moments["count"], ids) + 1
         mu = self.b1 * _get(moments["mu"], ids) + (1 - self.b1) * rows
         nu = self.b2 * _get(moments["nu"], ids) + (1 - self.b2) * jnp.square(rows)
         t = count.astype(jnp.float32).reshape(-1, *(1,) * (rows.ndim - 1))  # [n, (1,) 1]
         mu_hat, nu_hat = mu / (1 - self.b1**t), nu / (1 - self.b2**t)
         return (
-            -self.lr * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
+            -rate * mu_hat / (jnp.sqrt(nu_hat) + self.eps),
             {
                 "mu": _set(moments["mu"], ids, mu),
                 "nu": _set(moments["nu"], ids, nu),
@@ -176,14 +187,31 @@ class LazyAdam(_AdaptiveRows):
         )
 
 
-def linear_decay(lr: Hyper, total_steps: int) -> Callable[[jax.Array], jax.Array]:
-    """Step -> learning rate, from ``lr`` down to ``lr * FINAL_LR_FRACTION`` at ``total_steps``."""
+def schedule(config: Config, total_steps: int) -> Schedule:
+    """The factor of ``config``'s rate at each step of a run of ``total_steps``: up linearly
+    from 1/warm-up over its first ``lr_warmup_steps`` steps, then 1 ("constant") or down
+    linearly to ``FINAL_LR_FRACTION`` at ``total_steps`` ("linear"); None when it is 1
+    throughout, so that the book's Adam takes its rate as it is."""
+    decays = config.rate_decays
+    warmup = config.lr_warmup_steps
+    if not decays and not warmup:
+        return None
 
-    def rate(step: jax.Array) -> jax.Array:
-        left = 1.0 - step.astype(jnp.float32) / max(total_steps, 1)
-        return lr * jnp.maximum(left, FINAL_LR_FRACTION)
+    def factor(step: jax.Array) -> jax.Array:
+        step = step.astype(jnp.float32)
+        value = jnp.float32(1.0)
+        if decays:
+            value = jnp.maximum(1.0 - step / max(total_steps, 1), FINAL_LR_FRACTION)
+        if warmup:
+            value = value * jnp.minimum((step + 1.0) / warmup, 1.0)
+        return value
 
-    return rate
+    return factor
+
+
+def scheduled(lr: Hyper, factor: Schedule, step: jax.Array) -> Hyper:
+    """The rate at ``step``: ``lr`` times the schedule's factor."""
+    return lr if factor is None else lr * factor(step)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -194,7 +222,7 @@ class Entry:
     gradient; one of SGD is ``lr`` times a gradient that is a mean over the batch), so none
     shares another's default."""
 
-    build: Callable[[dict[str, Hyper], int], Optimizer]
+    build: Callable[[dict[str, Hyper], Schedule], Optimizer]
     default_lr: float
     hyperparameters: tuple[str, ...] = ("lr",)
     """The Config fields it reads (each may differ between runs trained together)."""
@@ -203,25 +231,31 @@ class Entry:
 def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
     """A dense optax optimiser; ``names`` maps its keyword arguments to Config fields."""
 
-    def build(hyper: dict[str, Hyper], total_steps: int) -> Optimizer:
-        del total_steps
+    def build(hyper: dict[str, Hyper], factor: Schedule) -> Optimizer:
+        lr = hyper["lr"]
+        # optax counts its steps in its state, from 0 as TrainState.step does.
+        rate = lr if factor is None else (lambda count: lr * factor(count))
         return DenseOptax(
-            make(learning_rate=hyper["lr"], **{arg: hyper[field] for arg, field in names.items()})
+            make(learning_rate=rate, **{arg: hyper[field] for arg, field in names.items()})
         )
 
     return Entry(build, default_lr, ("lr", *names.values()))
 
 
-# Config.optimizer -> its entry. The default learning rates of the row-sparse and Adagrad
-# entries come from the PTB sweeps of results/sweeps (see docs/optimisers.md).
+# Config.optimizer -> its entry. Adam's is the book's; rowwise_adagrad's and lazy_adam's come
+# from the PTB sweeps of results/sweeps (see docs/optimisers.md). SGD's and Adagrad's (optax's
+# accumulator starts at 0.1, so its steps scale with the gradient, as SGD's) are rates that
+# learn at every preset's batch size, 512 to 16,384, with either noise sharing
+# (tests/test_presets.py): the sweeps' 2500 for sparse_sgd, chosen at 2,048, diverges at 512,
+# and Adagrad's former 100 left the loss near ln 2 for two epochs at 16,384.
 REGISTRY: dict[str, Entry] = {
     "adam": _optax_entry(optax.adam, 0.01, b1="adam_b1", b2="adam_b2"),
-    "adagrad": _optax_entry(optax.adagrad, 100.0),
+    "adagrad": _optax_entry(optax.adagrad, 300.0),
     "sgd": _optax_entry(optax.sgd, 1000.0),
-    "sparse_sgd": Entry(lambda hyper, total: SparseSGD(hyper["lr"], total), 2500.0),
-    "rowwise_adagrad": Entry(lambda hyper, total: RowwiseAdagrad(hyper["lr"]), 0.2),
+    "sparse_sgd": Entry(lambda hyper, factor: SparseSGD(hyper["lr"], factor), 1250.0),
+    "rowwise_adagrad": Entry(lambda hyper, factor: RowwiseAdagrad(hyper["lr"], factor), 0.2),
     "lazy_adam": Entry(
-        lambda hyper, total: LazyAdam(hyper["lr"], hyper["adam_b1"], hyper["adam_b2"]),
+        lambda hyper, factor: LazyAdam(hyper["lr"], hyper["adam_b1"], hyper["adam_b2"], factor),
         0.01,
         ("lr", "adam_b1", "adam_b2"),
     ),
@@ -238,14 +272,15 @@ def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
     """The optimiser of ``configs`` for a run of ``total_steps``. Several configs (runs
     trained together, differing only in their optimiser's hyperparameters) give one optimiser
     whose hyperparameters are [runs, 1] arrays: they broadcast over tables and rows laid out
-    [..., runs, embed], so every run takes its own step."""
+    [..., runs, embed], so every run takes its own step. Its rate follows the configs'
+    schedule (``schedule``) over ``total_steps``."""
     configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
     entry = REGISTRY[configs[0].optimizer]
     hyper = {}
     for field in entry.hyperparameters:
         values = [learning_rate(c) if field == "lr" else getattr(c, field) for c in configs]
         hyper[field] = values[0] if len(configs) == 1 else jnp.asarray(values, jnp.float32)[:, None]
-    return entry.build(hyper, total_steps)
+    return entry.build(hyper, schedule(configs[0], total_steps))
 
 
 def _dense(table: jax.Array, touched: list[tuple[jax.Array, jax.Array]]) -> jax.Array:
