@@ -67,9 +67,10 @@ class Config:
     and bias correction move only on touched rows."""
     lr_schedule: LrSchedule | None = None
     """How the rate moves over the run: "constant", or "linear", down to lr * 1e-4 at the
-    run's last step, as word2vec's (its small last steps let the vectors settle); None: the optimiser's own, "linear" for "sparse_sgd", "constant"
-    for the others (the book's). A function of the step number, so a resumed run continues
-    it; a decaying run's num_epochs is part of the run."""
+    run's last step, as word2vec's (its small last steps let the vectors settle); None: the
+    optimiser's own, "linear" for "sparse_sgd", "constant" for the others (the book's). A
+    function of the step number, so a resumed run continues it; a decaying run's num_epochs
+    is part of the run."""
     lr_warmup_steps: int = 0
     """The rate rises linearly from lr / lr_warmup_steps to lr over this many first steps
     (0: none), so that the first steps from random tables do not overshoot."""
