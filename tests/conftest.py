@@ -7,6 +7,10 @@ from pathlib import Path
 
 import pytest
 
+# The tests run in two worker processes (pyproject's addopts): on an accelerator, each takes
+# the memory it needs rather than JAX's default 75% of the device.
+os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+
 from tests.helpers import REPO
 from w2v_jax import data
 from w2v_jax.data.corpus import CACHE_ENV_VAR

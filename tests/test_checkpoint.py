@@ -180,3 +180,24 @@ def test_damaged_or_incomplete_newest_step_falls_back_with_a_warning(tmp_path, t
 def test_no_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(checkpoint.CheckpointError, match="no checkpoint"):
         Embeddings.from_checkpoint(tmp_path / "nothing-here")
+
+
+def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(caplog):
+    """After a damaged step's read fails (said in one line), its other array reads' failures
+    reach asyncio's logger when collected; those, and only those, are dropped."""
+    import logging
+
+    from w2v_jax.checkpoint import drop_closed_loop_reports
+
+    drop_closed_loop_reports()
+    asyncio_logger = logging.getLogger("asyncio")
+    unretrieved = (
+        "Task exception was never retrieved\nfuture: <Task finished name='Task-34' "
+        "coro=<async_deserialize() done, defined at .../serialization.py:394>>"
+    )
+    with caplog.at_level("ERROR", logger="asyncio"):
+        asyncio_logger.error(unretrieved)
+        asyncio_logger.error("Task exception was never retrieved\nfuture: <Task coro=<mine()>>")
+    assert [r.getMessage() for r in caplog.records] == [
+        "Task exception was never retrieved\nfuture: <Task coro=<mine()>>"
+    ]

@@ -92,10 +92,27 @@ def drop_closed_loop_reports() -> None:
     """For a process's owner (an entry script; the library changes no interpreter-wide hook):
     after a failed read of a damaged step, TensorStore may still complete a future into
     Orbax's event loop, which is closed by then; Python reports that, from a background thread,
-    as a traceback of ``RuntimeError: Event loop is closed``. The read's failure is reported
-    already (one line), so only that report is dropped; any other goes to the previous hook."""
+    as a traceback of ``RuntimeError: Event loop is closed``. Or the read's other array tasks
+    fail too, and asyncio logs each, when it is collected, as "Task exception was never
+    retrieved". The read's failure is reported already (one line), so only those reports are
+    dropped; any other goes to the previous hook, or is logged."""
     if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
         sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
+    asyncio_logger = logging.getLogger("asyncio")
+    if not any(isinstance(f, _DropUnretrievedReads) for f in asyncio_logger.filters):
+        asyncio_logger.addFilter(_DropUnretrievedReads())
+
+
+class _DropUnretrievedReads(logging.Filter):
+    """asyncio's report of an Orbax array read whose failure nobody awaited (the first one
+    failed the restore, and was reported)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        return not (
+            message.startswith("Task exception was never retrieved")
+            and "async_deserialize" in message
+        )
 
 
 def _drop_closed_loop_callbacks(previous: Callable) -> Callable:
