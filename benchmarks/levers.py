@@ -1,5 +1,5 @@
-"""What each lever does to quality: the fast preset with one option changed at a time, and all
-together, on PTB and on the real-text corpus, over seeds.
+"""What each lever does to quality: the fast preset with one option changed at a time, and the
+options that are not about cost together, on PTB and on the real-text corpus, over seeds.
 
     python -m benchmarks.levers [--seeds 3] [--corpora ptb real_text] [--levers NAME ...]
         [--real-text runs/real_text/dictionaries.txt] [--data-dir DIR] [--out runs/levers]
@@ -31,8 +31,12 @@ LEVERS = {
     "noise words shared by 4x fewer centers": ["--noise-groups", "64"],
     "10 epochs": ["--num-epochs", "10"],
     "rate decaying linearly to a floor (word2vec's)": ["--lr-schedule", "linear"],
-    "decaying from twice the rate": ["--lr-schedule", "linear", "--lr", "0.4"],
     "warm-up over 100 steps": ["--lr-warmup-steps", "100"],
+    "64 noise words a group, not 32": ["--shared-noise", "64"],
+    "together: per slot, decay, warm-up, 64 noise words": [
+        *("--loss-weighting", "per_slot", "--lr-schedule", "linear"),
+        *("--lr-warmup-steps", "100", "--shared-noise", "64"),
+    ],
 }
 MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
 
