@@ -25,9 +25,10 @@ def topic_text():
     return topic_corpus(sentences=3000)[0]
 
 
-@pytest.fixture(scope="module")
-def streamed(topic_text):
-    config = topic_config(**STREAMED)
+@pytest.fixture(scope="module", params=["host", "device"])
+def streamed(topic_text, request):
+    """The streamed corpus with its examples drawn on the host, and on the device."""
+    config = topic_config(**STREAMED, draw=request.param)
     return config, prepare_text(config, topic_text)
 
 
@@ -87,7 +88,10 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
             order = np.asarray(feed.group_order(config, group.rows, epoch, index))
             rows = order[order < group.rows]
             assert np.array_equal(np.sort(rows), np.arange(group.rows))
-            assert not np.asarray(group.examples["num_live"][group.rows :]).any(), "padding"
+            live = np.asarray(group.examples["num_live"]) > 0
+            held = group.layout.device_rows()[:-1]
+            assert live[held].all() and not np.delete(live, held).any()
+            assert not live[group.layout.padding_row]
             assert len(order) == plan.batches[index] == group.end_step - group.first_step
             seen += len(rows)
         assert seen == prepared.num_centers == plan.rows.sum()
@@ -102,8 +106,9 @@ def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
     first = [g.examples for g in stream.groups(epoch_one)]
     again = [g.examples for g in stream.groups(stream.plan.group_start(1, 2) + 1)]
     for a, b in zip(first[2:], again, strict=True):
-        for name in ("centers", "contexts_negatives", "num_live"):
-            assert np.array_equal(a[name], b[name])
+        for name in ("centers", "contexts_negatives", "tokens", "position", "num_live"):
+            if name in a:
+                assert np.array_equal(a[name], b[name])
 
 
 def test_streamed_training_learns_the_topics(streamed):
@@ -118,6 +123,8 @@ def test_streamed_training_learns_the_topics(streamed):
 
 def test_resampling_each_epoch_draws_each_block_anew(streamed):
     config, prepared = streamed
+    if config.draw == "device":
+        pytest.skip("the device's draws: tests/test_draws.py")
     block = np.array([3])
     for resample in (False, True):
         draws = [

@@ -27,6 +27,7 @@ Optimizer = Literal["adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "
 NoiseSharing = Literal["per_context", "per_batch"]
 Layout = Literal["auto", "packed", "padded"]
 Shuffle = Literal["host", "device"]
+Draw = Literal["auto", "host", "device"]
 SubsampleFormula = Literal["book", "word2vec"]
 EncodingErrors = Literal["strict", "replace"]
 Tokenizer = Literal["whitespace", "words"]
@@ -119,6 +120,13 @@ class Config:
     permutation drawn on the accelerator, another order from the same seed, for corpora of
     millions of centers, where the host's permutation (about 0.1 s per million centers) would
     bound the speed."""
+    draw: Draw = _role("auto", DATA)
+    """Where the examples (subsampling, windows, contexts, noise words) are drawn: "host", by
+    the book's numpy stage (w2v_jax.data.examples), then copied to the device as rows;
+    "device", inside compiled programs (w2v_jax.draws) from the token ids the host streams,
+    the same distributions from other random streams, about a tenth of the bytes over the
+    host-to-device link and no rows in host memory. "auto": the host for a corpus of one
+    group (PTB: the book's path, exactly), the device for a streamed one."""
     block_tokens: int = _role(1 << 20, DATA)
     """The corpus is subsampled and turned into examples a block of about this many tokens
     (whole sentences) at a time, so that host memory holds a few blocks, never the corpus.

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Iterator
@@ -23,9 +24,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, data, parallel
+from w2v_jax import batches, data, draws, parallel
 from w2v_jax.config import Config
-from w2v_jax.data.blocks import RunPlan, draw_group, shard_capacity
+from w2v_jax.data.blocks import Dataset, RunPlan, Slots, block_slots, draw_group, shard_capacity
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,6 +41,9 @@ class ShardLayout:
     """int64 [blocks of the group]: each block's rows, in group order."""
     shards: int
     shard_rows: int
+    slot_rows: int | None = None
+    """Examples drawn on the device: each block has a slot of this many rows in its shard
+    (the k-th block of a shard the k-th slot), the last always a padding row."""
 
     @classmethod
     def whole(cls, rows: int, capacity: int | None = None) -> ShardLayout:
@@ -54,17 +58,33 @@ class ShardLayout:
         """The group positions of the blocks shard ``shard`` holds."""
         return np.arange(shard, len(self.block_rows), self.shards)
 
+    @property
+    def identity(self) -> bool:
+        """Whether a group row is its device row (one shard, blocks end to end)."""
+        return self.shards == 1 and self.slot_rows is None
+
+    @property
+    def padding_row(self) -> int:
+        """A device row that is a padding row: the batch order's padding index ``rows`` when
+        the rows are not mapped, else shard 0's last row (a shard's rows end with one), or
+        its first slot's last (a slot's rows do)."""
+        if self.identity:
+            return self.rows
+        return self.shard_rows - 1 if self.slot_rows is None else self.slot_rows - 1
+
     def device_rows(self) -> np.ndarray:
         """int32 [rows + 1]: the device row of each of the group's rows (blocks in group
         order), and last, for the batch order's padding index ``rows``, a padding row."""
         starts = np.zeros(len(self.block_rows), np.int64)
         for shard in range(self.shards):
             held = self.blocks_of(shard)
-            before = np.cumsum(self.block_rows[held]) - self.block_rows[held]
+            if self.slot_rows is None:
+                before = np.cumsum(self.block_rows[held]) - self.block_rows[held]
+            else:
+                before = np.arange(len(held)) * self.slot_rows
             starts[held] = shard * self.shard_rows + before
         mapped = [np.arange(start, start + rows) for start, rows in zip(starts, self.block_rows)]
-        # The padding index: shard 0's last row, a padding row (a shard's rows end with one).
-        return np.concatenate([*mapped, [self.shard_rows - 1]]).astype(np.int32)
+        return np.concatenate([*mapped, [self.padding_row]]).astype(np.int32)
 
 
 def to_device(
@@ -157,17 +177,19 @@ class Group:
         done = step - self.first_step
         if not done:
             return self.rows
-        padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
-        return int((np.asarray(self.order[done:]) != padding).sum())
+        return int((np.asarray(self.order[done:]) != self.layout.padding_row).sum())
 
     def counts(self, step: int, placement: parallel.Placement) -> tuple[int, int]:
         """The context pairs of the group's batches after ``step``, and the most live slots of
         any of its batches (what a packed batch must hold), counted in one program on the
         device, where the rows are. The order is grown with batches of padding rows to a power
         of two batches, so that the program compiles for a few shapes, not every group's."""
-        padding = self.rows if self.layout.shards == 1 else self.layout.shard_rows - 1
         host = np.asarray(self.order)
-        grown = np.full((1 << max(len(host) - 1, 0).bit_length(), host.shape[1]), padding, np.int32)
+        grown = np.full(
+            (1 << max(len(host) - 1, 0).bit_length(), host.shape[1]),
+            self.layout.padding_row,
+            np.int32,
+        )
         grown[: len(host)] = host
         pairs, most_live = _counts(
             self.examples["num_contexts"],
@@ -180,8 +202,8 @@ class Group:
 
 def device_order(layout: ShardLayout, order: np.ndarray | jax.Array) -> np.ndarray | jax.Array:
     """A batch order over a group's rows (``group_order``) as rows of its device examples (the
-    same order when the group is one shard)."""
-    if layout.shards == 1:
+    same order when the rows are not mapped)."""
+    if layout.identity:
         return order
     rows = layout.device_rows()
     return jnp.asarray(rows)[order] if isinstance(order, jax.Array) else rows[order]
@@ -219,9 +241,17 @@ class Stream:
         self.config, self.dataset = config, dataset
         self.plan = RunPlan(config, dataset)
         self.placement = placement or parallel.Placement.single()
-        self.one_group = len(dataset.blocks) - 1 <= config.group_blocks
+        self.on_device = dataset.drawn_on == "device"
+        self.one_group = not self.on_device and len(dataset.blocks) - 1 <= config.group_blocks
         self.shards = 1 if self.one_group else self.placement.data_size
-        self.shard_rows = shard_capacity(config, dataset, self.shards)
+        self._sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
+        if self.on_device:
+            self.slots = -(-config.group_blocks // self.shards)
+            self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
+            self.shard_rows = self.slots * self.slot_rows
+            self._drawer = DeviceDrawer(config, dataset, self.placement, self._sharding)
+        else:
+            self.shard_rows = shard_capacity(config, dataset, self.shards)
         # A corpus of one group keeps its examples for every epoch: (host, device).
         self._kept: tuple[data.examples.Examples, dict[str, jax.Array] | None] | None = None
         if first is not None and self.one_group:
@@ -231,7 +261,8 @@ class Stream:
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
         """The shapes and shardings of every group's device examples, to compile for."""
         rows, length = self.shards * self.shard_rows, self.config.max_len
-        sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
+        if self.on_device:
+            return self._drawer.shapes(self.shards * self.slots, rows)
         shapes = {
             "centers": (rows, 1),
             "contexts_negatives": (rows, length),
@@ -239,17 +270,22 @@ class Stream:
             "num_live": (rows,),
         }
         return {
-            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
+            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self._sharding)
             for name, shape in shapes.items()
         }
 
     def device_bytes(self) -> int:
-        """The bytes of examples the device holds at once: a corpus of one group keeps its
-        group; a stream holds the group it trains on and the next."""
+        """The bytes of examples each device holds at once: a corpus of one group keeps its
+        group; a stream holds the group it trains on and the next (drawn on the device: their
+        token ids too, as sent)."""
+        shapes = self.device_shapes()
         one = sum(
-            math.prod(shape.shape) * shape.dtype.itemsize for shape in self.device_shapes().values()
+            math.prod(shape.sharding.shard_shape(shape.shape)) * shape.dtype.itemsize
+            for shape in shapes.values()
         )
-        return one // (self.shards if self.shards > 1 else 1) * (1 if self.one_group else 2)
+        if self.on_device:
+            one += self._drawer.slot_bytes(self.slots)
+        return one * (1 if self.one_group else 2)
 
     def first_group(self) -> data.examples.Examples:
         """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
@@ -284,18 +320,19 @@ class Stream:
             # grain's pipeline waited 10% of an epoch where this waits none
             # (results/prefetch).
             pool = concurrent.futures.ThreadPoolExecutor(1)
-            drawn = self._ahead(pool, pool.submit(self._drawn, pairs[0]), pairs[1:])
+            draw = self._drawn_on_device if self.on_device else self._drawn
+            drawn = self._ahead(pool, pool.submit(draw, pairs[0]), pairs[1:], draw)
         else:
             drawn = iter(())
         return self._timed(drawn)
 
-    def _ahead(self, pool, first, pairs) -> Iterator[Group]:
-        """The groups of ``pairs`` after ``first`` (a future), each drawn in ``pool``'s thread
-        while the one before trains."""
+    def _ahead(self, pool, first, pairs, draw) -> Iterator[Group]:
+        """The groups of ``pairs`` after ``first`` (a future), each drawn by ``draw`` in
+        ``pool``'s thread while the one before trains."""
         try:
             ahead = first
             for pair in pairs:
-                group, ahead = ahead.result(), pool.submit(self._drawn, pair)
+                group, ahead = ahead.result(), pool.submit(draw, pair)
                 yield group
             yield ahead.result()
         finally:
@@ -330,6 +367,26 @@ class Stream:
         examples = shards_to_device(parts, layout, self.config.max_len, self.placement)
         return self._group(epoch, index, examples, layout)
 
+    def _drawn_on_device(self, pair: tuple[int, int]) -> Group:
+        """A group's token ids sent to the device, which draws its examples: this process
+        sends the blocks of its shards."""
+        epoch, index = pair
+        blocks = self.plan.epoch(epoch).groups[index]
+        layout = ShardLayout(
+            self.dataset.block_centers[blocks].astype(np.int64),
+            self.shards,
+            self.shard_rows,
+            self.slot_rows,
+        )
+        local = self.placement.local_data_shards() if self.shards > 1 else [0]
+        parts = {
+            shard: block_slots(self.dataset, blocks[layout.blocks_of(shard)], self.slots)
+            for shard in local
+        }
+        draw_epoch = epoch if self.config.resample_each_epoch else 0
+        examples = self._drawer.expand(parts, self.slots, self.shards, draw_epoch)
+        return self._group(epoch, index, examples, layout)
+
     def _single_group(self, pair: tuple[int, int]) -> Group:
         """A corpus of one group keeps its examples for every epoch (drawn anew each epoch
         with resample_each_epoch)."""
@@ -343,3 +400,112 @@ class Stream:
             device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
             self._kept = (host, device)
         return self._group(epoch, 0, device, layout)
+
+
+def drawn_on(config: Config, num_blocks: int) -> str:
+    """Where a run's examples are drawn (``Config.draw``): "auto" is the host for a corpus
+    of one group, the device for a streamed one."""
+    if config.draw != "auto":
+        return config.draw
+    return "host" if num_blocks <= config.group_blocks else "device"
+
+
+def keep_probabilities(dataset: Dataset) -> np.ndarray:
+    """float32 [vocab]: each word's chance to be kept, as the device compares it."""
+    return data.examples.keep_probabilities(
+        dataset.corpus, dataset.subsample_t, dataset.subsample_formula, dataset.vocab.counts
+    ).astype(np.float32)
+
+
+def count_on_device(dataset: Dataset) -> np.ndarray:
+    """int64 [blocks]: each block's centers as the device subsamples it (``draws``), counted
+    on this process's first device, a block at a time (every process counts them all: the
+    plan is everyone's)."""
+    device = jax.local_devices()[0]
+    keep = jax.device_put(keep_probabilities(dataset), device)
+    counted = []
+    for block in range(len(dataset.blocks) - 1):
+        slots = block_slots(dataset, np.array([block]), 1)
+        sent = jax.device_put((slots.ids[0], slots.offsets[0], slots.lengths[0]), device)
+        counted.append(draws.count_centers(*sent, block, keep, dataset.seed))
+    return np.array([int(count) for count in counted], np.int64)
+
+
+class DeviceDrawer:
+    """The device's side of a stream drawn there: the program that expands a group's slots
+    (``draws.expander``), laid out like the group (its slots along "data" on a mesh), and
+    the arrays every group shares (keep probabilities, the noise words' alias table)."""
+
+    def __init__(
+        self,
+        config: Config,
+        dataset: Dataset,
+        placement: parallel.Placement,
+        sharding: jax.sharding.Sharding,
+    ) -> None:
+        self.placement, self.sharding = placement, sharding
+        self.slot_shape = data.blocks.slot_shape(dataset)
+        self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
+        self._expand = draws.expander(
+            config.seed,
+            config.max_window,
+            config.noise_per_context,
+            self.slot_rows,
+            sharding,
+            placement.replicated,
+        )
+        self.dataset = dataset
+
+    @functools.cached_property
+    def keep(self) -> jax.Array:
+        return parallel.put(keep_probabilities(self.dataset), self.placement.replicated)
+
+    @functools.cached_property
+    def shared(self) -> dict[str, jax.Array]:
+        """The noise words' alias table, placed once (on first use) for every group."""
+        table = self.dataset.noise_table
+        return {
+            "noise_accept": parallel.put(table.accept, self.placement.replicated),
+            "noise_alias": parallel.put(table.alias, self.placement.replicated),
+        }
+
+    def shapes(self, slots: int, rows: int) -> dict[str, jax.ShapeDtypeStruct]:
+        """A group's examples as ``expand`` gives them."""
+        tokens, _ = self.slot_shape
+        by_slot = {"tokens": (slots * tokens,), "blocks": (slots,)}
+        by_row = ("centers", "position", "left", "num_contexts", "num_live")
+        shapes = {
+            **{name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self.sharding)
+               for name, shape in by_slot.items()},
+            **{name: jax.ShapeDtypeStruct((rows,), np.int32, sharding=self.sharding)
+               for name in by_row},
+            "draw_epoch": jax.ShapeDtypeStruct((), np.int32, sharding=self.placement.replicated),
+        }  # fmt: skip
+        for name, array in self.dataset.noise_table._asdict().items():
+            shapes[f"noise_{name}"] = jax.ShapeDtypeStruct(
+                array.shape, array.dtype, sharding=self.placement.replicated
+            )
+        return shapes
+
+    def slot_bytes(self, slots: int) -> int:
+        """The bytes of a shard's slots as sent (ids, offsets, lengths, blocks)."""
+        tokens, sentences = self.slot_shape
+        return slots * (tokens + sentences + 1 + 2) * 4
+
+    def expand(
+        self, parts: dict[int, Slots], slots: int, shards: int, draw_epoch: int
+    ) -> dict[str, jax.Array]:
+        """The group of the shards' slots ``parts`` (by shard) on the device, expanded."""
+        arrays = []
+        for name in ("ids", "offsets", "lengths", "blocks"):
+            local = {shard: getattr(part, name) for shard, part in parts.items()}
+            width = next(iter(local.values())).shape[1:]
+
+            def rows_of(index, local=local):
+                return local[(index[0].start or 0) // slots]
+
+            arrays.append(
+                jax.make_array_from_callback((shards * slots, *width), self.sharding, rows_of)
+            )
+        epoch = parallel.put(np.int32(draw_epoch), self.placement.replicated)
+        return {**self._expand(*arrays, epoch, self.keep), **self.shared}

@@ -6,6 +6,7 @@ trained together as a run axis of the state."""
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -15,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, data, optim, parallel, step
+from w2v_jax import batches, data, draws, optim, parallel, step
 from w2v_jax.config import Config
 
 
@@ -24,6 +25,7 @@ def make_chunk_runner(
     num_runs: int | None = None,
     capacity: int | None = None,
     shardings: tuple[Any, Any, Any] | None = None,
+    draw: Callable | None = None,
 ) -> Callable:
     """A jitted function running up to ``steps`` train steps in one dispatch.
 
@@ -39,12 +41,16 @@ def make_chunk_runner(
     ``shardings``, (state, examples, order) shardings (``parallel.Placement``), lays the
     program out on a mesh: the state where it lives, the order's rows along "data", the losses
     replicated.
+
+    ``draw(examples, rows) -> (rows' examples, rows of them)`` draws each step's rows from
+    examples drawn on the device (``draws.batch_rows``); None: the examples are the rows.
     """
 
     def run(state, examples, order, num_steps):
         def body(step, carry):
             state, loss_sums, counts = carry
-            state, metrics = step_fn(state, batches.gather(examples, order[step], capacity))
+            source, rows = (examples, order[step]) if draw is None else draw(examples, order[step])
+            state, metrics = step_fn(state, batches.gather(source, rows, capacity))
             return (
                 state,
                 loss_sums.at[step].set(metrics["loss_sum"]),
@@ -138,12 +144,27 @@ class Program:
             jax.tree.map(lambda x: getattr(x, "sharding", None) or placement.replicated, examples),
             placement.batch_rows,
         )
-        runner = make_chunk_runner(self.step_fn, self.num_runs, self.capacity, shardings)
+        runner = make_chunk_runner(
+            self.step_fn, self.num_runs, self.capacity, shardings, self.row_drawer(examples)
+        )
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
             compiler_options(self.config.deterministic)
         )
         self._compiled_capacity = self.capacity
         self.compile_seconds += time.perf_counter() - start
+
+    def row_drawer(self, examples: dict[str, Any]) -> Callable | None:
+        """Each step's rows drawn from ``examples`` drawn on the device (``draws``), or None
+        for the host's rows."""
+        if "tokens" not in examples:
+            return None
+        return functools.partial(
+            draws.batch_rows,
+            seed=self.config.seed,
+            max_window=self.config.max_window,
+            noise_per_context=self.config.noise_per_context,
+            slot_rows=examples["centers"].shape[0] // examples["blocks"].shape[0],
+        )
 
     def memory_analysis(self) -> Any:
         """XLA's memory figures of the compiled program (per device on a mesh)."""

@@ -100,6 +100,8 @@ def prepare(
     encoded = corpus_module.encode(corpus, config.min_freq, cache_dir, data_dir=data_dir)
     for note in encoded.notes:
         logger.warning(note)
+    num_blocks = len(blocks.block_bounds(encoded.corpus.offsets, config.block_tokens)) - 1
+    on_device = feed.drawn_on(config, num_blocks) == "device"
     dataset = blocks.build_dataset(
         encoded.vocab,
         encoded.corpus,
@@ -107,6 +109,7 @@ def prepare(
         config.seed,
         config.subsample,
         config.block_tokens,
+        feed.count_on_device if on_device else None,
     )
     groups = feed.Stream(config, dataset)
     examples = groups.first_group() if groups.one_group else None

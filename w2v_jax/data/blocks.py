@@ -9,6 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
+from collections.abc import Callable
 
 import numpy as np
 
@@ -49,6 +50,9 @@ class Dataset:
     subsample_t: float
     subsample_formula: str
     seed: int
+    drawn_on: str = "host"
+    """Where the examples are drawn ("host": ``group_examples``; "device": ``w2v_jax.draws``,
+    whose subsampling counted ``block_centers``)."""
 
     @property
     def num_centers(self) -> int:
@@ -73,9 +77,12 @@ def build_dataset(
     seed: int,
     subsample_formula: str = "book",
     block_tokens: int = 1 << 20,
+    count_on_device: Callable[[Dataset], np.ndarray] | None = None,
 ) -> Dataset:
     """Blocks, their centers and the noise distribution of an encoded corpus: the
-    epoch-independent part. One pass over the corpus, a block at a time."""
+    epoch-independent part. One pass over the corpus, a block at a time: subsampled here, or
+    by ``count_on_device(dataset)`` (the centers of each block), whose examples are then
+    drawn on the device."""
     blocks = block_bounds(corpus.offsets, block_tokens)
     dataset = Dataset(
         vocab,
@@ -86,14 +93,18 @@ def build_dataset(
         subsample_t,
         subsample_formula,
         seed,
+        "host" if count_on_device is None else "device",
     )
+    if count_on_device is not None:
+        dataset.block_centers[:] = count_on_device(dataset)
+    else:
 
-    def count(block: int) -> None:
-        dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
+        def count(block: int) -> None:
+            dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
 
-    # numpy leaves the interpreter in these loops, so threads use every core.
-    with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
-        list(pool.map(count, range(len(blocks) - 1)))
+        # numpy leaves the interpreter in these loops, so threads use every core.
+        with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
+            list(pool.map(count, range(len(blocks) - 1)))
     if dataset.num_centers == 0:
         raise ValueError(
             "no sentence keeps 2 or more tokens after subsampling, so there is no "
@@ -109,6 +120,49 @@ def block_bounds(offsets: np.ndarray, block_tokens: int) -> np.ndarray:
     targets = np.arange(block_tokens, int(offsets[-1]), block_tokens)
     cuts = np.searchsorted(offsets, targets, side="left")
     return np.unique(np.concatenate([[0], cuts, [len(offsets) - 1]])).astype(np.int64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Slots:
+    """Blocks as the device takes them (``w2v_jax.draws``): each block's token ids as encoded
+    and its sentence offsets, padded to the largest block's, so that every group has one
+    shape."""
+
+    ids: np.ndarray
+    """int32 [slots, tokens]: a block's ids, then 0s."""
+    offsets: np.ndarray
+    """int32 [slots, sentences + 1]: where each sentence starts, then the block's length."""
+    lengths: np.ndarray
+    """int32 [slots]: each block's tokens (0: an empty slot)."""
+    blocks: np.ndarray
+    """int32 [slots]: the block in each slot (0 for an empty one)."""
+
+    @property
+    def nbytes(self) -> int:
+        return sum(getattr(self, f.name).nbytes for f in dataclasses.fields(self))
+
+
+def slot_shape(dataset: Dataset) -> tuple[int, int]:
+    """(tokens, sentences) of the largest block: the shape of every slot."""
+    tokens = np.diff(np.asarray(dataset.corpus.offsets)[dataset.blocks])
+    return int(tokens.max(initial=1)), int(np.diff(dataset.blocks).max(initial=1))
+
+
+def block_slots(dataset: Dataset, blocks: np.ndarray, slots: int) -> Slots:
+    """``blocks`` read into ``slots`` slots (the ones after them empty)."""
+    tokens, sentences = slot_shape(dataset)
+    ids = np.zeros((slots, tokens), np.int32)
+    offsets = np.zeros((slots, sentences + 1), np.int32)
+    lengths = np.zeros(slots, np.int32)
+    held = np.zeros(slots, np.int32)
+    for slot, block in enumerate(blocks):
+        part = corpus_block(dataset.corpus, dataset.blocks, int(block))
+        length = len(part.ids)
+        ids[slot, :length] = part.ids
+        offsets[slot, : len(part.offsets)] = part.offsets
+        offsets[slot, len(part.offsets) :] = length
+        lengths[slot], held[slot] = length, block
+    return Slots(ids, offsets, lengths, held)
 
 
 def corpus_block(corpus: Corpus, blocks: np.ndarray, block: int) -> Corpus:

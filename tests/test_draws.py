@@ -1,0 +1,201 @@
+"""Examples drawn on the device (w2v_jax.draws) against the book's numpy stage, the reference:
+the same rows given the same subsampling and windows, and the same distributions where the
+random streams differ (keep rates, windows, noise words)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from tests.helpers import encode_text, topic_config
+from w2v_jax import data, draws, feed, parallel
+from w2v_jax.data.examples import draw_examples, keep_probabilities, noise_distribution
+from w2v_jax.data.vocab import Corpus
+
+
+def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
+    """Sentences of 1 to 30 words drawn with Zipf frequencies (frequent words to subsample,
+    rare ones under min_freq to become <unk>)."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, words + 1)
+    drawn = rng.choice(words, tokens, p=weights / weights.sum())
+    cuts = np.cumsum(rng.integers(1, 31, tokens // 10))
+    lines = np.split(drawn, cuts[cuts < tokens])
+    return "\n".join(" ".join(f"w{w}" for w in line) for line in lines) + "\n"
+
+
+def device_dataset(text, t=1e-3, formula="book", min_freq=3, block_tokens=20_000, seed=0):
+    vocab, corpus = encode_text(text, min_freq)
+    return data.blocks.build_dataset(
+        vocab, corpus, t, seed, formula, block_tokens, count_on_device=feed.count_on_device
+    )
+
+
+drawn_rows = jax.jit(
+    draws.batch_rows, static_argnames=("seed", "max_window", "noise_per_context", "slot_rows")
+)
+
+
+def expanded(config, dataset, block: int, draw_epoch: int = 0):
+    """Block ``block`` expanded alone on the default device, and every row of it drawn."""
+    placement = parallel.Placement.single()
+    drawer = feed.DeviceDrawer(config, dataset, placement, placement.replicated)
+    slots = data.blocks.block_slots(dataset, np.array([block]), 1)
+    examples = drawer.expand({0: slots}, 1, 1, draw_epoch)
+    rows, _ = drawn_rows(
+        examples,
+        np.arange(drawer.slot_rows, dtype=np.int32),
+        seed=config.seed,
+        max_window=config.max_window,
+        noise_per_context=config.noise_per_context,
+        slot_rows=drawer.slot_rows,
+    )
+    count = int(dataset.block_centers[block])
+    rows = {name: np.asarray(values)[:count] for name, values in rows.items()}
+    return examples, rows
+
+
+def host_reference(config, dataset, block: int, draw_epoch: int = 0):
+    """The block subsampled as the device subsamples it, and drawn by the numpy stage with
+    the device's windows."""
+    slots = data.blocks.block_slots(dataset, np.array([block]), 1)
+    length = int(slots.lengths[0])
+    keep, *_ = draws.subsampled(
+        slots.ids[0],
+        slots.offsets[0],
+        length,
+        block,
+        feed.keep_probabilities(dataset),
+        dataset.seed,
+    )
+    keep = np.asarray(keep)[:length]
+    ids, offsets = slots.ids[0, :length], slots.offsets[0]
+    kept_before = np.concatenate([[0], np.cumsum(keep)])
+    corpus = Corpus(ids[keep], kept_before[offsets[offsets <= length]].astype(np.int64))
+    count = int(dataset.block_centers[block])
+    windows = np.asarray(
+        draws.center_windows(dataset.seed, draw_epoch, block, count, config.max_window)
+    )
+    return corpus, draw_examples(
+        corpus,
+        dataset.noise_table,
+        config.max_window,
+        config.noise_per_context,
+        config.max_len,
+        np.random.default_rng(0),
+        windows=windows,
+    )
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return device_dataset(zipf_text())
+
+
+def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset):
+    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+    assert len(dataset.blocks) - 1 == 3
+    for block in range(3):
+        _, rows = expanded(config, dataset, block)
+        _, reference = host_reference(config, dataset, block)
+        assert len(reference) == dataset.block_centers[block] > 1000
+        assert np.array_equal(rows["centers"], reference.centers)
+        assert np.array_equal(rows["num_contexts"], reference.num_contexts)
+        assert np.array_equal(rows["num_live"], reference.num_live)
+        contexts = reference.labels  # the context slots: the same words
+        assert np.array_equal(
+            rows["contexts_negatives"][contexts], reference.contexts_negatives[contexts]
+        )
+        assert not rows["contexts_negatives"][~reference.mask].any(), "0s after the live slots"
+
+
+@pytest.mark.parametrize("formula", ["book", "word2vec"])
+def test_each_word_is_kept_at_its_formulas_rate(formula):
+    text = zipf_text(tokens=200_000, words=200, seed=1)
+    ours = device_dataset(text, t=1e-3, formula=formula, min_freq=1, block_tokens=1 << 20)
+    vocab = ours.vocab
+    keep = keep_probabilities(ours.corpus, 1e-3, formula, vocab.counts)
+    config = topic_config(subsample_t=1e-3, subsample=formula)
+    examples, _ = expanded(config, ours, 0)
+    kept = np.bincount(np.asarray(examples["tokens"]), minlength=len(vocab))[1:]
+    expected = vocab.counts[1:] * keep[1:]
+    spread = np.sqrt(vocab.counts[1:] * keep[1:] * (1 - keep[1:]))
+    assert np.all(np.abs(kept - expected) <= 4 * spread + 1)
+    assert keep[1] < 0.2, "the most frequent word is mostly dropped"
+
+
+def test_windows_are_uniform_and_contexts_stay_in_the_sentence(dataset):
+    config = topic_config(max_window=5, num_noise=1, subsample_t=1e-3)
+    windows = np.asarray(draws.center_windows(0, 0, 0, 200_000, 5))
+    counts = np.bincount(windows, minlength=6)
+    assert counts[0] == 0 and np.all(np.abs(counts[1:] - 40_000) < 4 * np.sqrt(32_000))
+    examples, rows = expanded(config, dataset, 0)
+    tokens = np.asarray(examples["tokens"])
+    position = np.asarray(examples["position"])[: len(rows["centers"])]
+    left = np.asarray(examples["left"])[: len(rows["centers"])]
+    kept, reference = host_reference(config, dataset, 0)
+    assert np.array_equal(tokens[position], rows["centers"][:, 0])
+    slot = np.arange(10)
+    places = position[:, None] - left[:, None] + slot + (slot >= left[:, None])
+    live = slot < rows["num_contexts"][:, None]
+    assert not np.any((places == position[:, None]) & live), "never the center itself"
+    rows["contexts_negatives"] = rows["contexts_negatives"][:, :10]
+    assert np.array_equal(tokens[np.where(live, places, 0)][live], rows["contexts_negatives"][live])
+    sentence = np.searchsorted(kept.offsets, np.arange(len(kept.ids)), side="right") - 1
+    assert np.all((sentence[np.where(live, places, 0)] == sentence[position][:, None])[live])
+    assert np.array_equal(rows["num_contexts"], reference.num_contexts)
+    assert rows["num_contexts"].max() == 10
+
+
+def test_noise_words_follow_the_reference_and_are_never_a_rows_context(dataset):
+    config = topic_config(max_window=3, num_noise=5, subsample_t=1e-3)
+    ours, theirs = [], []
+    for block in range(3):
+        _, rows = expanded(config, dataset, block)
+        _, reference = host_reference(config, dataset, block)
+        noise = rows["contexts_negatives"]
+        noise_slots = reference.mask & ~reference.labels
+        for row in range(len(noise)):
+            count = rows["num_contexts"][row]
+            assert not np.isin(noise[row, count : count * 6], noise[row, :count]).any()
+        ours.append(noise[noise_slots])
+        theirs.append(reference.contexts_negatives[noise_slots])
+    ours, theirs = np.concatenate(ours), np.concatenate(theirs)
+    assert len(ours) == len(theirs) > 100_000 and ours.min() >= 1
+    size = len(dataset.vocab)
+    a, b = np.bincount(ours, minlength=size), np.bincount(theirs, minlength=size)
+    assert np.all(np.abs(a - b) <= 5 * np.sqrt(a + b) + 2), "the reference's distribution"
+    expected = noise_distribution(dataset.vocab.counts) * len(ours)
+    frequent = expected > 2000  # frequent words are excluded a little more often as contexts
+    assert np.all(np.abs(a[frequent] - expected[frequent]) < 0.1 * expected[frequent])
+
+
+def test_a_block_draws_the_same_rows_until_its_epoch_is_drawn_anew(dataset):
+    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+    _, first = expanded(config, dataset, 1, draw_epoch=0)
+    _, again = expanded(config, dataset, 1, draw_epoch=0)
+    _, other = expanded(config, dataset, 1, draw_epoch=1)
+    for name in first:
+        assert np.array_equal(first[name], again[name])
+    assert np.array_equal(first["centers"], other["centers"]), "subsampled once"
+    assert not np.array_equal(first["num_contexts"], other["num_contexts"])
+    assert not np.array_equal(first["contexts_negatives"], other["contexts_negatives"])
+
+
+def test_a_row_is_the_same_in_any_batch(dataset):
+    """A row's noise words come from its own key, not the batch's: any order, any mesh."""
+    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+    examples, rows, _ = expanded(config, dataset, 2)
+    picked = np.array([7, 3, 1000, 5], np.int32)
+    drawn, _ = drawn_rows(
+        examples,
+        jax.numpy.asarray(picked),
+        seed=0,
+        max_window=4,
+        noise_per_context=2,
+        slot_rows=int(examples["centers"].shape[0]),
+    )
+    assert np.array_equal(
+        np.asarray(drawn["contexts_negatives"]), rows["contexts_negatives"][picked]
+    )

@@ -1,0 +1,253 @@
+"""Examples drawn on the device: the book's mathematics (``w2v_jax.data.examples``, the
+reference) inside compiled programs, so that a streamed corpus sends token ids, never rows.
+
+A group's blocks reach the device as slots: each slot one block's token ids as encoded
+(``<unk>`` included) and its sentence offsets, padded to the run's largest block. ``expand``
+runs once per group: it subsamples every slot (either formula, ``data.examples.
+keep_probabilities``), lays the kept tokens end to end, finds the centers (tokens of sentences
+that keep at least 2) and draws each center's window, so that a center's row is a handful of
+numbers: its word, where it sits in the kept tokens, and how many contexts it has on its left
+and in all. ``batch_rows`` runs in every step: it gathers the batch's contexts from the kept
+tokens and draws their noise words (per context, never one of the row's own contexts, as the
+book redraws them), giving the book's padded rows for ``w2v_jax.batches``.
+
+Every draw comes from a key folded with (seed, stream, epoch, block), and a row's noise words
+from its block's key folded with its place in the block: a row is the same wherever and
+whenever it is drawn (any mesh, any process, a resumed run), as the host's rows are. The
+subsampling of a block is drawn once, as the book draws it once for its corpus, so that every
+epoch has the same centers and the run's plan (``data.blocks.RunPlan``) is known before it
+starts.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+
+from w2v_jax.data.examples import EXAMPLES_STREAM, SUBSAMPLE_STREAM
+
+Examples = dict[str, jax.Array]
+
+_WINDOWS, _NOISE = 0, 1  # the two sub-streams of a block's examples key
+_MAX_REDRAWS = 1000  # as the host's rejection sampler: rounds before a clash is let stand
+
+
+def stream_key(seed: int | jax.Array, stream: int, epoch, block) -> jax.Array:
+    """The key of one stream of draws for ``epoch`` and ``block`` (traced values allowed)."""
+    key = jax.random.fold_in(jax.random.key(seed), stream)
+    return jax.random.fold_in(jax.random.fold_in(key, epoch), block)
+
+
+def subsampled(ids, offsets, length, block, keep_prob, seed):
+    """One slot subsampled: which tokens are kept, each token's place among the kept ones,
+    and the first and one-past-last kept place of its sentence."""
+    capacity = ids.shape[0]
+    place = jnp.arange(capacity, dtype=jnp.int32)
+    uniform = jax.random.uniform(stream_key(seed, SUBSAMPLE_STREAM, 0, block), (capacity,))
+    keep = (place < length) & (ids != 0) & (uniform < keep_prob[ids])
+    # The sentence of each token: one more at every sentence start after the first.
+    starts = jnp.zeros(capacity, jnp.int32).at[offsets[1:]].add(1, mode="drop")
+    sentence = jnp.cumsum(starts)
+    kept_before = jnp.concatenate([jnp.zeros(1, jnp.int32), jnp.cumsum(keep, dtype=jnp.int32)])
+    sentence_start = kept_before[offsets]  # [sentences + 1], in kept places
+    last = offsets.shape[0] - 1
+    low = sentence_start[jnp.minimum(sentence, last)]
+    high = sentence_start[jnp.minimum(sentence + 1, last)]
+    return keep, kept_before[:-1], low, high
+
+
+@functools.partial(jax.jit, static_argnames=("seed",))
+def count_centers(ids, offsets, length, block, keep_prob, seed: int) -> jax.Array:
+    """The centers one slot keeps once subsampled (what ``expand`` finds)."""
+    keep, _, low, high = subsampled(ids, offsets, length, block, keep_prob, seed)
+    return jnp.sum(keep & (high - low >= 2), dtype=jnp.int32)
+
+
+def center_windows(seed, draw_epoch, block, rows: int, max_window: int) -> jax.Array:
+    """The window of each of a block's first ``rows`` centers, uniform on 1..max_window."""
+    key = jax.random.fold_in(stream_key(seed, EXAMPLES_STREAM, draw_epoch, block), _WINDOWS)
+    return jax.random.randint(key, (rows,), 1, max_window + 1, jnp.int32)
+
+
+def _expand_slot(
+    slot,
+    ids,
+    offsets,
+    length,
+    block,
+    draw_epoch,
+    keep_prob,
+    *,
+    seed,
+    max_window,
+    noise_per_context,
+    slot_rows,
+):
+    """One slot's kept tokens and rows (``expander``)."""
+    keep, place, low, high = subsampled(ids, offsets, length, block, keep_prob, seed)
+    is_center = keep & (high - low >= 2)
+    row = jnp.cumsum(is_center, dtype=jnp.int32) - 1
+    target = jnp.where(is_center, row, slot_rows)  # off the end: dropped
+
+    def by_row(values):
+        return jnp.zeros(slot_rows, jnp.int32).at[target].set(values, mode="drop")
+
+    tokens = jnp.zeros_like(ids).at[jnp.where(keep, place, ids.shape[0])].set(ids, mode="drop")
+    windows = center_windows(seed, draw_epoch, block, slot_rows, max_window)
+    live = jnp.arange(slot_rows) <= row[-1]
+    left = jnp.where(live, jnp.minimum(windows, by_row(place - low)), 0)
+    right = jnp.where(live, jnp.minimum(windows, by_row(high - 1 - place)), 0)
+    num_contexts = left + right
+    return {
+        "tokens": tokens,
+        "centers": by_row(ids),
+        "position": by_row(place) + slot * ids.shape[0],
+        "left": left,
+        "num_contexts": num_contexts,
+        "num_live": num_contexts * (1 + noise_per_context),
+    }
+
+
+def expander(
+    seed: int,
+    max_window: int,
+    noise_per_context: int,
+    slot_rows: int,
+    sharding: jax.sharding.Sharding,
+    replicated: jax.sharding.Sharding,
+) -> Callable[..., Examples]:
+    """The program run once per group: slots (``ids`` [slots, tokens], ``offsets`` [slots,
+    sentences + 1], ``lengths``, ``blocks``, a scalar ``draw_epoch`` and the keep
+    probabilities) -> the group's examples, flat along the slots: ``tokens`` [slots * tokens]
+    (the kept ones end to end) and per row (``slot_rows`` a slot, its last always a padding
+    row) ``centers``, ``position`` (of the center in ``tokens``), ``left``, ``num_contexts``
+    and ``num_live``; plus ``blocks`` and ``draw_epoch``, which key the rows' noise words.
+    The slots and everything drawn from them lie as ``sharding`` says (on a mesh: along
+    "data", each device expanding its own)."""
+    slot = functools.partial(
+        _expand_slot,
+        seed=seed,
+        max_window=max_window,
+        noise_per_context=noise_per_context,
+        slot_rows=slot_rows,
+    )
+
+    def expand(ids, offsets, lengths, blocks, draw_epoch, keep_prob):
+        slots = jnp.arange(ids.shape[0], dtype=jnp.int32)
+        drawn = jax.vmap(slot, in_axes=(0, 0, 0, 0, 0, None, None))(
+            slots, ids, offsets, lengths, blocks, draw_epoch, keep_prob
+        )
+        examples = {name: values.reshape(-1) for name, values in drawn.items()}
+        return {**examples, "blocks": blocks, "draw_epoch": draw_epoch}
+
+    by_slot = (sharding,) * 4
+    names = ("tokens", "centers", "position", "left", "num_contexts", "num_live", "blocks")
+    return jax.jit(
+        expand,
+        in_shardings=(*by_slot, replicated, replicated),
+        out_shardings={**{name: sharding for name in names}, "draw_epoch": replicated},
+    )
+
+
+def batch_rows(
+    examples: Examples,
+    rows: jax.Array,
+    *,
+    seed: int,
+    max_window: int,
+    noise_per_context: int,
+    slot_rows: int,
+) -> tuple[Examples, jax.Array]:
+    """The book's padded rows of ``rows`` (of an ``expand`` ed group): ``centers`` [batch, 1],
+    ``contexts_negatives`` [batch, L] (contexts left to right, then their noise words, then
+    0s), ``num_contexts`` and ``num_live``, and the rows of them to gather (all, in order)."""
+    position = examples["position"][rows]
+    left = examples["left"][rows]
+    num_contexts = examples["num_contexts"][rows]
+    slot = jnp.arange(2 * max_window, dtype=jnp.int32)
+    at = position[:, None] - left[:, None] + slot + (slot >= left[:, None])
+    live = slot < num_contexts[:, None]
+    tokens = examples["tokens"]
+    contexts = jnp.where(live, tokens[jnp.clip(at, 0, tokens.shape[0] - 1)], 0)
+    words = contexts
+    if noise_per_context:
+        keys = row_keys(examples, rows, seed, slot_rows)
+        accept, alias = examples["noise_accept"], examples["noise_alias"]
+        noise = draw_noise(keys, contexts, live, accept, alias, noise_per_context)
+        words = _contexts_then_noise(contexts, noise, num_contexts)
+    drawn = {
+        "centers": examples["centers"][rows][:, None],
+        "contexts_negatives": words,
+        "num_contexts": num_contexts,
+        "num_live": examples["num_live"][rows],
+    }
+    return drawn, jnp.arange(rows.shape[0], dtype=jnp.int32)
+
+
+def row_keys(examples: Examples, rows: jax.Array, seed: int, slot_rows: int) -> jax.Array:
+    """Each row's noise key: its block's examples key folded with its place in the block."""
+    blocks = examples["blocks"][rows // slot_rows]
+
+    def key(block, index):
+        block_key = stream_key(seed, EXAMPLES_STREAM, examples["draw_epoch"], block)
+        return jax.random.fold_in(jax.random.fold_in(block_key, _NOISE), index)
+
+    return jax.vmap(key)(blocks, rows % slot_rows)
+
+
+def draw_noise(
+    keys: jax.Array,
+    contexts: jax.Array,
+    live: jax.Array,
+    accept: jax.Array,
+    alias: jax.Array,
+    noise_per_context: int,
+) -> jax.Array:
+    """``noise_per_context`` noise words per context slot of each row, int32 [batch, slots *
+    noise_per_context], from Walker's alias table (``data.examples.AliasTable``): a draw equal
+    to one of its row's live contexts is drawn again, with fresh bits each round, until none
+    is (rejection sampling, the book's distribution), as ``data.examples.draw_noise``."""
+    width = contexts.shape[1] * noise_per_context
+    needed = jnp.arange(width) < (live.sum(axis=1) * noise_per_context)[:, None]
+
+    def sample(round_):
+        def one(key):
+            column_key, coin_key = jax.random.split(jax.random.fold_in(key, round_))
+            column = jax.random.randint(column_key, (width,), 0, accept.shape[0], jnp.int32)
+            coin = jax.random.uniform(coin_key, (width,))
+            return jnp.where(coin < accept[column], column, alias[column])
+
+        return jax.vmap(one)(keys)
+
+    def clashing(noise):
+        hits = (noise[:, :, None] == contexts[:, None, :]) & live[:, None, :]
+        return hits.any(axis=-1) & needed
+
+    def redraw(carry):
+        round_, noise, clash = carry
+        noise = jnp.where(clash, sample(round_), noise)
+        return round_ + 1, noise, clash & clashing(noise)
+
+    first = sample(0)
+    _, noise, _ = jax.lax.while_loop(
+        lambda carry: (carry[0] < _MAX_REDRAWS) & carry[2].any(),
+        redraw,
+        (jnp.int32(1), first, clashing(first)),
+    )
+    return noise
+
+
+def _contexts_then_noise(contexts, noise, num_contexts):
+    """Rows of the book's layout: each row's contexts, then its noise words, then 0s."""
+    slots = contexts.shape[1] + noise.shape[1]
+    slot = jnp.arange(slots, dtype=jnp.int32)[None, :]
+    count = num_contexts[:, None]
+    noise_count = count * (noise.shape[1] // contexts.shape[1])
+    from_contexts = jnp.take_along_axis(contexts, jnp.minimum(slot, contexts.shape[1] - 1), 1)
+    from_noise = jnp.take_along_axis(noise, jnp.clip(slot - count, 0, noise.shape[1] - 1), 1)
+    return jnp.where(
+        slot < count, from_contexts, jnp.where(slot < count + noise_count, from_noise, 0)
+    )
