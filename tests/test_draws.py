@@ -40,7 +40,7 @@ drawn_rows = jax.jit(
 def expanded(config, dataset, block: int, draw_epoch: int = 0):
     """Block ``block`` expanded alone on the default device, and every row of it drawn."""
     placement = parallel.Placement.single()
-    drawer = feed.DeviceDrawer(config, dataset, placement, placement.replicated)
+    drawer = feed.DeviceDrawer(config, dataset, placement, 1)
     slots = data.blocks.block_slots(dataset, np.array([block]), 1)
     examples = drawer.expand({0: slots}, 1, 1, draw_epoch)
     rows, _ = drawn_rows(
@@ -186,7 +186,7 @@ def test_a_block_draws_the_same_rows_until_its_epoch_is_drawn_anew(dataset):
 def test_a_row_is_the_same_in_any_batch(dataset):
     """A row's noise words come from its own key, not the batch's: any order, any mesh."""
     config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
-    examples, rows, _ = expanded(config, dataset, 2)
+    examples, rows = expanded(config, dataset, 2)
     picked = np.array([7, 3, 1000, 5], np.int32)
     drawn, _ = drawn_rows(
         examples,
@@ -194,7 +194,7 @@ def test_a_row_is_the_same_in_any_batch(dataset):
         seed=0,
         max_window=4,
         noise_per_context=2,
-        slot_rows=int(examples["centers"].shape[0]),
+        slot_rows=int(examples["position"].shape[0]),
     )
     assert np.array_equal(
         np.asarray(drawn["contexts_negatives"]), rows["contexts_negatives"][picked]

@@ -103,7 +103,6 @@ def _expand_slot(
     num_contexts = left + right
     return {
         "tokens": tokens,
-        "centers": by_row(ids),
         "position": by_row(place) + slot * ids.shape[0],
         "left": left,
         "num_contexts": num_contexts,
@@ -116,6 +115,7 @@ def expander(
     max_window: int,
     noise_per_context: int,
     slot_rows: int,
+    shards: int,
     sharding: jax.sharding.Sharding,
     replicated: jax.sharding.Sharding,
 ) -> Callable[..., Examples]:
@@ -123,10 +123,10 @@ def expander(
     sentences + 1], ``lengths``, ``blocks``, a scalar ``draw_epoch`` and the keep
     probabilities) -> the group's examples, flat along the slots: ``tokens`` [slots * tokens]
     (the kept ones end to end) and per row (``slot_rows`` a slot, its last always a padding
-    row) ``centers``, ``position`` (of the center in ``tokens``), ``left``, ``num_contexts``
-    and ``num_live``; plus ``blocks`` and ``draw_epoch``, which key the rows' noise words.
+    row) ``position`` (of its center in ``tokens``), ``left``, ``num_contexts`` and
+    ``num_live``; plus ``blocks`` and ``draw_epoch``, which key the rows' noise words.
     The slots and everything drawn from them lie as ``sharding`` says (on a mesh: along
-    "data", each device expanding its own)."""
+    "data" in ``shards`` shards, each device expanding its own, a slot at a time)."""
     slot = functools.partial(
         _expand_slot,
         seed=seed,
@@ -136,15 +136,21 @@ def expander(
     )
 
     def expand(ids, offsets, lengths, blocks, draw_epoch, keep_prob):
-        slots = jnp.arange(ids.shape[0], dtype=jnp.int32)
-        drawn = jax.vmap(slot, in_axes=(0, 0, 0, 0, 0, None, None))(
-            slots, ids, offsets, lengths, blocks, draw_epoch, keep_prob
-        )
+        index = jnp.arange(ids.shape[0], dtype=jnp.int32)
+
+        def shard(arrays):
+            # A shard's slots one after the other: the working arrays of one slot at a time.
+            return jax.lax.map(lambda one: slot(*one, draw_epoch, keep_prob), arrays)
+
+        per_shard = [
+            x.reshape(shards, -1, *x.shape[1:]) for x in (index, ids, offsets, lengths, blocks)
+        ]
+        drawn = jax.vmap(shard)(per_shard)
         examples = {name: values.reshape(-1) for name, values in drawn.items()}
         return {**examples, "blocks": blocks, "draw_epoch": draw_epoch}
 
     by_slot = (sharding,) * 4
-    names = ("tokens", "centers", "position", "left", "num_contexts", "num_live", "blocks")
+    names = ("tokens", "position", "left", "num_contexts", "num_live", "blocks")
     return jax.jit(
         expand,
         in_shardings=(*by_slot, replicated, replicated),
@@ -179,7 +185,8 @@ def batch_rows(
         noise = draw_noise(keys, contexts, live, accept, alias, noise_per_context)
         words = _contexts_then_noise(contexts, noise, num_contexts)
     drawn = {
-        "centers": examples["centers"][rows][:, None],
+        # A padding row's center is 0, as the host's: no optimiser state of a word moves.
+        "centers": jnp.where(num_contexts > 0, tokens[position], 0)[:, None],
         "contexts_negatives": words,
         "num_contexts": num_contexts,
         "num_live": examples["num_live"][rows],

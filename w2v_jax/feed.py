@@ -249,7 +249,7 @@ class Stream:
             self.slots = -(-config.group_blocks // self.shards)
             self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
             self.shard_rows = self.slots * self.slot_rows
-            self._drawer = DeviceDrawer(config, dataset, self.placement, self._sharding)
+            self._drawer = DeviceDrawer(config, dataset, self.placement, self.shards)
         else:
             self.shard_rows = shard_capacity(config, dataset, self.shards)
         # A corpus of one group keeps its examples for every epoch: (host, device).
@@ -286,6 +286,11 @@ class Stream:
         if self.on_device:
             one += self._drawer.slot_bytes(self.slots)
         return one * (1 if self.one_group else 2)
+
+    def compile(self) -> float:
+        """Compile what drawing the groups takes ahead of the first (examples drawn on the
+        device: their expansion); its seconds."""
+        return self._drawer.compile(self.shards * self.slots) if self.on_device else 0.0
 
     def first_group(self) -> data.examples.Examples:
         """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
@@ -423,12 +428,13 @@ def count_on_device(dataset: Dataset) -> np.ndarray:
     plan is everyone's)."""
     device = jax.local_devices()[0]
     keep = jax.device_put(keep_probabilities(dataset), device)
-    counted = []
-    for block in range(len(dataset.blocks) - 1):
+    counted = np.zeros(len(dataset.blocks) - 1, np.int64)
+    for block in range(len(counted)):
         slots = block_slots(dataset, np.array([block]), 1)
         sent = jax.device_put((slots.ids[0], slots.offsets[0], slots.lengths[0]), device)
-        counted.append(draws.count_centers(*sent, block, keep, dataset.seed))
-    return np.array([int(count) for count in counted], np.int64)
+        # Read at once: a block's working arrays are freed before the next is sent.
+        counted[block] = int(draws.count_centers(*sent, block, keep, dataset.seed))
+    return counted
 
 
 class DeviceDrawer:
@@ -441,9 +447,10 @@ class DeviceDrawer:
         config: Config,
         dataset: Dataset,
         placement: parallel.Placement,
-        sharding: jax.sharding.Sharding,
+        shards: int,
     ) -> None:
-        self.placement, self.sharding = placement, sharding
+        self.placement = placement
+        self.sharding = placement.replicated if shards == 1 else placement.data_rows
         self.slot_shape = data.blocks.slot_shape(dataset)
         self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
         self._expand = draws.expander(
@@ -451,7 +458,8 @@ class DeviceDrawer:
             config.max_window,
             config.noise_per_context,
             self.slot_rows,
-            sharding,
+            shards,
+            self.sharding,
             placement.replicated,
         )
         self.dataset = dataset
@@ -473,7 +481,7 @@ class DeviceDrawer:
         """A group's examples as ``expand`` gives them."""
         tokens, _ = self.slot_shape
         by_slot = {"tokens": (slots * tokens,), "blocks": (slots,)}
-        by_row = ("centers", "position", "left", "num_contexts", "num_live")
+        by_row = ("position", "left", "num_contexts", "num_live")
         shapes = {
             **{name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self.sharding)
                for name, shape in by_slot.items()},
@@ -486,6 +494,26 @@ class DeviceDrawer:
                 array.shape, array.dtype, sharding=self.placement.replicated
             )
         return shapes
+
+    def compile(self, slots: int) -> float:
+        """Compile the expansion ahead of time for groups of ``slots`` slots (all shards),
+        so that the first group waits for no compiler; its seconds."""
+        began = time.perf_counter()
+        tokens, sentences = self.slot_shape
+
+        def shape(*dims, dtype=np.int32, sharding=self.sharding):
+            return jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
+
+        replicated = self.placement.replicated
+        self._expand = self._expand.lower(
+            shape(slots, tokens),
+            shape(slots, sentences + 1),
+            shape(slots),
+            shape(slots),
+            shape(sharding=replicated),
+            shape(len(self.dataset.vocab), dtype=np.float32, sharding=replicated),
+        ).compile()
+        return time.perf_counter() - began
 
     def slot_bytes(self, slots: int) -> int:
         """The bytes of a shard's slots as sent (ids, offsets, lengths, blocks)."""

@@ -163,7 +163,7 @@ class Program:
             seed=self.config.seed,
             max_window=self.config.max_window,
             noise_per_context=self.config.noise_per_context,
-            slot_rows=examples["centers"].shape[0] // examples["blocks"].shape[0],
+            slot_rows=examples["position"].shape[0] // examples["blocks"].shape[0],
         )
 
     def memory_analysis(self) -> Any:

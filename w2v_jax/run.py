@@ -279,8 +279,10 @@ def _loop(
         # of one group knows its batches for the whole run, a larger one grows group by group.
         program.capacity = history.capacity
         program.fit(stream.most_live() if stream.one_group else 1)
-    groups = stream.groups(step)  # the first group is drawn while the program compiles
     if step < plan.total_steps:  # a finished run resumed for its results compiles nothing
+        program.compile_seconds += stream.compile()
+    groups = stream.groups(step)  # the first group is drawn while the program compiles
+    if step < plan.total_steps:
         program.compile(state, stream.device_shapes())
     history.begin_epoch(stream.wait_seconds)
     for group in groups:
