@@ -269,7 +269,8 @@ def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
     resumed = run_main(*flags)
     assert resumed.returncode == 0, resumed.stderr
     assert lines(resumed.stdout)[2].startswith("memory: tables ")
-    assert lines(resumed.stdout)[3] == f"resumed from the checkpoint at step {step} in {tmp_path}"
+    assert lines(resumed.stdout)[3].startswith("examples: drawn on the host, rows kept on the")
+    assert lines(resumed.stdout)[4] == f"resumed from the checkpoint at step {step} in {tmp_path}"
 
 
 @pytest.mark.slow

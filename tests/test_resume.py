@@ -1,6 +1,7 @@
 """A run stopped mid-epoch and resumed from its checkpoint ends with the parameters, optimiser
 state, epoch losses and loss curve of the uninterrupted run, bitwise on the CPU: every layout,
-noise sharing, optimiser kind, a streamed corpus, the device's shuffle and runs trained
+noise sharing, optimiser kind, a streamed corpus (its examples drawn on the device or the
+host), the device's shuffle and runs trained
 together, through the one library call (``run.train``). The command line's signals are tested
 in ``test_first_hour``."""
 
@@ -22,7 +23,11 @@ CASES = {
     "rowwise_adagrad, warm-up and linear decay": dict(
         optimizer="rowwise_adagrad", lr=0.2, lr_schedule="linear", lr_warmup_steps=40
     ),
-    "streamed, 4 groups an epoch": dict(block_tokens=1000, group_blocks=3),
+    "streamed, 4 groups an epoch, drawn on the device": dict(block_tokens=1000, group_blocks=3),
+    "streamed, drawn on the host": dict(block_tokens=1000, group_blocks=3, draw="host"),
+    "streamed, drawn on the device anew each epoch": dict(
+        block_tokens=1000, group_blocks=3, resample_each_epoch=True, noise_sharing="per_batch"
+    ),
     "device shuffle": dict(shuffle="device"),
     "runs trained together": dict(lr=(0.003, 0.01, 0.03)),
 }

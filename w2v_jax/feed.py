@@ -19,6 +19,7 @@ import functools
 import math
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -257,6 +258,8 @@ class Stream:
         if first is not None and self.one_group:
             self._kept = (first, None)
         self.wait_seconds = 0.0
+        self.sent_bytes = 0
+        """Bytes of examples (rows, or token ids) this process has sent to the devices."""
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
         """The shapes and shardings of every group's device examples, to compile for."""
@@ -286,6 +289,39 @@ class Stream:
         if self.on_device:
             one += self._drawer.slot_bytes(self.slots)
         return one * (1 if self.one_group else 2)
+
+    def group_bytes(self) -> int:
+        """The bytes of examples a group sends to the devices (all processes together): its
+        rows drawn on the host, padded, or its blocks' token ids and sentence offsets."""
+        if self.on_device:
+            return self._drawer.slot_bytes(self.shards * self.slots)
+        rows = self.shards * self.shard_rows
+        return rows * (self.config.max_len + 3) * 4  # centers, the row, its two counts
+
+    def feed(self) -> dict[str, Any]:
+        """Where the examples are drawn and what reaching the devices costs: the bytes a center
+        sends on average (a group's bytes over its centers), and, once trained, the bytes
+        this process sent."""
+        groups = len(self.plan.epoch(0).groups)
+        sent_per_epoch = self.group_bytes() * (1 if self.one_group else groups)
+        return {
+            "drawn_on": "device" if self.on_device else "host",
+            "bytes_per_center": sent_per_epoch / max(self.dataset.num_centers, 1),
+            "sent_bytes": self.sent_bytes,
+            "groups_per_epoch": groups,
+        }
+
+    def line(self) -> str:
+        """The feed, said before training."""
+        feed = self.feed()
+        what = "token ids" if self.on_device else "rows"
+        kept = "kept on the device" if self.one_group else "streamed a group ahead"
+        return (
+            f"examples: drawn on the {feed['drawn_on']}, {what} {kept} "
+            f"({feed['groups_per_epoch']:,} group{'s' if feed['groups_per_epoch'] != 1 else ''} "
+            f"an epoch), {feed['bytes_per_center']:.1f} bytes a center to the device, "
+            f"{self.device_bytes() / 2**20:,.1f} MiB on each device"
+        )
 
     def compile(self) -> float:
         """Compile what drawing the groups takes ahead of the first (examples drawn on the
@@ -370,6 +406,9 @@ class Stream:
             held = blocks[layout.blocks_of(shard)]
             parts[shard] = draw_group(self.config, self.dataset, held, epoch) if len(held) else None
         examples = shards_to_device(parts, layout, self.config.max_len, self.placement)
+        self.sent_bytes += sum(
+            len(part) * (self.config.max_len + 3) * 4 for part in parts.values() if part is not None
+        )
         return self._group(epoch, index, examples, layout)
 
     def _drawn_on_device(self, pair: tuple[int, int]) -> Group:
@@ -390,6 +429,7 @@ class Stream:
         }
         draw_epoch = epoch if self.config.resample_each_epoch else 0
         examples = self._drawer.expand(parts, self.slots, self.shards, draw_epoch)
+        self.sent_bytes += sum(part.nbytes for part in parts.values())
         return self._group(epoch, index, examples, layout)
 
     def _single_group(self, pair: tuple[int, int]) -> Group:
@@ -403,6 +443,7 @@ class Stream:
         layout = ShardLayout.whole(len(host), self.shard_rows - 1)
         if device is None:
             device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
+            self.sent_bytes += len(host) * (self.config.max_len + 3) * 4
             self._kept = (host, device)
         return self._group(epoch, 0, device, layout)
 

@@ -37,6 +37,7 @@ def metrics(run: Run) -> dict[str, Any]:
         "blocks": data.num_blocks,
         "data_seconds": data.seconds,
         "compile_seconds": run.compile_seconds,
+        "feed": run.feed,
         "checkpoint_seconds": run.checkpoint_seconds,
         "resumed_from_step": run.resumed_from,
         "diverged": run.diverged,

@@ -146,6 +146,9 @@ class Run:
     """Where its loss stopped being finite, for a run trained with others; its parameters are
     then not usable. A run alone raises FloatingPointError instead."""
     workdir: Path | None = None
+    feed: dict[str, Any] = dataclasses.field(default_factory=dict)
+    """Where its examples were drawn and the bytes they sent to the devices
+    (``feed.Stream.feed``)."""
     metrics: dict[str, Any] = dataclasses.field(default_factory=dict)
     """What ``metrics.json`` holds (empty on the processes other than the first)."""
 
@@ -227,6 +230,7 @@ def train(
         say(f"workdir: {workdir}")
     say(f"data: {data.summary()}")
     say(memory.line(configs[0], needed))
+    say(stream.line())
     plan = stream.plan
     program = Program(configs, data.vocab, plan.total_steps, stacked, placement)
     state, history = program.init_state(), History.empty(len(configs))
@@ -244,6 +248,7 @@ def train(
             *hooks,
         ]
         state = _loop(program, stream, state, history, hooks)
+        feed_record = stream.feed()
     finally:
         if saver is not None:  # the writes under way finish, whatever stopped training
             saver.close()
@@ -251,6 +256,8 @@ def train(
     if should_stop is not None and parallel.any_process(should_stop()):
         raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
     runs = _runs(program, data, state, history, resumed_from, saver, workdir)
+    for trained in runs:
+        trained.feed = feed_record
     if workdir is not None:
         report.write_results(runs, workdir, evaluation, main)
     return runs if stacked else runs[0]
