@@ -4,7 +4,8 @@
         [--real-text runs/real_text/dictionaries.txt] [--synthetic-tokens 100000000]
         [--out runs/feed]
 
-Each corpus is streamed (more than one group of blocks) and trained with the fast preset, each
+Each corpus is streamed (more than one group of blocks) and trained with a preset (``--preset``,
+default fast; gpu on a GPU), each
 way of drawing (``Config.draw`` "host" and "device") in a fresh process, the corpus encoded
 into its cache beforehand so that neither pays for it: centers per second of training, the
 time training waited for examples (and its share of training), the bytes of examples sent to
@@ -61,12 +62,12 @@ def encode(corpus: str) -> dict:
     return {"tokens": len(data.encoded.corpus.ids), "vocab": len(data.vocab)}
 
 
-def train_once(corpus: str, way: str, epochs: int) -> dict:
-    """The fast preset on ``corpus`` with its examples drawn on ``way``: the figures of one
-    fresh process."""
+def train_once(corpus: str, way: str, epochs: int, preset: str) -> dict:
+    """``preset`` on ``corpus`` with its examples drawn on ``way``: the figures of one fresh
+    process."""
     from w2v_jax import loop, presets, run
 
-    config = presets.preset("fast", num_epochs=epochs, draw=way)
+    config = presets.preset(preset, num_epochs=epochs, draw=way)
     trained = run.train(config, corpus, evaluation=None, progress=False)
     seconds = sum(stats.seconds for stats in trained.history)
     waited = sum(stats.feed_seconds for stats in trained.history)
@@ -98,6 +99,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--synthetic-tokens", type=int, default=100_000_000)
     parser.add_argument("--epochs", type=int, default=1)
+    parser.add_argument("--preset", default="fast", help="the preset trained (gpu on a GPU)")
     parser.add_argument("--out", type=Path, default=RUNS)
     return parser.parse_args(argv)
 
@@ -106,7 +108,7 @@ def report(results: dict) -> str:
     lines = [
         "# Feed",
         "",
-        f"`{results['command']}` on {results['device']}: the fast preset, "
+        f"`{results['command']}` on {results['device']}: the {results['preset']} preset, "
         f"{results['epochs']} epoch(s), each way in a fresh process.",
         "",
     ]
@@ -159,12 +161,15 @@ def main(argv: list[str] | None = None) -> dict:
         sizes, _, _ = harness.in_fresh_process(encode, str(path))
         corpora[name] = {**sizes, "ways": {}}
         for way in WAYS:
-            got, wall, _ = harness.in_fresh_process(train_once, str(path), way, args.epochs)
+            got, wall, _ = harness.in_fresh_process(
+                train_once, str(path), way, args.epochs, args.preset
+            )
             corpora[name]["ways"][way] = {**got, "process_seconds": wall}
             print(f"{name}, drawn on the {way}: {got}", flush=True)
     results = {
         **harness.header("benchmarks.feed", argv),
         "epochs": args.epochs,
+        "preset": args.preset,
         "cpu_count": os.cpu_count(),
         "corpora": corpora,
     }

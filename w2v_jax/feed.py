@@ -406,9 +406,7 @@ class Stream:
             held = blocks[layout.blocks_of(shard)]
             parts[shard] = draw_group(self.config, self.dataset, held, epoch) if len(held) else None
         examples = shards_to_device(parts, layout, self.config.max_len, self.placement)
-        self.sent_bytes += sum(
-            len(part) * (self.config.max_len + 3) * 4 for part in parts.values() if part is not None
-        )
+        self.sent_bytes += len(parts) * self.shard_rows * (self.config.max_len + 3) * 4
         return self._group(epoch, index, examples, layout)
 
     def _drawn_on_device(self, pair: tuple[int, int]) -> Group:
@@ -443,7 +441,7 @@ class Stream:
         layout = ShardLayout.whole(len(host), self.shard_rows - 1)
         if device is None:
             device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
-            self.sent_bytes += len(host) * (self.config.max_len + 3) * 4
+            self.sent_bytes += self.shard_rows * (self.config.max_len + 3) * 4
             self._kept = (host, device)
         return self._group(epoch, 0, device, layout)
 

@@ -14,6 +14,7 @@ data, memory, epochs, resuming) go to the ``w2v_jax`` logger, which entry script
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import os
 import time
@@ -290,11 +291,17 @@ def _loop(
         program.compile_seconds += stream.compile()
     groups = stream.groups(step)  # the first group is drawn while the program compiles
     if step < plan.total_steps:
+        if program.packed and not stream.one_group:
+            # Packed batches of a stream: the first group's batches size the program before it
+            # is compiled, with headroom, so that later groups seldom compile a larger one.
+            first = next(groups)
+            groups = itertools.chain([first], groups)
+            program.fit(_with_headroom(first.counts(step, program.placement)[1]))
         program.compile(state, stream.device_shapes())
     history.begin_epoch(stream.wait_seconds)
     for group in groups:
         pairs, most_live = group.counts(step, program.placement)
-        program.fit(most_live)
+        program.fit(most_live if stream.one_group else _with_headroom(most_live))
         history.capacity = program.capacity
         history.add_group(group.centers_from(step), pairs)
         epoch_end = plan.epoch_start(group.epoch + 1)
@@ -317,6 +324,11 @@ def _loop(
                 if hook.due(moment):
                     hook.action(moment)
     return state
+
+
+def _with_headroom(most_live: int) -> int:
+    """A stream group's most live slots and 1/32 more: each new program costs a compile."""
+    return most_live + most_live // 32
 
 
 def _runs(
