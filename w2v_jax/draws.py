@@ -5,9 +5,9 @@ A group's blocks reach the device as slots: each slot one block's token ids as e
 (``<unk>`` included) and its sentence offsets, padded to the run's largest block. ``expand``
 runs once per group: it subsamples every slot (either formula, ``data.examples.
 keep_probabilities``), lays the kept tokens end to end, finds the centers (tokens of sentences
-that keep at least 2) and draws each center's window, so that a center's row is a handful of
-numbers: its word, where it sits in the kept tokens, and how many contexts it has on its left
-and in all. ``batch_rows`` runs in every step: it gathers the batch's contexts from the kept
+that keep at least 2) and draws each center's window, so that a row is a handful of numbers:
+where its center sits in the kept tokens, how many contexts it has on its left and in all,
+and its live slots. ``batch_rows`` runs in every step: it gathers the batch's contexts from the kept
 tokens and draws their noise words (per context, never one of the row's own contexts, as the
 book redraws them), giving the book's padded rows for ``w2v_jax.batches``.
 

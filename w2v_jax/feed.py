@@ -521,13 +521,13 @@ class DeviceDrawer:
         tokens, _ = self.slot_shape
         by_slot = {"tokens": (slots * tokens,), "blocks": (slots,)}
         by_row = ("position", "left", "num_contexts", "num_live")
+        shapes = {name: (shape, self.sharding) for name, shape in by_slot.items()}
+        shapes |= {name: ((rows,), self.sharding) for name in by_row}
+        shapes["draw_epoch"] = ((), self.placement.replicated)
         shapes = {
-            **{name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self.sharding)
-               for name, shape in by_slot.items()},
-            **{name: jax.ShapeDtypeStruct((rows,), np.int32, sharding=self.sharding)
-               for name in by_row},
-            "draw_epoch": jax.ShapeDtypeStruct((), np.int32, sharding=self.placement.replicated),
-        }  # fmt: skip
+            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
+            for name, (shape, sharding) in shapes.items()
+        }
         for name, array in self.dataset.noise_table._asdict().items():
             shapes[f"noise_{name}"] = jax.ShapeDtypeStruct(
                 array.shape, array.dtype, sharding=self.placement.replicated
