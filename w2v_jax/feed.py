@@ -476,6 +476,39 @@ def count_on_device(dataset: Dataset) -> np.ndarray:
     return counted
 
 
+@functools.lru_cache(maxsize=4)
+def _compiled_expander(
+    seed,
+    max_window,
+    noise_per_context,
+    slot_rows,
+    shards,
+    sharding,
+    replicated,
+    slots,
+    tokens,
+    sentences,
+    vocab,
+):
+    """``draws.expander`` compiled for groups of ``slots`` slots, once a process for each
+    run's shapes (runs of a sweep or a test reuse it)."""
+    expand = draws.expander(
+        seed, max_window, noise_per_context, slot_rows, shards, sharding, replicated
+    )
+
+    def shape(*dims, dtype=np.int32, sharding=sharding):
+        return jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
+
+    return expand.lower(
+        shape(slots, tokens),
+        shape(slots, sentences + 1),
+        shape(slots),
+        shape(slots),
+        shape(sharding=replicated),
+        shape(vocab, dtype=np.float32, sharding=replicated),
+    ).compile()
+
+
 class DeviceDrawer:
     """The device's side of a stream drawn there: the program that expands a group's slots
     (``draws.expander``), laid out like the group (its slots along "data" on a mesh), and
@@ -492,7 +525,7 @@ class DeviceDrawer:
         self.sharding = placement.replicated if shards == 1 else placement.data_rows
         self.slot_shape = data.blocks.slot_shape(dataset)
         self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
-        self._expand = draws.expander(
+        self._static = (
             config.seed,
             config.max_window,
             config.noise_per_context,
@@ -501,6 +534,7 @@ class DeviceDrawer:
             self.sharding,
             placement.replicated,
         )
+        self._expand = draws.expander(*self._static)
         self.dataset = dataset
 
     @functools.cached_property
@@ -539,19 +573,8 @@ class DeviceDrawer:
         so that the first group waits for no compiler; its seconds."""
         began = time.perf_counter()
         tokens, sentences = self.slot_shape
-
-        def shape(*dims, dtype=np.int32, sharding=self.sharding):
-            return jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
-
-        replicated = self.placement.replicated
-        self._expand = self._expand.lower(
-            shape(slots, tokens),
-            shape(slots, sentences + 1),
-            shape(slots),
-            shape(slots),
-            shape(sharding=replicated),
-            shape(len(self.dataset.vocab), dtype=np.float32, sharding=replicated),
-        ).compile()
+        vocab = len(self.dataset.vocab)
+        self._expand = _compiled_expander(*self._static, slots, tokens, sentences, vocab)
         return time.perf_counter() - began
 
     def slot_bytes(self, slots: int) -> int:
