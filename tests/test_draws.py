@@ -112,7 +112,7 @@ def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset):
 
 @pytest.mark.parametrize("formula", ["book", "word2vec"])
 def test_each_word_is_kept_at_its_formulas_rate(formula):
-    text = zipf_text(tokens=200_000, words=200, seed=1)
+    text = zipf_text(tokens=100_000, words=200, seed=1)
     ours = device_dataset(text, t=1e-3, formula=formula, min_freq=1, block_tokens=1 << 20)
     vocab = ours.vocab
     keep = keep_probabilities(ours.corpus, 1e-3, formula, vocab.counts)

@@ -143,11 +143,12 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
         preset("book", num_epochs=1),
         preset("best", num_epochs=1, resample_each_epoch=False),
     )
-    dataset = prepare_text(book, text).dataset
-    first_block = dataclasses.replace(
-        dataset, blocks=dataset.blocks[:2], block_centers=dataset.block_centers[:1]
-    )
     whole = prepare_text(book, text)
+    first_block = dataclasses.replace(
+        whole.dataset,
+        blocks=whole.dataset.blocks[:2],
+        block_centers=whole.dataset.block_centers[:1],
+    )
     prepared = Data(whole.corpus, whole.encoded, first_block, None, 0.0)
     for run in train([book, best], data=prepared, progress=False, evaluation=None):
         assert np.isfinite(run.history[0].loss) and run.diverged is None
