@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from experiments import flags
-from w2v_jax import batches, data, feed, loop, run, step
+from w2v_jax import batches, data, feed, loop, run, shards, step
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluate import Embeddings, benchmark_path
 from w2v_jax.loss import sgns_loss
@@ -217,7 +217,7 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
     """Milliseconds per step of growing parts of the train step, each run ``steps`` times in
     one compiled loop over real PTB batches; differences between rows are the parts' costs."""
     prepared = run.prepare(config, data_dir=data_dir)
-    examples = feed.to_device(prepared.examples)
+    examples = shards.to_device(prepared.examples)
     order = jnp.asarray(
         data.examples.batch_order(
             len(prepared.examples), config.batch_size, np.random.default_rng(0)

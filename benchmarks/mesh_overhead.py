@@ -27,7 +27,7 @@ import numpy as np
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax import batches, feed, loop, parallel, run
+from w2v_jax import batches, feed, loop, parallel, run, shards
 from w2v_jax.presets import preset
 
 
@@ -48,7 +48,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     program = loop.Program(config, prepared.vocab, stream.plan.total_steps, placement=placement)
     program.fit(stream.most_live())
     train_step, capacity = program.step_fn, program.capacity
-    examples = feed.to_device(prepared.examples, placement=placement)
+    examples = shards.to_device(prepared.examples, placement=placement)
     order = feed.group_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
     chunks = [

@@ -23,7 +23,7 @@ NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
 
 
 def random_examples(rng, rows=40, length=12, num_noise=2):
-    """Device examples as feed.to_device makes them, the last row the padding row."""
+    """Device examples as shards.to_device makes them, the last row the padding row."""
     num_contexts = rng.integers(0, length // (1 + num_noise) + 1, size=rows)
     num_contexts[-1] = 0
     num_live = num_contexts * (1 + num_noise)

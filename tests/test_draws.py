@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import encode_text, topic_config
-from w2v_jax import data, draws, feed, parallel
+from w2v_jax import data, device_feed, draws, parallel
 from w2v_jax.data.examples import draw_examples, keep_probabilities, noise_distribution
 from w2v_jax.data.vocab import Corpus
 
@@ -28,7 +28,7 @@ def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
 def device_dataset(text, t=1e-3, formula="book", min_freq=3, block_tokens=20_000, seed=0):
     vocab, corpus = encode_text(text, min_freq)
     return data.blocks.build_dataset(
-        vocab, corpus, t, seed, formula, block_tokens, count_on_device=feed.count_on_device
+        vocab, corpus, t, seed, formula, block_tokens, count_on_device=device_feed.count_on_device
     )
 
 
@@ -40,9 +40,9 @@ drawn_rows = jax.jit(
 def expanded(config, dataset, block: int, draw_epoch: int = 0):
     """Block ``block`` expanded alone on the default device, and every row of it drawn."""
     placement = parallel.Placement.single()
-    drawer = feed.DeviceDrawer(config, dataset, placement, 1)
-    slots = data.blocks.block_slots(dataset, np.array([block]), 1)
-    examples = drawer.expand({0: slots}, 1, 1, draw_epoch)
+    drawer = device_feed.DeviceDrawer(config, dataset, placement, 1)
+    slots = data.blocks.block_slots(dataset, np.array([block]), drawer.slots)
+    examples = drawer.expand({0: slots}, draw_epoch)
     rows, _ = drawn_rows(
         examples,
         np.arange(drawer.slot_rows, dtype=np.int32),
@@ -66,7 +66,7 @@ def host_reference(config, dataset, block: int, draw_epoch: int = 0):
         slots.offsets[0],
         length,
         block,
-        feed.keep_probabilities(dataset),
+        device_feed.keep_probabilities(dataset),
         dataset.seed,
     )
     keep = np.asarray(keep)[:length]

@@ -15,7 +15,7 @@ from tests.helpers import (
     topic_config,
     topic_corpus,
 )
-from w2v_jax import data, feed, loop, step
+from w2v_jax import data, loop, shards, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.history import History
@@ -110,7 +110,7 @@ def test_compiles_once_over_epochs(topic_data):
     program = loop.Program(config, prepared.vocab, total_steps=0)
     program.step_fn = chex.assert_max_traces(program.step_fn, n=1)
     state = program.init_state()
-    examples = feed.to_device(prepared.examples)
+    examples = shards.to_device(prepared.examples)
     order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
     spd = config.steps_per_dispatch
     assert len(order) % spd != 0, "the last dispatch is a short one"
@@ -147,7 +147,7 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
     state = state.replace(params=params)
     order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
-    _, dispatch = program(state, feed.to_device(prepared.examples), order[:2])
+    _, dispatch = program(state, shards.to_device(prepared.examples), order[:2])
     with pytest.raises(FloatingPointError, match="in epoch 3 at step 1"):
         History.empty(1).add(dispatch, 3)
 

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
-import functools
 import math
 import time
 from collections.abc import Iterator
@@ -25,115 +24,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, data, draws, parallel
+from w2v_jax import batches, data, parallel
 from w2v_jax.config import Config
-from w2v_jax.data.blocks import Dataset, RunPlan, Slots, block_slots, draw_group, shard_capacity
-
-
-@dataclasses.dataclass(frozen=True)
-class ShardLayout:
-    """Where a group's rows sit on the device. The group's k-th block goes to data shard
-    k mod ``shards``, which holds its blocks' rows in group order, then padding rows, in
-    ``shard_rows`` rows; device row ``shard * shard_rows + i`` is its shard's row i. One shard
-    (one device, the vocab axis only, a corpus of one group): every device holds the group's
-    rows in the order drawn, then padding rows."""
-
-    block_rows: np.ndarray
-    """int64 [blocks of the group]: each block's rows, in group order."""
-    shards: int
-    shard_rows: int
-    slot_rows: int | None = None
-    """Examples drawn on the device: each block has a slot of this many rows in its shard
-    (the k-th block of a shard the k-th slot), the last always a padding row."""
-
-    @classmethod
-    def whole(cls, rows: int, capacity: int | None = None) -> ShardLayout:
-        """One shard of ``rows`` rows and padding rows up to ``capacity`` + 1 (at least one)."""
-        return cls(np.array([rows], np.int64), 1, max(capacity or 0, rows) + 1)
-
-    @property
-    def rows(self) -> int:
-        return int(self.block_rows.sum())
-
-    def blocks_of(self, shard: int) -> np.ndarray:
-        """The group positions of the blocks shard ``shard`` holds."""
-        return np.arange(shard, len(self.block_rows), self.shards)
-
-    @property
-    def identity(self) -> bool:
-        """Whether a group row is its device row (one shard, blocks end to end)."""
-        return self.shards == 1 and self.slot_rows is None
-
-    @property
-    def padding_row(self) -> int:
-        """A device row that is a padding row: the batch order's padding index ``rows`` when
-        the rows are not mapped, else shard 0's last row (a shard's rows end with one), or
-        its first slot's last (a slot's rows do)."""
-        if self.identity:
-            return self.rows
-        return self.shard_rows - 1 if self.slot_rows is None else self.slot_rows - 1
-
-    def device_rows(self) -> np.ndarray:
-        """int32 [rows + 1]: the device row of each of the group's rows (blocks in group
-        order), and last, for the batch order's padding index ``rows``, a padding row."""
-        starts = np.zeros(len(self.block_rows), np.int64)
-        for shard in range(self.shards):
-            held = self.blocks_of(shard)
-            if self.slot_rows is None:
-                before = np.cumsum(self.block_rows[held]) - self.block_rows[held]
-            else:
-                before = np.arange(len(held)) * self.slot_rows
-            starts[held] = shard * self.shard_rows + before
-        mapped = [np.arange(start, start + rows) for start, rows in zip(starts, self.block_rows)]
-        return np.concatenate([*mapped, [self.padding_row]]).astype(np.int32)
-
-
-def to_device(
-    examples: data.examples.Examples,
-    rows: int | None = None,
-    placement: parallel.Placement | None = None,
-) -> dict[str, jax.Array]:
-    """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
-    keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
-    at len(examples) is a padding row."""
-    return shards_to_device(
-        {0: examples},
-        ShardLayout.whole(len(examples), rows),
-        examples.contexts_negatives.shape[1],
-        placement,
-    )
-
-
-def shards_to_device(
-    parts: dict[int, data.examples.Examples | None],
-    layout: ShardLayout,
-    max_len: int,
-    placement: parallel.Placement | None = None,
-) -> dict[str, jax.Array]:
-    """The examples of the data shards this process holds (``parts``, by shard; None: a shard
-    without blocks), each padded to ``layout.shard_rows`` rows, as arrays split along the
-    mesh's data axis (one shard: on every device)."""
-    placement = placement or parallel.Placement.single()
-    sharding = placement.replicated if layout.shards == 1 else placement.data_rows
-    arrays = {}
-    for name, width in (
-        ("centers", (1,)),
-        ("contexts_negatives", (max_len,)),
-        ("num_contexts", ()),
-        ("num_live", ()),
-    ):
-        padded = {}
-        for shard, part in parts.items():
-            padded[shard] = np.zeros((layout.shard_rows, *width), np.int32)  # one copy
-            if part is not None:
-                padded[shard][: len(part)] = getattr(part, name)
-
-        def rows_of(index, padded=padded):
-            return padded[(index[0].start or 0) // layout.shard_rows]
-
-        shape = (layout.shards * layout.shard_rows, *width)
-        arrays[name] = jax.make_array_from_callback(shape, sharding, rows_of)
-    return arrays
+from w2v_jax.data.blocks import RunPlan, block_slots, draw_group, shard_capacity
+from w2v_jax.device_feed import DeviceDrawer
+from w2v_jax.shards import ShardLayout, shards_to_device
 
 
 def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.ndarray | jax.Array:
@@ -247,10 +142,9 @@ class Stream:
         self.shards = 1 if self.one_group else self.placement.data_size
         self._sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
         if self.on_device:
-            self.slots = -(-config.group_blocks // self.shards)
-            self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
-            self.shard_rows = self.slots * self.slot_rows
             self._drawer = DeviceDrawer(config, dataset, self.placement, self.shards)
+            self.slots, self.slot_rows = self._drawer.slots, self._drawer.slot_rows
+            self.shard_rows = self.slots * self.slot_rows
         else:
             self.shard_rows = shard_capacity(config, dataset, self.shards)
         # A corpus of one group keeps its examples for every epoch: (host, device).
@@ -265,7 +159,7 @@ class Stream:
         """The shapes and shardings of every group's device examples, to compile for."""
         rows, length = self.shards * self.shard_rows, self.config.max_len
         if self.on_device:
-            return self._drawer.shapes(self.shards * self.slots, rows)
+            return self._drawer.shapes()
         shapes = {
             "centers": (rows, 1),
             "contexts_negatives": (rows, length),
@@ -287,14 +181,14 @@ class Stream:
             for shape in shapes.values()
         )
         if self.on_device:
-            one += self._drawer.slot_bytes(self.slots)
+            one += self._drawer.slot_bytes() // self.shards
         return one * (1 if self.one_group else 2)
 
     def group_bytes(self) -> int:
         """The bytes of examples a group sends to the devices (all processes together): its
         rows drawn on the host, padded, or its blocks' token ids and sentence offsets."""
         if self.on_device:
-            return self._drawer.slot_bytes(self.shards * self.slots)
+            return self._drawer.slot_bytes()
         rows = self.shards * self.shard_rows
         return rows * (self.config.max_len + 3) * 4  # centers, the row, its two counts
 
@@ -326,7 +220,7 @@ class Stream:
     def compile(self) -> float:
         """Compile what drawing the groups takes ahead of the first (examples drawn on the
         device: their expansion); its seconds."""
-        return self._drawer.compile(self.shards * self.slots) if self.on_device else 0.0
+        return self._drawer.compile() if self.on_device else 0.0
 
     def first_group(self) -> data.examples.Examples:
         """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
@@ -426,7 +320,7 @@ class Stream:
             for shard in local
         }
         draw_epoch = epoch if self.config.resample_each_epoch else 0
-        examples = self._drawer.expand(parts, self.slots, self.shards, draw_epoch)
+        examples = self._drawer.expand(parts, draw_epoch)
         self.sent_bytes += sum(part.nbytes for part in parts.values())
         return self._group(epoch, index, examples, layout)
 
@@ -444,158 +338,3 @@ class Stream:
             self.sent_bytes += self.shard_rows * (self.config.max_len + 3) * 4
             self._kept = (host, device)
         return self._group(epoch, 0, device, layout)
-
-
-def drawn_on(config: Config, num_blocks: int) -> str:
-    """Where a run's examples are drawn (``Config.draw``): "auto" is the host for a corpus
-    of one group, the device for a streamed one."""
-    if config.draw != "auto":
-        return config.draw
-    return "host" if num_blocks <= config.group_blocks else "device"
-
-
-def keep_probabilities(dataset: Dataset) -> np.ndarray:
-    """float32 [vocab]: each word's chance to be kept, as the device compares it."""
-    return data.examples.keep_probabilities(
-        dataset.corpus, dataset.subsample_t, dataset.subsample_formula, dataset.vocab.counts
-    ).astype(np.float32)
-
-
-def count_on_device(dataset: Dataset) -> np.ndarray:
-    """int64 [blocks]: each block's centers as the device subsamples it (``draws``), counted
-    on this process's first device, a block at a time (every process counts them all: the
-    plan is everyone's)."""
-    device = jax.local_devices()[0]
-    keep = jax.device_put(keep_probabilities(dataset), device)
-    counted = np.zeros(len(dataset.blocks) - 1, np.int64)
-    for block in range(len(counted)):
-        slots = block_slots(dataset, np.array([block]), 1)
-        sent = jax.device_put((slots.ids[0], slots.offsets[0], slots.lengths[0]), device)
-        # Read at once: a block's working arrays are freed before the next is sent.
-        counted[block] = int(draws.count_centers(*sent, block, keep, dataset.seed))
-    return counted
-
-
-@functools.lru_cache(maxsize=4)
-def _compiled_expander(
-    seed,
-    max_window,
-    noise_per_context,
-    slot_rows,
-    shards,
-    sharding,
-    replicated,
-    slots,
-    tokens,
-    sentences,
-    vocab,
-):
-    """``draws.expander`` compiled for groups of ``slots`` slots, once a process for each
-    run's shapes (runs of a sweep or a test reuse it)."""
-    expand = draws.expander(
-        seed, max_window, noise_per_context, slot_rows, shards, sharding, replicated
-    )
-
-    def shape(*dims, dtype=np.int32, sharding=sharding):
-        return jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
-
-    return expand.lower(
-        shape(slots, tokens),
-        shape(slots, sentences + 1),
-        shape(slots),
-        shape(slots),
-        shape(sharding=replicated),
-        shape(vocab, dtype=np.float32, sharding=replicated),
-    ).compile()
-
-
-class DeviceDrawer:
-    """The device's side of a stream drawn there: the program that expands a group's slots
-    (``draws.expander``), laid out like the group (its slots along "data" on a mesh), and
-    the arrays every group shares (keep probabilities, the noise words' alias table)."""
-
-    def __init__(
-        self,
-        config: Config,
-        dataset: Dataset,
-        placement: parallel.Placement,
-        shards: int,
-    ) -> None:
-        self.placement = placement
-        self.sharding = placement.replicated if shards == 1 else placement.data_rows
-        self.slot_shape = data.blocks.slot_shape(dataset)
-        self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
-        self._static = (
-            config.seed,
-            config.max_window,
-            config.noise_per_context,
-            self.slot_rows,
-            shards,
-            self.sharding,
-            placement.replicated,
-        )
-        self._expand = draws.expander(*self._static)
-        self.dataset = dataset
-
-    @functools.cached_property
-    def keep(self) -> jax.Array:
-        return parallel.put(keep_probabilities(self.dataset), self.placement.replicated)
-
-    @functools.cached_property
-    def shared(self) -> dict[str, jax.Array]:
-        """The noise words' alias table, placed once (on first use) for every group."""
-        table = self.dataset.noise_table
-        return {
-            "noise_accept": parallel.put(table.accept, self.placement.replicated),
-            "noise_alias": parallel.put(table.alias, self.placement.replicated),
-        }
-
-    def shapes(self, slots: int, rows: int) -> dict[str, jax.ShapeDtypeStruct]:
-        """A group's examples as ``expand`` gives them."""
-        tokens, _ = self.slot_shape
-        by_slot = {"tokens": (slots * tokens,), "blocks": (slots,)}
-        by_row = ("position", "left", "num_contexts", "num_live")
-        shapes = {name: (shape, self.sharding) for name, shape in by_slot.items()}
-        shapes |= {name: ((rows,), self.sharding) for name in by_row}
-        shapes["draw_epoch"] = ((), self.placement.replicated)
-        shapes = {
-            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
-            for name, (shape, sharding) in shapes.items()
-        }
-        for name, array in self.dataset.noise_table._asdict().items():
-            shapes[f"noise_{name}"] = jax.ShapeDtypeStruct(
-                array.shape, array.dtype, sharding=self.placement.replicated
-            )
-        return shapes
-
-    def compile(self, slots: int) -> float:
-        """Compile the expansion ahead of time for groups of ``slots`` slots (all shards),
-        so that the first group waits for no compiler; its seconds."""
-        began = time.perf_counter()
-        tokens, sentences = self.slot_shape
-        vocab = len(self.dataset.vocab)
-        self._expand = _compiled_expander(*self._static, slots, tokens, sentences, vocab)
-        return time.perf_counter() - began
-
-    def slot_bytes(self, slots: int) -> int:
-        """The bytes of a shard's slots as sent (ids, offsets, lengths, blocks)."""
-        tokens, sentences = self.slot_shape
-        return slots * (tokens + sentences + 1 + 2) * 4
-
-    def expand(
-        self, parts: dict[int, Slots], slots: int, shards: int, draw_epoch: int
-    ) -> dict[str, jax.Array]:
-        """The group of the shards' slots ``parts`` (by shard) on the device, expanded."""
-        arrays = []
-        for name in ("ids", "offsets", "lengths", "blocks"):
-            local = {shard: getattr(part, name) for shard, part in parts.items()}
-            width = next(iter(local.values())).shape[1:]
-
-            def rows_of(index, local=local):
-                return local[(index[0].start or 0) // slots]
-
-            arrays.append(
-                jax.make_array_from_callback((shards * slots, *width), self.sharding, rows_of)
-            )
-        epoch = parallel.put(np.int32(draw_epoch), self.placement.replicated)
-        return {**self._expand(*arrays, epoch, self.keep), **self.shared}

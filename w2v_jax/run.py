@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from w2v_jax import feed, memory, parallel, records, report
+from w2v_jax import device_feed, feed, memory, parallel, records, report
 from w2v_jax import hooks as hooks_module
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import blocks
@@ -102,7 +102,7 @@ def prepare(
     for note in encoded.notes:
         logger.warning(note)
     num_blocks = len(blocks.block_bounds(encoded.corpus.offsets, config.block_tokens)) - 1
-    on_device = feed.drawn_on(config, num_blocks) == "device"
+    on_device = device_feed.drawn_on(config, num_blocks) == "device"
     dataset = blocks.build_dataset(
         encoded.vocab,
         encoded.corpus,
@@ -110,7 +110,7 @@ def prepare(
         config.seed,
         config.subsample,
         config.block_tokens,
-        feed.count_on_device if on_device else None,
+        device_feed.count_on_device if on_device else None,
     )
     groups = feed.Stream(config, dataset)
     examples = groups.first_group() if groups.one_group else None
