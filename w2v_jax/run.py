@@ -249,16 +249,13 @@ def train(
             *hooks,
         ]
         state = _loop(program, stream, state, history, hooks)
-        feed_record = stream.feed()
     finally:
         if saver is not None:  # the writes under way finish, whatever stopped training
             saver.close()
     # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
     if should_stop is not None and parallel.any_process(should_stop()):
         raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
-    runs = _runs(program, data, state, history, resumed_from, saver, workdir)
-    for trained in runs:
-        trained.feed = feed_record
+    runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
     if workdir is not None:
         report.write_results(runs, workdir, evaluation, main)
     return runs if stacked else runs[0]
@@ -287,20 +284,24 @@ def _loop(
         # of one group knows its batches for the whole run, a larger one grows group by group.
         program.capacity = history.capacity
         program.fit(stream.most_live() if stream.one_group else 1)
-    if step < plan.total_steps:  # a finished run resumed for its results compiles nothing
+    compiling = step < plan.total_steps  # a finished run resumed for its results does not
+    if compiling:
         program.compile_seconds += stream.compile()
     groups = stream.groups(step)  # the first group is drawn while the program compiles
-    if step < plan.total_steps:
+    first, first_counts = None, None
+    if compiling:
         if program.packed and not stream.one_group:
             # Packed batches of a stream: the first group's batches size the program before it
             # is compiled, with headroom, so that later groups seldom compile a larger one.
             first = next(groups)
+            first_counts = first.counts(step, program.placement)
             groups = itertools.chain([first], groups)
-            program.fit(_with_headroom(first.counts(step, program.placement)[1]))
+            program.fit(_with_headroom(first_counts[1]))
         program.compile(state, stream.device_shapes())
     history.begin_epoch(stream.wait_seconds)
     for group in groups:
-        pairs, most_live = group.counts(step, program.placement)
+        counted = first_counts if group is first else group.counts(step, program.placement)
+        pairs, most_live = counted
         program.fit(most_live if stream.one_group else _with_headroom(most_live))
         history.capacity = program.capacity
         history.add_group(group.centers_from(step), pairs)
@@ -339,10 +340,12 @@ def _runs(
     resumed_from: int | None,
     saver: RunCheckpoints | None,
     workdir: Path | None,
+    feed_record: dict[str, Any],
 ) -> list[Run]:
     """One Run per run of the program; runs trained together each get their own tables."""
     common = dict(
         data=data,
+        feed=feed_record,
         compile_seconds=program.compile_seconds,
         checkpoint_seconds=saver.seconds if saver is not None else 0.0,
         resumed_from=resumed_from,
