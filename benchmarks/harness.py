@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import json
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def header(module: str, argv: list[str] | None) -> dict[str, Any]:
     from w2v_jax.records import where_it_ran  # JAX: not in a gensim process's imports
 
     args = sys.argv[1:] if argv is None else argv
-    return {**where_it_ran(), "command": " ".join(["python -m", module, *args])}
+    return {**where_it_ran(), "command": f"python -m {module} {shlex.join(args)}".rstrip()}
 
 
 def write_results(out: Path, name: str, results: dict, report: str) -> None:

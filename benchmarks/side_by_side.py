@@ -55,6 +55,7 @@ SYSTEMS = {
     },
     "w2v_jax, fast": {"flags": ["--preset", "fast"]},
     "w2v_jax, gpu": {"flags": ["--preset", "gpu"]},
+    "w2v_jax, best": {"flags": ["--preset", "best"]},
     "w2v_jax, fast, 3 epochs": {"flags": ["--preset", "fast", "--num-epochs", "3"]},
 }
 QUALITY_RACE_SYSTEM = "w2v_jax, fast, 3 epochs"

@@ -20,10 +20,11 @@ from w2v_jax import parallel, run
 from w2v_jax.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import CorpusError
+from w2v_jax.data.corpus import resolve_cache_dir
 from w2v_jax.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.memory import NotEnoughMemory
-from w2v_jax.presets import PRESETS, preset, preset_rate_note
+from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
 from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError, unscored
 
@@ -119,16 +120,19 @@ class StopOnSignals:
             signal.signal(signum, handler)
 
 
-def add_config_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per Config field (``--num-epochs 10``) and ``--preset NAME``; a flag given on
-    the command line overrides the preset, which overrides the book's defaults."""
+def add_config_flags(parser: argparse.ArgumentParser, default_preset: str = "book") -> None:
+    """One flag per Config field (``--num-epochs 10``) and ``--preset NAME`` (default
+    ``default_preset``); a flag given on the command line overrides the preset, which
+    overrides the book's defaults."""
+    why = " (the default for your own text: the panel of real corpora's pick)"
+    parser.set_defaults(default_preset=default_preset)
     parser.add_argument(
         "--preset",
-        default="book",
+        default=None,  # not given: default_preset, said in one line where it is not the book's
         choices=sorted(PRESETS),
         help="named settings to start from: "
         + "; ".join(f"{name}: {_overrides(name)}" for name in sorted(PRESETS))
-        + " (default book)",
+        + f" (default {default_preset}{why if default_preset == OWN_TEXT else ''})",
     )
     group = parser.add_argument_group("the run's Config (defaults: the book's, or the preset's)")
     add_dataclass_flags(group, Config, given_only=True)
@@ -201,12 +205,18 @@ def config_from_args(args: argparse.Namespace) -> Config:
     given = {
         f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
     }
+    name = args.preset or args.default_preset
     try:
-        config = preset(args.preset, **given)
+        config = preset(name, **given)
     except ValueError as err:  # a usage error, reported as argparse reports its own
         print(f"error: {in_flags(str(err))}", file=sys.stderr)
         raise SystemExit(2) from None
-    note = preset_rate_note(args.preset, given)
+    if args.preset is None and name == OWN_TEXT:
+        print(
+            f"preset: {name}, the default for your own text (results/panel); "
+            f"--preset book trains the book's configuration"
+        )
+    note = preset_rate_note(name, given)
     if note is not None:
         print(in_flags(note))
     return config
@@ -233,11 +243,13 @@ USER_ERRORS = (
 )
 
 
-def job_parser(description: str, job: str, workdir: str = "<run name>") -> argparse.ArgumentParser:
-    """The flags every training job shares: Config's, the workdir (by default
-    ``runs/<job>/<workdir>``), data, evaluation and progress."""
+def job_parser(
+    description: str, job: str, workdir: str = "<run name>", default_preset: str = "book"
+) -> argparse.ArgumentParser:
+    """The flags every training job shares: Config's (from ``default_preset``), the workdir
+    (by default ``runs/<job>/<workdir>``), data, evaluation and progress."""
     parser = ArgumentParser(prog=f"python -m experiments.{job}", description=description)
-    add_config_flags(parser)
+    add_config_flags(parser, default_preset)
     parser.add_argument(
         "--workdir",
         type=Path,
@@ -314,6 +326,17 @@ def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def cache_compiled_programs(cache_dir: Path | None) -> None:
+    """Keep XLA's compiled programs in ``xla/`` under the corpus cache (--cache-dir), so that
+    a run whose programs were compiled before (another seed, a resumed or repeated run, a
+    sweep's points) reads them rather than compiling them again: about 3 s of a run's start."""
+    import jax
+
+    directory = resolve_cache_dir(cache_dir) / "xla"
+    jax.config.update("jax_compilation_cache_dir", str(directory))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+
+
 def run_job(
     args: argparse.Namespace,
     corpus: Callable[[], CorpusConfig],
@@ -327,6 +350,7 @@ def run_job(
     drop_closed_loop_reports()
     show_notes()
     start_processes(args)
+    cache_compiled_programs(args.cache_dir)
     config = config_from_args(args)
     try:
         corpus_config = corpus()

@@ -1,7 +1,11 @@
 """Train skip-gram on your own corpus: text files, one sentence a line.
 
     python -m experiments.train --corpus PATH [PATH ...] [--tokenizer words --lowercase]
-        [--preset fast ...]
+        [--preset book ...]
+
+It trains the fast preset unless told otherwise: the panel of real corpora's pick for your own
+text (every draw anew each epoch, noise words shared by groups of centers, row-wise Adagrad;
+results/panel); ``--preset book`` trains the book's configuration.
 
 PATH is a file, a directory (every file under it) or a glob; plain, .gz, .bz2 or .xz; tokens are
 split on whitespace (``--tokenizer words``: into words as gensim's simple_preprocess), and lines
@@ -18,12 +22,15 @@ import argparse
 from pathlib import Path
 
 from experiments import common, flags
+from w2v_jax import presets
 
 JOB = "train"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(flags.summary(__doc__), JOB, "<first path's name>/<run name>")
+    parser = common.job_parser(
+        flags.summary(__doc__), JOB, "<first path's name>/<run name>", presets.OWN_TEXT
+    )
     common.add_corpus_flags(parser, None)
     return parser.parse_args(argv)
 

@@ -37,12 +37,18 @@ drawn_rows = jax.jit(
 )
 
 
-def expanded(config, dataset, block: int, draw_epoch: int = 0):
+def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: int = 0):
     """Block ``block`` expanded alone on the default device, and every row of it drawn."""
     placement = parallel.Placement.single()
-    drawer = device_feed.DeviceDrawer(config, dataset, placement, 1)
+    dataset.count(range(subsample_draw + 1))
+    drawer = device_feed.DeviceDrawer(
+        config.replace(num_epochs=subsample_draw + 1, subsample_each_epoch=True),
+        dataset,
+        placement,
+        1,
+    )
     slots = data.blocks.block_slots(dataset, np.array([block]), drawer.slots)
-    examples = drawer.expand({0: slots}, draw_epoch)
+    examples = drawer.expand({0: slots}, draw_epoch, subsample_draw)
     rows, _ = drawn_rows(
         examples,
         np.arange(drawer.slot_rows, dtype=np.int32),
@@ -51,14 +57,13 @@ def expanded(config, dataset, block: int, draw_epoch: int = 0):
         noise_per_context=config.noise_per_context,
         slot_rows=drawer.slot_rows,
     )
-    count = int(dataset.block_centers[block])
+    count = int(dataset.block_centers(subsample_draw)[block])
     rows = {name: np.asarray(values)[:count] for name, values in rows.items()}
     return examples, rows
 
 
-def host_reference(config, dataset, block: int, draw_epoch: int = 0):
-    """The block subsampled as the device subsamples it, and drawn by the numpy stage with
-    the device's windows."""
+def device_keep(dataset, block: int, subsample_draw: int = 0) -> np.ndarray:
+    """bool [block tokens]: which tokens of the block the device keeps in a draw."""
     slots = data.blocks.block_slots(dataset, np.array([block]), 1)
     length = int(slots.lengths[0])
     keep, *_ = draws.subsampled(
@@ -66,14 +71,23 @@ def host_reference(config, dataset, block: int, draw_epoch: int = 0):
         slots.offsets[0],
         length,
         block,
+        subsample_draw,
         device_feed.keep_probabilities(dataset),
         dataset.seed,
     )
-    keep = np.asarray(keep)[:length]
+    return np.asarray(keep)[:length]
+
+
+def host_reference(config, dataset, block: int, draw_epoch: int = 0):
+    """The block subsampled as the device subsamples it, and drawn by the numpy stage with
+    the device's windows."""
+    slots = data.blocks.block_slots(dataset, np.array([block]), 1)
+    length = int(slots.lengths[0])
+    keep = device_keep(dataset, block)
     ids, offsets = slots.ids[0, :length], slots.offsets[0]
     kept_before = np.concatenate([[0], np.cumsum(keep)])
     corpus = Corpus(ids[keep], kept_before[offsets[offsets <= length]].astype(np.int64))
-    count = int(dataset.block_centers[block])
+    count = int(dataset.block_centers(0)[block])
     windows = np.asarray(
         draws.center_windows(dataset.seed, draw_epoch, block, count, config.max_window)
     )
@@ -99,7 +113,7 @@ def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset):
     for block in range(3):
         _, rows = expanded(config, dataset, block)
         _, reference = host_reference(config, dataset, block)
-        assert len(reference) == dataset.block_centers[block] > 1000
+        assert len(reference) == dataset.block_centers(0)[block] > 1000
         assert np.array_equal(rows["centers"], reference.centers)
         assert np.array_equal(rows["num_contexts"], reference.num_contexts)
         assert np.array_equal(rows["num_live"], reference.num_live)
@@ -175,12 +189,54 @@ def test_a_block_draws_the_same_rows_until_its_epoch_is_drawn_anew(dataset):
     config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
     _, first = expanded(config, dataset, 1, draw_epoch=0)
     _, again = expanded(config, dataset, 1, draw_epoch=0)
-    _, other = expanded(config, dataset, 1, draw_epoch=1)
+    _, windows = expanded(config, dataset, 1, draw_epoch=1)
+    _, subsampled = expanded(config, dataset, 1, draw_epoch=0, subsample_draw=1)
     for name in first:
         assert np.array_equal(first[name], again[name])
-    assert np.array_equal(first["centers"], other["centers"]), "subsampled once"
-    assert not np.array_equal(first["num_contexts"], other["num_contexts"])
-    assert not np.array_equal(first["contexts_negatives"], other["contexts_negatives"])
+    assert np.array_equal(first["centers"], windows["centers"]), "the same subsampling"
+    assert not np.array_equal(first["num_contexts"], windows["num_contexts"])
+    assert not np.array_equal(first["contexts_negatives"], windows["contexts_negatives"])
+    assert len(subsampled["centers"]) == dataset.block_centers(1)[1]
+    assert len(subsampled["centers"]) != len(first["centers"]), "another subsampling"
+
+
+@pytest.mark.parametrize("side", ["host", "device"])
+def test_each_epochs_subsampling_keeps_a_word_at_its_rate_independently(side):
+    """Over 6 draws, each word's keep rate is its formula's, and a token kept in one draw is
+    kept in the next at the word's rate, not more often: the draws are independent."""
+    # Text from another generator than the subsampling's (numpy's seed 0 is the stream
+    # [0, 0, 0] of draw 0, block 0).
+    dataset = device_dataset(zipf_text(seed=2))
+    epochs, block = 6, 0
+    if side == "device":
+        kept = np.stack([device_keep(dataset, block, draw) for draw in range(epochs)])
+    else:
+        kept = np.stack([host_keep(dataset, block, draw) for draw in range(epochs)])
+    part = data.blocks.corpus_block(dataset.corpus, dataset.blocks, block)
+    keep = keep_probabilities(part, dataset.subsample_t, "book", dataset.vocab.counts)
+    rate = keep[part.ids]
+    judged = (part.ids != 0) & (rate < 0.9)  # words whose draws vary
+    assert judged.sum() > 5_000
+    for word in np.unique(part.ids[judged]):
+        at = part.ids == word
+        n, p = at.sum() * epochs, keep[word]
+        assert abs(kept[:, at].sum() - n * p) <= 4 * np.sqrt(n * p * (1 - p)) + 1
+    both = (kept[:-1] & kept[1:])[:, judged].sum()
+    expected = (epochs - 1) * np.sum(rate[judged] ** 2)
+    spread = np.sqrt((epochs - 1) * np.sum(rate[judged] ** 2 * (1 - rate[judged] ** 2)))
+    assert abs(both - expected) <= 4 * spread, "kept again at the word's rate"
+    assert not np.array_equal(kept[0], kept[1])
+
+
+def host_keep(dataset, block: int, draw: int) -> np.ndarray:
+    """bool [block tokens]: which tokens the host's subsampling keeps in a draw (the numpy
+    stage's generator of that draw, as ``Dataset.subsampled_block`` uses it)."""
+    part = data.blocks.corpus_block(dataset.corpus, dataset.blocks, block)
+    keep = keep_probabilities(part, dataset.subsample_t, "book", dataset.vocab.counts)
+    rng = data.examples.stream_rng(dataset.seed, data.examples.SUBSAMPLE_STREAM, draw, block)
+    kept = (part.ids != 0) & (rng.random(len(part.ids)) < keep[part.ids])
+    assert np.array_equal(part.ids[kept], dataset.subsampled_block(block, draw).ids)
+    return kept
 
 
 def test_a_row_is_the_same_in_any_batch(dataset):

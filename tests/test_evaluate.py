@@ -130,3 +130,14 @@ def test_probe_words_are_frequent_content_words():
     assert probe_words(vocab, 1) == ["license"] and probe_words(("the", "a")) == []
     assert probe_words(("<unk>", "w0", "of", "w1", "12", "w2", "w3")) == ["w0", "w1", "w2"]
     assert probe_words(vocab, 5) == ["license", "software", "work", "N", "it's"]
+
+
+def test_the_analogies_are_scored_in_bounded_memory(trained, monkeypatch):
+    """Scored a few questions at a time (the scores of every word for each), the same result
+    as in blocks of thousands: a run's peak memory is its training's, not its evaluation's."""
+    from w2v_jax import evaluate
+
+    whole = trained.evaluate_analogies()
+    monkeypatch.setattr(evaluate, "_SCORES_BYTES", 3 * 4 * len(trained))  # 3 questions a time
+    assert trained.evaluate_analogies() == whole
+    assert whole["questions"] > 100

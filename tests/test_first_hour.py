@@ -145,7 +145,11 @@ def test_run_names_say_what_changes_the_computation():
         common.run_name(preset("fast", optimizer="sparse_sgd", lr=2500.0, num_epochs=8))
         == "fast,lr=2500.0,optimizer=sparse_sgd,num_epochs=8"
     )
-    assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == "best"
+    assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == (
+        "best,subsample_each_epoch=False"
+    )
+    anew = dict(resample_each_epoch=True, subsample_each_epoch=True)
+    assert common.run_name(preset("book", lr=0.002, **anew)) == "best"
     args = ptb_skipgram.parse_args(["--lr", "0.002"])
     assert args.workdir is None  # derived from the config when the job runs
     assert sweep.parse_args(["ptb_lr"]).out == Path("runs/sweeps")

@@ -17,9 +17,9 @@ import typing
 import numpy as np
 import pytest
 
-from tests.helpers import prepare_text
-from w2v_jax.config import NoiseSharing, Optimizer
-from w2v_jax.presets import PRESETS, preset
+from tests.helpers import prepare_text, text_corpus, topic_corpus
+from w2v_jax.config import Config, NoiseSharing, Optimizer
+from w2v_jax.presets import OWN_TEXT, PRESETS, default_config, preset
 from w2v_jax.run import Data, prepare, train
 
 OPTIMIZERS = typing.get_args(Optimizer)
@@ -141,13 +141,13 @@ def test_presets_hold_on_ptb_repeated_16_times(ptb_text):
         assert_holds(preset(name, num_epochs=1), prepared)
     book, best = (
         preset("book", num_epochs=1),
-        preset("best", num_epochs=1, resample_each_epoch=False),
+        preset("best", num_epochs=1, resample_each_epoch=False, subsample_each_epoch=False),
     )
     whole = prepare_text(book, text)
     first_block = dataclasses.replace(
         whole.dataset,
         blocks=whole.dataset.blocks[:2],
-        block_centers=whole.dataset.block_centers[:1],
+        _centers={},  # counted anew for the one block
     )
     prepared = Data(whole.corpus, whole.encoded, first_block, None, 0.0)
     for run in train([book, best], data=prepared, progress=False, evaluation=None):
@@ -195,3 +195,19 @@ def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
     caplog.clear()
     train(config.replace(lr=0.01), data=prepared, evaluation=None, progress=False)
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
+
+
+def test_a_run_without_a_config_trains_the_book_on_ptb_and_the_own_text_preset_elsewhere(caplog):
+    """``run.train(None, corpus)``: the book's configuration on PTB, the fast preset (every
+    draw anew) on any other text, said in one line."""
+    assert default_config(is_ptb=True) == Config()
+    own = default_config(is_ptb=False)
+    assert own == preset(OWN_TEXT) == preset("fast")
+    assert own.resample_each_epoch and own.subsample_each_epoch
+    text, _ = topic_corpus(sentences=2000)
+    with caplog.at_level("INFO", logger="w2v_jax"):
+        run = train(None, text_corpus(text), evaluation=None, progress=False)
+    assert run.config == own
+    assert any(
+        "the fast preset, the default for one's own text" in r.message for r in caplog.records
+    )

@@ -25,10 +25,14 @@ def topic_text():
     return topic_corpus(sentences=3000)[0]
 
 
-@pytest.fixture(scope="module", params=["host", "device"])
+@pytest.fixture(scope="module", params=["the book's one draw", "every draw anew"])
 def streamed(topic_text, request):
-    """The streamed corpus with its examples drawn on the host, and on the device."""
-    config = topic_config(**STREAMED, draw=request.param)
+    """The streamed corpus (its examples drawn on the device), trained on the first epoch's
+    draws, and on draws of each epoch's own."""
+    anew = request.param == "every draw anew"
+    config = topic_config(
+        **STREAMED, resample_each_epoch=anew, subsample_each_epoch=anew, subsample_t=0.01
+    )
     return config, prepare_text(config, topic_text)
 
 
@@ -70,9 +74,10 @@ def test_blocks_subsample_with_the_corpus_counts():
 def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
     config, prepared = streamed
     assert prepared.examples is None  # drawn as it trains
+    config = config.replace(num_epochs=3)
     stream = feed.Stream(config, prepared.dataset, prepared.examples)
     num_blocks = len(prepared.dataset.blocks) - 1
-    orders = []
+    orders, counts = [], []
     groups = iter(stream.groups(0))
     for epoch in range(3):
         plan = stream.plan.epoch(epoch)
@@ -94,9 +99,12 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
             assert not live[group.layout.padding_row]
             assert len(order) == plan.batches[index] == group.end_step - group.first_step
             seen += len(rows)
-        assert seen == prepared.num_centers == plan.rows.sum()
+        centers = prepared.dataset.block_centers(config.subsample_draw(epoch))
+        assert seen == plan.rows.sum() == centers.sum()
+        counts.append(seen)
     assert orders[0] != orders[1] != orders[2]
     assert len(plan.groups) == 4
+    assert (len(set(counts)) == 3) == config.subsample_each_epoch, "each epoch its centers"
 
 
 def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
@@ -115,39 +123,48 @@ def test_streamed_training_learns_the_topics(streamed):
     config, prepared = streamed
     run = train(config.replace(num_epochs=4), data=prepared, evaluation=None, progress=False)
     assert run.history[-1].loss < 0.8 * run.history[0].loss
-    assert sum(stats.centers for stats in run.history) == 4 * prepared.num_centers
+    assert [stats.centers for stats in run.history] == [
+        prepared.dataset.block_centers(config.subsample_draw(epoch)).sum() for epoch in range(4)
+    ]
     vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
     for a, b in topic_corpus()[1]:
         assert vectors.most_similar(a, 1)[0][0] == b and vectors.most_similar(b, 1)[0][0] == a
 
 
 def test_the_feed_said_before_training_is_what_it_sends(streamed, caplog):
-    """The bytes a center sends, said before training, are the bytes sent: the host's padded
-    rows, or the device's slots of token ids, a seventh of them or less."""
+    """The bytes a center sends, said before training, are the bytes sent: the device's slots
+    of token ids, a seventh of the bytes of the book's rows or less."""
     config, prepared = streamed
     with caplog.at_level("INFO", logger="w2v_jax"):
         run = train(config.replace(num_epochs=1), data=prepared, evaluation=None, progress=False)
     feed_line = next(r.message for r in caplog.records if r.message.startswith("examples: "))
-    assert feed_line.startswith(f"examples: drawn on the {config.draw}, ")
+    assert feed_line.startswith("examples: drawn on the device, ")
     said = run.feed["bytes_per_center"]
     assert f"{said:.1f} bytes a center to the device" in feed_line
     assert run.feed["sent_bytes"] == pytest.approx(said * prepared.num_centers, rel=1e-9)
-    if config.draw == "host":
-        assert said > (config.max_len + 3) * 4  # rows padded to the group's capacity
-    else:
-        assert said < (config.max_len + 3) * 4 / 7
+    assert said < (config.max_len + 3) * 4 / 7
 
 
-def test_resampling_each_epoch_draws_each_block_anew(streamed):
-    config, prepared = streamed
-    if config.draw == "device":
-        pytest.skip("the device's draws: tests/test_draws.py")
-    block = np.array([3])
-    for resample in (False, True):
-        draws = [
-            data.blocks.draw_group(
-                config.replace(resample_each_epoch=resample), prepared.dataset, block, epoch
-            ).contexts_negatives
-            for epoch in (1, 2)
-        ]
-        assert np.array_equal(*draws) != resample
+@pytest.mark.parametrize(
+    "anew", [(False, False), (True, False), (False, True), (True, True)], ids=str
+)
+def test_a_corpus_of_one_group_draws_anew_what_the_config_says(topic_text, anew):
+    """The numpy stage's draws of an epoch: windows and noise words (resample_each_epoch)
+    and the subsampling (subsample_each_epoch) anew, or the first epoch's."""
+    resample, subsample = anew
+    config = topic_config(
+        resample_each_epoch=resample, subsample_each_epoch=subsample, subsample_t=0.01
+    )
+    prepared = prepare_text(config, topic_text)
+    block = np.array([0])
+    first, second = (
+        data.blocks.draw_group(config, prepared.dataset, block, epoch) for epoch in (1, 2)
+    )
+    assert np.array_equal(first.centers, second.centers) != subsample
+    same = len(first) == len(second) and np.array_equal(
+        first.contexts_negatives, second.contexts_negatives
+    )
+    assert same != (resample or subsample)
+    stream = feed.Stream(config.replace(num_epochs=3), prepared.dataset, prepared.examples)
+    sent = [group.examples["centers"] for group in stream.groups(0)]
+    assert (sent[0] is sent[2]) != (resample or subsample), "kept on the device unless drawn"

@@ -27,7 +27,6 @@ Optimizer = Literal["adam", "adagrad", "sgd", "sparse_sgd", "rowwise_adagrad", "
 NoiseSharing = Literal["per_context", "per_batch"]
 Layout = Literal["auto", "packed", "padded"]
 Shuffle = Literal["host", "device"]
-Draw = Literal["auto", "host", "device"]
 SubsampleFormula = Literal["book", "word2vec"]
 EncodingErrors = Literal["strict", "replace"]
 Tokenizer = Literal["whitespace", "words"]
@@ -92,7 +91,12 @@ class Config:
     seed: int = _role(0, DATA)
     """Seeds every random choice: data draws, shuffling and parameter initialisation."""
     resample_each_epoch: bool = False
-    """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book."""
+    """Draw new windows and noise words every epoch (the book's exercise 4); off as in the book,
+    which draws them once and trains on the same ones every epoch."""
+    subsample_each_epoch: bool = False
+    """Draw a new subsampling every epoch, as word2vec and gensim do, so that each epoch trains
+    on other occurrences of the frequent words; off as in the book, which subsamples once.
+    Every preset but the book's draws everything anew (this and resample_each_epoch)."""
     noise_sharing: NoiseSharing = _role("per_context", DATA)
     """"per_context": num_noise noise words for each context word, drawn on the host and padded
     into the book's batches (exact book). "per_batch": one set of shared_noise noise words per
@@ -120,13 +124,6 @@ class Config:
     permutation drawn on the accelerator, another order from the same seed, for corpora of
     millions of centers, where the host's permutation (about 0.1 s per million centers) would
     bound the speed."""
-    draw: Draw = _role("auto", DATA)
-    """Where the examples (subsampling, windows, contexts, noise words) are drawn: "host", by
-    the book's numpy stage (w2v_jax.data.examples), then copied to the device as rows;
-    "device", inside compiled programs (w2v_jax.draws) from the token ids the host streams,
-    the same distributions from other random streams, about a tenth of the bytes over the
-    host-to-device link and no rows in host memory. "auto": the host for a corpus of one
-    group (PTB: the book's path, exactly), the device for a streamed one."""
     block_tokens: int = _role(1 << 20, DATA)
     """The corpus is subsampled and turned into examples a block of about this many tokens
     (whole sentences) at a time, so that host memory holds a few blocks, never the corpus.
@@ -208,6 +205,14 @@ class Config:
         """Noise words laid out in each row per context word (0 when they are shared)."""
         return 0 if self.shares_noise else self.num_noise
 
+    def subsample_draw(self, epoch: int) -> int:
+        """The subsampling ``epoch`` (0-based) trains on: its own, or epoch 0's, the book's."""
+        return epoch if self.subsample_each_epoch else 0
+
+    def examples_draw(self, epoch: int) -> int:
+        """The windows and noise words ``epoch`` trains on: its own, or epoch 0's, the book's."""
+        return epoch if self.resample_each_epoch else 0
+
     @property
     def max_len(self) -> int:
         """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
@@ -262,11 +267,15 @@ class Config:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> Config:
         known = {f.name for f in dataclasses.fields(cls)}
+        values = {name: value for name, value in values.items() if name not in _REMOVED}
         unknown = sorted(set(values) - known)
         if unknown:
             raise ValueError(f"unknown config fields {unknown}; known fields: {sorted(known)}")
         return cls(**values)
 
+
+_REMOVED = ("draw",)
+"""Fields of earlier versions that changed nothing a step computes, dropped when read."""
 
 PTB = "ptb"
 """The corpus name that means PTB's training split (``CorpusConfig.paths``)."""

@@ -1,7 +1,7 @@
-"""A stream's groups drawn on the device (``Config.draw``): where a run draws its examples,
-the count of each block's centers as the device subsamples it (the run's plan needs them), and
-``DeviceDrawer``, which sends a group's blocks as slots of token ids and expands them there
-with the programs of ``w2v_jax.draws``. ``feed.Stream`` uses it for a streamed corpus."""
+"""A stream's groups drawn on the device: where a run draws its examples, the count of each
+block's centers as the device subsamples it (the run's plan needs them), and ``DeviceDrawer``,
+which sends a group's blocks as slots of token ids and expands them there with the programs
+of ``w2v_jax.draws``. ``feed.Stream`` uses it for a streamed corpus."""
 
 from __future__ import annotations
 
@@ -17,10 +17,10 @@ from w2v_jax.data.blocks import Dataset, Slots, block_slots, slot_shape
 
 
 def drawn_on(config: Config, num_blocks: int) -> str:
-    """Where a run's examples are drawn (``Config.draw``): "auto" is the host for a corpus
-    of one group, the device for a streamed one."""
-    if config.draw != "auto":
-        return config.draw
+    """Where a run's examples are drawn: a corpus of one group on the host, by the book's
+    numpy stage (PTB: the book's path, exactly), kept on the device for every epoch; a
+    streamed corpus on the device, whose blocks are sent as token ids, a tenth of the bytes
+    of rows (results/feed)."""
     return "host" if num_blocks <= config.group_blocks else "device"
 
 
@@ -31,18 +31,21 @@ def keep_probabilities(dataset: Dataset) -> np.ndarray:
     ).astype(np.float32)
 
 
-def count_on_device(dataset: Dataset) -> np.ndarray:
-    """int64 [blocks]: each block's centers as the device subsamples it (``draws``), counted
-    on this process's first device, a block at a time (every process counts them all: the
-    plan is everyone's)."""
+def count_on_device(dataset: Dataset, subsample_draws: list[int]) -> np.ndarray:
+    """int64 [draws, blocks]: each block's centers in each subsampling draw as the device
+    subsamples it (``draws``), counted on this process's first device, a block sent once for
+    all the draws (every process counts them all: the plan is everyone's)."""
     device = jax.local_devices()[0]
     keep = jax.device_put(keep_probabilities(dataset), device)
-    counted = np.zeros(len(dataset.blocks) - 1, np.int64)
-    for block in range(len(counted)):
+    wanted = jax.device_put(np.asarray(subsample_draws, np.int32), device)
+    num_blocks = len(dataset.blocks) - 1
+    counted = np.zeros((len(subsample_draws), num_blocks), np.int64)
+    for block in range(num_blocks):
         slots = block_slots(dataset, np.array([block]), 1)
         sent = jax.device_put((slots.ids[0], slots.offsets[0], slots.lengths[0]), device)
         # Read at once: a block's working arrays are freed before the next is sent.
-        counted[block] = int(draws.count_centers(*sent, block, keep, dataset.seed))
+        counts = draws.count_centers(*sent, block, wanted, keep, dataset.seed)
+        counted[:, block] = np.asarray(counts)
     return counted
 
 
@@ -75,6 +78,7 @@ def _compiled_expander(
         shape(slots),
         shape(slots),
         shape(sharding=replicated),
+        shape(sharding=replicated),
         shape(vocab, dtype=np.float32, sharding=replicated),
     ).compile()
 
@@ -96,8 +100,11 @@ class DeviceDrawer:
         self.slots = -(-config.group_blocks // shards)
         """A shard's slots: the group's blocks it holds, at most."""
         self.slot_shape = slot_shape(dataset)
-        self.slot_rows = int(dataset.block_centers.max(initial=0)) + 1
-        """Rows a slot holds: the largest block's centers, then a padding row."""
+        subsamplings = {config.subsample_draw(epoch) for epoch in range(config.num_epochs)}
+        most = max(int(dataset.block_centers(draw).max(initial=0)) for draw in subsamplings)
+        self.slot_rows = most + 1
+        """Rows a slot holds: the largest block's centers in any of the run's subsampling
+        draws (counted by its plan), then a padding row."""
         self._static = (
             config.seed,
             config.max_window,
@@ -157,8 +164,12 @@ class DeviceDrawer:
         tokens, sentences = self.slot_shape
         return self.shards * self.slots * (tokens + sentences + 1 + 2) * 4
 
-    def expand(self, parts: dict[int, Slots], draw_epoch: int) -> dict[str, jax.Array]:
-        """The group of the shards' slots ``parts`` (by shard) on the device, expanded."""
+    def expand(
+        self, parts: dict[int, Slots], draw_epoch: int, subsample_draw: int
+    ) -> dict[str, jax.Array]:
+        """The group of the shards' slots ``parts`` (by shard) on the device, expanded with
+        the windows and noise words of ``draw_epoch`` and the subsampling of
+        ``subsample_draw``."""
         if self._expand is None:
             self.compile()
         slots = self.slots
@@ -173,5 +184,8 @@ class DeviceDrawer:
             arrays.append(
                 jax.make_array_from_callback((self.shards * slots, *width), self.sharding, rows_of)
             )
-        epoch = parallel.put(np.int32(draw_epoch), self.placement.replicated)
-        return {**self._expand(*arrays, epoch, self.keep), **self.shared}
+        epoch, subsample = (
+            parallel.put(np.int32(draw), self.placement.replicated)
+            for draw in (draw_epoch, subsample_draw)
+        )
+        return {**self._expand(*arrays, epoch, subsample, self.keep), **self.shared}

@@ -11,12 +11,12 @@ and its live slots. ``batch_rows`` runs in every step: it gathers the batch's co
 tokens and draws their noise words (per context, never one of the row's own contexts, as the
 book redraws them), giving the book's padded rows for ``w2v_jax.batches``.
 
-Every draw comes from a key folded with (seed, stream, epoch, block), and a row's noise words
-from its block's key folded with its place in the block: a row is the same wherever and
-whenever it is drawn (any mesh, any process, a resumed run), as the host's rows are. The
-subsampling of a block is drawn once, as the book draws it once for its corpus, so that every
-epoch has the same centers and the run's plan (``data.blocks.RunPlan``) is known before it
-starts.
+Every draw comes from a key folded with (seed, stream, draw epoch, block), and a row's noise
+words from its block's key folded with its place in the block: a row is the same wherever and
+whenever it is drawn (any mesh, any process, a resumed run), as the host's rows are. The draw
+epochs are the epoch's own or the first's (``Config.subsample_draw``, ``examples_draw``); an
+epoch's centers depend on its subsampling, so ``count_centers`` counts every draw a run trains
+on before it starts (the run's plan, ``data.blocks.RunPlan``, needs them).
 """
 
 from __future__ import annotations
@@ -41,12 +41,13 @@ def stream_key(seed: int | jax.Array, stream: int, epoch, block) -> jax.Array:
     return jax.random.fold_in(jax.random.fold_in(key, epoch), block)
 
 
-def subsampled(ids, offsets, length, block, keep_prob, seed):
-    """One slot subsampled: which tokens are kept, each token's place among the kept ones,
-    and the first and one-past-last kept place of its sentence."""
+def subsampled(ids, offsets, length, block, subsample_draw, keep_prob, seed):
+    """One slot subsampled by draw ``subsample_draw``: which tokens are kept, each token's
+    place among the kept ones, and the first and one-past-last kept place of its sentence."""
     capacity = ids.shape[0]
     place = jnp.arange(capacity, dtype=jnp.int32)
-    uniform = jax.random.uniform(stream_key(seed, SUBSAMPLE_STREAM, 0, block), (capacity,))
+    key = stream_key(seed, SUBSAMPLE_STREAM, subsample_draw, block)
+    uniform = jax.random.uniform(key, (capacity,))
     keep = (place < length) & (ids != 0) & (uniform < keep_prob[ids])
     # The sentence of each token: one more at every sentence start after the first.
     starts = jnp.zeros(capacity, jnp.int32).at[offsets[1:]].add(1, mode="drop")
@@ -60,10 +61,15 @@ def subsampled(ids, offsets, length, block, keep_prob, seed):
 
 
 @functools.partial(jax.jit, static_argnames=("seed",))
-def count_centers(ids, offsets, length, block, keep_prob, seed: int) -> jax.Array:
-    """The centers one slot keeps once subsampled (what ``expand`` finds)."""
-    keep, _, low, high = subsampled(ids, offsets, length, block, keep_prob, seed)
-    return jnp.sum(keep & (high - low >= 2), dtype=jnp.int32)
+def count_centers(ids, offsets, length, block, subsample_draws, keep_prob, seed: int) -> jax.Array:
+    """int32 [draws]: the centers one slot keeps in each subsampling draw of
+    ``subsample_draws`` (what ``expand`` finds), one draw at a time."""
+
+    def count(draw):
+        keep, _, low, high = subsampled(ids, offsets, length, block, draw, keep_prob, seed)
+        return jnp.sum(keep & (high - low >= 2), dtype=jnp.int32)
+
+    return jax.lax.map(count, subsample_draws)
 
 
 def center_windows(seed, draw_epoch, block, rows: int, max_window: int) -> jax.Array:
@@ -79,6 +85,7 @@ def _expand_slot(
     length,
     block,
     draw_epoch,
+    subsample_draw,
     keep_prob,
     *,
     seed,
@@ -87,7 +94,9 @@ def _expand_slot(
     slot_rows,
 ):
     """One slot's kept tokens and rows (``expander``)."""
-    keep, place, low, high = subsampled(ids, offsets, length, block, keep_prob, seed)
+    keep, place, low, high = subsampled(
+        ids, offsets, length, block, subsample_draw, keep_prob, seed
+    )
     is_center = keep & (high - low >= 2)
     row = jnp.cumsum(is_center, dtype=jnp.int32) - 1
     target = jnp.where(is_center, row, slot_rows)  # off the end: dropped
@@ -120,11 +129,12 @@ def expander(
     replicated: jax.sharding.Sharding,
 ) -> Callable[..., Examples]:
     """The program run once per group: slots (``ids`` [slots, tokens], ``offsets`` [slots,
-    sentences + 1], ``lengths``, ``blocks``, a scalar ``draw_epoch`` and the keep
-    probabilities) -> the group's examples, flat along the slots: ``tokens`` [slots * tokens]
-    (the kept ones end to end) and per row (``slot_rows`` a slot, its last always a padding
-    row) ``position`` (of its center in ``tokens``), ``left``, ``num_contexts`` and
-    ``num_live``; plus ``blocks`` and ``draw_epoch``, which key the rows' noise words.
+    sentences + 1], ``lengths``, ``blocks``, the scalars ``draw_epoch`` (windows and noise
+    words) and ``subsample_draw``, and the keep probabilities) -> the group's examples, flat
+    along the slots: ``tokens`` [slots * tokens] (the kept ones end to end) and per row
+    (``slot_rows`` a slot, its last always a padding row) ``position`` (of its center in
+    ``tokens``), ``left``, ``num_contexts`` and ``num_live``; plus ``blocks`` and
+    ``draw_epoch``, which key the rows' noise words.
     The slots and everything drawn from them lie as ``sharding`` says (on a mesh: along
     "data" in ``shards`` shards, each device expanding its own, a slot at a time)."""
     slot = functools.partial(
@@ -135,12 +145,14 @@ def expander(
         slot_rows=slot_rows,
     )
 
-    def expand(ids, offsets, lengths, blocks, draw_epoch, keep_prob):
+    def expand(ids, offsets, lengths, blocks, draw_epoch, subsample_draw, keep_prob):
         index = jnp.arange(ids.shape[0], dtype=jnp.int32)
 
         def shard(arrays):
             # A shard's slots one after the other: the working arrays of one slot at a time.
-            return jax.lax.map(lambda one: slot(*one, draw_epoch, keep_prob), arrays)
+            return jax.lax.map(
+                lambda one: slot(*one, draw_epoch, subsample_draw, keep_prob), arrays
+            )
 
         per_shard = [
             x.reshape(shards, -1, *x.shape[1:]) for x in (index, ids, offsets, lengths, blocks)
@@ -153,7 +165,7 @@ def expander(
     names = ("tokens", "position", "left", "num_contexts", "num_live", "blocks")
     return jax.jit(
         expand,
-        in_shardings=(*by_slot, replicated, replicated),
+        in_shardings=(*by_slot, replicated, replicated, replicated),
         out_shardings={**{name: sharding for name in names}, "draw_epoch": replicated},
     )
 

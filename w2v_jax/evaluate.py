@@ -73,6 +73,10 @@ def nearest_neighbours(vectors: np.ndarray, query_index: int, k: int) -> list[tu
     return [(int(i), float(cosines[i])) for i in best]
 
 
+_SCORES_BYTES = 32 << 20
+"""The analogies' scores held at once: a run's peak memory is its training's, not this."""
+
+
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(vectors, axis=1, keepdims=True)
     return vectors / np.where(norms > 0, norms, 1.0)
@@ -221,10 +225,12 @@ class Embeddings:
             return {**result, "accuracy": 0.0}
         ids = np.array([[index[w] for w in q[1:]] for q in known], np.int32)
         correct = np.zeros(len(known), bool)
-        for start in range(0, len(known), 2048):  # bounded memory: [2048, V] scores at a time
-            block = ids[start : start + 2048]
+        # Bounded memory: [questions, V] float32 scores of at most _SCORES_BYTES at a time.
+        rows = max(1, _SCORES_BYTES // (4 * len(self._unit)))
+        for start in range(0, len(known), rows):
+            block = ids[start : start + rows]
             scores = _analogy_scores(self._unit, *(block[:, j] for j in range(3)))
-            correct[start : start + 2048] = np.argmax(scores, axis=1) == block[:, 3]
+            correct[start : start + rows] = np.argmax(scores, axis=1) == block[:, 3]
         section_of = np.array([q[0] for q in known])
         for number, name in enumerate(sections):
             mine = section_of == number

@@ -6,10 +6,9 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 from w2v_jax.evaluate import Embeddings, benchmark_path, read_analogies
 
@@ -77,10 +76,19 @@ def pca_2d(vectors: np.ndarray) -> np.ndarray:
     return centred @ components[:2].T
 
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
 def word_map(embeddings: Embeddings, words: Sequence[str], size=(8, 7)) -> Figure:
     """A scatter of ``words`` on the first two principal components of their vectors, each
     labelled where its label overlaps no other (``place_labels``)."""
     xy = pca_2d(np.stack([embeddings[word] for word in words]))
+    # Imported here: a run imports this module for its probe words, and matplotlib costs a
+    # third of a second to import.
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
     figure = Figure(figsize=size)
     FigureCanvasAgg(figure)  # measures the labels; no window, no pyplot state
     ax = figure.add_subplot()

@@ -1,14 +1,16 @@
-"""The examples of a run on the devices, a group of blocks at a time: drawn on the host ahead of
-the device by a thread of its own, so that memory holds a group or two, never the epoch.
+"""The examples of a run on the devices, a group of blocks at a time.
 
-The plan (``data.blocks.RunPlan``) says which blocks make each group; a group's examples are
-drawn block by block (``data.blocks.group_examples``), placed on the devices (a group dealt to
-the mesh's data axis block by block, ``ShardLayout``, each process drawing its own blocks),
-and its rows shuffled within the group on the host or the device (``group_order``), then cut
-into batches, the last one filled with padding rows. Every draw is seeded by (seed, stream,
-epoch, block or group), so a group is the same whenever it is drawn and a run resumed at a
-global step draws what the interrupted run would have. A corpus of one group (PTB) draws its
-examples once, as the book does, and keeps them on the device for every epoch.
+The plan (``data.blocks.RunPlan``) says which blocks make each group. A corpus of one group
+(PTB) draws its examples on the host, by the book's numpy stage (``data.blocks.draw_group``),
+and keeps them on the device for the epochs that share their draws (all of them in the
+book's configuration). A streamed corpus sends each group's blocks as token ids a group ahead
+of the device, from a thread of its own, so that memory holds a group or two, never the epoch;
+the device draws their examples (``device_feed``; a group dealt to the mesh's data axis block
+by block, ``ShardLayout``, each process sending its own blocks). A group's rows are shuffled
+within it on the host or the device (``group_order``), then cut into batches, the last one
+filled with padding rows. Every draw is seeded by (seed, stream, draw epoch, block or group),
+so a group is the same whenever it is drawn and a run resumed at a global step draws what the
+interrupted run would have.
 """
 
 from __future__ import annotations
@@ -26,9 +28,9 @@ import numpy as np
 
 from w2v_jax import batches, data, parallel
 from w2v_jax.config import Config
-from w2v_jax.data.blocks import RunPlan, block_slots, draw_group, shard_capacity
+from w2v_jax.data.blocks import RunPlan, block_slots, draw_group
 from w2v_jax.device_feed import DeviceDrawer
-from w2v_jax.shards import ShardLayout, shards_to_device
+from w2v_jax.shards import ShardLayout, to_device
 
 
 def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.ndarray | jax.Array:
@@ -117,13 +119,13 @@ def _counts(
 class Stream:
     """The groups of the run's epochs, from any global step on.
 
-    A corpus of one group draws it once (each epoch with resample_each_epoch) and keeps it on
-    every device. A larger corpus's groups are drawn and moved to the device in a thread, one
-    group ahead of training, across epoch ends too. On a mesh, a group's blocks are dealt to the
-    data axis (``ShardLayout``): each process draws only the blocks of its own devices' shards,
-    and each step gathers its share of a batch's rows from whichever shards hold them (XLA adds
-    the collective), so that a run's batches are the same on any mesh and any number of
-    processes. ``wait_seconds`` adds up the time training waited for a group (the device is idle
+    A corpus of one group draws it on the host and keeps it on every device until an epoch
+    draws anew. A larger corpus's groups are sent to the device in a thread, one group ahead of
+    training, across epoch ends too, and drawn there. On a mesh, a group's blocks are dealt to
+    the data axis (``ShardLayout``): each process sends only the blocks of its own devices'
+    shards, and each step gathers its share of a batch's rows from whichever shards hold them
+    (XLA adds the collective), so that a run's batches are the same on any mesh and any number
+    of processes. ``wait_seconds`` adds up the time training waited for a group (the device is idle
     then, each dispatch having ended with the host reading its losses).
     """
 
@@ -138,28 +140,29 @@ class Stream:
         self.plan = RunPlan(config, dataset)
         self.placement = placement or parallel.Placement.single()
         self.on_device = dataset.drawn_on == "device"
-        self.one_group = not self.on_device and len(dataset.blocks) - 1 <= config.group_blocks
+        self.one_group = not self.on_device
         self.shards = 1 if self.one_group else self.placement.data_size
-        self._sharding = self.placement.replicated if self.shards == 1 else self.placement.data_rows
         if self.on_device:
             self._drawer = DeviceDrawer(config, dataset, self.placement, self.shards)
             self.slots, self.slot_rows = self._drawer.slots, self._drawer.slot_rows
             self.shard_rows = self.slots * self.slot_rows
         else:
-            self.shard_rows = shard_capacity(config, dataset, self.shards)
-        # A corpus of one group keeps its examples for every epoch: (host, device).
-        self._kept: tuple[data.examples.Examples, dict[str, jax.Array] | None] | None = None
+            most = max(self.plan.epoch(epoch).rows[0] for epoch in range(config.num_epochs))
+            self.shard_rows = int(most) + 1  # every epoch's rows, then a padding row
+        # A corpus of one group keeps its examples while epochs share their draws:
+        # (draws, host, device).
+        self._kept: tuple[tuple[int, int], data.examples.Examples, dict | None] | None = None
         if first is not None and self.one_group:
-            self._kept = (first, None)
+            self._kept = (self._draws(0), first, None)
         self.wait_seconds = 0.0
         self.sent_bytes = 0
         """Bytes of examples (rows, or token ids) this process has sent to the devices."""
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
         """The shapes and shardings of every group's device examples, to compile for."""
-        rows, length = self.shards * self.shard_rows, self.config.max_len
         if self.on_device:
             return self._drawer.shapes()
+        rows, length = self.shard_rows, self.config.max_len
         shapes = {
             "centers": (rows, 1),
             "contexts_negatives": (rows, length),
@@ -167,14 +170,14 @@ class Stream:
             "num_live": (rows,),
         }
         return {
-            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self._sharding)
+            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self.placement.replicated)
             for name, shape in shapes.items()
         }
 
     def device_bytes(self) -> int:
-        """The bytes of examples each device holds at once: a corpus of one group keeps its
-        group; a stream holds the group it trains on and the next (drawn on the device: their
-        token ids too, as sent)."""
+        """The bytes of examples each device holds at once: a corpus of one group drawn once
+        keeps its group; otherwise the group it trains on and the next (drawn on the device:
+        their token ids too, as sent)."""
         shapes = self.device_shapes()
         one = sum(
             math.prod(shape.sharding.shard_shape(shape.shape)) * shape.dtype.itemsize
@@ -182,15 +185,14 @@ class Stream:
         )
         if self.on_device:
             one += self._drawer.slot_bytes() // self.shards
-        return one * (1 if self.one_group else 2)
+        return one * (1 if self.one_group and not self.draws_anew else 2)
 
     def group_bytes(self) -> int:
         """The bytes of examples a group sends to the devices (all processes together): its
         rows drawn on the host, padded, or its blocks' token ids and sentence offsets."""
         if self.on_device:
             return self._drawer.slot_bytes()
-        rows = self.shards * self.shard_rows
-        return rows * (self.config.max_len + 3) * 4  # centers, the row, its two counts
+        return self.shard_rows * (self.config.max_len + 3) * 4  # centers, the row, its counts
 
     def feed(self) -> dict[str, Any]:
         """Where the examples are drawn and what reaching the devices costs: the bytes a center
@@ -222,23 +224,33 @@ class Stream:
         device: their expansion); its seconds."""
         return self._drawer.compile() if self.on_device else 0.0
 
+    @property
+    def draws_anew(self) -> bool:
+        """Whether an epoch draws examples of its own (not the book's one draw)."""
+        return self.config.resample_each_epoch or self.config.subsample_each_epoch
+
+    def _draws(self, epoch: int) -> tuple[int, int]:
+        """The (subsampling, windows and noise words) draws of ``epoch``."""
+        return self.config.subsample_draw(epoch), self.config.examples_draw(epoch)
+
     def first_group(self) -> data.examples.Examples:
-        """Epoch 0's first group, host side (drawn here for a corpus of more than one)."""
-        if self._kept is not None:
-            return self._kept[0]
-        first = draw_group(self.config, self.dataset, self.plan.epoch(0).groups[0], 0)
-        if self.one_group:
-            self._kept = (first, None)
-        return first
+        """A corpus of one group: epoch 0's examples, host side."""
+        if self._kept is None:
+            host = draw_group(self.config, self.dataset, self.plan.epoch(0).groups[0], 0)
+            self._kept = (self._draws(0), host, None)
+        return self._kept[1]
 
     def most_live(self) -> int:
-        """A corpus of one group: the most live slots of any batch of the run's epochs, done
-        ones too (what a packed batch must hold), so that a resumed run compiles the program
-        an uninterrupted one runs (a GPU sums another capacity in another order)."""
+        """A corpus of one group: the most live slots of any batch of the epochs that train on
+        the first epoch's draws, done ones too (what a packed batch must hold), so that a
+        resumed run compiles the program an uninterrupted one runs (a GPU sums another
+        capacity in another order); epochs that draw anew grow it as they come."""
         host = self.first_group()
         live = np.append(host.num_live, 0)
         most = 0
         for epoch in range(self.config.num_epochs):
+            if self._draws(epoch) != self._draws(0):
+                continue
             order = np.asarray(group_order(self.config, len(host), epoch, 0))
             most = max(most, int(live[order].sum(axis=1, dtype=np.int64).max(initial=0)))
         return most
@@ -247,15 +259,15 @@ class Stream:
         """The groups of the run from the global step ``step`` on; the first is drawn when
         this is called, so the caller can compile while it is drawn."""
         pairs = self.plan.groups_from(step)
-        if self.one_group:
-            drawn = map(self._single_group, pairs)
+        if self.one_group and not self.draws_anew:
+            drawn = map(self._single_group, pairs)  # drawn once, kept on the device
         elif pairs:
-            # One thread, one group ahead (numpy and the copy to the device leave the
-            # interpreter while they work); the first is drawn while the program compiles.
-            # grain's pipeline waited 10% of an epoch where this waits none
+            # One thread, one group ahead (numpy, the reads and the copy to the device leave
+            # the interpreter while they work); the first is drawn while the program
+            # compiles. grain's pipeline waited 10% of an epoch where this waits none
             # (results/prefetch).
             pool = concurrent.futures.ThreadPoolExecutor(1)
-            draw = self._drawn_on_device if self.on_device else self._drawn
+            draw = self._single_group if self.one_group else self._drawn_on_device
             drawn = self._ahead(pool, pool.submit(draw, pairs[0]), pairs[1:], draw)
         else:
             drawn = iter(())
@@ -287,29 +299,14 @@ class Stream:
         first = self.plan.group_start(epoch, index)
         return Group(epoch, index, examples, layout, device_order(layout, order), first)
 
-    def _drawn(self, pair: tuple[int, int]) -> Group:
-        """A group drawn and on the device: this process draws the blocks of its shards."""
-        epoch, index = pair
-        blocks = self.plan.epoch(epoch).groups[index]
-        layout = ShardLayout(
-            self.dataset.block_centers[blocks].astype(np.int64), self.shards, self.shard_rows
-        )
-        local = self.placement.local_data_shards() if self.shards > 1 else [0]
-        parts = {}
-        for shard in local:
-            held = blocks[layout.blocks_of(shard)]
-            parts[shard] = draw_group(self.config, self.dataset, held, epoch) if len(held) else None
-        examples = shards_to_device(parts, layout, self.config.max_len, self.placement)
-        self.sent_bytes += len(parts) * self.shard_rows * (self.config.max_len + 3) * 4
-        return self._group(epoch, index, examples, layout)
-
     def _drawn_on_device(self, pair: tuple[int, int]) -> Group:
         """A group's token ids sent to the device, which draws its examples: this process
         sends the blocks of its shards."""
         epoch, index = pair
         blocks = self.plan.epoch(epoch).groups[index]
+        subsample_draw, examples_draw = self._draws(epoch)
         layout = ShardLayout(
-            self.dataset.block_centers[blocks].astype(np.int64),
+            self.dataset.block_centers(subsample_draw)[blocks].astype(np.int64),
             self.shards,
             self.shard_rows,
             self.slot_rows,
@@ -319,22 +316,22 @@ class Stream:
             shard: block_slots(self.dataset, blocks[layout.blocks_of(shard)], self.slots)
             for shard in local
         }
-        draw_epoch = epoch if self.config.resample_each_epoch else 0
-        examples = self._drawer.expand(parts, draw_epoch)
+        examples = self._drawer.expand(parts, examples_draw, subsample_draw)
         self.sent_bytes += sum(part.nbytes for part in parts.values())
         return self._group(epoch, index, examples, layout)
 
     def _single_group(self, pair: tuple[int, int]) -> Group:
-        """A corpus of one group keeps its examples for every epoch (drawn anew each epoch
-        with resample_each_epoch)."""
+        """A corpus of one group keeps its examples while the epochs share their draws (every
+        epoch in the book's configuration), drawing them anew when an epoch has its own."""
         epoch, _ = pair
-        if self._kept is None or (self.config.resample_each_epoch and epoch > 0):
+        draws = self._draws(epoch)
+        if self._kept is None or self._kept[0] != draws:
             host = draw_group(self.config, self.dataset, self.plan.epoch(epoch).groups[0], epoch)
-            self._kept = (host, None)
-        host, device = self._kept
+            self._kept = (draws, host, None)
+        _, host, device = self._kept
         layout = ShardLayout.whole(len(host), self.shard_rows - 1)
         if device is None:
-            device = shards_to_device({0: host}, layout, self.config.max_len, self.placement)
-            self.sent_bytes += self.shard_rows * (self.config.max_len + 3) * 4
-            self._kept = (host, device)
+            device = to_device(host, self.shard_rows - 1, self.placement)
+            self.sent_bytes += self.group_bytes()
+            self._kept = (draws, host, device)
         return self._group(epoch, 0, device, layout)

@@ -124,10 +124,13 @@ class Program:
             self.placement,
         )
 
-    def fit(self, most_live: int) -> None:
-        """Packed batches: grow the capacity to hold ``most_live`` live slots."""
+    def fit(self, most_live: int, headroom: bool = False) -> None:
+        """Packed batches: grow the capacity to hold ``most_live`` live slots, and 1/32 more
+        with ``headroom`` (where later groups are not known yet: each new program costs a
+        compile)."""
         if self.packed:
-            self.capacity = batches.rounded_capacity(most_live, self.capacity or 0)
+            wanted = most_live + (most_live // 32 if headroom else 0)
+            self.capacity = batches.rounded_capacity(wanted, self.capacity or 0)
 
     def compile(self, state: Any, examples: dict[str, Any]) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""

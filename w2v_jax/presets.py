@@ -7,6 +7,11 @@ from typing import Any
 
 from w2v_jax.config import Config
 
+# Every draw anew each epoch (subsampling, windows, noise words), as word2vec and gensim:
+# trained on one draw, a run sees a fraction of its corpus's contexts and gains little from
+# more epochs (results/panel).
+ANEW = {"resample_each_epoch": True, "subsample_each_epoch": True}
+
 # Named sets of overrides; the defaults stay the book's.
 PRESETS: dict[str, dict[str, Any]] = {
     "book": {},
@@ -21,6 +26,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optimizer": "rowwise_adagrad",
         "lr": 0.2,
         "subsample": "word2vec",
+        **ANEW,
     },
     # Large batches for accelerators: 16,384 centers a step, noise words shared by groups of
     # 256, row-wise Adagrad, word2vec's subsampling (results/sweeps/gpu_preset; its speed:
@@ -35,10 +41,21 @@ PRESETS: dict[str, dict[str, Any]] = {
         "subsample": "word2vec",
         "shuffle": "device",
         "steps_per_dispatch": 256,
+        **ANEW,
     },
     # The best of the PTB sweeps by WordSim353 over 3 seeds (results/sweeps/README.md).
-    "best": {"lr": 0.002, "num_epochs": 10, "resample_each_epoch": True},
+    "best": {"lr": 0.002, "num_epochs": 10, **ANEW},
 }
+
+OWN_TEXT = "fast"
+"""The preset a corpus other than PTB trains by default (``experiments.train``, ``run.train``
+without a config): the panel of real corpora's pick for quality and speed (results/panel)."""
+
+
+def default_config(is_ptb: bool) -> Config:
+    """The config a run trains when it is given none: the book's on PTB, ``OWN_TEXT``'s on
+    any other corpus."""
+    return Config() if is_ptb else preset(OWN_TEXT)
 
 
 def preset(name: str, **overrides: Any) -> Config:

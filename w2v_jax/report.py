@@ -3,7 +3,9 @@ written into its workdir by ``run.train``."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,13 +15,26 @@ from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
 from w2v_jax.explore import probe_words
 
 if TYPE_CHECKING:
-    from w2v_jax.run import Evaluation, Run
+    from w2v_jax.run import Run
 
 logger = logging.getLogger("w2v_jax")
 
 
 class EvaluationError(RuntimeError):
     """Evaluating a finished run failed; its checkpoint and results are kept."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """What ``run.train`` evaluates at the end: the cosine neighbours of ``queries`` (none: PTB's
+    ``chip``, else the most frequent content words, ``default_queries``) and the
+    benchmarks of ``benchmarks_dir`` (default: the copies shipped with w2v_jax). A benchmark
+    the vocabulary covers less than ``evaluate.COVERAGE_FLOOR`` of is said in one line and
+    left unscored."""
+
+    queries: tuple[str, ...] = ()
+    neighbours: int = 5
+    benchmarks_dir: str | os.PathLike | None = None
 
 
 def metrics(run: Run) -> dict[str, Any]:

@@ -25,7 +25,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from w2v_jax import device_feed, feed, memory, parallel, records, report
+from w2v_jax import device_feed, feed, memory, parallel, presets, records, report
 from w2v_jax import hooks as hooks_module
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import blocks
@@ -36,6 +36,7 @@ from w2v_jax.evaluate import TABLES, Embeddings
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.loop import Program
+from w2v_jax.report import Evaluation
 from w2v_jax.resume import RunCheckpoints
 from w2v_jax.step import TrainState
 
@@ -117,19 +118,6 @@ def prepare(
     return Data(corpus, encoded, dataset, examples, time.perf_counter() - start)
 
 
-@dataclasses.dataclass(frozen=True)
-class Evaluation:
-    """What ``train`` evaluates at the end: the cosine neighbours of ``queries`` (none: PTB's
-    ``chip``, else the most frequent content words, ``report.default_queries``) and the
-    benchmarks of ``benchmarks_dir`` (default: the copies shipped with w2v_jax). A benchmark
-    the vocabulary covers less than ``evaluate.COVERAGE_FLOOR`` of is said in one line and
-    left unscored."""
-
-    queries: tuple[str, ...] = ()
-    neighbours: int = 5
-    benchmarks_dir: str | os.PathLike | None = None
-
-
 @dataclasses.dataclass
 class Run:
     """What a run produced: its final state, record and metrics."""
@@ -175,7 +163,7 @@ class Run:
 
 
 def train(
-    config: Config | Sequence[Config],
+    config: Config | Sequence[Config] | None = None,
     corpus: CorpusConfig | str | os.PathLike | Sequence | None = None,
     workdir: str | os.PathLike | None = None,
     *,
@@ -189,7 +177,9 @@ def train(
     cache_dir: str | os.PathLike | None = None,
     check_memory: bool = True,
 ) -> Run | list[Run]:
-    """Train ``config`` for ``config.num_epochs`` epochs on ``corpus`` (default PTB).
+    """Train ``config`` for ``config.num_epochs`` epochs on ``corpus`` (default PTB). Without a
+    config: the book's on PTB, on any other corpus the preset made for one's own text
+    (``presets.default_config``, said in one line).
 
     A sequence of configs trains runs that differ only in their optimiser's hyperparameters
     (``config.PER_RUN`` fields; group them with ``groups_trainable_together``) in one program,
@@ -208,6 +198,10 @@ def train(
     Before anything is allocated, a run that would not fit in the device's free memory is
     refused with ``memory.NotEnoughMemory`` (``check_memory=False``: go ahead anyway).
     """
+    if config is None:
+        config = presets.default_config(as_corpus(corpus if data is None else data.corpus).is_ptb)
+        if config != Config():
+            say(f"config: the {presets.OWN_TEXT} preset, the default for one's own text")
     configs = list(config) if isinstance(config, list | tuple) else [config]
     if len({c.vectorisation_key() for c in configs}) != 1:
         raise ValueError(
@@ -278,12 +272,15 @@ def _loop(
     """The host loop: every group of the run from the state's step on, a dispatch at a time;
     a dispatch ends where the group does, or where a hook is due."""
     plan, step = stream.plan, int(state.step)
+    # A corpus of one group drawn once knows its batches for the whole run; otherwise the
+    # capacity grows group by group, with headroom.
+    exact = stream.one_group and not stream.draws_anew
     if program.packed:
         # At least the capacity it was saved with, so that a resumed run compiles the program
-        # an uninterrupted one runs (a GPU sums another capacity in another order); a corpus
-        # of one group knows its batches for the whole run, a larger one grows group by group.
+        # an uninterrupted one runs (a GPU sums another capacity in another order).
         program.capacity = history.capacity
-        program.fit(stream.most_live() if stream.one_group else 1)
+        most_live = stream.most_live() if stream.one_group else 1
+        program.fit(most_live, headroom=not exact)
     compiling = step < plan.total_steps  # a finished run resumed for its results does not
     if compiling:
         program.compile_seconds += stream.compile()
@@ -296,13 +293,13 @@ def _loop(
             first = next(groups)
             first_counts = first.counts(step, program.placement)
             groups = itertools.chain([first], groups)
-            program.fit(_with_headroom(first_counts[1]))
+            program.fit(first_counts[1], headroom=True)
         program.compile(state, stream.device_shapes())
     history.begin_epoch(stream.wait_seconds)
     for group in groups:
         counted = first_counts if group is first else group.counts(step, program.placement)
         pairs, most_live = counted
-        program.fit(most_live if stream.one_group else _with_headroom(most_live))
+        program.fit(most_live, headroom=not exact)
         history.capacity = program.capacity
         history.add_group(group.centers_from(step), pairs)
         epoch_end = plan.epoch_start(group.epoch + 1)
@@ -325,11 +322,6 @@ def _loop(
                 if hook.due(moment):
                     hook.action(moment)
     return state
-
-
-def _with_headroom(most_live: int) -> int:
-    """A stream group's most live slots and 1/32 more: each new program costs a compile."""
-    return most_live + most_live // 32
 
 
 def _runs(

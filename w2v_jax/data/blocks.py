@@ -9,7 +9,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from w2v_jax.data.examples import (
 )
 from w2v_jax.data.vocab import Corpus, Vocab
 
+Counter = Callable[["Dataset", list[int]], np.ndarray]
+"""(dataset, subsampling draws) -> int64 [draws, blocks]: each block's centers in each draw."""
+
 
 @dataclasses.dataclass(frozen=True)
 class Dataset:
@@ -35,8 +38,9 @@ class Dataset:
 
     A block is whole sentences, about ``block_tokens`` tokens (``Config.block_tokens``); each
     is subsampled and turned into examples on its own, so host memory holds a few blocks, not
-    the corpus. Subsampling is drawn once per block, as the book draws it once for the corpus:
-    the centers of each block are the same every epoch.
+    the corpus. A subsampling draw (an epoch's, ``Config.subsample_draw``) keeps other tokens,
+    so each block's centers are counted for each draw a run trains on (``count``), before it
+    starts: the run's plan needs them.
     """
 
     vocab: Vocab
@@ -45,22 +49,37 @@ class Dataset:
     noise_table: AliasTable
     blocks: np.ndarray
     """int64 [blocks + 1]: the sentence where each block starts, then the sentence count."""
-    block_centers: np.ndarray
-    """int64 [blocks]: the centers of each block once subsampled."""
     subsample_t: float
     subsample_formula: str
     seed: int
+    counter: Counter
+    """Counts the centers of blocks: ``count_on_host`` (the examples drawn here, by
+    ``group_examples``) or the device's (drawn there, by ``w2v_jax.draws``)."""
     drawn_on: str = "host"
-    """Where the examples are drawn ("host": ``group_examples``; "device": ``w2v_jax.draws``,
-    whose subsampling counted ``block_centers``)."""
+    """Where the examples are drawn: "host" or "device"."""
+    _centers: dict[int, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
+
+    def count(self, draws: Iterable[int]) -> None:
+        """Count each block's centers in the subsampling draws not counted yet, in one pass."""
+        missing = sorted(set(draws) - set(self._centers))
+        if missing:
+            counted = self.counter(self, missing)
+            self._centers.update(zip(missing, counted))
+
+    def block_centers(self, draw: int = 0) -> np.ndarray:
+        """int64 [blocks]: each block's centers in subsampling draw ``draw``."""
+        self.count([draw])
+        return self._centers[draw]
 
     @property
     def num_centers(self) -> int:
-        return int(self.block_centers.sum())
+        """The centers of the first epoch's subsampling."""
+        return int(self.block_centers(0).sum())
 
-    def subsampled_block(self, block: int) -> Corpus:
-        """Block ``block`` read, ``<unk>`` dropped and subsampled: the same every call."""
-        rng = stream_rng(self.seed, SUBSAMPLE_STREAM, block=block)
+    def subsampled_block(self, block: int, draw: int = 0) -> Corpus:
+        """Block ``block`` read, ``<unk>`` dropped and subsampled by draw ``draw``: the same
+        every call."""
+        rng = stream_rng(self.seed, SUBSAMPLE_STREAM, draw, block)
         return subsample(
             corpus_block(self.corpus, self.blocks, block),
             self.subsample_t,
@@ -70,6 +89,22 @@ class Dataset:
         )
 
 
+def count_on_host(dataset: Dataset, draws: list[int]) -> np.ndarray:
+    """int64 [draws, blocks]: each block's centers once subsampled here (``subsampled_block``)."""
+    num_blocks = len(dataset.blocks) - 1
+    counted = np.zeros((len(draws), num_blocks), np.int64)
+
+    def count(task: tuple[int, int]) -> None:
+        row, block = task
+        counted[row, block] = len(center_positions(dataset.subsampled_block(block, draws[row])))
+
+    tasks = [(row, block) for row in range(len(draws)) for block in range(num_blocks)]
+    # numpy leaves the interpreter in these loops, so threads use every core.
+    with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(tasks))) as pool:
+        list(pool.map(count, tasks))
+    return counted
+
+
 def build_dataset(
     vocab: Vocab,
     corpus: Corpus,
@@ -77,34 +112,22 @@ def build_dataset(
     seed: int,
     subsample_formula: str = "book",
     block_tokens: int = 1 << 20,
-    count_on_device: Callable[[Dataset], np.ndarray] | None = None,
+    count_on_device: Counter | None = None,
 ) -> Dataset:
-    """Blocks, their centers and the noise distribution of an encoded corpus: the
-    epoch-independent part. One pass over the corpus, a block at a time: subsampled here, or
-    by ``count_on_device(dataset)`` (the centers of each block), whose examples are then
-    drawn on the device."""
-    blocks = block_bounds(corpus.offsets, block_tokens)
+    """Blocks, their first subsampling's centers and the noise distribution of an encoded
+    corpus. Counted here, or by ``count_on_device``, whose examples are then drawn on the
+    device."""
     dataset = Dataset(
         vocab,
         corpus,
         AliasTable.build(noise_distribution(vocab.counts)),
-        blocks,
-        np.zeros(len(blocks) - 1, np.int64),
+        block_bounds(corpus.offsets, block_tokens),
         subsample_t,
         subsample_formula,
         seed,
+        count_on_device or count_on_host,
         "host" if count_on_device is None else "device",
     )
-    if count_on_device is not None:
-        dataset.block_centers[:] = count_on_device(dataset)
-    else:
-
-        def count(block: int) -> None:
-            dataset.block_centers[block] = len(center_positions(dataset.subsampled_block(block)))
-
-        # numpy leaves the interpreter in these loops, so threads use every core.
-        with concurrent.futures.ThreadPoolExecutor(min(os.cpu_count(), len(blocks) - 1)) as pool:
-            list(pool.map(count, range(len(blocks) - 1)))
     if dataset.num_centers == 0:
         raise ValueError(
             "no sentence keeps 2 or more tokens after subsampling, so there is no "
@@ -200,12 +223,14 @@ def group_examples(
     max_window: int,
     num_noise: int,
     max_len: int,
+    subsample_draw: int = 0,
 ) -> Examples:
-    """The examples of a group's blocks, block after block; each block draws its windows
-    and noise words from its own generator (the draw of ``draw_epoch``)."""
+    """The examples of a group's blocks, block after block: each block subsampled by draw
+    ``subsample_draw``, its windows and noise words from its own generator (the draw of
+    ``draw_epoch``)."""
     parts = [
         draw_examples(
-            dataset.subsampled_block(int(block)),
+            dataset.subsampled_block(int(block), subsample_draw),
             dataset.noise_table,
             max_window,
             num_noise,
@@ -244,7 +269,8 @@ class EpochPlan:
 
 def epoch_plan(config: Config, dataset: Dataset, epoch: int) -> EpochPlan:
     groups = epoch_groups(dataset, config.group_blocks, epoch)
-    rows = np.array([dataset.block_centers[group].sum() for group in groups], np.int64)
+    centers = dataset.block_centers(config.subsample_draw(epoch))
+    rows = np.array([centers[group].sum() for group in groups], np.int64)
     return EpochPlan(groups, rows, config.batch_size)
 
 
@@ -254,6 +280,8 @@ class RunPlan:
 
     def __init__(self, config: Config, dataset: Dataset) -> None:
         self.config, self.dataset = config, dataset
+        # Every epoch's subsampling counted in one pass: the run's length is known at once.
+        dataset.count(config.subsample_draw(epoch) for epoch in range(config.num_epochs))
         self._epochs: list[EpochPlan] = []
         self._starts = [0]  # the global step where each epoch starts
 
@@ -306,16 +334,14 @@ class RunPlan:
 
 
 def draw_group(config: Config, dataset: Dataset, blocks: np.ndarray, epoch: int) -> Examples:
-    """A group's examples in ``epoch``: the same every epoch unless resample_each_epoch."""
-    draw_epoch = epoch if config.resample_each_epoch else 0
+    """A group's examples in ``epoch``: its subsampling, windows and noise words drawn anew
+    or the first epoch's, as the config says (the book's: the first epoch's)."""
     return group_examples(
-        dataset, blocks, draw_epoch, config.max_window, config.noise_per_context, config.max_len
+        dataset,
+        blocks,
+        config.examples_draw(epoch),
+        config.max_window,
+        config.noise_per_context,
+        config.max_len,
+        config.subsample_draw(epoch),
     )
-
-
-def shard_capacity(config: Config, dataset: Dataset, shards: int) -> int:
-    """Rows each data shard of any group fits in, a padding row included: the centers of the
-    ceil(group_blocks / shards) largest blocks, plus one. Groups are padded to it on the
-    device, so that one program serves them all."""
-    per_shard = -(-config.group_blocks // shards)
-    return int(np.sort(dataset.block_centers)[::-1][:per_shard].sum()) + 1

@@ -1,0 +1,285 @@
+"""gensim and w2v_jax side by side on a panel of real corpora of different kinds, and what each
+lever of ours does there.
+
+    python -m benchmarks.panel build [--corpora NAME ...] [--data-dir DIR] [--out runs/panel]
+    python -m benchmarks.panel run [--corpora NAME ...] [--systems NAME ...] [--seeds 3]
+        [--out runs/panel]
+
+``build`` writes each corpus (``benchmarks.panel_corpora``: dictionaries, the kernel's
+documentation, 19th-century commentaries, software manuals, and PTB) as lines of words, so
+that every system reads the same tokens on whitespace. ``run`` trains each system of
+``--systems`` on each corpus for each seed, each run a process of its own with min count 5 and
+the book's window (5), noise words (5), t (1e-4) and d (100): gensim in its ``corpus_file``
+mode with 2 workers (every core here) at 5 and 15 epochs, and ``python -m experiments.train``
+with its default (the preset for one's own text) and with one lever changed at a time. Ours
+encodes the corpus anew every run (a fresh cache), as a first run does; every run is timed as
+a whole process less its evaluation (to trained vectors) and scored by the same evaluator.
+A run's results join those already in ``--out`` (a run of the same corpus, system and seed
+replaces its old one), so that the panel can be run a part at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks import harness, panel_corpora
+from experiments import flags
+
+RUNS = harness.RUNS / "panel"
+MIN_COUNT = 5
+QUERY_WORDS = ("king", "water", "music", "file", "god")
+DEFAULT = "w2v_jax, default"
+PEER = "gensim, 5 epochs"
+
+SYSTEMS: dict[str, dict] = {
+    PEER: {"gensim": 5},
+    "gensim, 15 epochs": {"gensim": 15},
+    DEFAULT: {"flags": []},
+    # Levers: the default with one option changed.
+    "the first epoch's draws every epoch (before)": {
+        "flags": ["--no-resample-each-epoch", "--no-subsample-each-epoch"]
+    },
+    "the subsampling drawn once": {"flags": ["--no-subsample-each-epoch"]},
+    "loss per slot (word2vec's weighting)": {"flags": ["--loss-weighting", "per_slot"]},
+    "noise words shared by 4x fewer centers": {"flags": ["--noise-groups", "64"]},
+    "rate decaying linearly (word2vec's)": {"flags": ["--lr-schedule", "linear"]},
+    "row-sparse SGD, decaying (word2vec's optimiser)": {"flags": ["--optimizer", "sparse_sgd"]},
+    "3 epochs": {"flags": ["--num-epochs", "3"]},
+}
+TIMED = ("process_seconds", "train_seconds", "peak_rss_mib")
+MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
+
+
+def run_gensim(path: str, epochs: int, seed: int) -> dict:
+    """gensim's skip-gram on ``path`` (corpus_file, every core); evaluation timed apart."""
+    from gensim.models import Word2Vec
+
+    start = time.perf_counter()
+    model = Word2Vec(
+        corpus_file=path,
+        sg=1,
+        vector_size=100,
+        window=5,
+        negative=5,
+        sample=1e-4,
+        min_count=MIN_COUNT,
+        workers=os.cpu_count(),
+        seed=seed,
+        epochs=epochs,
+    )
+    train_seconds = time.perf_counter() - start
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    start = time.perf_counter()
+    from w2v_jax.evaluate import Embeddings
+
+    vectors = Embeddings(tuple(model.wv.index_to_key), model.wv.vectors)
+    return {
+        "train_seconds": train_seconds,
+        "peak_rss_mib": peak_rss_mib,
+        "vocab_size": len(model.wv),
+        **harness.quality(vectors.evaluate_benchmarks()),
+        "neighbours": {
+            w: [n for n, _ in vectors.most_similar(w, 5)] for w in QUERY_WORDS if w in vectors
+        },
+        "evaluation_seconds": time.perf_counter() - start,
+    }
+
+
+def run_w2v_jax(job_flags: list[str], path: str, seed: int) -> dict:
+    """``python -m experiments.train`` on ``path`` with ``job_flags``, timed from outside."""
+    with tempfile.TemporaryDirectory() as workdir:
+        command = [
+            sys.executable,
+            "-m",
+            "experiments.train",
+            "--corpus",
+            path,
+            *job_flags,
+            *("--min-freq", str(MIN_COUNT), "--seed", str(seed)),
+            *("--workdir", workdir, "--cache-dir", f"{workdir}/cache", "--no-progress"),
+            *("--query", *QUERY_WORDS),
+        ]
+        start = time.perf_counter()
+        done = subprocess.run(command, capture_output=True, text=True)
+        seconds = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
+        metrics = json.loads((Path(workdir) / "metrics.json").read_text())
+    return {
+        # To trained vectors, as gensim's: the process less its evaluation.
+        "process_seconds": seconds - metrics["evaluation_seconds"],
+        "evaluation_seconds": metrics["evaluation_seconds"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+        "train_seconds": sum(e["seconds"] for e in metrics["epochs"]),
+        "vocab_size": metrics["vocab_size"],
+        "final_loss": metrics["final_loss"],
+        **harness.quality(metrics["evaluation"]),
+        "neighbours": {w: [n for n, _ in p] for w, p in metrics["neighbours"].items()},
+    }
+
+
+def run_system(system: str, corpus: Path, seed: int) -> dict:
+    """One seed of ``system`` on ``corpus``, in a process of its own."""
+    spec = SYSTEMS[system]
+    if "gensim" in spec:
+        # Its peak RSS is its own (measured inside: the harness's is the most of any child).
+        result, wall, _ = harness.in_fresh_process(run_gensim, str(corpus), spec["gensim"], seed)
+        result["process_seconds"] = wall - result["evaluation_seconds"]
+    else:
+        result = harness.in_fresh_process(run_w2v_jax, spec["flags"], str(corpus), seed)[0]
+    return {"corpus": corpus.stem, "system": system, "seed": seed, **result}
+
+
+# ----------------------------------------------------------------------- the report
+
+
+def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
+    """corpus -> system -> the figures over its seeds."""
+    corpora: dict[str, dict[str, dict]] = {}
+    for corpus in panel_corpora.CORPORA:
+        for system in SYSTEMS:
+            mine = [r for r in runs if r["corpus"] == corpus and r["system"] == system]
+            if mine:
+                entry = harness.over_seeds(mine, TIMED, MEASURED)
+                corpora.setdefault(corpus, {})[system] = {**entry, "seeds": len(mine)}
+    return corpora
+
+
+def _score(entry: dict, name: str, base: dict | None = None) -> str:
+    value = entry[name]
+    if value is None:
+        return "not scored"
+    delta = ""
+    if base is not None and base is not entry and base[name] is not None:
+        delta = f" ({value['mean'] - base[name]['mean']:+.3f})"
+    return f"{value['mean']:.3f} ± {value['sd']:.3f}{delta}"
+
+
+def corpus_table(systems: dict[str, dict]) -> list[str]:
+    peer = systems.get(PEER)
+    rows = []
+    for system, entry in systems.items():
+        ratio = f"{entry['process_seconds'] / peer['process_seconds']:.2f}x" if peer else ""
+        rows.append(
+            [
+                system,
+                entry["seeds"],
+                f"{entry['process_seconds']:.1f} s",
+                ratio,
+                f"{entry['peak_rss_mib']:,.0f} MiB",
+                *(_score(entry, name, peer) for name in MEASURED),
+            ]
+        )
+    columns = ["system", "seeds", "whole process", "against gensim 5", "peak RSS"]
+    return harness.table([*columns, "WordSim353", "SimLex-999", "analogies"], rows)
+
+
+def standing(corpora: dict[str, dict[str, dict]]) -> list[str]:
+    """The default against gensim's 5 epochs on every corpus: the figures of the issue."""
+    rows = []
+    for corpus, systems in corpora.items():
+        ours, peer = systems.get(DEFAULT), systems.get(PEER)
+        if not ours or not peer:
+            continue
+        cells = []
+        for name in MEASURED:
+            if ours[name] is None or peer[name] is None:
+                cells.append("not scored")
+                continue
+            gap = ours[name]["mean"] - peer[name]["mean"]
+            cells.append(f"{gap:+.3f} ({'reached' if gap >= 0 else 'not reached'})")
+        ratio = ours["process_seconds"] / peer["process_seconds"]
+        rows.append([corpus, *cells, f"{ratio:.2f}x ({'reached' if ratio <= 0.6 else 'not'})"])
+    columns = ["corpus", "WordSim353", "SimLex-999", "analogies", "time (target 0.6x)"]
+    return harness.table(columns, rows)
+
+
+def report(results: dict) -> str:
+    corpora = results["corpora"]
+    lines = [
+        "# The panel of real corpora",
+        "",
+        f"{' then '.join(f'`{command}`' for command in results['commands'])} on "
+        f"{results['machine']} ({results['device']}). Corpora built by "
+        f"`python -m benchmarks.panel build` (`benchmarks/panel_corpora.py` names their "
+        f"packages and licences). Whole process to trained vectors (medians), peak RSS, and "
+        f"mean ± sd of the scores over the seeds; in brackets, the difference from gensim's "
+        f"5 epochs.",
+        "",
+        "## The default against gensim's 5 epochs (the difference of the means; the time ratio)",
+        "",
+        *standing(corpora),
+        "",
+    ]
+    for corpus, systems in corpora.items():
+        info = results["sizes"].get(corpus, {})
+        size = f" ({info['tokens']:,} tokens, {info['lines']:,} lines)" if info else ""
+        lines += [f"## {corpus}{size}", "", *corpus_table(systems), ""]
+    return "\n".join(lines)
+
+
+def corpus_size(path: Path) -> dict:
+    lines = tokens = 0
+    with open(path) as text:
+        for line in text:
+            lines += 1
+            tokens += len(line.split())
+    return {"lines": lines, "tokens": tokens}
+
+
+def parse_args(argv: list[str] | None = None):
+    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser.add_argument("what", choices=["build", "run"])
+    parser.add_argument(
+        "--corpora", nargs="+", default=list(panel_corpora.CORPORA), choices=panel_corpora.CORPORA
+    )
+    parser.add_argument("--systems", nargs="+", default=[PEER, DEFAULT], choices=list(SYSTEMS))
+    parser.add_argument("--seeds", type=flags.at_least_one, default=3)
+    parser.add_argument("--data-dir", type=Path, default=None, help="directory of ptb.zip")
+    parser.add_argument("--corpus-dir", type=Path, default=RUNS, help="where build wrote them")
+    parser.add_argument("--out", type=Path, default=RUNS)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> dict | None:
+    args = parse_args(argv)
+    if args.what == "build":
+        for name in args.corpora:
+            path = panel_corpora.build(name, args.corpus_dir, args.data_dir)
+            print(f"wrote {path}: {corpus_size(path)}", flush=True)
+        return None
+    paths = {name: args.corpus_dir / f"{name}.txt" for name in args.corpora}
+    missing = [str(path) for path in paths.values() if not path.is_file()]
+    if missing:
+        raise SystemExit(
+            f"error: no corpus at {', '.join(missing)}: run python -m benchmarks.panel build"
+        )
+    earlier = args.out / "panel.json"
+    results = json.loads(earlier.read_text()) if earlier.is_file() else {"runs": [], "sizes": {}}
+    for seed in range(args.seeds):
+        for name, path in paths.items():
+            results["sizes"][name] = corpus_size(path)
+            for system in args.systems:
+                run = run_system(system, path, seed)
+                print(f"{name}, {system}, seed {seed}: {run['process_seconds']:.1f} s", flush=True)
+                key = (name, system, seed)
+                kept = [r for r in results["runs"] if (r["corpus"], r["system"], r["seed"]) != key]
+                header = harness.header("benchmarks.panel", argv)
+                commands = [c for c in results.get("commands", []) if c != header["command"]]
+                results = {**results, **header, "commands": [*commands, header["command"]]}
+                results["runs"] = [*kept, run]
+                results["corpora"] = summarise(results["runs"])
+                harness.write_results(args.out, "panel", results, report(results))
+    print(report(results))
+    return results
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The panel's corpora: each package's text becomes lines of words as every system reads them
+(the downloads themselves are the benchmark's, never a test's), and the panel's systems."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+
+from benchmarks import panel, panel_corpora
+from benchmarks.panel_corpora import LINE_LIMIT, entry_lines
+
+SAMPLE = """00-database-short
+   The Collaborative International Dictionary of English v.0.48
+
+Abdication \\Ab`di*ca"tion\\, n. [L. abdicatio: cf. F.
+   abdication.]
+   The act of abdicating; the renunciation of a high office. A na[i^]ve
+   [ae]on, [Obs.] [R.]
+   [1913 Webster]
+
+Ab \\Ab\\, n.
+   [1913 Webster]
+"""
+
+
+def test_an_entry_is_a_line_of_words_without_pronunciation_or_labels():
+    """The header entry and the two-word one are left out; the pronunciation and the labels go;
+    the accent codes become letters; the etymology stays; words as simple_preprocess."""
+    assert entry_lines(SAMPLE) == [
+        "abdication abdicatio cf abdication the act of abdicating the renunciation of high "
+        "office naive aeon"
+    ]
+
+
+def test_no_line_is_longer_than_gensims_corpus_file_limit():
+    long_entry = "Word \\Word\\\n" + " word" * (2 * LINE_LIMIT + 5) + "\n"
+    lines = entry_lines(long_entry)
+    assert [len(line.split()) for line in lines] == [LINE_LIMIT, LINE_LIMIT, 6]
+
+
+def test_a_sword_module_is_read_block_by_block_a_paragraph_a_line(tmp_path):
+    """zlib blocks found by their (offset, size, size uncompressed) entries; OSIS paragraph
+    marks end lines, other markup goes."""
+    module = tmp_path / "usr/share/sword/modules/comments/zcom"
+    blocks = [
+        '<chapter n="1"/><div type="x-p"/>Blessed is the <hi type="italic">man</hi> that '
+        'walketh not<div type="x-p"/>in the counsel of the ungodly',
+        "<title>THE SECOND PSALM</title>Why do the heathen rage?",
+    ]
+    for name in ("tdavid", "mhcc"):
+        (module / name).mkdir(parents=True)
+        data, index = b"", b""
+        for block in blocks:
+            packed = zlib.compress(block.encode())
+            index += struct.pack("<III", len(data), len(packed), len(block))
+            data += packed
+        (module / name / "ot.bzz").write_bytes(data)
+        (module / name / "ot.bzs").write_bytes(index)
+    lines = panel_corpora.commentaries(tmp_path)
+    assert lines == 2 * [
+        "blessed is the man that walketh not",
+        "in the counsel of the ungodly",
+        "the second psalm",
+        "why do the heathen rage",
+    ]
+
+
+def test_the_kernels_paragraphs_leave_out_directives_and_underlines(tmp_path):
+    docs = tmp_path / "usr/share/doc/linux-doc-6.1/Documentation/core"
+    docs.mkdir(parents=True)
+    text = "Workqueues\n==========\n\n.. kernel-doc:: x.h\n\nA work item is run\nby a worker.\n"
+    (docs / "wq.rst.gz").write_bytes(gzip.compress(text.encode()))
+    assert panel_corpora.kernel(tmp_path) == ["work item is run by worker"]
+
+
+def test_the_panel_holds_four_kinds_of_real_text_and_ptb_and_gensims_two_epoch_counts():
+    assert len(panel_corpora.BUILDERS) >= 4 and "ptb" in panel_corpora.CORPORA
+    packages = [set(packages) for packages, _ in panel_corpora.BUILDERS.values()]
+    assert all(not a & b for i, a in enumerate(packages) for b in packages[i + 1 :])
+    gensim = {spec["gensim"] for spec in panel.SYSTEMS.values() if "gensim" in spec}
+    assert gensim == {5, 15}
+    assert panel.SYSTEMS[panel.DEFAULT] == {"flags": []}, "the default is the job's own"
