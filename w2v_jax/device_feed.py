@@ -18,9 +18,9 @@ from w2v_jax.data.blocks import Dataset, Slots, block_slots, slot_shape
 
 def drawn_on(config: Config, num_blocks: int) -> str:
     """Where a run's examples are drawn: a corpus of one group on the host, by the book's
-    numpy stage (PTB: the book's path, exactly), kept on the device for every epoch; a
-    streamed corpus on the device, whose blocks are sent as token ids, a tenth of the bytes
-    of rows (results/feed)."""
+    numpy stage (PTB: the book's path, exactly), kept on the device while its epochs share
+    their draws; a streamed corpus on the device, whose blocks are sent as token ids, about a
+    seventh of the bytes of rows (docs/performance.md, "Examples drawn on the device")."""
     return "host" if num_blocks <= config.group_blocks else "device"
 
 
