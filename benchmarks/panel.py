@@ -52,6 +52,7 @@ SYSTEMS: dict[str, dict] = {
     "rate decaying linearly (word2vec's)": {"flags": ["--lr-schedule", "linear"]},
     "row-sparse SGD, decaying (word2vec's optimiser)": {"flags": ["--optimizer", "sparse_sgd"]},
     "3 epochs": {"flags": ["--num-epochs", "3"]},
+    "noise words per context (the book's estimator)": {"flags": ["--noise-sharing", "per_context"]},
 }
 TIMED = ("process_seconds", "train_seconds", "peak_rss_mib")
 MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
