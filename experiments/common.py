@@ -5,13 +5,14 @@ directories, stopping on a signal, result files."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import logging
 import re
 import signal
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,9 @@ from w2v_jax.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.memory import NotEnoughMemory
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
-from w2v_jax.records import WorkdirError, device_description, where_it_ran, write_json, write_text
+from w2v_jax.records import device_description, where_it_ran, write_json, write_text
 from w2v_jax.report import EvaluationError, unscored
+from w2v_jax.workdir import WorkdirError
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
@@ -92,21 +94,32 @@ def one_line_warnings() -> None:
 
 
 class StopOnSignals:
-    """While active, SIGINT (Ctrl-C) and SIGTERM ask the run to stop at the end of its
-    current dispatch (calling the object says whether one was asked for); a second SIGINT
-    interrupts at once."""
+    """While active, SIGINT (Ctrl-C), SIGTERM and SIGHUP (a closed terminal or ssh session)
+    interrupt at once (KeyboardInterrupt), except while the run trains (``deferring``): then
+    the first asks it to stop at the end of its current dispatch, saving a checkpoint (calling
+    the object says whether one was asked for), and a second SIGINT interrupts at once."""
 
-    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.requested = False
+        self._training = False
         self._previous: dict[int, Any] = {}
 
     def __call__(self) -> bool:
         return self.requested
 
+    @contextlib.contextmanager
+    def deferring(self) -> Iterator[None]:
+        """The block trains: a signal waits for the end of the dispatch, which saves."""
+        self._training = True
+        try:
+            yield
+        finally:
+            self._training = False
+
     def _handle(self, signum, frame) -> None:
-        if self.requested and signum == signal.SIGINT:
+        if not self._training or (self.requested and signum == signal.SIGINT):
             raise KeyboardInterrupt
         self.requested = True
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from experiments import common, flags
 from w2v_jax import report
-from w2v_jax.checkpoint import CheckpointError, checkpoint_dir
+from w2v_jax.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
 from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
 
 
@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     common.one_line_warnings()
     common.show_notes()
+    drop_closed_loop_reports()
     try:
         embeddings = Embeddings.from_checkpoint(args.workdir, args.step, args.table)
         print(

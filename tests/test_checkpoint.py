@@ -201,3 +201,91 @@ def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(
     assert [r.getMessage() for r in caplog.records] == [
         "Task exception was never retrieved\nfuture: <Task coro=<mine()>>"
     ]
+
+
+def test_a_checksum_sees_any_changed_element_and_not_the_padding_rows():
+    """The same figures on the host and on the devices; one ulp anywhere changes them; zero
+    rows appended (another mesh's padding) do not."""
+    from w2v_jax.checksums import array_checksums
+
+    table = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
+    figures = array_checksums({"t": table})
+    assert figures == array_checksums({"t": jax.numpy.asarray(table)})
+    padded = np.concatenate([table, np.zeros((5, 6), np.float32)])
+    assert array_checksums({"t": padded}) == figures
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        changed = table.copy()
+        row, column = rng.integers(40), rng.integers(6)
+        changed[row, column] = np.nextafter(changed[row, column], np.inf)
+        assert array_checksums({"t": changed})["t"][:2] != figures["t"][:2]
+    swapped = table.copy()
+    swapped[[0, 1]] = swapped[[1, 0]]  # the same values elsewhere
+    assert array_checksums({"t": swapped})["t"][:2] != figures["t"][:2]
+    table[3, 2] = np.nan
+    assert array_checksums({"t": table})["t"][2] is False
+
+
+def step_arrays(directory, step):
+    """The params and optimiser state of ``step``, as saved, in host memory."""
+    manager = checkpoint.open_manager(directory, read_only=True)
+    return checkpoint.restore_latest(manager, {"params": None, "opt_state": None}, step=step)[1]
+
+
+def test_bytes_flipped_anywhere_in_a_steps_array_files_are_never_served(tmp_path, topic_text):
+    """Random bytes flipped at random places in each array file of a step (parameters and
+    optimiser state): the step is refused (unreadable, or failing its checksums), or what is
+    read is exactly what was saved (the bytes changed were ones no read uses)."""
+    train_topic(topic_text, tmp_path, num_epochs=1)
+    directory = tmp_path / "checkpoints"
+    step = max(int(p.name) for p in directory.iterdir() if p.name.isdigit())
+    pristine = tmp_path / "pristine"
+    shutil.copytree(directory / str(step), pristine)
+    saved = jax.tree.leaves(step_arrays(directory, step))
+    files = sorted(
+        p.relative_to(pristine)
+        for item in checkpoint.ARRAY_ITEMS
+        for p in (pristine / item).rglob("*")
+        if p.is_file() and p.parent.name == "d"
+    )
+    rng = np.random.default_rng(0)
+    refused = {}
+    for relative in files:
+        for trial in range(3):
+            shutil.rmtree(directory / str(step))
+            shutil.copytree(pristine, directory / str(step))
+            path = directory / str(step) / relative
+            data = np.frombuffer(path.read_bytes(), np.uint8).copy()
+            where = rng.integers(len(data), size=1 if trial == 0 else 16)
+            data[where] ^= rng.integers(1, 256, size=len(where)).astype(np.uint8)
+            path.write_bytes(data.tobytes())
+            try:
+                read = jax.tree.leaves(step_arrays(directory, step))
+            except checkpoint.CheckpointError:
+                refused[relative] = refused.get(relative, 0) + 1
+                continue
+            assert all(np.array_equal(a, b) for a, b in zip(read, saved)), relative
+    # The files holding the tables' values are refused (one flipped byte may land in a
+    # header field no read uses; sixteen do not).
+    values = [f for f in files if (pristine / f).stat().st_size > 2000]
+    assert values and all(refused.get(f, 0) >= 2 for f in values)
+
+
+def test_a_step_of_non_finite_parameters_is_set_aside_and_the_run_resumes_before_it(
+    tmp_path, topic_text
+):
+    config = smoke_config()
+    state, _ = fresh_state(config, 30, seed=1)
+    manager = checkpoint.open_manager(tmp_path, max_to_keep=3)
+    vocab = {"tokens": ["<unk>", "a"], "counts": [3, 4]}
+    good = state.params
+    bad = jax.tree.map(lambda x: x.at[0, 0].set(np.nan), state.params)
+    for number, params in ((1, good), (2, bad)):
+        checkpoint.save(manager, number, params, (), {"epoch": 1}, config.to_dict(), vocab)
+    manager.wait_until_finished()
+    with pytest.warns(UserWarning, match="step 2 .* non-finite values"):
+        number, restored = checkpoint.restore_latest(
+            manager, {"params": None}, set_aside=tmp_path / "damaged"
+        )
+    assert number == 1 and leaves_equal(restored["params"], good)
+    assert (tmp_path / "damaged" / "step_2").is_dir() and manager.all_steps() == [1]

@@ -10,22 +10,26 @@ evaluator restores ``params`` and ``vocab``, never the optimiser state):
 | `progress`  | JSON: step, epoch, batch within the epoch, running loss, history |
 | `config`    | JSON: the run's config                                           |
 | `vocab`     | JSON: tokens and counts                                          |
+| `checksums` | JSON: each array's checksum (``array_checksums``)                |
 
 The run's randomness is a pure function of (seed, stream, epoch), so the progress item (seed
 in the config, epoch and batch) is its whole random state. Orbax writes each step into a
 temporary directory and renames it when complete, so a crash never leaves a half-written step
-under a step's name; a step that is damaged later is skipped with a one-line warning when
-reading, and set aside when training resumes (``restore_latest``).
+under a step's name. A step proves itself before its arrays are used: every array read is
+checked against the checksum saved with it and for non-finite values, so bytes damaged after
+the write are never served as vectors. A step that fails, or cannot be read, is skipped with a
+one-line warning, and set aside when training resumes (``restore_latest``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -33,8 +37,11 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-ITEMS = ("params", "opt_state", "progress", "config", "vocab")
-JSON_ITEMS = ("progress", "config", "vocab")
+from w2v_jax.checksums import array_checksums, mismatches
+
+ITEMS = ("params", "opt_state", "progress", "config", "vocab", "checksums")
+JSON_ITEMS = ("progress", "config", "vocab", "checksums")
+ARRAY_ITEMS = ("params", "opt_state")
 
 
 class CheckpointError(RuntimeError):
@@ -57,6 +64,8 @@ def open_manager(
         create=not read_only,
         read_only=read_only,
         enable_async_checkpointing=not read_only,
+        # A writer holds the workdir's lock: a step's temporary directory is a dead save's.
+        cleanup_tmp_directories=not read_only,
     )
     handlers = {
         name: ocp.JsonCheckpointHandler() if name in JSON_ITEMS else ocp.StandardCheckpointHandler()
@@ -69,7 +78,9 @@ def open_manager(
 
 class _DropRoutineOrbaxNotices(logging.Filter):
     """Orbax logs these at WARNING level on every read-only open and on every save of a
-    single-process run, although nothing is wrong; real warnings pass."""
+    single-process run, although nothing is wrong; real warnings pass. Its errors (a failed
+    write logged, with its traceback, by each thread it passed through) are dropped: each
+    reaches this module as an exception, said in one line (``RunCheckpoints``)."""
 
     ROUTINE = (
         "CheckpointManagerOptions.read_only=True, setting",
@@ -78,6 +89,8 @@ class _DropRoutineOrbaxNotices(logging.Filter):
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno >= logging.ERROR and "orbax" in record.pathname:
+            return False
         message = str(record.msg)
         return not any(notice in message for notice in self.ROUTINE)
 
@@ -92,12 +105,15 @@ def drop_closed_loop_reports() -> None:
     """For a process's owner (an entry script; the library changes no interpreter-wide hook):
     after a failed read of a damaged step, TensorStore may still complete a future into
     Orbax's event loop, which is closed by then; Python reports that, from a background thread,
-    as a traceback of ``RuntimeError: Event loop is closed``. Or the read's other array tasks
-    fail too, and asyncio logs each, when it is collected, as "Task exception was never
-    retrieved". The read's failure is reported already (one line), so only those reports are
-    dropped; any other goes to the previous hook, or is logged."""
-    if not getattr(sys.unraisablehook, "drops_closed_loop_callbacks", False):
-        sys.unraisablehook = _drop_closed_loop_callbacks(sys.unraisablehook)
+    as a traceback of ``RuntimeError: Event loop is closed`` (through ``sys.excepthook`` or
+    ``sys.unraisablehook``), or as "Exception ignored in: <coroutine ...>". Or the read's other
+    array tasks fail too, and asyncio logs each, when it is collected, as "Task exception was
+    never retrieved". The read's failure is reported already (one line), so only those reports
+    are dropped; any other goes to the previous hook, or is logged."""
+    if not getattr(sys.unraisablehook, "drops_closed_loop_reports", False):
+        sys.unraisablehook = _drop_unraisable_reads(sys.unraisablehook)
+    if not getattr(sys.excepthook, "drops_closed_loop_reports", False):
+        sys.excepthook = _drop_closed_loop_exceptions(sys.excepthook)
     asyncio_logger = logging.getLogger("asyncio")
     if not any(isinstance(f, _DropUnretrievedReads) for f in asyncio_logger.filters):
         asyncio_logger.addFilter(_DropUnretrievedReads())
@@ -115,16 +131,31 @@ class _DropUnretrievedReads(logging.Filter):
         )
 
 
-def _drop_closed_loop_callbacks(previous: Callable) -> Callable:
+def _closed_loop(error: BaseException | None) -> bool:
+    return isinstance(error, RuntimeError) and str(error) == "Event loop is closed"
+
+
+def _drop_unraisable_reads(previous: Callable) -> Callable:
+    """An unraisable report of the closed loop, or of an abandoned read's coroutine."""
 
     def hook(unraisable) -> None:
-        if not (
-            unraisable.exc_type is RuntimeError
-            and str(unraisable.exc_value) == "Event loop is closed"
-        ):
+        abandoned = isinstance(unraisable.object, Coroutine) and "orbax" in repr(
+            getattr(unraisable.object, "cr_code", "")
+        )
+        if not (_closed_loop(unraisable.exc_value) or abandoned):
             previous(unraisable)
 
-    hook.drops_closed_loop_callbacks = True
+    hook.drops_closed_loop_reports = True
+    return hook
+
+
+def _drop_closed_loop_exceptions(previous: Callable) -> Callable:
+
+    def hook(kind, error, traceback) -> None:
+        if not _closed_loop(error):
+            previous(kind, error, traceback)
+
+    hook.drops_closed_loop_reports = True
     return hook
 
 
@@ -137,17 +168,21 @@ def save(
     config: dict,
     vocab: dict,
 ) -> None:
-    """Start saving a checkpoint at ``step``; it completes in the background (Orbax copies the
-    arrays to host memory before returning, so the caller may donate them right away). A
-    stateless optimiser's state (no arrays) is not saved: Orbax refuses an empty item."""
+    """Start saving a checkpoint at ``step`` with its arrays' checksums; it completes in the
+    background (Orbax copies the arrays to host memory before returning, so the caller may
+    donate them right away). A stateless optimiser's state (no arrays) is not saved: Orbax
+    refuses an empty item."""
+    arrays = {"params": params}
+    if jax.tree.leaves(opt_state):
+        arrays["opt_state"] = opt_state
+    checksums = {name: array_checksums(tree) for name, tree in arrays.items()}
     items = {
-        "params": ocp.args.StandardSave(params),
+        **{name: ocp.args.StandardSave(tree) for name, tree in arrays.items()},
         "progress": ocp.args.JsonSave(progress),
         "config": ocp.args.JsonSave(config),
         "vocab": ocp.args.JsonSave(vocab),
+        "checksums": ocp.args.JsonSave(checksums),
     }
-    if jax.tree.leaves(opt_state):
-        items["opt_state"] = ocp.args.StandardSave(opt_state)
     manager.save(step, args=ocp.args.Composite(**items), force=True)
 
 
@@ -163,45 +198,72 @@ def restore_latest(
     ``targets`` maps an item name to an abstract pytree (shapes, dtypes and shardings to restore
     into) or to None (JSON items, or arrays as saved, read into host memory as numpy). The JSON
     items are read first and handed to ``check``, which may refuse the checkpoint by raising
-    CheckpointError before any array is read. A step that cannot be read (missing or garbled
-    files, an empty JSON item) is skipped with a one-line warning; with ``set_aside``, a
-    directory, it is first moved there, so that a run training on from an older step can save
-    over its step number. With no readable step, CheckpointError.
+    CheckpointError before any array is read. Every array read is checked against the
+    checksums saved with it, and for non-finite values. A step that cannot be read (missing or
+    garbled files, an empty JSON item, damaged or non-finite arrays) is skipped with a one-line
+    warning; with ``set_aside``, a directory, it is first moved there, so that a run training
+    on from an older step can save over its step number. With no readable step,
+    CheckpointError.
     """
-    steps = [step] if step is not None else sorted(manager.all_steps(), reverse=True)
     directory = manager.directory
-    if not steps:
-        raise CheckpointError(f"no checkpoint in {directory}")
-    json_names = [name for name in targets if name in JSON_ITEMS]
-    array_names = [name for name in targets if name not in JSON_ITEMS]
-    for candidate in steps:
+    if step is not None:
         try:
-            restored = dict(_restore(manager, candidate, {n: targets[n] for n in json_names}))
-            _check_json_items(restored)
-            if check is not None:
-                check(restored)
-            restored.update(_restore(manager, candidate, {n: targets[n] for n in array_names}))
-            return candidate, restored
+            return step, _read_step(manager, step, targets, check)
         except CheckpointError:
             raise
-        except Exception as err:  # any unreadable step is skipped, and said so in one line
-            why = _one_line(err)
-            if step is not None:
-                raise CheckpointError(
-                    f"checkpoint step {step} in {directory} cannot be read ({why})"
-                ) from err
-            where = ""
-            if set_aside is not None:
-                where = f"; moved to {_move_aside(manager, candidate, set_aside)}"
-            warnings.warn(
-                f"checkpoint step {candidate} in {directory} cannot be read "
-                f"({why}){where}; trying an older step",
-                stacklevel=2,
-            )
+        except Exception as err:
+            raise CheckpointError(
+                f"checkpoint step {step} in {directory} cannot be read ({one_line(err)})"
+            ) from err
+    tried: list[int] = []
+    for _ in range(3):  # beside a training run, steps vanish and newer ones appear
+        steps = [s for s in sorted(manager.all_steps(), reverse=True) if s not in tried]
+        vanished = False
+        for candidate in steps:
+            tried.append(candidate)
+            try:
+                return candidate, _read_step(manager, candidate, targets, check)
+            except CheckpointError:
+                raise
+            except Exception as err:  # any unreadable step is skipped, and said so in one line
+                if not (Path(directory) / str(candidate)).exists():
+                    vanished = True  # removed by the run writing it, as it kept a newer one
+                    continue
+                where = ""
+                if set_aside is not None:
+                    where = f"; moved to {_move_aside(manager, candidate, set_aside)}"
+                warnings.warn(
+                    f"checkpoint step {candidate} in {directory} cannot be read "
+                    f"({one_line(err)}){where}; trying an older step",
+                    stacklevel=2,
+                )
+        if not vanished:
+            break
+        manager.reload()
+    if not tried:
+        raise CheckpointError(f"no checkpoint in {directory}")
     raise CheckpointError(
-        f"no complete checkpoint in {directory}: every step ({steps}) is "
-        f"damaged; delete the directory or start over"
+        f"no complete checkpoint in {directory}: every step ({sorted(tried, reverse=True)}) "
+        f"is damaged; delete the directory or start over"
     )
+
+
+def _read_step(
+    manager: ocp.CheckpointManager,
+    step: int,
+    targets: dict[str, Any],
+    check: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """The items of one step: JSON first (checked), then arrays (proved by their checksums)."""
+    json_names = [name for name in targets if name in JSON_ITEMS]
+    array_names = [name for name in targets if name not in JSON_ITEMS]
+    restored = dict(_restore(manager, step, {n: targets[n] for n in json_names}))
+    _check_json_items(restored)
+    if check is not None:
+        check(restored)
+    arrays = _restore(manager, step, {n: targets[n] for n in array_names})
+    _check_arrays(manager, step, arrays)
+    return {**restored, **arrays}
 
 
 def _check_json_items(restored: dict[str, Any]) -> None:
@@ -212,9 +274,32 @@ def _check_json_items(restored: dict[str, Any]) -> None:
             raise ValueError(f"the {name} item is missing or empty")
 
 
-def _one_line(err: Exception, limit: int = 160) -> str:
-    """An exception as one short line (a TensorStore error spans a hundred lines)."""
+def _check_arrays(manager: ocp.CheckpointManager, step: int, arrays: dict[str, Any]) -> None:
+    """Refuse arrays that differ from what was saved, or hold non-finite values. A step saved
+    before checksums were (no such item) is checked for non-finite values only."""
+    has_checksums = (Path(manager.directory) / str(step) / "checksums").is_dir()
+    saved = _restore(manager, step, {"checksums": None})["checksums"] if has_checksums else {}
+    for name, tree in arrays.items():
+        restored = array_checksums(tree)
+        if has_checksums:
+            wrong = mismatches(saved.get(name, {}), restored)
+        else:
+            wrong = next(
+                (f"{p} holds non-finite values" for p, c in restored.items() if not c[2]), None
+            )
+        if wrong is not None:
+            raise ValueError(f"the {name} array {wrong}")
+
+
+def one_line(err: Exception, limit: int = 160) -> str:
+    """An exception as one short line (a TensorStore error spans a hundred lines); one that
+    failed on an operating system error, as that error ("No space left on device")."""
     text = str(err).strip().splitlines()[0] if str(err).strip() else ""
+    code = re.search(r"\[os_error_code='?(\d+)'?\]", text)
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    if code is not None:
+        return os.strerror(int(code.group(1)))
     text = text if len(text) <= limit else text[:limit] + "..."
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
 
@@ -257,8 +342,11 @@ def _host_target(metadata: Any) -> Any:
     sharding would be given the saved sharding, whose devices need not exist here)."""
     if metadata is None:
         raise ValueError("the item's metadata is missing")
+    tree = getattr(metadata, "tree", metadata)  # Orbax's tree metadata, or the tree itself
     return jax.tree.map(
-        lambda leaf: np.broadcast_to(np.zeros((), leaf.dtype), leaf.shape), dict(metadata)
+        lambda leaf: np.broadcast_to(np.zeros((), leaf.dtype), leaf.shape),
+        tree,
+        is_leaf=lambda node: hasattr(node, "shape") and hasattr(node, "dtype"),
     )
 
 

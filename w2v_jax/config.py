@@ -6,6 +6,7 @@ import dataclasses
 import json
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -382,3 +383,12 @@ def smoke_config(**overrides: Any) -> Config:
     values = dict(batch_size=64, embed_size=16, num_epochs=1, min_freq=1, steps_per_dispatch=8)
     values.update(overrides)
     return Config(**values)
+
+
+def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
+    """Indices of ``configs`` grouped so that each group can train together, in first-seen
+    order."""
+    groups: dict[tuple, list[int]] = {}
+    for index, config in enumerate(configs):
+        groups.setdefault(config.vectorisation_key(), []).append(index)
+    return list(groups.values())

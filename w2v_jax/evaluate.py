@@ -10,10 +10,12 @@ gensim does by default.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.resources
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -273,8 +275,7 @@ class Embeddings:
         """The original C tool's format: a ``V d`` header line, then each word and its values
         (text: shortest round-trip decimals; binary: little-endian float32 after the space)."""
         vectors = np.asarray(self.vectors, np.float32)
-        tmp = Path(f"{path}.tmp")
-        with open(tmp, "wb") as out:
+        with _replacing(Path(path)) as tmp, open(tmp, "wb") as out:
             out.write(f"{len(self.vocab)} {vectors.shape[1]}\n".encode())
             for word, row in zip(self.vocab, vectors):
                 if binary:
@@ -282,7 +283,6 @@ class Embeddings:
                 else:
                     values = " ".join(map(str, row))  # float32's shortest round-trip form
                     out.write(f"{word} {values}\n".encode())
-        tmp.replace(path)
 
     # ----------------------------------------------------------------------- the projector
 
@@ -324,9 +324,20 @@ class Embeddings:
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf8")
-    tmp.replace(path)
+    with _replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf8")
+
+
+@contextlib.contextmanager
+def _replacing(path: Path) -> Iterator[Path]:
+    """A temporary file of this process's own (two exports of the same file never share one),
+    which replaces ``path`` once written; removed if writing it fails."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield tmp
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _read_word(f) -> str:

@@ -5,11 +5,13 @@ request; a caller's own run after them."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
+import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from tqdm.auto import tqdm
@@ -161,3 +163,31 @@ def built_in(
     if should_stop is not None:
         hooks.append(Hook(stop))
     return hooks
+
+
+def deferring(should_stop: Callable[[], bool] | None) -> contextlib.AbstractContextManager:
+    """Where a stop request waits for the end of a dispatch (which saves): the dispatches, if
+    ``should_stop`` says so (``experiments.common.StopOnSignals``: elsewhere, a signal
+    interrupts at once)."""
+    deferring = getattr(should_stop, "deferring", None)
+    return deferring() if deferring is not None else contextlib.nullcontext()
+
+
+def interruptibly(compile_: Callable[[], Any]) -> Any:
+    """``compile_()`` in a thread of its own, waited for here: XLA compiles in C++ for
+    seconds, during which this thread could not run a signal's handler (Ctrl-C)."""
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = compile_()
+        except BaseException as err:
+            outcome["error"] = err
+
+    thread = threading.Thread(target=target, name="compile", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")

@@ -3,23 +3,20 @@ where they ran: the command, the machine, the devices and the library versions."
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
 import platform
 import shlex
 import sys
-import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import jax
 
-
-class WorkdirError(RuntimeError):
-    """A results directory cannot be written."""
-
+from w2v_jax.workdir import WorkdirError
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
@@ -31,10 +28,25 @@ def write_json(path: Path, values: dict[str, Any]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write through a temporary file, so a crash never leaves a half-written results file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    with _written(path, tmp):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text)
+
+
+@contextlib.contextmanager
+def _written(path: Path, tmp: Path) -> Iterator[None]:
+    """The block writes ``tmp``, which then replaces ``path``; a failure (a full disk) leaves
+    ``path`` as it was, removes ``tmp`` and is a WorkdirError in one line."""
+    try:
+        yield
+        tmp.replace(path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise WorkdirError(
+            f"cannot write {path} ({err.strerror or err}): free some space and run the same "
+            f"command again (what was written before is kept)"
+        ) from None
 
 
 def command() -> str:
@@ -97,20 +109,7 @@ def plot_loss(curve: Sequence, epoch_ends: Sequence, title: str, path: Path) -> 
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=100)
-    tmp.replace(path)  # a crash never leaves half a picture under the real name
-
-
-def ensure_writable(directory: Path) -> None:
-    """Create ``directory`` and prove it writable now, before any work would be lost."""
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=directory):
-            pass
-    except OSError as err:
-        raise WorkdirError(
-            f"cannot write to the workdir {directory} ({err.strerror or err}): "
-            f"choose another workdir"
-        ) from err
+    with _written(path, tmp):  # a crash never leaves half a picture under the real name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(tmp, dpi=100)

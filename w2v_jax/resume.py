@@ -9,6 +9,7 @@ and random state (``data.blocks.RunPlan``)."""
 from __future__ import annotations
 
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -23,6 +24,8 @@ from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.history import History
 from w2v_jax.step import TrainState
+
+logger = logging.getLogger("w2v_jax")
 
 
 class RunCheckpoints:
@@ -51,22 +54,41 @@ class RunCheckpoints:
             ) from err
         self.seconds = 0.0
 
+    @staticmethod
+    def bytes_of(state: TrainState) -> int:
+        """What a checkpoint of ``state`` takes at most: its tables and optimiser state."""
+        return sum(leaf.nbytes for leaf in jax.tree.leaves((state.params, state.opt_state)))
+
+    def say_resumed(self, step: int, total_steps: int) -> None:
+        if not parallel.is_main_process():
+            return
+        workdir = self.directory.parent
+        if step >= total_steps:
+            logger.info(f"already trained: the checkpoint at step {step} in {workdir} ends the run")
+        else:
+            logger.info(f"resumed from the checkpoint at step {step} in {workdir}")
+
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
     def save(self, state: TrainState, history: History) -> None:
+        """Start writing a checkpoint of ``state``; a failed write (this one's, or the one
+        before it, which finished behind) is a CheckpointError in one line."""
         start = time.perf_counter()
         runs = [config.to_dict() for config in self.configs]
         config = runs[0] if len(runs) == 1 else {"runs": runs}
-        checkpoint.save(
-            self.manager,
-            int(state.step),
-            state.params,
-            state.opt_state,
-            history.to_dict(),
-            {**config, "corpus": self.corpus.to_dict()},
-            json.loads(self.vocab.to_json()),
-        )
+        try:
+            checkpoint.save(
+                self.manager,
+                int(state.step),
+                state.params,
+                state.opt_state,
+                history.to_dict(),
+                {**config, "corpus": self.corpus.to_dict()},
+                json.loads(self.vocab.to_json()),
+            )
+        except Exception as err:  # from Orbax's writer threads: any failure, said in one line
+            raise self._failed(err) from None
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
 
     def restore(self, state: TrainState, total_steps: int) -> tuple[TrainState, History]:
@@ -152,8 +174,25 @@ class RunCheckpoints:
 
     def close(self) -> None:
         """Wait for the writes still under way."""
-        self.manager.wait_until_finished()
-        self.manager.close()
+        try:
+            self.manager.wait_until_finished()
+        except Exception as err:
+            raise self._failed(err) from None
+        finally:
+            self.manager.close()
+
+    def _failed(self, err: Exception) -> CheckpointError:
+        """A checkpoint write failed (a full disk, most often): what it left is removed, the
+        steps written before are kept."""
+        for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
+            shutil.rmtree(partial, ignore_errors=True)
+        self.manager.reload()
+        kept = self.manager.latest_step()
+        return CheckpointError(
+            f"cannot write a checkpoint into {self.directory} ({checkpoint.one_line(err)}); "
+            + (f"the newest good one, step {kept}, is kept" if kept is not None else "none kept")
+            + ": free some space and run the same command to resume"
+        )
 
 
 def _abstract(tree: Any) -> Any:

@@ -13,6 +13,7 @@ data, memory, epochs, resuming) go to the ``w2v_jax`` logger, which entry script
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import itertools
 import logging
@@ -25,9 +26,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from w2v_jax import device_feed, feed, memory, parallel, presets, records, report
+from w2v_jax import device_feed, feed, memory, parallel, presets, report
 from w2v_jax import hooks as hooks_module
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax import workdir as workdir_module
+from w2v_jax.config import Config, CorpusConfig, groups_trainable_together
 from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
@@ -220,46 +222,57 @@ def train(
     if check_memory:
         memory.check(configs[0], needed, *memory.free_bytes())
     workdir = None if workdir is None else Path(workdir)
-    if workdir is not None:
-        records.ensure_writable(workdir)  # after the corpus: a bad one leaves no workdir behind
-        say(f"workdir: {workdir}")
-    say(f"data: {data.summary()}")
-    say(memory.line(configs[0], needed))
-    say(stream.line())
-    plan = stream.plan
-    program = Program(configs, data.vocab, plan.total_steps, stacked, placement)
-    state, history = program.init_state(), History.empty(len(configs))
-    saver = None
-    if workdir is not None:
-        saver = RunCheckpoints(workdir, program.configs, data.corpus, data.vocab, restart)
-    try:
-        resumed_from = None
-        if saver is not None and saver.latest_step() is not None:
-            state, history = saver.restore(state, plan.total_steps)
-            resumed_from = int(state.step)
-            _say_resumed(resumed_from, plan.total_steps, workdir)
-        hooks = [
-            *hooks_module.built_in(program, stream, saver, progress and main, should_stop),
-            *hooks,
-        ]
-        state = _loop(program, stream, state, history, hooks)
-    finally:
-        if saver is not None:  # the writes under way finish, whatever stopped training
-            saver.close()
-    # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
-    if should_stop is not None and parallel.any_process(should_stop()):
-        raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
-    runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
-    if workdir is not None:
-        report.write_results(runs, workdir, evaluation, main)
+    # After the corpus: a bad one leaves no workdir behind.
+    with workdir_module.held(workdir, main):
+        say(f"data: {data.summary()}")
+        say(memory.line(configs[0], needed))
+        say(stream.line())
+        program = Program(configs, data.vocab, stream.plan.total_steps, stacked, placement)
+        state, history = program.init_state(), History.empty(len(configs))
+        saver = None
+        if workdir is not None:
+            if main:
+                workdir_module.ensure_room(workdir, RunCheckpoints.bytes_of(state))
+            saver = RunCheckpoints(workdir, program.configs, data.corpus, data.vocab, restart)
+
+        def all_hooks() -> list[Hook]:  # made once resumed: the progress bar starts there
+            built_in = hooks_module.built_in(program, stream, saver, progress and main, should_stop)
+            return [*built_in, *hooks]
+
+        state, history, resumed_from = _train(
+            program, stream, state, history, saver, all_hooks, hooks_module.deferring(should_stop)
+        )
+        # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
+        if should_stop is not None and parallel.any_process(should_stop()):
+            raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
+        runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
+        if workdir is not None:
+            report.write_results(runs, workdir, evaluation, main)
     return runs if stacked else runs[0]
 
 
-def _say_resumed(step: int, total_steps: int, workdir: Path) -> None:
-    if step >= total_steps:
-        say(f"already trained: the checkpoint at step {step} in {workdir} ends the run")
-    else:
-        say(f"resumed from the checkpoint at step {step} in {workdir}")
+def _train(
+    program: Program,
+    stream: feed.Stream,
+    state: TrainState,
+    history: History,
+    saver: RunCheckpoints | None,
+    hooks: Callable[[], list[Hook]],
+    deferring: contextlib.AbstractContextManager,
+) -> tuple[TrainState, History, int | None]:
+    """Resume from the newest checkpoint (if any) and train to the end of the run; the
+    checkpoint writes under way finish, whatever stopped training."""
+    resumed_from = None
+    try:
+        if saver is not None and saver.latest_step() is not None:
+            state, history = saver.restore(state, stream.plan.total_steps)
+            resumed_from = int(state.step)
+            saver.say_resumed(resumed_from, stream.plan.total_steps)
+        state = _loop(program, stream, state, history, hooks(), deferring)
+    finally:
+        if saver is not None:
+            saver.close()
+    return state, history, resumed_from
 
 
 def _loop(
@@ -268,9 +281,11 @@ def _loop(
     state: TrainState,
     history: History,
     hooks: Sequence[Hook],
+    deferring: contextlib.AbstractContextManager,
 ) -> TrainState:
     """The host loop: every group of the run from the state's step on, a dispatch at a time;
-    a dispatch ends where the group does, or where a hook is due."""
+    a dispatch ends where the group does, or where a hook is due. A stop request waits for
+    the end of a dispatch (``deferring``) once the program is compiled."""
     plan, step = stream.plan, int(state.step)
     # A corpus of one group drawn once knows its batches for the whole run; otherwise the
     # capacity grows group by group, with headroom.
@@ -283,7 +298,7 @@ def _loop(
         program.fit(most_live, headroom=not exact)
     compiling = step < plan.total_steps  # a finished run resumed for its results does not
     if compiling:
-        program.compile_seconds += stream.compile()
+        program.compile_seconds += hooks_module.interruptibly(stream.compile)
     groups = stream.groups(step)  # the first group is drawn while the program compiles
     first, first_counts = None, None
     if compiling:
@@ -294,33 +309,36 @@ def _loop(
             first_counts = first.counts(step, program.placement)
             groups = itertools.chain([first], groups)
             program.fit(first_counts[1], headroom=True)
-        program.compile(state, stream.device_shapes())
+        hooks_module.interruptibly(lambda: program.compile(state, stream.device_shapes()))
     history.begin_epoch(stream.wait_seconds)
-    for group in groups:
-        counted = first_counts if group is first else group.counts(step, program.placement)
-        pairs, most_live = counted
-        program.fit(most_live, headroom=not exact)
-        history.capacity = program.capacity
-        history.add_group(group.centers_from(step), pairs)
-        epoch_end = plan.epoch_start(group.epoch + 1)
-        while step < group.end_step:
-            num_steps = min(program.config.steps_per_dispatch, group.end_step - step)
-            for hook in hooks:
-                if hook.every:
-                    num_steps = min(num_steps, hook.every - step % hook.every)
-            done = step - group.first_step
-            state, dispatch = program(state, group.examples, group.order[done : done + num_steps])
-            step += num_steps
-            history.add(dispatch, group.epoch + 1)
-            stats = None
-            if step == epoch_end:
-                stats = history.end_epoch(group.epoch + 1, step, stream.wait_seconds)
-            moment = Moment(
-                step, group.epoch + 1, stats is not None, dispatch, state, history, stats
-            )
-            for hook in hooks:
-                if hook.due(moment):
-                    hook.action(moment)
+    with deferring:
+        for group in groups:
+            counted = first_counts if group is first else group.counts(step, program.placement)
+            pairs, most_live = counted
+            program.fit(most_live, headroom=not exact)
+            history.capacity = program.capacity
+            history.add_group(group.centers_from(step), pairs)
+            epoch_end = plan.epoch_start(group.epoch + 1)
+            while step < group.end_step:
+                num_steps = min(program.config.steps_per_dispatch, group.end_step - step)
+                for hook in hooks:
+                    if hook.every:
+                        num_steps = min(num_steps, hook.every - step % hook.every)
+                done = step - group.first_step
+                state, dispatch = program(
+                    state, group.examples, group.order[done : done + num_steps]
+                )
+                step += num_steps
+                history.add(dispatch, group.epoch + 1)
+                stats = None
+                if step == epoch_end:
+                    stats = history.end_epoch(group.epoch + 1, step, stream.wait_seconds)
+                moment = Moment(
+                    step, group.epoch + 1, stats is not None, dispatch, state, history, stats
+                )
+                for hook in hooks:
+                    if hook.due(moment):
+                        hook.action(moment)
     return state
 
 
@@ -366,15 +384,6 @@ def _runs(
         )
         for run, run_config in enumerate(program.configs)
     ]
-
-
-def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:
-    """Indices of ``configs`` grouped so that each group can train together, in first-seen
-    order."""
-    groups: dict[tuple, list[int]] = {}
-    for index, config in enumerate(configs):
-        groups.setdefault(config.vectorisation_key(), []).append(index)
-    return list(groups.values())
 
 
 __all__ = [
