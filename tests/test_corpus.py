@@ -6,6 +6,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import itertools
+import json
 import lzma
 import os
 import socket
@@ -143,6 +144,38 @@ def test_a_stale_cache_is_encoded_again_in_one_line(tmp_path):
         f"since it was encoded: encoding the corpus again",
     )
     assert encode_files([path], tmp_path / "cache").from_cache
+
+
+@pytest.mark.parametrize("suffix", [".txt", ".txt.gz"])
+def test_a_file_replaced_by_another_text_of_its_size_and_time_is_encoded_again(tmp_path, suffix):
+    """Its size and modification time say nothing: its inode or change time differ, so its
+    text's digest is compared, and differs."""
+
+    def content(text: str) -> bytes:
+        return gzip.compress(text.encode(), mtime=0) if suffix.endswith(".gz") else text.encode()
+
+    path = write(tmp_path / f"c{suffix}", content("a b c\n"))
+    old = path.stat()
+    first = encode_files([path], tmp_path / "cache")
+    replacement = write(tmp_path / f"other{suffix}", content("a b d\n"))
+    assert replacement.stat().st_size == old.st_size
+    replacement.replace(path)
+    os.utime(path, ns=(old.st_atime_ns, old.st_mtime_ns))
+    again = encode_files([path], tmp_path / "cache")
+    assert not again.from_cache and sentences(again) == [["a", "b", "d"]]
+    assert again.notes[0].startswith(f"the cached encoding {first.entry} is stale")
+
+
+def test_a_file_touched_but_unchanged_is_read_from_the_cache_by_its_digest(tmp_path):
+    """Its change time moved (a chmod, a copy back with its time kept): the digest of its
+    text settles it, and the entry records the new figures, so the next check is stat only."""
+    path = write(tmp_path / "c.txt", "a b c\n")
+    encode_files([path], tmp_path / "cache")
+    os.chmod(path, 0o600)
+    again = encode_files([path], tmp_path / "cache")
+    assert again.from_cache and again.notes == ()
+    meta = json.loads((again.entry / "meta.json").read_text())
+    assert meta["files"][0][3] == path.stat().st_ctime_ns
 
 
 @pytest.mark.parametrize("name", ["ids.int32", "offsets.int64", "vocab.json", "meta.json"])

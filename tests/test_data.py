@@ -259,7 +259,7 @@ def test_impossible_noise_is_an_error_not_a_hang():
     table = data.examples.AliasTable.build(
         np.array([0.0, 0.0, 1.0])
     )  # only "b", always a context of a
-    with pytest.raises(ValueError, match="vocabulary is too small"):
+    with pytest.raises(data.CorpusError, match="vocabulary is too small"):
         data.examples.draw_examples(corpus, table, 1, 1, 4, np.random.default_rng(0))
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 import numpy as np
 
 from w2v_jax.config import Config
+from w2v_jax.data import CorpusError
 from w2v_jax.data.examples import (
     BLOCK_ORDER_STREAM,
     EXAMPLES_STREAM,
@@ -129,7 +130,13 @@ def build_dataset(
         "host" if count_on_device is None else "device",
     )
     if dataset.num_centers == 0:
-        raise ValueError(
+        if not (np.diff(corpus.offsets) >= 2).any():
+            raise CorpusError(
+                "no line of the corpus holds two or more words of the vocabulary, so no word "
+                "has a context: a corpus is one sentence a line, its words split by whitespace "
+                "(or tokenizer='words'); check the file, or lower min_freq"
+            )
+        raise CorpusError(
             "no sentence keeps 2 or more tokens after subsampling, so there is no "
             "center with a context: use a larger corpus or a larger subsample_t"
         )

@@ -12,10 +12,13 @@ The encode reads the files once, in blocks of about 4 MiB dealt in turn to one
 words into provisional ids (``vocab.VocabularyCounter``, bounded by ``max_vocab_size``) and
 writes them; the ranked vocabulary then renumbers them in place. The cache entry holds
 ``ids.int32`` and ``offsets.int64`` (memory-mapped for training), ``vocab.json`` and
-``meta.json`` (the files' sizes and modification times, the settings, sha1 checksums). It is
-written under a temporary name and renamed when complete; a later run with the same files and
-settings reads it and never the text, one whose files changed or whose entry fails its
-checksums encodes again, saying why. An encode killed before its rename leaves its temporary
+``meta.json`` (each file's size, modification and change times, inode and the digest of its
+text, taken as it was read; the settings; sha1 checksums of the entry's files). It is written
+under a temporary name and renamed when complete; a later run with the same files and settings
+reads it and never the text, one whose files changed or whose entry fails its checksums
+encodes again, saying why. A file is checked by ``stat`` alone: a size or modification time
+that differs is a change; equal ones beside another inode or change time (a file replaced,
+perhaps with its old time put back) are settled by the digest of its text. An encode killed before its rename leaves its temporary
 directory behind; the next encode of the same entry on this host removes it.
 """
 
@@ -39,12 +42,12 @@ import numpy as np
 
 from w2v_jax.config import CorpusConfig
 from w2v_jax.data import CorpusError, resolve_dir, sha1_of
-from w2v_jax.data.encoding import encode_files
+from w2v_jax.data.encoding import encode_files, text_digest
 from w2v_jax.data.ptb import PTB_TRAIN_MEMBER, fetch_ptb
 from w2v_jax.data.vocab import Corpus, Vocab
 
 CACHE_ENV_VAR = "W2V_JAX_CACHE"
-_FORMAT = 1  # bump when the entry's layout changes: older entries are then never read
+_FORMAT = 2  # bump when the entry's layout changes: older entries are then never read
 
 
 @dataclasses.dataclass(frozen=True)
@@ -200,7 +203,27 @@ def _entry_path(root: Path, files: list[Path], source: CorpusConfig, min_freq: i
 
 
 def _fingerprints(files: list[Path]) -> list[list]:
-    return [[str(f.resolve()), f.stat().st_size, f.stat().st_mtime_ns] for f in files]
+    """Each file's path, size, modification time, inode change time and inode number."""
+    stats = [f.stat() for f in files]
+    return [
+        [str(f.resolve()), s.st_size, s.st_mtime_ns, s.st_ctime_ns, s.st_ino]
+        for f, s in zip(files, stats)
+    ]
+
+
+def _changed(saved: list, now: list, digest: str | None) -> bool:
+    """Whether a file differs from the one encoded. Its size or modification time differing
+    says so; both equal but the inode or its change time not (the file was replaced or
+    rewritten, perhaps with its old time put back) leaves it in doubt, settled by the digest
+    of its text."""
+    if saved[1:3] != now[1:3]:
+        return True
+    if saved[3:] == now[3:]:
+        return False
+    try:
+        return digest != text_digest(Path(now[0]))
+    except (OSError, EOFError, ValueError, zlib.error):  # unreadable now: encode and say so
+        return True
 
 
 def _load(
@@ -212,9 +235,12 @@ def _load(
         raise _Unusable(f"has no readable meta.json ({err})") from None
     if meta.get("format") != _FORMAT:
         raise _Unusable(f"was written in format {meta.get('format')}, this version reads {_FORMAT}")
-    for saved, now in zip(meta["files"], _fingerprints(files)):
-        if saved != now:
+    fingerprints = _fingerprints(files)
+    for saved, now in zip(meta["files"], fingerprints):
+        if _changed(saved, now, meta["digests"].get(now[0])):
             raise _Unusable(f"is stale: {now[0]} changed since it was encoded")
+    if meta["files"] != fingerprints:  # in doubt, and the same text: cheap to check next time
+        _rewrite_meta(entry, {**meta, "files": fingerprints})
     for name, digest in meta["sha1"].items():
         if not (entry / name).is_file() or sha1_of(entry / name) != digest:
             raise _Unusable(f"is damaged: {name} does not match its checksum")
@@ -234,6 +260,15 @@ def _load(
         from_cache,
         notes,
     )
+
+
+def _rewrite_meta(entry: Path, meta: dict) -> None:
+    tmp = entry / f".meta.{os.getpid()}.tmp"
+    try:
+        tmp.write_text(json.dumps(meta))
+        tmp.replace(entry / "meta.json")
+    except OSError:  # a cache one may not write: checked by digest again next time
+        tmp.unlink(missing_ok=True)
 
 
 def _replaced_notes(replaced: dict[str, list[int]]) -> list[str]:

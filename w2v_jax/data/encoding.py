@@ -12,6 +12,7 @@ import collections
 import contextlib
 import dataclasses
 import gzip
+import hashlib
 import lzma
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import types
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -59,10 +61,12 @@ def encode_files(
     else:
         encoders = _EncoderProcesses(workers, source)
     ids_path = directory / "ids.int32"
+    digests: dict[Path, Any] = {}
     with encoders, open(ids_path, "wb") as ids_out:
         counter = VocabularyCounter(encoders.count, source.max_vocab_size)
         lines, tokens_of, replaced = _LineLengths(), collections.Counter(), collections.Counter()
-        for encoder, file, ends_file, (block, replacements) in _blocks_in_order(files, encoders):
+        blocks = _blocks_in_order(files, encoders, digests)
+        for encoder, file, ends_file, (block, replacements) in blocks:
             provisional, forget = counter.add(encoder, block)
             ids_out.write(provisional.tobytes())
             tokens_of[file] += len(block.ids)
@@ -95,6 +99,8 @@ def encode_files(
         },
         "source": dataclasses.asdict(source),
         "min_freq": min_freq,
+        # Each file's text, digested as it was read: what a changed file is told by.
+        "digests": {str(file.resolve()): digest.hexdigest() for file, digest in digests.items()},
     }
 
 
@@ -151,13 +157,13 @@ def _renumber(ids_path: Path, remap: np.ndarray, vocab_size: int) -> np.ndarray:
 
 
 def _blocks_in_order(
-    files: list[Path], encoders
+    files: list[Path], encoders, digests: dict[Path, Any]
 ) -> Iterator[tuple[int, Path, bool, tuple[EncodedBlock, int]]]:
     """(encoder, file, is the file's last block, (the block encoded, its characters read as
     U+FFFD)) for every block of ``files`` in order, the blocks dealt to the encoders in turn,
-    a bounded number ahead."""
+    a bounded number ahead; each file's text is digested into ``digests`` as it is read."""
     in_flight = collections.deque()
-    for number, (file, offset, raw, ends_file) in enumerate(_raw_blocks(files)):
+    for number, (file, offset, raw, ends_file) in enumerate(_raw_blocks(files, digests)):
         encoder = number % encoders.count
         encoders.submit(encoder, raw, file, offset)
         in_flight.append((encoder, file, ends_file))
@@ -318,16 +324,22 @@ def _serve(inbox, outbox, splitter: Splitter, errors: str) -> None:
             outbox.put(err)
 
 
-def _raw_blocks(files: list[Path]) -> Iterator[tuple[Path, int, bytes, bool]]:
+def _raw_blocks(
+    files: list[Path], digests: dict[Path, Any]
+) -> Iterator[tuple[Path, int, bytes, bool]]:
     """(file, byte offset, bytes, is the file's last block) of about BLOCK_BYTES each, cut
-    after a line break, or after whitespace within a line longer than a block."""
+    after a line break, or after whitespace within a line longer than a block; each file's
+    text (decompressed) digested into ``digests`` (once for a file read twice)."""
     for file in files:
         opener = _OPENERS.get(file.suffix.lower(), open)
         offset, carry = 0, b""
+        digest = None if file in digests else digests.setdefault(file, hashlib.sha1())
         try:
             with opener(file, "rb") as stream:
                 while True:
                     data = stream.read(BLOCK_BYTES)
+                    if digest is not None:
+                        digest.update(data)
                     block = carry + data
                     if not data:
                         yield file, offset, block, True
@@ -343,6 +355,15 @@ def _raw_blocks(files: list[Path]) -> Iterator[tuple[Path, int, bytes, bool]]:
                 f"{file} is damaged or truncated ({err}): nothing of it was "
                 f"used; replace the file or leave it out"
             ) from None
+
+
+def text_digest(file: Path) -> str:
+    """The digest ``encode_files`` records of ``file``'s text (decompressed), read again."""
+    digest = hashlib.sha1()
+    with _OPENERS.get(file.suffix.lower(), open)(file, "rb") as stream:
+        for data in iter(lambda: stream.read(BLOCK_BYTES), b""):
+            digest.update(data)
+    return digest.hexdigest()
 
 
 def _cut(block: bytes) -> int:

@@ -14,6 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from w2v_jax.config import SubsampleFormula
+from w2v_jax.data import CorpusError
 from w2v_jax.data.vocab import Corpus
 
 # Independent random streams, each seeded by (config seed, stream, epoch).
@@ -155,7 +156,7 @@ def draw_noise(
         block[clash] = table.sample(int(clash.sum()), rng)
         noise[rows] = block
         clash &= _hits(block, contexts[rows])
-    raise ValueError(
+    raise CorpusError(
         "cannot draw noise words: some center's context words hold nearly all of the "
         "noise distribution; the vocabulary is too small (lower min_freq or use a "
         "larger corpus)"
