@@ -141,8 +141,14 @@ def test_checkpoint_of_another_config_is_refused(tmp_path, topic_text, field, va
 
 def test_checkpoint_of_another_vocabulary_is_refused(tmp_path, topic_text):
     train_topic(topic_text, tmp_path, num_epochs=1)
-    with pytest.raises(checkpoint.CheckpointError, match="another vocabulary"):
+    with pytest.raises(
+        checkpoint.CheckpointError,
+        match=r"another vocabulary \(this corpus adds 1 word \(z0\), lacks 1 word \(a0\)\)",
+    ):
         train_topic(topic_text.replace("a0", "z0"), tmp_path)
+    swapped = topic_text.replace("a1", "@").replace("f1x0", "a1").replace("@", "f1x0")
+    with pytest.raises(checkpoint.CheckpointError, match="the same 43 words with other counts"):
+        train_topic(swapped, tmp_path)
 
 
 def damage(step_dir):

@@ -4,6 +4,7 @@ written into its workdir by ``run.train``."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import time
@@ -87,13 +88,16 @@ def write_results(
         if evaluation is not None and len(runs) == 1:
             Embeddings.from_checkpoint(workdir)  # Orbax synchronises the processes opening it
         return
-    for run in runs:
-        run.metrics = metrics(run)
-    _write(runs, workdir)
-    title = f"{runs[0].data.corpus.name} skip-gram, {len(runs[0].history)} epochs"
-    records.plot_loss(runs[0].curve, runs[0].history, title, workdir / "loss.png")
+    kept = _finished_before(runs, workdir)
+    for run, previous in zip(runs, kept or [None] * len(runs)):
+        run.metrics = metrics(run) if previous is None else previous
+    if kept is None:
+        _write(runs, workdir)
+        title = f"{runs[0].data.corpus.name} skip-gram, {len(runs[0].history)} epochs"
+        records.plot_loss(runs[0].curve, runs[0].history, title, workdir / "loss.png")
     if evaluation is None:
         return
+    before = [_without_timing(run.metrics) for run in runs]
     try:
         for run in runs:
             run.metrics.update(evaluate(run, evaluation, len(runs) == 1))
@@ -105,7 +109,25 @@ def write_results(
             f"evaluation failed: {err} (the run's checkpoint, metrics.json and loss.png are "
             f"in {workdir})"
         ) from None
-    _write(runs, workdir)
+    if kept is None or before != [_without_timing(run.metrics) for run in runs]:
+        _write(runs, workdir)
+
+
+def _finished_before(runs: list[Run], workdir: Path) -> list[dict] | None:
+    """The metrics.json of a run that was finished already (this call trained nothing), one
+    entry per run: kept as it was, its timings those of the training; None otherwise."""
+    if any(run.resumed_from != int(run.state.step) for run in runs):
+        return None
+    try:
+        values = json.loads((workdir / "metrics.json").read_text())
+        kept = [values] if len(runs) == 1 else values["runs"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return kept if len(kept) == len(runs) else None
+
+
+def _without_timing(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if key != "evaluation_seconds"}
 
 
 def _write(runs: list[Run], workdir: Path) -> None:

@@ -148,10 +148,8 @@ class RunCheckpoints:
                 if saved_run.get(name) != getattr(config, name):
                     refuse_config(name, saved_run.get(name), getattr(config, name))
         if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
-            refuse(
-                f"were made with another vocabulary ({len(saved['vocab']['tokens'])} words, "
-                f"this run has {len(self.vocab)})"
-            )
+            difference = _vocab_difference(saved["vocab"], self.vocab)
+            refuse(f"were made with another vocabulary ({difference})")
         # Read as a config: a field added since it was saved takes its default.
         if CorpusConfig.from_dict(saved_corpus) != self.corpus:
             refuse(
@@ -184,6 +182,10 @@ class RunCheckpoints:
     def _failed(self, err: Exception) -> CheckpointError:
         """A checkpoint write failed (a full disk, most often): what it left is removed, the
         steps written before are kept."""
+        try:  # the writes before it, which may still be under way
+            self.manager.wait_until_finished()
+        except Exception:
+            pass
         for partial in self.directory.glob("*.orbax-checkpoint-tmp*"):
             shutil.rmtree(partial, ignore_errors=True)
         self.manager.reload()
@@ -193,6 +195,23 @@ class RunCheckpoints:
             + (f"the newest good one, step {kept}, is kept" if kept is not None else "none kept")
             + ": free some space and run the same command to resume"
         )
+
+
+def _vocab_difference(saved: dict, vocab: Vocab) -> str:
+    """What differs between a checkpoint's vocabulary and this run's, in a few words."""
+    before, now = saved["tokens"], vocab.tokens
+    added = [word for word in now if word not in set(before)]
+    removed = [word for word in before if word not in set(now)]
+
+    def some(words: list[str]) -> str:
+        shown = ", ".join(words[:3]) + (", ..." if len(words) > 3 else "")
+        return f"{len(words):,} word{'s' if len(words) != 1 else ''} ({shown})"
+
+    parts = [f"this corpus adds {some(added)}"] if added else []
+    parts += [f"lacks {some(removed)}"] if removed else []
+    if not parts:
+        return f"the same {len(now):,} words with other counts, so ranked otherwise"
+    return ", ".join(parts)
 
 
 def _abstract(tree: Any) -> Any:

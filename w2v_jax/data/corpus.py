@@ -18,8 +18,9 @@ under a temporary name and renamed when complete; a later run with the same file
 reads it and never the text, one whose files changed or whose entry fails its checksums
 encodes again, saying why. A file is checked by ``stat`` alone: a size or modification time
 that differs is a change; equal ones beside another inode or change time (a file replaced,
-perhaps with its old time put back) are settled by the digest of its text. An encode killed before its rename leaves its temporary
-directory behind; the next encode of the same entry on this host removes it.
+perhaps with its old time put back) are settled by the digest of its text. An encode killed
+before its rename leaves its temporary directory behind; the next encode of the same entry on
+this host removes it.
 """
 
 from __future__ import annotations

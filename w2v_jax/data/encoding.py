@@ -17,6 +17,7 @@ import lzma
 import multiprocessing
 import os
 import queue
+import signal
 import sys
 import types
 import zlib
@@ -282,12 +283,15 @@ class _EncoderProcesses:
         return self
 
     def __exit__(self, *exc) -> None:
+        stopped = exc[0] is not None  # Ctrl-C, or an error: their work is not wanted
         for inbox in self.inboxes:
+            if stopped:  # blocks not yet fed to a worker ended here are dropped, not waited on
+                inbox.cancel_join_thread()
             inbox.put(None)
         for process in self.processes:
-            process.join(timeout=None if exc[0] is None else 1)
-            if process.is_alive():
+            if stopped:
                 process.terminate()
+            process.join()
 
 
 @contextlib.contextmanager
@@ -311,7 +315,10 @@ def _without_main_module() -> Iterator[None]:
 
 
 def _serve(inbox, outbox, splitter: Splitter, errors: str) -> None:
-    """A worker process: encode blocks and forget words as the messages say, until None."""
+    """A worker process: encode blocks and forget words as the messages say, until None.
+    Ctrl-C (sent to the terminal's whole process group) is the main process's to handle: it
+    ends the workers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     encoder = BlockEncoder(splitter)
     while (message := inbox.get()) is not None:
         kind, payload = message
