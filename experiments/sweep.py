@@ -8,11 +8,15 @@ NAME is a module of experiments/sweeps/; the corpus is PTB unless ``--corpus`` n
 directories or globs (read as ``experiments.train`` reads them). Every point is checked to be a
 valid Config before anything runs. A point's workdir is ``runs/sweeps/NAME/<point-id>/`` on PTB
 (``--out results/sweeps`` refreshes the committed summaries), ``runs/sweeps/NAME/<corpus>-<key>/
-<point-id>/`` on another corpus; it holds ``config.json`` and, once it
-has finished, ``metrics.json``; points with a ``metrics.json`` are skipped, so a killed
-sweep resumes where it stopped. Points that differ only in learning rate or Adam's betas can
-train together in one program (``--vectorise``; by default only off the CPU, where it is slower:
-see results/sweeps/README.md). The summary is ``summary.csv``, ``README.md`` (sorted by the
+<point-id>/`` on another corpus; it holds ``config.json``, the point's run in ``run/``
+(checkpoints, the run's metrics.json and loss.png: ``python -m experiments.vectors
+<point>/run`` and ``Embeddings.from_checkpoint`` open it) and, once it has finished, the
+summary's ``metrics.json``; points with a ``metrics.json`` are skipped and a point killed
+midway resumes from its newest checkpoint, so a killed sweep resumes where it stopped.
+Points that differ only in learning rate or Adam's betas can train together in one program
+(``--vectorise``; by default only off the CPU, where it is slower: see
+results/sweeps/README.md), their checkpoints in ``groups/<key>/``, each point's tables saved
+into its own ``run/`` at the end. The summary is ``summary.csv``, ``README.md`` (sorted by the
 metric, also printed at the end) and ``<metric>.png`` (the metric against each swept parameter) in
 the sweep's directory. ``--list`` prints the points and their count and trains nothing.
 """
@@ -32,9 +36,8 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
-from w2v_jax import run
+from w2v_jax import checkpoint, run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.data import CorpusError
 from w2v_jax.evaluate import Embeddings
 
 DEFAULT_OUT = common.RUNS / "sweeps"
@@ -141,7 +144,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             file=sys.stderr,
         )
         raise SystemExit(130) from None
-    except CorpusError as err:  # of the command line's corpus: said in its flags
+    except common.USER_ERRORS as err:  # the corpus, a point's workdir: said in flags
         raise SystemExit(f"error: {common.in_flags(str(err))}") from None
     except ValueError as err:  # of a sweep module's points: said in Python
         raise SystemExit(f"error: {err}") from None
@@ -200,13 +203,31 @@ def run_points(points: list[Point], source: Source, vectorise: bool) -> None:
                 bar.update(1)
 
 
+RUN = "run"
+"""A point's run directory, under its workdir: checkpoints, the run's metrics.json and
+loss.png, as the main job writes them; ``experiments.vectors POINT/run`` and
+``Embeddings.from_checkpoint`` open it. A killed point resumes from its newest checkpoint."""
+
+
+def group_workdir(points: list[Point]) -> Path:
+    """Where points trained together keep their one program's checkpoints."""
+    key = hashlib.sha1("\n".join(p.workdir.name for p in points).encode()).hexdigest()[:12]
+    return points[0].workdir.parent / "groups" / key
+
+
 def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> list[dict]:
-    """Metrics of each point: vectorised in one program, or one run after another."""
+    """Metrics of each point: vectorised in one program, or one run after another, each
+    resumable from its checkpoints."""
     configs = [p.config for p in points]
     if vectorise:
         start = time.perf_counter()
-        runs = run.train(configs, data=prepared, progress=False)
+        runs = run.train(
+            configs, data=prepared, progress=False, workdir=group_workdir(points), evaluation=None
+        )
         seconds = time.perf_counter() - start
+        for point, trained in zip(points, runs):
+            if trained.diverged is None:
+                save_alone(trained, point.workdir / RUN)
         return [
             _metrics(
                 trained.config,
@@ -220,18 +241,24 @@ def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> li
             for trained in runs
         ]
     results = []
-    for config in configs:
+    for point in points:
         start = time.perf_counter()
         try:
-            trained = run.train(config, data=prepared, progress=False)
+            trained = run.train(
+                point.config,
+                data=prepared,
+                progress=False,
+                workdir=point.workdir / RUN,
+                evaluation=None,
+            )
         except FloatingPointError as err:
             results.append(
-                _metrics(config, None, [], time.perf_counter() - start, prepared, str(err), 1)
+                _metrics(point.config, None, [], time.perf_counter() - start, prepared, str(err), 1)
             )
             continue
         results.append(
             _metrics(
-                config,
+                point.config,
                 trained.params,
                 trained.history,
                 time.perf_counter() - start,
@@ -241,6 +268,18 @@ def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> li
             )
         )
     return results
+
+
+def save_alone(trained: run.Run, directory: Path) -> None:
+    """A run trained with others, saved as a checkpoint of its own (its tables, config and
+    vocabulary: what opening it needs), so that it opens as a run trained alone would."""
+    manager = checkpoint.open_manager(directory / "checkpoints", max_to_keep=1)
+    step = int(trained.state.step)
+    vocab = json.loads(trained.vocab.to_json())
+    config = {**trained.config.to_dict(), "corpus": trained.data.corpus.to_dict()}
+    checkpoint.save(manager, step, trained.params, (), {"step": step}, config, vocab)
+    manager.wait_until_finished()
+    manager.close()
 
 
 def _metrics(

@@ -11,6 +11,7 @@ import pytest
 from experiments import sweep, sweeps
 from tests.helpers import text_corpus, topic_corpus
 from w2v_jax.config import CorpusConfig
+from w2v_jax.evaluate import Embeddings
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
@@ -132,6 +133,10 @@ def test_killed_sweep_reruns_only_unfinished_points(
         for name in sweep.sweep_summary.METRICS:
             assert float(row[name]) == pytest.approx(metrics[name])
         assert 0.3 < float(row["final_loss"]) < 0.7 and float(row["centers_per_second"]) > 0
+        # Each point opens as a run trained alone would (trained with others, or not).
+        alone = Embeddings.from_checkpoint(directory / row["point"] / sweep.RUN)
+        scores = alone.evaluate_benchmarks()
+        assert scores["wordsim353"]["spearman"] == pytest.approx(metrics["wordsim353_spearman"])
     spearman = [row["wordsim353_spearman"] for row in rows]
     assert spearman == sorted(spearman, reverse=True)
     readme = (directory / "README.md").read_text()
@@ -201,3 +206,25 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
     written = json.loads((directory / "lr=0.01" / "metrics.json").read_text())
     assert written["final_loss"] < 0.7 and written["wordsim353_spearman"] is None
     assert not written["evaluation"]["wordsim353"]["scored"]
+
+
+def test_a_point_killed_midway_resumes_from_its_checkpoint(define_sweep, tmp_path, monkeypatch):
+    from w2v_jax.resume import RunCheckpoints
+
+    define_sweep("one", [{"num_epochs": 2, "min_freq": 1}])
+    path = text_corpus(topic_corpus(sentences=1500)[0]).paths[0]
+    args = ["one", "--out", str(tmp_path), "--corpus", path, "--no-vectorise"]
+    real_save = RunCheckpoints.save
+
+    def killed_after_the_first_epoch(self, state, history):
+        real_save(self, state, history)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(RunCheckpoints, "save", killed_after_the_first_epoch)
+    with pytest.raises(SystemExit):
+        sweep.main(args)
+    monkeypatch.setattr(RunCheckpoints, "save", real_save)
+    sweep.main(args)
+    (point,) = [p for p in (tmp_path / "one").rglob("metrics.json") if p.parent.name == "run"]
+    record = json.loads(point.read_text())
+    assert record["resumed_from_step"] == record["epochs"][0]["step"]
