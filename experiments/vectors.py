@@ -22,6 +22,7 @@ from experiments import common, flags
 from w2v_jax import report
 from w2v_jax.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
 from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
+from w2v_jax.workdir import WorkdirError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -67,7 +68,7 @@ def main(argv: list[str] | None = None) -> dict:
         if scores is not None:
             common.print_scores(scores)
         written = export(embeddings, args)
-    except (CheckpointError, BenchmarkError, OSError) as err:
+    except (CheckpointError, BenchmarkError, WorkdirError, OSError) as err:
         raise SystemExit(f"error: {common.in_flags(str(err))}") from None
     for path in written:
         print(f"wrote {path}")

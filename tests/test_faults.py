@@ -172,6 +172,21 @@ def test_a_damaged_newest_step_is_set_aside_and_the_rerun_ends_as_if_it_never_wa
     nothing_half_written(tmp_path / "checkpoints")
 
 
+def test_the_job_resuming_past_a_damaged_step_prints_one_line_and_no_report_of_it(
+    corpus, cache, reference, tmp_path
+):
+    """As a user sees it, in a process of its own: the set-aside step's line, and none of the
+    reports the failed read leaves behind (closed event loops, abandoned coroutines)."""
+    interrupted_run(corpus, cache, tmp_path)
+    newest = steps(tmp_path)[-1]
+    flip_bytes(tmp_path / "checkpoints" / str(newest))
+    done = run_cli(job(corpus, cache, tmp_path))
+    assert done.returncode == 0, done.stderr
+    line = one_line(done.stderr)
+    assert line.startswith(f"warning: checkpoint step {newest} in ") and "moved to" in line
+    assert_equal_to(reference, tmp_path)
+
+
 def test_experiments_vectors_on_damaged_steps_says_so_in_one_line_each(corpus, cache, tmp_path):
     interrupted_run(corpus, cache, tmp_path)
     for step in steps(tmp_path):
@@ -337,6 +352,31 @@ def test_a_signal_while_training_saves_and_the_rerun_ends_equal(signum, corpus, 
     assert_equal_to(final_arrays(uninterrupted), tmp_path)
 
 
+def test_a_second_ctrl_c_stops_at_once_in_one_line(corpus, cache, tmp_path):
+    process = start([*job(corpus, cache, tmp_path), "--num-epochs", "60"])
+    wait_for(process, "epoch 1/60")
+    os.killpg(process.pid, signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert one_line(err).startswith("interrupt")
+    nothing_half_written(tmp_path)
+
+
+def test_ctrl_c_during_the_compile_ends_the_run_within_a_second(corpus, tmp_path):
+    """The compile runs in a thread of its own, so the signal is seen while XLA works."""
+    process = start(job(corpus, tmp_path / "cache", tmp_path / "run"))  # nothing compiled yet
+    wait_for(process, "examples:")  # the last line before the program is compiled
+    time.sleep(0.2)
+    asked = time.perf_counter()
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert time.perf_counter() - asked < 1.5
+    assert process.returncode == 130
+    assert one_line(err).startswith("interrupt")
+    nothing_half_written(tmp_path / "run")
+
+
 @pytest.fixture(scope="module")
 def six_million_tokens(tmp_path_factory) -> Path:
     """A corpus whose encode takes about a second here, and its data stage two."""
@@ -454,3 +494,17 @@ def test_a_reader_skips_a_step_that_vanishes_under_it(corpus, cache, tmp_path, m
         warnings.simplefilter("error")
         read, _ = checkpoint.restore_latest(manager, {"params": None})
     assert read == older
+
+
+def test_a_compiled_program_cut_short_in_the_cache_is_removed_before_it_is_read(tmp_path):
+    """JAX writes its cache entries in place: a full disk or a kill leaves half of one."""
+    from jax._src.compilation_cache import compress_executable
+
+    from experiments.common import _remove_damaged_programs
+
+    whole = compress_executable(b"a compiled program " * 1000)
+    (tmp_path / "xla").mkdir()
+    (tmp_path / "xla" / "jit_good-1-cache").write_bytes(whole)
+    (tmp_path / "xla" / "jit_cut-2-cache").write_bytes(whole[: len(whole) // 2])
+    _remove_damaged_programs(tmp_path / "xla")
+    assert sorted(p.name for p in (tmp_path / "xla").iterdir()) == ["jit_good-1-cache"]

@@ -10,17 +10,15 @@ gensim does by default.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import importlib.resources
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
-from w2v_jax import checkpoint
+from w2v_jax import checkpoint, records
 from w2v_jax.correlation import pearson, spearman
 
 TABLES = {
@@ -275,7 +273,7 @@ class Embeddings:
         """The original C tool's format: a ``V d`` header line, then each word and its values
         (text: shortest round-trip decimals; binary: little-endian float32 after the space)."""
         vectors = np.asarray(self.vectors, np.float32)
-        with _replacing(Path(path)) as tmp, open(tmp, "wb") as out:
+        with records.replacing(Path(path)) as tmp, open(tmp, "wb") as out:
             out.write(f"{len(self.vocab)} {vectors.shape[1]}\n".encode())
             for word, row in zip(self.vocab, vectors):
                 if binary:
@@ -294,8 +292,8 @@ class Embeddings:
         directory.mkdir(parents=True, exist_ok=True)
         vectors, metadata = directory / "vectors.tsv", directory / "metadata.tsv"
         rows = np.asarray(self.vectors, np.float32)
-        _write_atomic(vectors, "".join("\t".join(map(str, row)) + "\n" for row in rows))
-        _write_atomic(metadata, "".join(f"{word}\n" for word in self.vocab))
+        records.write_text(vectors, "".join("\t".join(map(str, row)) + "\n" for row in rows))
+        records.write_text(metadata, "".join(f"{word}\n" for word in self.vocab))
         return vectors, metadata
 
     @classmethod
@@ -321,23 +319,6 @@ class Embeddings:
                     rows[i] = np.array(values[:dim], np.float32)
                 words.append(word)
         return cls(tuple(words), rows)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    with _replacing(path) as tmp:
-        tmp.write_text(text, encoding="utf8")
-
-
-@contextlib.contextmanager
-def _replacing(path: Path) -> Iterator[Path]:
-    """A temporary file of this process's own (two exports of the same file never share one),
-    which replaces ``path`` once written; removed if writing it fails."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        yield tmp
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _read_word(f) -> str:

@@ -28,25 +28,29 @@ def write_json(path: Path, values: dict[str, Any]) -> None:
 
 def write_text(path: Path, text: str) -> None:
     """Write through a temporary file, so a crash never leaves a half-written results file."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with _written(path, tmp):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(text)
+    with replacing(path) as tmp:
+        tmp.write_text(text, encoding="utf8")
 
 
 @contextlib.contextmanager
-def _written(path: Path, tmp: Path) -> Iterator[None]:
-    """The block writes ``tmp``, which then replaces ``path``; a failure (a full disk) leaves
-    ``path`` as it was, removes ``tmp`` and is a WorkdirError in one line."""
+def replacing(path: Path) -> Iterator[Path]:
+    """A temporary file of this process's own beside ``path`` (two writers of one file never
+    share one) for the block to write, which then replaces ``path``: a crash never leaves half
+    a file under the real name. A failure (a full disk) leaves ``path`` as it was, removes the
+    temporary file and is a WorkdirError in one line."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
-        yield
+        path.parent.mkdir(parents=True, exist_ok=True)
+        yield tmp
         tmp.replace(path)
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         raise WorkdirError(
             f"cannot write {path} ({err.strerror or err}): free some space and run the same "
             f"command again (what was written before is kept)"
         ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def command() -> str:
@@ -109,7 +113,5 @@ def plot_loss(curve: Sequence, epoch_ends: Sequence, title: str, path: Path) -> 
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    tmp = path.with_name(path.name + ".tmp.png")
-    with _written(path, tmp):  # a crash never leaves half a picture under the real name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(tmp, dpi=100)
+    with replacing(path) as tmp:  # a crash never leaves half a picture under the real name
+        fig.savefig(tmp, dpi=100, format="png")
