@@ -28,6 +28,7 @@ import os
 import re
 import shutil
 import sys
+import time
 import warnings
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -71,8 +72,16 @@ def open_manager(
         name: ocp.JsonCheckpointHandler() if name in JSON_ITEMS else ocp.StandardCheckpointHandler()
         for name in ITEMS
     }
-    return ocp.CheckpointManager(
-        Path(directory).absolute(), options=options, item_handlers=handlers
+    for _ in range(_ROUNDS):
+        try:
+            return ocp.CheckpointManager(
+                Path(directory).absolute(), options=options, item_handlers=handlers
+            )
+        except FileNotFoundError:  # a step removed (by the run writing it) while listed
+            time.sleep(0.05)
+    raise CheckpointError(
+        f"the checkpoints in {directory} were removed faster than they could be listed: "
+        f"try again"
     )
 
 
@@ -86,6 +95,7 @@ class _DropRoutineOrbaxNotices(logging.Filter):
         "CheckpointManagerOptions.read_only=True, setting",
         "Given directory is read only",
         "Skipping merge of OCDBT checkpoints",
+        "Metadata file does not exist",  # a step removed while it was read: skipped
     )
 
     def filter(self, record: logging.LogRecord) -> bool:
@@ -127,7 +137,7 @@ class _DropUnretrievedReads(logging.Filter):
         message = str(record.msg)
         return not (
             message.startswith("Task exception was never retrieved")
-            and "async_deserialize" in message
+            and ("async_deserialize" in message or "OCDBT database" in message)
         )
 
 
@@ -216,9 +226,9 @@ def restore_latest(
                 f"checkpoint step {step} in {directory} cannot be read ({one_line(err)})"
             ) from err
     tried: list[int] = []
-    for _ in range(3):  # beside a training run, steps vanish and newer ones appear
-        steps = [s for s in sorted(manager.all_steps(), reverse=True) if s not in tried]
-        vanished = False
+    vanished: list[int] = []
+    for _ in range(_ROUNDS):  # beside a training run, steps vanish and newer ones appear
+        steps = [s for s in _listed_steps(manager) if s not in tried]
         for candidate in steps:
             tried.append(candidate)
             try:
@@ -226,8 +236,8 @@ def restore_latest(
             except CheckpointError:
                 raise
             except Exception as err:  # any unreadable step is skipped, and said so in one line
-                if not (Path(directory) / str(candidate)).exists():
-                    vanished = True  # removed by the run writing it, as it kept a newer one
+                if _vanishing(Path(directory) / str(candidate)):
+                    vanished.append(candidate)  # removed by the run writing it: it kept a newer
                     continue
                 where = ""
                 if set_aside is not None:
@@ -237,15 +247,43 @@ def restore_latest(
                     f"({one_line(err)}){where}; trying an older step",
                     stacklevel=2,
                 )
-        if not vanished:
+        if not steps or not vanished:
             break
-        manager.reload()
     if not tried:
         raise CheckpointError(f"no checkpoint in {directory}")
+    if vanished:
+        raise CheckpointError(
+            f"the checkpoints in {directory} were removed faster than they could be read (the "
+            f"run writing them keeps only its newest): try again, or give that run a larger "
+            f"max_to_keep"
+        )
     raise CheckpointError(
         f"no complete checkpoint in {directory}: every step ({sorted(tried, reverse=True)}) "
         f"is damaged; delete the directory or start over"
     )
+
+
+_ROUNDS = 5
+"""Listings of the steps a reader tries while the run writing them removes the ones it read."""
+
+
+def _listed_steps(manager: ocp.CheckpointManager) -> list[int]:
+    """The steps, newest first, as listed now (a listing that raced a removal is made again)."""
+    for _ in range(_ROUNDS):
+        try:
+            manager.reload()
+            return sorted(manager.all_steps(), reverse=True)
+        except OSError:  # a step removed while it was listed
+            time.sleep(0.05)
+    return []
+
+
+def _vanishing(step_dir: Path) -> bool:
+    """Whether a step that failed to read is gone, or going (its removal under way)."""
+    if not step_dir.exists():
+        return True
+    time.sleep(0.1)
+    return not step_dir.exists()
 
 
 def _read_step(
