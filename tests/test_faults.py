@@ -508,3 +508,35 @@ def test_a_compiled_program_cut_short_in_the_cache_is_removed_before_it_is_read(
     (tmp_path / "xla" / "jit_cut-2-cache").write_bytes(whole[: len(whole) // 2])
     _remove_damaged_programs(tmp_path / "xla")
     assert sorted(p.name for p in (tmp_path / "xla").iterdir()) == ["jit_good-1-cache"]
+
+
+def test_a_killed_save_s_temporary_step_is_removed_by_the_next_run(
+    corpus, cache, reference, tmp_path
+):
+    """A save killed midway leaves ``<step>.orbax-checkpoint-tmp``: never read as a step, and
+    removed by the next run (which holds the workdir's lock, so it is no one's save)."""
+    interrupted_run(corpus, cache, tmp_path)
+    directory = tmp_path / "checkpoints"
+    newest = steps(tmp_path)[-1]
+    shutil.copytree(directory / str(newest), directory / f"{newest + 40}.orbax-checkpoint-tmp")
+    train_job.main(job(corpus, cache, tmp_path))
+    assert not list(directory.glob("*tmp*"))
+    assert_equal_to(reference, tmp_path)
+
+
+def test_a_corpus_replaced_by_another_of_its_size_and_time_is_noticed(corpus, cache, tmp_path):
+    """The old text's encoding is not trained on: the new text is encoded (said), and its
+    vocabulary, which differs, is refused in one line saying how."""
+    text = tmp_path / "topics.txt"
+    shutil.copy(corpus, text)
+    interrupted_run(text, cache, tmp_path / "run")
+    before = text.stat()
+    replaced = tmp_path / "replaced.txt"
+    replaced.write_text(text.read_text().replace("a0", "z0"))
+    replaced.replace(text)
+    os.utime(text, ns=(before.st_atime_ns, before.st_mtime_ns))
+    done = run_cli(job(text, cache, tmp_path / "run"))
+    assert done.returncode == 1
+    stale, refused = done.stderr.strip().splitlines()
+    assert stale.startswith("the cached encoding") and "is stale" in stale
+    assert refused.startswith("error: the checkpoints in") and "adds 1 word (z0)" in refused
