@@ -222,8 +222,7 @@ def train(
     if check_memory:
         memory.check(configs[0], needed, *memory.free_bytes())
     workdir = None if workdir is None else Path(workdir)
-    # After the corpus: a bad one leaves no workdir behind.
-    with workdir_module.held(workdir, main):
+    with workdir_module.held(workdir, main):  # after the corpus: a bad one leaves no workdir
         say(f"data: {data.summary()}")
         say(memory.line(configs[0], needed))
         say(stream.line())
