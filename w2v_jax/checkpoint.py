@@ -80,8 +80,7 @@ def open_manager(
         except FileNotFoundError:  # a step removed (by the run writing it) while listed
             time.sleep(0.05)
     raise CheckpointError(
-        f"the checkpoints in {directory} were removed faster than they could be listed: "
-        f"try again"
+        f"the checkpoints in {directory} were removed faster than they could be listed: try again"
     )
 
 
