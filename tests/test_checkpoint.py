@@ -295,3 +295,22 @@ def test_a_step_of_non_finite_parameters_is_set_aside_and_the_run_resumes_before
         )
     assert number == 1 and leaves_equal(restored["params"], good)
     assert (tmp_path / "damaged" / "step_2").is_dir() and manager.all_steps() == [1]
+
+
+def test_a_step_saved_before_checksums_is_read_and_checked_for_finite_values(tmp_path):
+    config = smoke_config()
+    state, _ = fresh_state(config, 30, seed=1)
+    manager = checkpoint.open_manager(tmp_path, max_to_keep=3)
+    vocab = {"tokens": ["<unk>", "a"], "counts": [3, 4]}
+    bad = jax.tree.map(lambda x: x.at[0, 0].set(np.inf), state.params)
+    for number, params in ((1, state.params), (2, bad)):
+        checkpoint.save(manager, number, params, (), {"epoch": 1}, config.to_dict(), vocab)
+    manager.wait_until_finished()
+    for number in (1, 2):
+        shutil.rmtree(tmp_path / str(number) / "checksums")  # as an older w2v_jax saved it
+    reader = checkpoint.open_manager(tmp_path, read_only=True)
+    assert leaves_equal(
+        checkpoint.restore_latest(reader, {"params": None}, step=1)[1]["params"], state.params
+    )
+    with pytest.raises(checkpoint.CheckpointError, match="step 2 .* non-finite values"):
+        checkpoint.restore_latest(reader, {"params": None}, step=2)

@@ -315,15 +315,9 @@ def _check_arrays(manager: ocp.CheckpointManager, step: int, arrays: dict[str, A
     """Refuse arrays that differ from what was saved, or hold non-finite values. A step saved
     before checksums were (no such item) is checked for non-finite values only."""
     has_checksums = (Path(manager.directory) / str(step) / "checksums").is_dir()
-    saved = _restore(manager, step, {"checksums": None})["checksums"] if has_checksums else {}
+    saved = _restore(manager, step, {"checksums": None})["checksums"] if has_checksums else None
     for name, tree in arrays.items():
-        restored = array_checksums(tree)
-        if has_checksums:
-            wrong = mismatches(saved.get(name, {}), restored)
-        else:
-            wrong = next(
-                (f"{p} holds non-finite values" for p, c in restored.items() if not c[2]), None
-            )
+        wrong = mismatches(None if saved is None else saved.get(name, {}), array_checksums(tree))
         if wrong is not None:
             raise ValueError(f"the {name} array {wrong}")
 

@@ -54,13 +54,14 @@ def leaf_path(path: tuple) -> str:
     return "/".join(names)
 
 
-def mismatches(saved: dict[str, list], restored: dict[str, list]) -> str | None:
+def mismatches(saved: dict[str, list] | None, restored: dict[str, list]) -> str | None:
     """What is wrong with restored arrays whose checksums are ``restored``, against those
-    saved with them: a sum that differs, a non-finite value, or None."""
+    saved with them (None: saved before checksums were, checked for finite values only): a sum
+    that differs, a non-finite value, or None."""
     for path, (first, second, finite) in restored.items():
-        if path not in saved:
+        if saved is not None and path not in saved:
             return f"{path} has no saved checksum"
-        if [first, second] != saved[path][:2]:
+        if saved is not None and [first, second] != saved[path][:2]:
             return f"{path} does not match its checksum (its bytes were damaged)"
         if not finite:
             return f"{path} holds non-finite values"
