@@ -110,3 +110,22 @@ def test_field_roles_replace_the_hand_kept_lists():
     assert config.data_key() != config.replace(min_freq=3).data_key()
     assert config.vectorisation_key() == config.replace(lr=0.5, layout="padded").vectorisation_key()
     assert config.vectorisation_key() != config.replace(num_epochs=3).vectorisation_key()
+
+
+def test_the_public_api_is_the_modules_own_names_and_loads_no_jax_for_the_data_stage():
+    """``from w2v_jax import train`` is ``w2v_jax.run.train``; importing the package, or its
+    numpy data stage (which the encoding workers import), loads no JAX."""
+    import subprocess
+    import sys
+
+    import w2v_jax
+    from w2v_jax import config, evaluate, presets, report, run
+
+    assert w2v_jax.train is run.train and w2v_jax.prepare is run.prepare
+    assert w2v_jax.Run is run.Run and w2v_jax.Embeddings is evaluate.Embeddings
+    assert w2v_jax.Config is config.Config and w2v_jax.CorpusConfig is config.CorpusConfig
+    assert w2v_jax.preset is presets.preset and w2v_jax.Evaluation is report.Evaluation
+    assert set(w2v_jax.__all__) <= set(dir(w2v_jax))
+    probe = "import sys, w2v_jax, w2v_jax.data.encoding; print('jax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
