@@ -200,8 +200,9 @@ class RunCheckpoints:
 def _vocab_difference(saved: dict, vocab: Vocab) -> str:
     """What differs between a checkpoint's vocabulary and this run's, in a few words."""
     before, now = saved["tokens"], vocab.tokens
-    added = [word for word in now if word not in set(before)]
-    removed = [word for word in before if word not in set(now)]
+    had, has = set(before), set(now)
+    added = [word for word in now if word not in had]
+    removed = [word for word in before if word not in has]
 
     def some(words: list[str]) -> str:
         shown = ", ".join(words[:3]) + (", ..." if len(words) > 3 else "")
