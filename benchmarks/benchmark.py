@@ -28,11 +28,11 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from experiments import flags
-from w2v_jax import batches, data, feed, loop, run, shards, step
+from w2v_jax import batches, data, feed, loop, objectives, run, shards
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluate import Embeddings, benchmark_path
-from w2v_jax.loss import sgns_loss
-from w2v_jax.model import lookup
+from w2v_jax.objectives.skipgram import sgns_loss
+from w2v_jax.tables import lookup
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -227,14 +227,16 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
         config, prepared.vocab, data.blocks.RunPlan(config, prepared.dataset).total_steps
     )
     train_step, state = program.step_fn, program.init_state()
+    objective = objectives.make(config)
 
     def loss_of(params, rows):
-        return step.table_loss(params, batches.gather_padded(examples, rows))[0]
+        pairs = batches.gather_padded(examples, rows)
+        return objectives.table_loss(objective, params, pairs)[0]
 
     def row_grads(params, rows):  # gradients with respect to the gathered rows only
         pairs = batches.gather_padded(examples, rows)
-        v = lookup(params["center_embed"]["embedding"], pairs["centers"])
-        u = lookup(params["context_embed"]["embedding"], pairs["words"])
+        v = lookup(params["center"], pairs["centers"])
+        u = lookup(params["context"], pairs["words"])
         grad_v, grad_u = jax.grad(lambda v, u: sgns_loss(v, u, pairs)[0], argnums=(0, 1))(v, u)
         return grad_v.sum() + grad_u.sum()
 

@@ -150,7 +150,7 @@ def _step_bytes(config, prepared) -> float:
     if config.layout == "packed":
         pairs = float(examples.num_live.mean()) * config.batch_size
     else:
-        pairs = config.batch_size * config.max_len
+        pairs = config.batch_size * config.row_layout.max_len
     noise = config.noise_groups * config.shared_noise if config.shares_noise else 0
     rows = config.batch_size + pairs + noise
     row_bytes = config.embed_size * 4

@@ -59,7 +59,7 @@ def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
 
 
 def _leaves(params: dict) -> list:
-    return [params[table]["embedding"] for table in ("center_embed", "context_embed")]
+    return [params[table] for table in ("center", "context")]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

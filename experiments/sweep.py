@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from experiments import common, flags, sweep_summary, sweeps
 from w2v_jax import checkpoint, run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluate import Embeddings, vectors_of
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 
@@ -307,9 +307,9 @@ def _metrics(
         centers_per_second=sum(stats.centers for stats in history) / train_seconds,
         epochs=[stats.to_dict() for stats in history],
     )
-    scores = Embeddings(
-        prepared.vocab.tokens, params["center_embed"]["embedding"]
-    ).evaluate_benchmarks()
+    tokens = prepared.vocab.tokens
+    vectors = vectors_of(params, "words", config.objective, len(tokens))
+    scores = Embeddings(tokens, vectors).evaluate_benchmarks()
     # A benchmark the corpus covers too little of is unscored: its metric is left out.
     result.update(
         wordsim353_spearman=scores["wordsim353"].get("spearman"),

@@ -34,9 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--table",
-        choices=sorted(TABLES),
-        default="center",
-        help="center (the book's), context, or the sum of the two (default center)",
+        choices=TABLES,
+        default="words",
+        help="words: the run's word vectors (skip-gram's center table, the book's; CBOW's "
+        "context table); center, context, or the sum of the two (default words)",
     )
     parser.add_argument("--step", type=int, default=None, help="a checkpoint step (default newest)")
     parser.add_argument("--word2vec", type=Path, default=None, metavar="FILE", help="write here")

@@ -97,7 +97,7 @@ def assert_finds_partners(config, text, partners) -> Data:
     run = train(config, data=prepared, evaluation=None, progress=False)
     losses = [stats.loss for stats in run.history]
     assert losses[-1] < 0.8 * losses[0]
-    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
+    vocab, vectors = run.vocab, run.embeddings().vectors  # the objective's word vectors
     for a, b in partners:
         assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
     return prepared

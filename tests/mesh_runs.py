@@ -25,7 +25,8 @@ from w2v_jax.run import train
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these
 # cover dense Adam and lazy Adam on all four, and shared noise with row-wise Adagrad, the
-# padded layout and row-sparse SGD on the 2x2 mesh against one device, and a streamed corpus.
+# padded layout and row-sparse SGD on the 2x2 mesh against one device, a streamed corpus, and
+# CBOW.
 RUNS = {
     **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
     **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
@@ -56,6 +57,20 @@ RUNS = {
         )
         for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
     },
+    # CBOW: its rows drawn on the device for a streamed corpus, noise words in the rows and
+    # shared.
+    **{
+        f"cbow {mesh}": dict(
+            objective="cbow", optimizer="lazy_adam", block_tokens=1000, group_blocks=3, mesh=mesh
+        )
+        for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
+    },
+    **{
+        f"cbow_shared {mesh}": dict(
+            objective="cbow", noise_sharing="per_batch", shared_noise=8, noise_groups=2, mesh=mesh
+        )
+        for mesh in ("data=1,vocab=1", "data=2,vocab=2")
+    },
 }
 
 
@@ -66,7 +81,7 @@ def main(out: Path) -> None:
 
     def record(name, run):
         for table, leaf in run.params.items():
-            params[f"{name}/{table}"] = np.asarray(leaf["embedding"])
+            params[f"{name}/{table}"] = np.asarray(leaf)
         runs[name] = {
             "loss": run.history[-1].loss if run.history else None,
             "vocab": len(run.vocab),

@@ -14,19 +14,23 @@ from tests.helpers import (
     topic_corpus,
 )
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import batches, data, loop, step
+from w2v_jax import batches, data, loop, objectives, step
 from w2v_jax.config import smoke_config
+from w2v_jax.rows import NOISE_FOR, RowLayout
 from w2v_jax.run import train
 
 VOCAB = 30
 NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
 
 
-def random_examples(rng, rows=40, length=12, num_noise=2):
-    """Device examples as shards.to_device makes them, the last row the padding row."""
-    num_contexts = rng.integers(0, length // (1 + num_noise) + 1, size=rows)
+def random_examples(rng, rows=40, length=12, num_noise=2, objective="skipgram"):
+    """Device examples as shards.to_device makes them, the last row the padding row, laid out
+    for ``objective`` (``w2v_jax.rows``)."""
+    layout = RowLayout(2, num_noise, NOISE_FOR[objective])
+    most = next(k for k in range(length, -1, -1) if layout.num_live(k) <= length)
+    num_contexts = rng.integers(0, most + 1, size=rows)
     num_contexts[-1] = 0
-    num_live = num_contexts * (1 + num_noise)
+    num_live = layout.num_live(num_contexts)
     words = rng.integers(1, VOCAB, (rows, length)).astype(np.int32)
     words[np.arange(length) >= num_live[:, None]] = 0
     return {
@@ -68,10 +72,10 @@ def test_capacity_holds_every_batch_and_only_grows():
     assert batches.capacity_for(num_live, order, at_least=1000) == 1024
 
 
-def one_batch_both_ways(seed, shared):
+def one_batch_both_ways(seed, shared, objective="skipgram"):
     """A fresh train state and one random batch, padded and packed."""
     rng = np.random.default_rng(seed)
-    examples = random_examples(rng, num_noise=0 if shared else 2)
+    examples = random_examples(rng, num_noise=0 if shared else 2, objective=objective)
     rows = batch_rows(rng, examples)
     state, _ = fresh_state(smoke_config(embed_size=6), VOCAB)
     return (
@@ -85,22 +89,29 @@ def assert_close(got, expected):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), got, expected)
 
 
+@pytest.mark.parametrize("objective", list(objectives.REGISTRY))
 @pytest.mark.parametrize("shared", [False, True])
-def test_loss_and_gradients_equal_the_padded_layout(shared):
-    state, padded_batch, packed_batch = one_batch_both_ways(1, shared)
-    extra = (jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32), 5) if shared else ()  # 2 groups
+def test_loss_and_gradients_equal_the_padded_layout(shared, objective):
+    state, padded_batch, packed_batch = one_batch_both_ways(1, shared, objective)
+    noise = jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32) if shared else None  # 2 groups
+    scored = objectives.REGISTRY[objective](num_noise=5 if shared else 0)
 
     def loss_and_grads(pairs):
-        return jax.value_and_grad(step.table_loss, has_aux=True)(state.params, pairs, *extra)
+        return jax.value_and_grad(
+            lambda params: objectives.table_loss(scored, params, pairs, noise), has_aux=True
+        )(state.params)
 
     assert_close(loss_and_grads(packed_batch), loss_and_grads(padded_batch))
 
 
+@pytest.mark.parametrize("objective", list(objectives.REGISTRY))
 @pytest.mark.parametrize("shared", [False, True])
-def test_a_packed_sparse_step_equals_a_padded_one(shared):
-    state, padded_batch, packed_batch = one_batch_both_ways(2, shared)
+def test_a_packed_sparse_step_equals_a_padded_one(shared, objective):
+    state, padded_batch, packed_batch = one_batch_both_ways(2, shared, objective)
     overrides = {"noise_sharing": "per_batch", "shared_noise": 5} if shared else {}
-    config = smoke_config(embed_size=6, optimizer="sparse_sgd", lr=0.5, **overrides)
+    config = smoke_config(
+        embed_size=6, optimizer="sparse_sgd", lr=0.5, objective=objective, **overrides
+    )
     _, optimizer = fresh_state(config, VOCAB)
     train_step = jax.jit(step.make_train_step(config, optimizer, NOISE_PROBS if shared else None))
     expected = train_step(state, padded_batch)
@@ -110,7 +121,13 @@ def test_a_packed_sparse_step_equals_a_padded_one(shared):
 
 @pytest.mark.parametrize(
     "overrides",
-    [{}, {"noise_sharing": "per_batch", "shared_noise": 8}, {"optimizer": "sparse_sgd", "lr": 5.0}],
+    [
+        {},
+        {"noise_sharing": "per_batch", "shared_noise": 8},
+        {"optimizer": "sparse_sgd", "lr": 5.0},
+        {"objective": "cbow"},
+        {"objective": "cbow", "noise_sharing": "per_batch", "shared_noise": 8},
+    ],
 )
 def test_a_packed_run_equals_a_padded_run(overrides):
     text, _ = topic_corpus(sentences=300)

@@ -1,5 +1,6 @@
 """Checkpoints: save -> restore equality, exact resume, damaged steps, refused mismatches."""
 
+import json
 import os
 import shutil
 import warnings
@@ -172,10 +173,8 @@ def test_damaged_or_incomplete_newest_step_falls_back_with_a_warning(tmp_path, t
     older_params = checkpoint.restore_latest(
         checkpoint.open_manager(directory, read_only=True), {"params": None}, step=older
     )[1]
-    np.testing.assert_array_equal(
-        embeddings.vectors, older_params["params"]["center_embed"]["embedding"]
-    )
-    assert not np.array_equal(embeddings.vectors, run.params["center_embed"]["embedding"])
+    np.testing.assert_array_equal(embeddings.vectors, older_params["params"]["center"])
+    assert not np.array_equal(embeddings.vectors, run.params["center"])
     damage(directory / str(older))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -314,3 +313,34 @@ def test_a_step_saved_before_checksums_is_read_and_checked_for_finite_values(tmp
     )
     with pytest.raises(checkpoint.CheckpointError, match="step 2 .* non-finite values"):
         checkpoint.restore_latest(reader, {"params": None}, step=2)
+
+
+def test_a_step_saved_under_the_tables_first_names_is_read_and_not_trained_on(tmp_path, topic_text):
+    """Checkpoints saved before the tables were named {"center", "context"} (a linen module's
+    {"center_embed": {"embedding": ...}, ...}, optimiser state keyed alike): their vectors
+    are read, checked by their checksums; a run refuses to train on from them in one line."""
+    run = train_topic(topic_text, tmp_path / "now")
+    saved = {name: {"embedding": run.params[name]} for name in ("center", "context")}
+    first = {f"{name}_embed": table for name, table in saved.items()}
+    moments = {f"{name}_embed": {"mu": run.params[name]} for name in ("center", "context")}
+    config = {**run.config.to_dict(), "corpus": run.data.corpus.to_dict()}
+    config.pop("objective")  # nor did the config have this field
+    vocab = json.loads(run.vocab.to_json())
+    directory = tmp_path / "old" / "checkpoints"
+    manager = checkpoint.open_manager(directory, max_to_keep=3)
+    now = checkpoint.open_manager(tmp_path / "now" / "checkpoints", read_only=True)
+    number, progress = checkpoint.restore_latest(now, {"progress": None})
+    checkpoint.save(manager, number, first, (moments,), progress["progress"], config, vocab)
+    manager.wait_until_finished()
+    embeddings = Embeddings.from_checkpoint(tmp_path / "old")
+    assert np.array_equal(embeddings.vectors, run.params["center"])
+    assert np.array_equal(
+        Embeddings.from_checkpoint(directory, table="sum").vectors,
+        sum(np.asarray(run.params[name]) for name in ("center", "context")),
+    )
+    reader = checkpoint.open_manager(directory, read_only=True)
+    opt_state = checkpoint.restore_latest(reader, {"opt_state": None})[1]["opt_state"]
+    assert np.array_equal(opt_state[0]["context"]["mu"], run.params["context"])
+    with pytest.raises(checkpoint.CheckpointError, match="earlier w2v_jax .* start over"):
+        train_topic(topic_text, tmp_path / "old")
+    assert (directory / str(number)).is_dir(), "the step is kept"

@@ -25,7 +25,7 @@ def test_defaults_are_the_books():
     )
     assert optim.learning_rate(config) == 0.01  # the optimiser's own: Adam's, the book's
     assert config.resample_each_epoch is False
-    assert config.max_len == 60
+    assert config.row_layout.max_len == 60
 
 
 def test_frozen_and_json_round_trip():
@@ -83,7 +83,7 @@ def test_unknown_field_is_refused():
 def test_presets():
     fast = preset("fast", batch_size=1024)
     assert fast.noise_sharing == "per_batch" and fast.batch_size == 1024
-    assert fast.max_len == 10 and fast.noise_per_context == 0
+    assert fast.row_layout.max_len == 10 and fast.row_layout.noise_each == 0
     assert preset("book") == Config()
     best = preset("best")
     assert (best.lr, best.num_epochs, best.resample_each_epoch) == (0.002, 10, True)

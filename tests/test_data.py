@@ -9,6 +9,7 @@ import pytest
 
 from tests.helpers import encode_text
 from w2v_jax import data
+from w2v_jax.rows import RowLayout
 
 
 # The book's batch layout (its batchify), written out as the reference the examples expand to.
@@ -189,7 +190,7 @@ def test_contexts_equal_the_naive_reference_given_the_same_windows():
     windows = np.random.default_rng(3).integers(1, 4, size=len(positions)).astype(np.int32)
     table = data.examples.AliasTable.build(data.examples.noise_distribution(np.arange(1, 12)))
     examples = data.examples.draw_examples(
-        corpus, table, 3, 2, 18, np.random.default_rng(0), windows
+        corpus, table, RowLayout(3, 2), np.random.default_rng(0), windows
     )
     centers, contexts = naive_centers_and_contexts(sentences_of(corpus), windows.tolist())
     rows = rows_of(examples)
@@ -237,7 +238,10 @@ def test_alias_sampler_follows_counts_to_the_three_quarters():
 
 def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
     examples = data.examples.draw_examples(
-        ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
+        ptb_dataset.subsampled_block(0),
+        ptb_dataset.noise_table,
+        RowLayout(5, 5),
+        np.random.default_rng(0),
     )
     assert np.array_equal(examples.num_live, examples.num_contexts * 6)
     cn, n = examples.contexts_negatives, examples.num_contexts
@@ -260,7 +264,7 @@ def test_impossible_noise_is_an_error_not_a_hang():
         np.array([0.0, 0.0, 1.0])
     )  # only "b", always a context of a
     with pytest.raises(data.CorpusError, match="vocabulary is too small"):
-        data.examples.draw_examples(corpus, table, 1, 1, 4, np.random.default_rng(0))
+        data.examples.draw_examples(corpus, table, RowLayout(1, 1), np.random.default_rng(0))
 
 
 # ----------------------------------------------------------------------------- batches
@@ -268,7 +272,10 @@ def test_impossible_noise_is_an_error_not_a_hang():
 
 def test_batches_shapes_masks_and_coverage(ptb_dataset):
     examples = data.examples.draw_examples(
-        ptb_dataset.subsampled_block(0), ptb_dataset.noise_table, 5, 5, 60, np.random.default_rng(0)
+        ptb_dataset.subsampled_block(0),
+        ptb_dataset.noise_table,
+        RowLayout(5, 5),
+        np.random.default_rng(0),
     )
     order = data.examples.batch_order(len(examples), 512, np.random.default_rng(1))
     batches = make_batches(examples, order)
@@ -298,7 +305,10 @@ def test_same_seed_same_arrays_other_seed_other_arrays(ptb_text):
 
     def draw(dataset, seed):
         return data.examples.draw_examples(
-            dataset.subsampled_block(0), dataset.noise_table, 5, 5, 60, np.random.default_rng(seed)
+            dataset.subsampled_block(0),
+            dataset.noise_table,
+            RowLayout(5, 5),
+            np.random.default_rng(seed),
         )
 
     a, b = draw(first, 0), draw(again, 0)

@@ -32,9 +32,7 @@ def device_dataset(text, t=1e-3, formula="book", min_freq=3, block_tokens=20_000
     )
 
 
-drawn_rows = jax.jit(
-    draws.batch_rows, static_argnames=("seed", "max_window", "noise_per_context", "slot_rows")
-)
+drawn_rows = jax.jit(draws.batch_rows, static_argnames=("seed", "layout", "slot_rows"))
 
 
 def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: int = 0):
@@ -53,8 +51,7 @@ def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: i
         examples,
         np.arange(drawer.slot_rows, dtype=np.int32),
         seed=config.seed,
-        max_window=config.max_window,
-        noise_per_context=config.noise_per_context,
+        layout=config.row_layout,
         slot_rows=drawer.slot_rows,
     )
     count = int(dataset.block_centers(subsample_draw)[block])
@@ -94,9 +91,7 @@ def host_reference(config, dataset, block: int, draw_epoch: int = 0):
     return corpus, draw_examples(
         corpus,
         dataset.noise_table,
-        config.max_window,
-        config.noise_per_context,
-        config.max_len,
+        config.row_layout,
         np.random.default_rng(0),
         windows=windows,
     )
@@ -107,8 +102,9 @@ def dataset():
     return device_dataset(zipf_text())
 
 
-def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset):
-    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+@pytest.mark.parametrize("objective", ["skipgram", "cbow"])
+def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset, objective):
+    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3, objective=objective)
     assert len(dataset.blocks) - 1 == 3
     for block in range(3):
         _, rows = expanded(config, dataset, block)
@@ -162,8 +158,12 @@ def test_windows_are_uniform_and_contexts_stay_in_the_sentence(dataset):
     assert rows["num_contexts"].max() == 10
 
 
-def test_noise_words_follow_the_reference_and_are_never_a_rows_context(dataset):
-    config = topic_config(max_window=3, num_noise=5, subsample_t=1e-3)
+@pytest.mark.parametrize("objective", ["skipgram", "cbow"])
+def test_noise_words_follow_the_reference_and_avoid_their_rows_words(dataset, objective):
+    """Skip-gram's noise words are never one of their row's contexts, CBOW's never its
+    center; either way they follow the host's reference and counts^0.75."""
+    config = topic_config(max_window=3, num_noise=5, subsample_t=1e-3, objective=objective)
+    layout = config.row_layout
     ours, theirs = [], []
     for block in range(3):
         _, rows = expanded(config, dataset, block)
@@ -172,16 +172,20 @@ def test_noise_words_follow_the_reference_and_are_never_a_rows_context(dataset):
         noise_slots = reference.mask & ~reference.labels
         for row in range(len(noise)):
             count = rows["num_contexts"][row]
-            assert not np.isin(noise[row, count : count * 6], noise[row, :count]).any()
+            drawn = noise[row, count : layout.num_live(count)]
+            avoided = noise[row, :count] if layout.per_context else rows["centers"][row]
+            assert len(drawn) == layout.num_noise(count) and not np.isin(drawn, avoided).any()
+        assert np.array_equal(rows["num_live"], layout.num_live(rows["num_contexts"]))
         ours.append(noise[noise_slots])
         theirs.append(reference.contexts_negatives[noise_slots])
     ours, theirs = np.concatenate(ours), np.concatenate(theirs)
-    assert len(ours) == len(theirs) > 100_000 and ours.min() >= 1
+    assert len(ours) == len(theirs) > (100_000 if layout.per_context else 20_000)
+    assert ours.min() >= 1
     size = len(dataset.vocab)
     a, b = np.bincount(ours, minlength=size), np.bincount(theirs, minlength=size)
     assert np.all(np.abs(a - b) <= 5 * np.sqrt(a + b) + 2), "the reference's distribution"
     expected = noise_distribution(dataset.vocab.counts) * len(ours)
-    frequent = expected > 2000  # frequent words are excluded a little more often as contexts
+    frequent = expected > 2000  # frequent words are excluded a little more often
     assert np.all(np.abs(a[frequent] - expected[frequent]) < 0.1 * expected[frequent])
 
 
@@ -248,8 +252,7 @@ def test_a_row_is_the_same_in_any_batch(dataset):
         examples,
         jax.numpy.asarray(picked),
         seed=0,
-        max_window=4,
-        noise_per_context=2,
+        layout=config.row_layout,
         slot_rows=int(examples["position"].shape[0]),
     )
     assert np.array_equal(

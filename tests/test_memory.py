@@ -27,7 +27,7 @@ def xla_step_bytes(config: Config) -> int:
     rows = 10_000
     examples = {
         "centers": jax.ShapeDtypeStruct((rows, 1), np.int32),
-        "contexts_negatives": jax.ShapeDtypeStruct((rows, config.max_len), np.int32),
+        "contexts_negatives": jax.ShapeDtypeStruct((rows, config.row_layout.max_len), np.int32),
         "num_contexts": jax.ShapeDtypeStruct((rows,), np.int32),
         "num_live": jax.ShapeDtypeStruct((rows,), np.int32),
     }

@@ -56,12 +56,10 @@ def test_only_the_batch_rows_change():
     new = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs(batch))[0].params
     live_rows = batch["mask"].any(axis=1)  # a fully masked row has no gradient
     for table, ids in (
-        ("center_embed", batch["centers"][live_rows]),
-        ("context_embed", batch["contexts_negatives"][batch["mask"]]),
+        ("center", batch["centers"][live_rows]),
+        ("context", batch["contexts_negatives"][batch["mask"]]),
     ):
-        changed = np.flatnonzero(
-            np.any(new[table]["embedding"] != state.params[table]["embedding"], axis=1)
-        )
+        changed = np.flatnonzero(np.any(new[table] != state.params[table], axis=1))
         assert set(changed) == set(np.unique(ids)), table
 
 
@@ -185,12 +183,12 @@ UPDATES = [
 def two_updates(optimizer):
     """The table and state after each of UPDATES (duplicate ids; the second touches fewer
     rows than the first) from INITIAL_TABLE."""
-    params = {"t": {"embedding": jnp.asarray(INITIAL_TABLE)}}
+    params = {"t": jnp.asarray(INITIAL_TABLE)}
     state, history = optimizer.init(params), []
     for step_number, (ids, rows) in enumerate(UPDATES):
         grads = {"t": [(jnp.asarray(ids, jnp.int32), jnp.asarray(rows, jnp.float32))]}
         params, state = optimizer.update(params, state, grads, jnp.int32(step_number))
-        history.append((np.asarray(params["t"]["embedding"]), jax.tree.map(np.asarray, state)))
+        history.append((np.asarray(params["t"]), jax.tree.map(np.asarray, state)))
     return history
 
 

@@ -22,7 +22,7 @@ from w2v_jax import loop, parallel
 from w2v_jax.config import Config, smoke_config
 from w2v_jax.evaluate import Embeddings
 
-TABLES = ("center_embed", "context_embed")
+TABLES = ("center", "context")
 # Meshes that split the batch sum the loss's gradient in another order than one device: the
 # tables agree within this (float32, after an epoch of 94 steps on tables of norm ~1).
 FLOAT32_TOLERANCE = 2e-6
@@ -57,7 +57,8 @@ def _max_difference(params, run, reference):
 
 
 @pytest.mark.parametrize(
-    "family", ["adam", "lazy_adam", "shared", "padded", "sparse_sgd", "streamed"]
+    "family",
+    ["adam", "lazy_adam", "shared", "padded", "sparse_sgd", "streamed", "cbow", "cbow_shared"],
 )
 def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
     params, runs = four_devices
@@ -70,7 +71,7 @@ def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
         assert abs(loss - reference) < 1e-6
         for count in ("centers", "pairs"):  # counted on the device, where the rows are
             assert runs[f"{family} {mesh}"][count] == runs[f"{family} data=1,vocab=1"][count]
-    assert params[f"{family} data=1,vocab=1/center_embed"].shape == (43, 16)
+    assert params[f"{family} data=1,vocab=1/center"].shape == (43, 16)
 
 
 def test_splitting_only_the_vocabulary_is_bitwise_for_row_sparse_optimisers(four_devices):
@@ -112,7 +113,7 @@ def test_a_checkpoint_from_four_devices_restores_on_one_and_on_two_by_two(four_d
     params, runs = four_devices
     for mesh in ("data=1,vocab=1", "data=2,vocab=2"):
         assert _max_difference(params, f"restored {mesh}", "saved vocab=4") == 0.0
-        assert runs[f"restored {mesh}"]["shards"][".params['center_embed']['embedding']"][0][0] == (
+        assert runs[f"restored {mesh}"]["shards"][".params['center']"][0][0] == (
             43 if mesh.startswith("data=1") else 22
         )
         # Training on continues as an uninterrupted run would (on one device: exactly).

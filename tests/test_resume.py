@@ -2,9 +2,9 @@
 state, epoch losses and loss curve of the uninterrupted run, bitwise on the CPU: every layout,
 noise sharing, optimiser kind, a streamed corpus (its examples drawn on the device), every
 draw anew each epoch (on the host for a corpus of one group, on the device for a streamed
-one; stopped in the second epoch, whose draws are its own), the device's shuffle and runs
-trained together, through the one library call (``run.train``). The command line's signals
-are tested in ``test_first_hour``."""
+one; stopped in the second epoch, whose draws are its own), the device's shuffle, runs trained
+together and CBOW, through the one library call (``run.train``). The command line's signals are
+tested in ``test_first_hour``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,15 @@ import pytest
 from tests.helpers import leaves_equal, prepare_text, topic_config, topic_corpus
 from w2v_jax.run import TrainingInterrupted, train
 
+# Streamed in 4 groups an epoch (drawn on the device), every draw anew each epoch.
+STREAMED_ANEW = dict(
+    block_tokens=1000,
+    group_blocks=3,
+    resample_each_epoch=True,
+    subsample_each_epoch=True,
+    subsample_t=0.01,
+    noise_sharing="per_batch",
+)
 CASES = {
     "packed, per_context, adam": {},
     "padded, per_batch, adam": dict(layout="padded", noise_sharing="per_batch", shared_noise=16),
@@ -28,16 +37,16 @@ CASES = {
     "one group, every draw anew each epoch": dict(
         resample_each_epoch=True, subsample_each_epoch=True, subsample_t=0.01
     ),
-    "streamed, every draw anew each epoch": dict(
-        block_tokens=1000,
-        group_blocks=3,
-        resample_each_epoch=True,
-        subsample_each_epoch=True,
-        subsample_t=0.01,
-        noise_sharing="per_batch",
-    ),
+    "streamed, every draw anew each epoch": STREAMED_ANEW,
     "device shuffle": dict(shuffle="device"),
     "runs trained together": dict(lr=(0.003, 0.01, 0.03)),
+    "cbow": dict(objective="cbow"),
+    "cbow, streamed, every draw anew, rowwise_adagrad": dict(
+        objective="cbow", optimizer="rowwise_adagrad", lr=0.2, **STREAMED_ANEW
+    ),
+    "cbow, lazy_adam, runs trained together": dict(
+        objective="cbow", optimizer="lazy_adam", lr=(0.003, 0.01)
+    ),
 }
 STOP_AFTER = 30  # dispatches: inside the second epoch (24 dispatches an epoch; fewer subsampled)
 

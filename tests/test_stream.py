@@ -126,7 +126,7 @@ def test_streamed_training_learns_the_topics(streamed):
     assert [stats.centers for stats in run.history] == [
         prepared.dataset.block_centers(config.subsample_draw(epoch)).sum() for epoch in range(4)
     ]
-    vectors = Embeddings(prepared.vocab.tokens, run.params["center_embed"]["embedding"])
+    vectors = Embeddings(prepared.vocab.tokens, run.params["center"])
     for a, b in topic_corpus()[1]:
         assert vectors.most_similar(a, 1)[0][0] == b and vectors.most_similar(b, 1)[0][0] == a
 
@@ -142,7 +142,7 @@ def test_the_feed_said_before_training_is_what_it_sends(streamed, caplog):
     said = run.feed["bytes_per_center"]
     assert f"{said:.1f} bytes a center to the device" in feed_line
     assert run.feed["sent_bytes"] == pytest.approx(said * prepared.num_centers, rel=1e-9)
-    assert said < (config.max_len + 3) * 4 / 7
+    assert said < (config.row_layout.max_len + 3) * 4 / 7
 
 
 @pytest.mark.parametrize(

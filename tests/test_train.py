@@ -19,7 +19,8 @@ from w2v_jax import data, loop, shards, step
 from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.history import History
-from w2v_jax.loss import masked_sigmoid_bce
+from w2v_jax.objectives import SkipGram, table_loss
+from w2v_jax.objectives.common import masked_sigmoid_bce
 from w2v_jax.run import train
 
 BOOK_PRED = jnp.full((2, 4), 0.5)
@@ -73,13 +74,13 @@ def test_gradient_equals_numpy_reference(per_slot):
     config = smoke_config(embed_size=6, max_window=1, num_noise=5)
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(0), 20)
-    loss = lambda p: step.table_loss(p, to_pairs(batch), per_slot=per_slot)[0]  # noqa: E731
+    loss = lambda p: table_loss(SkipGram(per_slot=per_slot), p, to_pairs(batch))[0]  # noqa: E731
     grads = jax.grad(loss)(state.params)
-    v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
-    u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
+    v = np.asarray(state.params["center"], np.float64)
+    u = np.asarray(state.params["context"], np.float64)
     grad_v, grad_u = numpy_gradients(v, u, batch, per_slot)
-    np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
-    np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["center"], grad_v, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["context"], grad_u, atol=1e-7, rtol=1e-4)
 
 
 def test_one_step_changes_both_tables():
@@ -88,8 +89,8 @@ def test_one_step_changes_both_tables():
     before = jax.tree.map(np.array, state.params)
     batch = random_batch(np.random.default_rng(1), 20)
     new_state, metrics = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs(batch))
-    for name in ("center_embed", "context_embed"):
-        changed = new_state.params[name]["embedding"] != before[name]["embedding"]
+    for name in ("center", "context"):
+        changed = new_state.params[name] != before[name]
         assert np.any(changed), name
     assert int(new_state.step) == 1 and metrics["num_examples"] == 7
 
@@ -128,12 +129,12 @@ def test_training_finds_planted_partners(topic_data):
     run = train(config, data=prepared, evaluation=None, progress=False)
     losses = [stats.loss for stats in run.history]
     assert losses[-1] < 0.8 * losses[0] and all(np.diff(losses) < 0)
-    vocab, vectors = run.vocab, run.params["center_embed"]["embedding"]
+    vocab, vectors = run.vocab, run.params["center"]
     for a, b in partners:
         assert vocab.to_token(nearest_neighbours(vectors, vocab[a], 1)[0][0]) == b
         assert vocab.to_token(nearest_neighbours(vectors, vocab[b], 1)[0][0]) == a
     # Each partner's own topic fillers score above the other topics' fillers.
-    contexts = run.params["context_embed"]["embedding"]
+    contexts = run.params["context"]
     scores = contexts @ vectors[vocab["a0"]]
     own = [scores[vocab[f"f0x{j}"]] for j in range(5)]
     other = [scores[vocab[f"f1x{j}"]] for j in range(5)]
@@ -191,15 +192,15 @@ def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise, per_slot):
     noise = jnp.array(noise, jnp.int32)  # one group of 8 centers, or two of 4
 
     def loss(params):
-        return step.table_loss(params, to_pairs(batch), noise, 5, per_slot)[0]
+        return table_loss(SkipGram(5, per_slot), params, to_pairs(batch), noise)[0]
 
     value, grads = jax.value_and_grad(loss)(state.params)
-    v = np.asarray(state.params["center_embed"]["embedding"], np.float64)
-    u = np.asarray(state.params["context_embed"]["embedding"], np.float64)
+    v = np.asarray(state.params["center"], np.float64)
+    u = np.asarray(state.params["context"], np.float64)
     expected, grad_v, grad_u = numpy_shared_noise(v, u, batch, np.asarray(noise), 5, per_slot)
     np.testing.assert_allclose(value, expected, rtol=1e-5)
-    np.testing.assert_allclose(grads["center_embed"]["embedding"], grad_v, atol=1e-7, rtol=1e-4)
-    np.testing.assert_allclose(grads["context_embed"]["embedding"], grad_u, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["center"], grad_v, atol=1e-7, rtol=1e-4)
+    np.testing.assert_allclose(grads["context"], grad_u, atol=1e-7, rtol=1e-4)
 
 
 def test_shared_noise_draws_follow_counts_to_the_three_quarters():

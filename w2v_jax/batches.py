@@ -2,8 +2,8 @@
 
 The examples hold ``centers`` [N, 1], ``contexts_negatives`` [N, L] and the per-row counts
 ``num_contexts`` and ``num_live`` [N], plus a padding row (index N, no live slot). Both layouts
-give the pairs ``w2v_jax.loss.sgns_loss`` reads: ``centers`` [batch], ``words``, ``owner``
-(the position in the batch of each pair's row; None for the padded layout's whole rows),
+give the pairs the objectives read (``w2v_jax.objectives``): ``centers`` [batch], ``words``,
+``owner`` (the position in the batch of each pair's row; None for the padded layout's rows),
 ``labels`` (a context word) and ``mask`` (live), each [pairs], and ``num_contexts`` and
 ``num_live`` [batch].
 

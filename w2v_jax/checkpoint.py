@@ -5,7 +5,7 @@ evaluator restores ``params`` and ``vocab``, never the optimiser state):
 
 | item        | content                                                          |
 | ----------- | ---------------------------------------------------------------- |
-| `params`    | the model's parameter pytree                                     |
+| `params`    | the two tables, {"center", "context"} (``w2v_jax.tables``)       |
 | `opt_state` | the optimiser state pytree (absent for a stateless optimiser)    |
 | `progress`  | JSON: step, epoch, batch within the epoch, running loss, history |
 | `config`    | JSON: the run's config                                           |
@@ -38,6 +38,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from w2v_jax import tables
 from w2v_jax.checksums import array_checksums, mismatches
 
 ITEMS = ("params", "opt_state", "progress", "config", "vocab", "checksums")
@@ -298,9 +299,25 @@ def _read_step(
     _check_json_items(restored)
     if check is not None:
         check(restored)
-    arrays = _restore(manager, step, {n: targets[n] for n in array_names})
-    _check_arrays(manager, step, arrays)
-    return {**restored, **arrays}
+    array_targets = {n: targets[n] for n in array_names}
+    first_names = bool(array_names) and _saved_under_first_names(manager, step)
+    if first_names and any(target is not None for target in array_targets.values()):
+        raise CheckpointError(
+            f"checkpoint step {step} in {manager.directory} was saved by an earlier w2v_jax "
+            f"(its tables named center_embed and context_embed): its vectors can be read "
+            f"(python -m experiments.vectors), but a run cannot train on from it; start over "
+            f"with restart=True or use another workdir"
+        )
+    arrays = _restore(manager, step, array_targets)
+    _check_arrays(manager, step, arrays)  # against the checksums of the tree as saved
+    return {**restored, **(tables.from_saved(arrays) if first_names else arrays)}
+
+
+def _saved_under_first_names(manager: ocp.CheckpointManager, step: int) -> bool:
+    """Whether the step's tables are saved under their first names (``tables.SAVED_NAMES``)."""
+    metadata = manager.item_metadata(step)["params"]
+    tree = getattr(metadata, "tree", metadata)
+    return isinstance(tree, dict) and set(tree) == set(tables.SAVED_NAMES.values())
 
 
 def _check_json_items(restored: dict[str, Any]) -> None:

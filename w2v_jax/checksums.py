@@ -43,7 +43,7 @@ def array_checksums(tree: Any) -> dict[str, list]:
 
 
 def leaf_path(path: tuple) -> str:
-    """A leaf's path as "0/mu/center_embed/embedding": the same for optax's named tuples as
+    """A leaf's path as "0/mu/center": the same for optax's named tuples as
     saved and the dicts Orbax restores them as."""
     names = []
     for key in path:

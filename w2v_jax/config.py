@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from w2v_jax.fields import check_types
+from w2v_jax.rows import NOISE_FOR, Objective, RowLayout
 
 # The roles a field's metadata can give it, so that no list of fields is kept by hand:
 EXECUTION = "execution"
@@ -41,18 +42,23 @@ def _role(default: Any, role: str) -> Any:
 
 @dataclasses.dataclass(frozen=True)
 class Config:
-    """Hyperparameters of one skip-gram run; defaults are the book's (d2l 14.4).
+    """Hyperparameters of one run; defaults are the book's (d2l 14.4).
 
     Frozen so that a run's config cannot drift after it is stored beside its results.
     Invalid values raise ValueError on construction, naming the field and the value.
     """
 
+    objective: Objective = _role("skipgram", DATA)
+    """What a step trains (w2v_jax.objectives): "skipgram", the book's, each center predicting
+    its context words; "cbow", word2vec's continuous bag of words as gensim's cbow_mean=1,
+    the mean of a center's context vectors predicting the center, num_noise noise words per
+    center. Skip-gram's word vectors are its center table, CBOW's its context table."""
     batch_size: int = 512
     """Centers per minibatch."""
     max_window: int = _role(5, DATA)
     """Largest context window; each center draws its window uniformly from 1..max_window."""
     num_noise: int = _role(5, DATA)
-    """Noise words drawn per context word."""
+    """Noise words drawn per context word (skip-gram) or per center (CBOW)."""
     embed_size: int = 100
     """Dimension d of both embedding tables."""
     lr: float | None = _role(None, PER_RUN)
@@ -202,9 +208,10 @@ class Config:
         return self.noise_sharing == "per_batch"
 
     @property
-    def noise_per_context(self) -> int:
-        """Noise words laid out in each row per context word (0 when they are shared)."""
-        return 0 if self.shares_noise else self.num_noise
+    def row_layout(self) -> RowLayout:
+        """What a row of examples holds for a center (its objective's layout)."""
+        noise_each = 0 if self.shares_noise else self.num_noise
+        return RowLayout(self.max_window, noise_each, NOISE_FOR[self.objective])
 
     def subsample_draw(self, epoch: int) -> int:
         """The subsampling ``epoch`` (0-based) trains on: its own, or epoch 0's, the book's."""
@@ -213,11 +220,6 @@ class Config:
     def examples_draw(self, epoch: int) -> int:
         """The windows and noise words ``epoch`` trains on: its own, or epoch 0's, the book's."""
         return epoch if self.resample_each_epoch else 0
-
-    @property
-    def max_len(self) -> int:
-        """L, the fixed width of contexts_negatives: every context slot plus its noise words."""
-        return 2 * self.max_window * (1 + self.noise_per_context)
 
     @classmethod
     def fields_of(cls, role: str) -> tuple[str, ...]:

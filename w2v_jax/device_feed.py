@@ -52,8 +52,7 @@ def count_on_device(dataset: Dataset, subsample_draws: list[int]) -> np.ndarray:
 @functools.lru_cache(maxsize=4)
 def _compiled_expander(
     seed,
-    max_window,
-    noise_per_context,
+    layout,
     slot_rows,
     shards,
     sharding,
@@ -65,9 +64,7 @@ def _compiled_expander(
 ):
     """``draws.expander`` compiled for groups of ``slots`` slots, once a process for each
     run's shapes (runs of a sweep or a test reuse it)."""
-    expand = draws.expander(
-        seed, max_window, noise_per_context, slot_rows, shards, sharding, replicated
-    )
+    expand = draws.expander(seed, layout, slot_rows, shards, sharding, replicated)
 
     def shape(*dims, dtype=np.int32, sharding=sharding):
         return jax.ShapeDtypeStruct(dims, dtype, sharding=sharding)
@@ -107,8 +104,7 @@ class DeviceDrawer:
         draws (counted by its plan), then a padding row."""
         self._static = (
             config.seed,
-            config.max_window,
-            config.noise_per_context,
+            config.row_layout,
             self.slot_rows,
             shards,
             self.sharding,

@@ -28,6 +28,7 @@ import jax
 import jax.numpy as jnp
 
 from w2v_jax.data.examples import EXAMPLES_STREAM, SUBSAMPLE_STREAM
+from w2v_jax.rows import RowLayout
 
 Examples = dict[str, jax.Array]
 
@@ -89,8 +90,7 @@ def _expand_slot(
     keep_prob,
     *,
     seed,
-    max_window,
-    noise_per_context,
+    layout,
     slot_rows,
 ):
     """One slot's kept tokens and rows (``expander``)."""
@@ -105,7 +105,7 @@ def _expand_slot(
         return jnp.zeros(slot_rows, jnp.int32).at[target].set(values, mode="drop")
 
     tokens = jnp.zeros_like(ids).at[jnp.where(keep, place, ids.shape[0])].set(ids, mode="drop")
-    windows = center_windows(seed, draw_epoch, block, slot_rows, max_window)
+    windows = center_windows(seed, draw_epoch, block, slot_rows, layout.max_window)
     live = jnp.arange(slot_rows) <= row[-1]
     left = jnp.where(live, jnp.minimum(windows, by_row(place - low)), 0)
     right = jnp.where(live, jnp.minimum(windows, by_row(high - 1 - place)), 0)
@@ -115,14 +115,13 @@ def _expand_slot(
         "position": by_row(place) + slot * ids.shape[0],
         "left": left,
         "num_contexts": num_contexts,
-        "num_live": num_contexts * (1 + noise_per_context),
+        "num_live": layout.num_live(num_contexts),
     }
 
 
 def expander(
     seed: int,
-    max_window: int,
-    noise_per_context: int,
+    layout: RowLayout,
     slot_rows: int,
     shards: int,
     sharding: jax.sharding.Sharding,
@@ -140,8 +139,7 @@ def expander(
     slot = functools.partial(
         _expand_slot,
         seed=seed,
-        max_window=max_window,
-        noise_per_context=noise_per_context,
+        layout=layout,
         slot_rows=slot_rows,
     )
 
@@ -175,30 +173,33 @@ def batch_rows(
     rows: jax.Array,
     *,
     seed: int,
-    max_window: int,
-    noise_per_context: int,
+    layout: RowLayout,
     slot_rows: int,
 ) -> tuple[Examples, jax.Array]:
-    """The book's padded rows of ``rows`` (of an ``expand`` ed group): ``centers`` [batch, 1],
-    ``contexts_negatives`` [batch, L] (contexts left to right, then their noise words, then
-    0s), ``num_contexts`` and ``num_live``, and the rows of them to gather (all, in order)."""
+    """The book's padded rows of ``rows`` (of an ``expand`` ed group) as ``layout`` lays them
+    out: ``centers`` [batch, 1], ``contexts_negatives`` [batch, L] (contexts left to right,
+    then their noise words, then 0s), ``num_contexts`` and ``num_live``, and the rows of them
+    to gather (all, in order)."""
     position = examples["position"][rows]
     left = examples["left"][rows]
     num_contexts = examples["num_contexts"][rows]
-    slot = jnp.arange(2 * max_window, dtype=jnp.int32)
+    slot = jnp.arange(2 * layout.max_window, dtype=jnp.int32)
     at = position[:, None] - left[:, None] + slot + (slot >= left[:, None])
     live = slot < num_contexts[:, None]
     tokens = examples["tokens"]
     contexts = jnp.where(live, tokens[jnp.clip(at, 0, tokens.shape[0] - 1)], 0)
     words = contexts
-    if noise_per_context:
+    # A padding row's center is 0, as the host's: no optimiser state of a word moves.
+    centers = jnp.where(num_contexts > 0, tokens[position], 0)
+    if layout.noise_each:
         keys = row_keys(examples, rows, seed, slot_rows)
         accept, alias = examples["noise_accept"], examples["noise_alias"]
-        noise = draw_noise(keys, contexts, live, accept, alias, noise_per_context)
-        words = _contexts_then_noise(contexts, noise, num_contexts)
+        # The words the noise words avoid: each context's, or the center.
+        avoid, avoided = (contexts, live) if layout.per_context else (centers[:, None], live[:, :1])
+        noise = draw_noise(keys, avoid, avoided, accept, alias, layout.noise_each)
+        words = _contexts_then_noise(contexts, noise, num_contexts, layout.num_noise(num_contexts))
     drawn = {
-        # A padding row's center is 0, as the host's: no optimiser state of a word moves.
-        "centers": jnp.where(num_contexts > 0, tokens[position], 0)[:, None],
+        "centers": centers[:, None],
         "contexts_negatives": words,
         "num_contexts": num_contexts,
         "num_live": examples["num_live"][rows],
@@ -225,10 +226,11 @@ def draw_noise(
     alias: jax.Array,
     noise_per_context: int,
 ) -> jax.Array:
-    """``noise_per_context`` noise words per context slot of each row, int32 [batch, slots *
-    noise_per_context], from Walker's alias table (``data.examples.AliasTable``): a draw equal
-    to one of its row's live contexts is drawn again, with fresh bits each round, until none
-    is (rejection sampling, the book's distribution), as ``data.examples.draw_noise``."""
+    """``noise_per_context`` noise words per slot of ``contexts`` (a row's contexts, or its
+    center), int32 [batch, slots * noise_per_context], from Walker's alias table
+    (``data.examples.AliasTable``): a draw equal to one of its row's live ``contexts`` is drawn
+    again, with fresh bits each round, until none is (rejection sampling, the book's
+    distribution), as ``data.examples.draw_noise``."""
     width = contexts.shape[1] * noise_per_context
     needed = jnp.arange(width) < (live.sum(axis=1) * noise_per_context)[:, None]
 
@@ -259,12 +261,13 @@ def draw_noise(
     return noise
 
 
-def _contexts_then_noise(contexts, noise, num_contexts):
-    """Rows of the book's layout: each row's contexts, then its noise words, then 0s."""
+def _contexts_then_noise(contexts, noise, num_contexts, num_noise):
+    """Rows of the book's layout: each row's contexts, then its ``num_noise`` noise words,
+    then 0s."""
     slots = contexts.shape[1] + noise.shape[1]
     slot = jnp.arange(slots, dtype=jnp.int32)[None, :]
     count = num_contexts[:, None]
-    noise_count = count * (noise.shape[1] // contexts.shape[1])
+    noise_count = num_noise[:, None]
     from_contexts = jnp.take_along_axis(contexts, jnp.minimum(slot, contexts.shape[1] - 1), 1)
     from_noise = jnp.take_along_axis(noise, jnp.clip(slot - count, 0, noise.shape[1] - 1), 1)
     return jnp.where(

@@ -18,13 +18,30 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_jax import checkpoint, records
+from w2v_jax import checkpoint, objectives, records, tables
 
-TABLES = {
-    "center": ("center_embed",),
-    "context": ("context_embed",),
-    "sum": ("center_embed", "context_embed"),
-}
+TABLES = ("words", "center", "context", "sum")
+"""Which vectors a run's ``Embeddings`` are (``table_names``)."""
+
+
+def table_names(table: str, objective: str) -> tuple[str, ...]:
+    """The tables whose sum are the vectors ``table`` names: "words", ``objective``'s word
+    vectors (skip-gram's center table, the book's choice; CBOW's context table, gensim's
+    choice), "center", "context", or "sum" of the two."""
+    if table not in TABLES:
+        raise ValueError(f"table={table!r}: choose one of {list(TABLES)}")
+    if table == "words":
+        return (objectives.REGISTRY[objective].word_table,)
+    return tables.NAMES if table == "sum" else (table,)
+
+
+def vectors_of(params: dict, table: str, objective: str, rows: int) -> np.ndarray:
+    """The vectors ``table`` names of the first ``rows`` rows of ``params`` (the tables)."""
+    return sum(
+        np.asarray(params[name][:rows], np.float32) for name in table_names(table, objective)
+    )
+
+
 BENCHMARK_FILES = {
     "wordsim353": "wordsim353.tsv",
     "simlex999": "simlex999.txt",
@@ -105,25 +122,22 @@ class Embeddings:
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, step: int | None = None, table: str = "center"
+        cls, path: str | os.PathLike, step: int | None = None, table: str = "words"
     ) -> Embeddings:
         """The vectors of a checkpoint: ``path`` is a workdir or its ``checkpoints`` directory;
-        ``step`` defaults to the newest readable one. Only parameters and vocabulary are read.
-        ``table`` is "center" (the book's choice), "context", or "sum" of the two."""
-        if table not in TABLES:
-            raise ValueError(f"table={table!r}: choose one of {sorted(TABLES)}")
+        ``step`` defaults to the newest readable one. Only parameters, vocabulary and config
+        are read. ``table``: see ``table_names``."""
+        table_names(table, "skipgram")  # a wrong name is refused before anything is read
         directory = checkpoint.checkpoint_dir(path)
         if not directory.is_dir():
             raise checkpoint.CheckpointError(f"no checkpoint directory at {directory}")
         manager = checkpoint.open_manager(directory, read_only=True)
-        _, restored = checkpoint.restore_latest(manager, {"params": None, "vocab": None}, step)
+        targets = {"params": None, "vocab": None, "config": None}
+        _, restored = checkpoint.restore_latest(manager, targets, step)
         params, tokens = restored["params"], tuple(restored["vocab"]["tokens"])
+        objective = restored["config"].get("objective", "skipgram")
         # A run on a mesh saves its tables with padding rows after the vocabulary.
-        vectors = sum(
-            np.asarray(params[name]["embedding"][: len(tokens)], np.float32)
-            for name in TABLES[table]
-        )
-        return cls(tokens, vectors)
+        return cls(tokens, vectors_of(params, table, objective, len(tokens)))
 
     # ----------------------------------------------------------------------- queries
 

@@ -162,7 +162,7 @@ class Stream:
         """The shapes and shardings of every group's device examples, to compile for."""
         if self.on_device:
             return self._drawer.shapes()
-        rows, length = self.shard_rows, self.config.max_len
+        rows, length = self.shard_rows, self.config.row_layout.max_len
         shapes = {
             "centers": (rows, 1),
             "contexts_negatives": (rows, length),
@@ -192,7 +192,8 @@ class Stream:
         rows drawn on the host, padded, or its blocks' token ids and sentence offsets."""
         if self.on_device:
             return self._drawer.slot_bytes()
-        return self.shard_rows * (self.config.max_len + 3) * 4  # centers, the row, its counts
+        # The centers, the rows and their counts.
+        return self.shard_rows * (self.config.row_layout.max_len + 3) * 4
 
     def feed(self) -> dict[str, Any]:
         """Where the examples are drawn and what reaching the devices costs: the bytes a center

@@ -164,8 +164,7 @@ class Program:
         return functools.partial(
             draws.batch_rows,
             seed=self.config.seed,
-            max_window=self.config.max_window,
-            noise_per_context=self.config.noise_per_context,
+            layout=self.config.row_layout,
             slot_rows=examples["position"].shape[0] // examples["blocks"].shape[0],
         )
 

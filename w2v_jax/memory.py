@@ -54,7 +54,8 @@ def needs(config: Config, vocab_size: int, runs: int = 1, examples: int = 0) -> 
     share = min(state["per_device"] / whole, 1.0) if whole else 1.0
     tables = int(state["tables"] * runs * share)
     optimiser = int(state["optimiser"] * runs * share)
-    pairs = config.batch_size * config.max_len  # padded: a packed batch holds no more
+    # Padded: a packed batch holds no more.
+    pairs = config.batch_size * config.row_layout.max_len
     copies = _ROW_COPIES.get(config.optimizer, _DENSE_ROW_COPIES)
     rows_bytes = pairs * config.embed_size * _FLOAT32 * copies * runs / jax.device_count()
     gradient = 0 if config.optimizer in _ROW_COPIES else tables

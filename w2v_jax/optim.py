@@ -33,7 +33,9 @@ import optax
 if TYPE_CHECKING:
     from w2v_jax.config import Config
 
-Params = dict[str, dict[str, jax.Array]]  # {"center_embed": {"embedding": [vocab, embed]}, ...}
+Params = dict[
+    str, jax.Array
+]  # the tables by name (w2v_jax.tables): {"center": [vocab, embed], ...}
 RowGrads = dict[str, list[tuple[jax.Array, jax.Array]]]
 Hyper = float | jax.Array  # a hyperparameter: one run's, or [runs, 1] for runs trained together
 
@@ -65,9 +67,7 @@ class DenseOptax:
         self, params: Params, state: Any, grads: RowGrads, step: jax.Array
     ) -> tuple[Params, Any]:
         del step  # optax counts its own steps
-        dense = {
-            name: {"embedding": _dense(params[name]["embedding"], grads[name])} for name in params
-        }
+        dense = {name: _dense(params[name], grads[name]) for name in params}
         updates, state = self.tx.update(dense, state, params)
         return optax.apply_updates(params, updates), state
 
@@ -90,9 +90,9 @@ class SparseSGD:
     ) -> tuple[Params, Any]:
         rate = scheduled(self.lr, self.schedule, step)
         new = {}
-        for name, table in ((name, params[name]["embedding"]) for name in params):
+        for name, table in params.items():
             ids, rows = _concatenated(grads[name])
-            new[name] = {"embedding": table.at[ids].add(-rate * rows, **_IN_RANGE)}
+            new[name] = table.at[ids].add(-rate * rows, **_IN_RANGE)
         return new, state
 
 
@@ -108,10 +108,10 @@ class _AdaptiveRows:
         rate = scheduled(self.lr, self.schedule, step)
         new_params, new_state = {}, {}
         for name in params:
-            table = params[name]["embedding"]
+            table = params[name]
             ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
             step_rows, new_state[name] = self.row_step(ids, rows, state[name], rate)
-            new_params[name] = {"embedding": _set(table, ids, _get(table, ids) + step_rows)}
+            new_params[name] = _set(table, ids, _get(table, ids) + step_rows)
         return new_params, new_state
 
 
@@ -134,9 +134,7 @@ class RowwiseAdagrad(_AdaptiveRows):
 
     def init(self, params: Params) -> Any:
         return {
-            name: jnp.full(
-                params[name]["embedding"].shape[:-1], self.initial_accumulator, jnp.float32
-            )
+            name: jnp.full(params[name].shape[:-1], self.initial_accumulator, jnp.float32)
             for name in params
         }
 
@@ -164,9 +162,9 @@ class LazyAdam(_AdaptiveRows):
     def init(self, params: Params) -> Any:
         return {
             name: {
-                "mu": jnp.zeros_like(params[name]["embedding"]),
-                "nu": jnp.zeros_like(params[name]["embedding"]),
-                "count": jnp.zeros(params[name]["embedding"].shape[:1], jnp.int32),
+                "mu": jnp.zeros_like(params[name]),
+                "nu": jnp.zeros_like(params[name]),
+                "count": jnp.zeros(params[name].shape[:1], jnp.int32),
             }
             for name in params
         }
@@ -322,5 +320,5 @@ def _set(array: jax.Array, ids: jax.Array, values: jax.Array) -> jax.Array:
     return array.at[ids].set(values, mode="drop")
 
 
-# Vocabulary ids are always in range, as model.lookup promises for the gathers.
+# Vocabulary ids are always in range, as tables.lookup promises for the gathers.
 _IN_RANGE = {"mode": "promise_in_bounds"}

@@ -143,10 +143,12 @@ class RunCheckpoints:
                 f"hold {len(saved_configs)} runs trained together, this call trains "
                 f"{len(self.configs)}"
             )
+        defaults = Config()  # a field added since the checkpoint was saved takes its default
         for saved_run, config in zip(saved_configs, self.configs):
             for name in config.resume_fields():
-                if saved_run.get(name) != getattr(config, name):
-                    refuse_config(name, saved_run.get(name), getattr(config, name))
+                saved_value = saved_run.get(name, getattr(defaults, name))
+                if saved_value != getattr(config, name):
+                    refuse_config(name, saved_value, getattr(config, name))
         if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
             difference = _vocab_difference(saved["vocab"], self.vocab)
             refuse(f"were made with another vocabulary ({difference})")

@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any
 
 import jax
-import numpy as np
 
 from w2v_jax import device_feed, feed, memory, parallel, presets, report
 from w2v_jax import hooks as hooks_module
@@ -34,7 +33,7 @@ from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
-from w2v_jax.evaluate import TABLES, Embeddings
+from w2v_jax.evaluate import Embeddings, vectors_of
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.loop import Program
@@ -152,15 +151,11 @@ class Run:
         """The tables, one row per word (a mesh's padding rows left out)."""
         return parallel.trimmed(self.state.params, len(self.vocab))
 
-    def embeddings(self, table: str = "center") -> Embeddings:
-        """The vectors for queries, benchmarks and export (``table``: "center", the book's
-        choice, "context", or "sum" of the two), as ``Embeddings.from_checkpoint`` reads them
-        from the run's workdir."""
-        if table not in TABLES:
-            raise ValueError(f"table={table!r}: choose one of {sorted(TABLES)}")
-        vectors = sum(
-            np.asarray(self.params[name]["embedding"], np.float32) for name in TABLES[table]
-        )
+    def embeddings(self, table: str = "words") -> Embeddings:
+        """The vectors for queries, benchmarks and export (``table``: "words", the objective's
+        word vectors, "center", "context" or "sum", ``evaluate.table_names``), as
+        ``Embeddings.from_checkpoint`` reads them from the run's workdir."""
+        vectors = vectors_of(self.params, table, self.config.objective, len(self.vocab))
         return Embeddings(self.vocab.tokens, vectors)
 
 

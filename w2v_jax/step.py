@@ -1,9 +1,11 @@
-"""The one train step: gather the batch's rows, differentiate the loss with respect to those
-rows, and hand the touched rows' gradients to the optimiser.
+"""The one train step, made from an objective and an optimiser: gather the batch's rows, the
+objective's loss's gradient with respect to those rows, and the touched rows' gradients handed
+to the optimiser.
 
-Every configuration runs this step: the book's padded or packed pairs, noise words shared by
-groups of centers (drawn here, on the device), any optimiser of ``w2v_jax.optim``, and several
-runs trained together (tables [vocab, runs, embed], ``create_train_state``).
+Every configuration runs this step: any objective of ``w2v_jax.objectives``, the book's padded
+or packed pairs, noise words shared by groups of centers (drawn here, on the device), any
+optimiser of ``w2v_jax.optim``, and several runs trained together (tables [vocab, runs, embed],
+``create_train_state``).
 """
 
 from __future__ import annotations
@@ -16,9 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import optim, parallel
-from w2v_jax.loss import Metrics, Pairs, sgns_loss
-from w2v_jax.model import SkipGram, lookup
+from w2v_jax import objectives, optim, parallel, tables
 
 if TYPE_CHECKING:
     from w2v_jax.config import Config
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 @flax.struct.dataclass
 class TrainState:
-    """The step count, the two tables and the optimiser's state."""
+    """The step count, the two tables (``w2v_jax.tables``) and the optimiser's state."""
 
     step: jax.Array
     params: optim.Params
@@ -64,11 +64,10 @@ def state_initializer(
     """The jitted program ``create_train_state`` runs (its memory can be read before it
     runs: ``.lower().compile().memory_analysis()``)."""
     placement = placement or parallel.Placement.single()
-    model = SkipGram(vocab_size=vocab_size, embed_size=config.embed_size)
     rows = placement.rows(vocab_size)
 
     def init(key):
-        params = model.init(key, jnp.zeros((1,), jnp.int32))["params"]
+        params = tables.init_tables(key, vocab_size, config.embed_size)
         if num_runs is not None:
             params = jax.tree.map(
                 lambda table: jnp.repeat(table[:, None], num_runs, axis=1), params
@@ -82,65 +81,32 @@ def state_initializer(
     return jax.jit(lambda: init(key), out_shardings=shardings)
 
 
-def table_loss(
-    params: optim.Params,
-    pairs: Pairs,
-    noise: jax.Array | None = None,
-    num_noise: int = 0,
-    per_slot: bool = False,
-) -> tuple[jax.Array, Metrics]:
-    """``sgns_loss`` of the tables themselves (for tests and profiles: the step differentiates
-    with respect to the gathered rows instead)."""
-    centers, words, noise_rows = _rows(params, pairs, noise)
-    return sgns_loss(centers, words, pairs, noise_rows, num_noise, per_slot)
-
-
 def make_train_step(
     config: Config, optimizer: optim.Optimizer, noise_probs: np.ndarray | None = None
 ) -> Callable:
-    """``step(state, pairs) -> (state, metrics)``, pure, to be jitted by its caller.
+    """``step(state, pairs) -> (state, metrics)`` of ``config``'s objective, pure, to be
+    jitted by its caller.
 
     With ``noise_probs`` (noise_sharing="per_batch"), each step draws ``config.shared_noise``
     noise words for each of ``config.noise_groups`` groups of centers from a key folded with
     the step number, so a resumed run draws the same ones.
     """
+    objective = objectives.make(config)
     cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
-    num_noise, per_slot = config.num_noise, config.loss_weighting == "per_slot"
 
-    def step(state: TrainState, pairs: Pairs) -> tuple[TrainState, Metrics]:
+    def step(state: TrainState, pairs: objectives.Pairs) -> tuple[TrainState, objectives.Metrics]:
         noise = None
         if cdf is not None:
             key = jax.random.fold_in(jax.random.key(config.seed), state.step)
             noise = draw_shared_noise(cdf, (config.noise_groups, config.shared_noise), key)
-
-        def loss_of_rows(rows):
-            return sgns_loss(rows[0], rows[1], pairs, rows[2], num_noise, per_slot)
-
-        (_, metrics), grads = jax.value_and_grad(loss_of_rows, has_aux=True)(
-            _rows(state.params, pairs, noise)
-        )
-        touched = {
-            "center_embed": [(pairs["centers"], grads[0])],
-            "context_embed": [(pairs["words"], grads[1])],
-        }
-        if noise is not None:
-            touched["context_embed"].append((noise, grads[2]))
+        (_, metrics), grads = jax.value_and_grad(
+            lambda rows: objective.loss(rows, pairs), has_aux=True
+        )(objective.rows(state.params, pairs, noise))
+        touched = objective.touched(pairs, noise, grads)
         params, opt_state = optimizer.update(state.params, state.opt_state, touched, state.step)
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return step
-
-
-def _rows(params: optim.Params, pairs: Pairs, noise: jax.Array | None) -> tuple:
-    """The rows ``sgns_loss`` reads: the pairs' center and word rows, and the shared noise
-    rows (or None)."""
-    center_table = params["center_embed"]["embedding"]
-    context_table = params["context_embed"]["embedding"]
-    return (
-        lookup(center_table, pairs["centers"]),
-        lookup(context_table, pairs["words"]),
-        None if noise is None else lookup(context_table, noise),
-    )
 
 
 def draw_shared_noise(cdf: jax.Array, shape: int | tuple[int, ...], key: jax.Array) -> jax.Array:

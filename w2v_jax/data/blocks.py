@@ -28,6 +28,7 @@ from w2v_jax.data.examples import (
     subsample,
 )
 from w2v_jax.data.vocab import Corpus, Vocab
+from w2v_jax.rows import RowLayout
 
 Counter = Callable[["Dataset", list[int]], np.ndarray]
 """(dataset, subsampling draws) -> int64 [draws, blocks]: each block's centers in each draw."""
@@ -227,9 +228,7 @@ def group_examples(
     dataset: Dataset,
     blocks: np.ndarray,
     draw_epoch: int,
-    max_window: int,
-    num_noise: int,
-    max_len: int,
+    layout: RowLayout,
     subsample_draw: int = 0,
 ) -> Examples:
     """The examples of a group's blocks, block after block: each block subsampled by draw
@@ -239,9 +238,7 @@ def group_examples(
         draw_examples(
             dataset.subsampled_block(int(block), subsample_draw),
             dataset.noise_table,
-            max_window,
-            num_noise,
-            max_len,
+            layout,
             stream_rng(dataset.seed, EXAMPLES_STREAM, draw_epoch, int(block)),
         )
         for block in blocks
@@ -347,8 +344,6 @@ def draw_group(config: Config, dataset: Dataset, blocks: np.ndarray, epoch: int)
         dataset,
         blocks,
         config.examples_draw(epoch),
-        config.max_window,
-        config.noise_per_context,
-        config.max_len,
+        config.row_layout,
         config.subsample_draw(epoch),
     )

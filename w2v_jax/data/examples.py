@@ -16,6 +16,7 @@ import numpy as np
 from w2v_jax.config import SubsampleFormula
 from w2v_jax.data import CorpusError
 from w2v_jax.data.vocab import Corpus
+from w2v_jax.rows import RowLayout
 
 # Independent random streams, each seeded by (config seed, stream, epoch).
 SUBSAMPLE_STREAM, EXAMPLES_STREAM, SHUFFLE_STREAM, BLOCK_ORDER_STREAM = 0, 1, 2, 3
@@ -140,10 +141,11 @@ class AliasTable(NamedTuple):
 def draw_noise(
     contexts: np.ndarray, table: AliasTable, num_noise: int, rng: np.random.Generator
 ) -> np.ndarray:
-    """``num_noise`` noise words per context word, none equal to a context word of its row.
+    """``num_noise`` noise words per word of ``contexts``, none equal to a word of its row.
 
-    contexts: int (R, k), every entry live. Returns int32 (R, k * num_noise). A draw that hits a
-    context word is redrawn, which gives each slot the book's distribution (rejection sampling).
+    contexts: int (R, k), every entry live: a row's context words (skip-gram), or its center
+    (CBOW, k = 1). Returns int32 (R, k * num_noise). A draw that hits a word of its row is
+    redrawn, which gives each slot the book's distribution (rejection sampling).
     """
     noise = table.sample((len(contexts), contexts.shape[1] * num_noise), rng)
     rows, clash = np.arange(len(contexts)), _hits(noise, contexts)
@@ -219,13 +221,12 @@ def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
 def draw_examples(
     corpus: Corpus,
     table: AliasTable,
-    max_window: int,
-    num_noise: int,
-    max_len: int,
+    layout: RowLayout,
     rng: np.random.Generator,
     windows: np.ndarray | None = None,
 ) -> Examples:
-    """Random windows (unless given), contexts and noise words, packed into padded rows.
+    """Random windows (unless given), contexts and noise words, in rows as ``layout`` lays
+    them out (``w2v_jax.rows``).
 
     Centers are all tokens of sentences with at least 2 tokens, in corpus order. The rows are
     filled in blocks, on all cores; each block draws from its own generator spawned from
@@ -233,13 +234,15 @@ def draw_examples(
     """
     positions = center_positions(corpus)
     if windows is None:
-        windows = sample_windows(len(positions), max_window, rng)
+        windows = sample_windows(len(positions), layout.max_window, rng)
     left, right = context_extent(corpus, positions, windows)
     num_contexts = left + right
-    num_live = num_contexts * (1 + num_noise)
-    if num_live.size and num_live.max() > max_len:
-        raise ValueError(f"max_len={max_len} is smaller than a row's {num_live.max()} live slots")
-    packed = np.zeros((len(positions), max_len), np.int32)
+    num_live = layout.num_live(num_contexts).astype(np.int32)
+    if num_live.size and num_live.max() > layout.max_len:
+        raise ValueError(
+            f"max_len={layout.max_len} is smaller than a row's {num_live.max()} live slots"
+        )
+    packed = np.zeros((len(positions), layout.max_len), np.int32)
     starts = range(0, len(positions), _ROWS_PER_BLOCK)
 
     def fill(block_start: int, block_rng: np.random.Generator) -> None:
@@ -251,7 +254,7 @@ def draw_examples(
             left[block],
             num_contexts[block],
             table,
-            num_noise,
+            layout,
             block_rng,
         )
 
@@ -272,7 +275,7 @@ def _fill_block(
     left: np.ndarray,
     num_contexts: np.ndarray,
     table: AliasTable,
-    num_noise: int,
+    layout: RowLayout,
     rng: np.random.Generator,
 ) -> None:
     """Write the contexts and noise words of a block of centers into its rows of ``packed``:
@@ -282,7 +285,11 @@ def _fill_block(
         if rows.size:
             contexts = ids[context_positions(positions[rows], left[rows], k)]
             packed[rows, :k] = contexts
-            packed[rows, k : k * (1 + num_noise)] = draw_noise(contexts, table, num_noise, rng)
+            if layout.noise_each:
+                # The words the noise words avoid: each context's or the center.
+                avoid = contexts if layout.per_context else ids[positions[rows]][:, None]
+                noise = draw_noise(avoid, table, layout.noise_each, rng)
+                packed[rows, k : k + noise.shape[1]] = noise
 
 
 def batch_order(num_examples: int, batch_size: int, rng: np.random.Generator | None) -> np.ndarray:

@@ -1,0 +1,57 @@
+"""The objectives: what a step computes from a batch's rows, one module each.
+
+An objective owns three things, and nothing else in the feed, the draws, the layouts, the
+meshes or the loop knows which one trains:
+
+1. the row its examples hold for a center (``w2v_jax.rows.RowLayout``: how many noise words a
+   row holds and which words they avoid), which the numpy stage and the device draws emit;
+2. the loss on the gathered rows (``rows`` gathers them from the tables, ``loss`` scores them);
+3. which table rows a step touched (``touched``: each table's (ids, gradient rows), what the
+   optimisers take).
+
+``word_table`` names the table that holds its word vectors (``Embeddings`` reads it). Adding an
+objective: docs/objectives.md.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+import jax
+
+from w2v_jax.objectives.cbow import CBOW
+from w2v_jax.objectives.common import Metrics, Pairs
+from w2v_jax.objectives.skipgram import SkipGram
+from w2v_jax.tables import Tables
+
+if TYPE_CHECKING:
+    from w2v_jax.config import Config
+
+
+class Objective(Protocol):
+    word_table: str
+
+    def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple: ...
+
+    def loss(self, rows: tuple, pairs: Pairs) -> tuple[jax.Array, Metrics]: ...
+
+    def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict[str, Any]: ...
+
+
+REGISTRY: dict[str, type] = {"skipgram": SkipGram, "cbow": CBOW}
+"""``Config.objective`` -> its class."""
+
+
+def make(config: Config) -> Objective:
+    """``config``'s objective, with the noise words it shares and its slots' weighting."""
+    return REGISTRY[config.objective](
+        num_noise=config.num_noise, per_slot=config.loss_weighting == "per_slot"
+    )
+
+
+def table_loss(
+    objective: Objective, tables: Tables, pairs: Pairs, noise: jax.Array | None = None
+) -> tuple[jax.Array, Metrics]:
+    """The objective's loss of the tables themselves (for tests and profiles: the step
+    differentiates with respect to the gathered rows instead)."""
+    return objective.loss(objective.rows(tables, pairs, noise), pairs)

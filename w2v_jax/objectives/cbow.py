@@ -1,0 +1,138 @@
+"""CBOW, word2vec's continuous bag of words as gensim's ``cbow_mean=1``: the mean of a center's
+context vectors (``context`` table) scored against the center's vector (``center`` table,
+label 1) and its noise words' (label 0), by the same masked sigmoid BCE.
+
+Its rows (``w2v_jax.rows.RowLayout``): the center's contexts, then num_noise noise words for the
+center (not for each context), each drawn again while it equals the center. A row's loss is the
+BCE of its 1 + num_noise scored slots divided by their number (with shared noise: the center's
+term plus num_noise / shared times its BCE against its group's noise words, over 1 + num_noise),
+the batch's the mean over its real rows; ``per_slot`` weighs every scored slot of the batch the
+same. The word vectors are the context table's: the vectors a center's contexts are read from,
+as gensim's (its input vectors).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import optax
+
+from w2v_jax.objectives.common import (
+    Metrics,
+    Pairs,
+    batch_loss,
+    over_runs,
+    pair_logits,
+    reciprocal,
+    row_weights,
+    shared_noise_terms,
+)
+from w2v_jax.tables import Tables, lookup
+
+
+@dataclasses.dataclass(frozen=True)
+class CBOW:
+    """The CBOW objective (``w2v_jax.objectives.Objective``)."""
+
+    num_noise: int = 0
+    """Noise words each center stands for (used with shared noise)."""
+    per_slot: bool = False
+    word_table = "context"
+
+    def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
+        """The context slots' rows of the context table (other slots read row 0 and get no
+        gradient), the noise slots' rows of the center table (likewise; None when the noise
+        words are shared, so that rows hold none), the centers' rows, and the shared noise's
+        (or None)."""
+        context_ids, noise_ids = _split_slots(pairs)
+        center = tables["center"]
+        return (
+            lookup(tables["context"], context_ids),
+            None if noise is not None else lookup(center, noise_ids),
+            lookup(center, pairs["centers"]),
+            None if noise is None else lookup(center, noise),
+        )
+
+    def loss(self, rows: tuple, pairs: Pairs) -> tuple[jax.Array, Metrics]:
+        return cbow_loss(*rows[:3], pairs, rows[3], self.num_noise, self.per_slot)
+
+    def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
+        context_ids, noise_ids = _split_slots(pairs)
+        center = [(pairs["centers"], grads[2])]
+        center.append((noise_ids, grads[1]) if noise is None else (noise, grads[3]))
+        return {"center": center, "context": [(context_ids, grads[0])]}
+
+
+def _split_slots(pairs: Pairs) -> tuple[jax.Array, jax.Array]:
+    """The pairs' words as context ids and as noise ids, 0 (row 0, no gradient) elsewhere."""
+    contexts = pairs["labels"] & pairs["mask"]
+    noise = pairs["mask"] & ~pairs["labels"]
+    return jnp.where(contexts, pairs["words"], 0), jnp.where(noise, pairs["words"], 0)
+
+
+def cbow_loss(
+    context_rows: jax.Array,
+    noise_word_rows: jax.Array | None,
+    center_rows: jax.Array,
+    pairs: Pairs,
+    noise_rows: jax.Array | None = None,
+    num_noise: int = 0,
+    per_slot: bool = False,
+) -> tuple[jax.Array, Metrics]:
+    """The batch's CBOW loss as a function of its gathered rows.
+
+    Args:
+      context_rows: [pairs, (runs,) embed], the context table's rows of the context slots.
+      noise_word_rows: [pairs, (runs,) embed], the center table's rows of the noise slots
+        (None with ``noise_rows``: the rows hold no noise words).
+      center_rows: [batch, (runs,) embed], the center table's rows of ``pairs["centers"]``.
+      pairs: ``owner``, ``labels``, ``mask``, ``num_contexts`` and ``num_live``
+        (``w2v_jax.objectives.common``).
+      noise_rows: with shared noise, [groups, shared, (runs,) embed] of the center table.
+      num_noise: noise words each center stands for (used with ``noise_rows``).
+      per_slot: weigh every scored slot of the batch the same rather than every row.
+    Returns:
+      ``common.batch_loss``: the mean loss over the real rows and the metrics.
+    """
+    is_context = pairs["labels"] & pairs["mask"]
+    is_noise = pairs["mask"] & ~pairs["labels"]
+    num_contexts = pairs["num_contexts"].astype(jnp.float32)
+    means = _context_means(context_rows, is_context, pairs["owner"], num_contexts)
+    real = num_contexts > 0
+    num_examples = real.sum().astype(jnp.float32)
+    if noise_rows is None:
+        noise_slots = pairs["num_live"].astype(jnp.float32) - num_contexts
+    else:
+        noise_slots = jnp.full_like(num_contexts, num_noise)
+    weight = row_weights(jnp.where(real, 1 + noise_slots, 0), num_examples, per_slot)
+    center_logits = jnp.sum(means * center_rows, axis=-1)  # [batch, (runs)]
+    center_terms = optax.sigmoid_binary_cross_entropy(center_logits, 1.0)
+    loss_sum = jnp.sum(over_runs(weight, center_terms) * center_terms, axis=0)
+    if noise_word_rows is not None:
+        spread, logits = pair_logits(means, noise_word_rows, pairs["owner"])  # [pairs, (runs)]
+        pair_weight = jnp.where(is_noise, spread(weight), 0.0)
+        noise_terms = optax.sigmoid_binary_cross_entropy(logits, 0.0)
+        loss_sum += jnp.sum(over_runs(pair_weight, logits) * noise_terms, axis=0)
+    if noise_rows is not None:
+        shared_terms = shared_noise_terms(means, noise_rows)  # [batch, (runs)]
+        shared_weight = num_noise / noise_rows.shape[1] * weight
+        loss_sum += jnp.sum(over_runs(shared_weight, shared_terms) * shared_terms, axis=0)
+    return batch_loss(loss_sum, num_examples)
+
+
+def _context_means(
+    context_rows: jax.Array, is_context: jax.Array, owner: jax.Array | None, num_contexts
+) -> jax.Array:
+    """Each row's mean context vector [batch, (runs,) embed] (0 for a padding row)."""
+    batch = num_contexts.shape[0]
+    weights = is_context.astype(jnp.float32)
+    if owner is None:  # whole rows of equal length
+        rows = context_rows.reshape(batch, -1, *context_rows.shape[1:])
+        sums = jnp.einsum("bl,bl...->b...", weights.reshape(batch, -1), rows)
+    else:
+        weighted = context_rows * weights.reshape(-1, *(1,) * (context_rows.ndim - 1))
+        sums = jax.ops.segment_sum(weighted, owner, num_segments=batch)
+    scale = reciprocal(num_contexts)
+    return sums * scale.reshape(-1, *(1,) * (sums.ndim - 1))

@@ -1,0 +1,100 @@
+"""What every objective's loss shares: the book's masked sigmoid BCE (the reference), the
+weight of a row's slots, and logits of per-row vectors against per-pair or shared rows.
+
+A batch reaches an objective as pairs (``w2v_jax.batches``): each pair one slot of a row, with
+the row it belongs to (``owner``; None for the padded layout's whole rows of equal length),
+``labels`` (the row's context slots), ``mask`` (live), and per row ``num_contexts`` and
+``num_live``. Rows may carry a run axis before the embedding axis (several runs trained
+together on the same pairs): a loss sum is then per run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import optax
+
+Pairs = dict[str, jax.Array]
+Metrics = dict[str, jax.Array]
+
+
+def masked_sigmoid_bce(
+    logits: jax.Array, labels: jax.Array, mask: jax.Array, normalize: bool = True
+) -> jax.Array:
+    """The book's loss of padded rows: per-example sigmoid binary cross-entropy over the
+    masked slots, [batch, length] -> [batch]; the reference the objectives are tested against.
+
+    ``normalize=True`` gives sum(bce * mask) / sum(mask), the loss the book trains on
+    (``loss(pred, label, mask) / mask.sum(1) * L``); ``False`` gives the book's ``SigmoidBCELoss``,
+    mean(bce * mask) over the length. A fully masked row gives 0 and a zero gradient.
+    """
+    mask = mask.astype(jnp.float32)
+    bce = optax.sigmoid_binary_cross_entropy(logits, labels.astype(jnp.float32)) * mask
+    if not normalize:
+        return bce.mean(axis=-1)
+    live = mask.sum(axis=-1)
+    # The safe denominator keeps both the value and the gradient of an empty row at 0, not NaN.
+    return bce.sum(axis=-1) / jnp.where(live > 0, live, 1.0)
+
+
+def row_weights(slots: jax.Array, num_examples: jax.Array, per_slot: bool) -> jax.Array:
+    """Each row's weight [batch] from its scored slots [batch] (0 for a padding row): 1 /
+    slots, the book's mean over a row's slots; or with ``per_slot`` the same for every slot of
+    the batch (word2vec's objective), so that the loss, divided by ``num_examples``, is the
+    mean over the batch's slots."""
+    slots = slots.astype(jnp.float32)
+    if per_slot:
+        return jnp.where(slots > 0, num_examples / jnp.maximum(slots.sum(), 1.0), 0.0)
+    return reciprocal(slots)
+
+
+def pair_logits(
+    row_vectors: jax.Array, word_rows: jax.Array, owner: jax.Array | None
+) -> tuple[Callable[[jax.Array], jax.Array], jax.Array]:
+    """Each pair's logit, its row's vector . its word's row, and ``spread``: per-row values
+    [batch] -> per-pair [pairs]. ``owner`` None means whole rows of equal length (the padded
+    layout): then a batched product and a broadcast, with no gather per pair (the packed
+    layout's gathers cost less than the padding they skip)."""
+    if owner is not None:
+        return (lambda per_row: per_row[owner]), jnp.sum(row_vectors[owner] * word_rows, axis=-1)
+    batch = row_vectors.shape[0]
+    words = word_rows.reshape(batch, -1, *word_rows.shape[1:])  # [batch, length, (runs,) e]
+    logits = jnp.einsum("b...e,bl...e->bl...", row_vectors, words)
+
+    def spread(per_row: jax.Array) -> jax.Array:
+        return jnp.broadcast_to(per_row[:, None], logits.shape[:2]).reshape(-1)
+
+    return spread, logits.reshape(-1, *logits.shape[2:])
+
+
+def shared_noise_terms(row_vectors: jax.Array, noise_rows: jax.Array) -> jax.Array:
+    """Each row's BCE against its group's shared noise words (label 0), summed: [batch,
+    (runs)]. ``noise_rows`` [groups, shared, (runs,) embed] belong to batch / groups
+    consecutive rows each."""
+    groups = noise_rows.shape[0]
+    grouped = row_vectors.reshape(groups, -1, *row_vectors.shape[1:])
+    logits = jnp.einsum("gb...e,gs...e->gb...s", grouped, noise_rows)
+    bce = optax.sigmoid_binary_cross_entropy(logits, 0.0).sum(axis=-1)
+    return bce.reshape(row_vectors.shape[0], *bce.shape[2:])
+
+
+def over_runs(per_item: jax.Array, like: jax.Array) -> jax.Array:
+    """``per_item`` [n] shaped to broadcast against ``like`` [n, (runs)]."""
+    return per_item.reshape(per_item.shape + (1,) * (like.ndim - 1))
+
+
+def reciprocal(count: jax.Array) -> jax.Array:
+    """1 / count, and 0 for an empty row (whose pairs are all dead anyway)."""
+    return jnp.where(count > 0, 1.0 / jnp.where(count > 0, count, 1.0), 0.0)
+
+
+def batch_loss(loss_sum: jax.Array, num_examples: jax.Array) -> tuple[jax.Array, Metrics]:
+    """The mean loss over the real rows (summed over runs), and the metrics ``loss_sum`` and
+    ``num_examples`` (each [runs] with a run axis, else scalars)."""
+    total = loss_sum if loss_sum.ndim == 0 else loss_sum.sum()
+    return total / jnp.maximum(num_examples, 1.0), {
+        "loss_sum": loss_sum,
+        "num_examples": jnp.broadcast_to(num_examples, loss_sum.shape),
+    }
