@@ -81,3 +81,6 @@ def test_the_panel_holds_four_kinds_of_real_text_and_ptb_and_gensims_two_epoch_c
     gensim = {spec["gensim"] for spec in panel.SYSTEMS.values() if "gensim" in spec}
     assert gensim == {5, 15}
     assert panel.SYSTEMS[panel.DEFAULT] == {"flags": []}, "the default is the job's own"
+    cbow, peer = panel.SYSTEMS[panel.CBOW], panel.SYSTEMS[panel.CBOW_PEER]
+    assert cbow == {"flags": ["--objective", "cbow"], "peer": panel.CBOW_PEER}
+    assert peer["sg"] == 0 and peer["gensim"] == 5, "gensim's CBOW, 5 epochs"
