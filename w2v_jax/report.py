@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from w2v_jax import checkpoint, records
+from w2v_jax import checkpoint, objectives, records
 from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
 from w2v_jax.explore import probe_words
 
@@ -93,7 +93,8 @@ def write_results(
         run.metrics = metrics(run) if previous is None else previous
     if kept is None:
         _write(runs, workdir)
-        title = f"{runs[0].data.corpus.name} skip-gram, {len(runs[0].history)} epochs"
+        objective = objectives.REGISTRY[runs[0].config.objective].title
+        title = f"{runs[0].data.corpus.name} {objective}, {len(runs[0].history)} epochs"
         records.plot_loss(runs[0].curve, runs[0].history, title, workdir / "loss.png")
     if evaluation is None:
         return

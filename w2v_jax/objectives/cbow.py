@@ -39,6 +39,7 @@ class CBOW:
     num_noise: int = 0
     """Noise words each center stands for (used with shared noise)."""
     per_slot: bool = False
+    title = "CBOW"
     word_table = "context"
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:

@@ -36,6 +36,7 @@ class SkipGram:
     num_noise: int = 0
     """Noise words each context stands for (used with shared noise)."""
     per_slot: bool = False
+    title = "skip-gram"
     word_table = "center"
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
