@@ -20,7 +20,7 @@ from w2v_jax.rows import NOISE_FOR, RowLayout
 from w2v_jax.run import train
 
 VOCAB = 30
-NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
+NOISE_TABLE = data.noise.AliasTable.build(data.noise.noise_distribution(np.arange(VOCAB) + 1.0))
 
 
 def random_examples(rng, rows=40, length=12, num_noise=2, objective="skipgram"):
@@ -113,7 +113,7 @@ def test_a_packed_sparse_step_equals_a_padded_one(shared, objective):
         embed_size=6, optimizer="sparse_sgd", lr=0.5, objective=objective, **overrides
     )
     _, optimizer = fresh_state(config, VOCAB)
-    train_step = jax.jit(step.make_train_step(config, optimizer, NOISE_PROBS if shared else None))
+    train_step = jax.jit(step.make_train_step(config, optimizer, NOISE_TABLE if shared else None))
     expected = train_step(state, padded_batch)
     got = train_step(state, packed_batch)
     assert_close((got[0].params, got[1]), (expected[0].params, expected[1]))

@@ -188,7 +188,7 @@ def test_contexts_equal_the_naive_reference_given_the_same_windows():
     _, corpus = encode_text(SMALL_TEXT * 3, min_freq=1)
     positions = data.examples.center_positions(corpus)
     windows = np.random.default_rng(3).integers(1, 4, size=len(positions)).astype(np.int32)
-    table = data.examples.AliasTable.build(data.examples.noise_distribution(np.arange(1, 12)))
+    table = data.noise.AliasTable.build(data.noise.noise_distribution(np.arange(1, 12)))
     examples = data.examples.draw_examples(
         corpus, table, RowLayout(3, 2), np.random.default_rng(0), windows
     )
@@ -227,10 +227,10 @@ def test_window_sizes_are_uniform():
 
 def test_alias_sampler_follows_counts_to_the_three_quarters():
     counts = np.array([500, 1000, 300, 50, 10, 1, 2000])
-    probs = data.examples.noise_distribution(counts)
+    probs = data.noise.noise_distribution(counts)
     expected = counts**0.75 * (np.arange(len(counts)) > 0)
     assert np.allclose(probs, expected / expected.sum())
-    draws = data.examples.AliasTable.build(probs).sample(2_000_000, np.random.default_rng(0))
+    draws = data.noise.AliasTable.build(probs).sample(2_000_000, np.random.default_rng(0))
     freq = np.bincount(draws, minlength=len(counts)) / len(draws)
     assert freq[0] == 0
     assert 0.5 * np.abs(freq - probs).sum() < 0.002  # total variation
@@ -254,13 +254,13 @@ def test_noise_words_avoid_contexts_and_unk_and_count_num_noise(ptb_dataset):
         assert not clash.any()
     # Noise frequencies follow counts^0.75, up to the few draws rejected as contexts.
     freq = np.bincount(cn[noise_slot], minlength=len(ptb_dataset.vocab)) / noise_slot.sum()
-    probs = data.examples.noise_distribution(ptb_dataset.vocab.counts)
+    probs = data.noise.noise_distribution(ptb_dataset.vocab.counts)
     assert 0.5 * np.abs(freq - probs).sum() < 0.03
 
 
 def test_impossible_noise_is_an_error_not_a_hang():
     _, corpus = encode_text(" a b \n a b \n", min_freq=1)
-    table = data.examples.AliasTable.build(
+    table = data.noise.AliasTable.build(
         np.array([0.0, 0.0, 1.0])
     )  # only "b", always a context of a
     with pytest.raises(data.CorpusError, match="vocabulary is too small"):

@@ -10,7 +10,8 @@ import pytest
 
 from tests.helpers import encode_text, topic_config
 from w2v_jax import data, device_feed, draws, parallel
-from w2v_jax.data.examples import draw_examples, keep_probabilities, noise_distribution
+from w2v_jax.data.examples import draw_examples, keep_probabilities
+from w2v_jax.data.noise import noise_distribution
 from w2v_jax.data.vocab import Corpus
 
 

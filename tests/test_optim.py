@@ -23,7 +23,7 @@ from w2v_jax.config import Optimizer, smoke_config
 OPTIMIZERS = typing.get_args(Optimizer)
 
 VOCAB = 20
-NOISE_PROBS = data.examples.noise_distribution(np.arange(VOCAB) + 1.0)
+NOISE_TABLE = data.noise.AliasTable.build(data.noise.noise_distribution(np.arange(VOCAB) + 1.0))
 
 
 @pytest.mark.parametrize("shared", [False, True])
@@ -34,7 +34,7 @@ def test_a_sparse_step_equals_a_dense_sgd_step(shared):
     batch = random_batch(np.random.default_rng(0), VOCAB, length=6 if shared else 12)
     if shared:
         batch["mask"] = batch["labels"]
-    noise_probs = NOISE_PROBS if shared else None
+    noise_probs = NOISE_TABLE if shared else None
     sparse_sgd = optim.make(config.replace(optimizer="sparse_sgd"), total_steps=100)
     dense = step.make_train_step(config, dense_sgd, noise_probs)
     sparse = step.make_train_step(config, sparse_sgd, noise_probs)

@@ -203,19 +203,27 @@ def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise, per_slot):
     np.testing.assert_allclose(grads["context"], grad_u, atol=1e-7, rtol=1e-4)
 
 
-def test_shared_noise_draws_follow_counts_to_the_three_quarters():
+def test_the_device_sampler_draws_the_hosts_distribution():
+    """The two noise samplers (``data.noise``) read one alias table: the device's draws (the
+    shared noise words, and the rows drawn there before rejection) follow counts^0.75 as the
+    host's do, and never draw index 0."""
     counts = np.array([900, 5000, 300, 20, 1, 700])
-    probs = data.examples.noise_distribution(counts)
-    cdf = np.cumsum(probs).astype(np.float32)
-    draws = np.concatenate(
+    probs = data.noise.noise_distribution(counts)
+    table = data.noise.AliasTable.build(probs)
+    accept, alias = (jnp.asarray(array) for array in table)
+    on_device = np.concatenate(
         [
-            np.asarray(step.draw_shared_noise(jnp.asarray(cdf), 50_000, jax.random.key(i)))
+            np.asarray(data.noise.sample_on_device(jax.random.key(i), accept, alias, 50_000))
             for i in range(4)
         ]
     )
-    freq = np.bincount(draws, minlength=len(counts)) / len(draws)
-    assert freq[0] == 0
-    assert 0.5 * np.abs(freq - probs).sum() < 0.005
+    on_host = table.sample(200_000, np.random.default_rng(0))
+    for draws in (on_device, on_host):
+        freq = np.bincount(draws, minlength=len(counts)) / len(draws)
+        assert freq[0] == 0
+        assert 0.5 * np.abs(freq - probs).sum() < 0.005
+    a, b = np.bincount(on_device, minlength=6), np.bincount(on_host, minlength=6)
+    assert np.all(np.abs(a - b) <= 5 * np.sqrt(a + b) + 2), "the same distribution"
 
 
 def test_shared_noise_training_finds_planted_partners(topic_data):

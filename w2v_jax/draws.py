@@ -8,8 +8,8 @@ keep_probabilities``), lays the kept tokens end to end, finds the centers (token
 that keep at least 2) and draws each center's window, so that a row is a handful of numbers:
 where its center sits in the kept tokens, how many contexts it has on its left and in all,
 and its live slots. ``batch_rows`` runs in every step: it gathers the batch's contexts from the kept
-tokens and draws their noise words (per context, never one of the row's own contexts, as the
-book redraws them), giving the book's padded rows for ``w2v_jax.batches``.
+tokens and draws their noise words as the objective lays them out (``w2v_jax.rows``; drawn by
+``data.noise``'s device sampler), giving the book's padded rows for ``w2v_jax.batches``.
 
 Every draw comes from a key folded with (seed, stream, draw epoch, block), and a row's noise
 words from its block's key folded with its place in the block: a row is the same wherever and
@@ -28,12 +28,12 @@ import jax
 import jax.numpy as jnp
 
 from w2v_jax.data.examples import EXAMPLES_STREAM, SUBSAMPLE_STREAM
+from w2v_jax.data.noise import draw_noise_on_device
 from w2v_jax.rows import RowLayout
 
 Examples = dict[str, jax.Array]
 
 _WINDOWS, _NOISE = 0, 1  # the two sub-streams of a block's examples key
-_MAX_REDRAWS = 1000  # as the host's rejection sampler: rounds before a clash is let stand
 
 
 def stream_key(seed: int | jax.Array, stream: int, epoch, block) -> jax.Array:
@@ -196,7 +196,7 @@ def batch_rows(
         accept, alias = examples["noise_accept"], examples["noise_alias"]
         # The words the noise words avoid: each context's, or the center.
         avoid, avoided = (contexts, live) if layout.per_context else (centers[:, None], live[:, :1])
-        noise = draw_noise(keys, avoid, avoided, accept, alias, layout.noise_each)
+        noise = draw_noise_on_device(keys, avoid, avoided, accept, alias, layout.noise_each)
         words = _contexts_then_noise(contexts, noise, num_contexts, layout.num_noise(num_contexts))
     drawn = {
         "centers": centers[:, None],
@@ -216,49 +216,6 @@ def row_keys(examples: Examples, rows: jax.Array, seed: int, slot_rows: int) -> 
         return jax.random.fold_in(jax.random.fold_in(block_key, _NOISE), index)
 
     return jax.vmap(key)(blocks, rows % slot_rows)
-
-
-def draw_noise(
-    keys: jax.Array,
-    contexts: jax.Array,
-    live: jax.Array,
-    accept: jax.Array,
-    alias: jax.Array,
-    noise_per_context: int,
-) -> jax.Array:
-    """``noise_per_context`` noise words per slot of ``contexts`` (a row's contexts, or its
-    center), int32 [batch, slots * noise_per_context], from Walker's alias table
-    (``data.examples.AliasTable``): a draw equal to one of its row's live ``contexts`` is drawn
-    again, with fresh bits each round, until none is (rejection sampling, the book's
-    distribution), as ``data.examples.draw_noise``."""
-    width = contexts.shape[1] * noise_per_context
-    needed = jnp.arange(width) < (live.sum(axis=1) * noise_per_context)[:, None]
-
-    def sample(round_):
-        def one(key):
-            column_key, coin_key = jax.random.split(jax.random.fold_in(key, round_))
-            column = jax.random.randint(column_key, (width,), 0, accept.shape[0], jnp.int32)
-            coin = jax.random.uniform(coin_key, (width,))
-            return jnp.where(coin < accept[column], column, alias[column])
-
-        return jax.vmap(one)(keys)
-
-    def clashing(noise):
-        hits = (noise[:, :, None] == contexts[:, None, :]) & live[:, None, :]
-        return hits.any(axis=-1) & needed
-
-    def redraw(carry):
-        round_, noise, clash = carry
-        noise = jnp.where(clash, sample(round_), noise)
-        return round_ + 1, noise, clash & clashing(noise)
-
-    first = sample(0)
-    _, noise, _ = jax.lax.while_loop(
-        lambda carry: (carry[0] < _MAX_REDRAWS) & carry[2].any(),
-        redraw,
-        (jnp.int32(1), first, clashing(first)),
-    )
-    return noise
 
 
 def _contexts_then_noise(contexts, noise, num_contexts, num_noise):

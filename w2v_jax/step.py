@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 import flax.struct
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from w2v_jax import objectives, optim, parallel, tables
+from w2v_jax.data.noise import AliasTable, sample_on_device
 
 if TYPE_CHECKING:
     from w2v_jax.config import Config
@@ -82,23 +82,25 @@ def state_initializer(
 
 
 def make_train_step(
-    config: Config, optimizer: optim.Optimizer, noise_probs: np.ndarray | None = None
+    config: Config, optimizer: optim.Optimizer, noise_table: AliasTable | None = None
 ) -> Callable:
     """``step(state, pairs) -> (state, metrics)`` of ``config``'s objective, pure, to be
     jitted by its caller.
 
-    With ``noise_probs`` (noise_sharing="per_batch"), each step draws ``config.shared_noise``
-    noise words for each of ``config.noise_groups`` groups of centers from a key folded with
-    the step number, so a resumed run draws the same ones.
+    With ``noise_table`` (noise_sharing="per_batch"), each step draws ``config.shared_noise``
+    noise words for each of ``config.noise_groups`` groups of centers (``data.noise``, the
+    device's sampler) from a key folded with the step number, so a resumed run draws the same
+    ones.
     """
     objective = objectives.make(config)
-    cdf = None if noise_probs is None else jnp.asarray(noise_cdf(noise_probs))
+    shape = (config.noise_groups, config.shared_noise)
 
     def step(state: TrainState, pairs: objectives.Pairs) -> tuple[TrainState, objectives.Metrics]:
         noise = None
-        if cdf is not None:
+        if noise_table is not None:
             key = jax.random.fold_in(jax.random.key(config.seed), state.step)
-            noise = draw_shared_noise(cdf, (config.noise_groups, config.shared_noise), key)
+            accept, alias = (jnp.asarray(array) for array in noise_table)
+            noise = sample_on_device(key, accept, alias, shape)
         (_, metrics), grads = jax.value_and_grad(
             lambda rows: objective.loss(rows, pairs), has_aux=True
         )(objective.rows(state.params, pairs, noise))
@@ -107,20 +109,3 @@ def make_train_step(
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return step
-
-
-def draw_shared_noise(cdf: jax.Array, shape: int | tuple[int, ...], key: jax.Array) -> jax.Array:
-    """Noise words by inverse CDF, int32 of ``shape``, from the cumulative noise
-    distribution ``cdf`` [V] (cdf[0] = 0, so index 0 is never drawn)."""
-    uniform = jax.random.uniform(key, shape)
-    return jnp.minimum(jnp.searchsorted(cdf, uniform, side="right"), cdf.shape[0] - 1).astype(
-        jnp.int32
-    )
-
-
-def noise_cdf(noise_probs: np.ndarray) -> np.ndarray:
-    """The cumulative noise distribution for ``draw_shared_noise``, ending exactly at 1."""
-    cdf = np.cumsum(noise_probs, dtype=np.float64)
-    cdf = (cdf / cdf[-1]).astype(np.float32)
-    cdf[-1] = 1.0
-    return cdf

@@ -1,8 +1,9 @@
 """The data stage, numpy only, one concern a module: ``ptb`` (fetch and verify PTB),
 ``vocab`` (vocabulary and the block encoder), ``corpus`` and ``encoding`` (text files encoded
-once into a cache, PTB included), ``examples`` (the book's subsampling, contexts, noise words
-and padded rows) and ``blocks`` (blocks of sentences, the epoch plan, the groups of blocks
-shuffled together).
+once into a cache, PTB included), ``noise`` (the noise words' distribution and its samplers:
+the host's, and the device's, which alone loads JAX), ``examples`` (the book's subsampling,
+contexts, noise words and padded rows) and ``blocks`` (blocks of sentences, the epoch plan,
+the groups of blocks shuffled together).
 
 Every stage is a pure function of arrays and an explicit ``numpy.random.Generator``; the corpus
 is one flat int32 id array plus sentence offsets, and no stage loops in Python per token.
@@ -41,7 +42,7 @@ def sha1_of(path: Path) -> str:
 
 # The stage's modules, so that ``from w2v_jax import data`` reaches them all; imported last,
 # since they import the names above.
-from w2v_jax.data import blocks, corpus, encoding, examples, ptb, vocab  # noqa: E402
+from w2v_jax.data import blocks, corpus, encoding, examples, noise, ptb, vocab  # noqa: E402
 
-__all__ = ["CorpusError", "blocks", "corpus", "encoding", "examples", "ptb", "resolve_dir",
-           "sha1_of", "vocab"]  # fmt: skip
+__all__ = ["CorpusError", "blocks", "corpus", "encoding", "examples", "noise", "ptb",
+           "resolve_dir", "sha1_of", "vocab"]  # fmt: skip

@@ -19,14 +19,13 @@ from w2v_jax.data.examples import (
     BLOCK_ORDER_STREAM,
     EXAMPLES_STREAM,
     SUBSAMPLE_STREAM,
-    AliasTable,
     Examples,
     center_positions,
     draw_examples,
-    noise_distribution,
     stream_rng,
     subsample,
 )
+from w2v_jax.data.noise import AliasTable, noise_distribution
 from w2v_jax.data.vocab import Corpus, Vocab
 from w2v_jax.rows import RowLayout
 

@@ -9,12 +9,11 @@ import concurrent.futures
 import dataclasses
 import os
 import typing
-from typing import NamedTuple
 
 import numpy as np
 
 from w2v_jax.config import SubsampleFormula
-from w2v_jax.data import CorpusError
+from w2v_jax.data.noise import AliasTable, draw_noise
 from w2v_jax.data.vocab import Corpus
 from w2v_jax.rows import RowLayout
 
@@ -97,84 +96,6 @@ def context_positions(positions: np.ndarray, left: np.ndarray, width: int) -> np
     slot = np.arange(width, dtype=np.int32)
     first = (positions - left)[:, None]
     return first + slot + (slot >= left[:, None])
-
-
-# --------------------------------------------------------------------------- noise words
-
-
-def noise_distribution(counts: np.ndarray, power: float = 0.75) -> np.ndarray:
-    """P(noise word = i) proportional to counts[i] ** power over i >= 1; index 0 never drawn."""
-    weights = counts.astype(np.float64) ** power
-    weights[0] = 0.0
-    return weights / weights.sum()
-
-
-class AliasTable(NamedTuple):
-    """Walker's alias table: O(1) exact draws from a discrete distribution."""
-
-    accept: np.ndarray  # float32 (V,)
-    alias: np.ndarray  # int32 (V,)
-
-    @classmethod
-    def build(cls, probs: np.ndarray) -> AliasTable:
-        # Vose's construction; one pass over the vocabulary, not over tokens.
-        n = len(probs)
-        scaled = probs * n
-        accept, alias = np.ones(n), np.arange(n, dtype=np.int32)
-        small = [i for i in range(n) if scaled[i] < 1.0]
-        large = [i for i in range(n) if scaled[i] >= 1.0]
-        while small and large:
-            s, g = small.pop(), large.pop()
-            accept[s], alias[s] = scaled[s], g
-            scaled[g] -= 1.0 - scaled[s]
-            (small if scaled[g] < 1.0 else large).append(g)
-        # The coin is float32: its 2**-24 steps bias no acceptance by more than 6e-8.
-        return cls(accept.astype(np.float32), alias)
-
-    def sample(self, shape: int | tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
-        column = rng.integers(0, len(self.accept), size=shape, dtype=np.int32)
-        rejected = rng.random(shape, dtype=np.float32) >= self.accept[column]
-        column[rejected] = self.alias[column[rejected]]
-        return column
-
-
-def draw_noise(
-    contexts: np.ndarray, table: AliasTable, num_noise: int, rng: np.random.Generator
-) -> np.ndarray:
-    """``num_noise`` noise words per word of ``contexts``, none equal to a word of its row.
-
-    contexts: int (R, k), every entry live: a row's context words (skip-gram), or its center
-    (CBOW, k = 1). Returns int32 (R, k * num_noise). A draw that hits a word of its row is
-    redrawn, which gives each slot the book's distribution (rejection sampling).
-    """
-    noise = table.sample((len(contexts), contexts.shape[1] * num_noise), rng)
-    rows, clash = np.arange(len(contexts)), _hits(noise, contexts)
-    for _ in range(_MAX_REDRAWS):
-        clashing = clash.any(axis=1)
-        rows, clash = rows[clashing], clash[clashing]
-        if not rows.size:
-            return noise
-        block = noise[rows]
-        block[clash] = table.sample(int(clash.sum()), rng)
-        noise[rows] = block
-        clash &= _hits(block, contexts[rows])
-    raise CorpusError(
-        "cannot draw noise words: some center's context words hold nearly all of the "
-        "noise distribution; the vocabulary is too small (lower min_freq or use a "
-        "larger corpus)"
-    )
-
-
-# Redraw rounds before giving up; each round redraws only the clashing slots.
-_MAX_REDRAWS = 1000
-
-
-def _hits(noise: np.ndarray, contexts: np.ndarray) -> np.ndarray:
-    """Which noise slots equal one of their row's context words."""
-    hit = noise == contexts[:, :1]
-    for column in range(1, contexts.shape[1]):
-        hit |= noise == contexts[:, column : column + 1]
-    return hit
 
 
 # --------------------------------------------------------------------------- examples and batches
