@@ -60,9 +60,6 @@ SYSTEMS: dict[str, dict] = {
     "row-sparse SGD, decaying (word2vec's optimiser)": {"flags": ["--optimizer", "sparse_sgd"]},
     "3 epochs": {"flags": ["--num-epochs", "3"]},
     "noise words per context (the book's estimator)": {"flags": ["--noise-sharing", "per_context"]},
-    # The options the issue asks to re-measure before pruning them.
-    "dense Adagrad (optax), its own rate": {"flags": ["--optimizer", "adagrad"]},
-    "dense SGD (optax), its own rate": {"flags": ["--optimizer", "sgd"]},
     "the batch order drawn on the device": {"flags": ["--shuffle", "device"]},
 }
 TIMED = ("process_seconds", "train_seconds", "peak_rss_mib")

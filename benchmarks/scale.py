@@ -138,7 +138,7 @@ def batch_sizes(args: argparse.Namespace) -> list[dict]:
 
 # Arrays read and written per touched row by each optimiser: the parameters and its moments.
 _ROW_ARRAYS = {"sparse_sgd": 1, "rowwise_adagrad": 1, "lazy_adam": 3}
-_DENSE_PASSES = {"adam": 7, "adagrad": 5, "sgd": 3}  # whole-table reads + writes per step
+_DENSE_PASSES = {"adam": 7}  # whole-table reads + writes per step
 
 
 def _step_bytes(config, prepared) -> float:

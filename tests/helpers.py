@@ -13,12 +13,18 @@ import jax.numpy as jnp
 import numpy as np
 
 from w2v_jax import optim, step
-from w2v_jax.config import CorpusConfig, smoke_config
+from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.run import Data, prepare, train
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def smoke_config(**overrides) -> Config:
+    """A tiny config for tests: small model, one epoch, small batches."""
+    values = dict(batch_size=64, embed_size=16, num_epochs=1, min_freq=1, steps_per_dispatch=8)
+    return Config(**{**values, **overrides})
 
 
 def topic_corpus(

@@ -17,9 +17,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tests.helpers import prepare_text, topic_config, topic_corpus
+from tests.helpers import prepare_text, smoke_config, topic_config, topic_corpus
 from w2v_jax import optim, parallel, step
-from w2v_jax.config import smoke_config
 from w2v_jax.run import train
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")

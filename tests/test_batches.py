@@ -10,12 +10,12 @@ from tests.helpers import (
     assert_finds_partners,
     fresh_state,
     prepare_text,
+    smoke_config,
     topic_config,
     topic_corpus,
 )
 from tests.tolerances import reordered_sums_tol
 from w2v_jax import batches, data, loop, objectives, step
-from w2v_jax.config import smoke_config
 from w2v_jax.rows import NOISE_FOR, RowLayout
 from w2v_jax.run import train
 

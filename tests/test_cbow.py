@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import fresh_state
+from tests.helpers import fresh_state, smoke_config
 from w2v_jax import batches, presets
-from w2v_jax.config import Config, smoke_config
+from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.objectives import CBOW, table_loss
 from w2v_jax.run import train

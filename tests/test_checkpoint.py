@@ -13,12 +13,12 @@ from tests.helpers import (
     fresh_state,
     leaves_equal,
     prepare_text,
+    smoke_config,
     to_pairs,
     topic_config,
     topic_corpus,
 )
 from w2v_jax import checkpoint, feed, step
-from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
 

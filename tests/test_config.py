@@ -3,8 +3,9 @@ import math
 
 import pytest
 
+from tests.helpers import smoke_config
 from w2v_jax import optim
-from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config, smoke_config
+from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config
 from w2v_jax.presets import preset
 
 

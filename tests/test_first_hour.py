@@ -20,8 +20,7 @@ import pytest
 
 from experiments import common, ptb_skipgram, sweep
 from tests.conftest import ptb_directory
-from tests.helpers import REPO, prepare_text, topic_corpus
-from w2v_jax.config import smoke_config
+from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
 from w2v_jax.evaluate import BENCHMARK_FILES, Embeddings
 from w2v_jax.presets import preset
 from w2v_jax.run import train

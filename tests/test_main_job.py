@@ -105,9 +105,11 @@ def test_preset_then_flags():
         "rowwise_adagrad",
     )
     assert config.lr == 0.2 and config.num_noise == 5  # the preset's, then the book's
-    args = ptb_skipgram.parse_args(["--preset", "best", "--lr", "0.005", "--optimizer", "sgd"])
+    args = ptb_skipgram.parse_args(
+        ["--preset", "best", "--lr", "0.005", "--optimizer", "sparse_sgd"]
+    )
     config = ptb_skipgram.common.config_from_args(args)
-    assert (config.lr, config.optimizer, config.num_epochs) == (0.005, "sgd", 10)
+    assert (config.lr, config.optimizer, config.num_epochs) == (0.005, "sparse_sgd", 10)
 
 
 def test_help_describes_every_flag_in_words(capsys):

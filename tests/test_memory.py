@@ -11,9 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, prepare_text, topic_corpus
+from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
 from w2v_jax import memory
-from w2v_jax.config import Config, smoke_config
+from w2v_jax.config import Config
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.loop import Program, state_bytes
 from w2v_jax.run import train

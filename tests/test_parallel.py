@@ -17,9 +17,9 @@ import jax
 import numpy as np
 import pytest
 
-from tests.helpers import REPO, topic_corpus
+from tests.helpers import REPO, smoke_config, topic_corpus
 from w2v_jax import loop, parallel
-from w2v_jax.config import Config, smoke_config
+from w2v_jax.config import Config
 from w2v_jax.evaluate import Embeddings
 
 TABLES = ("center", "context")

@@ -165,13 +165,13 @@ def test_a_presets_rate_belongs_to_its_optimiser():
     assert preset("fast", optimizer="sparse_sgd", lr=3.0).lr == 3.0
     assert preset("fast", optimizer="rowwise_adagrad").lr == 0.2
     assert preset("best", optimizer="lazy_adam").lr is None and preset("best").lr == 0.002
-    assert preset("book", optimizer="sgd").lr is None  # book has no rate of its own
+    assert preset("book", optimizer="sparse_sgd").lr is None  # book has no rate of its own
     assert preset_rate_note("fast", {"optimizer": "sparse_sgd"}) == (
         "optimizer=sparse_sgd trains at its own default rate 1250, not the fast preset's "
         "lr=0.2, which is rowwise_adagrad's (choose a rate with lr=RATE)"
     )
     assert preset_rate_note("fast", {"optimizer": "sparse_sgd", "lr": 3.0}) is None
-    assert preset_rate_note("book", {"optimizer": "sgd"}) is None
+    assert preset_rate_note("book", {"optimizer": "sparse_sgd"}) is None
 
 
 def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):

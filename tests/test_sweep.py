@@ -48,7 +48,10 @@ def test_shipped_sweeps_are_valid(tmp_path):
     assert {p.config.optimizer for p in fast_points} == {"sparse_sgd"}
     assert {p.config.noise_groups for p in fast_points} == {1, 16, 64}
     lr_points, _ = sweep.expand("ptb_lr", tmp_path)
-    assert {p.config.optimizer for p in lr_points} == {"adam", "adagrad", "sgd"}
+    assert {p.config.optimizer for p in lr_points} == {"adam", "sparse_sgd"}
+    assert {p.config.lr_schedule for p in lr_points if p.config.optimizer == "sparse_sgd"} == {
+        "constant"
+    }
     assert {p.config.seed for p in lr_points} == {0, 1, 2}
 
 

@@ -11,12 +11,12 @@ from tests.helpers import (
     fresh_state,
     prepare_text,
     random_batch,
+    smoke_config,
     to_pairs,
     topic_config,
     topic_corpus,
 )
 from w2v_jax import data, loop, shards, step
-from w2v_jax.config import smoke_config
 from w2v_jax.evaluate import nearest_neighbours
 from w2v_jax.history import History
 from w2v_jax.objectives import SkipGram, table_loss

@@ -4,9 +4,9 @@ An optimiser sees a step's gradient as the rows the batch touched: for each tabl
 (ids [n], gradient rows [n, (runs,) embed]) with duplicate ids not yet summed. It owns its state
 (``init`` from the parameters) and returns the new parameters and state (``update``).
 
-- Dense ones (``DenseOptax``: the book's Adam, Adagrad, SGD) scatter the rows into a dense
-  gradient, which is exactly what differentiating the loss through the table lookups gives,
-  and let optax update every row.
+- The dense one (``DenseOptax``: the book's Adam) scatters the rows into a dense gradient,
+  which is exactly what differentiating the loss through the table lookups gives, and lets
+  optax update every row.
 - Row-sparse ones (``SparseSGD``, ``RowwiseAdagrad``, ``LazyAdam``) update only the touched
   rows, so a step costs the same whatever the vocabulary's size; the adaptive ones keep their
   state per row, which is what large batches need (a row's gradient is a sum over the batch).
@@ -241,15 +241,11 @@ def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
 
 
 # Config.optimizer -> its entry. Adam's is the book's; rowwise_adagrad's and lazy_adam's come
-# from the PTB sweeps of results/sweeps (see docs/optimisers.md). SGD's and Adagrad's (optax's
-# accumulator starts at 0.1, so its steps scale with the gradient, as SGD's) are rates that
-# learn at every preset's batch size, 512 to 16,384, with either noise sharing
-# (tests/test_presets.py): the sweeps' 2500 for sparse_sgd, chosen at 2,048, diverges at 512,
-# and Adagrad's former 100 left the loss near ln 2 for two epochs at 16,384.
+# from the PTB sweeps of results/sweeps (see docs/optimisers.md). sparse_sgd's learns at every
+# preset's batch size, 512 to 16,384, with either noise sharing (tests/test_presets.py): the
+# sweeps' 2500, chosen at 2,048, diverges at 512.
 REGISTRY: dict[str, Entry] = {
     "adam": _optax_entry(optax.adam, 0.01, b1="adam_b1", b2="adam_b2"),
-    "adagrad": _optax_entry(optax.adagrad, 300.0),
-    "sgd": _optax_entry(optax.sgd, 1000.0),
     "sparse_sgd": Entry(lambda hyper, factor: SparseSGD(hyper["lr"], factor), 1250.0),
     "rowwise_adagrad": Entry(lambda hyper, factor: RowwiseAdagrad(hyper["lr"], factor), 0.2),
     "lazy_adam": Entry(
