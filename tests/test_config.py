@@ -76,6 +76,14 @@ def test_invalid_value_names_field_and_value(field, value):
     assert field in str(err.value) and repr(value) in str(err.value)
 
 
+def test_a_removed_optimiser_is_refused_naming_what_replaces_it():
+    with pytest.raises(ValueError, match="optimizer='sgd' was removed: optimizer='sparse_sgd'"):
+        Config.from_dict({"optimizer": "sgd", "lr": 1000.0})
+    with pytest.raises(ValueError, match="optimizer='adagrad' was removed.*rowwise_adagrad"):
+        Config(optimizer="adagrad")
+    assert Config(objective="cbow").row_layout.max_len == 2 * 5 + 5, "5 noise words a center"
+
+
 def test_unknown_field_is_refused():
     with pytest.raises(ValueError, match="unknown config fields.*'windw'"):
         Config.from_dict({"windw": 3})
