@@ -127,6 +127,6 @@ def test_the_own_text_walk_goes_from_a_text_file_to_neighbours_scores_and_the_no
     assert re.search(r"wordsim353: Spearman -?0\.\d+, Pearson .* \(\d+% of pairs known\)", trained)
     assert "neighbours of time:" in again and "neighbours of world:" in again
     assert exported.count("wrote ") == 3
-    assert re.search(r"sweep ptb_lr: 36 points, 0 finished", listed)
+    assert re.search(r"sweep ptb_lr: 24 points, 0 finished", listed)
     after = subprocess.run(status, cwd=REPO, capture_output=True, text=True).stdout
     assert after == before
