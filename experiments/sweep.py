@@ -38,7 +38,8 @@ from tqdm.auto import tqdm
 from experiments import common, flags, sweep_summary, sweeps
 from w2v_jax import checkpoint, run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.evaluate import Embeddings, vectors_of
+from w2v_jax.evaluate import Embeddings
+from w2v_jax.objectives import vectors_of
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 

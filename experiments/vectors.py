@@ -21,7 +21,8 @@ from pathlib import Path
 from experiments import common, flags
 from w2v_jax import report
 from w2v_jax.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
-from w2v_jax.evaluate import TABLES, BenchmarkError, Embeddings
+from w2v_jax.evaluate import BenchmarkError, Embeddings
+from w2v_jax.objectives import TABLES
 from w2v_jax.workdir import WorkdirError
 
 

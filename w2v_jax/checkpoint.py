@@ -300,24 +300,16 @@ def _read_step(
     if check is not None:
         check(restored)
     array_targets = {n: targets[n] for n in array_names}
-    first_names = bool(array_names) and _saved_under_first_names(manager, step)
+    first_names = bool(array_names) and tables.under_first_names(manager.item_metadata(step))
     if first_names and any(target is not None for target in array_targets.values()):
         raise CheckpointError(
-            f"checkpoint step {step} in {manager.directory} was saved by an earlier w2v_jax "
-            f"(its tables named center_embed and context_embed): its vectors can be read "
-            f"(python -m experiments.vectors), but a run cannot train on from it; start over "
-            f"with restart=True or use another workdir"
+            f"checkpoint step {step} in {manager.directory} was saved by an earlier w2v_jax (its "
+            f"tables under other names): its vectors can be read (python -m experiments.vectors), "
+            f"but a run cannot train on from it; start over with restart=True or another workdir"
         )
     arrays = _restore(manager, step, array_targets)
     _check_arrays(manager, step, arrays)  # against the checksums of the tree as saved
     return {**restored, **(tables.from_saved(arrays) if first_names else arrays)}
-
-
-def _saved_under_first_names(manager: ocp.CheckpointManager, step: int) -> bool:
-    """Whether the step's tables are saved under their first names (``tables.SAVED_NAMES``)."""
-    metadata = manager.item_metadata(step)["params"]
-    tree = getattr(metadata, "tree", metadata)
-    return isinstance(tree, dict) and set(tree) == set(tables.SAVED_NAMES.values())
 
 
 def _check_json_items(restored: dict[str, Any]) -> None:

@@ -18,29 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_jax import checkpoint, objectives, records, tables
-
-TABLES = ("words", "center", "context", "sum")
-"""Which vectors a run's ``Embeddings`` are (``table_names``)."""
-
-
-def table_names(table: str, objective: str) -> tuple[str, ...]:
-    """The tables whose sum are the vectors ``table`` names: "words", ``objective``'s word
-    vectors (skip-gram's center table, the book's choice; CBOW's context table, gensim's
-    choice), "center", "context", or "sum" of the two."""
-    if table not in TABLES:
-        raise ValueError(f"table={table!r}: choose one of {list(TABLES)}")
-    if table == "words":
-        return (objectives.REGISTRY[objective].word_table,)
-    return tables.NAMES if table == "sum" else (table,)
-
-
-def vectors_of(params: dict, table: str, objective: str, rows: int) -> np.ndarray:
-    """The vectors ``table`` names of the first ``rows`` rows of ``params`` (the tables)."""
-    return sum(
-        np.asarray(params[name][:rows], np.float32) for name in table_names(table, objective)
-    )
-
+from w2v_jax import checkpoint, records
+from w2v_jax.objectives import table_names, vectors_of
 
 BENCHMARK_FILES = {
     "wordsim353": "wordsim353.tsv",

@@ -33,10 +33,11 @@ from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
-from w2v_jax.evaluate import Embeddings, vectors_of
+from w2v_jax.evaluate import Embeddings
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.loop import Program
+from w2v_jax.objectives import vectors_of
 from w2v_jax.report import Evaluation
 from w2v_jax.resume import RunCheckpoints
 from w2v_jax.step import TrainState
@@ -153,7 +154,7 @@ class Run:
 
     def embeddings(self, table: str = "words") -> Embeddings:
         """The vectors for queries, benchmarks and export (``table``: "words", the objective's
-        word vectors, "center", "context" or "sum", ``evaluate.table_names``), as
+        word vectors, "center", "context" or "sum", ``objectives.table_names``), as
         ``Embeddings.from_checkpoint`` reads them from the run's workdir."""
         vectors = vectors_of(self.params, table, self.config.objective, len(self.vocab))
         return Embeddings(self.vocab.tokens, vectors)

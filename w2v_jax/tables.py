@@ -61,6 +61,12 @@ def from_saved(tree):
     return jax.tree.map(rename, tree, is_leaf=_is_saved_tables)
 
 
+def under_first_names(metadata) -> bool:
+    """Whether a checkpoint step's item metadata (Orbax's) holds params under the first names."""
+    params = metadata["params"]
+    return _is_saved_tables(getattr(params, "tree", params))
+
+
 def _is_saved_tables(node) -> bool:
     return isinstance(node, dict) and set(node) == set(SAVED_NAMES.values())
 

@@ -18,11 +18,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
+import numpy as np
 
 from w2v_jax.objectives.cbow import CBOW
 from w2v_jax.objectives.common import Metrics, Pairs
 from w2v_jax.objectives.skipgram import SkipGram
-from w2v_jax.tables import Tables
+from w2v_jax.tables import NAMES, Tables
 
 if TYPE_CHECKING:
     from w2v_jax.config import Config
@@ -56,3 +57,25 @@ def table_loss(
     """The objective's loss of the tables themselves (for tests and profiles: the step
     differentiates with respect to the gathered rows instead)."""
     return objective.loss(objective.rows(tables, pairs, noise), pairs)
+
+
+TABLES = ("words", "center", "context", "sum")
+"""Which vectors a run's ``Embeddings`` are (``table_names``)."""
+
+
+def table_names(table: str, objective: str) -> tuple[str, ...]:
+    """The tables whose sum are the vectors ``table`` names: "words", ``objective``'s word
+    vectors (skip-gram's center table, the book's choice; CBOW's context table, gensim's
+    choice), "center", "context", or "sum" of the two."""
+    if table not in TABLES:
+        raise ValueError(f"table={table!r}: choose one of {list(TABLES)}")
+    if table == "words":
+        return (REGISTRY[objective].word_table,)
+    return NAMES if table == "sum" else (table,)
+
+
+def vectors_of(params: dict, table: str, objective: str, rows: int) -> np.ndarray:
+    """The vectors ``table`` names of the first ``rows`` rows of ``params`` (the tables)."""
+    return sum(
+        np.asarray(params[name][:rows], np.float32) for name in table_names(table, objective)
+    )
