@@ -35,13 +35,18 @@ def xla_step_bytes(config: Config) -> int:
     return program.memory_analysis().temp_size_in_bytes
 
 
+@pytest.mark.parametrize("objective", ["skipgram", "cbow"])
 @pytest.mark.parametrize("optimizer", ["adam", "sparse_sgd", "rowwise_adagrad", "lazy_adam"])
 @pytest.mark.parametrize("embed_size, batch_size", [(100, 512), (400, 2048)])
 def test_the_working_space_estimate_is_above_xlas_and_within_twice_it(
-    optimizer, embed_size, batch_size
+    optimizer, embed_size, batch_size, objective
 ):
     config = Config(
-        optimizer=optimizer, embed_size=embed_size, batch_size=batch_size, layout="padded"
+        optimizer=optimizer,
+        embed_size=embed_size,
+        batch_size=batch_size,
+        layout="padded",
+        objective=objective,
     )
     xla = xla_step_bytes(config)
     estimate = memory.needs(config, len(VOCAB)).working

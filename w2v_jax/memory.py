@@ -11,7 +11,7 @@ from pathlib import Path
 
 import jax
 
-from w2v_jax import records
+from w2v_jax import objectives, records
 from w2v_jax.config import Config
 from w2v_jax.loop import state_bytes
 
@@ -54,8 +54,10 @@ def needs(config: Config, vocab_size: int, runs: int = 1, examples: int = 0) -> 
     share = min(state["per_device"] / whole, 1.0) if whole else 1.0
     tables = int(state["tables"] * runs * share)
     optimiser = int(state["optimiser"] * runs * share)
-    # Padded: a packed batch holds no more.
-    pairs = config.batch_size * config.row_layout.max_len
+    # Padded: a packed batch holds no more. An objective may gather a pair's word from both
+    # tables (CBOW: as a context and as a noise word); shared noise words leave one.
+    gathers = 1 if config.shares_noise else objectives.REGISTRY[config.objective].gathers
+    pairs = config.batch_size * config.row_layout.max_len * gathers
     copies = _ROW_COPIES.get(config.optimizer, _DENSE_ROW_COPIES)
     rows_bytes = pairs * config.embed_size * _FLOAT32 * copies * runs / jax.device_count()
     gradient = 0 if config.optimizer in _ROW_COPIES else tables

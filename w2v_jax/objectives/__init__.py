@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 class Objective(Protocol):
     title: str  # as a plot's title names it
     word_table: str
+    gathers: float
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple: ...
 

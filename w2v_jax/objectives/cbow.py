@@ -41,6 +41,10 @@ class CBOW:
     per_slot: bool = False
     title = "CBOW"
     word_table = "context"
+    # Rows a step holds per pair, against skip-gram's 1 (w2v_jax.memory): a pair's word is
+    # gathered from both tables; XLA's peak held 1.04 to 1.97 times skip-gram's estimate over
+    # the optimisers and shapes of tests/test_memory.py.
+    gathers = 1.75
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
         """The context slots' rows of the context table (other slots read row 0 and get no
