@@ -104,9 +104,7 @@ class Program:
         self.placement = placement or parallel.Placement.from_spec(config.mesh)
         self.placement.check_batch(config.batch_size)
         self.optimizer = optim.make(self.configs if stacked else config, total_steps)
-        noise = None
-        if config.shares_noise:
-            noise = data.noise.AliasTable.build(data.noise.noise_distribution(vocab.counts))
+        noise = vocab.noise_table if config.shares_noise else None
         self.step_fn = step.make_train_step(config, self.optimizer, noise)
         self.packed = batches.resolved_layout(config.layout) == "packed"
         self.capacity: int | None = None

@@ -25,7 +25,7 @@ from w2v_jax.data.examples import (
     stream_rng,
     subsample,
 )
-from w2v_jax.data.noise import AliasTable, noise_distribution
+from w2v_jax.data.noise import AliasTable
 from w2v_jax.data.vocab import Corpus, Vocab
 from w2v_jax.rows import RowLayout
 
@@ -121,7 +121,7 @@ def build_dataset(
     dataset = Dataset(
         vocab,
         corpus,
-        AliasTable.build(noise_distribution(vocab.counts)),
+        vocab.noise_table,
         block_bounds(corpus.offsets, block_tokens),
         subsample_t,
         subsample_formula,

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from w2v_jax.data.noise import AliasTable, noise_distribution
+
 UNK = "<unk>"
 
 
@@ -49,6 +51,12 @@ class Vocab:
             and self.tokens == other.tokens
             and np.array_equal(self.counts, other.counts)
         )
+
+    @functools.cached_property
+    def noise_table(self) -> AliasTable:
+        """The noise words' alias table (counts^0.75, ``data.noise``), built once for the data
+        stage and the step that draws shared noise words (a Python pass over the words)."""
+        return AliasTable.build(noise_distribution(self.counts))
 
     def to_token(self, index: int) -> str:
         return self.tokens[index]
