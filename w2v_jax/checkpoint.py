@@ -130,13 +130,14 @@ def drop_closed_loop_reports() -> None:
 
 
 class _DropUnretrievedReads(logging.Filter):
-    """asyncio's report of an Orbax array read whose failure nobody awaited (the first one
-    failed the restore, and was reported)."""
+    """asyncio's report of an Orbax array read or write whose failure nobody awaited (the
+    first one failed the restore or the save, and was reported)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = str(record.msg)
         return not (
-            message.startswith("Task exception was never retrieved")
+            message.startswith(("Task exception", "Future exception"))
+            and "was never retrieved" in message
             and ("async_deserialize" in message or "OCDBT database" in message)
         )
 
