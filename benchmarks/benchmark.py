@@ -63,7 +63,7 @@ def time_data_stage(config: Config, data_dir: str | None) -> dict[str, float]:
         )
         seconds["subsampling"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        examples = feed.Stream(config, dataset).first_group()
+        examples = feed.first_examples(config, dataset)
         seconds["contexts_noise_padding"] = time.perf_counter() - mark
         mark = time.perf_counter()
         data.examples.batch_order(

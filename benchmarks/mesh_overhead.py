@@ -27,7 +27,8 @@ import numpy as np
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax import batches, feed, loop, parallel, run, shards
+from w2v_jax import feed, loop, parallel, run, shards
+from w2v_jax.group import group_order
 from w2v_jax.presets import preset
 
 
@@ -44,12 +45,12 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     config = preset(name)
     prepared = run.prepare(config, data_dir=data_dir)
     placement = parallel.Placement.single()
-    stream = feed.Stream(config, prepared.dataset, prepared.examples, placement)
+    stream = feed.open_stream(config, prepared.dataset, prepared.examples, placement)
     program = loop.Program(config, prepared.vocab, stream.plan.total_steps, placement=placement)
     program.fit(stream.most_live())
-    train_step, capacity = program.step_fn, program.capacity
+    train_step, layout = program.step_fn, program.layout
     examples = shards.to_device(prepared.examples, placement=placement)
-    order = feed.group_order(config, len(prepared.examples), 0, 0)
+    order = group_order(config, len(prepared.examples), 0, 0)
     steps = config.steps_per_dispatch
     chunks = [
         loop.pad_steps(order[i * steps : (i + 1) * steps], steps)
@@ -68,8 +69,8 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
         placement.batch_rows,
     )
     runners = {
-        "unsharded": loop.make_chunk_runner(train_step, capacity=capacity),
-        "mesh 1x1": loop.make_chunk_runner(train_step, capacity=capacity, shardings=shardings),
+        "unsharded": loop.make_chunk_runner(train_step, layout=layout),
+        "mesh 1x1": loop.make_chunk_runner(train_step, layout=layout, shardings=shardings),
     }
     states = {label: fresh_state() for label in runners}
     seconds = {label: [] for label in runners}
@@ -98,7 +99,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     medians = {label: statistics.median(times) for label, times in seconds.items()}
     return {
         "preset": name,
-        "layout": batches.resolved_layout(config.layout),
+        "layout": layout.to_dict(),
         "steps_per_dispatch": steps,
         "dispatches": len(chunks),
         "centers_per_second": {

@@ -146,7 +146,9 @@ def _step_bytes(config, prepared) -> float:
     gradient written, and each touched row's parameters and optimiser moments read and written
     once (row-sparse optimisers), or the whole tables' passes (dense ones). Duplicates within a
     batch are counted each time, index arrays and the loss's own arithmetic not at all."""
-    examples = feed.Stream(config, prepared.dataset, prepared.examples).first_group()
+    examples = prepared.examples
+    if examples is None:  # streamed: its first group, as the host would draw it
+        examples = feed.first_examples(config, prepared.dataset)
     if config.layout == "packed":
         pairs = float(examples.num_live.mean()) * config.batch_size
     else:

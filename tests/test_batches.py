@@ -50,7 +50,7 @@ def test_packing_lays_the_live_slots_end_to_end():
     rng = np.random.default_rng(0)
     examples = random_examples(rng)
     rows = batch_rows(rng, examples)
-    capacity = batches.capacity_for(examples["num_live"][:-1], rows[None])
+    capacity = capacity_for(examples["num_live"][:-1], rows[None])
     got = jax.tree.map(np.asarray, batches.gather_packed(examples, rows, capacity))
     padded = jax.tree.map(np.asarray, batches.gather_padded(examples, rows))
     live = padded["mask"]
@@ -64,12 +64,29 @@ def test_packing_lays_the_live_slots_end_to_end():
     assert not got["labels"][count:].any()
 
 
+def capacity_for(num_live: np.ndarray, order: np.ndarray) -> int:
+    """The capacity a packed layout fitted to every batch of ``order`` (int32 [batches,
+    batch], rows of ``num_live``, the index len(num_live) meaning the padding row) holds."""
+    live = np.append(num_live, 0)[order].sum(axis=1, dtype=np.int64)
+    return batches.Packed(0).fit(int(live.max(initial=0))).capacity
+
+
 def test_capacity_holds_every_batch_and_only_grows():
     num_live = np.array([3, 9, 0, 6], np.int32)
     order = np.array([[0, 1], [2, 3], [3, 4]], np.int32)  # 4: the padding row
-    assert batches.capacity_for(num_live, order) == batches.CAPACITY_STEP
-    assert batches.capacity_for(num_live * 100, order) == 5 * batches.CAPACITY_STEP  # 1,200
-    assert batches.capacity_for(num_live, order, at_least=1000) == 1024
+    assert capacity_for(num_live, order) == batches.CAPACITY_STEP
+    assert capacity_for(num_live * 100, order) == 5 * batches.CAPACITY_STEP  # 1,200
+    layout = batches.Packed(1000)
+    assert layout.fit(10).capacity == 1024, "rounded up, never shrunk"
+    assert layout.fit(2000, headroom=True).capacity == 2304, "2,000 and 1/32 more, rounded"
+    assert layout.at_least(batches.Packed(1536)).capacity == 1536
+    assert layout.at_least(batches.Padded()) == layout
+    assert batches.Padded().at_least(layout) == batches.Padded()
+    for saved in (batches.Padded(), batches.Packed(1024)):
+        assert batches.saved_layout({"layout": saved.to_dict()}) == saved
+    # Saved before the layout was one field: a packed capacity, or None.
+    assert batches.saved_layout({"capacity": 768}) == batches.Packed(768)
+    assert batches.saved_layout({"capacity": None}) is None
 
 
 def one_batch_both_ways(seed, shared, objective="skipgram"):
@@ -154,13 +171,13 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     program = loop.Program(config.replace(layout="packed", steps_per_dispatch=3), vocab, 0)
     state = program.init_state()
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
-    capacity = batches.capacity_for(examples["num_live"][:-1], order)
+    capacity = capacity_for(examples["num_live"][:-1], order)
     program.fit(capacity)
     state, first = program(state, examples, order)
-    assert program.capacity == capacity and np.isfinite(first.mean_loss)
+    assert program.layout.capacity == capacity and np.isfinite(first.mean_loss)
     program.fit(capacity + 1)  # grown: the next dispatch compiles a larger program
     _, second = program(state, examples, order)
-    assert program.capacity == capacity + batches.CAPACITY_STEP
+    assert program.layout.capacity == capacity + batches.CAPACITY_STEP
     assert second.mean_loss < first.mean_loss
 
 
@@ -216,5 +233,5 @@ def test_a_device_drawn_order_is_a_permutation_padded_as_the_hosts():
 
 def test_the_auto_layout_packs_on_a_cpu_and_pads_elsewhere():
     expected = "packed" if jax.default_backend() == "cpu" else "padded"
-    assert batches.resolved_layout("auto") == expected
-    assert [batches.resolved_layout(x) for x in ("packed", "padded")] == ["packed", "padded"]
+    assert batches.pair_layout("auto").packed == (expected == "packed")
+    assert [batches.pair_layout(x).packed for x in ("packed", "padded")] == [True, False]

@@ -79,16 +79,17 @@ def test_save_restore_equality(tmp_path):
 def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_text, monkeypatch):
     """The packed capacity of a resumed run is the uninterrupted run's (a GPU sums another
     capacity in another order), even where its own epochs alone would need less."""
-    real = feed.Stream.most_live
+    real = feed.KeptGroup.most_live
 
     def more_for_more_epochs(self):
         return real(self) + 256 * self.config.num_epochs
 
-    monkeypatch.setattr(feed.Stream, "most_live", more_for_more_epochs)
+    monkeypatch.setattr(feed.KeptGroup, "most_live", more_for_more_epochs)
     train_topic(topic_text, tmp_path / "straight")
     train_topic(topic_text, tmp_path / "resumed", num_epochs=1)
     train_topic(topic_text, tmp_path / "resumed")
-    capacities = [saved_progress(tmp_path / name)["capacity"] for name in ("straight", "resumed")]
+    layouts = [saved_progress(tmp_path / name)["layout"] for name in ("straight", "resumed")]
+    capacities = [layout["capacity"] for layout in layouts]
     assert capacities[0] == capacities[1] > 0
 
 

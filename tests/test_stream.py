@@ -14,6 +14,7 @@ from tests.helpers import (
 )
 from w2v_jax import data, feed
 from w2v_jax.evaluate import Embeddings
+from w2v_jax.group import group_order
 from w2v_jax.run import train
 
 # About 12 blocks of 1,000 tokens in groups of 3: 4 groups an epoch.
@@ -75,7 +76,7 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
     config, prepared = streamed
     assert prepared.examples is None  # drawn as it trains
     config = config.replace(num_epochs=3)
-    stream = feed.Stream(config, prepared.dataset, prepared.examples)
+    stream = feed.open_stream(config, prepared.dataset, prepared.examples)
     num_blocks = len(prepared.dataset.blocks) - 1
     orders, counts = [], []
     groups = iter(stream.groups(0))
@@ -90,7 +91,7 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
             group = next(groups)
             assert (group.epoch, group.index) == (epoch, index)
             assert group.first_step == stream.plan.group_start(epoch, index)
-            order = np.asarray(feed.group_order(config, group.rows, epoch, index))
+            order = np.asarray(group_order(config, group.rows, epoch, index))
             rows = order[order < group.rows]
             assert np.array_equal(np.sort(rows), np.arange(group.rows))
             live = np.asarray(group.examples["num_live"]) > 0
@@ -109,7 +110,7 @@ def test_each_epoch_draws_a_block_order_and_covers_every_row_once(streamed):
 
 def test_a_group_is_the_same_whenever_it_is_drawn(streamed):
     config, prepared = streamed
-    stream = feed.Stream(config.replace(num_epochs=2), prepared.dataset)
+    stream = feed.open_stream(config.replace(num_epochs=2), prepared.dataset)
     epoch_one = stream.plan.epoch_start(1)
     first = [g.examples for g in stream.groups(epoch_one)]
     again = [g.examples for g in stream.groups(stream.plan.group_start(1, 2) + 1)]
@@ -165,6 +166,6 @@ def test_a_corpus_of_one_group_draws_anew_what_the_config_says(topic_text, anew)
         first.contexts_negatives, second.contexts_negatives
     )
     assert same != (resample or subsample)
-    stream = feed.Stream(config.replace(num_epochs=3), prepared.dataset, prepared.examples)
+    stream = feed.open_stream(config.replace(num_epochs=3), prepared.dataset, prepared.examples)
     sent = [group.examples["centers"] for group in stream.groups(0)]
     assert (sent[0] is sent[2]) != (resample or subsample), "kept on the device unless drawn"

@@ -16,9 +16,11 @@ give the pairs the objectives read (``w2v_jax.objectives``): ``centers`` [batch]
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Any, ClassVar
+
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 Pairs = dict[str, jax.Array]
 
@@ -44,14 +46,6 @@ def gather_padded(examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
     }
 
 
-def capacity_for(num_live: np.ndarray, order: np.ndarray, at_least: int = 0) -> int:
-    """Pairs a packed batch must hold for every batch of ``order`` (int32 [batches, batch],
-    rows of ``num_live``, the index len(num_live) meaning the padding row): at least
-    ``at_least``, or more, rounded up to CAPACITY_STEP."""
-    live = np.append(num_live, 0)[order].sum(axis=1, dtype=np.int64)
-    return rounded_capacity(int(live.max(initial=0)), at_least)
-
-
 def rounded_capacity(most_live: int, at_least: int = 0) -> int:
     """Pairs a packed batch must hold for batches of at most ``most_live`` live slots: at
     least ``at_least``, rounded up to CAPACITY_STEP."""
@@ -61,7 +55,7 @@ def rounded_capacity(most_live: int, at_least: int = 0) -> int:
 
 def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int) -> Pairs:
     """The pairs of ``rows`` packed: the live words of the rows in order, then dead pairs up to
-    ``capacity``, which the rows' live slots must fit (``capacity_for``)."""
+    ``capacity``, which the rows' live slots must fit (``Packed.fit``)."""
     num_live = examples["num_live"][rows]
     num_contexts = examples["num_contexts"][rows]
     ends = jnp.cumsum(num_live)
@@ -84,19 +78,73 @@ def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int
     }
 
 
-def resolved_layout(layout: str) -> str:
-    """``Config.layout`` for this process's default device: "auto" is "packed" on a CPU and
-    "padded" elsewhere."""
-    if layout != "auto":
-        return layout
-    return "packed" if jax.default_backend() == "cpu" else "padded"
+@dataclasses.dataclass(frozen=True)
+class Padded:
+    """The book's rows as they are: one program for every batch."""
 
+    packed: ClassVar[bool] = False
 
-def gather(examples: dict[str, jax.Array], rows: jax.Array, capacity: int | None) -> Pairs:
-    """The pairs of ``rows``: packed into ``capacity`` pairs, or padded when it is None."""
-    if capacity is None:
+    def gather(self, examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
         return gather_padded(examples, rows)
-    return gather_packed(examples, rows, capacity)
+
+    def fit(self, most_live: int, headroom: bool = False) -> Padded:
+        return self
+
+    def at_least(self, saved: PairLayout | None) -> Padded:
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": "padded"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Packed:
+    """The batch's live slots end to end in ``capacity`` pairs: a program per capacity."""
+
+    capacity: int = CAPACITY_STEP
+    packed: ClassVar[bool] = True
+
+    def gather(self, examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
+        return gather_packed(examples, rows, self.capacity)
+
+    def fit(self, most_live: int, headroom: bool = False) -> Packed:
+        """Grown to hold ``most_live`` live slots, and 1/32 more with ``headroom`` (where
+        later groups are not known yet: each new capacity costs a compile), rounded so that
+        most groups reuse one program."""
+        wanted = most_live + (most_live // 32 if headroom else 0)
+        return Packed(rounded_capacity(wanted, self.capacity))
+
+    def at_least(self, saved: PairLayout | None) -> Packed:
+        """At least the capacity a checkpoint was saved with, so that a resumed run compiles
+        the program an uninterrupted one runs (a GPU sums another capacity in another
+        order)."""
+        return self.fit(saved.capacity) if isinstance(saved, Packed) else self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": "packed", "capacity": self.capacity}
+
+
+PairLayout = Padded | Packed
+"""How a batch's pairs are laid out on the device; ``Program`` owns the run's, and its
+checkpoints save it (``to_dict``)."""
+
+
+def pair_layout(layout: str) -> PairLayout:
+    """``Config.layout`` for this process's default device: "auto" is packed on a CPU and
+    padded elsewhere."""
+    if layout == "auto":
+        layout = "packed" if jax.default_backend() == "cpu" else "padded"
+    return Packed() if layout == "packed" else Padded()
+
+
+def saved_layout(progress: dict[str, Any]) -> PairLayout | None:
+    """The layout a checkpoint's progress records under "layout" (``to_dict``); one saved
+    before the layout was one field recorded only a packed capacity, or None."""
+    saved = progress.get("layout")
+    if saved is None:
+        capacity = progress.get("capacity")
+        return None if capacity is None else Packed(capacity)
+    return Packed(saved["capacity"]) if saved["name"] == "packed" else Padded()
 
 
 def device_batch_order(num_examples: int, batch_size: int, key: jax.Array) -> jax.Array:

@@ -1,7 +1,7 @@
 """A stream's groups drawn on the device: where a run draws its examples, the count of each
 block's centers as the device subsamples it (the run's plan needs them), and ``DeviceDrawer``,
 which sends a group's blocks as slots of token ids and expands them there with the programs
-of ``w2v_jax.draws``. ``feed.Stream`` uses it for a streamed corpus."""
+of ``w2v_jax.draws``. ``feed.StreamedGroups`` uses it."""
 
 from __future__ import annotations
 

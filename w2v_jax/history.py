@@ -1,6 +1,6 @@
 """What a run records as it trains: each run's epoch statistics and divergence, the loss of every
-dispatch, and the packed capacity its program was compiled for. Saved with every checkpoint, so
-a resumed run carries on its record and compiles the program the interrupted one ran."""
+dispatch. Saved with every checkpoint (beside the program's pair layout), so a resumed run
+carries on its record."""
 
 from __future__ import annotations
 
@@ -56,7 +56,6 @@ class History:
     curve: list[list] = dataclasses.field(default_factory=list)
     """[global step, mean loss of the dispatch that ended there] for every dispatch: a float,
     or [runs]."""
-    capacity: int | None = None
     loss_sum: Any = 0.0
     """Of the epoch under way: the loss summed over its real rows, and those rows."""
     num_examples: Any = 0.0
@@ -137,7 +136,6 @@ class History:
             "epochs": [[stats.to_dict() for stats in run] for run in self.epochs],
             "diverged": self.diverged,
             "curve": self.curve,
-            "capacity": self.capacity,
             "loss_sum": np.asarray(self.loss_sum).tolist(),
             "num_examples": np.asarray(self.num_examples).tolist(),
         }
@@ -149,7 +147,7 @@ class History:
             [EpochStats(**{k: v for k, v in stats.items() if k in fields}) for stats in run]
             for run in saved["epochs"]
         ]
-        history = cls(epochs, saved["diverged"], saved["curve"], saved["capacity"])
+        history = cls(epochs, saved["diverged"], saved["curve"])
         history.loss_sum = np.asarray(saved["loss_sum"], np.float64)
         history.num_examples = np.asarray(saved["num_examples"], np.float64)
         return history

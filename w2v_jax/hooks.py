@@ -145,7 +145,7 @@ def built_in(
                 )
 
     def save(moment: Moment) -> None:
-        saver.save(moment.state, moment.history)
+        saver.save(moment.state, moment.history, program.layout)
 
     def stop(moment: Moment) -> None:
         if moment.step < total and parallel.any_process(should_stop()):
@@ -154,7 +154,7 @@ def built_in(
                 and not moment.epoch_end
                 and not itstime(moment.step, config.checkpoint_every)
             ):
-                saver.save(moment.state, moment.history)
+                saver.save(moment.state, moment.history, program.layout)
             raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
 
     hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]

@@ -19,11 +19,13 @@ import numpy as np
 from w2v_jax import batches, data, draws, optim, parallel, step
 from w2v_jax.config import Config
 
+PADDED = batches.Padded()
+
 
 def make_chunk_runner(
     step_fn: Callable,
     num_runs: int | None = None,
-    capacity: int | None = None,
+    layout: batches.PairLayout = PADDED,
     shardings: tuple[Any, Any, Any] | None = None,
     draw: Callable | None = None,
 ) -> Callable:
@@ -35,8 +37,8 @@ def make_chunk_runner(
     first ``num_steps`` steps run. The trip count is a traced value, so the short last dispatch
     of an epoch reuses the same program; a loop with a dynamic count (rather than a scan with a
     skip branch) spares a copy of the state per step. With ``num_runs``, ``step_fn`` trains
-    that many stacked states at once and the loss sums and counts are [steps, num_runs]. With
-    a ``capacity``, batches are packed rather than padded (``batches.gather``).
+    that many stacked states at once and the loss sums and counts are [steps, num_runs].
+    ``layout`` gathers each batch's pairs (``batches.Padded`` or ``batches.Packed``).
 
     ``shardings``, (state, examples, order) shardings (``parallel.Placement``), lays the
     program out on a mesh: the state where it lives, the order's rows along "data", the losses
@@ -50,7 +52,7 @@ def make_chunk_runner(
         def body(step, carry):
             state, loss_sums, counts = carry
             source, rows = (examples, order[step]) if draw is None else draw(examples, order[step])
-            state, metrics = step_fn(state, batches.gather(source, rows, capacity))
+            state, metrics = step_fn(state, layout.gather(source, rows))
             return (
                 state,
                 loss_sums.at[step].set(metrics["loss_sum"]),
@@ -75,15 +77,16 @@ def make_chunk_runner(
 
 class Program:
     """A run's compiled program, built in this one place for every run and benchmark: the
-    optimiser (a schedule spans ``total_steps``), the train step, the packed capacity and the
+    optimiser (a schedule spans ``total_steps``), the train step, the pair layout and the
     chunk runner compiled ahead of time (``make_chunk_runner``).
 
     ``configs`` is one run's config, or the configs of runs trained together (``stacked``):
     then the state holds that many runs ([vocab, runs, embed] tables) and losses are per run.
     A config's lr None trains at its optimiser's default rate, which ``configs`` names.
-    Padded batches need one program. Packed ones need one per pair capacity: ``fit`` grows the
-    capacity to a group's most live slots (rounded, so that most groups reuse one program),
-    and the next dispatch compiles a larger program when it grew. The program is laid out on
+    ``layout`` (``batches.PairLayout``) is the run's: padded batches need one program, packed
+    ones one per pair capacity: ``fit`` grows the capacity to a group's most live slots
+    (rounded, so that most groups reuse one program), and the next dispatch compiles a larger
+    program when it grew; checkpoints save it, ``resume`` takes it back. The program is laid out on
     ``placement``'s mesh (default: ``config.mesh``): the state's shardings come from its
     shapes, the examples keep theirs, each step's rows are split along "data".
     """
@@ -106,12 +109,10 @@ class Program:
         self.optimizer = optim.make(self.configs if stacked else config, total_steps)
         noise = vocab.noise_table if config.shares_noise else None
         self.step_fn = step.make_train_step(config, self.optimizer, noise)
-        self.packed = batches.resolved_layout(config.layout) == "packed"
-        self.capacity: int | None = None
-        """Pairs a packed batch holds (None: padded batches)."""
+        self.layout = batches.pair_layout(config.layout)
         self.compile_seconds = 0.0
         self._compiled = None
-        self._compiled_capacity: int | None = None
+        self._compiled_layout: batches.PairLayout | None = None
 
     def init_state(self) -> step.TrainState:
         """Fresh tables and optimiser state, created where they live."""
@@ -125,12 +126,13 @@ class Program:
         )
 
     def fit(self, most_live: int, headroom: bool = False) -> None:
-        """Packed batches: grow the capacity to hold ``most_live`` live slots, and 1/32 more
-        with ``headroom`` (where later groups are not known yet: each new program costs a
-        compile)."""
-        if self.packed:
-            wanted = most_live + (most_live // 32 if headroom else 0)
-            self.capacity = batches.rounded_capacity(wanted, self.capacity or 0)
+        """Packed batches: grow the capacity to hold ``most_live`` live slots
+        (``batches.Packed.fit``)."""
+        self.layout = self.layout.fit(most_live, headroom)
+
+    def resume(self, saved: batches.PairLayout | None) -> None:
+        """The layout a checkpoint was saved with taken back: at least its capacity."""
+        self.layout = self.layout.at_least(saved)
 
     def compile(self, state: Any, examples: dict[str, Any]) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
@@ -148,12 +150,12 @@ class Program:
             placement.batch_rows,
         )
         runner = make_chunk_runner(
-            self.step_fn, self.num_runs, self.capacity, shardings, self.row_drawer(examples)
+            self.step_fn, self.num_runs, self.layout, shardings, self.row_drawer(examples)
         )
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
             compiler_options(self.config.deterministic)
         )
-        self._compiled_capacity = self.capacity
+        self._compiled_layout = self.layout
         self.compile_seconds += time.perf_counter() - start
 
     def row_drawer(self, examples: dict[str, Any]) -> Callable | None:
@@ -177,7 +179,7 @@ class Program:
     ) -> tuple[Any, Dispatch]:
         """Train on the batches of ``order`` (int32 [steps, batch], at most
         steps_per_dispatch rows of ``examples``): one dispatch, one host sync."""
-        if self._compiled is None or self._compiled_capacity != self.capacity:
+        if self._compiled is None or self._compiled_layout != self.layout:
             self.compile(state, examples)
         num_steps = len(order)
         chunk = parallel.put(

@@ -2,7 +2,8 @@
 resuming from the newest complete one after checking that it continues this run.
 
 The checkpoint's ``config`` item holds the run's config (``{"runs": [...]}`` for runs trained
-together) and the corpus config; ``progress`` holds the run's record (``history.History``).
+together) and the corpus config; ``progress`` holds the run's record (``history.History``) and,
+under "layout", the program's pair layout (``batches.PairLayout``).
 The global step is the step of the checkpoint: with the seed, it is the run's whole position
 and random state (``data.blocks.RunPlan``)."""
 
@@ -19,6 +20,7 @@ import jax
 import numpy as np
 
 from w2v_jax import checkpoint, parallel
+from w2v_jax.batches import PairLayout, saved_layout
 from w2v_jax.checkpoint import CheckpointError
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import Vocab
@@ -71,7 +73,7 @@ class RunCheckpoints:
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
 
-    def save(self, state: TrainState, history: History) -> None:
+    def save(self, state: TrainState, history: History, layout: PairLayout) -> None:
         """Start writing a checkpoint of ``state``; a failed write (this one's, or the one
         before it, which finished behind) is a CheckpointError in one line."""
         start = time.perf_counter()
@@ -83,7 +85,7 @@ class RunCheckpoints:
                 int(state.step),
                 state.params,
                 state.opt_state,
-                history.to_dict(),
+                {**history.to_dict(), "layout": layout.to_dict()},
                 {**config, "corpus": self.corpus.to_dict()},
                 json.loads(self.vocab.to_json()),
             )
@@ -91,9 +93,11 @@ class RunCheckpoints:
             raise self._failed(err) from None
         self.seconds += time.perf_counter() - start  # the blocking part; writing goes on behind
 
-    def restore(self, state: TrainState, total_steps: int) -> tuple[TrainState, History]:
+    def restore(
+        self, state: TrainState, total_steps: int
+    ) -> tuple[TrainState, History, PairLayout | None]:
         """The newest complete checkpoint into ``state``'s shapes and shardings, for a run of
-        ``total_steps``."""
+        ``total_steps``, with its record and the pair layout it was saved with."""
         targets = {
             "params": _abstract(state.params),
             "progress": None,
@@ -119,7 +123,8 @@ class RunCheckpoints:
             params=restored["params"],
             opt_state=opt_state,
         )
-        return state, History.from_dict(restored["progress"])
+        progress = restored["progress"]
+        return state, History.from_dict(progress), saved_layout(progress)
 
     def _check_compatible(self, saved: dict, total_steps: int) -> None:
         def refuse(why: str) -> None:

@@ -19,7 +19,7 @@ import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluate import Embeddings
+from w2v_jax.group import counted
 from w2v_jax.history import EpochStats, History
 from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.loop import Program
@@ -115,8 +116,7 @@ def prepare(
         config.block_tokens,
         device_feed.count_on_device if on_device else None,
     )
-    groups = feed.Stream(config, dataset)
-    examples = groups.first_group() if groups.one_group else None
+    examples = None if on_device else feed.first_examples(config, dataset)
     return Data(corpus, encoded, dataset, examples, time.perf_counter() - start)
 
 
@@ -212,7 +212,7 @@ def train(
         data = parallel.main_process_first(lambda: prepare(configs[0], corpus, data_dir, cache_dir))
     stacked = isinstance(config, list | tuple)
     placement = parallel.Placement.from_spec(configs[0].mesh)
-    stream = feed.Stream(configs[0], data.dataset, data.examples, placement)
+    stream = feed.open_stream(configs[0], data.dataset, data.examples, placement)
     # Said and checked before anything is allocated or a workdir made.
     needed = memory.needs(configs[0], len(data.vocab), len(configs), stream.device_bytes())
     if check_memory:
@@ -260,7 +260,8 @@ def _train(
     resumed_from = None
     try:
         if saver is not None and saver.latest_step() is not None:
-            state, history = saver.restore(state, stream.plan.total_steps)
+            state, history, layout = saver.restore(state, stream.plan.total_steps)
+            program.resume(layout)
             resumed_from = int(state.step)
             saver.say_resumed(resumed_from, stream.plan.total_steps)
         state = _loop(program, stream, state, history, hooks(), deferring)
@@ -282,36 +283,18 @@ def _loop(
     a dispatch ends where the group does, or where a hook is due. A stop request waits for
     the end of a dispatch (``deferring``) once the program is compiled."""
     plan, step = stream.plan, int(state.step)
-    # A corpus of one group drawn once knows its batches for the whole run; otherwise the
-    # capacity grows group by group, with headroom.
-    exact = stream.one_group and not stream.draws_anew
-    if program.packed:
-        # At least the capacity it was saved with, so that a resumed run compiles the program
-        # an uninterrupted one runs (a GPU sums another capacity in another order).
-        program.capacity = history.capacity
-        most_live = stream.most_live() if stream.one_group else 1
-        program.fit(most_live, headroom=not exact)
     compiling = step < plan.total_steps  # a finished run resumed for its results does not
     if compiling:
         program.compile_seconds += hooks_module.interruptibly(stream.compile)
-    groups = stream.groups(step)  # the first group is drawn while the program compiles
-    first, first_counts = None, None
+    # The first group is drawn while the program compiles.
+    groups = counted(stream.groups(step), step, program.placement)
     if compiling:
-        if program.packed and not stream.one_group:
-            # Packed batches of a stream: the first group's batches size the program before it
-            # is compiled, with headroom, so that later groups seldom compile a larger one.
-            first = next(groups)
-            first_counts = first.counts(step, program.placement)
-            groups = itertools.chain([first], groups)
-            program.fit(first_counts[1], headroom=True)
+        groups = _sized(program, stream, groups)
         hooks_module.interruptibly(lambda: program.compile(state, stream.device_shapes()))
     history.begin_epoch(stream.wait_seconds)
     with deferring:
-        for group in groups:
-            counted = first_counts if group is first else group.counts(step, program.placement)
-            pairs, most_live = counted
-            program.fit(most_live, headroom=not exact)
-            history.capacity = program.capacity
+        for group, pairs, most_live in groups:
+            program.fit(most_live, headroom=not stream.exact)
             history.add_group(group.centers_from(step), pairs)
             epoch_end = plan.epoch_start(group.epoch + 1)
             while step < group.end_step:
@@ -335,6 +318,23 @@ def _loop(
                     if hook.due(moment):
                         hook.action(moment)
     return state
+
+
+def _sized(program: Program, stream: feed.Stream, groups: Iterator) -> Iterator:
+    """Packed batches: the program sized before it compiles, for every batch of a group kept
+    and drawn once (``stream.exact``), else with headroom, for the batches known (a kept
+    group's first draws) or the first group's, so that later groups seldom compile a larger
+    one. A group read here is put back in front of ``groups``."""
+    if not program.layout.packed:
+        return groups
+    most_live = stream.most_live()
+    if most_live is None:
+        first = next(groups, None)
+        if first is None:
+            return iter(())
+        groups, most_live = itertools.chain([first], groups), first[2]
+    program.fit(most_live, headroom=not stream.exact)
+    return groups
 
 
 def _runs(

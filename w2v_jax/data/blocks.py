@@ -214,7 +214,7 @@ def read_slice(array: np.ndarray, start: int, stop: int) -> np.ndarray:
 
 def epoch_groups(dataset: Dataset, group_blocks: int, epoch: int) -> list[np.ndarray]:
     """The blocks of each group of ``epoch``: the blocks in an order drawn for the epoch,
-    ``group_blocks`` at a time. Rows are shuffled within a group (``stream.group_order``), so
+    ``group_blocks`` at a time. Rows are shuffled within a group (``group.group_order``), so
     a row meets the rows of its group's blocks, not those of the whole corpus."""
     num_blocks = len(dataset.blocks) - 1
     order = np.arange(num_blocks)
