@@ -110,8 +110,8 @@ def interrupted_run(corpus, cache, workdir_, saves: int = 3) -> None:
     checkpoints."""
     real_save, count = RunCheckpoints.save, []
 
-    def save_then_stop(self, state, history):
-        real_save(self, state, history)
+    def save_then_stop(self, state, history, layout):
+        real_save(self, state, history, layout)
         count.append(int(state.step))
         if len(count) == saves:
             raise KeyboardInterrupt

@@ -219,8 +219,8 @@ def test_a_point_killed_midway_resumes_from_its_checkpoint(define_sweep, tmp_pat
     args = ["one", "--out", str(tmp_path), "--corpus", path, "--no-vectorise"]
     real_save = RunCheckpoints.save
 
-    def killed_after_the_first_epoch(self, state, history):
-        real_save(self, state, history)
+    def killed_after_the_first_epoch(self, state, history, layout):
+        real_save(self, state, history, layout)
         raise KeyboardInterrupt
 
     monkeypatch.setattr(RunCheckpoints, "save", killed_after_the_first_epoch)
