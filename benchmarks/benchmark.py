@@ -28,7 +28,7 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from experiments import flags
-from w2v_jax import batches, data, feed, loop, objectives, run, shards
+from w2v_jax import batches, data, feed, loop, measures, objectives, run, shards
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluate import Embeddings, benchmark_path
 from w2v_jax.objectives.skipgram import sgns_loss
@@ -120,7 +120,7 @@ def summarise(runs: list[dict]) -> dict[str, dict]:
     summary = {}
     for system in SYSTEMS:
         mine = [run for run in runs if run["system"] == system]
-        entry = harness.over_seeds(mine, _TIMED, harness.QUALITY)
+        entry = harness.over_seeds(mine, _TIMED, measures.QUALITY)
         entry["neighbours_seed_0"] = mine[0]["neighbours"]
         if "flags" in mine[0]:  # the main job's flags that reproduce it (with --seed S)
             entry["flags"] = mine[0]["flags"]

@@ -1,5 +1,5 @@
 """What every benchmark shares: a function run in a fresh process (its result as JSON), a timer
-of jitted calls, aggregation over seeds, the quality measures, one Markdown table helper and
+of jitted calls, aggregation over seeds, one Markdown table helper and
 one results writer (``results/<name>/<name>.json`` and its ``README.md``).
 
     python -m benchmarks.harness MODULE:FUNCTION 'JSON ARGUMENTS'
@@ -25,22 +25,6 @@ from typing import Any
 RUNS = Path("runs")
 """Where a benchmark writes unless pointed elsewhere (ignored by git); the committed results/
 are written only when a command is pointed there (docs/refreshing.md)."""
-
-QUALITY = {
-    "wordsim353_spearman": ("wordsim353", "spearman"),
-    "wordsim353_coverage": ("wordsim353", "coverage"),
-    "simlex999_spearman": ("simlex999", "spearman"),
-    "simlex999_coverage": ("simlex999", "coverage"),
-    "analogy_accuracy": ("google_analogies", "accuracy"),
-    "analogy_coverage": ("google_analogies", "coverage"),
-}
-"""The flat quality measures, from ``Embeddings.evaluate_benchmarks``' scores."""
-
-
-def quality(scores: dict) -> dict[str, float]:
-    """The flat quality measures of ``Embeddings.evaluate_benchmarks``' scores (None for a
-    benchmark left unscored)."""
-    return {name: scores[bench].get(key) for name, (bench, key) in QUALITY.items()}
 
 
 def in_fresh_process(function: Callable, *args: Any) -> tuple[Any, float, float]:

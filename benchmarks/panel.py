@@ -33,6 +33,7 @@ from pathlib import Path
 
 from benchmarks import harness, panel_corpora
 from experiments import flags
+from w2v_jax import measures
 
 RUNS = harness.RUNS / "panel"
 MIN_COUNT = 5
@@ -95,7 +96,7 @@ def run_gensim(path: str, epochs: int, seed: int, sg: int = 1) -> dict:
         "train_seconds": train_seconds,
         "peak_rss_mib": peak_rss_mib,
         "vocab_size": len(model.wv),
-        **harness.quality(vectors.evaluate_benchmarks()),
+        **measures.quality(vectors.evaluate_benchmarks()),
         "neighbours": {
             w: [n for n, _ in vectors.most_similar(w, 5)] for w in QUERY_WORDS if w in vectors
         },
@@ -131,7 +132,7 @@ def run_w2v_jax(job_flags: list[str], path: str, seed: int) -> dict:
         "train_seconds": sum(e["seconds"] for e in metrics["epochs"]),
         "vocab_size": metrics["vocab_size"],
         "final_loss": metrics["final_loss"],
-        **harness.quality(metrics["evaluation"]),
+        **measures.quality(metrics["evaluation"]),
         "neighbours": {w: [n for n, _ in p] for w, p in metrics["neighbours"].items()},
     }
 

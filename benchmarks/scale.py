@@ -34,7 +34,7 @@ import jax
 from benchmarks import harness, vectorised_speed
 from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
 from experiments import flags
-from w2v_jax import feed, run
+from w2v_jax import feed, measures, run
 from w2v_jax.config import CorpusConfig
 from w2v_jax.presets import preset
 
@@ -78,7 +78,7 @@ def race(args: argparse.Namespace) -> dict:
         measured = harness.over_seeds(
             mine,
             (),
-            ("centers_per_second", "process_seconds", "train_seconds", *harness.QUALITY),
+            ("centers_per_second", "process_seconds", "train_seconds", *measures.QUALITY),
         )
         summary[system] = {name: entry["mean"] for name, entry in measured.items()}
         summary[system]["flags"] = mine[0].get("flags")

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from experiments import flags
+from w2v_jax import measures
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
@@ -84,7 +85,7 @@ def quality(embeddings) -> dict:
 
 def scores_of(scores: dict, neighbours: dict) -> dict:
     """The flat quality measures of the evaluator's ``scores``, and the neighbours."""
-    return {**harness.quality(scores), "neighbours": neighbours}
+    return {**measures.quality(scores), "neighbours": neighbours}
 
 
 def ptb_sentences(data_dir: str | None, repeats: int) -> list[list[str]]:

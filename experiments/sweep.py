@@ -8,17 +8,18 @@ NAME is a module of experiments/sweeps/; the corpus is PTB unless ``--corpus`` n
 directories or globs (read as ``experiments.train`` reads them). Every point is checked to be a
 valid Config before anything runs. A point's workdir is ``runs/sweeps/NAME/<point-id>/`` on PTB
 (``--out results/sweeps`` refreshes the committed summaries), ``runs/sweeps/NAME/<corpus>-<key>/
-<point-id>/`` on another corpus; it holds ``config.json``, the point's run in ``run/``
-(checkpoints, the run's metrics.json and loss.png: ``python -m experiments.vectors
-<point>/run`` and ``Embeddings.from_checkpoint`` open it) and, once it has finished, the
-summary's ``metrics.json``; points with a ``metrics.json`` are skipped and a point killed
-midway resumes from its newest checkpoint, so a killed sweep resumes where it stopped.
-Points that differ only in learning rate or Adam's betas can train together in one program
-(``--vectorise``; by default only off the CPU, where it is slower: see
-results/sweeps/README.md), their checkpoints in ``groups/<key>/``, each point's tables saved
-into its own ``run/`` at the end. The summary is ``summary.csv``, ``README.md`` (sorted by the
-metric, also printed at the end) and ``<metric>.png`` (the metric against each swept parameter) in
-the sweep's directory. ``--list`` prints the points and their count and trains nothing.
+<point-id>/`` on another corpus: it is the point's run's workdir, holding what the main job
+writes (checkpoints, ``metrics.json`` with the evaluation, ``loss.png``: ``python -m
+experiments.vectors <point>`` and ``Embeddings.from_checkpoint`` open it) and ``config.json``,
+written before it trains. Points whose metrics.json holds their evaluation are skipped and a
+point killed midway resumes from its newest checkpoint, so a killed sweep resumes where it
+stopped. Points that differ only in learning rate or Adam's betas can train together in one
+program (``--vectorise``; by default only off the CPU, where it is slower: see
+results/sweeps/README.md), their checkpoints in ``groups/<key>/``, each point's tables,
+metrics.json and loss.png written into its own workdir at the end. The summary is
+``summary.csv``, ``README.md`` (sorted by the metric, also printed at the end) and
+``<metric>.png`` (the metric against each swept parameter) in the sweep's directory. ``--list``
+prints the points and their count and trains nothing.
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import dataclasses
 import hashlib
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +36,9 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
-from w2v_jax import checkpoint, run
+from w2v_jax import checkpoint, records, report, run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.evaluate import Embeddings
-from w2v_jax.objectives import vectors_of
+from w2v_jax.report import Evaluation
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 
@@ -54,7 +53,13 @@ class Point:
 
     @property
     def finished(self) -> bool:
-        return (self.workdir / "metrics.json").exists()
+        """Whether its run's metrics.json holds its evaluation, or its divergence (a run
+        killed while evaluated is trained on: it resumes at its end and evaluates)."""
+        try:
+            metrics = json.loads((self.workdir / "metrics.json").read_text())
+        except (OSError, ValueError):
+            return False
+        return "evaluation" in metrics or sweep_summary.status(metrics) == "diverged"
 
 
 def point_id(overrides: dict[str, Any]) -> str:
@@ -198,16 +203,17 @@ def run_points(points: list[Point], source: Source, vectorise: bool) -> None:
     with tqdm(total=len(points), initial=len(points) - len(todo), unit="point") as bar:
         for group in groups:
             members = [todo[i] for i in group]
-            prepared = _prepared(members[0].config, source, cache)
-            for point, result in zip(members, train_points(members, prepared, vectorise)):
-                common.write_json(point.workdir / "metrics.json", result)
-                bar.update(1)
+            train_points(members, _prepared(members[0].config, source, cache), vectorise)
+            bar.update(len(members))
 
 
-RUN = "run"
-"""A point's run directory, under its workdir: checkpoints, the run's metrics.json and
-loss.png, as the main job writes them; ``experiments.vectors POINT/run`` and
-``Embeddings.from_checkpoint`` open it. A killed point resumes from its newest checkpoint."""
+def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> None:
+    """Points trained together in one program, or one run after another."""
+    if vectorise:
+        train_together(points, prepared)
+    else:
+        for point in points:
+            train_alone(point, prepared)
 
 
 def group_workdir(points: list[Point]) -> Path:
@@ -216,59 +222,42 @@ def group_workdir(points: list[Point]) -> Path:
     return points[0].workdir.parent / "groups" / key
 
 
-def train_points(points: list[Point], prepared: run.Data, vectorise: bool) -> list[dict]:
-    """Metrics of each point: vectorised in one program, or one run after another, each
-    resumable from its checkpoints."""
-    configs = [p.config for p in points]
-    if vectorise:
-        start = time.perf_counter()
-        runs = run.train(
-            configs, data=prepared, progress=False, workdir=group_workdir(points), evaluation=None
+def train_alone(point: Point, prepared: run.Data) -> None:
+    """One point as the main job trains a run, in its workdir (resumed from its newest
+    checkpoint); one whose loss turns non-finite records that in its metrics.json."""
+    try:
+        run.train(
+            point.config,
+            data=prepared,
+            progress=False,
+            workdir=point.workdir,
+            evaluation=EVALUATION,
         )
-        seconds = time.perf_counter() - start
-        for point, trained in zip(points, runs):
-            if trained.diverged is None:
-                save_alone(trained, point.workdir / RUN)
-        return [
-            _metrics(
-                trained.config,
-                trained.params,
-                trained.history,
-                seconds,
-                prepared,
-                trained.diverged,
-                len(runs),
-            )
-            for trained in runs
-        ]
-    results = []
-    for point in points:
-        start = time.perf_counter()
-        try:
-            trained = run.train(
-                point.config,
-                data=prepared,
-                progress=False,
-                workdir=point.workdir / RUN,
-                evaluation=None,
-            )
-        except FloatingPointError as err:
-            results.append(
-                _metrics(point.config, None, [], time.perf_counter() - start, prepared, str(err), 1)
-            )
-            continue
-        results.append(
-            _metrics(
-                point.config,
-                trained.params,
-                trained.history,
-                time.perf_counter() - start,
-                prepared,
-                None,
-                1,
-            )
-        )
-    return results
+    except FloatingPointError as err:
+        config = point.config.to_dict()
+        diverged = {"config": config, **records.where_it_ran(), "diverged": str(err)}
+        common.write_json(point.workdir / "metrics.json", diverged)
+
+
+def train_together(points: list[Point], prepared: run.Data) -> None:
+    """Points trained in one program, its checkpoints in ``group_workdir``; each point's
+    tables, metrics.json and loss.png then written into its own workdir, as a run trained
+    alone writes them."""
+    runs = run.train(
+        [p.config for p in points],
+        data=prepared,
+        progress=False,
+        workdir=group_workdir(points),
+        evaluation=EVALUATION,
+    )
+    for point, trained in zip(points, runs):
+        if trained.diverged is None:
+            save_alone(trained, point.workdir)
+        report.write_alone(trained, point.workdir)
+
+
+EVALUATION = Evaluation()
+"""What each point's run evaluates: what the main job does (the benchmarks, neighbours)."""
 
 
 def save_alone(trained: run.Run, directory: Path) -> None:
@@ -281,44 +270,6 @@ def save_alone(trained: run.Run, directory: Path) -> None:
     checkpoint.save(manager, step, trained.params, (), {"step": step}, config, vocab)
     manager.wait_until_finished()
     manager.close()
-
-
-def _metrics(
-    config: Config,
-    params,
-    history,
-    seconds: float,
-    prepared: run.Data,
-    diverged: str | None,
-    trained_with: int,
-) -> dict:
-    """What the summary reads: the evaluator's scores, final loss and throughput."""
-    result: dict[str, Any] = {
-        "config": config.to_dict(),
-        "status": "finished",
-        "seconds": seconds,
-        "trained_with": trained_with,
-        "device": common.device_description(),
-    }
-    if diverged is not None or params is None:
-        return {**result, "status": "diverged", "error": diverged}
-    train_seconds = sum(stats.seconds for stats in history)
-    result.update(
-        final_loss=history[-1].loss,
-        centers_per_second=sum(stats.centers for stats in history) / train_seconds,
-        epochs=[stats.to_dict() for stats in history],
-    )
-    tokens = prepared.vocab.tokens
-    vectors = vectors_of(params, "words", config.objective, len(tokens))
-    scores = Embeddings(tokens, vectors).evaluate_benchmarks()
-    # A benchmark the corpus covers too little of is unscored: its metric is left out.
-    result.update(
-        wordsim353_spearman=scores["wordsim353"].get("spearman"),
-        simlex999_spearman=scores["simlex999"].get("spearman"),
-        analogy_accuracy=scores["google_analogies"].get("accuracy"),
-        evaluation=scores,
-    )
-    return json.loads(json.dumps(result))  # plain floats, as written
 
 
 def _prepared(config: Config, source: Source, cache: dict[tuple, run.Data]) -> run.Data:

@@ -15,16 +15,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt
 
+from w2v_jax import measures
+
 if TYPE_CHECKING:
     from experiments.sweep import Point
 
-METRICS = (
-    "wordsim353_spearman",
-    "simlex999_spearman",
-    "analogy_accuracy",
-    "final_loss",
-    "centers_per_second",
-)
+METRICS = measures.MEASURES
 DEFAULT_METRIC = "wordsim353_spearman"
 _LOWER_IS_BETTER = {"final_loss"}
 
@@ -37,16 +33,17 @@ def write(points: list[Point], directory: Path, metric: str, name: str, command:
     for point in points:
         if point.finished:
             metrics = json.loads((point.workdir / "metrics.json").read_text())
+            # NaN: diverged, or a benchmark left unscored (None)
+            measured = {
+                name: math.nan if value is None else value
+                for name, value in measures.of_run(metrics).items()
+            }
             rows.append(
                 {
                     "point": point.workdir.name,
                     **point.overrides,
-                    "status": metrics["status"],
-                    # NaN: diverged, or a benchmark left unscored (None)
-                    **{
-                        name: math.nan if metrics.get(name) is None else metrics[name]
-                        for name in METRICS
-                    },
+                    "status": status(metrics),
+                    **measured,
                 }
             )
     rows.sort(key=lambda row: _sort_key(row, metric))
@@ -58,6 +55,13 @@ def write(points: list[Point], directory: Path, metric: str, name: str, command:
     (directory / "README.md").write_text(markdown(name, command, rows, swept, metric, len(points)))
     plot(rows, [name for name in swept if name != "seed"], metric, directory / f"{metric}.png")
     return rows
+
+
+def status(metrics: dict) -> str:
+    """A finished point's run: "finished", or "diverged" where its loss turned non-finite (a
+    point written before points wrote the main job's metrics.json said so in "status")."""
+    diverged = metrics.get("diverged") or metrics.get("status") == "diverged"
+    return "diverged" if diverged else "finished"
 
 
 def over_seeds(rows: list[dict], swept: list[str], metric: str) -> list[dict]:

@@ -10,10 +10,19 @@ import pytest
 
 from experiments import sweep, sweeps
 from tests.helpers import text_corpus, topic_corpus
+from w2v_jax import measures
 from w2v_jax.config import CorpusConfig
 from w2v_jax.evaluate import Embeddings
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
+
+MAIN_JOB = {
+    *("config", "corpus", "command", "device", "machine", "versions", "vocab_size"),
+    *("num_centers", "num_pairs", "blocks", "data_seconds", "compile_seconds", "feed"),
+    *("checkpoint_seconds", "resumed_from_step", "diverged", "epochs", "final_loss"),
+    *("loss_curve", "neighbours", "evaluation", "evaluation_seconds"),
+}
+"""What the main job's metrics.json holds (``report.metrics`` and its evaluation)."""
 
 
 def test_grid_expands_every_combination_last_axis_fastest():
@@ -128,18 +137,19 @@ def test_killed_sweep_reruns_only_unfinished_points(
         table = list(csv.DictReader(f))
     assert {row["point"] for row in table} == {sweep.point_id(p) for p in points}
     for row in table:
-        metrics = json.loads((directory / row["point"] / "metrics.json").read_text())
-        assert (
-            json.loads((directory / row["point"] / "config.json").read_text())
-            == (metrics["config"])
-        )
+        point = directory / row["point"]
+        metrics = json.loads((point / "metrics.json").read_text())
+        assert json.loads((point / "config.json").read_text()) == metrics["config"]
+        # What the main job writes, trained with others or not.
+        assert set(metrics) == MAIN_JOB and (point / "loss.png").stat().st_size > 1000
+        assert metrics["neighbours"]["chip"] and metrics["evaluation"]["wordsim353"]["scored"]
+        measured = measures.of_run(metrics)
         for name in sweep.sweep_summary.METRICS:
-            assert float(row[name]) == pytest.approx(metrics[name])
+            assert float(row[name]) == pytest.approx(measured[name])
         assert 0.3 < float(row["final_loss"]) < 0.7 and float(row["centers_per_second"]) > 0
         # Each point opens as a run trained alone would (trained with others, or not).
-        alone = Embeddings.from_checkpoint(directory / row["point"] / sweep.RUN)
-        scores = alone.evaluate_benchmarks()
-        assert scores["wordsim353"]["spearman"] == pytest.approx(metrics["wordsim353_spearman"])
+        scores = Embeddings.from_checkpoint(point).evaluate_benchmarks()
+        assert scores["wordsim353"]["spearman"] == pytest.approx(measured["wordsim353_spearman"])
     spearman = [row["wordsim353_spearman"] for row in rows]
     assert spearman == sorted(spearman, reverse=True)
     readme = (directory / "README.md").read_text()
@@ -152,33 +162,47 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     from experiments import common, sweep_summary
     from w2v_jax.config import Config
 
-    scores = {
-        "wordsim353_spearman": 0.2,
-        "simlex999_spearman": 0.1,
-        "analogy_accuracy": 0.01,
-        "final_loss": 0.4,
-        "centers_per_second": 1e5,
+    def finished(wordsim):
+        """A run's metrics.json, in the main job's schema (the parts the summary reads)."""
+        scores = {"spearman": wordsim, "scored": True}
+        return {
+            "evaluation": {
+                "wordsim353": scores,
+                "simlex999": {"spearman": 0.1},
+                "google_analogies": {"accuracy": 0.01},
+            },
+            "final_loss": 0.4,
+            "epochs": [{"centers": 3e5, "seconds": 2.0}, {"centers": 1e5, "seconds": 2.0}],
+            "diverged": None,
+        }
+
+    written = {
+        (0.01, 0): finished(0.2),
+        (0.01, 1): finished(0.3),
+        (9.0, 0): {"config": {}, "diverged": "the loss is nan at step 3"},
+        # A point written before points wrote the main job's schema: its own "status".
+        (9.0, 1): {"status": "diverged", "error": "the loss is nan"},
     }
     points = []
-    for lr, seed, status in ((0.01, 0, "finished"), (0.01, 1, "finished"), (9.0, 0, "diverged")):
+    for (lr, seed), metrics in written.items():
         overrides = {"lr": lr, "seed": seed}
         point = sweep.Point(
             overrides, Config(**overrides), tmp_path / "s" / sweep.point_id(overrides)
         )
-        metrics = {"status": status, **(scores if status == "finished" else {})}
-        if seed == 1:
-            metrics["wordsim353_spearman"] = 0.3
         common.write_json(point.workdir / "metrics.json", metrics)
+        assert point.finished
         points.append(point)
     rows = sweep_summary.write(
         points, tmp_path / "s", "wordsim353_spearman", "s", "python -m experiments.sweep s"
     )
-    assert [row["point"] for row in rows] == ["lr=0.01,seed=1", "lr=0.01,seed=0", "lr=9.0,seed=0"]
+    assert [row["point"] for row in rows[:2]] == ["lr=0.01,seed=1", "lr=0.01,seed=0"]
+    assert [row["status"] for row in rows] == ["finished"] * 2 + ["diverged"] * 2
+    assert rows[0]["centers_per_second"] == 1e5 and rows[0]["final_loss"] == 0.4
     groups = sweep_summary.over_seeds(rows, ["lr", "seed"], "wordsim353_spearman")
     assert groups[0]["lr"] == 0.01 and groups[0]["n"] == 2
     assert groups[0]["wordsim353_spearman"] == pytest.approx((0.25, 0.0707107), rel=1e-5)
     readme = (tmp_path / "s" / "README.md").read_text()
-    assert "| 9 | 1 | nan ± nan |" in readme and "| diverged |" in readme
+    assert "| 9 | 2 | nan ± nan |" in readme and "| diverged |" in readme
 
 
 def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
@@ -207,7 +231,7 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
     summary = capsys.readouterr().out
     assert "\n# Sweep tiny_topic\n" in f"\n{summary}" and "| lr | status |" in summary
     written = json.loads((directory / "lr=0.01" / "metrics.json").read_text())
-    assert written["final_loss"] < 0.7 and written["wordsim353_spearman"] is None
+    assert written["final_loss"] < 0.7 and measures.of_run(written)["wordsim353_spearman"] is None
     assert not written["evaluation"]["wordsim353"]["scored"]
 
 
@@ -228,6 +252,6 @@ def test_a_point_killed_midway_resumes_from_its_checkpoint(define_sweep, tmp_pat
         sweep.main(args)
     monkeypatch.setattr(RunCheckpoints, "save", real_save)
     sweep.main(args)
-    (point,) = [p for p in (tmp_path / "one").rglob("metrics.json") if p.parent.name == "run"]
+    (point,) = (tmp_path / "one").rglob("metrics.json")
     record = json.loads(point.read_text())
     assert record["resumed_from_step"] == record["epochs"][0]["step"]

@@ -93,15 +93,14 @@ def write_results(
         run.metrics = metrics(run) if previous is None else previous
     if kept is None:
         _write(runs, workdir)
-        objective = objectives.REGISTRY[runs[0].config.objective].title
-        title = f"{runs[0].data.corpus.name} {objective}, {len(runs[0].history)} epochs"
-        records.plot_loss(runs[0].curve, runs[0].history, title, workdir / "loss.png")
+        _plot(runs[0], workdir)
     if evaluation is None:
         return
     before = [_without_timing(run.metrics) for run in runs]
     try:
         for run in runs:
-            run.metrics.update(evaluate(run, evaluation, len(runs) == 1))
+            if run.diverged is None:  # a diverged run's tables are not finite
+                run.metrics.update(evaluate(run, evaluation, len(runs) == 1))
     except (BenchmarkError, checkpoint.CheckpointError) as err:
         for run in runs:
             run.metrics["evaluation_error"] = str(err)
@@ -129,6 +128,19 @@ def _finished_before(runs: list[Run], workdir: Path) -> list[dict] | None:
 
 def _without_timing(values: dict[str, Any]) -> dict[str, Any]:
     return {key: value for key, value in values.items() if key != "evaluation_seconds"}
+
+
+def write_alone(run: Run, directory: Path) -> None:
+    """A run trained with others: its metrics.json and loss.png in ``directory``, as a run
+    trained alone writes them (a sweep's point)."""
+    records.write_json(directory / "metrics.json", run.metrics)
+    _plot(run, directory)
+
+
+def _plot(run: Run, directory: Path) -> None:
+    objective = objectives.REGISTRY[run.config.objective].title
+    title = f"{run.data.corpus.name} {objective}, {len(run.history)} epochs"
+    records.plot_loss(run.curve, run.history, title, directory / "loss.png")
 
 
 def _write(runs: list[Run], workdir: Path) -> None:
