@@ -93,6 +93,40 @@ def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_t
     assert capacities[0] == capacities[1] > 0
 
 
+def test_a_checkpoint_of_an_earlier_release_resumes(tmp_path, topic_text, monkeypatch):
+    """Progress saved with its epochs numbered from 1 and the packed capacity as a field of its
+    own (before the pair layout was one field) resumes: its epochs counted from 0, its capacity
+    kept, the run the uninterrupted one."""
+    real = checkpoint.save
+
+    def as_saved_before(manager, step, params, opt_state, progress, config, vocab):
+        progress["capacity"] = progress.pop("layout")["capacity"]
+        for run in progress["epochs"]:
+            for stats in run:
+                stats["epoch"] += 1
+        return real(manager, step, params, opt_state, progress, config, vocab)
+
+    monkeypatch.setattr(checkpoint, "save", as_saved_before)
+
+    class Killed(Exception):
+        pass
+
+    def killed(moment: Moment) -> None:  # after the first epoch's checkpoint
+        raise Killed
+
+    with pytest.raises(Killed):
+        train_topic(topic_text, tmp_path / "resumed", hooks=[Hook(killed, at_epoch_end=True)])
+    monkeypatch.setattr(checkpoint, "save", real)
+    resumed = train_topic(topic_text, tmp_path / "resumed")
+    straight = train_topic(topic_text, tmp_path / "straight")
+    assert resumed.resumed_from == resumed.history[0].step
+    assert [stats.epoch for stats in resumed.history] == [0, 1, 2]
+    assert [(s.epoch, s.loss, s.step) for s in resumed.history] == [
+        (s.epoch, s.loss, s.step) for s in straight.history
+    ]
+    assert leaves_equal(resumed.params, straight.params)
+
+
 def saved_progress(workdir):
     manager = checkpoint.open_manager(workdir / "checkpoints", read_only=True)
     return checkpoint.restore_latest(manager, {"progress": None})[1]["progress"]

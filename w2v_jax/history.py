@@ -19,6 +19,7 @@ class EpochStats:
     the part of the epoch this process trained)."""
 
     epoch: int
+    """Counted from 0, as the run's plan counts them (messages say ``epoch + 1``)."""
     loss: float
     seconds: float
     centers: int
@@ -78,7 +79,7 @@ class History:
         self._pairs += pairs
 
     def add(self, dispatch: Dispatch, epoch: int) -> None:
-        """Record a dispatch of ``epoch`` (1-based); raise FloatingPointError when every run's
+        """Record a dispatch of ``epoch``; raise FloatingPointError when every run's
         loss has stopped being finite."""
         self.loss_sum = self.loss_sum + dispatch.loss_sum
         self.num_examples = self.num_examples + dispatch.num_examples
@@ -88,7 +89,7 @@ class History:
             bad = np.flatnonzero(~np.isfinite(per_run[:, run]))
             if bad.size and self.diverged[run] is None:
                 self.diverged[run] = (
-                    f"non-finite loss {per_run[bad[0], run]} in epoch {epoch} "
+                    f"non-finite loss {per_run[bad[0], run]} in epoch {epoch + 1} "
                     f"at step {dispatch.first_step + int(bad[0]) + 1}"
                 )
         if all(self.diverged):
@@ -97,7 +98,7 @@ class History:
             )
 
     def end_epoch(self, epoch: int, step: int, wait_seconds: float) -> list[EpochStats]:
-        """Close ``epoch`` (1-based) at the global ``step``; ``wait_seconds`` is the stream's
+        """Close ``epoch`` at the global ``step``; ``wait_seconds`` is the stream's
         total so far. Returns each run's statistics."""
         seconds = time.perf_counter() - self._epoch_began
         losses = np.broadcast_to(self.mean_loss, (self.num_runs,))

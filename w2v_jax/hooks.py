@@ -34,7 +34,7 @@ class TrainingInterrupted(Exception):
 
     def __init__(self, epoch: int, step: int, saved: bool) -> None:
         super().__init__(
-            f"interrupted at epoch {epoch}, step {step}"
+            f"interrupted at epoch {epoch + 1}, step {step}"
             + ("" if saved else " (no workdir: nothing was saved)")
         )
         self.epoch, self.step, self.saved = epoch, step, saved
@@ -46,7 +46,8 @@ class Moment:
 
     step: int
     epoch: int
-    """1-based: the epoch of the dispatch that just ran."""
+    """The epoch of the dispatch that just ran, counted from 0 (as everywhere in the code and
+    the records; messages say ``epoch + 1``)."""
     epoch_end: bool
     dispatch: Dispatch
     state: TrainState
@@ -121,7 +122,7 @@ def built_in(
             else (f"{np.nanmin(losses):.3f}..{np.nanmax(losses):.3f} over {len(losses)} runs")
         )
         centers = float(np.max(moment.dispatch.num_examples)) / moment.dispatch.seconds
-        bar.set_description(f"epoch {moment.epoch}/{config.num_epochs}", refresh=False)
+        bar.set_description(f"epoch {moment.epoch + 1}/{config.num_epochs}", refresh=False)
         bar.set_postfix_str(f"loss {loss}, {centers:,.0f} centers/s")
         if moment.step == total:
             bar.close()
@@ -132,11 +133,11 @@ def built_in(
         stats = moment.stats[0]
         if len(moment.stats) == 1:
             say(
-                f"epoch {stats.epoch}/{config.num_epochs}: loss {stats.loss:.3f}, "
+                f"epoch {stats.epoch + 1}/{config.num_epochs}: loss {stats.loss:.3f}, "
                 f"{stats.centers_per_second:,.0f} centers/s, "
                 f"{stats.pairs_per_second:,.0f} pairs/s on {device}"
             )
-            if stats.epoch == 1 and stats.step >= NOT_LEARNING_STEPS and not_learning(stats.loss):
+            if stats.epoch == 0 and stats.step >= NOT_LEARNING_STEPS and not_learning(stats.loss):
                 warn(
                     f"the loss has not fallen in epoch 1 ({stats.loss:.3f}; untrained vectors "
                     f"score ln 2 = {math.log(2):.3f}): lr={program.config.lr:g} does not suit "

@@ -124,6 +124,12 @@ class RunCheckpoints:
             opt_state=opt_state,
         )
         progress = restored["progress"]
+        if "layout" not in progress:
+            # Saved before epochs were counted from 0 in the records (and the pair layout was a
+            # field of its own): its epochs' numbers from 1.
+            for run in progress["epochs"]:
+                for stats in run:
+                    stats["epoch"] -= 1
         return state, History.from_dict(progress), saved_layout(progress)
 
     def _check_compatible(self, saved: dict, total_steps: int) -> None:

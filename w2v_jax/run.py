@@ -239,7 +239,7 @@ def train(
         )
         # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
         if should_stop is not None and parallel.any_process(should_stop()):
-            raise TrainingInterrupted(configs[0].num_epochs, int(state.step), saver is not None)
+            raise TrainingInterrupted(configs[0].num_epochs - 1, int(state.step), saver is not None)
         runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
         if workdir is not None:
             report.write_results(runs, workdir, evaluation, main)
@@ -307,12 +307,12 @@ def _loop(
                     state, group.examples, group.order[done : done + num_steps]
                 )
                 step += num_steps
-                history.add(dispatch, group.epoch + 1)
+                history.add(dispatch, group.epoch)
                 stats = None
                 if step == epoch_end:
-                    stats = history.end_epoch(group.epoch + 1, step, stream.wait_seconds)
+                    stats = history.end_epoch(group.epoch, step, stream.wait_seconds)
                 moment = Moment(
-                    step, group.epoch + 1, stats is not None, dispatch, state, history, stats
+                    step, group.epoch, stats is not None, dispatch, state, history, stats
                 )
                 for hook in hooks:
                     if hook.due(moment):
