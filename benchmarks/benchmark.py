@@ -28,11 +28,14 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from experiments import flags
-from w2v_jax import batches, data, feed, loop, measures, objectives, run, shards
+from w2v_jax import data, feed, objectives, run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.evaluate import Embeddings, benchmark_path
+from w2v_jax.evaluation import measures
+from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path
+from w2v_jax.feed import batches, shards
 from w2v_jax.objectives.skipgram import sgns_loss
 from w2v_jax.tables import lookup
+from w2v_jax.train import loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

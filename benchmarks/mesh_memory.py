@@ -27,8 +27,9 @@ import numpy as np
 from benchmarks import harness
 from benchmarks.row_sparse_speed import random_pairs
 from experiments import flags
-from w2v_jax import data, loop, parallel
+from w2v_jax import data, parallel
 from w2v_jax.config import Config
+from w2v_jax.train import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

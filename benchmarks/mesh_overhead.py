@@ -27,9 +27,11 @@ import numpy as np
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax import feed, loop, parallel, run, shards
-from w2v_jax.group import group_order
+from w2v_jax import feed, parallel, run
+from w2v_jax.feed import shards
+from w2v_jax.feed.group import group_order
 from w2v_jax.presets import preset
+from w2v_jax.train import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

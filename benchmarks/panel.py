@@ -33,7 +33,7 @@ from pathlib import Path
 
 from benchmarks import harness, panel_corpora
 from experiments import flags
-from w2v_jax import measures
+from w2v_jax.evaluation import measures
 
 RUNS = harness.RUNS / "panel"
 MIN_COUNT = 5
@@ -89,7 +89,7 @@ def run_gensim(path: str, epochs: int, seed: int, sg: int = 1) -> dict:
     train_seconds = time.perf_counter() - start
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     start = time.perf_counter()
-    from w2v_jax.evaluate import Embeddings
+    from w2v_jax.evaluation.evaluate import Embeddings
 
     vectors = Embeddings(tuple(model.wv.index_to_key), model.wv.vectors)
     return {

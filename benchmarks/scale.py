@@ -34,8 +34,9 @@ import jax
 from benchmarks import harness, vectorised_speed
 from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
 from experiments import flags
-from w2v_jax import feed, measures, run
+from w2v_jax import feed, run
 from w2v_jax.config import CorpusConfig
+from w2v_jax.evaluation import measures
 from w2v_jax.presets import preset
 
 # Peak memory bandwidth, bytes per second, by jax's device_kind (the vendors' figures).

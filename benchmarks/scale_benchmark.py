@@ -31,7 +31,7 @@ from benchmarks import harness
 from experiments import flags, make_corpus
 from w2v_jax.config import CorpusConfig
 from w2v_jax.data.corpus import encode
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.presets import PRESETS, preset
 
 GROUPS = 20
@@ -89,7 +89,8 @@ def train_probe(
     """In a fresh process: train on a cached corpus for ``seconds`` (one epoch at most) and
     say when the first dispatch ended (since ``launched``), the peak RSS and the time waited
     for the stream."""
-    from w2v_jax import loop, run
+    from w2v_jax import run
+    from w2v_jax.train import loop
 
     config = preset(preset_name, num_epochs=1, min_freq=min_freq)
     prepared = run.prepare(config, CorpusConfig((corpus,)), cache_dir=cache)

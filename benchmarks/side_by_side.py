@@ -24,7 +24,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax import measures
+from w2v_jax.evaluation import measures
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
 
@@ -121,7 +121,7 @@ def run_gensim(epochs: int, seed: int, data_dir: str | None, repeats: int) -> di
     train_seconds = time.perf_counter() - start
     peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # before evaluating
     start = time.perf_counter()
-    from w2v_jax.evaluate import Embeddings
+    from w2v_jax.evaluation.evaluate import Embeddings
 
     scores = quality(Embeddings(tuple(model.wv.index_to_key), model.wv.vectors))
     return {

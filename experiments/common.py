@@ -18,17 +18,17 @@ from typing import Any
 
 from experiments.flags import ArgumentParser, at_least_one
 from w2v_jax import parallel, run
-from w2v_jax.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
-from w2v_jax.evaluate import BenchmarkError, benchmark_paths
+from w2v_jax.evaluation.evaluate import BenchmarkError, benchmark_paths
+from w2v_jax.evaluation.report import EvaluationError, unscored
 from w2v_jax.fields import choices, field_docs, field_types
-from w2v_jax.memory import NotEnoughMemory
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
-from w2v_jax.records import device_description, where_it_ran, write_json, write_text
-from w2v_jax.report import EvaluationError, unscored
-from w2v_jax.workdir import WorkdirError
+from w2v_jax.train.checkpoint import CheckpointError, drop_closed_loop_reports
+from w2v_jax.train.memory import NotEnoughMemory
+from w2v_jax.train.records import device_description, where_it_ran, write_json, write_text
+from w2v_jax.train.workdir import WorkdirError
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are

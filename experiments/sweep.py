@@ -36,9 +36,11 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
-from w2v_jax import checkpoint, records, report, run
+from w2v_jax import run
 from w2v_jax.config import Config, CorpusConfig
-from w2v_jax.report import Evaluation
+from w2v_jax.evaluation import report
+from w2v_jax.evaluation.report import Evaluation
+from w2v_jax.train import checkpoint, records
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 

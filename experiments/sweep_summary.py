@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no window
 import matplotlib.pyplot as plt
 
-from w2v_jax import measures
+from w2v_jax.evaluation import measures
 
 if TYPE_CHECKING:
     from experiments.sweep import Point

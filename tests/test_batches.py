@@ -15,9 +15,11 @@ from tests.helpers import (
     topic_corpus,
 )
 from tests.tolerances import reordered_sums_tol
-from w2v_jax import batches, data, loop, objectives, step
+from w2v_jax import data, objectives
+from w2v_jax.feed import batches
 from w2v_jax.rows import NOISE_FOR, RowLayout
 from w2v_jax.run import train
+from w2v_jax.train import loop, step
 
 VOCAB = 30
 NOISE_TABLE = data.noise.AliasTable.build(data.noise.noise_distribution(np.arange(VOCAB) + 1.0))

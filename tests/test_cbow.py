@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import fresh_state, smoke_config
-from w2v_jax import batches, presets
+from w2v_jax import presets
 from w2v_jax.config import Config
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.feed import batches
 from w2v_jax.objectives import CBOW, table_loss
 from w2v_jax.run import train
 

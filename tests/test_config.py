@@ -4,9 +4,9 @@ import math
 import pytest
 
 from tests.helpers import smoke_config
-from w2v_jax import optim
 from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config
 from w2v_jax.presets import preset
+from w2v_jax.train import optim
 
 
 def test_defaults_are_the_books():
@@ -128,7 +128,8 @@ def test_the_public_api_is_the_modules_own_names_and_loads_no_jax_for_the_data_s
     import sys
 
     import w2v_jax
-    from w2v_jax import config, evaluate, presets, report, run
+    from w2v_jax import config, presets, run
+    from w2v_jax.evaluation import evaluate, report
 
     assert w2v_jax.train is run.train and w2v_jax.prepare is run.prepare
     assert w2v_jax.Run is run.Run and w2v_jax.Embeddings is evaluate.Embeddings

@@ -1,4 +1,4 @@
-"""Examples drawn on the device (w2v_jax.draws) against the book's numpy stage, the reference:
+"""Examples drawn on the device (w2v_jax.feed.draws) against the book's numpy stage, the reference:
 the same rows given the same subsampling and windows, and the same distributions where the
 random streams differ (keep rates, windows, noise words)."""
 
@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from tests.helpers import encode_text, topic_config
-from w2v_jax import data, device_feed, draws, parallel
+from w2v_jax import data, parallel
 from w2v_jax.data.examples import draw_examples, keep_probabilities
 from w2v_jax.data.noise import noise_distribution
 from w2v_jax.data.vocab import Corpus
+from w2v_jax.feed import device, draws
 
 
 def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
@@ -29,7 +30,7 @@ def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
 def device_dataset(text, t=1e-3, formula="book", min_freq=3, block_tokens=20_000, seed=0):
     vocab, corpus = encode_text(text, min_freq)
     return data.blocks.build_dataset(
-        vocab, corpus, t, seed, formula, block_tokens, count_on_device=device_feed.count_on_device
+        vocab, corpus, t, seed, formula, block_tokens, count_on_device=device.count_on_device
     )
 
 
@@ -40,7 +41,7 @@ def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: i
     """Block ``block`` expanded alone on the default device, and every row of it drawn."""
     placement = parallel.Placement.single()
     dataset.count(range(subsample_draw + 1))
-    drawer = device_feed.DeviceDrawer(
+    drawer = device.DeviceDrawer(
         config.replace(num_epochs=subsample_draw + 1, subsample_each_epoch=True),
         dataset,
         placement,
@@ -70,7 +71,7 @@ def device_keep(dataset, block: int, subsample_draw: int = 0) -> np.ndarray:
         length,
         block,
         subsample_draw,
-        device_feed.keep_probabilities(dataset),
+        device.keep_probabilities(dataset),
         dataset.seed,
     )
     return np.asarray(keep)[:length]

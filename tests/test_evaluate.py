@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from w2v_jax.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path
-from w2v_jax.explore import probe_words
+from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path
+from w2v_jax.evaluation.explore import probe_words
 
 gensim_models = pytest.importorskip("gensim.models")
 pytestmark = pytest.mark.slow  # all of it reads the checkpoint of a real PTB run
@@ -135,7 +135,7 @@ def test_probe_words_are_frequent_content_words():
 def test_the_analogies_are_scored_in_bounded_memory(trained, monkeypatch):
     """Scored a few questions at a time (the scores of every word for each), the same result
     as in blocks of thousands: a run's peak memory is its training's, not its evaluation's."""
-    from w2v_jax import evaluate
+    from w2v_jax.evaluation import evaluate
 
     whole = trained.evaluate_analogies()
     monkeypatch.setattr(evaluate, "_SCORES_BYTES", 3 * 4 * len(trained))  # 3 questions a time

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, prepare_text, topic_config, topic_corpus
-from w2v_jax import explore
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation import explore
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import train
 
 NOTEBOOK = REPO / "experiments" / "explore.ipynb"

@@ -18,8 +18,9 @@ from tests.helpers import (
     topic_config,
     topic_corpus,
 )
-from w2v_jax import data, loop, objectives, optim, step
+from w2v_jax import data, objectives
 from w2v_jax.config import Optimizer
+from w2v_jax.train import loop, optim, step
 
 OPTIMIZERS = typing.get_args(Optimizer)
 

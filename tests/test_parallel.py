@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, smoke_config, topic_corpus
-from w2v_jax import loop, parallel
+from w2v_jax import parallel
 from w2v_jax.config import Config
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.train import loop
 
 TABLES = ("center", "context")
 # Meshes that split the batch sum the loss's gradient in another order than one device: the

@@ -13,8 +13,8 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import data, feed
-from w2v_jax.evaluate import Embeddings
-from w2v_jax.group import group_order
+from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.feed.group import group_order
 from w2v_jax.run import train
 
 # About 12 blocks of 1,000 tokens in groups of 3: 4 groups an epoch.

@@ -8,7 +8,7 @@ import gzip
 import pytest
 
 from experiments import make_corpus, train
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation.evaluate import Embeddings
 
 GROUPS = 10
 

@@ -12,7 +12,7 @@ import pytest
 
 from experiments import vectors
 from tests.helpers import REPO, prepare_text, topic_config, topic_corpus
-from w2v_jax.evaluate import Embeddings
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.objectives import TABLES
 from w2v_jax.run import train
 

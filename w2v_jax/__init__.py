@@ -6,7 +6,7 @@ and its encoding worker processes never load JAX)::
     from w2v_jax import Config, CorpusConfig, preset, prepare, train, Run, Embeddings
 
 ``train(config, corpus, workdir)`` is the one run every entry point calls (``w2v_jax.run``);
-``Embeddings`` reads a workdir's vectors (``w2v_jax.evaluate``).
+``Embeddings`` reads a workdir's vectors (``w2v_jax.evaluation.evaluate``).
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ _API = {
     "prepare": "w2v_jax.run",
     "train": "w2v_jax.run",
     "Run": "w2v_jax.run",
-    "Evaluation": "w2v_jax.report",
-    "Embeddings": "w2v_jax.evaluate",
+    "Evaluation": "w2v_jax.evaluation.report",
+    "Embeddings": "w2v_jax.evaluation.evaluate",
 }
 __all__ = sorted(_API)
 

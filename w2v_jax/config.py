@@ -62,13 +62,13 @@ class Config:
     embed_size: int = 100
     """Dimension d of both embedding tables."""
     lr: float | None = _role(None, PER_RUN)
-    """Learning rate; None: the optimiser's own default (w2v_jax.optim.REGISTRY), 0.01 for
+    """Learning rate; None: the optimiser's own default (w2v_jax.train.optim.REGISTRY), 0.01 for
     Adam, the book's MXNet value (its PyTorch code uses 0.002). Each optimiser's rate has its
     own scale (see docs/optimisers.md), so a rate is only meaningful with its
     optimiser."""
     optimizer: Optimizer = "adam"
     """"adam" (the book's): optax's, applied densely to both tables. Row-sparse, updating only
-    the rows a batch touches (w2v_jax.optim): "sparse_sgd", SGD with its rate decaying
+    the rows a batch touches (w2v_jax.train.optim): "sparse_sgd", SGD with its rate decaying
     linearly to lr * 1e-4 over the run, as word2vec's (with lr_schedule="constant", the update
     of dense SGD, which it replaced);
     "rowwise_adagrad", Adagrad with one accumulator per row; "lazy_adam", Adam whose moments
@@ -144,7 +144,7 @@ class Config:
     corpus of at most group_blocks blocks is one group: a full shuffle."""
     layout: Layout = _role("auto", EXECUTION)
     """How a batch's rows reach the step: "padded", the book's [batch, L] rows as they are, or
-    "packed", their live slots end to end (w2v_jax.batches), skipping the padding. The same
+    "packed", their live slots end to end (w2v_jax.feed.batches), skipping the padding. The same
     loss (only the order of float additions differs). "auto": packed on a CPU, where skipping
     the padding halves the book's step, padded on an accelerator, where the packed layout's
     per-pair gathers cost more than the padding they skip (docs/performance.md: On a GPU)."""

@@ -1,6 +1,6 @@
 """What a row of examples holds for one center, as its objective lays it out: the book's padded
 row (``w2v_jax.data.examples.Examples``), drawn on the host or on the device
-(``w2v_jax.draws``). No JAX here: the numpy stage reads it.
+(``w2v_jax.feed.draws``). No JAX here: the numpy stage reads it.
 
 A row holds the center's context words left to right, then its noise words, then 0s up to
 ``max_len``. Skip-gram draws ``noise_each`` noise words for each context word, none equal to

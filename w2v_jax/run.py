@@ -25,23 +25,26 @@ from typing import Any
 
 import jax
 
-from w2v_jax import device_feed, feed, memory, parallel, presets, report
-from w2v_jax import hooks as hooks_module
-from w2v_jax import workdir as workdir_module
+from w2v_jax import feed, parallel, presets
 from w2v_jax.config import Config, CorpusConfig, groups_trainable_together
 from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
-from w2v_jax.evaluate import Embeddings
-from w2v_jax.group import counted
-from w2v_jax.history import EpochStats, History
-from w2v_jax.hooks import Hook, Moment, TrainingInterrupted, itstime, say
-from w2v_jax.loop import Program
+from w2v_jax.evaluation import report
+from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.evaluation.report import Evaluation
+from w2v_jax.feed import device
+from w2v_jax.feed.group import counted
 from w2v_jax.objectives import vectors_of
-from w2v_jax.report import Evaluation
-from w2v_jax.resume import RunCheckpoints
-from w2v_jax.step import TrainState
+from w2v_jax.train import hooks as hooks_module
+from w2v_jax.train import memory
+from w2v_jax.train import workdir as workdir_module
+from w2v_jax.train.history import EpochStats, History
+from w2v_jax.train.hooks import Hook, Moment, TrainingInterrupted, itstime, say
+from w2v_jax.train.loop import Program
+from w2v_jax.train.resume import RunCheckpoints
+from w2v_jax.train.step import TrainState
 
 logger = logging.getLogger("w2v_jax")
 
@@ -106,7 +109,7 @@ def prepare(
     for note in encoded.notes:
         logger.warning(note)
     num_blocks = len(blocks.block_bounds(encoded.corpus.offsets, config.block_tokens)) - 1
-    on_device = device_feed.drawn_on(config, num_blocks) == "device"
+    on_device = device.drawn_on(config, num_blocks) == "device"
     dataset = blocks.build_dataset(
         encoded.vocab,
         encoded.corpus,
@@ -114,7 +117,7 @@ def prepare(
         config.seed,
         config.subsample,
         config.block_tokens,
-        device_feed.count_on_device if on_device else None,
+        device.count_on_device if on_device else None,
     )
     examples = None if on_device else feed.first_examples(config, dataset)
     return Data(corpus, encoded, dataset, examples, time.perf_counter() - start)

@@ -55,7 +55,7 @@ class Dataset:
     seed: int
     counter: Counter
     """Counts the centers of blocks: ``count_on_host`` (the examples drawn here, by
-    ``group_examples``) or the device's (drawn there, by ``w2v_jax.draws``)."""
+    ``group_examples``) or the device's (drawn there, by ``w2v_jax.feed.draws``)."""
     drawn_on: str = "host"
     """Where the examples are drawn: "host" or "device"."""
     _centers: dict[int, np.ndarray] = dataclasses.field(default_factory=dict, repr=False)
@@ -154,7 +154,7 @@ def block_bounds(offsets: np.ndarray, block_tokens: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class Slots:
-    """Blocks as the device takes them (``w2v_jax.draws``): each block's token ids as encoded
+    """Blocks as the device takes them (``w2v_jax.feed.draws``): each block's token ids as encoded
     and its sentence offsets, padded to the largest block's, so that every group has one
     shape."""
 

@@ -1,7 +1,7 @@
 """What every objective's loss shares: the book's masked sigmoid BCE (the reference), the
 weight of a row's slots, and logits of per-row vectors against per-pair or shared rows.
 
-A batch reaches an objective as pairs (``w2v_jax.batches``): each pair one slot of a row, with
+A batch reaches an objective as pairs (``w2v_jax.feed.batches``): each pair one slot of a row, with
 the row it belongs to (``owner``; None for the padded layout's whole rows of equal length),
 ``labels`` (the row's context slots), ``mask`` (live), and per row ``num_contexts`` and
 ``num_live``. Rows may carry a run axis before the embedding axis (several runs trained

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from w2v_jax.evaluate import Embeddings, benchmark_path, read_analogies
+from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path, read_analogies
 
 STOP_WORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been

@@ -11,9 +11,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, data, parallel
+from w2v_jax import data, parallel
 from w2v_jax.config import Config
-from w2v_jax.shards import ShardLayout
+from w2v_jax.feed import batches
+from w2v_jax.feed.shards import ShardLayout
 
 
 def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.ndarray | jax.Array:

@@ -16,8 +16,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import batches, data, draws, optim, parallel, step
+from w2v_jax import data, parallel
 from w2v_jax.config import Config
+from w2v_jax.feed import batches, draws
+from w2v_jax.train import optim, step
 
 PADDED = batches.Padded()
 
@@ -33,7 +35,7 @@ def make_chunk_runner(
 
     ``run(state, examples, order, num_steps) -> (state, loss_sums, num_examples)``: ``examples``
     is a dict of device arrays with one row per center plus a padding row (see
-    ``w2v_jax.batches``), ``order`` int32 [steps, batch] picks each step's rows, and only the
+    ``w2v_jax.feed.batches``), ``order`` int32 [steps, batch] picks each step's rows, and only the
     first ``num_steps`` steps run. The trip count is a traced value, so the short last dispatch
     of an epoch reuses the same program; a loop with a dynamic count (rather than a scan with a
     skip branch) spares a copy of the state per step. With ``num_runs``, ``step_fn`` trains

@@ -1,7 +1,7 @@
 """A stream's groups drawn on the device: where a run draws its examples, the count of each
 block's centers as the device subsamples it (the run's plan needs them), and ``DeviceDrawer``,
 which sends a group's blocks as slots of token ids and expands them there with the programs
-of ``w2v_jax.draws``. ``feed.StreamedGroups`` uses it."""
+of ``w2v_jax.feed.draws``. ``feed.StreamedGroups`` uses it."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ import time
 import jax
 import numpy as np
 
-from w2v_jax import data, draws, parallel
+from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.data.blocks import Dataset, Slots, block_slots, slot_shape
+from w2v_jax.feed import draws
 
 
 def drawn_on(config: Config, num_blocks: int) -> str:

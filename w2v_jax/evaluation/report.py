@@ -11,9 +11,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from w2v_jax import checkpoint, objectives, records
-from w2v_jax.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
-from w2v_jax.explore import probe_words
+from w2v_jax import objectives
+from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
+from w2v_jax.evaluation.explore import probe_words
+from w2v_jax.train import checkpoint, records
 
 if TYPE_CHECKING:
     from w2v_jax.run import Run

@@ -9,7 +9,7 @@ that keep at least 2) and draws each center's window, so that a row is a handful
 where its center sits in the kept tokens, how many contexts it has on its left and in all,
 and its live slots. ``batch_rows`` runs in every step: it gathers the batch's contexts from the kept
 tokens and draws their noise words as the objective lays them out (``w2v_jax.rows``; drawn by
-``data.noise``'s device sampler), giving the book's padded rows for ``w2v_jax.batches``.
+``data.noise``'s device sampler), giving the book's padded rows for ``w2v_jax.feed.batches``.
 
 Every draw comes from a key folded with (seed, stream, draw epoch, block), and a row's noise
 words from its block's key folded with its place in the block: a row is the same wherever and

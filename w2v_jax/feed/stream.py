@@ -6,7 +6,7 @@ of stream that says: a corpus of one group (PTB) is a ``KeptGroup``, drawn on th
 book's numpy stage (``data.blocks.draw_group``) and kept on the device for the epochs that share
 their draws (all of them in the book's configuration); a larger corpus is ``StreamedGroups``,
 each group's blocks sent as token ids a group ahead of the device, from a thread of its own, so
-that memory holds a group or two, never the epoch, and drawn there (``device_feed``; a group
+that memory holds a group or two, never the epoch, and drawn there (``feed.device``; a group
 dealt to the mesh's data axis block by block, ``ShardLayout``, each process sending its own
 blocks). A group's rows are shuffled within it on the host or the device (``group.group_order``),
 then cut into batches, the last one filled with padding rows. Every draw is seeded by (seed,
@@ -28,9 +28,9 @@ import numpy as np
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.data.blocks import RunPlan, block_slots, draw_group
-from w2v_jax.device_feed import DeviceDrawer
-from w2v_jax.group import Group, device_order, group_order
-from w2v_jax.shards import ShardLayout, to_device
+from w2v_jax.feed.device import DeviceDrawer
+from w2v_jax.feed.group import Group, device_order, group_order
+from w2v_jax.feed.shards import ShardLayout, to_device
 
 
 def open_stream(
@@ -283,7 +283,7 @@ class KeptGroup(Stream):
 class StreamedGroups(Stream):
     """A corpus larger than a group: each group's blocks sent as token ids a group ahead of
     the device, from a thread of its own, so that memory holds a group or two, never the
-    epoch; the device draws their examples (``device_feed``). On a mesh, a group's blocks are
+    epoch; the device draws their examples (``feed.device``). On a mesh, a group's blocks are
     dealt to the data axis (``ShardLayout``): each process sends only the blocks of its own
     devices' shards, and each step gathers its share of a batch's rows from whichever shards
     hold them (XLA adds the collective), so that a run's batches are the same on any mesh and
