@@ -14,7 +14,6 @@ import numpy as np
 
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
-from w2v_jax.evaluation.evaluate import nearest_neighbours
 from w2v_jax.run import Data, prepare, train
 from w2v_jax.train import optim, step
 
@@ -147,3 +146,24 @@ def encode_text(text: str, min_freq: int) -> tuple:
     offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
     counts = np.bincount(ids, minlength=len(tokens)).astype(np.int64)
     return Vocab(tokens, counts), Corpus(ids, offsets)
+
+
+# The book's get_similar_tokens, the reference the tests hold runs' neighbours to.
+def cosine_similarities(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """Cosine of ``query`` [d] with every row of ``vectors`` [V, d] -> [V].
+
+    The book's formula: W x / sqrt(|W|^2 |x|^2 + 1e-9), so a zero row gives 0, not NaN.
+    """
+    dots = vectors @ query
+    norms = np.sum(vectors * vectors, axis=1) * np.sum(query * query)
+    return dots / np.sqrt(norms + 1e-9)
+
+
+def nearest_neighbours(vectors: np.ndarray, query_index: int, k: int) -> list[tuple[int, float]]:
+    """The ``k`` rows most cosine-similar to row ``query_index``, itself excluded, best first;
+    ``vectors`` may be any array (numpy, JAX)."""
+    vectors = np.asarray(vectors, np.float32)
+    cosines = cosine_similarities(vectors, vectors[query_index])
+    cosines[query_index] = -np.inf
+    best = np.argsort(-cosines, kind="stable")[:k]
+    return [(int(i), float(cosines[i])) for i in best]

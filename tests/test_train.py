@@ -9,6 +9,7 @@ import pytest
 from tests.helpers import (
     assert_finds_partners,
     fresh_state,
+    nearest_neighbours,
     prepare_text,
     random_batch,
     smoke_config,
@@ -17,7 +18,6 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import data
-from w2v_jax.evaluation.evaluate import nearest_neighbours
 from w2v_jax.feed import shards
 from w2v_jax.objectives import SkipGram, table_loss
 from w2v_jax.objectives.common import masked_sigmoid_bce

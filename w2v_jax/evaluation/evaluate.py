@@ -48,26 +48,6 @@ class BenchmarkError(ValueError):
 # shape would cost more than the arithmetic (measured in results/benchmark/README.md).
 
 
-def cosine_similarities(vectors: np.ndarray, query: np.ndarray) -> np.ndarray:
-    """Cosine of ``query`` [d] with every row of ``vectors`` [V, d] -> [V].
-
-    The book's formula: W x / sqrt(|W|^2 |x|^2 + 1e-9), so a zero row gives 0, not NaN.
-    """
-    dots = vectors @ query
-    norms = np.sum(vectors * vectors, axis=1) * np.sum(query * query)
-    return dots / np.sqrt(norms + 1e-9)
-
-
-def nearest_neighbours(vectors: np.ndarray, query_index: int, k: int) -> list[tuple[int, float]]:
-    """The ``k`` rows most cosine-similar to row ``query_index``, itself excluded, best first;
-    ``vectors`` may be any array (numpy, JAX)."""
-    vectors = np.asarray(vectors, np.float32)
-    cosines = cosine_similarities(vectors, vectors[query_index])
-    cosines[query_index] = -np.inf
-    best = np.argsort(-cosines, kind="stable")[:k]
-    return [(int(i), float(cosines[i])) for i in best]
-
-
 _SCORES_BYTES = 32 << 20
 """The analogies' scores held at once: a run's peak memory is its training's, not this."""
 
