@@ -13,6 +13,7 @@ from tests.helpers import text_corpus, topic_corpus
 from w2v_jax.config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.train.checkpoint import CheckpointError
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
@@ -150,6 +151,10 @@ def test_killed_sweep_reruns_only_unfinished_points(
         # Each point opens as a run trained alone would (trained with others, or not).
         scores = Embeddings.from_checkpoint(point).evaluate_benchmarks()
         assert scores["wordsim353"]["spearman"] == pytest.approx(measured["wordsim353_spearman"])
+    for group in (directory / "groups").glob("*") if vectorise else ():
+        # A group's checkpoints (one of two points, then one of the point left) are not a run's.
+        with pytest.raises(CheckpointError, match="runs trained together: open a run's own"):
+            Embeddings.from_checkpoint(group)
     spearman = [row["wordsim353_spearman"] for row in rows]
     assert spearman == sorted(spearman, reverse=True)
     readme = (directory / "README.md").read_text()

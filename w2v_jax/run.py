@@ -231,7 +231,9 @@ def train(
         if workdir is not None:
             if main:
                 workdir_module.ensure_room(workdir, RunCheckpoints.bytes_of(state))
-            saver = RunCheckpoints(workdir, program.configs, data.corpus, data.vocab, restart)
+            saver = RunCheckpoints(
+                workdir, program.configs, data.corpus, data.vocab, restart, stacked
+            )
 
         def all_hooks() -> list[Hook]:  # made once resumed: the progress bar starts there
             built_in = hooks_module.built_in(program, stream, saver, progress and main, should_stop)
@@ -245,7 +247,7 @@ def train(
             raise TrainingInterrupted(configs[0].num_epochs - 1, int(state.step), saver is not None)
         runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
         if workdir is not None:
-            report.write_results(runs, workdir, evaluation, main)
+            report.write_results(runs, workdir, evaluation, main, alone=not stacked)
     return runs if stacked else runs[0]
 
 

@@ -94,6 +94,11 @@ class Embeddings:
         targets = {"params": None, "vocab": None, "config": None}
         _, restored = checkpoint.restore_latest(manager, targets, step)
         params, tokens = restored["params"], tuple(restored["vocab"]["tokens"])
+        if "runs" in restored["config"]:
+            raise checkpoint.CheckpointError(
+                f"{directory} holds the checkpoints of {len(restored['config']['runs'])} runs "
+                f"trained together: open a run's own workdir (a sweep writes each point's)"
+            )
         objective = restored["config"].get("objective", "skipgram")
         # A run on a mesh saves its tables with padding rows after the vocabulary.
         return cls(tokens, vectors_of(params, table, objective, len(tokens)))

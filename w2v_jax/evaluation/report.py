@@ -80,20 +80,22 @@ def corpus_record(run: Run) -> dict[str, Any]:
 
 
 def write_results(
-    runs: list[Run], workdir: Path, evaluation: Evaluation | None, main: bool
+    runs: list[Run], workdir: Path, evaluation: Evaluation | None, main: bool, alone: bool
 ) -> None:
-    """``metrics.json`` and ``loss.png`` of one run, or of runs trained together (one entry
-    each under "runs"), then the evaluation, written again with it; each run's ``metrics``
-    holds what was written. Process 0 writes; the others join its checkpoint read."""
+    """``metrics.json`` and ``loss.png`` of a run trained ``alone``, or of runs trained
+    together (one entry each under "runs", even for one), then the evaluation, written again
+    with it: a run alone's vectors read back from its final checkpoint, runs trained together's
+    from the tables they hold. Each run's ``metrics`` holds what was written. Process 0
+    writes; the others join its checkpoint read."""
     if not main:
-        if evaluation is not None and len(runs) == 1:
+        if evaluation is not None and alone:
             Embeddings.from_checkpoint(workdir)  # Orbax synchronises the processes opening it
         return
-    kept = _finished_before(runs, workdir)
+    kept = _finished_before(runs, workdir, alone)
     for run, previous in zip(runs, kept or [None] * len(runs)):
         run.metrics = metrics(run) if previous is None else previous
     if kept is None:
-        _write(runs, workdir)
+        _write(runs, workdir, alone)
         _plot(runs[0], workdir)
     if evaluation is None:
         return
@@ -101,27 +103,27 @@ def write_results(
     try:
         for run in runs:
             if run.diverged is None:  # a diverged run's tables are not finite
-                run.metrics.update(evaluate(run, evaluation, len(runs) == 1))
+                run.metrics.update(evaluate(run, evaluation, alone))
     except (BenchmarkError, checkpoint.CheckpointError) as err:
         for run in runs:
             run.metrics["evaluation_error"] = str(err)
-        _write(runs, workdir)
+        _write(runs, workdir, alone)
         raise EvaluationError(
             f"evaluation failed: {err} (the run's checkpoint, metrics.json and loss.png are "
             f"in {workdir})"
         ) from None
     if kept is None or before != [_without_timing(run.metrics) for run in runs]:
-        _write(runs, workdir)
+        _write(runs, workdir, alone)
 
 
-def _finished_before(runs: list[Run], workdir: Path) -> list[dict] | None:
+def _finished_before(runs: list[Run], workdir: Path, alone: bool) -> list[dict] | None:
     """The metrics.json of a run that was finished already (this call trained nothing), one
     entry per run: kept as it was, its timings those of the training; None otherwise."""
     if any(run.resumed_from != int(run.state.step) for run in runs):
         return None
     try:
         values = json.loads((workdir / "metrics.json").read_text())
-        kept = [values] if len(runs) == 1 else values["runs"]
+        kept = [values] if alone else values["runs"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return kept if len(kept) == len(runs) else None
@@ -144,8 +146,8 @@ def _plot(run: Run, directory: Path) -> None:
     records.plot_loss(run.curve, run.history, title, directory / "loss.png")
 
 
-def _write(runs: list[Run], workdir: Path) -> None:
-    values = runs[0].metrics if len(runs) == 1 else {"runs": [run.metrics for run in runs]}
+def _write(runs: list[Run], workdir: Path, alone: bool) -> None:
+    values = runs[0].metrics if alone else {"runs": [run.metrics for run in runs]}
     records.write_json(workdir / "metrics.json", values)
 
 

@@ -32,7 +32,8 @@ logger = logging.getLogger("w2v_jax")
 
 
 class RunCheckpoints:
-    """Checkpoints of one run, or of runs trained together; ``restart`` deletes them first."""
+    """Checkpoints of one run, or of runs trained together (``stacked``: a state with a run
+    axis, even of one run); ``restart`` deletes them first."""
 
     def __init__(
         self,
@@ -41,8 +42,9 @@ class RunCheckpoints:
         corpus: CorpusConfig,
         vocab: Vocab,
         restart: bool = False,
+        stacked: bool = False,
     ) -> None:
-        self.configs, self.corpus, self.vocab = configs, corpus, vocab
+        self.configs, self.corpus, self.vocab, self.stacked = configs, corpus, vocab, stacked
         self.directory = Path(workdir).absolute() / "checkpoints"
         self.damaged = self.directory.parent / "damaged"
         try:
@@ -79,7 +81,7 @@ class RunCheckpoints:
         before it, which finished behind) is a CheckpointError in one line."""
         start = time.perf_counter()
         runs = [config.to_dict() for config in self.configs]
-        config = runs[0] if len(runs) == 1 else {"runs": runs}
+        config = {"runs": runs} if self.stacked else runs[0]
         try:
             checkpoint.save(
                 self.manager,
