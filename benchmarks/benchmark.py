@@ -35,7 +35,7 @@ from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path
 from w2v_jax.feed import batches, shards
 from w2v_jax.objectives.skipgram import sgns_loss
 from w2v_jax.tables import lookup
-from w2v_jax.train import loop
+from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

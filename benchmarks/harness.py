@@ -89,7 +89,7 @@ def table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
 def header(module: str, argv: list[str] | None) -> dict[str, Any]:
     """What every results file starts with: the command as run, the device, the machine and
     the library versions."""
-    from w2v_jax.train.records import where_it_ran  # JAX: not in a gensim process's imports
+    from w2v_jax.training.records import where_it_ran  # JAX: not in a gensim process's imports
 
     args = sys.argv[1:] if argv is None else argv
     return {**where_it_ran(), "command": f"python -m {module} {shlex.join(args)}".rstrip()}
@@ -97,7 +97,7 @@ def header(module: str, argv: list[str] | None) -> dict[str, Any]:
 
 def write_results(out: Path, name: str, results: dict, report: str) -> None:
     """``out/<name>.json`` and ``out/README.md``, each written whole or not at all."""
-    from w2v_jax.train.records import write_json, write_text
+    from w2v_jax.training.records import write_json, write_text
 
     write_json(out / f"{name}.json", results)
     write_text(out / "README.md", report)

@@ -29,7 +29,7 @@ from benchmarks.row_sparse_speed import random_pairs
 from experiments import flags
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
-from w2v_jax.train import loop
+from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

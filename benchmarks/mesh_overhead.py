@@ -31,7 +31,7 @@ from w2v_jax import feed, parallel, run
 from w2v_jax.feed import shards
 from w2v_jax.feed.group import group_order
 from w2v_jax.presets import preset
-from w2v_jax.train import loop
+from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

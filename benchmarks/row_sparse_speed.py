@@ -24,7 +24,7 @@ from benchmarks import harness
 from experiments import flags
 from w2v_jax.config import Config
 from w2v_jax.feed import batches
-from w2v_jax.train import optim, step
+from w2v_jax.training import optim, step
 
 OPTIMIZERS = {"adam": 0.002, "sparse_sgd": 1000.0, "rowwise_adagrad": 1.0, "lazy_adam": 0.002}
 

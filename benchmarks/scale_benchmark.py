@@ -90,7 +90,7 @@ def train_probe(
     say when the first dispatch ended (since ``launched``), the peak RSS and the time waited
     for the stream."""
     from w2v_jax import run
-    from w2v_jax.train import loop
+    from w2v_jax.training import loop
 
     config = preset(preset_name, num_epochs=1, min_freq=min_freq)
     prepared = run.prepare(config, CorpusConfig((corpus,)), cache_dir=cache)

@@ -20,8 +20,8 @@ from benchmarks import harness
 from experiments import flags
 from w2v_jax import run
 from w2v_jax.presets import PRESETS, preset
-from w2v_jax.train import optim
-from w2v_jax.train.records import write_json, write_text
+from w2v_jax.training import optim
+from w2v_jax.training.records import write_json, write_text
 
 # Multiples of the preset's learning rate (the book's 0.01: 0.001 to 0.015).
 LR_FACTORS = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)

@@ -25,10 +25,10 @@ from w2v_jax.evaluation.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.evaluation.report import EvaluationError, unscored
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
-from w2v_jax.train.checkpoint import CheckpointError, drop_closed_loop_reports
-from w2v_jax.train.memory import NotEnoughMemory
-from w2v_jax.train.records import device_description, where_it_ran, write_json, write_text
-from w2v_jax.train.workdir import WorkdirError
+from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_reports
+from w2v_jax.training.memory import NotEnoughMemory
+from w2v_jax.training.records import device_description, where_it_ran, write_json, write_text
+from w2v_jax.training.workdir import WorkdirError
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are

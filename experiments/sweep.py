@@ -40,7 +40,7 @@ from w2v_jax import run
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.evaluation import report
 from w2v_jax.evaluation.report import Evaluation
-from w2v_jax.train import checkpoint, records
+from w2v_jax.training import checkpoint, records
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 

@@ -22,8 +22,8 @@ from experiments import common, flags
 from w2v_jax.evaluation import report
 from w2v_jax.evaluation.evaluate import BenchmarkError, Embeddings
 from w2v_jax.objectives import TABLES
-from w2v_jax.train.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
-from w2v_jax.train.workdir import WorkdirError
+from w2v_jax.training.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
+from w2v_jax.training.workdir import WorkdirError
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

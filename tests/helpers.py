@@ -15,7 +15,7 @@ import numpy as np
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
 from w2v_jax.run import Data, prepare, train
-from w2v_jax.train import optim, step
+from w2v_jax.training import optim, step
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -20,7 +20,7 @@ import numpy as np
 from tests.helpers import prepare_text, smoke_config, topic_config, topic_corpus
 from w2v_jax import parallel
 from w2v_jax.run import train
-from w2v_jax.train import optim, step
+from w2v_jax.training import optim, step
 
 MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
 # Runs: name -> config overrides. Every optimiser family on every mesh would be slow; these

@@ -19,7 +19,7 @@ from w2v_jax import data, objectives
 from w2v_jax.feed import batches
 from w2v_jax.rows import NOISE_FOR, RowLayout
 from w2v_jax.run import train
-from w2v_jax.train import loop, step
+from w2v_jax.training import loop, step
 
 VOCAB = 30
 NOISE_TABLE = data.noise.AliasTable.build(data.noise.noise_distribution(np.arange(VOCAB) + 1.0))

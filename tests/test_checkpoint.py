@@ -21,7 +21,7 @@ from tests.helpers import (
 from w2v_jax import feed
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
-from w2v_jax.train import checkpoint, step
+from w2v_jax.training import checkpoint, step
 
 
 @pytest.fixture(scope="module")
@@ -228,7 +228,7 @@ def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(
     reach asyncio's logger when collected; those, and only those, are dropped."""
     import logging
 
-    from w2v_jax.train.checkpoint import drop_closed_loop_reports
+    from w2v_jax.training.checkpoint import drop_closed_loop_reports
 
     drop_closed_loop_reports()
     asyncio_logger = logging.getLogger("asyncio")
@@ -247,7 +247,7 @@ def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(
 def test_a_checksum_sees_any_changed_element_and_not_the_padding_rows():
     """The same figures on the host and on the devices; one ulp anywhere changes them; zero
     rows appended (another mesh's padding) do not."""
-    from w2v_jax.train.checksums import array_checksums
+    from w2v_jax.training.checksums import array_checksums
 
     table = np.random.default_rng(0).normal(size=(40, 6)).astype(np.float32)
     figures = array_checksums({"t": table})

@@ -6,7 +6,7 @@ import pytest
 from tests.helpers import smoke_config
 from w2v_jax.config import DATA, EXECUTION, PER_RUN, Config
 from w2v_jax.presets import preset
-from w2v_jax.train import optim
+from w2v_jax.training import optim
 
 
 def test_defaults_are_the_books():
@@ -124,12 +124,18 @@ def test_field_roles_replace_the_hand_kept_lists():
 def test_the_public_api_is_the_modules_own_names_and_loads_no_jax_for_the_data_stage():
     """``from w2v_jax import train`` is ``w2v_jax.run.train``; importing the package, or its
     numpy data stage (which the encoding workers import), loads no JAX."""
+    import importlib
+    import pkgutil
     import subprocess
     import sys
 
     import w2v_jax
     from w2v_jax import config, presets, run
     from w2v_jax.evaluation import evaluate, report
+
+    # Every module loaded first: a subpackage named as a public name would shadow it.
+    for module in pkgutil.walk_packages(w2v_jax.__path__, "w2v_jax."):
+        importlib.import_module(module.name)
 
     assert w2v_jax.train is run.train and w2v_jax.prepare is run.prepare
     assert w2v_jax.Run is run.Run and w2v_jax.Embeddings is evaluate.Embeddings

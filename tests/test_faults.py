@@ -22,8 +22,8 @@ import pytest
 
 from experiments import train as train_job
 from tests.helpers import REPO, topic_corpus
-from w2v_jax.train import checkpoint, workdir
-from w2v_jax.train.resume import RunCheckpoints
+from w2v_jax.training import checkpoint, workdir
+from w2v_jax.training.resume import RunCheckpoints
 
 pytestmark = pytest.mark.slow
 
@@ -227,7 +227,7 @@ def test_a_second_run_on_a_workdir_is_refused_naming_the_holder(corpus, cache, t
 HOLD = """
 import sys, time
 from pathlib import Path
-from w2v_jax.train.workdir import WorkdirLock
+from w2v_jax.training.workdir import WorkdirLock
 with WorkdirLock(Path(sys.argv[1])):
     print("held", flush=True)
     time.sleep(600)

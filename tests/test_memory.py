@@ -15,8 +15,8 @@ from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
 from w2v_jax.config import Config
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.run import train
-from w2v_jax.train import memory
-from w2v_jax.train.loop import Program, state_bytes
+from w2v_jax.training import memory
+from w2v_jax.training.loop import Program, state_bytes
 
 VOCAB = Vocab(tuple(f"w{i}" for i in range(5000)), np.arange(5000, 0, -1, dtype=np.int64))
 

@@ -20,7 +20,7 @@ from tests.helpers import (
 )
 from w2v_jax import data, objectives
 from w2v_jax.config import Optimizer
-from w2v_jax.train import loop, optim, step
+from w2v_jax.training import loop, optim, step
 
 OPTIMIZERS = typing.get_args(Optimizer)
 

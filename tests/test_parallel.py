@@ -21,7 +21,7 @@ from tests.helpers import REPO, smoke_config, topic_corpus
 from w2v_jax import parallel
 from w2v_jax.config import Config
 from w2v_jax.evaluation.evaluate import Embeddings
-from w2v_jax.train import loop
+from w2v_jax.training import loop
 
 TABLES = ("center", "context")
 # Meshes that split the batch sum the loss's gradient in another order than one device: the

@@ -177,7 +177,7 @@ def test_a_presets_rate_belongs_to_its_optimiser():
 def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
     """An epoch 1 of enough steps still at ln 2 (a rate far too small) is said in one line."""
     from tests.helpers import topic_corpus
-    from w2v_jax.train.hooks import NOT_LEARNING_STEPS
+    from w2v_jax.training.hooks import NOT_LEARNING_STEPS
 
     config = preset(
         "book", lr=1e-9, min_freq=1, subsample_t=1.0, batch_size=64, num_epochs=1, embed_size=8

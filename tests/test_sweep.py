@@ -13,7 +13,7 @@ from tests.helpers import text_corpus, topic_corpus
 from w2v_jax.config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import Embeddings
-from w2v_jax.train.checkpoint import CheckpointError
+from w2v_jax.training.checkpoint import CheckpointError
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
 
@@ -241,7 +241,7 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
 
 
 def test_a_point_killed_midway_resumes_from_its_checkpoint(define_sweep, tmp_path, monkeypatch):
-    from w2v_jax.train.resume import RunCheckpoints
+    from w2v_jax.training.resume import RunCheckpoints
 
     define_sweep("one", [{"num_epochs": 2, "min_freq": 1}])
     path = text_corpus(topic_corpus(sentences=1500)[0]).paths[0]

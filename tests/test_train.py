@@ -22,8 +22,8 @@ from w2v_jax.feed import shards
 from w2v_jax.objectives import SkipGram, table_loss
 from w2v_jax.objectives.common import masked_sigmoid_bce
 from w2v_jax.run import train
-from w2v_jax.train import loop, step
-from w2v_jax.train.history import History
+from w2v_jax.training import loop, step
+from w2v_jax.training.history import History
 
 BOOK_PRED = jnp.full((2, 4), 0.5)
 BOOK_LABELS = jnp.array([[1.0, 0.0, 1.0, 0.0]] * 2)

@@ -8,7 +8,7 @@ from tests.helpers import prepare_text, smoke_config, topic_corpus
 from tests.tolerances import reordered_sums_tol
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import groups_trainable_together, train
-from w2v_jax.train.checkpoint import CheckpointError
+from w2v_jax.training.checkpoint import CheckpointError
 
 LEARNING_RATES = (0.003, 0.01, 0.03)
 

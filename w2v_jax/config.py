@@ -62,13 +62,13 @@ class Config:
     embed_size: int = 100
     """Dimension d of both embedding tables."""
     lr: float | None = _role(None, PER_RUN)
-    """Learning rate; None: the optimiser's own default (w2v_jax.train.optim.REGISTRY), 0.01 for
+    """Learning rate; None: the optimiser's own default (w2v_jax.training.optim.REGISTRY), 0.01 for
     Adam, the book's MXNet value (its PyTorch code uses 0.002). Each optimiser's rate has its
     own scale (see docs/optimisers.md), so a rate is only meaningful with its
     optimiser."""
     optimizer: Optimizer = "adam"
     """"adam" (the book's): optax's, applied densely to both tables. Row-sparse, updating only
-    the rows a batch touches (w2v_jax.train.optim): "sparse_sgd", SGD with its rate decaying
+    the rows a batch touches (w2v_jax.training.optim): "sparse_sgd", SGD with its rate decaying
     linearly to lr * 1e-4 over the run, as word2vec's (with lr_schedule="constant", the update
     of dense SGD, which it replaced);
     "rowwise_adagrad", Adagrad with one accumulator per row; "lazy_adam", Adam whose moments

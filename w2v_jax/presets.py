@@ -74,7 +74,7 @@ def preset_rate_note(name: str, overrides: dict[str, Any]) -> str | None:
     """One line when ``preset(name, **overrides)`` leaves the preset's rate behind, else None."""
     if not _rate_left_behind(name, overrides):
         return None
-    from w2v_jax.train.optim import REGISTRY  # the optimisers' module reads this one
+    from w2v_jax.training.optim import REGISTRY  # the optimisers' module reads this one
 
     own = PRESETS[name].get("optimizer", Config.optimizer)
     chosen = overrides["optimizer"]

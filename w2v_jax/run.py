@@ -37,14 +37,14 @@ from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.feed import device
 from w2v_jax.feed.group import counted
 from w2v_jax.objectives import vectors_of
-from w2v_jax.train import hooks as hooks_module
-from w2v_jax.train import memory
-from w2v_jax.train import workdir as workdir_module
-from w2v_jax.train.history import EpochStats, History
-from w2v_jax.train.hooks import Hook, Moment, TrainingInterrupted, itstime, say
-from w2v_jax.train.loop import Program
-from w2v_jax.train.resume import RunCheckpoints
-from w2v_jax.train.step import TrainState
+from w2v_jax.training import hooks as hooks_module
+from w2v_jax.training import memory
+from w2v_jax.training import workdir as workdir_module
+from w2v_jax.training.history import EpochStats, History
+from w2v_jax.training.hooks import Hook, Moment, TrainingInterrupted, itstime, say
+from w2v_jax.training.loop import Program
+from w2v_jax.training.resume import RunCheckpoints
+from w2v_jax.training.step import TrainState
 
 logger = logging.getLogger("w2v_jax")
 

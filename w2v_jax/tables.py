@@ -21,7 +21,7 @@ NAMES = ("center", "context")
 
 # The names the tables were first saved under (a linen module's two nn.Embed): their keys seed
 # the tables, so that every run keeps the values it always had, and checkpoints saved under
-# them are still read (``w2v_jax.train.checkpoint``).
+# them are still read (``w2v_jax.training.checkpoint``).
 SAVED_NAMES = {"center": "center_embed", "context": "context_embed"}
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from w2v_jax.objectives import table_names, vectors_of
-from w2v_jax.train import checkpoint, records
+from w2v_jax.training import checkpoint, records
 
 BENCHMARK_FILES = {
     "wordsim353": "wordsim353.tsv",

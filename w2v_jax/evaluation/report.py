@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from w2v_jax import objectives
 from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
 from w2v_jax.evaluation.explore import probe_words
-from w2v_jax.train import checkpoint, records
+from w2v_jax.training import checkpoint, records
 
 if TYPE_CHECKING:
     from w2v_jax.run import Run

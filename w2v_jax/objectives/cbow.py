@@ -41,7 +41,7 @@ class CBOW:
     per_slot: bool = False
     title = "CBOW"
     word_table = "context"
-    # Rows a step holds per pair, against skip-gram's 1 (w2v_jax.train.memory): a pair's word is
+    # Rows a step holds per pair, against skip-gram's 1 (w2v_jax.training.memory): a pair's word is
     # gathered from both tables; XLA's peak held 1.04 to 1.97 times skip-gram's estimate over
     # the optimisers and shapes of tests/test_memory.py.
     gathers = 1.75

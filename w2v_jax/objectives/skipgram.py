@@ -38,7 +38,7 @@ class SkipGram:
     per_slot: bool = False
     title = "skip-gram"
     word_table = "center"
-    gathers = 1  # rows a step holds per pair (w2v_jax.train.memory)
+    gathers = 1  # rows a step holds per pair (w2v_jax.training.memory)
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
         """The pairs' center rows, their words' context rows, the shared noise's (or None)."""

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v_jax.train.loop import Dispatch
+from w2v_jax.training.loop import Dispatch
 
 
 @dataclasses.dataclass(frozen=True)

@@ -23,10 +23,10 @@ from w2v_jax import parallel
 from w2v_jax.config import Config, CorpusConfig
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.feed.batches import PairLayout, saved_layout
-from w2v_jax.train import checkpoint
-from w2v_jax.train.checkpoint import CheckpointError
-from w2v_jax.train.history import History
-from w2v_jax.train.step import TrainState
+from w2v_jax.training import checkpoint
+from w2v_jax.training.checkpoint import CheckpointError
+from w2v_jax.training.history import History
+from w2v_jax.training.step import TrainState
 
 logger = logging.getLogger("w2v_jax")
 

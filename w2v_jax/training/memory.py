@@ -13,8 +13,8 @@ import jax
 
 from w2v_jax import objectives
 from w2v_jax.config import Config
-from w2v_jax.train import records
-from w2v_jax.train.loop import state_bytes
+from w2v_jax.training import records
+from w2v_jax.training.loop import state_bytes
 
 # Copies of a batch's gathered rows ([pairs, embed] float32) a step holds at its peak, by
 # optimiser: the rows and their gradients, and a row-sparse optimiser's gathered state rows;

@@ -17,14 +17,14 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from w2v_jax import parallel
-from w2v_jax.train import records
-from w2v_jax.train.history import EpochStats, History
-from w2v_jax.train.loop import Dispatch, Program
-from w2v_jax.train.step import TrainState
+from w2v_jax.training import records
+from w2v_jax.training.history import EpochStats, History
+from w2v_jax.training.loop import Dispatch, Program
+from w2v_jax.training.step import TrainState
 
 if TYPE_CHECKING:
     from w2v_jax.feed import Stream
-    from w2v_jax.train.resume import RunCheckpoints
+    from w2v_jax.training.resume import RunCheckpoints
 
 logger = logging.getLogger("w2v_jax")
 

@@ -4,7 +4,7 @@ to the optimiser.
 
 Every configuration runs this step: any objective of ``w2v_jax.objectives``, the book's padded
 or packed pairs, noise words shared by groups of centers (drawn here, on the device), any
-optimiser of ``w2v_jax.train.optim``, and several runs trained together (tables
+optimiser of ``w2v_jax.training.optim``, and several runs trained together (tables
 [vocab, runs, embed],
 ``create_train_state``).
 """
@@ -20,7 +20,7 @@ import jax.numpy as jnp
 
 from w2v_jax import objectives, parallel, tables
 from w2v_jax.data.noise import AliasTable, sample_on_device
-from w2v_jax.train import optim
+from w2v_jax.training import optim
 
 if TYPE_CHECKING:
     from w2v_jax.config import Config

@@ -39,7 +39,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from w2v_jax import tables
-from w2v_jax.train.checksums import array_checksums, mismatches
+from w2v_jax.training.checksums import array_checksums, mismatches
 
 ITEMS = ("params", "opt_state", "progress", "config", "vocab", "checksums")
 JSON_ITEMS = ("progress", "config", "vocab", "checksums")

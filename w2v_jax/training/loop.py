@@ -19,7 +19,7 @@ import numpy as np
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.feed import batches, draws
-from w2v_jax.train import optim, step
+from w2v_jax.training import optim, step
 
 PADDED = batches.Padded()
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import jax
 
-from w2v_jax.train.workdir import WorkdirError
+from w2v_jax.training.workdir import WorkdirError
 
 LIBRARIES = ("jax", "jaxlib", "flax", "optax", "numpy", "orbax-checkpoint", "gensim")
 
