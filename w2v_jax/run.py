@@ -231,9 +231,8 @@ def train(
         if workdir is not None:
             if main:
                 workdir_module.ensure_room(workdir, RunCheckpoints.bytes_of(state))
-            saver = RunCheckpoints(
-                workdir, program.configs, data.corpus, data.vocab, restart, stacked
-            )
+            corpus, vocab = data.corpus, data.vocab
+            saver = RunCheckpoints(workdir, program.configs, corpus, vocab, restart, stacked)
 
         def all_hooks() -> list[Hook]:  # made once resumed: the progress bar starts there
             built_in = hooks_module.built_in(program, stream, saver, progress and main, should_stop)
