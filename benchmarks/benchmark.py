@@ -29,7 +29,8 @@ from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
 from experiments import flags
 from w2v_jax import data, feed, objectives, run
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.config import Config
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path
 from w2v_jax.feed import batches, shards

@@ -1,4 +1,4 @@
-"""What ``--deterministic`` costs: the same runs with and without XLA's deterministic ops.
+"""What ``--execution.deterministic`` costs: the same runs with and without XLA's deterministic ops.
 
     python -m benchmarks.determinism [--epochs 3] [--presets book fast] [--out runs/determinism]
 
@@ -41,7 +41,11 @@ def compare(name: str, epochs: int, data_dir: str | None) -> dict:
     entry = {"preset": name, "epochs": epochs}
     for deterministic in (False, True):
         runs = [
-            run.train(config.replace(deterministic=deterministic), data=prepared, progress=False)
+            run.train(
+                config.replace(**{"execution.deterministic": deterministic}),
+                data=prepared,
+                progress=False,
+            )
             for _ in range(2)
         ]
         speeds = [

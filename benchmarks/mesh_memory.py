@@ -28,7 +28,7 @@ from benchmarks import harness
 from benchmarks.row_sparse_speed import random_pairs
 from experiments import flags
 from w2v_jax import data, parallel
-from w2v_jax.config import Config
+from w2v_jax.config import Config, ExecutionConfig, OptimizerConfig
 from w2v_jax.training import loop
 
 
@@ -49,13 +49,12 @@ def _vocab(size: int) -> data.vocab.Vocab:
 
 def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) -> dict:
     config = Config(
-        optimizer="lazy_adam",
         embed_size=embed_size,
         batch_size=batch_size,
-        mesh=f"data=1,vocab={vocab_axis}",
-        steps_per_dispatch=4,
+        execution=ExecutionConfig(mesh=f"data=1,vocab={vocab_axis}", steps_per_dispatch=4),
+        optimizer=OptimizerConfig(name="lazy_adam"),
     )
-    placement = parallel.Placement.from_spec(config.mesh)
+    placement = parallel.Placement.from_spec(config.execution.mesh)
     program = loop.Program(config, _vocab(vocab_size), 1000, placement=placement)
     start = time.perf_counter()
     state = program.init_state()
@@ -78,7 +77,7 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
     }
     program.compile(state, examples)
     temp = program.memory_analysis().temp_size_in_bytes
-    order = np.tile(np.arange(batch_size, dtype=np.int32), (config.steps_per_dispatch, 1))
+    order = np.tile(np.arange(batch_size, dtype=np.int32), (config.execution.steps_per_dispatch, 1))
     loss_sum = num_examples = 0.0
     for _ in range(2):
         state, dispatch = program(state, examples, order)

@@ -53,7 +53,7 @@ def compare(name: str, data_dir: str | None, dispatches: int) -> dict:
     train_step, layout = program.step_fn, program.layout
     examples = shards.to_device(prepared.examples, placement=placement)
     order = group_order(config, len(prepared.examples), 0, 0)
-    steps = config.steps_per_dispatch
+    steps = config.execution.steps_per_dispatch
     chunks = [
         loop.pad_steps(order[i * steps : (i + 1) * steps], steps)
         for i in range(min(dispatches, len(order) // steps))

@@ -56,11 +56,13 @@ SYSTEMS: dict[str, dict] = {
     },
     "the subsampling drawn once": {"flags": ["--no-subsample-each-epoch"]},
     "loss per slot (word2vec's weighting)": {"flags": ["--loss-weighting", "per_slot"]},
-    "noise words shared by 4x fewer centers": {"flags": ["--noise-groups", "64"]},
-    "rate decaying linearly (word2vec's)": {"flags": ["--lr-schedule", "linear"]},
-    "row-sparse SGD, decaying (word2vec's optimiser)": {"flags": ["--optimizer", "sparse_sgd"]},
+    "noise words shared by 4x fewer centers": {"flags": ["--noise.groups", "64"]},
+    "rate decaying linearly (word2vec's)": {"flags": ["--optimizer.schedule", "linear"]},
+    "row-sparse SGD, decaying (word2vec's optimiser)": {
+        "flags": ["--optimizer.name", "sparse_sgd"]
+    },
     "3 epochs": {"flags": ["--num-epochs", "3"]},
-    "noise words per context (the book's estimator)": {"flags": ["--noise-sharing", "per_context"]},
+    "noise words per context (the book's estimator)": {"flags": ["--noise.sharing", "per_context"]},
     "the batch order drawn on the device": {"flags": ["--shuffle", "device"]},
 }
 TIMED = ("process_seconds", "train_seconds", "peak_rss_mib")

@@ -22,7 +22,7 @@ import numpy as np
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax.config import Config
+from w2v_jax.config import Config, OptimizerConfig
 from w2v_jax.feed import batches
 from w2v_jax.training import optim, step
 
@@ -54,7 +54,9 @@ def random_pairs(vocab_size: int, batch_size: int, seed: int = 0) -> batches.Pai
 
 
 def ms_per_step(name: str, vocab_size: int, batch_size: int, steps: int) -> float:
-    config = Config(optimizer=name, lr=OPTIMIZERS[name], batch_size=batch_size)
+    config = Config(
+        batch_size=batch_size, optimizer=OptimizerConfig(name=name, lr=OPTIMIZERS[name])
+    )
     optimizer = optim.make(config, total_steps=1_000_000)
     state = step.create_train_state(config, vocab_size, jax.random.key(0), optimizer)
     train_step = jax.jit(step.make_train_step(config, optimizer), donate_argnums=0)

@@ -35,7 +35,7 @@ from benchmarks import harness, vectorised_speed
 from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
 from experiments import flags
 from w2v_jax import feed, run
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.presets import preset
 
@@ -107,9 +107,8 @@ def batch_sizes(args: argparse.Namespace) -> list[dict]:
             config = preset(
                 "gpu",
                 batch_size=batch_size,
-                layout=layout,
                 num_epochs=1,
-                noise_groups=max(1, batch_size // 256),
+                **{"execution.layout": layout, "noise.groups": max(1, batch_size // 256)},
             )
             trained = run.train(config, data=prepared, progress=False)
             stats = trained.history[0]
@@ -150,18 +149,18 @@ def _step_bytes(config, prepared) -> float:
     examples = prepared.examples
     if examples is None:  # streamed: its first group, as the host would draw it
         examples = feed.first_examples(config, prepared.dataset)
-    if config.layout == "packed":
+    if config.execution.layout == "packed":
         pairs = float(examples.num_live.mean()) * config.batch_size
     else:
         pairs = config.batch_size * config.row_layout.max_len
-    noise = config.noise_groups * config.shared_noise if config.shares_noise else 0
+    noise = config.noise.groups * config.noise.shared if config.noise.shared_by_batch else 0
     rows = config.batch_size + pairs + noise
     row_bytes = config.embed_size * 4
     moved = rows * row_bytes * 2  # gather, then the gradient rows
-    if config.optimizer in _ROW_ARRAYS:
-        moved += rows * row_bytes * 2 * _ROW_ARRAYS[config.optimizer]
+    if config.optimizer.name in _ROW_ARRAYS:
+        moved += rows * row_bytes * 2 * _ROW_ARRAYS[config.optimizer.name]
     else:
-        moved += 2 * len(prepared.vocab) * row_bytes * _DENSE_PASSES[config.optimizer]
+        moved += 2 * len(prepared.vocab) * row_bytes * _DENSE_PASSES[config.optimizer.name]
     return moved
 
 
@@ -169,7 +168,7 @@ def book(args: argparse.Namespace) -> list[dict]:
     prepared = run.prepare(preset("book"), data_dir=args.data_dir)
     results = []
     for layout in ("padded", "packed"):
-        config = preset("book", layout=layout, num_epochs=3)
+        config = preset("book", num_epochs=3, **{"execution.layout": layout})
         history = run.train(config, data=prepared, progress=False).history
         rate = statistics.median(s.centers_per_second for s in history)
         results.append(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from benchmarks import harness
 from experiments import flags, make_corpus
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.corpus import encode
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.presets import PRESETS, preset

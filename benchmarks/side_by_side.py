@@ -37,20 +37,20 @@ SYSTEMS = {
     "gensim, 5 epochs": {"gensim_epochs": 5},
     "gensim, 15 epochs": {"gensim_epochs": 15},
     "w2v_jax, book": {"flags": ["--preset", "book"]},
-    "w2v_jax, book, padded layout": {"flags": ["--preset", "book", "--layout", "padded"]},
+    "w2v_jax, book, padded layout": {"flags": ["--preset", "book", "--execution.layout", "padded"]},
     "w2v_jax, book + word2vec subsampling": {
         "flags": ["--preset", "book", "--subsample", "word2vec"]
     },
-    "w2v_jax, book + lazy_adam": {"flags": ["--preset", "book", "--optimizer", "lazy_adam"]},
+    "w2v_jax, book + lazy_adam": {"flags": ["--preset", "book", "--optimizer.name", "lazy_adam"]},
     "w2v_jax, book + shared noise in 16 groups": {
         "flags": [
             "--preset",
             "book",
-            "--noise-sharing",
+            "--noise.sharing",
             "per_batch",
-            "--noise-groups",
+            "--noise.groups",
             "16",
-            "--shared-noise",
+            "--noise.shared",
             "32",
         ]
     },
@@ -68,9 +68,9 @@ LARGE_BATCH_FLAGS = [
     "gpu",
     "--batch-size",
     "65536",
-    "--noise-groups",
+    "--noise.groups",
     "256",
-    "--lr",
+    "--optimizer.lr",
     "0.4",
 ]
 SCALE_SYSTEMS = {"w2v_jax, gpu, batch 65536": {"flags": LARGE_BATCH_FLAGS}}

@@ -29,7 +29,10 @@ LR_FACTORS = (0.1, 0.15, 0.2, 0.3, 0.5, 0.7, 1.0, 1.5)
 
 def compare(preset_name: str, epochs: int, data_dir: str | None) -> dict:
     base_lr = optim.learning_rate(preset(preset_name))
-    configs = [preset(preset_name, lr=base_lr * factor, num_epochs=epochs) for factor in LR_FACTORS]
+    configs = [
+        preset(preset_name, num_epochs=epochs, **{"optimizer.lr": base_lr * factor})
+        for factor in LR_FACTORS
+    ]
     prepared = run.prepare(configs[0], data_dir=data_dir)
     start = time.perf_counter()
     together = run.train(configs, data=prepared, progress=False)

@@ -18,7 +18,8 @@ from typing import Any
 
 from experiments.flags import ArgumentParser, at_least_one
 from w2v_jax import parallel, run
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.config import MOVED, SECTIONS, Config
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
 from w2v_jax.evaluation.evaluate import BenchmarkError, benchmark_paths
@@ -37,16 +38,15 @@ written only when a command is pointed there (docs/refreshing.md)."""
 
 def run_name(config: Config) -> str:
     """The directory name of ``config``'s run: the preset it is nearest to, then each field
-    that changes the computation and differs from it (``book``, ``book,lr=0.002``, ``fast``).
-    Equal for configs that train the same run, so the same command resumes its own run."""
-    fields = config.resume_fields()
+    that changes the computation and differs from it (``book``, ``book,optimizer.lr=0.002``,
+    ``fast``). Equal for configs that train the same run, so the same command resumes its own
+    run."""
+    paths = config.resume_fields()
 
     def differences(name: str) -> list[str]:
         base = preset(name)
         return [
-            f"{field}={getattr(config, field)}"
-            for field in fields
-            if getattr(config, field) != getattr(base, field)
+            f"{path}={config.get(path)}" for path in paths if config.get(path) != base.get(path)
         ]
 
     nearest = min(PRESETS, key=lambda name: (len(differences(name)), name != "book", name))
@@ -62,11 +62,15 @@ _PHRASES = {
     "encoding_errors='replace'": "--encoding-errors replace",
     "Evaluation(queries=...)": "--query WORD ...",
     "check_memory=False": "--no-memory-check",
-    "mesh=...": "--mesh data=N",
+    "execution.mesh=...": "--execution.mesh data=N",
 }
+# Longest first, so that "optimizer.name" is read whole rather than as "optimizer".
+_SETTINGS = sorted(
+    [*Config.paths(), *(f.name for f in dataclasses.fields(CorpusConfig))], key=len, reverse=True
+)
 _FIELD = re.compile(
     r"(?<![\w./-])(?:Config\.|CorpusConfig\.)?("
-    + "|".join(f.name for cls in (Config, CorpusConfig) for f in dataclasses.fields(cls))
+    + "|".join(map(re.escape, _SETTINGS))
     + r")=(\S+?)(?=[\s,:;)]|$)"
 )
 
@@ -77,12 +81,12 @@ def in_flags(message: str) -> str:
         message = message.replace(phrase, flag)
 
     def flag(match: re.Match) -> str:
-        name, value = match.group(1).replace("_", "-"), match.group(2)
+        name, value = flag_name(match.group(1)), match.group(2)
         if value in ("True", "False"):
             return f"--{name}" if value == "True" else f"--no-{name}"
         return f"--{name} {value.strip(chr(39))}"
 
-    # Paths (run names hold "lr=0.002") stay as they are: only words without a "/" change.
+    # Paths (run names hold "optimizer.lr=0.002") stay as they are: only words without a "/" change.
     return "".join(
         part if "/" in part else _FIELD.sub(flag, part) for part in re.split(r"(\s+)", message)
     )
@@ -134,9 +138,9 @@ class StopOnSignals:
 
 
 def add_config_flags(parser: argparse.ArgumentParser, default_preset: str = "book") -> None:
-    """One flag per Config field (``--num-epochs 10``) and ``--preset NAME`` (default
-    ``default_preset``); a flag given on the command line overrides the preset, which
-    overrides the book's defaults."""
+    """One flag per Config setting (``--num-epochs 10``, a section's ``--optimizer.lr 0.1``) and
+    ``--preset NAME`` (default ``default_preset``); a flag given on the command line overrides
+    the preset, which overrides the book's defaults."""
     why = " (the default for your own text: the panel of real corpora's pick)"
     parser.set_defaults(default_preset=default_preset)
     parser.add_argument(
@@ -148,7 +152,15 @@ def add_config_flags(parser: argparse.ArgumentParser, default_preset: str = "boo
         + f" (default {default_preset}{why if default_preset == OWN_TEXT else ''})",
     )
     group = parser.add_argument_group("the run's Config (defaults: the book's, or the preset's)")
-    add_dataclass_flags(group, Config, given_only=True)
+    add_dataclass_flags(group, Config, skip=tuple(SECTIONS), given_only=True)
+    if isinstance(parser, ArgumentParser):
+        parser.renamed.update(
+            {f"--{flag_name(old)}": f"--{flag_name(new)}" for old, new in MOVED.items()}
+        )
+    for section, cls in SECTIONS.items():
+        what = cls.__doc__.split(" (``")[0]
+        group = parser.add_argument_group(f"Config.{section}, {what[0].lower()}{what[1:]}")
+        add_dataclass_flags(group, cls, given_only=True, prefix=f"{section}.")
 
 
 def _overrides(name: str) -> str:
@@ -161,10 +173,12 @@ def add_dataclass_flags(
     cls: type,
     skip: tuple[str, ...] = (),
     given_only: bool = False,
+    prefix: str = "",
 ) -> None:
-    """One flag per field of the dataclass ``cls``, typed and with the choices of its
-    annotation, its help the field's docstring and its default. ``given_only``: flags not
-    given are left out of the parsed namespace (so that a preset's values stand)."""
+    """One flag per field of the dataclass ``cls`` (``flag_name(prefix + field)``, its
+    destination ``prefix + field``), typed and with the choices of its annotation, its help
+    the field's docstring and its default. ``given_only``: flags not given are left out of the
+    parsed namespace (so that a preset's values stand)."""
     docs, defaults = field_docs(cls), cls()
     for field in dataclasses.fields(cls):
         if field.name in skip:
@@ -173,8 +187,12 @@ def add_dataclass_flags(
         shown = "the optimiser's own" if field.name == "lr" else repr(default)
         # argparse formats help with %: a literal one is doubled.
         help_text = f"{docs.get(field.name, '')} (default: {shown})".replace("%", "%%")
-        kwargs = {"default": argparse.SUPPRESS if given_only else default, "help": help_text}
-        flag = "--" + field.name.replace("_", "-")
+        kwargs = {
+            "default": argparse.SUPPRESS if given_only else default,
+            "help": help_text,
+            "dest": prefix + field.name,
+        }
+        flag = "--" + flag_name(prefix + field.name)
         annotation = field_types(cls)[field.name]
         if annotation is bool:
             parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
@@ -182,7 +200,14 @@ def add_dataclass_flags(
         kinds = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
         allowed = choices(cls, field.name)
         kind = type(allowed[0]) if allowed else kinds[0]
-        parser.add_argument(flag, type=kind, choices=allowed, metavar=None, **kwargs)
+        metavar = None if allowed else field.name.upper()
+        parser.add_argument(flag, type=kind, choices=allowed, metavar=metavar, **kwargs)
+
+
+def flag_name(path: str) -> str:
+    """A setting's flag, without its dashes: "num_epochs" -> "num-epochs", "optimizer.lr" ->
+    "optimizer.lr" (one name for a setting in flags, presets, sweeps and messages)."""
+    return path.replace("_", "-")
 
 
 def add_corpus_flags(parser: argparse.ArgumentParser, default: list[str] | None) -> None:
@@ -215,9 +240,7 @@ def corpus_from_args(args: argparse.Namespace) -> CorpusConfig:
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The Config the flags describe; an invalid value exits with Config's message."""
-    given = {
-        f.name: getattr(args, f.name) for f in dataclasses.fields(Config) if hasattr(args, f.name)
-    }
+    given = {path: getattr(args, path) for path in Config.paths() if hasattr(args, path)}
     name = args.preset or args.default_preset
     try:
         config = preset(name, **given)

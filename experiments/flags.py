@@ -11,11 +11,13 @@ import sys
 class ArgumentParser(argparse.ArgumentParser):
     """argparse with its errors on one line (its own prints the usage first), flags spelt out
     in full (an abbreviation is not taken for a flag it might mean), and a misspelt flag
-    answered with the nearest ones."""
+    answered with the nearest ones, or a flag of an earlier version with its new name."""
 
     def __init__(self, *args, **kwargs) -> None:
         kwargs.setdefault("prog", _command())
         super().__init__(*args, allow_abbrev=False, **kwargs)
+        self.renamed: dict[str, str] = {}
+        """Flags of earlier versions -> their names now."""
 
     def error(self, message: str):
         self.exit(2, f"error: {message}{self._did_you_mean(message)} (see --help)\n")
@@ -25,6 +27,9 @@ class ArgumentParser(argparse.ArgumentParser):
             return ""
         known = [flag for action in self._actions for flag in action.option_strings]
         given = [word.split("=")[0] for word in message.split(": ", 1)[1].split()]
+        moved = [f"{word} is {self.renamed[word]} now" for word in given if word in self.renamed]
+        if moved:
+            return "; " + "; ".join(moved)
         near = [m for word in given for m in difflib.get_close_matches(word, known, n=1)]
         return f"; did you mean {' or '.join(dict.fromkeys(near))}?" if near else ""
 

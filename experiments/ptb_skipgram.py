@@ -1,13 +1,13 @@
 """The main job: train skip-gram on PTB with the book's defaults and show chip's neighbours.
 
-    python -m experiments.ptb_skipgram [--lr 0.002 --num-epochs 10 ...] [--workdir DIR]
+    python -m experiments.ptb_skipgram [--optimizer.lr 0.002 --num-epochs 10 ...] [--workdir DIR]
 
 Writes ``metrics.json`` and ``loss.png`` into the workdir (default runs/ptb_skipgram/<run name>,
-the name derived from the fields that change the computation, e.g. ``book`` or
-``book,lr=0.002``) and checkpoints into its ``checkpoints/``; run the same command again and it
-resumes from the newest complete checkpoint (``--restart`` starts over). Ctrl-C (or SIGTERM)
-saves a checkpoint at the end of the current dispatch and exits with status 130. The final
-checkpoint is evaluated on WordSim353, SimLex-999 and the Google analogies.
+the name derived from the settings that change the computation, e.g. ``book`` or
+``book,optimizer.lr=0.002``) and checkpoints into its ``checkpoints/``; run the same command
+again and it resumes from the newest complete checkpoint (``--restart`` starts over). Ctrl-C
+(or SIGTERM) saves a checkpoint at the end of the current dispatch and exits with status 130.
+The final checkpoint is evaluated on WordSim353, SimLex-999 and the Google analogies.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 
 from experiments import common, flags
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 
 JOB = "ptb_skipgram"
 

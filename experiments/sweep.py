@@ -37,7 +37,8 @@ from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
 from w2v_jax import run
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.config import Config
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import report
 from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.training import checkpoint, records
@@ -65,7 +66,8 @@ class Point:
 
 
 def point_id(overrides: dict[str, Any]) -> str:
-    """A directory name that says what the point changes, e.g. ``lr=0.01,optimizer=adam``."""
+    """A directory name that says what the point changes, e.g.
+    ``optimizer.lr=0.01,optimizer.name=adam``."""
     return ",".join(f"{name}={value}" for name, value in sorted(overrides.items())) or "base"
 
 
@@ -77,7 +79,7 @@ def expand(name: str, directory: Path) -> tuple[list[Point], str]:
     points = []
     for index, overrides in enumerate(module.points()):
         try:
-            config = Config(**{**base, **overrides})
+            config = Config().replace(**{**base, **overrides})
         except (TypeError, ValueError) as err:
             raise ValueError(f"sweep {name!r}, point {index} {overrides}: {err}") from err
         points.append(Point(overrides, config, directory / point_id(overrides)))

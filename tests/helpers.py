@@ -12,7 +12,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.config import Config
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
 from w2v_jax.run import Data, prepare, train
 from w2v_jax.training import optim, step
@@ -22,8 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 
 def smoke_config(**overrides) -> Config:
     """A tiny config for tests: small model, one epoch, small batches."""
-    values = dict(batch_size=64, embed_size=16, num_epochs=1, min_freq=1, steps_per_dispatch=8)
-    return Config(**{**values, **overrides})
+    values = dict(
+        batch_size=64,
+        embed_size=16,
+        num_epochs=1,
+        min_freq=1,
+        **{"execution.steps_per_dispatch": 8},
+    )
+    return Config().replace(**{**values, **overrides})
 
 
 def topic_corpus(
@@ -114,12 +121,14 @@ def topic_config(**overrides):
         min_freq=1,
         subsample_t=1.0,
         max_window=2,
-        num_noise=3,
         batch_size=64,
-        steps_per_dispatch=8,
-        lr=0.02,
         num_epochs=3,
-        deterministic=True,
+        **{
+            "noise.count": 3,
+            "execution.steps_per_dispatch": 8,
+            "optimizer.lr": 0.02,
+            "execution.deterministic": True,
+        },
     )
     values.update(overrides)
     return smoke_config(**values)

@@ -28,32 +28,46 @@ MESHES = ("data=1,vocab=1", "data=4", "vocab=4", "data=2,vocab=2")
 # padded layout and row-sparse SGD on the 2x2 mesh against one device, a streamed corpus, and
 # CBOW.
 RUNS = {
-    **{f"adam {mesh}": dict(optimizer="adam", mesh=mesh) for mesh in MESHES},
-    **{f"lazy_adam {mesh}": dict(optimizer="lazy_adam", mesh=mesh) for mesh in MESHES},
+    **{f"adam {mesh}": {"optimizer.name": "adam", "execution.mesh": mesh} for mesh in MESHES},
     **{
-        f"shared {mesh}": dict(
-            optimizer="rowwise_adagrad",
-            lr=0.2,
-            noise_sharing="per_batch",
-            shared_noise=8,
-            noise_groups=2,
-            mesh=mesh,
-        )
+        f"lazy_adam {mesh}": {"optimizer.name": "lazy_adam", "execution.mesh": mesh}
+        for mesh in MESHES
+    },
+    **{
+        f"shared {mesh}": {
+            "optimizer.name": "rowwise_adagrad",
+            "optimizer.lr": 0.2,
+            "noise.sharing": "per_batch",
+            "noise.shared": 8,
+            "noise.groups": 2,
+            "execution.mesh": mesh,
+        }
         for mesh in ("data=1,vocab=1", "data=2,vocab=2")
     },
     **{
-        f"padded {mesh}": dict(optimizer="lazy_adam", layout="padded", mesh=mesh)
+        f"padded {mesh}": {
+            "optimizer.name": "lazy_adam",
+            "execution.layout": "padded",
+            "execution.mesh": mesh,
+        }
         for mesh in ("data=1,vocab=1", "data=2,vocab=2")
     },
     **{
-        f"sparse_sgd {mesh}": dict(optimizer="sparse_sgd", lr=20.0, mesh=mesh)
+        f"sparse_sgd {mesh}": {
+            "optimizer.name": "sparse_sgd",
+            "optimizer.lr": 20.0,
+            "execution.mesh": mesh,
+        }
         for mesh in ("data=1,vocab=1", "data=2,vocab=2")
     },
     # Streamed: 6 blocks of 1,000 tokens in 2 windows of 3, dealt to the data axis (data=4:
     # a shard without blocks in every window).
     **{
         f"streamed {mesh}": dict(
-            optimizer="lazy_adam", block_tokens=1000, group_blocks=3, num_epochs=2, mesh=mesh
+            block_tokens=1000,
+            group_blocks=3,
+            num_epochs=2,
+            **{"optimizer.name": "lazy_adam", "execution.mesh": mesh},
         )
         for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
     },
@@ -61,13 +75,22 @@ RUNS = {
     # shared.
     **{
         f"cbow {mesh}": dict(
-            objective="cbow", optimizer="lazy_adam", block_tokens=1000, group_blocks=3, mesh=mesh
+            objective="cbow",
+            block_tokens=1000,
+            group_blocks=3,
+            **{"optimizer.name": "lazy_adam", "execution.mesh": mesh},
         )
         for mesh in ("data=1,vocab=1", "data=4", "data=2,vocab=2")
     },
     **{
         f"cbow_shared {mesh}": dict(
-            objective="cbow", noise_sharing="per_batch", shared_noise=8, noise_groups=2, mesh=mesh
+            objective="cbow",
+            **{
+                "noise.sharing": "per_batch",
+                "noise.shared": 8,
+                "noise.groups": 2,
+                "execution.mesh": mesh,
+            },
         )
         for mesh in ("data=1,vocab=1", "data=2,vocab=2")
     },
@@ -100,7 +123,9 @@ def main(out: Path) -> None:
 
     # A checkpoint written on 4 devices (vocab=4: 44 rows for 43 words) read on 1 and 2x2.
     work = out / "work"
-    config = topic_config(num_epochs=1, optimizer="lazy_adam", mesh="vocab=4")
+    config = topic_config(
+        num_epochs=1, **{"optimizer.name": "lazy_adam", "execution.mesh": "vocab=4"}
+    )
     prepared = data[config.data_key()]
     record(
         "saved vocab=4",
@@ -111,7 +136,7 @@ def main(out: Path) -> None:
         shutil.copytree(work / "four", workdir)
         # num_epochs=1: the run is done, so this only restores it onto the mesh.
         restored = train(
-            config.replace(mesh=mesh),
+            config.replace(**{"execution.mesh": mesh}),
             data=prepared,
             evaluation=None,
             progress=False,
@@ -121,7 +146,7 @@ def main(out: Path) -> None:
         record(
             f"continued {mesh}",
             train(
-                config.replace(mesh=mesh, num_epochs=2),
+                config.replace(num_epochs=2, **{"execution.mesh": mesh}),
                 data=prepared,
                 evaluation=None,
                 progress=False,
@@ -132,7 +157,7 @@ def main(out: Path) -> None:
         record(
             f"straight {mesh}",
             train(
-                config.replace(mesh=mesh, num_epochs=2),
+                config.replace(num_epochs=2, **{"execution.mesh": mesh}),
                 data=prepared,
                 evaluation=None,
                 progress=False,
@@ -147,7 +172,7 @@ def init_memory(vocab_size: int = 4000, embed_size: int = 64) -> dict:
     """The program creating a lazy Adam state, on one device and split over vocab=4: each
     device's output and temporary bytes, and whether any array of the program has the whole
     vocabulary's rows."""
-    config = smoke_config(optimizer="lazy_adam", embed_size=embed_size)
+    config = smoke_config(embed_size=embed_size, **{"optimizer.name": "lazy_adam"})
     found = {}
     for mesh in ("data=1,vocab=1", "vocab=4"):
         program = step.state_initializer(

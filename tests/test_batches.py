@@ -127,9 +127,12 @@ def test_loss_and_gradients_equal_the_padded_layout(shared, objective):
 @pytest.mark.parametrize("shared", [False, True])
 def test_a_packed_sparse_step_equals_a_padded_one(shared, objective):
     state, padded_batch, packed_batch = one_batch_both_ways(2, shared, objective)
-    overrides = {"noise_sharing": "per_batch", "shared_noise": 5} if shared else {}
+    overrides = {"noise.sharing": "per_batch", "noise.shared": 5} if shared else {}
     config = smoke_config(
-        embed_size=6, optimizer="sparse_sgd", lr=0.5, objective=objective, **overrides
+        embed_size=6,
+        objective=objective,
+        **overrides,
+        **{"optimizer.name": "sparse_sgd", "optimizer.lr": 0.5},
     )
     _, optimizer = fresh_state(config, VOCAB)
     train_step = jax.jit(step.make_train_step(config, optimizer, NOISE_TABLE if shared else None))
@@ -142,10 +145,10 @@ def test_a_packed_sparse_step_equals_a_padded_one(shared, objective):
     "overrides",
     [
         {},
-        {"noise_sharing": "per_batch", "shared_noise": 8},
-        {"optimizer": "sparse_sgd", "lr": 5.0},
+        {"noise.sharing": "per_batch", "noise.shared": 8},
+        {"optimizer.name": "sparse_sgd", "optimizer.lr": 5.0},
         {"objective": "cbow"},
-        {"objective": "cbow", "noise_sharing": "per_batch", "shared_noise": 8},
+        {"objective": "cbow", "noise.sharing": "per_batch", "noise.shared": 8},
     ],
 )
 def test_a_packed_run_equals_a_padded_run(overrides):
@@ -153,7 +156,12 @@ def test_a_packed_run_equals_a_padded_run(overrides):
     config = smoke_config(min_freq=1, num_epochs=2, resample_each_epoch=True, **overrides)
     prepared = prepare_text(config, text)
     runs = [
-        train(config.replace(layout=layout), data=prepared, evaluation=None, progress=False)
+        train(
+            config.replace(**{"execution.layout": layout}),
+            data=prepared,
+            evaluation=None,
+            progress=False,
+        )
         for layout in ("padded", "packed")
     ]
     tol = reordered_sums_tol()
@@ -170,7 +178,11 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     examples = random_examples(rng, rows=200, length=60, num_noise=2)
     config = smoke_config(embed_size=6, batch_size=64)
     vocab = data.vocab.Vocab(tuple(map(str, range(VOCAB))), np.ones(VOCAB, np.int64))
-    program = loop.Program(config.replace(layout="packed", steps_per_dispatch=3), vocab, 0)
+    program = loop.Program(
+        config.replace(**{"execution.layout": "packed", "execution.steps_per_dispatch": 3}),
+        vocab,
+        0,
+    )
     state = program.init_state()
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
     capacity = capacity_for(examples["num_live"][:-1], order)
@@ -186,19 +198,21 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
 def test_packed_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
     config = topic_config(
-        optimizer="sparse_sgd",
-        lr=20.0,
         num_epochs=4,
-        layout="packed",
-        noise_sharing="per_batch",
-        shared_noise=16,
+        **{
+            "optimizer.name": "sparse_sgd",
+            "optimizer.lr": 20.0,
+            "execution.layout": "packed",
+            "noise.sharing": "per_batch",
+            "noise.shared": 16,
+        },
     )
     assert_finds_partners(config, text, partners)
 
 
 def test_a_padded_checkpoint_resumes_packed(tmp_path):
     text, _ = topic_corpus(sentences=300)
-    config = smoke_config(min_freq=1, num_epochs=2, layout="padded")
+    config = smoke_config(min_freq=1, num_epochs=2, **{"execution.layout": "padded"})
     prepared = prepare_text(config, text)
     straight = train(config, data=prepared, evaluation=None, progress=False)
     train(
@@ -209,7 +223,7 @@ def test_a_padded_checkpoint_resumes_packed(tmp_path):
         workdir=tmp_path,
     )
     resumed = train(
-        config.replace(layout="packed"),
+        config.replace(**{"execution.layout": "packed"}),
         data=prepared,
         evaluation=None,
         progress=False,

@@ -19,6 +19,7 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import feed
+from w2v_jax.config import MOVED, SECTIONS
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
 from w2v_jax.training import checkpoint, step
@@ -96,11 +97,17 @@ def test_a_resumed_run_compiles_the_uninterrupted_runs_program(tmp_path, topic_t
 
 def test_a_checkpoint_of_an_earlier_release_resumes(tmp_path, topic_text, monkeypatch):
     """Progress saved with its epochs numbered from 1 and the packed capacity as a field of its
-    own (before the pair layout was one field) resumes: its epochs counted from 0, its capacity
-    kept, the run the uninterrupted one."""
+    own (before the pair layout was one field), and a flat config (before its sections),
+    resumes: its epochs counted from 0, its capacity kept, its settings read at their paths,
+    the run the uninterrupted one."""
     real = checkpoint.save
 
     def as_saved_before(manager, step, params, opt_state, progress, config, vocab):
+        flat = {name: value for name, value in config.items() if name not in SECTIONS}
+        for name, path in MOVED.items():
+            section, setting = path.split(".")
+            flat[name] = config[section][setting]
+        config = flat
         progress["capacity"] = progress.pop("layout")["capacity"]
         for run in progress["epochs"]:
             for stats in run:
@@ -134,7 +141,7 @@ def saved_progress(workdir):
 
 
 def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
-    straight = train_topic(topic_text, tmp_path / "straight", checkpoint_every=5)
+    straight = train_topic(topic_text, tmp_path / "straight", **{"execution.checkpoint_every": 5})
 
     class Interrupted(Exception):
         pass
@@ -150,10 +157,10 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
         train_topic(
             topic_text,
             tmp_path / "resumed",
-            checkpoint_every=5,
             hooks=[Hook(die_after_the_fourth_checkpoint, every=5)],
+            **{"execution.checkpoint_every": 5},
         )
-    resumed = train_topic(topic_text, tmp_path / "resumed", checkpoint_every=5)
+    resumed = train_topic(topic_text, tmp_path / "resumed", **{"execution.checkpoint_every": 5})
     assert resumed.resumed_from == saved[-1] and saved[-1] % 5 == 0
     assert leaves_equal(straight.state.params, resumed.state.params)
     np.testing.assert_allclose(
@@ -162,14 +169,16 @@ def test_resume_mid_epoch_equals_an_uninterrupted_run(tmp_path, topic_text):
 
 
 def test_restart_starts_over_and_checkpoints_are_kept_bounded(tmp_path, topic_text):
-    run = train_topic(topic_text, tmp_path, checkpoint_every=4, max_to_keep=2)
+    run = train_topic(
+        topic_text, tmp_path, **{"execution.checkpoint_every": 4, "execution.max_to_keep": 2}
+    )
     steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert len(steps) == 2 and steps[-1] == int(run.state.step)
     again = train_topic(topic_text, tmp_path, restart=True, num_epochs=1)
     assert again.resumed_from is None and len(again.history) == 1
 
 
-@pytest.mark.parametrize("field, value", [("embed_size", 8), ("lr", 0.5), ("seed", 3)])
+@pytest.mark.parametrize("field, value", [("embed_size", 8), ("optimizer.lr", 0.5), ("seed", 3)])
 def test_checkpoint_of_another_config_is_refused(tmp_path, topic_text, field, value):
     train_topic(topic_text, tmp_path, num_epochs=1)
     with pytest.raises(checkpoint.CheckpointError, match=f"{field}=.*restart=True"):

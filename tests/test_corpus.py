@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import encode_text
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError, encoding
 from w2v_jax.data.corpus import corpus_files, encode
 
@@ -380,7 +380,7 @@ def test_an_encode_killed_mid_way_leaves_nothing_for_good(tmp_path):
 
 
 UNGUARDED_SCRIPT = """
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.corpus import encode
 
 encoded = encode(CorpusConfig(("big.txt",)), 1, "cache")

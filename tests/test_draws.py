@@ -106,7 +106,7 @@ def dataset():
 
 @pytest.mark.parametrize("objective", ["skipgram", "cbow"])
 def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset, objective):
-    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3, objective=objective)
+    config = topic_config(max_window=4, subsample_t=1e-3, objective=objective, **{"noise.count": 2})
     assert len(dataset.blocks) - 1 == 3
     for block in range(3):
         _, rows = expanded(config, dataset, block)
@@ -138,7 +138,7 @@ def test_each_word_is_kept_at_its_formulas_rate(formula):
 
 
 def test_windows_are_uniform_and_contexts_stay_in_the_sentence(dataset):
-    config = topic_config(max_window=5, num_noise=1, subsample_t=1e-3)
+    config = topic_config(max_window=5, subsample_t=1e-3, **{"noise.count": 1})
     windows = np.asarray(draws.center_windows(0, 0, 0, 200_000, 5))
     counts = np.bincount(windows, minlength=6)
     assert counts[0] == 0 and np.all(np.abs(counts[1:] - 40_000) < 4 * np.sqrt(32_000))
@@ -164,7 +164,7 @@ def test_windows_are_uniform_and_contexts_stay_in_the_sentence(dataset):
 def test_noise_words_follow_the_reference_and_avoid_their_rows_words(dataset, objective):
     """Skip-gram's noise words are never one of their row's contexts, CBOW's never its
     center; either way they follow the host's reference and counts^0.75."""
-    config = topic_config(max_window=3, num_noise=5, subsample_t=1e-3, objective=objective)
+    config = topic_config(max_window=3, subsample_t=1e-3, objective=objective, **{"noise.count": 5})
     layout = config.row_layout
     ours, theirs = [], []
     for block in range(3):
@@ -192,7 +192,7 @@ def test_noise_words_follow_the_reference_and_avoid_their_rows_words(dataset, ob
 
 
 def test_a_block_draws_the_same_rows_until_its_epoch_is_drawn_anew(dataset):
-    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+    config = topic_config(max_window=4, subsample_t=1e-3, **{"noise.count": 2})
     _, first = expanded(config, dataset, 1, draw_epoch=0)
     _, again = expanded(config, dataset, 1, draw_epoch=0)
     _, windows = expanded(config, dataset, 1, draw_epoch=1)
@@ -247,7 +247,7 @@ def host_keep(dataset, block: int, draw: int) -> np.ndarray:
 
 def test_a_row_is_the_same_in_any_batch(dataset):
     """A row's noise words come from its own key, not the batch's: any order, any mesh."""
-    config = topic_config(max_window=4, num_noise=2, subsample_t=1e-3)
+    config = topic_config(max_window=4, subsample_t=1e-3, **{"noise.count": 2})
     examples, rows = expanded(config, dataset, 2)
     picked = np.array([7, 3, 1000, 5], np.int32)
     drawn, _ = drawn_rows(

@@ -27,7 +27,15 @@ from w2v_jax.training.resume import RunCheckpoints
 
 pytestmark = pytest.mark.slow
 
-FLAGS = ["--num-epochs", "3", "--checkpoint-every", "4", "--min-freq", "1", "--no-progress"]
+FLAGS = [
+    "--num-epochs",
+    "3",
+    "--execution.checkpoint-every",
+    "4",
+    "--min-freq",
+    "1",
+    "--no-progress",
+]
 FLAGS += ["--batch-size", "256", "--query", "a0"]
 
 

@@ -26,8 +26,8 @@ from w2v_jax.presets import preset
 from w2v_jax.run import train
 
 MAIN = [sys.executable, "-m", "experiments.ptb_skipgram"]
-# A small, quick model; --deterministic makes the bitwise comparisons hold on a GPU too.
-SMALL = ["--embed-size", "16", "--batch-size", "2048", "--no-progress", "--deterministic"]
+# A small, quick model; --execution.deterministic makes the bitwise comparisons hold on a GPU too.
+SMALL = ["--embed-size", "16", "--batch-size", "2048", "--no-progress", "--execution.deterministic"]
 STEPS_PER_EPOCH = 168  # PTB's 343,062 centers in batches of 2,048
 
 
@@ -123,7 +123,7 @@ def test_reading_a_checkpoint_logs_nothing(tmp_path, capfd, caplog):
 
 
 def test_the_progress_bar_shows_the_running_loss_and_speed(capsys):
-    config = smoke_config(min_freq=1, num_epochs=1, steps_per_dispatch=2)
+    config = smoke_config(min_freq=1, num_epochs=1, **{"execution.steps_per_dispatch": 2})
     prepared = prepare_text(config, topic_corpus(sentences=400)[0])
     train(config, data=prepared, evaluation=None, progress=True)
     bar = capsys.readouterr().err
@@ -135,34 +135,45 @@ def test_the_progress_bar_shows_the_running_loss_and_speed(capsys):
 
 def test_run_names_say_what_changes_the_computation():
     assert common.run_name(preset("book")) == "book"
-    assert common.run_name(preset("book", lr=0.002, num_epochs=10)) == "book,lr=0.002"
-    assert common.run_name(preset("book", deterministic=True, layout="padded")) == "book"
+    assert (
+        common.run_name(preset("book", num_epochs=10, **{"optimizer.lr": 0.002}))
+        == "book,optimizer.lr=0.002"
+    )
+    assert (
+        common.run_name(
+            preset("book", **{"execution.deterministic": True, "execution.layout": "padded"})
+        )
+        == "book"
+    )
     assert common.run_name(preset("fast")) == "fast"
     assert common.run_name(preset("fast", num_epochs=8)) == "fast"
     # sparse_sgd decays its rate over the whole run: its epochs are part of the run.
     assert (
-        common.run_name(preset("fast", optimizer="sparse_sgd", lr=2500.0, num_epochs=8))
-        == "fast,lr=2500.0,optimizer=sparse_sgd,num_epochs=8"
+        common.run_name(
+            preset("fast", num_epochs=8, **{"optimizer.name": "sparse_sgd", "optimizer.lr": 2500.0})
+        )
+        == "fast,optimizer.name=sparse_sgd,optimizer.lr=2500.0,num_epochs=8"
     )
-    assert common.run_name(preset("book", lr=0.002, resample_each_epoch=True)) == (
+    assert common.run_name(preset("book", resample_each_epoch=True, **{"optimizer.lr": 0.002})) == (
         "best,subsample_each_epoch=False"
     )
     anew = dict(resample_each_epoch=True, subsample_each_epoch=True)
-    assert common.run_name(preset("book", lr=0.002, **anew)) == "best"
-    args = ptb_skipgram.parse_args(["--lr", "0.002"])
+    assert common.run_name(preset("book", **anew, **{"optimizer.lr": 0.002})) == "best"
+    args = ptb_skipgram.parse_args(["--optimizer.lr", "0.002"])
     assert args.workdir is None  # derived from the config when the job runs
     assert sweep.parse_args(["ptb_lr"]).out == Path("runs/sweeps")
 
 
 def test_messages_speak_in_flags_but_leave_paths_alone():
     message = (
-        "the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
-        "lr=0.01, this run has lr=0.002 and resample_each_epoch=True: start over with "
-        "restart=True or use another workdir."
+        "the checkpoints in runs/ptb_skipgram/book,optimizer.lr=0.002/checkpoints were made with "
+        "optimizer.lr=0.01, this run has optimizer.lr=0.002 and resample_each_epoch=True: start "
+        "over with restart=True or use another workdir."
     )
     assert common.in_flags(message) == (
-        "the checkpoints in runs/ptb_skipgram/book,lr=0.002/checkpoints were made with "
-        "--lr 0.01, this run has --lr 0.002 and --resample-each-epoch: start over with "
+        "the checkpoints in runs/ptb_skipgram/book,optimizer.lr=0.002/checkpoints were made with "
+        "--optimizer.lr 0.01, this run has --optimizer.lr 0.002 and --resample-each-epoch: start "
+        "over with "
         "--restart or use another --workdir."
     )
     assert common.in_flags("Config.batch_size=0 must be at least 1") == (
@@ -242,7 +253,7 @@ def test_a_signal_saves_a_checkpoint_and_exits_130(ptb_dir, tmp_path, signum):
         *SMALL,
         "--num-epochs",
         "8",
-        "--steps-per-dispatch",
+        "--execution.steps-per-dispatch",
         "8",
         "--data-dir",
         str(ptb_dir),
@@ -341,9 +352,9 @@ def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
     flags = [
         "--preset",
         "fast",
-        "--optimizer",
+        "--optimizer.name",
         "sparse_sgd",
-        "--lr",
+        "--optimizer.lr",
         "2500",
         "--embed-size",
         "16",

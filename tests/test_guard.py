@@ -15,7 +15,7 @@ import jax
 import numpy as np
 import pytest
 
-from w2v_jax.config import Config
+from w2v_jax.config import Config, ExecutionConfig
 from w2v_jax.run import train
 from w2v_jax.training import checkpoint
 
@@ -60,7 +60,7 @@ STEPS_PER_EPOCH = 671
 def book_run(ptb_dir, tmp_path_factory):
     """The book's configuration for its 5 epochs, every epoch's checkpoint kept."""
     workdir = tmp_path_factory.mktemp("book")
-    config = Config(max_to_keep=5)
+    config = Config(execution=ExecutionConfig(max_to_keep=5))
     run = train(config, workdir=workdir, data_dir=ptb_dir, progress=False, evaluation=None)
     return run, workdir
 

@@ -81,9 +81,11 @@ def test_main_job_prints_epochs_neighbours_and_scores(ptb_dir, tmp_path, capsys)
 
 
 def test_flags_override_config_fields():
-    args = ptb_skipgram.parse_args(["--lr", "0.002", "--num-epochs", "10", "--resample-each-epoch"])
+    args = ptb_skipgram.parse_args(
+        ["--optimizer.lr", "0.002", "--num-epochs", "10", "--resample-each-epoch"]
+    )
     config = ptb_skipgram.common.config_from_args(args)
-    assert (config.lr, config.num_epochs, config.resample_each_epoch) == (0.002, 10, True)
+    assert (config.optimizer.lr, config.num_epochs, config.resample_each_epoch) == (0.002, 10, True)
     assert config.batch_size == 512
 
 
@@ -98,18 +100,22 @@ def test_invalid_flag_value_exits_with_the_config_message(capsys):
 def test_preset_then_flags():
     args = ptb_skipgram.parse_args(["--preset", "fast", "--batch-size", "1024"])
     config = ptb_skipgram.common.config_from_args(args)
-    assert config.noise_sharing == "per_batch" and config.batch_size == 1024
-    assert (config.shared_noise, config.noise_groups, config.optimizer) == (
+    assert config.noise.sharing == "per_batch" and config.batch_size == 1024
+    assert (config.noise.shared, config.noise.groups, config.optimizer.name) == (
         32,
         16,
         "rowwise_adagrad",
     )
-    assert config.lr == 0.2 and config.num_noise == 5  # the preset's, then the book's
+    assert config.optimizer.lr == 0.2 and config.noise.count == 5  # the preset's, then the book's
     args = ptb_skipgram.parse_args(
-        ["--preset", "best", "--lr", "0.005", "--optimizer", "sparse_sgd"]
+        ["--preset", "best", "--optimizer.lr", "0.005", "--optimizer.name", "sparse_sgd"]
     )
     config = ptb_skipgram.common.config_from_args(args)
-    assert (config.lr, config.optimizer, config.num_epochs) == (0.005, "sparse_sgd", 10)
+    assert (config.optimizer.lr, config.optimizer.name, config.num_epochs) == (
+        0.005,
+        "sparse_sgd",
+        10,
+    )
 
 
 def test_help_describes_every_flag_in_words(capsys):
@@ -135,3 +141,16 @@ def test_a_misspelt_or_abbreviated_flag_is_refused_with_the_nearest(capsys):
         assert capsys.readouterr().err == (
             f"error: unrecognized arguments: {given} 2; did you mean {nearest}? (see --help)\n"
         )
+
+
+def test_a_flag_of_an_earlier_version_is_answered_with_its_name_now(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        ptb_skipgram.parse_args(["--lr", "0.1", "--noise-sharing", "per_batch"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == (
+        "error: unrecognized arguments: --lr 0.1 --noise-sharing per_batch; --lr is "
+        "--optimizer.lr now; --noise-sharing is --noise.sharing now (see --help)\n"
+    )
+    args = ptb_skipgram.parse_args(["--optimizer.lr", "0.1", "--no-execution.deterministic"])
+    config = ptb_skipgram.common.config_from_args(args)
+    assert config.optimizer.lr == 0.1 and config.execution.deterministic is False

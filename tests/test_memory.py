@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
-from w2v_jax.config import Config
+from w2v_jax.config import Config, ExecutionConfig, OptimizerConfig
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.run import train
 from w2v_jax.training import memory
@@ -42,11 +42,11 @@ def test_the_working_space_estimate_is_above_xlas_and_within_twice_it(
     optimizer, embed_size, batch_size, objective
 ):
     config = Config(
-        optimizer=optimizer,
         embed_size=embed_size,
         batch_size=batch_size,
-        layout="padded",
         objective=objective,
+        execution=ExecutionConfig(layout="padded"),
+        optimizer=OptimizerConfig(name=optimizer),
     )
     xla = xla_step_bytes(config)
     estimate = memory.needs(config, len(VOCAB)).working

@@ -33,15 +33,13 @@ NOISE_TABLE = data.noise.AliasTable.build(data.noise.noise_distribution(np.arang
 def test_a_sparse_sgd_step_is_plain_sgd_on_the_tables_gradient(shared, objective):
     """Row-sparse SGD at a constant rate makes dense SGD's update: the tables less the rate
     times the gradient of the loss with respect to the whole tables."""
-    overrides = {"noise_sharing": "per_batch", "shared_noise": 5} if shared else {}
+    overrides = {"noise.sharing": "per_batch", "noise.shared": 5} if shared else {}
     config = smoke_config(
         embed_size=6,
         max_window=1,
-        optimizer="sparse_sgd",
-        lr=0.5,
-        lr_schedule="constant",
         objective=objective,
         **overrides,
+        **{"optimizer.name": "sparse_sgd", "optimizer.lr": 0.5, "optimizer.schedule": "constant"},
     )
     state, sparse_sgd = fresh_state(config, VOCAB)
     batch = random_batch(np.random.default_rng(0), VOCAB, length=6 if shared else 12)
@@ -65,7 +63,9 @@ def test_a_sparse_sgd_step_is_plain_sgd_on_the_tables_gradient(shared, objective
 
 
 def test_only_the_batch_rows_change():
-    config = smoke_config(embed_size=6, max_window=1, optimizer="sparse_sgd", lr=1.0)
+    config = smoke_config(
+        embed_size=6, max_window=1, **{"optimizer.name": "sparse_sgd", "optimizer.lr": 1.0}
+    )
     state, optimizer = fresh_state(config, VOCAB)
     batch = random_batch(np.random.default_rng(1), VOCAB)
     new = jax.jit(step.make_train_step(config, optimizer))(state, to_pairs(batch))[0].params
@@ -85,7 +85,7 @@ def word2vec_alpha(start: float, done: int, total: int) -> float:
 
 @pytest.mark.parametrize("optimizer", ["sparse_sgd", "rowwise_adagrad"])
 def test_a_linear_schedule_decays_as_word2vec_s_rate(optimizer):
-    config = smoke_config(optimizer=optimizer, lr_schedule="linear")
+    config = smoke_config(**{"optimizer.name": optimizer, "optimizer.schedule": "linear"})
     factor = optim.schedule(config, total_steps=100)
     steps = (0, 1, 37, 50, 99, 100, 150)
     got = [0.5 * float(factor(jnp.int32(s))) for s in steps]
@@ -93,23 +93,36 @@ def test_a_linear_schedule_decays_as_word2vec_s_rate(optimizer):
 
 
 def test_warm_up_rises_linearly_then_the_schedule_goes_on():
-    warm = smoke_config(optimizer="rowwise_adagrad", lr_schedule="linear", lr_warmup_steps=10)
+    warm = smoke_config(
+        **{
+            "optimizer.name": "rowwise_adagrad",
+            "optimizer.schedule": "linear",
+            "optimizer.warmup_steps": 10,
+        }
+    )
     factor = optim.schedule(warm, total_steps=100)
     got = [float(factor(jnp.int32(s))) for s in (0, 4, 9, 10, 50)]
     np.testing.assert_allclose(got, [0.1 * 1.0, 0.5 * 0.96, 1.0 * 0.91, 0.9, 0.5], rtol=1e-6)
-    constant = optim.schedule(warm.replace(lr_schedule="constant"), total_steps=100)
+    constant = optim.schedule(warm.replace(**{"optimizer.schedule": "constant"}), total_steps=100)
     np.testing.assert_allclose([float(constant(jnp.int32(s))) for s in (0, 9, 99)], [0.1, 1, 1])
 
 
 def test_the_book_s_rate_has_no_schedule():
     assert optim.schedule(smoke_config(), 100) is None  # Adam takes its rate as it is
-    assert optim.schedule(smoke_config(optimizer="rowwise_adagrad"), 100) is None
-    assert smoke_config(optimizer="sparse_sgd").rate_decays  # word2vec's, its own
-    assert not smoke_config(optimizer="sparse_sgd", lr_schedule="constant").rate_decays
+    assert optim.schedule(smoke_config(**{"optimizer.name": "rowwise_adagrad"}), 100) is None
+    assert smoke_config(
+        **{"optimizer.name": "sparse_sgd"}
+    ).optimizer.rate_decays  # word2vec's, its own
+    assert not smoke_config(
+        **{"optimizer.name": "sparse_sgd", "optimizer.schedule": "constant"}
+    ).optimizer.rate_decays
 
 
 def test_dense_adam_on_a_schedule_equals_optax_s_scheduled_adam():
-    config = smoke_config(embed_size=6, lr=0.05, lr_schedule="linear", lr_warmup_steps=2)
+    config = smoke_config(
+        embed_size=6,
+        **{"optimizer.lr": 0.05, "optimizer.schedule": "linear", "optimizer.warmup_steps": 2},
+    )
     state, ours = fresh_state(config, VOCAB, total_steps=4)
     rates = optax.join_schedules(
         [optax.linear_schedule(0.025, 0.05, 1), lambda n: 0.05 * (1 - (n + 1) / 4)], [1]
@@ -129,11 +142,13 @@ def test_dense_adam_on_a_schedule_equals_optax_s_scheduled_adam():
 def test_sparse_sgd_finds_planted_partners():
     text, partners = topic_corpus()
     config = topic_config(
-        optimizer="sparse_sgd",
-        lr=20.0,
         num_epochs=4,
-        noise_sharing="per_batch",
-        shared_noise=16,
+        **{
+            "optimizer.name": "sparse_sgd",
+            "optimizer.lr": 20.0,
+            "noise.sharing": "per_batch",
+            "noise.shared": 16,
+        },
     )
     assert_finds_partners(config, text, partners)
 
@@ -147,7 +162,9 @@ def test_every_registered_optimiser_lowers_the_loss(name):
         "rowwise_adagrad": 5.0,
         "lazy_adam": 0.05,
     }[name]
-    config = smoke_config(embed_size=6, max_window=1, optimizer=name, lr=lr)
+    config = smoke_config(
+        embed_size=6, max_window=1, **{"optimizer.name": name, "optimizer.lr": lr}
+    )
     assert set(optim.REGISTRY) == set(OPTIMIZERS)
     state, optimizer = fresh_state(config, VOCAB)
     pairs = to_pairs(random_batch(np.random.default_rng(3), VOCAB))
@@ -233,9 +250,11 @@ def test_lazy_adam_equals_its_numpy_reference_and_leaves_untouched_rows_alone():
 
 def test_lazy_adams_first_step_is_dense_adams():
     """From a fresh state an untouched row has no momentum: both move the same rows alike."""
-    config = smoke_config(embed_size=6, max_window=1, optimizer="adam", lr=0.01)
+    config = smoke_config(
+        embed_size=6, max_window=1, **{"optimizer.name": "adam", "optimizer.lr": 0.01}
+    )
     state, adam = fresh_state(config, VOCAB)
-    lazy = optim.make(config.replace(optimizer="lazy_adam"))
+    lazy = optim.make(config.replace(**{"optimizer.name": "lazy_adam"}))
     pairs = to_pairs(random_batch(np.random.default_rng(4), VOCAB))
     dense_params = jax.jit(step.make_train_step(config, adam))(state, pairs)[0].params
     lazy_state = state.replace(opt_state=lazy.init(state.params))
@@ -250,17 +269,13 @@ def test_lazy_adams_first_step_is_dense_adams():
 @pytest.mark.parametrize("name, lr", [("lazy_adam", 0.02), ("rowwise_adagrad", 2.0)])
 def test_adaptive_row_sparse_optimisers_find_planted_partners(name, lr):
     text, partners = topic_corpus()
-    config = topic_config(
-        optimizer=name,
-        lr=lr,
-        num_epochs=4,
-    )
+    config = topic_config(num_epochs=4, **{"optimizer.name": name, "optimizer.lr": lr})
     assert_finds_partners(config, text, partners)
 
 
 @pytest.mark.parametrize("name", OPTIMIZERS)
 def test_the_memory_said_before_training_is_the_state_a_run_holds(name):
-    config = smoke_config(embed_size=6, optimizer=name)
+    config = smoke_config(embed_size=6, **{"optimizer.name": name})
     state, _ = fresh_state(config, VOCAB)
     expected = loop.state_bytes(config, VOCAB)
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests.helpers import REPO, smoke_config, topic_corpus
 from w2v_jax import parallel
-from w2v_jax.config import Config
+from w2v_jax.config import Config, ExecutionConfig
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.training import loop
 
@@ -126,11 +126,13 @@ def test_a_checkpoint_from_four_devices_restores_on_one_and_on_two_by_two(four_d
 def test_a_mesh_that_does_not_fit_is_one_clear_line():
     with pytest.raises(parallel.MeshError, match=r"needs 8 devices, this run has 1 cpu"):
         parallel.Placement.from_spec("data=2,vocab=4")
-    with pytest.raises(ValueError, match=r"Config.mesh='data=two': write it as data=N,vocab=M"):
-        Config(mesh="data=two")
+    with pytest.raises(
+        ValueError, match=r"Config.execution.mesh='data=two': write it as data=N,vocab=M"
+    ):
+        Config(execution=ExecutionConfig(mesh="data=two"))
     for bad in ("model=2", "data=0", "data=1,data=1", "vocab="):
         with pytest.raises(ValueError, match="write it as"):
-            Config(mesh=bad)
+            Config(execution=ExecutionConfig(mesh=bad))
     placement = parallel.Placement.from_spec(None)
     assert (placement.data_size, placement.vocab_size) == (jax.device_count(), 1)
     assert parallel.Placement.from_spec("vocab=1").description == "data=1,vocab=1"
@@ -159,7 +161,7 @@ def test_padding_rows_and_trimming():
 
 
 def test_state_bytes_per_device_on_one_device():
-    sizes = loop.state_bytes(smoke_config(optimizer="lazy_adam"), 1000)
+    sizes = loop.state_bytes(smoke_config(**{"optimizer.name": "lazy_adam"}), 1000)
     assert sizes["mesh"] == "data=1,vocab=1"
     # Two tables, their two moments and one int32 count per row; each device holds the step.
     assert (
@@ -199,19 +201,19 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
         "1.0",
         "--max-window",
         "2",
-        "--num-noise",
+        "--noise.count",
         "3",
         "--batch-size",
         "64",
         "--embed-size",
         "16",
-        "--lr",
+        "--optimizer.lr",
         "0.02",
         "--num-epochs",
         "1",
-        "--optimizer",
+        "--optimizer.name",
         "lazy_adam",
-        "--mesh",
+        "--execution.mesh",
         "data=2",
         "--no-progress",
         "--query",

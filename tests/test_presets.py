@@ -99,7 +99,7 @@ def grid() -> dict[str, dict]:
     for name, optimizer, sharing in itertools.product(
         sorted(PRESETS), OPTIMIZERS, typing.get_args(NoiseSharing)
     ):
-        config = preset(name, optimizer=optimizer, noise_sharing=sharing)
+        config = preset(name, **{"optimizer.name": optimizer, "noise.sharing": sharing})
         config = config.replace(num_epochs=2 if config.batch_size > 4096 else 1)
         key = config.replace(resample_each_epoch=False)
         if key not in seen:
@@ -161,17 +161,26 @@ def test_a_presets_rate_belongs_to_its_optimiser():
     rate given, or the preset's own optimiser, keeps the preset's."""
     from w2v_jax.presets import preset_rate_note
 
-    assert preset("fast", optimizer="sparse_sgd").lr is None  # sparse_sgd's own: 1250
-    assert preset("fast", optimizer="sparse_sgd", lr=3.0).lr == 3.0
-    assert preset("fast", optimizer="rowwise_adagrad").lr == 0.2
-    assert preset("best", optimizer="lazy_adam").lr is None and preset("best").lr == 0.002
-    assert preset("book", optimizer="sparse_sgd").lr is None  # book has no rate of its own
-    assert preset_rate_note("fast", {"optimizer": "sparse_sgd"}) == (
-        "optimizer=sparse_sgd trains at its own default rate 1250, not the fast preset's "
-        "lr=0.2, which is rowwise_adagrad's (choose a rate with lr=RATE)"
+    assert (
+        preset("fast", **{"optimizer.name": "sparse_sgd"}).optimizer.lr is None
+    )  # sparse_sgd's own: 1250
+    assert (
+        preset("fast", **{"optimizer.name": "sparse_sgd", "optimizer.lr": 3.0}).optimizer.lr == 3.0
     )
-    assert preset_rate_note("fast", {"optimizer": "sparse_sgd", "lr": 3.0}) is None
-    assert preset_rate_note("book", {"optimizer": "sparse_sgd"}) is None
+    assert preset("fast", **{"optimizer.name": "rowwise_adagrad"}).optimizer.lr == 0.2
+    assert (
+        preset("best", **{"optimizer.name": "lazy_adam"}).optimizer.lr is None
+        and preset("best").optimizer.lr == 0.002
+    )
+    assert (
+        preset("book", **{"optimizer.name": "sparse_sgd"}).optimizer.lr is None
+    )  # book has no rate of its own
+    assert preset_rate_note("fast", {"optimizer.name": "sparse_sgd"}) == (
+        "optimizer.name=sparse_sgd trains at its own default rate 1250, not the fast preset's "
+        "optimizer.lr=0.2, which is rowwise_adagrad's (choose a rate with optimizer.lr=RATE)"
+    )
+    assert preset_rate_note("fast", {"optimizer.name": "sparse_sgd", "optimizer.lr": 3.0}) is None
+    assert preset_rate_note("book", {"optimizer.name": "sparse_sgd"}) is None
 
 
 def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
@@ -180,7 +189,13 @@ def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
     from w2v_jax.training.hooks import NOT_LEARNING_STEPS
 
     config = preset(
-        "book", lr=1e-9, min_freq=1, subsample_t=1.0, batch_size=64, num_epochs=1, embed_size=8
+        "book",
+        min_freq=1,
+        subsample_t=1.0,
+        batch_size=64,
+        num_epochs=1,
+        embed_size=8,
+        **{"optimizer.lr": 1e-9},
     )
     prepared = prepare_text(config, topic_corpus(sentences=2000)[0])
     caplog.set_level("INFO", logger="w2v_jax")
@@ -189,11 +204,11 @@ def test_a_run_that_does_not_learn_says_so_in_one_line(caplog):
     said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
     assert said == [
         f"the loss has not fallen in epoch 1 ({run.history[0].loss:.3f}; untrained vectors "
-        f"score ln 2 = 0.693): lr=1e-09 does not suit optimizer=adam here; try another rate, "
-        f"or leave lr out for the optimiser's own"
+        f"score ln 2 = 0.693): optimizer.lr=1e-09 does not suit optimizer.name=adam here; try "
+        f"another rate, or leave optimizer.lr out for the optimiser's own"
     ]
     caplog.clear()
-    train(config.replace(lr=0.01), data=prepared, evaluation=None, progress=False)
+    train(config.replace(**{"optimizer.lr": 0.01}), data=prepared, evaluation=None, progress=False)
     assert not [r for r in caplog.records if r.levelname == "WARNING"]
 
 

@@ -20,32 +20,47 @@ STREAMED_ANEW = dict(
     resample_each_epoch=True,
     subsample_each_epoch=True,
     subsample_t=0.01,
-    noise_sharing="per_batch",
+    **{"noise.sharing": "per_batch"},
 )
 CASES = {
     "packed, per_context, adam": {},
-    "padded, per_batch, adam": dict(layout="padded", noise_sharing="per_batch", shared_noise=16),
-    "lazy_adam": dict(optimizer="lazy_adam"),
-    "rowwise_adagrad, per_batch": dict(
-        optimizer="rowwise_adagrad", lr=0.2, noise_sharing="per_batch", shared_noise=16
-    ),
-    "sparse_sgd (a rate decaying over the run)": dict(optimizer="sparse_sgd", lr=20.0),
-    "rowwise_adagrad, warm-up and linear decay": dict(
-        optimizer="rowwise_adagrad", lr=0.2, lr_schedule="linear", lr_warmup_steps=40
-    ),
+    "padded, per_batch, adam": {
+        "execution.layout": "padded",
+        "noise.sharing": "per_batch",
+        "noise.shared": 16,
+    },
+    "lazy_adam": {"optimizer.name": "lazy_adam"},
+    "rowwise_adagrad, per_batch": {
+        "optimizer.name": "rowwise_adagrad",
+        "optimizer.lr": 0.2,
+        "noise.sharing": "per_batch",
+        "noise.shared": 16,
+    },
+    "sparse_sgd (a rate decaying over the run)": {
+        "optimizer.name": "sparse_sgd",
+        "optimizer.lr": 20.0,
+    },
+    "rowwise_adagrad, warm-up and linear decay": {
+        "optimizer.name": "rowwise_adagrad",
+        "optimizer.lr": 0.2,
+        "optimizer.schedule": "linear",
+        "optimizer.warmup_steps": 40,
+    },
     "streamed, 4 groups an epoch, drawn on the device": dict(block_tokens=1000, group_blocks=3),
     "one group, every draw anew each epoch": dict(
         resample_each_epoch=True, subsample_each_epoch=True, subsample_t=0.01
     ),
     "streamed, every draw anew each epoch": STREAMED_ANEW,
     "device shuffle": dict(shuffle="device"),
-    "runs trained together": dict(lr=(0.003, 0.01, 0.03)),
+    "runs trained together": {"optimizer.lr": (0.003, 0.01, 0.03)},
     "cbow": dict(objective="cbow"),
     "cbow, streamed, every draw anew, rowwise_adagrad": dict(
-        objective="cbow", optimizer="rowwise_adagrad", lr=0.2, **STREAMED_ANEW
+        objective="cbow",
+        **STREAMED_ANEW,
+        **{"optimizer.name": "rowwise_adagrad", "optimizer.lr": 0.2},
     ),
     "cbow, lazy_adam, runs trained together": dict(
-        objective="cbow", optimizer="lazy_adam", lr=(0.003, 0.01)
+        objective="cbow", **{"optimizer.name": "lazy_adam", "optimizer.lr": (0.003, 0.01)}
     ),
 }
 STOP_AFTER = 30  # dispatches: inside the second epoch (24 dispatches an epoch; fewer subsampled)
@@ -58,9 +73,9 @@ def topic_text():
 
 def configs_of(overrides: dict):
     """One config, or a list of configs trained together (a tuple of rates)."""
-    rates = overrides.get("lr")
+    rates = overrides.get("optimizer.lr")
     if isinstance(rates, tuple):
-        return [topic_config(**{**overrides, "lr": lr}) for lr in rates]
+        return [topic_config(**{**overrides, "optimizer.lr": lr}) for lr in rates]
     return topic_config(**overrides)
 
 

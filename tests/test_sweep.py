@@ -10,7 +10,7 @@ import pytest
 
 from experiments import sweep, sweeps
 from tests.helpers import text_corpus, topic_corpus
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.training.checkpoint import CheckpointError
@@ -27,18 +27,22 @@ MAIN_JOB = {
 
 
 def test_grid_expands_every_combination_last_axis_fastest():
-    assert sweeps.grid(lr=[0.1, 0.2], seed=[0, 1, 2]) == [
-        {"lr": lr, "seed": seed} for lr in (0.1, 0.2) for seed in (0, 1, 2)
+    assert sweeps.grid({"optimizer.lr": [0.1, 0.2], "seed": [0, 1, 2]}) == [
+        {"optimizer.lr": lr, "seed": seed} for lr in (0.1, 0.2) for seed in (0, 1, 2)
     ]
-    assert sweeps.grid() == [{}]
+    assert sweeps.grid({}) == [{}]
 
 
 def test_random_search_is_seeded_and_stays_in_its_space():
-    space = {"lr": ("log", 1e-4, 1e-1), "b1": ("uniform", 0.8, 0.95), "embed_size": [50, 100]}
+    space = {
+        "optimizer.lr": ("log", 1e-4, 1e-1),
+        "b1": ("uniform", 0.8, 0.95),
+        "embed_size": [50, 100],
+    }
     points = sweeps.random_search(space, 200, seed=3)
     assert points == sweeps.random_search(space, 200, seed=3)
     assert points != sweeps.random_search(space, 200, seed=4)
-    lrs = [p["lr"] for p in points]
+    lrs = [p["optimizer.lr"] for p in points]
     assert 1e-4 <= min(lrs) and max(lrs) <= 1e-1
     # log-uniform: about a third of the draws in each decade
     assert 40 < sum(1e-3 <= lr < 1e-2 for lr in lrs) < 95
@@ -55,13 +59,13 @@ def test_shipped_sweeps_are_valid(tmp_path):
         assert points and metric == "wordsim353_spearman"
     fast_points, metric = sweep.expand("ptb_fast", tmp_path)
     assert len(fast_points) == 36 and metric == "simlex999_spearman"
-    assert {p.config.optimizer for p in fast_points} == {"sparse_sgd"}
-    assert {p.config.noise_groups for p in fast_points} == {1, 16, 64}
+    assert {p.config.optimizer.name for p in fast_points} == {"sparse_sgd"}
+    assert {p.config.noise.groups for p in fast_points} == {1, 16, 64}
     lr_points, _ = sweep.expand("ptb_lr", tmp_path)
-    assert {p.config.optimizer for p in lr_points} == {"adam", "sparse_sgd"}
-    assert {p.config.lr_schedule for p in lr_points if p.config.optimizer == "sparse_sgd"} == {
-        "constant"
-    }
+    assert {p.config.optimizer.name for p in lr_points} == {"adam", "sparse_sgd"}
+    assert {
+        p.config.optimizer.schedule for p in lr_points if p.config.optimizer.name == "sparse_sgd"
+    } == {"constant"}
     assert {p.config.seed for p in lr_points} == {0, 1, 2}
 
 
@@ -76,8 +80,8 @@ def define_sweep(monkeypatch):
 
 
 def test_an_invalid_point_is_refused_before_anything_runs(define_sweep, tmp_path):
-    define_sweep("bad", [{"lr": 0.01}, {"lr": -1.0}])
-    with pytest.raises(SystemExit, match="point 1 .*Config.lr=-1.0 must be positive"):
+    define_sweep("bad", [{"optimizer.lr": 0.01}, {"optimizer.lr": -1.0}])
+    with pytest.raises(SystemExit, match="point 1 .*Config.optimizer.lr=-1.0 must be positive"):
         sweep.main(["bad", "--out", str(tmp_path)])
     assert not (tmp_path / "bad").exists()
     with pytest.raises(SystemExit, match="no sweep named 'nope'; sweeps: .*ptb_lr"):
@@ -85,7 +89,7 @@ def test_an_invalid_point_is_refused_before_anything_runs(define_sweep, tmp_path
 
 
 def test_ctrl_c_in_a_sweep_is_one_line(define_sweep, tmp_path, monkeypatch, capsys):
-    define_sweep("quick", [{"lr": 0.01}])
+    define_sweep("quick", [{"optimizer.lr": 0.01}])
 
     def interrupted(*args):
         raise KeyboardInterrupt
@@ -104,7 +108,11 @@ def test_ctrl_c_in_a_sweep_is_one_line(define_sweep, tmp_path, monkeypatch, caps
 def test_killed_sweep_reruns_only_unfinished_points(
     define_sweep, tmp_path, ptb_dir, monkeypatch, vectorise
 ):
-    points = [{"lr": 0.01, "seed": 0}, {"lr": 0.03, "seed": 0}, {"lr": 0.03, "seed": 1}]
+    points = [
+        {"optimizer.lr": 0.01, "seed": 0},
+        {"optimizer.lr": 0.03, "seed": 0},
+        {"optimizer.lr": 0.03, "seed": 1},
+    ]
     define_sweep("tiny", points)
     flag = "--vectorise" if vectorise else "--no-vectorise"
     args = ["tiny", "--out", str(tmp_path), "--data-dir", str(ptb_dir), flag]
@@ -122,7 +130,11 @@ def test_killed_sweep_reruns_only_unfinished_points(
         sweep.main(args)
     assert exit_info.value.code == 130
     first = set(trained)
-    assert first == ({"lr=0.01,seed=0", "lr=0.03,seed=0"} if vectorise else {"lr=0.01,seed=0"})
+    assert first == (
+        {"optimizer.lr=0.01,seed=0", "optimizer.lr=0.03,seed=0"}
+        if vectorise
+        else {"optimizer.lr=0.01,seed=0"}
+    )
 
     def counting(members, prepared, vectorise):
         trained.extend(p.workdir.name for p in members)
@@ -158,7 +170,7 @@ def test_killed_sweep_reruns_only_unfinished_points(
     spearman = [row["wordsim353_spearman"] for row in rows]
     assert spearman == sorted(spearman, reverse=True)
     readme = (directory / "README.md").read_text()
-    assert "| lr | seeds | wordsim353_spearman |" in readme
+    assert "| optimizer.lr | seeds | wordsim353_spearman |" in readme
     assert readme.count("| finished |") == 3
     assert (directory / "wordsim353_spearman.png").stat().st_size > 1000
 
@@ -190,9 +202,9 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     }
     points = []
     for (lr, seed), metrics in written.items():
-        overrides = {"lr": lr, "seed": seed}
+        overrides = {"optimizer.lr": lr, "seed": seed}
         point = sweep.Point(
-            overrides, Config(**overrides), tmp_path / "s" / sweep.point_id(overrides)
+            overrides, Config().replace(**overrides), tmp_path / "s" / sweep.point_id(overrides)
         )
         common.write_json(point.workdir / "metrics.json", metrics)
         assert point.finished
@@ -200,11 +212,14 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
     rows = sweep_summary.write(
         points, tmp_path / "s", "wordsim353_spearman", "s", "python -m experiments.sweep s"
     )
-    assert [row["point"] for row in rows[:2]] == ["lr=0.01,seed=1", "lr=0.01,seed=0"]
+    assert [row["point"] for row in rows[:2]] == [
+        "optimizer.lr=0.01,seed=1",
+        "optimizer.lr=0.01,seed=0",
+    ]
     assert [row["status"] for row in rows] == ["finished"] * 2 + ["diverged"] * 2
     assert rows[0]["centers_per_second"] == 1e5 and rows[0]["final_loss"] == 0.4
-    groups = sweep_summary.over_seeds(rows, ["lr", "seed"], "wordsim353_spearman")
-    assert groups[0]["lr"] == 0.01 and groups[0]["n"] == 2
+    groups = sweep_summary.over_seeds(rows, ["optimizer.lr", "seed"], "wordsim353_spearman")
+    assert groups[0]["optimizer.lr"] == 0.01 and groups[0]["n"] == 2
     assert groups[0]["wordsim353_spearman"] == pytest.approx((0.25, 0.0707107), rel=1e-5)
     readme = (tmp_path / "s" / "README.md").read_text()
     assert "| 9 | 2 | nan ± nan |" in readme and "| diverged |" in readme
@@ -213,15 +228,15 @@ def test_summary_keeps_every_point_and_marks_a_diverged_one(tmp_path):
 def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
     """A sweep on a corpus of your own; English benchmarks its vocabulary lacks are skipped."""
     base = dict(min_freq=1, subsample_t=1.0, batch_size=64, embed_size=8, num_epochs=1)
-    define_sweep("tiny_topic", [{"lr": 0.01}, {"lr": 0.02}], base)
+    define_sweep("tiny_topic", [{"optimizer.lr": 0.01}, {"optimizer.lr": 0.02}], base)
     corpus = text_corpus(topic_corpus(sentences=300)[0]).paths[0]
     listed = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus, "--list"])
     directory = sweep.sweep_directory(tmp_path, "tiny_topic", CorpusConfig((corpus,)))
     assert listed == [] and not directory.exists()  # listed, nothing trained
     printed = capsys.readouterr().out.splitlines()
     assert printed == [
-        "lr=0.01",
-        "lr=0.02",
+        "optimizer.lr=0.01",
+        "optimizer.lr=0.02",
         f"sweep tiny_topic: 2 points, 0 finished, in {directory}",
     ]
     rows = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus])
@@ -234,8 +249,8 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
         tmp_path, "tiny_topic", CorpusConfig((corpus,), lowercase=True)
     )
     summary = capsys.readouterr().out
-    assert "\n# Sweep tiny_topic\n" in f"\n{summary}" and "| lr | status |" in summary
-    written = json.loads((directory / "lr=0.01" / "metrics.json").read_text())
+    assert "\n# Sweep tiny_topic\n" in f"\n{summary}" and "| optimizer.lr | status |" in summary
+    written = json.loads((directory / "optimizer.lr=0.01" / "metrics.json").read_text())
     assert written["final_loss"] < 0.7 and measures.of_run(written)["wordsim353_spearman"] is None
     assert not written["evaluation"]["wordsim353"]["scored"]
 

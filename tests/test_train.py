@@ -73,7 +73,7 @@ def numpy_gradients(v, u, batch, per_slot=False):
 
 @pytest.mark.parametrize("per_slot", [False, True])
 def test_gradient_equals_numpy_reference(per_slot):
-    config = smoke_config(embed_size=6, max_window=1, num_noise=5)
+    config = smoke_config(embed_size=6, max_window=1, **{"noise.count": 5})
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(0), 20)
     loss = lambda p: table_loss(SkipGram(per_slot=per_slot), p, to_pairs(batch))[0]  # noqa: E731
@@ -101,9 +101,7 @@ def test_one_step_changes_both_tables():
 def topic_data():
     text, partners = topic_corpus()
     config = topic_config(
-        steps_per_dispatch=16,
-        lr=0.02,
-        num_epochs=4,
+        num_epochs=4, **{"execution.steps_per_dispatch": 16, "optimizer.lr": 0.02}
     )
     return config, prepare_text(config, text), partners
 
@@ -115,7 +113,7 @@ def test_compiles_once_over_epochs(topic_data):
     state = program.init_state()
     examples = shards.to_device(prepared.examples)
     order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
-    spd = config.steps_per_dispatch
+    spd = config.execution.steps_per_dispatch
     assert len(order) % spd != 0, "the last dispatch is a short one"
     rows = 0
     for _ in (1, 2):
@@ -187,7 +185,7 @@ def numpy_shared_noise(v, u, batch, noise, num_noise, per_slot=False):
 @pytest.mark.parametrize("per_slot", [False, True])
 @pytest.mark.parametrize("noise", [[[3, 7, 7, 11, 19]], [[3, 7, 7], [11, 19, 3]]])
 def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise, per_slot):
-    config = smoke_config(embed_size=6, max_window=1, noise_sharing="per_batch")
+    config = smoke_config(embed_size=6, max_window=1, **{"noise.sharing": "per_batch"})
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(2), 20, length=6)
     batch["mask"] = batch["labels"]  # rows hold only contexts
@@ -230,7 +228,7 @@ def test_the_device_sampler_draws_the_hosts_distribution():
 
 def test_shared_noise_training_finds_planted_partners(topic_data):
     config, _, partners = topic_data
-    config = config.replace(noise_sharing="per_batch", shared_noise=16)
+    config = config.replace(**{"noise.sharing": "per_batch", "noise.shared": 16})
     text, _ = topic_corpus()
     prepared = assert_finds_partners(config, text, partners)
     assert prepared.examples.contexts_negatives.shape[1] == 2 * config.max_window

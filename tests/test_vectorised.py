@@ -37,7 +37,7 @@ def topic_text():
 
 
 def base_config(**overrides):
-    values = dict(min_freq=1, max_window=2, num_noise=3, batch_size=64, num_epochs=2)
+    values = dict(min_freq=1, max_window=2, batch_size=64, num_epochs=2, **{"noise.count": 3})
     return smoke_config(**{**values, **overrides})
 
 
@@ -45,15 +45,15 @@ def base_config(**overrides):
     "overrides",
     [
         {},
-        {"noise_sharing": "per_batch", "shared_noise": 16},
+        {"noise.sharing": "per_batch", "noise.shared": 16},
         {"resample_each_epoch": True},
-        {"optimizer": "rowwise_adagrad"},
-        {"noise_sharing": "per_batch", "shared_noise": 8, "noise_groups": 4},
-        {"layout": "padded"},
+        {"optimizer.name": "rowwise_adagrad"},
+        {"noise.sharing": "per_batch", "noise.shared": 8, "noise.groups": 4},
+        {"execution.layout": "padded"},
     ],
 )
 def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides):
-    configs = [base_config(lr=lr, **overrides) for lr in LEARNING_RATES]
+    configs = [base_config(**overrides, **{"optimizer.lr": lr}) for lr in LEARNING_RATES]
     _assert_three_distinct_runs(configs, topic_text)
 
 
@@ -62,7 +62,10 @@ def test_three_learning_rates_equal_three_sequential_runs(topic_text, overrides)
 )
 def test_row_sparse_optimisers_train_together(topic_text, name, lr):
     configs = [
-        base_config(optimizer=name, lr=lr * factor, layout="packed") for factor in (0.3, 1.0, 3.0)
+        base_config(
+            **{"optimizer.name": name, "optimizer.lr": lr * factor, "execution.layout": "packed"}
+        )
+        for factor in (0.3, 1.0, 3.0)
     ]
     _assert_three_distinct_runs(configs, topic_text)
 
@@ -75,17 +78,20 @@ def _assert_three_distinct_runs(configs, topic_text):
 
 
 def test_adam_betas_train_together(topic_text):
-    configs = [base_config(adam_b1=b1, adam_b2=b2) for b1, b2 in ((0.9, 0.999), (0.5, 0.99))]
+    configs = [
+        base_config(**{"optimizer.b1": b1, "optimizer.b2": b2})
+        for b1, b2 in ((0.9, 0.999), (0.5, 0.99))
+    ]
     assert_same_runs(configs, prepare_text(configs[0], topic_text))
 
 
 def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
     configs = [
-        base_config(lr=0.01),
-        base_config(lr=0.02),
-        base_config(lr=0.01, seed=1),
+        base_config(**{"optimizer.lr": 0.01}),
+        base_config(**{"optimizer.lr": 0.02}),
+        base_config(seed=1, **{"optimizer.lr": 0.01}),
         base_config(embed_size=8),
-        base_config(lr=0.03, adam_b1=0.8),
+        base_config(**{"optimizer.lr": 0.03, "optimizer.b1": 0.8}),
         base_config(num_epochs=3),
     ]
     assert groups_trainable_together(configs) == [[0, 1, 4], [2], [3], [5]]
@@ -95,8 +101,8 @@ def test_grouping_keeps_apart_what_changes_the_data_or_the_shapes():
 
 def test_a_diverging_run_does_not_stop_the_others(topic_text):
     configs = [
-        base_config(lr=1.0, optimizer="sparse_sgd"),
-        base_config(lr=1e30, optimizer="sparse_sgd"),
+        base_config(**{"optimizer.lr": 1.0, "optimizer.name": "sparse_sgd"}),
+        base_config(**{"optimizer.lr": 1e30, "optimizer.name": "sparse_sgd"}),
     ]
     prepared = prepare_text(configs[0], topic_text)
     good, bad = train(configs, data=prepared, evaluation=None, progress=False)
@@ -105,7 +111,7 @@ def test_a_diverging_run_does_not_stop_the_others(topic_text):
 
 
 def test_a_checkpoint_of_runs_trained_together_fits_only_them(topic_text, tmp_path):
-    configs = [base_config(lr=lr, num_epochs=1) for lr in LEARNING_RATES]
+    configs = [base_config(num_epochs=1, **{"optimizer.lr": lr}) for lr in LEARNING_RATES]
     prepared = prepare_text(configs[0], topic_text)
     train(configs, data=prepared, evaluation=None, progress=False, workdir=tmp_path)
     with pytest.raises(CheckpointError, match="hold 3 runs trained together, this call trains 2"):

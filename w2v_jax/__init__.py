@@ -4,6 +4,7 @@ The public API, each name imported on first use (so that the numpy data stage, `
 and its encoding worker processes never load JAX)::
 
     from w2v_jax import Config, CorpusConfig, preset, prepare, train, Run, Embeddings
+    from w2v_jax import NoiseConfig, OptimizerConfig, ExecutionConfig  # Config's sections
 
 ``train(config, corpus, workdir)`` is the one run every entry point calls (``w2v_jax.run``);
 ``Embeddings`` reads a workdir's vectors (``w2v_jax.evaluation.evaluate``).
@@ -16,7 +17,10 @@ from typing import Any
 
 _API = {
     "Config": "w2v_jax.config",
-    "CorpusConfig": "w2v_jax.config",
+    "NoiseConfig": "w2v_jax.config",
+    "OptimizerConfig": "w2v_jax.config",
+    "ExecutionConfig": "w2v_jax.config",
+    "CorpusConfig": "w2v_jax.corpus_config",
     "preset": "w2v_jax.presets",
     "prepare": "w2v_jax.run",
     "train": "w2v_jax.run",

@@ -15,9 +15,11 @@ import typing
 from typing import Any, Literal
 
 
-def check_types(config: Any) -> None:
-    """Raise ValueError naming the field and the value of any field of the dataclass
-    ``config`` whose value its annotation does not allow; a Literal's values are its choices."""
+def check_types(config: Any, prefix: str | None = None) -> None:
+    """Raise ValueError naming the field (``prefix.name``, the class's name by default) and the
+    value of any field of the dataclass ``config`` whose value its annotation does not allow; a
+    Literal's values are its choices."""
+    prefix = prefix or type(config).__name__
     for name, annotation in field_types(type(config)).items():
         value = getattr(config, name)
         allowed = typing.get_args(annotation) if _is_union(annotation) else (annotation,)
@@ -27,16 +29,14 @@ def check_types(config: Any) -> None:
         if typing.get_origin(kind) is Literal:
             if value not in typing.get_args(kind):
                 raise ValueError(
-                    f"{type(config).__name__}.{name}={value!r} must be one of "
-                    f"{typing.get_args(kind)}"
+                    f"{prefix}.{name}={value!r} must be one of {typing.get_args(kind)}"
                 )
             continue
         expected = (int, float) if kind is float else typing.get_origin(kind) or kind
         # bool is a subclass of int; a flag given where a number belongs is a mistake.
         if not isinstance(value, expected) or (isinstance(value, bool) and kind is not bool):
             raise ValueError(
-                f"{type(config).__name__}.{name}={value!r}: expected {annotation}, got "
-                f"{type(value).__name__}"
+                f"{prefix}.{name}={value!r}: expected {annotation}, got {type(value).__name__}"
             )
 
 

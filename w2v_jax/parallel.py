@@ -58,7 +58,7 @@ class Placement:
                 where += f" over {jax.process_count()} processes"
             raise MeshError(
                 f"mesh data={data},vocab={vocab} needs {needed} devices, this run "
-                f"has {where}: choose --mesh with data x vocab = {len(devices)}"
+                f"has {where}: choose --execution.mesh with data x vocab = {len(devices)}"
             )
         grid = np.asarray(devices[:needed]).reshape(data, vocab)
         # Auto axes: the partitioner decides the shardings inside the step (GSPMD).
@@ -128,7 +128,7 @@ class Placement:
         if batch_size % self.data_size:
             raise MeshError(
                 f"batch_size={batch_size} must be a multiple of the mesh's data "
-                f"axis ({self.data_size}): change --batch-size or --mesh"
+                f"axis ({self.data_size}): change --batch-size or --execution.mesh"
             )
 
     def shard_bytes(self, tree: Any) -> dict[int, int]:

@@ -5,7 +5,7 @@ row (``w2v_jax.data.examples.Examples``), drawn on the host or on the device
 A row holds the center's context words left to right, then its noise words, then 0s up to
 ``max_len``. Skip-gram draws ``noise_each`` noise words for each context word, none equal to
 one of the row's contexts (the book's); CBOW draws ``noise_each`` for the center, none equal to
-the center (word2vec's). With shared noise (``Config.noise_sharing`` "per_batch") a row holds
+the center (word2vec's). With shared noise (``Config.noise.sharing`` "per_batch") a row holds
 its contexts only and the step draws the noise words.
 """
 

@@ -26,7 +26,8 @@ from typing import Any
 import jax
 
 from w2v_jax import feed, parallel, presets
-from w2v_jax.config import Config, CorpusConfig, groups_trainable_together
+from w2v_jax.config import Config, groups_trainable_together
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
@@ -191,9 +192,9 @@ def train(
 
     ``data`` is a prepared data stage to reuse (``prepare``; runs whose ``Config.data_key``
     agree can share one). With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at each
-    epoch's end and every ``config.checkpoint_every`` steps, a run finding checkpoints there
-    continues from the newest complete one (``restart=True`` deletes them first), and the
-    results are written there and evaluated (``evaluation``; None: not evaluated).
+    epoch's end and every ``config.execution.checkpoint_every`` steps, a run finding
+    checkpoints there continues from the newest complete one (``restart=True`` deletes them
+    first), and the results are written there and evaluated (``evaluation``; None: not evaluated).
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
     point is saved and TrainingInterrupted raised. ``hooks`` run after the built-in ones.
     Before anything is allocated, a run that would not fit in the device's free memory is
@@ -214,7 +215,7 @@ def train(
         # Process 0 encodes the corpus first, so that the others find it in the cache.
         data = parallel.main_process_first(lambda: prepare(configs[0], corpus, data_dir, cache_dir))
     stacked = isinstance(config, list | tuple)
-    placement = parallel.Placement.from_spec(configs[0].mesh)
+    placement = parallel.Placement.from_spec(configs[0].execution.mesh)
     stream = feed.open_stream(configs[0], data.dataset, data.examples, placement)
     # Said and checked before anything is allocated or a workdir made.
     needed = memory.needs(configs[0], len(data.vocab), len(configs), stream.device_bytes())
@@ -302,7 +303,7 @@ def _loop(
             history.add_group(group.centers_from(step), pairs)
             epoch_end = plan.epoch_start(group.epoch + 1)
             while step < group.end_step:
-                num_steps = min(program.config.steps_per_dispatch, group.end_step - step)
+                num_steps = min(program.config.execution.steps_per_dispatch, group.end_step - step)
                 for hook in hooks:
                     if hook.every:
                         num_steps = min(num_steps, hook.every - step % hook.every)

@@ -17,8 +17,9 @@ from typing import Any
 import numpy as np
 
 
-def grid(**axes: Sequence[Any]) -> list[dict[str, Any]]:
-    """Every combination of the axes' values, the last axis varying fastest."""
+def grid(axes: dict[str, Sequence[Any]]) -> list[dict[str, Any]]:
+    """Every combination of the axes' values (each axis a setting's path, "optimizer.lr"), the
+    last axis varying fastest."""
     names = list(axes)
     return [dict(zip(names, values)) for values in itertools.product(*axes.values())]
 

@@ -9,7 +9,7 @@ chosen rate, to show the margin on both sides.
 
 from experiments.sweeps import grid
 
-BASE = {"noise_sharing": "per_batch", "shared_noise": 32, "noise_groups": 16, "batch_size": 2048}
+BASE = {"noise.sharing": "per_batch", "noise.shared": 32, "noise.groups": 16, "batch_size": 2048}
 METRIC = "simlex999_spearman"
 
 LEARNING_RATES = {
@@ -23,6 +23,11 @@ def points() -> list[dict]:
         point
         for optimizer, rates in LEARNING_RATES.items()
         for point in grid(
-            optimizer=[optimizer], subsample=["book", "word2vec"], lr=rates, seed=[0, 1, 2]
+            {
+                "optimizer.name": [optimizer],
+                "subsample": ["book", "word2vec"],
+                "optimizer.lr": rates,
+                "seed": [0, 1, 2],
+            }
         )
     ]

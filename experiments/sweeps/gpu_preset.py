@@ -6,9 +6,9 @@ rate."""
 from experiments.sweeps import grid
 
 BASE = {
-    "noise_sharing": "per_batch",
-    "shared_noise": 32,
-    "noise_groups": 64,
+    "noise.sharing": "per_batch",
+    "noise.shared": 32,
+    "noise.groups": 64,
     "batch_size": 16384,
     "subsample": "word2vec",
 }
@@ -24,5 +24,5 @@ def points() -> list[dict]:
     return [
         point
         for optimizer, rates in LEARNING_RATES.items()
-        for point in grid(optimizer=[optimizer], lr=rates, seed=[0, 1, 2])
+        for point in grid({"optimizer.name": [optimizer], "optimizer.lr": rates, "seed": [0, 1, 2]})
     ]

@@ -2,7 +2,7 @@
 
 from experiments.sweeps import grid
 
-BASE = {"lr": 0.002}  # the best learning rate of ptb_lr (3 seeds)
+BASE = {"optimizer.lr": 0.002}  # the best learning rate of ptb_lr (3 seeds)
 CANDIDATES = (
     {},  # ptb_lr's best
     {"embed_size": 200},  # ptb_shape's best (1 seed)
@@ -12,4 +12,4 @@ CANDIDATES = (
 
 
 def points() -> list[dict]:
-    return [{**candidate, **seed} for candidate in CANDIDATES for seed in grid(seed=[0, 1, 2])]
+    return [{**candidate, **seed} for candidate in CANDIDATES for seed in grid({"seed": [0, 1, 2]})]

@@ -2,8 +2,8 @@
 
 from experiments.sweeps import grid
 
-BASE = {"lr": 0.002}
+BASE = {"optimizer.lr": 0.002}
 
 
 def points() -> list[dict]:
-    return grid(num_epochs=[5, 10, 15], resample_each_epoch=[False, True])
+    return grid({"num_epochs": [5, 10, 15], "resample_each_epoch": [False, True]})

@@ -13,12 +13,12 @@ LEARNING_RATES = {
     "adam": (0.001, 0.002, 0.005, 0.01),
     "sparse_sgd": (10.0, 100.0, 1000.0, 3000.0),
 }
-CONSTANT = {"sparse_sgd": {"lr_schedule": "constant"}}
+CONSTANT = {"sparse_sgd": {"optimizer.schedule": "constant"}}
 
 
 def points() -> list[dict]:
     return [
         {**point, **CONSTANT.get(optimizer, {})}
         for optimizer, rates in LEARNING_RATES.items()
-        for point in grid(optimizer=[optimizer], lr=rates, seed=SEEDS)
+        for point in grid({"optimizer.name": [optimizer], "optimizer.lr": rates, "seed": SEEDS})
     ]

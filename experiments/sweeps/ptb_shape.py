@@ -3,8 +3,8 @@
 from experiments.sweeps import grid
 
 # lr 0.002 (the book's PyTorch value) rather than 0.01, which over-fits PTB by epoch 5.
-BASE = {"lr": 0.002}
+BASE = {"optimizer.lr": 0.002}
 
 
 def points() -> list[dict]:
-    return grid(embed_size=[50, 100, 200], max_window=[2, 5], num_noise=[2, 5])
+    return grid({"embed_size": [50, 100, 200], "max_window": [2, 5], "noise.count": [2, 5]})

@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError, resolve_dir, sha1_of
 from w2v_jax.data.encoding import encode_files, text_digest
 from w2v_jax.data.ptb import PTB_TRAIN_MEMBER, fetch_ptb

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from w2v_jax.config import CorpusConfig
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.vocab import (
     BlockEncoder,

@@ -48,7 +48,7 @@ REGISTRY: dict[str, type] = {"skipgram": SkipGram, "cbow": CBOW}
 def make(config: Config) -> Objective:
     """``config``'s objective, with the noise words it shares and its slots' weighting."""
     return REGISTRY[config.objective](
-        num_noise=config.num_noise, per_slot=config.loss_weighting == "per_slot"
+        num_noise=config.noise.count, per_slot=config.loss_weighting == "per_slot"
     )
 
 

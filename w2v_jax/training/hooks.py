@@ -141,9 +141,10 @@ def built_in(
             if stats.epoch == 0 and stats.step >= NOT_LEARNING_STEPS and not_learning(stats.loss):
                 warn(
                     f"the loss has not fallen in epoch 1 ({stats.loss:.3f}; untrained vectors "
-                    f"score ln 2 = {math.log(2):.3f}): lr={program.config.lr:g} does not suit "
-                    f"optimizer={config.optimizer} here; try another rate, or leave lr out "
-                    f"for the optimiser's own"
+                    f"score ln 2 = {math.log(2):.3f}): "
+                    f"optimizer.lr={program.config.optimizer.lr:g} does not suit "
+                    f"optimizer.name={config.optimizer.name} here; try another rate, or leave "
+                    f"optimizer.lr out for the optimiser's own"
                 )
 
     def save(moment: Moment) -> None:
@@ -154,14 +155,14 @@ def built_in(
             if (
                 saver is not None
                 and not moment.epoch_end
-                and not itstime(moment.step, config.checkpoint_every)
+                and not itstime(moment.step, config.execution.checkpoint_every)
             ):
                 saver.save(moment.state, moment.history, program.layout)
             raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
 
     hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]
     if saver is not None:
-        hooks.append(Hook(save, every=config.checkpoint_every or None, at_epoch_end=True))
+        hooks.append(Hook(save, every=config.execution.checkpoint_every or None, at_epoch_end=True))
     if should_stop is not None:
         hooks.append(Hook(stop))
     return hooks

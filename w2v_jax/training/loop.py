@@ -89,7 +89,7 @@ class Program:
     ones one per pair capacity: ``fit`` grows the capacity to a group's most live slots
     (rounded, so that most groups reuse one program), and the next dispatch compiles a larger
     program when it grew; checkpoints save it, ``resume`` takes it back. The program is laid out on
-    ``placement``'s mesh (default: ``config.mesh``): the state's shardings come from its
+    ``placement``'s mesh (default: ``config.execution.mesh``): the state's shardings come from its
     shapes, the examples keep theirs, each step's rows are split along "data".
     """
 
@@ -102,16 +102,18 @@ class Program:
         placement: parallel.Placement | None = None,
     ) -> None:
         configs = list(configs) if isinstance(configs, list | tuple) else [configs]
-        self.configs = [config.replace(lr=optim.learning_rate(config)) for config in configs]
+        self.configs = [
+            config.replace(**{"optimizer.lr": optim.learning_rate(config)}) for config in configs
+        ]
         self.config = config = self.configs[0]
         self.vocab_size = len(vocab)
         self.num_runs = len(configs) if stacked else None
-        self.placement = placement or parallel.Placement.from_spec(config.mesh)
+        self.placement = placement or parallel.Placement.from_spec(config.execution.mesh)
         self.placement.check_batch(config.batch_size)
         self.optimizer = optim.make(self.configs if stacked else config, total_steps)
-        noise = vocab.noise_table if config.shares_noise else None
+        noise = vocab.noise_table if config.noise.shared_by_batch else None
         self.step_fn = step.make_train_step(config, self.optimizer, noise)
-        self.layout = batches.pair_layout(config.layout)
+        self.layout = batches.pair_layout(config.execution.layout)
         self.compile_seconds = 0.0
         self._compiled = None
         self._compiled_layout: batches.PairLayout | None = None
@@ -140,7 +142,7 @@ class Program:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
         order = jax.ShapeDtypeStruct(
-            (self.config.steps_per_dispatch, self.config.batch_size), np.int32
+            (self.config.execution.steps_per_dispatch, self.config.batch_size), np.int32
         )
         placement = self.placement
         abstract_state = jax.eval_shape(lambda: state)
@@ -155,7 +157,7 @@ class Program:
             self.step_fn, self.num_runs, self.layout, shardings, self.row_drawer(examples)
         )
         self._compiled = runner.lower(abstract_state, examples, order, np.int32(0)).compile(
-            compiler_options(self.config.deterministic)
+            compiler_options(self.config.execution.deterministic)
         )
         self._compiled_layout = self.layout
         self.compile_seconds += time.perf_counter() - start
@@ -185,7 +187,7 @@ class Program:
             self.compile(state, examples)
         num_steps = len(order)
         chunk = parallel.put(
-            pad_steps(order, self.config.steps_per_dispatch), self.placement.batch_rows
+            pad_steps(order, self.config.execution.steps_per_dispatch), self.placement.batch_rows
         )
         began = time.perf_counter()
         first_step = int(state.step)
@@ -249,10 +251,12 @@ def pad_steps(order: np.ndarray | jax.Array, steps: int) -> np.ndarray | jax.Arr
 def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
     """The bytes a run's tables and its optimiser's state will take, from their shapes alone
     (nothing is allocated): ``{"tables": ..., "optimiser": ...}`` in all (a mesh's padding
-    rows included), ``"per_device"`` on each device of the run's mesh (``config.mesh``, named
-    in ``"mesh"``)."""
-    optimizer = optim.make(config.replace(lr=optim.learning_rate(config)), total_steps=1)
-    placement = parallel.Placement.from_spec(config.mesh)
+    rows included), ``"per_device"`` on each device of the run's mesh
+    (``config.execution.mesh``, named in ``"mesh"``)."""
+    optimizer = optim.make(
+        config.replace(**{"optimizer.lr": optim.learning_rate(config)}), total_steps=1
+    )
+    placement = parallel.Placement.from_spec(config.execution.mesh)
     rows = placement.rows(vocab_size)
     shapes = jax.eval_shape(
         lambda key: step.create_train_state(

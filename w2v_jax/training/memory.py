@@ -57,11 +57,11 @@ def needs(config: Config, vocab_size: int, runs: int = 1, examples: int = 0) -> 
     optimiser = int(state["optimiser"] * runs * share)
     # Padded: a packed batch holds no more. An objective may gather a pair's word from both
     # tables (CBOW: as a context and as a noise word); shared noise words leave one.
-    gathers = 1 if config.shares_noise else objectives.REGISTRY[config.objective].gathers
+    gathers = 1 if config.noise.shared_by_batch else objectives.REGISTRY[config.objective].gathers
     pairs = config.batch_size * config.row_layout.max_len * gathers
-    copies = _ROW_COPIES.get(config.optimizer, _DENSE_ROW_COPIES)
+    copies = _ROW_COPIES.get(config.optimizer.name, _DENSE_ROW_COPIES)
     rows_bytes = pairs * config.embed_size * _FLOAT32 * copies * runs / jax.device_count()
-    gradient = 0 if config.optimizer in _ROW_COPIES else tables
+    gradient = 0 if config.optimizer.name in _ROW_COPIES else tables
     return Needs(
         int(tables),
         int(optimiser),
@@ -114,11 +114,11 @@ def check(config: Config, needed: Needs, free: int | None, who: str) -> None:
     each = " on each device" if jax.device_count() > 1 else ""
     raise NotEnoughMemory(
         f"the run needs up to {_gib(needed.total)}{each} (tables {_gib(needed.tables)}, "
-        f"{config.optimizer} state {_gib(needed.optimiser)}, step working space "
+        f"{config.optimizer.name} state {_gib(needed.optimiser)}, step working space "
         f"{_gib(needed.working)}, examples {_gib(needed.examples)}) and "
         f"{who.format(_gib(free))}: lower embed_size={config.embed_size} or "
         f"batch_size={config.batch_size}, raise min_freq={config.min_freq}, or train on a "
-        f"mesh (mesh=...); go ahead anyway with check_memory=False"
+        f"mesh (execution.mesh=...); go ahead anyway with check_memory=False"
     )
 
 
@@ -126,7 +126,7 @@ def line(config: Config, needed: Needs) -> str:
     """The memory a run will take, said before it is allocated."""
     on_mesh = "" if jax.device_count() == 1 else f" on each device of the mesh {needed.mesh}"
     return (
-        f"memory: tables {needed.tables / 2**20:,.1f} MiB, {config.optimizer} state "
+        f"memory: tables {needed.tables / 2**20:,.1f} MiB, {config.optimizer.name} state "
         f"{needed.optimiser / 2**20:,.1f} MiB, step working space up to "
         f"{needed.working / 2**20:,.1f} MiB on {records.device_description()}{on_mesh}"
     )

@@ -1,4 +1,4 @@
-"""The optimisers of the two tables: one interface, a registry keyed by ``Config.optimizer``.
+"""The optimisers of the two tables: one interface, a registry keyed by ``Config.optimizer.name``.
 
 An optimiser sees a step's gradient as the rows the batch touched: for each table, a list of
 (ids [n], gradient rows [n, (runs,) embed]) with duplicate ids not yet summed. It owns its state
@@ -77,7 +77,7 @@ class SparseSGD:
     """SGD on the touched rows only, ``-rate * gradient`` scattered into the tables: the same
     update as dense SGD without a pass over every row. Unless its config says otherwise, the
     rate decays linearly from ``lr`` to ``lr * FINAL_LR_FRACTION`` over the run, as word2vec's
-    does (``Config.rate_decays``)."""
+    does (``OptimizerConfig.rate_decays``)."""
 
     lr: Hyper
     schedule: Schedule = None
@@ -187,11 +187,11 @@ class LazyAdam(_AdaptiveRows):
 
 def schedule(config: Config, total_steps: int) -> Schedule:
     """The factor of ``config``'s rate at each step of a run of ``total_steps``: up linearly
-    from 1/warm-up over its first ``lr_warmup_steps`` steps, then 1 ("constant") or down
+    from 1/warm-up over its first ``optimizer.warmup_steps`` steps, then 1 ("constant") or down
     linearly to ``FINAL_LR_FRACTION`` at ``total_steps`` ("linear"); None when it is 1
     throughout, so that the book's Adam takes its rate as it is."""
-    decays = config.rate_decays
-    warmup = config.lr_warmup_steps
+    decays = config.optimizer.rate_decays
+    warmup = config.optimizer.warmup_steps
     if not decays and not warmup:
         return None
 
@@ -223,11 +223,11 @@ class Entry:
     build: Callable[[dict[str, Hyper], Schedule], Optimizer]
     default_lr: float
     hyperparameters: tuple[str, ...] = ("lr",)
-    """The Config fields it reads (each may differ between runs trained together)."""
+    """The OptimizerConfig fields it reads (each may differ between runs trained together)."""
 
 
 def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
-    """A dense optax optimiser; ``names`` maps its keyword arguments to Config fields."""
+    """A dense optax optimiser; ``names`` maps its keyword arguments to OptimizerConfig fields."""
 
     def build(hyper: dict[str, Hyper], factor: Schedule) -> Optimizer:
         lr = hyper["lr"]
@@ -240,18 +240,18 @@ def _optax_entry(make: Callable, default_lr: float, **names: str) -> Entry:
     return Entry(build, default_lr, ("lr", *names.values()))
 
 
-# Config.optimizer -> its entry. Adam's is the book's; rowwise_adagrad's and lazy_adam's come
+# Config.optimizer.name -> its entry. Adam's is the book's; rowwise_adagrad's and lazy_adam's come
 # from the PTB sweeps of results/sweeps (see docs/optimisers.md). sparse_sgd's learns at every
 # preset's batch size, 512 to 16,384, with either noise sharing (tests/test_presets.py): the
 # sweeps' 2500, chosen at 2,048, diverges at 512.
 REGISTRY: dict[str, Entry] = {
-    "adam": _optax_entry(optax.adam, 0.01, b1="adam_b1", b2="adam_b2"),
+    "adam": _optax_entry(optax.adam, 0.01, b1="b1", b2="b2"),
     "sparse_sgd": Entry(lambda hyper, factor: SparseSGD(hyper["lr"], factor), 1250.0),
     "rowwise_adagrad": Entry(lambda hyper, factor: RowwiseAdagrad(hyper["lr"], factor), 0.2),
     "lazy_adam": Entry(
-        lambda hyper, factor: LazyAdam(hyper["lr"], hyper["adam_b1"], hyper["adam_b2"], factor),
+        lambda hyper, factor: LazyAdam(hyper["lr"], hyper["b1"], hyper["b2"], factor),
         0.01,
-        ("lr", "adam_b1", "adam_b2"),
+        ("lr", "b1", "b2"),
     ),
 }
 
@@ -259,7 +259,8 @@ REGISTRY: dict[str, Entry] = {
 def learning_rate(config: Config) -> float:
     """The learning rate a run of ``config`` trains with: its own, else its optimiser's
     default."""
-    return REGISTRY[config.optimizer].default_lr if config.lr is None else config.lr
+    own = config.optimizer
+    return REGISTRY[own.name].default_lr if own.lr is None else own.lr
 
 
 def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
@@ -269,10 +270,12 @@ def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
     [..., runs, embed], so every run takes its own step. Its rate follows the configs'
     schedule (``schedule``) over ``total_steps``."""
     configs = list(configs) if isinstance(configs, (list, tuple)) else [configs]
-    entry = REGISTRY[configs[0].optimizer]
+    entry = REGISTRY[configs[0].optimizer.name]
     hyper = {}
     for field in entry.hyperparameters:
-        values = [learning_rate(c) if field == "lr" else getattr(c, field) for c in configs]
+        values = [
+            learning_rate(c) if field == "lr" else getattr(c.optimizer, field) for c in configs
+        ]
         hyper[field] = values[0] if len(configs) == 1 else jnp.asarray(values, jnp.float32)[:, None]
     return entry.build(hyper, schedule(configs[0], total_steps))
 

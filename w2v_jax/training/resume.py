@@ -20,7 +20,8 @@ import jax
 import numpy as np
 
 from w2v_jax import parallel
-from w2v_jax.config import Config, CorpusConfig
+from w2v_jax.config import Config
+from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.feed.batches import PairLayout, saved_layout
 from w2v_jax.training import checkpoint
@@ -51,7 +52,7 @@ class RunCheckpoints:
             if restart and self.directory.exists() and parallel.is_main_process():
                 shutil.rmtree(self.directory)
             parallel.barrier("restart")  # no process opens what process 0 is deleting
-            self.manager = checkpoint.open_manager(self.directory, configs[0].max_to_keep)
+            self.manager = checkpoint.open_manager(self.directory, configs[0].execution.max_to_keep)
         except OSError as err:
             raise CheckpointError(
                 f"cannot write checkpoints into {self.directory} ({err.strerror or err}): "
@@ -157,12 +158,16 @@ class RunCheckpoints:
                 f"hold {len(saved_configs)} runs trained together, this call trains "
                 f"{len(self.configs)}"
             )
-        defaults = Config()  # a field added since the checkpoint was saved takes its default
         for saved_run, config in zip(saved_configs, self.configs):
-            for name in config.resume_fields():
-                saved_value = saved_run.get(name, getattr(defaults, name))
-                if saved_value != getattr(config, name):
-                    refuse_config(name, saved_value, getattr(config, name))
+            # Read as a config: a setting added since it was saved takes its default, one
+            # saved under an earlier name is read at its path.
+            try:
+                saved_as = Config.from_dict(saved_run)
+            except ValueError as err:
+                refuse(f"were made with settings this version does not train ({err})")
+            for path in config.resume_fields():
+                if saved_as.get(path) != config.get(path):
+                    refuse_config(path, saved_as.get(path), config.get(path))
         if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
             difference = _vocab_difference(saved["vocab"], self.vocab)
             refuse(f"were made with another vocabulary ({difference})")

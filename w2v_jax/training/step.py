@@ -89,13 +89,13 @@ def make_train_step(
     """``step(state, pairs) -> (state, metrics)`` of ``config``'s objective, pure, to be
     jitted by its caller.
 
-    With ``noise_table`` (noise_sharing="per_batch"), each step draws ``config.shared_noise``
-    noise words for each of ``config.noise_groups`` groups of centers (``data.noise``, the
+    With ``noise_table`` (noise_sharing="per_batch"), each step draws ``config.noise.shared``
+    noise words for each of ``config.noise.groups`` groups of centers (``data.noise``, the
     device's sampler) from a key folded with the step number, so a resumed run draws the same
     ones.
     """
     objective = objectives.make(config)
-    shape = (config.noise_groups, config.shared_noise)
+    shape = (config.noise.groups, config.noise.shared)
 
     def step(state: TrainState, pairs: objectives.Pairs) -> tuple[TrainState, objectives.Metrics]:
         noise = None
