@@ -41,7 +41,7 @@ def run_name(config: Config) -> str:
     that changes the computation and differs from it (``book``, ``book,optimizer.lr=0.002``,
     ``fast``). Equal for configs that train the same run, so the same command resumes its own
     run."""
-    paths = config.resume_fields()
+    paths = config.resume_paths()
 
     def differences(name: str) -> list[str]:
         base = preset(name)

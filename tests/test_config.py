@@ -178,15 +178,15 @@ def test_presets():
 
 
 def test_field_roles_replace_the_hand_kept_lists():
-    assert set(Config.fields_of(EXECUTION)) == {
+    assert set(Config.paths_of(EXECUTION)) == {
         "num_epochs",
         *(f"execution.{f.name}" for f in dataclasses.fields(ExecutionConfig)),
     }
-    assert set(Config.fields_of(PER_RUN)) == {"optimizer.lr", "optimizer.b1", "optimizer.b2"}
-    assert {"min_freq", "noise.count", "noise.sharing"} <= set(Config.fields_of(DATA))
-    assert "optimizer.lr" not in Config.fields_of(DATA)
+    assert set(Config.paths_of(PER_RUN)) == {"optimizer.lr", "optimizer.b1", "optimizer.b2"}
+    assert {"min_freq", "noise.count", "noise.sharing"} <= set(Config.paths_of(DATA))
+    assert "optimizer.lr" not in Config.paths_of(DATA)
     config = Config()
-    assert not set(config.math_fields()) & set(Config.fields_of(EXECUTION))
+    assert not set(config.math_paths()) & set(Config.paths_of(EXECUTION))
     assert config.data_key() == config.replace(embed_size=8, **{"optimizer.lr": 0.5}).data_key()
     assert config.data_key() != config.replace(min_freq=3).data_key()
     assert (

@@ -320,7 +320,7 @@ class Config:
         return tuple(path for path, _ in _settings())
 
     @classmethod
-    def fields_of(cls, role: str) -> tuple[str, ...]:
+    def paths_of(cls, role: str) -> tuple[str, ...]:
         """The paths of the settings whose metadata gives them ``role`` (EXECUTION, DATA or
         PER_RUN)."""
         return tuple(path for path, field in _settings() if field.metadata.get("role") == role)
@@ -328,26 +328,26 @@ class Config:
     def vectorisation_key(self) -> tuple:
         """Equal for configs that can train together in one program: they may differ in the
         PER_RUN settings and in execution settings other than num_epochs."""
-        per_run = self.fields_of(PER_RUN)
-        shared = [path for path in self.math_fields() if path not in per_run]
+        per_run = self.paths_of(PER_RUN)
+        shared = [path for path in self.math_paths() if path not in per_run]
         return tuple((path, self.get(path)) for path in [*shared, "num_epochs"])
 
     def data_key(self) -> tuple:
         """Equal for configs whose prepared data (vocabulary, subsampling, the first epoch's
         windows and noise words) is the same."""
-        return tuple((path, self.get(path)) for path in self.fields_of(DATA))
+        return tuple((path, self.get(path)) for path in self.paths_of(DATA))
 
-    def math_fields(self) -> tuple[str, ...]:
+    def math_paths(self) -> tuple[str, ...]:
         """Paths of the settings that change what training computes (all but EXECUTION's)."""
-        execution = self.fields_of(EXECUTION)
+        execution = self.paths_of(EXECUTION)
         return tuple(path for path in self.paths() if path not in execution)
 
-    def resume_fields(self) -> tuple[str, ...]:
+    def resume_paths(self) -> tuple[str, ...]:
         """Settings a run resumed from a checkpoint must match: the math settings and, where
         the learning rate decays over the whole run, num_epochs, since growing it would make
         the rate jump back up."""
         decays = self.optimizer.rate_decays
-        return (*self.math_fields(), *(("num_epochs",) if decays else ()))
+        return (*self.math_paths(), *(("num_epochs",) if decays else ()))
 
     def replace(self, **paths: Any) -> Config:
         """A copy with the settings at ``paths`` changed (validated like a new Config):

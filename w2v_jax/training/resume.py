@@ -165,7 +165,7 @@ class RunCheckpoints:
                 saved_as = Config.from_dict(saved_run)
             except ValueError as err:
                 refuse(f"were made with settings this version does not train ({err})")
-            for path in config.resume_fields():
+            for path in config.resume_paths():
                 if saved_as.get(path) != config.get(path):
                     refuse_config(path, saved_as.get(path), config.get(path))
         if tuple(saved["vocab"]["tokens"]) != self.vocab.tokens:
