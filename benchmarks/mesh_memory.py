@@ -28,7 +28,8 @@ from benchmarks import harness
 from benchmarks.row_sparse_speed import random_pairs
 from experiments import flags
 from w2v_jax import data, parallel
-from w2v_jax.config import Config, ExecutionConfig, OptimizerConfig
+from w2v_jax.config import Config
+from w2v_jax.sections import ExecutionConfig, OptimizerConfig
 from w2v_jax.training import loop
 
 

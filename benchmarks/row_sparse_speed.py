@@ -22,8 +22,9 @@ import numpy as np
 
 from benchmarks import harness
 from experiments import flags
-from w2v_jax.config import Config, OptimizerConfig
+from w2v_jax.config import Config
 from w2v_jax.feed import batches
+from w2v_jax.sections import OptimizerConfig
 from w2v_jax.training import optim, step
 
 OPTIMIZERS = {"adam": 0.002, "sparse_sgd": 1000.0, "rowwise_adagrad": 1.0, "lazy_adam": 0.002}
@@ -58,7 +59,7 @@ def ms_per_step(name: str, vocab_size: int, batch_size: int, steps: int) -> floa
         batch_size=batch_size, optimizer=OptimizerConfig(name=name, lr=OPTIMIZERS[name])
     )
     optimizer = optim.make(config, total_steps=1_000_000)
-    state = step.create_train_state(config, vocab_size, jax.random.key(0), optimizer)
+    state = step.state_initializer(config, vocab_size, jax.random.key(0), optimizer)()
     train_step = jax.jit(step.make_train_step(config, optimizer), donate_argnums=0)
     pairs = random_pairs(vocab_size, batch_size)
     holder = {"state": state}

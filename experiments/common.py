@@ -18,7 +18,7 @@ from typing import Any
 
 from experiments.flags import ArgumentParser, at_least_one
 from w2v_jax import parallel, run
-from w2v_jax.config import MOVED, SECTIONS, Config
+from w2v_jax.config import MOVED, Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
@@ -26,6 +26,7 @@ from w2v_jax.evaluation.evaluate import BenchmarkError, benchmark_paths
 from w2v_jax.evaluation.report import EvaluationError, unscored
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
+from w2v_jax.sections import SECTIONS
 from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.training.memory import NotEnoughMemory
 from w2v_jax.training.records import device_description, where_it_ran, write_json, write_text

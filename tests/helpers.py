@@ -99,7 +99,7 @@ def to_pairs(batch):
 def fresh_state(config, vocab_size, seed=0, total_steps=100):
     """A new train state of ``config`` and its optimiser (for a run of ``total_steps``)."""
     optimizer = optim.make(config, total_steps=total_steps)
-    return step.create_train_state(config, vocab_size, jax.random.key(seed), optimizer), optimizer
+    return step.state_initializer(config, vocab_size, jax.random.key(seed), optimizer)(), optimizer
 
 
 def assert_finds_partners(config, text, partners) -> Data:

@@ -19,9 +19,10 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import feed
-from w2v_jax.config import MOVED, SECTIONS
+from w2v_jax.config import MOVED
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
+from w2v_jax.sections import SECTIONS
 from w2v_jax.training import checkpoint, step
 
 

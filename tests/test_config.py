@@ -4,18 +4,17 @@ import math
 import pytest
 
 from tests.helpers import smoke_config
-from w2v_jax.config import (
+from w2v_jax.config import MOVED, Config
+from w2v_jax.presets import preset
+from w2v_jax.sections import (
     DATA,
     EXECUTION,
-    MOVED,
     PER_RUN,
     SECTIONS,
-    Config,
     ExecutionConfig,
     NoiseConfig,
     OptimizerConfig,
 )
-from w2v_jax.presets import preset
 from w2v_jax.training import optim
 
 
@@ -205,7 +204,7 @@ def test_the_public_api_is_the_modules_own_names_and_loads_no_jax_for_the_data_s
     import sys
 
     import w2v_jax
-    from w2v_jax import config, corpus_config, presets, run
+    from w2v_jax import config, corpus_config, presets, run, sections
     from w2v_jax.evaluation import evaluate, report
 
     # Every module loaded first: a subpackage named as a public name would shadow it.
@@ -215,7 +214,7 @@ def test_the_public_api_is_the_modules_own_names_and_loads_no_jax_for_the_data_s
     assert w2v_jax.train is run.train and w2v_jax.prepare is run.prepare
     assert w2v_jax.Run is run.Run and w2v_jax.Embeddings is evaluate.Embeddings
     assert w2v_jax.Config is config.Config and w2v_jax.CorpusConfig is corpus_config.CorpusConfig
-    for section in (config.NoiseConfig, config.OptimizerConfig, config.ExecutionConfig):
+    for section in (sections.NoiseConfig, sections.OptimizerConfig, sections.ExecutionConfig):
         assert getattr(w2v_jax, section.__name__) is section
     assert w2v_jax.preset is presets.preset and w2v_jax.Evaluation is report.Evaluation
     assert set(w2v_jax.__all__) <= set(dir(w2v_jax))

@@ -15,8 +15,9 @@ import jax
 import numpy as np
 import pytest
 
-from w2v_jax.config import Config, ExecutionConfig
+from w2v_jax.config import Config
 from w2v_jax.run import train
+from w2v_jax.sections import ExecutionConfig
 from w2v_jax.training import checkpoint
 
 SHA256 = "3818c53335ce5ec214e42e9fb10bacf5dc453401d1bf287c4dc21ae18d271f15"

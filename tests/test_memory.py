@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
-from w2v_jax.config import Config, ExecutionConfig, OptimizerConfig
+from w2v_jax.config import Config
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.run import train
+from w2v_jax.sections import ExecutionConfig, OptimizerConfig
 from w2v_jax.training import memory
 from w2v_jax.training.loop import Program, state_bytes
 

@@ -19,7 +19,7 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import data, objectives
-from w2v_jax.config import Optimizer
+from w2v_jax.sections import Optimizer
 from w2v_jax.training import loop, optim, step
 
 OPTIMIZERS = typing.get_args(Optimizer)

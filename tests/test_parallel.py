@@ -19,8 +19,9 @@ import pytest
 
 from tests.helpers import REPO, smoke_config, topic_corpus
 from w2v_jax import parallel
-from w2v_jax.config import Config, ExecutionConfig
+from w2v_jax.config import Config
 from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.sections import ExecutionConfig
 from w2v_jax.training import loop
 
 TABLES = ("center", "context")

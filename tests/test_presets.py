@@ -18,9 +18,10 @@ import numpy as np
 import pytest
 
 from tests.helpers import prepare_text, text_corpus, topic_corpus
-from w2v_jax.config import Config, NoiseSharing, Optimizer
+from w2v_jax.config import Config
 from w2v_jax.presets import OWN_TEXT, PRESETS, default_config, preset
 from w2v_jax.run import Data, prepare, train
+from w2v_jax.sections import NoiseSharing, Optimizer
 
 OPTIMIZERS = typing.get_args(Optimizer)
 

@@ -17,9 +17,9 @@ from typing import Any
 
 _API = {
     "Config": "w2v_jax.config",
-    "NoiseConfig": "w2v_jax.config",
-    "OptimizerConfig": "w2v_jax.config",
-    "ExecutionConfig": "w2v_jax.config",
+    "NoiseConfig": "w2v_jax.sections",
+    "OptimizerConfig": "w2v_jax.sections",
+    "ExecutionConfig": "w2v_jax.sections",
     "CorpusConfig": "w2v_jax.corpus_config",
     "preset": "w2v_jax.presets",
     "prepare": "w2v_jax.run",

@@ -26,7 +26,7 @@ import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from w2v_jax.config import MESH_AXES, mesh_sizes
+from w2v_jax.sections import MESH_AXES, mesh_sizes
 
 DATA, VOCAB = MESH_AXES
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from w2v_jax.config import Config, OptimizerConfig
+from w2v_jax.config import Config
+from w2v_jax.sections import OptimizerConfig
 
 OPTIMIZER, LR = "optimizer.name", "optimizer.lr"
 

@@ -184,22 +184,21 @@ def train(
     (``presets.default_config``, said in one line).
 
     A sequence of configs trains runs that differ only in their optimiser's hyperparameters
-    (``config.PER_RUN`` fields; group them with ``groups_trainable_together``) in one program,
+    (``PER_RUN`` settings; group them with ``groups_trainable_together``) in one program,
     one state whose tables are [vocab, runs, embed]: they see the same data, initial
     parameters and batch order, so each ends where training it alone would (up to float
     rounding); a run whose loss turns non-finite is marked ``diverged`` and the others train
     on. It returns a list of runs then, one run otherwise.
 
-    ``data`` is a prepared data stage to reuse (``prepare``; runs whose ``Config.data_key``
-    agree can share one). With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at each
-    epoch's end and every ``config.execution.checkpoint_every`` steps, a run finding
-    checkpoints there continues from the newest complete one (``restart=True`` deletes them
-    first), and the results are written there and evaluated (``evaluation``; None: not evaluated).
+    ``data`` is a prepared data stage to reuse (``prepare``; runs of one ``Config.data_key``
+    can share one). With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at each
+    epoch's end and every ``execution.checkpoint_every`` steps, a run continues from the newest
+    complete one there (``restart=True`` deletes them first), and its results are written
+    there and evaluated (``evaluation``; None: not evaluated).
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
     point is saved and TrainingInterrupted raised. ``hooks`` run after the built-in ones.
     Before anything is allocated, a run that would not fit in the device's free memory is
-    refused with ``memory.NotEnoughMemory`` (``check_memory=False``: go ahead anyway).
-    """
+    refused with ``memory.NotEnoughMemory`` (``check_memory=False``: go ahead anyway)."""
     if config is None:
         config = presets.default_config(as_corpus(corpus if data is None else data.corpus).is_ptb)
         if config != Config():
@@ -207,7 +206,7 @@ def train(
     configs = list(config) if isinstance(config, list | tuple) else [config]
     if len({c.vectorisation_key() for c in configs}) != 1:
         raise ValueError(
-            "configs trained together must differ only in their PER_RUN fields; "
+            "configs trained together must differ only in their PER_RUN settings; "
             "group them with groups_trainable_together"
         )
     main = parallel.is_main_process()

@@ -120,14 +120,14 @@ class Program:
 
     def init_state(self) -> step.TrainState:
         """Fresh tables and optimiser state, created where they live."""
-        return step.create_train_state(
+        return step.state_initializer(
             self.config,
             self.vocab_size,
             jax.random.key(self.config.seed),
             self.optimizer,
             self.num_runs,
             self.placement,
-        )
+        )()
 
     def fit(self, most_live: int, headroom: bool = False) -> None:
         """Packed batches: grow the capacity to hold ``most_live`` live slots
@@ -259,9 +259,9 @@ def state_bytes(config: Config, vocab_size: int) -> dict[str, Any]:
     placement = parallel.Placement.from_spec(config.execution.mesh)
     rows = placement.rows(vocab_size)
     shapes = jax.eval_shape(
-        lambda key: step.create_train_state(
+        lambda key: step.state_initializer(
             config, vocab_size, key, optimizer, placement=placement
-        ),
+        )(),
         jax.random.key(0),
     )
     shardings = placement.state_shardings(shapes, rows)

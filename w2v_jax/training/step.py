@@ -6,7 +6,7 @@ Every configuration runs this step: any objective of ``w2v_jax.objectives``, the
 or packed pairs, noise words shared by groups of centers (drawn here, on the device), any
 optimiser of ``w2v_jax.training.optim``, and several runs trained together (tables
 [vocab, runs, embed],
-``create_train_state``).
+``state_initializer``).
 """
 
 from __future__ import annotations
@@ -35,26 +35,6 @@ class TrainState:
     opt_state: Any
 
 
-def create_train_state(
-    config: Config,
-    vocab_size: int,
-    key: jax.Array,
-    optimizer: optim.Optimizer,
-    num_runs: int | None = None,
-    placement: parallel.Placement | None = None,
-) -> TrainState:
-    """Fresh tables (Xavier-uniform) for a vocabulary of ``vocab_size`` and the optimiser's
-    initial state. With ``num_runs``, the state of that many runs trained together: each table
-    [vocab, runs, embed], every run starting from the same tables. The run axis sits beside the
-    embedding axis, so one gather or scatter of a row serves every run.
-
-    With a ``placement``, the state is created where it lives (``Placement.state_shardings``):
-    each device computes only its share of the tables, which have zero rows after the
-    vocabulary up to ``placement.rows(vocab_size)``. The random tables are the same on every
-    mesh (JAX's partitionable threefry draws each element from its index)."""
-    return state_initializer(config, vocab_size, key, optimizer, num_runs, placement)()
-
-
 def state_initializer(
     config: Config,
     vocab_size: int,
@@ -63,8 +43,17 @@ def state_initializer(
     num_runs: int | None = None,
     placement: parallel.Placement | None = None,
 ) -> Callable[[], TrainState]:
-    """The jitted program ``create_train_state`` runs (its memory can be read before it
-    runs: ``.lower().compile().memory_analysis()``)."""
+    """The jitted program that creates fresh tables (Xavier-uniform) for a vocabulary of
+    ``vocab_size`` and the optimiser's initial state: ``state_initializer(...)()`` is the state,
+    and its memory can be read before it runs (``.lower().compile().memory_analysis()``).
+
+    With ``num_runs``, the state of that many runs trained together: each table [vocab, runs,
+    embed], every run starting from the same tables. The run axis sits beside the embedding
+    axis, so one gather or scatter of a row serves every run. With a ``placement``, the state
+    is created where it lives (``Placement.state_shardings``): each device computes only its
+    share of the tables, which have zero rows after the vocabulary up to
+    ``placement.rows(vocab_size)``. The random tables are the same on every mesh (JAX's
+    partitionable threefry draws each element from its index)."""
     placement = placement or parallel.Placement.single()
     rows = placement.rows(vocab_size)
 
