@@ -8,6 +8,7 @@ import re
 import shlex
 import shutil
 import sys
+import warnings
 
 import pytest
 
@@ -48,6 +49,38 @@ def test_a_shown_command_parses(page, command):
         parse(argv)
     except SystemExit as exit_:
         assert exit_.code == 0 and "--help" in argv, f"{page}: {command} does not parse"
+
+
+def shown_imports() -> list[tuple[str, str]]:
+    """(page, line) for every import line of a Python block in the README and the docs."""
+    found = []
+    for page in PAGES:
+        for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL):
+            found += [(page.name, line) for line in block.splitlines() if "import " in line]
+    return found
+
+
+IMPORTS = shown_imports()
+
+
+def test_the_pages_show_python():
+    assert len(IMPORTS) >= 4, IMPORTS
+
+
+@pytest.mark.parametrize("page, line", IMPORTS, ids=[f"{p}: {line}" for p, line in IMPORTS])
+def test_a_shown_import_runs_without_a_warning(page, line):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        exec(line, {})
+
+
+def test_the_old_home_of_embeddings_still_imports_with_a_warning_naming_the_new():
+    sys.modules.pop("w2v_jax.evaluate", None)
+    with pytest.warns(DeprecationWarning, match="import Embeddings from w2v_jax"):
+        from w2v_jax.evaluate import Embeddings
+    from w2v_jax.evaluation.evaluate import Embeddings as moved
+
+    assert Embeddings is moved
 
 
 def own_text_walk() -> list[str]:
