@@ -60,9 +60,11 @@ def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int
     num_contexts = examples["num_contexts"][rows]
     ends = jnp.cumsum(num_live)
     pair = jnp.arange(capacity, dtype=jnp.int32)
-    # Pair p belongs to the first row whose live slots end after it.
-    owner = jnp.minimum(jnp.searchsorted(ends, pair, side="right"), rows.shape[0] - 1)
-    owner = owner.astype(jnp.int32)
+    # Pair p belongs to the first row whose live slots end after it: the number of rows ended
+    # at or before p, counted by a cumulative sum over row ends marked in the pairs (one pass;
+    # a binary search per pair took 5% of a CPU step).
+    marks = jnp.zeros(capacity, jnp.int32).at[ends].add(1, mode="drop")
+    owner = jnp.minimum(jnp.cumsum(marks), rows.shape[0] - 1)
     slot = pair - (ends - num_live)[owner]
     live = pair < ends[-1]
     table = jnp.asarray(examples["contexts_negatives"])

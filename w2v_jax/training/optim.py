@@ -109,9 +109,11 @@ class _AdaptiveRows:
         new_params, new_state = {}, {}
         for name in params:
             table = params[name]
-            ids, rows = _summed(*_concatenated(grads[name]), table.shape[0])
+            ids, rows = _summed(grads[name], table.shape[0])
             step_rows, new_state[name] = self.row_step(ids, rows, state[name], rate)
-            new_params[name] = _set(table, ids, _get(table, ids) + step_rows)
+            # Each distinct row once, so adding its step is setting it to row + step, without
+            # gathering the old rows first.
+            new_params[name] = table.at[ids].add(step_rows, mode="drop")
         return new_params, new_state
 
 
@@ -297,15 +299,27 @@ def _concatenated(touched: list[tuple[jax.Array, jax.Array]]) -> tuple[jax.Array
     )
 
 
-def _summed(ids: jax.Array, rows: jax.Array, vocab_size: int) -> tuple[jax.Array, jax.Array]:
-    """The distinct ids of ``ids`` [n], each at the position of its first occurrence (the other
-    positions hold ``vocab_size``, which is out of range), and the sum of each one's rows there.
+def _summed(
+    touched: list[tuple[jax.Array, jax.Array]], vocab_size: int
+) -> tuple[jax.Array, jax.Array]:
+    """The distinct ids of the touched rows, [n] in the order of the parts, each at the
+    position of its first occurrence (the other positions hold ``vocab_size``, which is out of
+    range), and the sum of each one's rows there.
 
     Without a sort: a scatter-min into a [vocab] scratch array finds each id's first position.
+    Each part's rows are added where they are, not copied into one array first.
     """
+    ids = jnp.concatenate([ids.reshape(-1) for ids, _ in touched])
     position = jnp.arange(ids.shape[0], dtype=jnp.int32)
     first = jnp.full((vocab_size,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
-    summed = jnp.zeros_like(rows).at[first].add(rows, mode="promise_in_bounds")
+    like = touched[0][1]
+    summed = jnp.zeros((ids.shape[0], *like.shape[touched[0][0].ndim :]), like.dtype)
+    start = 0
+    for part_ids, rows in touched:
+        end = start + part_ids.size
+        rows = rows.reshape(-1, *rows.shape[part_ids.ndim :])
+        summed = summed.at[first[start:end]].add(rows, mode="promise_in_bounds")
+        start = end
     return jnp.where(first == position, ids, vocab_size), summed
 
 
