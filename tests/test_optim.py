@@ -19,6 +19,7 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import data, objectives
+from w2v_jax.objectives.common import Touched
 from w2v_jax.sections import Optimizer
 from w2v_jax.training import loop, optim, step
 
@@ -216,10 +217,31 @@ def two_updates(optimizer):
     params = {"t": jnp.asarray(INITIAL_TABLE)}
     state, history = optimizer.init(params), []
     for step_number, (ids, rows) in enumerate(UPDATES):
-        grads = {"t": [(jnp.asarray(ids, jnp.int32), jnp.asarray(rows, jnp.float32))]}
+        grads = {"t": [Touched(jnp.asarray(ids, jnp.int32), jnp.asarray(rows, jnp.float32))]}
         params, state = optimizer.update(params, state, grads, jnp.int32(step_number))
         history.append((np.asarray(params["t"]), jax.tree.map(np.asarray, state)))
     return history
+
+
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_rows_shared_through_an_index_update_as_the_rows_copied_per_id(name):
+    """CBOW hands a center's one gradient row for each of its contexts (``Touched.index``):
+    every optimiser updates as if the row were copied for each id, bitwise."""
+    ids = jnp.asarray([1, 4, 4, 7, 1, 2, 9], jnp.int32)
+    shared = jnp.asarray(np.random.default_rng(8).normal(size=(3, 3)), jnp.float32)
+    index = jnp.asarray([0, 2, 1, 1, 0, 2, 0], jnp.int32)
+    centers = Touched(jnp.asarray([[3, 4]], jnp.int32), shared[None, :2])
+    optimizer = optim.make(smoke_config(**{"optimizer.name": name}))
+    params = {"t": jnp.asarray(INITIAL_TABLE)}
+    state = optimizer.init(params)
+    copied = optimizer.update(
+        params, state, {"t": [centers, Touched(ids, shared[index])]}, jnp.int32(0)
+    )
+    indexed = optimizer.update(
+        params, state, {"t": [centers, Touched(ids, shared, index)]}, jnp.int32(0)
+    )
+    jax.tree.map(np.testing.assert_array_equal, copied, indexed)
+    assert not np.array_equal(copied[0]["t"], INITIAL_TABLE)
 
 
 def test_rowwise_adagrad_equals_its_numpy_reference():

@@ -6,8 +6,8 @@ meshes or the loop knows which one trains:
 1. the row its examples hold for a center (``w2v_jax.rows.RowLayout``: how many noise words a
    row holds and which words they avoid), which the numpy stage and the device draws emit;
 2. the loss on the gathered rows (``rows`` gathers them from the tables, ``loss`` scores them);
-3. which table rows a step touched (``touched``: each table's (ids, gradient rows), what the
-   optimisers take).
+3. which table rows a step touched (``touched``: each table's ``Touched`` ids and gradient
+   rows, what the optimisers take).
 
 ``word_table`` names the table that holds its word vectors (``Embeddings`` reads it). Adding an
 objective: docs/objectives.md.

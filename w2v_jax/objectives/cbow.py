@@ -22,6 +22,7 @@ import optax
 from w2v_jax.objectives.common import (
     Metrics,
     Pairs,
+    Touched,
     batch_loss,
     over_runs,
     pair_logits,
@@ -47,14 +48,20 @@ class CBOW:
     gathers = 1.75
 
     def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
-        """The context slots' rows of the context table (other slots read row 0 and get no
-        gradient), the noise slots' rows of the center table (likewise; None when the noise
-        words are shared, so that rows hold none), the centers' rows, and the shared noise's
-        (or None)."""
+        """Each row's mean context vector (context table), the noise slots' rows of the center
+        table (other slots read row 0 and get no gradient; None when the noise words are
+        shared, so that rows hold none), the centers' rows, and the shared noise's (or None).
+
+        The loss is differentiated with respect to the means, not the context rows: a center's
+        one gradient row then serves each of its contexts (``touched``), as word2vec's CBOW
+        updates them, with no gradient row per pair."""
         context_ids, noise_ids = _split_slots(pairs)
         center = tables["center"]
+        is_context = pairs["labels"] & pairs["mask"]
+        context_rows = lookup(tables["context"], context_ids)
+        num_contexts = pairs["num_contexts"].astype(jnp.float32)
         return (
-            lookup(tables["context"], context_ids),
+            _context_means(context_rows, is_context, pairs["owner"], num_contexts),
             None if noise is not None else lookup(center, noise_ids),
             lookup(center, pairs["centers"]),
             None if noise is None else lookup(center, noise),
@@ -64,10 +71,28 @@ class CBOW:
         return cbow_loss(*rows[:3], pairs, rows[3], self.num_noise, self.per_slot)
 
     def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
+        """The centers' and noise words' rows; each context slot's word with its center's
+        gradient row of the mean over its contexts (the mean's gradient / num_contexts),
+        indexed, and the other slots pointing at a zero row."""
         context_ids, noise_ids = _split_slots(pairs)
-        center = [(pairs["centers"], grads[2])]
-        center.append((noise_ids, grads[1]) if noise is None else (noise, grads[3]))
-        return {"center": center, "context": [(context_ids, grads[0])]}
+        center = [Touched(pairs["centers"], grads[2])]
+        center.append(Touched(noise_ids, grads[1]) if noise is None else Touched(noise, grads[3]))
+        return {"center": center, "context": [_context_gradients(pairs, context_ids, grads[0])]}
+
+
+def _context_gradients(pairs: Pairs, context_ids: jax.Array, mean_grads: jax.Array) -> Touched:
+    """Each context slot's gradient as its row's one gradient row [batch + 1, (runs,) embed],
+    indexed by slot: the mean's gradient over the row's contexts; the last, zero, row for every
+    other slot (whose id is row 0)."""
+    batch = mean_grads.shape[0]
+    scale = reciprocal(pairs["num_contexts"].astype(jnp.float32))
+    per_row = mean_grads * scale.reshape(-1, *(1,) * (mean_grads.ndim - 1))
+    per_row = jnp.concatenate([per_row, jnp.zeros_like(per_row[:1])])
+    owner = pairs["owner"]
+    if owner is None:  # whole rows of equal length
+        owner = jnp.arange(context_ids.shape[0], dtype=jnp.int32) // (context_ids.shape[0] // batch)
+    is_context = pairs["labels"] & pairs["mask"]
+    return Touched(context_ids, per_row, jnp.where(is_context, owner, batch))
 
 
 def _split_slots(pairs: Pairs) -> tuple[jax.Array, jax.Array]:
@@ -78,7 +103,7 @@ def _split_slots(pairs: Pairs) -> tuple[jax.Array, jax.Array]:
 
 
 def cbow_loss(
-    context_rows: jax.Array,
+    means: jax.Array,
     noise_word_rows: jax.Array | None,
     center_rows: jax.Array,
     pairs: Pairs,
@@ -86,10 +111,10 @@ def cbow_loss(
     num_noise: int = 0,
     per_slot: bool = False,
 ) -> tuple[jax.Array, Metrics]:
-    """The batch's CBOW loss as a function of its gathered rows.
+    """The batch's CBOW loss as a function of its rows' context means and gathered rows.
 
     Args:
-      context_rows: [pairs, (runs,) embed], the context table's rows of the context slots.
+      means: [batch, (runs,) embed], each row's mean context vector (0 for a padding row).
       noise_word_rows: [pairs, (runs,) embed], the center table's rows of the noise slots
         (None with ``noise_rows``: the rows hold no noise words).
       center_rows: [batch, (runs,) embed], the center table's rows of ``pairs["centers"]``.
@@ -101,10 +126,8 @@ def cbow_loss(
     Returns:
       ``common.batch_loss``: the mean loss over the real rows and the metrics.
     """
-    is_context = pairs["labels"] & pairs["mask"]
     is_noise = pairs["mask"] & ~pairs["labels"]
     num_contexts = pairs["num_contexts"].astype(jnp.float32)
-    means = _context_means(context_rows, is_context, pairs["owner"], num_contexts)
     real = num_contexts > 0
     num_examples = real.sum().astype(jnp.float32)
     if noise_rows is None:

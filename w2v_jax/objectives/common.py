@@ -11,6 +11,7 @@ together on the same pairs): a loss sum is then per run.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -18,6 +19,27 @@ import optax
 
 Pairs = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+
+
+class Touched(NamedTuple):
+    """Rows of one table that a step touched, as the optimisers take them: ``ids`` [...] and
+    their gradient rows, duplicates not yet summed.
+
+    With ``index`` None, ``rows`` [..., (runs,) embed] holds a row for each id. Otherwise
+    ``rows`` [m, (runs,) embed] holds shared rows and id j's gradient is ``rows[index[j]]``:
+    CBOW's one gradient row per center serves each of its contexts without a copy per pair.
+    """
+
+    ids: jax.Array
+    rows: jax.Array
+    index: jax.Array | None = None
+
+    def flat(self) -> tuple[jax.Array, jax.Array]:
+        """The ids [n] and each one's gradient row [n, (runs,) embed]."""
+        ids = self.ids.reshape(-1)
+        if self.index is not None:
+            return ids, self.rows[self.index.reshape(-1)]
+        return ids, self.rows.reshape(-1, *self.rows.shape[self.ids.ndim :])
 
 
 def masked_sigmoid_bce(

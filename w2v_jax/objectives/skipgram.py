@@ -20,6 +20,7 @@ import optax
 from w2v_jax.objectives.common import (
     Metrics,
     Pairs,
+    Touched,
     batch_loss,
     over_runs,
     pair_logits,
@@ -53,8 +54,9 @@ class SkipGram:
         return sgns_loss(rows[0], rows[1], pairs, rows[2], self.num_noise, self.per_slot)
 
     def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
-        context = [(pairs["words"], grads[1])] + ([] if noise is None else [(noise, grads[2])])
-        return {"center": [(pairs["centers"], grads[0])], "context": context}
+        context = [Touched(pairs["words"], grads[1])]
+        context += [] if noise is None else [Touched(noise, grads[2])]
+        return {"center": [Touched(pairs["centers"], grads[0])], "context": context}
 
 
 def sgns_loss(

@@ -1,7 +1,8 @@
 """The optimisers of the two tables: one interface, a registry keyed by ``Config.optimizer.name``.
 
 An optimiser sees a step's gradient as the rows the batch touched: for each table, a list of
-(ids [n], gradient rows [n, (runs,) embed]) with duplicate ids not yet summed. It owns its state
+``Touched`` (ids and their gradient rows, a row per id or shared rows picked by an index) with
+duplicate ids not yet summed. It owns its state
 (``init`` from the parameters) and returns the new parameters and state (``update``).
 
 - The dense one (``DenseOptax``: the book's Adam) scatters the rows into a dense gradient,
@@ -30,13 +31,15 @@ import jax
 import jax.numpy as jnp
 import optax
 
+from w2v_jax.objectives.common import Touched
+
 if TYPE_CHECKING:
     from w2v_jax.config import Config
 
 Params = dict[
     str, jax.Array
 ]  # the tables by name (w2v_jax.tables): {"center": [vocab, embed], ...}
-RowGrads = dict[str, list[tuple[jax.Array, jax.Array]]]
+RowGrads = dict[str, list[Touched]]
 Hyper = float | jax.Array  # a hyperparameter: one run's, or [runs, 1] for runs trained together
 
 FINAL_LR_FRACTION = 1e-4
@@ -282,26 +285,23 @@ def make(configs: Config | Sequence[Config], total_steps: int = 0) -> Optimizer:
     return entry.build(hyper, schedule(configs[0], total_steps))
 
 
-def _dense(table: jax.Array, touched: list[tuple[jax.Array, jax.Array]]) -> jax.Array:
+def _dense(table: jax.Array, touched: list[Touched]) -> jax.Array:
     """The dense gradient of ``table`` from its touched rows (duplicates add up)."""
     total = None
-    for ids, rows in touched:
+    for part in touched:
+        ids, rows = part.flat()
         part = jnp.zeros_like(table).at[ids].add(rows, **_IN_RANGE)
         total = part if total is None else total + part
     return total
 
 
-def _concatenated(touched: list[tuple[jax.Array, jax.Array]]) -> tuple[jax.Array, jax.Array]:
+def _concatenated(touched: list[Touched]) -> tuple[jax.Array, jax.Array]:
     """All touched ids [n] and their rows [n, (runs,) embed], in one array each."""
-    return (
-        jnp.concatenate([ids.reshape(-1) for ids, _ in touched]),
-        jnp.concatenate([rows.reshape(-1, *rows.shape[ids.ndim :]) for ids, rows in touched]),
-    )
+    flat = [part.flat() for part in touched]
+    return jnp.concatenate([ids for ids, _ in flat]), jnp.concatenate([rows for _, rows in flat])
 
 
-def _summed(
-    touched: list[tuple[jax.Array, jax.Array]], vocab_size: int
-) -> tuple[jax.Array, jax.Array]:
+def _summed(touched: list[Touched], vocab_size: int) -> tuple[jax.Array, jax.Array]:
     """The distinct ids of the touched rows, [n] in the order of the parts, each at the
     position of its first occurrence (the other positions hold ``vocab_size``, which is out of
     range), and the sum of each one's rows there.
@@ -309,15 +309,15 @@ def _summed(
     Without a sort: a scatter-min into a [vocab] scratch array finds each id's first position.
     Each part's rows are added where they are, not copied into one array first.
     """
-    ids = jnp.concatenate([ids.reshape(-1) for ids, _ in touched])
+    ids = jnp.concatenate([part.ids.reshape(-1) for part in touched])
     position = jnp.arange(ids.shape[0], dtype=jnp.int32)
     first = jnp.full((vocab_size,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
-    like = touched[0][1]
-    summed = jnp.zeros((ids.shape[0], *like.shape[touched[0][0].ndim :]), like.dtype)
-    start = 0
-    for part_ids, rows in touched:
-        end = start + part_ids.size
-        rows = rows.reshape(-1, *rows.shape[part_ids.ndim :])
+    summed, start = None, 0
+    for part in touched:
+        end = start + part.ids.size
+        rows = part.flat()[1]
+        if summed is None:
+            summed = jnp.zeros((ids.shape[0], *rows.shape[1:]), rows.dtype)
         summed = summed.at[first[start:end]].add(rows, mode="promise_in_bounds")
         start = end
     return jnp.where(first == position, ids, vocab_size), summed
