@@ -53,8 +53,13 @@ def make_chunk_runner(
     def run(state, examples, order, num_steps):
         def body(step, carry):
             state, loss_sums, counts = carry
-            source, rows = (examples, order[step]) if draw is None else draw(examples, order[step])
-            state, metrics = step_fn(state, layout.gather(source, rows))
+            with jax.named_scope("draws"):
+                source, rows = (
+                    (examples, order[step]) if draw is None else draw(examples, order[step])
+                )
+            with jax.named_scope("pairs"):
+                pairs = layout.gather(source, rows)
+            state, metrics = step_fn(state, pairs)
             return (
                 state,
                 loss_sums.at[step].set(metrics["loss_sum"]),

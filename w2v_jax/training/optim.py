@@ -112,7 +112,8 @@ class _AdaptiveRows:
         new_params, new_state = {}, {}
         for name in params:
             table = params[name]
-            ids, rows = _summed(grads[name], table.shape[0])
+            with jax.named_scope("sum_duplicates"):
+                ids, rows = _summed(grads[name], table.shape[0])
             step_rows, new_state[name] = self.row_step(ids, rows, state[name], rate)
             # Each distinct row once, so adding its step is setting it to row + step, without
             # gathering the old rows first.

@@ -26,6 +26,14 @@ if TYPE_CHECKING:
     from w2v_jax.config import Config
 
 
+PARTS = ("draws", "pairs", "rows", "loss", "touched", "optimizer")
+"""The parts of a step, each a named scope of its operations, so that a profile groups its time
+by them (benchmarks/step_profile.py): the device's draws (a step's rows, the shared noise
+words), the batch's pairs gathered by the pair layout (``loop``), the objective's rows gathered
+from the tables, the logits and the loss (its gradients are this scope transposed), the
+gradients laid out as the touched rows, and the optimiser's row updates."""
+
+
 @flax.struct.dataclass
 class TrainState:
     """The step count, the two tables (``w2v_jax.tables``) and the optimiser's state."""
@@ -89,14 +97,22 @@ def make_train_step(
     def step(state: TrainState, pairs: objectives.Pairs) -> tuple[TrainState, objectives.Metrics]:
         noise = None
         if noise_table is not None:
-            key = jax.random.fold_in(jax.random.key(config.seed), state.step)
-            accept, alias = (jnp.asarray(array) for array in noise_table)
-            noise = sample_on_device(key, accept, alias, shape)
-        (_, metrics), grads = jax.value_and_grad(
-            lambda rows: objective.loss(rows, pairs), has_aux=True
-        )(objective.rows(state.params, pairs, noise))
-        touched = objective.touched(pairs, noise, grads)
-        params, opt_state = optimizer.update(state.params, state.opt_state, touched, state.step)
+            with jax.named_scope("draws"):
+                key = jax.random.fold_in(jax.random.key(config.seed), state.step)
+                accept, alias = (jnp.asarray(array) for array in noise_table)
+                noise = sample_on_device(key, accept, alias, shape)
+        with jax.named_scope("rows"):
+            rows = objective.rows(state.params, pairs, noise)
+
+        def loss(rows):
+            with jax.named_scope("loss"):
+                return objective.loss(rows, pairs)
+
+        (_, metrics), grads = jax.value_and_grad(loss, has_aux=True)(rows)
+        with jax.named_scope("touched"):
+            touched = objective.touched(pairs, noise, grads)
+        with jax.named_scope("optimizer"):
+            params, opt_state = optimizer.update(state.params, state.opt_state, touched, state.step)
         return TrainState(state.step + 1, params, opt_state), metrics
 
     return step
