@@ -3,10 +3,13 @@
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 
 import pytest
 
 from experiments import ptb_skipgram
+from tests.helpers import REPO
 from w2v_jax.config import Config
 
 METRICS_FIELDS = {
@@ -154,3 +157,24 @@ def test_a_flag_of_an_earlier_version_is_answered_with_its_name_now(capsys):
     args = ptb_skipgram.parse_args(["--optimizer.lr", "0.1", "--no-execution.deterministic"])
     config = ptb_skipgram.common.config_from_args(args)
     assert config.optimizer.lr == 0.1 and config.execution.deterministic is False
+
+
+def test_the_jobs_give_a_freed_large_array_back_to_the_kernel():
+    """glibc, once a large array is freed, keeps the next ones in its heap, where freeing one
+    below another gives nothing back; a job maps each large array on its own."""
+    probe = (
+        "import sys, numpy as np, experiments\n"
+        "rss = lambda: int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])\n"
+        "if sys.argv[1] == 'mapped': experiments._map_large_arrays()\n"
+        "a = np.ones(2**21); del a\n"  # 16 MiB: glibc's threshold rises to it
+        "b = np.ones(2**21); c = np.ones(2**10)\n"
+        "before = rss(); del b; print((before - rss()) // 1024)\n"
+    )
+    given_back = {}
+    for how in ("default", "mapped"):
+        done = subprocess.run(
+            [sys.executable, "-c", probe, how], capture_output=True, text=True, cwd=REPO
+        )
+        given_back[how] = int(done.stdout.strip() or -1)
+    assert given_back["mapped"] >= 15, given_back
+    assert given_back["default"] < 8, given_back  # what the job's setting changes
