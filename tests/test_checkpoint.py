@@ -277,6 +277,27 @@ def test_a_checksum_sees_any_changed_element_and_not_the_padding_rows():
     assert array_checksums({"t": table})["t"][2] is False
 
 
+def test_a_host_arrays_checksum_summed_a_block_of_rows_at_a_time_is_the_devices(monkeypatch):
+    """A checkpoint read into host memory is summed a block of rows at a time (never copied
+    whole to a device): the same figures as the whole array's on a device, for every dtype and
+    rank a checkpoint holds, and a non-finite value in any block is seen."""
+    from w2v_jax.training import checksums
+
+    monkeypatch.setattr(checksums, "_HOST_BLOCK_BYTES", 1000)  # blocks of a few rows
+    rng = np.random.default_rng(2)
+    tree = {
+        "table": rng.normal(size=(1001, 7)).astype(np.float32),
+        "runs": rng.normal(size=(53, 3, 4)).astype(np.float32),
+        "count": rng.integers(0, 1 << 30, (301,)).astype(np.int32),
+        "step": np.int32(12),
+        "flags": rng.integers(0, 2, (77,)).astype(bool),
+    }
+    figures = checksums.array_checksums(tree)
+    assert figures == checksums.array_checksums(jax.tree.map(jax.numpy.asarray, tree))
+    tree["table"][999, 6] = np.inf  # in the last block
+    assert checksums.array_checksums(tree)["table"][2] is False
+
+
 def step_arrays(directory, step):
     """The params and optimiser state of ``step``, as saved, in host memory."""
     manager = checkpoint.open_manager(directory, read_only=True)

@@ -31,11 +31,11 @@ def array_checksums(tree: Any) -> dict[str, list]:
     if not flat:
         return {}
     paths, leaves = zip(*flat)
-    if not isinstance(leaves[0], jax.Array):  # host arrays: summed on the CPU, not a GPU
-        cpu = jax.local_devices(backend="cpu")[0]
-        leaves = [jax.device_put(np.asarray(leaf), cpu) for leaf in leaves]
-    sums, finite = _sums(list(leaves))
-    sums, finite = _on_host(sums), _on_host(finite)
+    if isinstance(leaves[0], jax.Array):
+        sums, finite = _sums(list(leaves))
+        sums, finite = _on_host(sums), _on_host(finite)
+    else:  # host arrays: summed on the CPU (not a GPU), a block of rows at a time
+        sums, finite = zip(*(_host_sums(np.asarray(leaf)) for leaf in leaves))
     return {
         leaf_path(path): [int(pair[0]), int(pair[1]), bool(ok)]
         for path, pair, ok in zip(paths, sums, finite)
@@ -75,6 +75,33 @@ def _sums(leaves: list[jax.Array]) -> tuple[jax.Array, jax.Array]:
     return sums, finite
 
 
+_HOST_BLOCK_BYTES = 16 << 20
+"""A host array's rows summed at once: a checkpoint read into host memory (a notebook's vectors,
+a run's evaluation) is never copied whole to the CPU device for its checksum."""
+
+
+def _host_sums(leaf: np.ndarray) -> tuple[np.ndarray, bool]:
+    """``_sums`` of one host array, a block of rows at a time: the sums modulo 2**32 of the
+    blocks add up to the array's (each block's weights drawn from its rows' positions)."""
+    cpu = jax.local_devices(backend="cpu")[0]
+    if leaf.ndim == 0:
+        sums, finite = _sums([jax.device_put(leaf, cpu)])
+        return np.asarray(sums)[0], bool(finite[0])
+    rows = max(1, _HOST_BLOCK_BYTES // max(leaf[0].nbytes, 1))
+    total, finite = np.zeros(2, np.uint32), True
+    for start in range(0, leaf.shape[0], rows):
+        block = jax.device_put(leaf[start : start + rows], cpu)
+        sums, ok = _block_sums(block, np.uint32(start))
+        total += np.asarray(sums)  # uint32: wraps modulo 2**32, as the sums do
+        finite = finite and bool(ok)
+    return total, finite
+
+
+@jax.jit
+def _block_sums(block: jax.Array, first_row: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return _weighted_sums(_bits(block), first_row), _finite(block)
+
+
 def _bits(leaf: jax.Array) -> jax.Array:
     """The elements' bit patterns as uint32, [rows, columns] (a scalar is one row)."""
     leaf = leaf.reshape(leaf.shape[0] if leaf.ndim else 1, -1)
@@ -85,8 +112,8 @@ def _bits(leaf: jax.Array) -> jax.Array:
     return bits.reshape(bits.shape[0], -1).astype(jnp.uint32)
 
 
-def _weighted_sums(bits: jax.Array) -> jax.Array:
-    rows = lax.broadcasted_iota(jnp.uint32, bits.shape, 0)
+def _weighted_sums(bits: jax.Array, first_row: jax.Array | int = 0) -> jax.Array:
+    rows = lax.broadcasted_iota(jnp.uint32, bits.shape, 0) + jnp.uint32(first_row)
     columns = lax.broadcasted_iota(jnp.uint32, bits.shape, 1)
     mixed = (bits, bits ^ (bits >> 16))  # the second sum sees the bits shifted, too
     return jnp.stack(
