@@ -76,7 +76,9 @@ def table_names(table: str, objective: str) -> tuple[str, ...]:
 
 
 def vectors_of(params: dict, table: str, objective: str, rows: int) -> np.ndarray:
-    """The vectors ``table`` names of the first ``rows`` rows of ``params`` (the tables)."""
-    return sum(
+    """The vectors ``table`` names of the first ``rows`` rows of ``params`` (the tables); one
+    table's are its own rows, not a copy (a large vocabulary's vectors are held once)."""
+    vectors = [
         np.asarray(params[name][:rows], np.float32) for name in table_names(table, objective)
-    )
+    ]
+    return vectors[0] if len(vectors) == 1 else sum(vectors)
