@@ -178,3 +178,20 @@ def test_the_jobs_give_a_freed_large_array_back_to_the_kernel():
         given_back[how] = int(done.stdout.strip() or -1)
     assert given_back["mapped"] >= 15, given_back
     assert given_back["default"] < 8, given_back  # what the job's setting changes
+
+
+def test_the_jobs_import_what_the_end_of_a_run_needs_while_it_trains():
+    """After the first dispatch, one thread imports the evaluation's and the plot's modules,
+    which nothing imported before; later dispatches start no other."""
+    probe = (
+        "import sys, threading\n"
+        "from experiments import common\n"
+        "before = [m for m in common.IMPORTED_AHEAD if m in sys.modules]\n"
+        "hook = common.import_ahead()\n"
+        "hook.action(None); hook.action(None)\n"
+        "threads = [t for t in threading.enumerate() if t.name == 'import-ahead']\n"
+        "[t.join() for t in threads]\n"
+        "print(before, len(threads), all(m in sys.modules for m in common.IMPORTED_AHEAD))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=REPO)
+    assert done.stdout.split("\n")[0] == "[] 1 True", done.stderr[-2000:]
