@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -218,6 +219,64 @@ def standing(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> list
     return harness.table(columns, rows)
 
 
+def paired(runs: list[dict], corpus: str, system: str, base: str = DEFAULT) -> dict | None:
+    """``system`` against ``base`` on ``corpus``, seed by seed: for each measure, the mean and
+    standard deviation of the differences over the seeds both ran (a lever's effect with the
+    seed's own luck taken out), and those seeds; None when they share no seed."""
+    by_seed = {
+        name: {r["seed"]: r for r in runs if r["corpus"] == corpus and r["system"] == name}
+        for name in (system, base)
+    }
+    seeds = sorted(set(by_seed[system]) & set(by_seed[base]))
+    if not seeds:
+        return None
+    entry: dict = {"seeds": seeds}
+    for name in MEASURED:
+        differences = [
+            by_seed[system][seed][name] - by_seed[base][seed][name]
+            for seed in seeds
+            if by_seed[system][seed].get(name) is not None
+            and by_seed[base][seed].get(name) is not None
+        ]
+        entry[name] = (
+            {"mean": statistics.fmean(differences), "sd": _sd(differences)} if differences else None
+        )
+    return entry
+
+
+def _sd(values: list[float]) -> float:
+    return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def levers_table(runs: list[dict], corpus: str, systems: dict[str, dict]) -> list[str]:
+    """Every w2v_jax system of ``corpus`` against its default of the same objective, paired
+    by seed."""
+    rows = []
+    for system in systems:
+        spec = SYSTEMS.get(system, {})
+        base = CBOW if spec.get("peer") == CBOW_PEER else DEFAULT
+        if system == base or "gensim" in spec:
+            continue
+        entry = paired(runs, corpus, system, base)
+        if entry is None:
+            continue
+        cells = [
+            "not scored" if entry[name] is None else
+            f"{entry[name]['mean']:+.3f} ± {entry[name]['sd']:.3f}"
+            for name in MEASURED
+        ]  # fmt: skip
+        rows.append([system, base, len(entry["seeds"]), *cells])
+    if not rows:
+        return []
+    columns = ["lever", "against", "seeds paired", "WordSim353", "SimLex-999", "analogies"]
+    return [
+        "The levers against the default, seed by seed (mean ± sd of the differences):",
+        "",
+        *harness.table(columns, rows),
+        "",
+    ]
+
+
 def report(results: dict) -> str:
     corpora = results["corpora"]
     lines = [
@@ -243,6 +302,7 @@ def report(results: dict) -> str:
         info = results["sizes"].get(corpus, {})
         size = f" ({info['tokens']:,} tokens, {info['lines']:,} lines)" if info else ""
         lines += [f"## {corpus}{size}", "", *corpus_table(systems), ""]
+        lines += levers_table(results["runs"], corpus, systems)
     return "\n".join(lines)
 
 

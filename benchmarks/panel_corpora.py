@@ -9,6 +9,7 @@ system reads the same tokens on whitespace. Nothing of them is committed.
 | kernel | technical prose: a paragraph a line | linux-doc-6.1 (the Linux kernel's documentation, reStructuredText sources; GPL 2) |
 | commentaries | 17th- to 19th-century literary prose on the Psalms and the Bible: a passage a line | sword-comm-tdavid (C. H. Spurgeon, The Treasury of David, 1869-85), sword-comm-mhcc (Matthew Henry's Concise Commentary, 1706); both public domain |
 | manuals | software reference manuals: a paragraph a line | perl-doc (Perl's manual pages; GPL or Artistic), postgresql-doc-15 (PostgreSQL's manual, HTML; PostgreSQL licence) |
+| python_docs | technical prose of another project: a paragraph a line | python3.11-doc (Python's documentation, HTML; PSF licence) |
 | ptb | news (the book's corpus): a sentence a line | PTB's training split from ptb.zip, its ``<unk>`` left out |
 """  # noqa: E501
 
@@ -141,11 +142,41 @@ def manuals(root: Path) -> list[str]:
         text = _POD_CODE.sub(r"\1", _POD_COMMAND.sub("", path.read_text("utf8", "replace")))
         texts += paragraphs(text)
     for path in sorted(root.rglob("postgresql-doc-15/html/*.html")):
-        text = path.read_text("utf8", "replace")
-        text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", text)
-        text = re.sub(r"(?i)</?(p|div|pre|h\d|li|dt|dd|tr|table)\b[^>]*>", "\n\n", text)
-        texts += paragraphs(html.unescape(_TAGS.sub(" ", text)))
+        texts += html_paragraphs(path.read_text("utf8", "replace"))
     return words_lines(texts)
+
+
+def html_paragraphs(text: str) -> list[str]:
+    """An HTML page's paragraphs (a block element a paragraph; scripts, styles and the head
+    left out, entities read)."""
+    text = re.sub(r"(?is)<(script|style|head)\b.*?</\1>", " ", text)
+    text = re.sub(r"(?i)</?(p|div|pre|h\d|li|dt|dd|tr|table)\b[^>]*>", "\n\n", text)
+    return paragraphs(html.unescape(_TAGS.sub(" ", text)))
+
+
+def python_docs(root: Path) -> list[str]:
+    """Python's documentation (the tutorial, the library and language references, the HOWTOs),
+    HTML, a paragraph a line; each page's navigation and the generated index pages left out."""
+    texts = []
+    for path in sorted(root.rglob("usr/share/doc/python3.11/html/**/*.html")):
+        if path.name in (
+            "genindex.html",
+            "py-modindex.html",
+            "search.html",
+        ) or path.name.startswith("genindex-"):
+            continue
+        texts += html_paragraphs(_sphinx_body(path.read_text("utf8", "replace")))
+    return words_lines(texts)
+
+
+def _sphinx_body(page: str) -> str:
+    """A Sphinx page's text without its navigation (the header links, the sidebar, the
+    footer, repeated on every page): from its main body to the sidebar."""
+    start = page.find('role="main"')
+    if start < 0:
+        return page
+    end = page.find('class="sphinxsidebar"', start)
+    return page[page.rfind("<", 0, start) : end if end > 0 else len(page)]
 
 
 def ptb(data_dir: Path | None) -> list[str]:
@@ -162,6 +193,7 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[Path], list[str]]]] = {
     "kernel": (("linux-doc-6.1",), kernel),
     "commentaries": (("sword-comm-tdavid", "sword-comm-mhcc"), commentaries),
     "manuals": (("perl-doc", "postgresql-doc-15"), manuals),
+    "python_docs": (("python3.11-doc",), python_docs),
 }
 CORPORA = (*BUILDERS, "ptb")
 

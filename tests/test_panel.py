@@ -7,6 +7,8 @@ import gzip
 import struct
 import zlib
 
+import pytest
+
 from benchmarks import panel, panel_corpora
 from benchmarks.panel_corpora import LINE_LIMIT, entry_lines
 
@@ -84,3 +86,45 @@ def test_the_panel_holds_four_kinds_of_real_text_and_ptb_and_gensims_two_epoch_c
     cbow, peer = panel.SYSTEMS[panel.CBOW], panel.SYSTEMS[panel.CBOW_PEER]
     assert cbow == {"flags": ["--objective", "cbow"], "peer": panel.CBOW_PEER}
     assert peer["sg"] == 0 and peer["gensim"] == 5, "gensim's CBOW, 5 epochs"
+
+
+def test_a_lever_is_judged_against_the_default_seed_by_seed():
+    """The differences are taken on the seeds both ran, each seed against itself: a lever that
+    adds 0.01 to every seed shows +0.010 ± 0.000 however far the seeds are apart."""
+    lever = "rate decaying linearly (word2vec's)"
+
+    def run(system, seed, simlex):
+        scores = {"wordsim353_spearman": 0.2, "simlex999_spearman": simlex}
+        return {"corpus": "kernel", "system": system, "seed": seed, **scores}
+
+    runs = [run(panel.DEFAULT, seed, value) for seed, value in enumerate([0.05, 0.15, 0.10])]
+    runs += [run(lever, seed, value + 0.01) for seed, value in enumerate([0.05, 0.15])]
+    entry = panel.paired(runs, "kernel", lever)
+    assert entry["seeds"] == [0, 1]
+    assert entry["simlex999_spearman"]["mean"] == pytest.approx(0.01)
+    assert entry["simlex999_spearman"]["sd"] == pytest.approx(0.0, abs=1e-12)
+    assert entry["wordsim353_spearman"]["mean"] == pytest.approx(0.0)
+    assert entry["analogy_accuracy"] is None  # not scored by either
+    assert panel.paired(runs, "manuals", lever) is None
+    table = "\n".join(panel.levers_table(runs, "kernel", {panel.DEFAULT: {}, lever: {}}))
+    assert (
+        f"| {lever} | {panel.DEFAULT} | 2 | +0.000 ± 0.000 | +0.010 ± 0.000 | not scored |" in table
+    )
+
+
+def test_pythons_pages_are_read_a_paragraph_a_line_without_their_indexes(tmp_path):
+    html = tmp_path / "usr/share/doc/python3.11/html/library"
+    html.mkdir(parents=True)
+    page = (
+        "<html><head><title>os</title><script>var x;</script></head><body>"
+        '<div class="related"><p>previous topic next topic this page</p></div>'
+        '<div class="body" role="main"><h1>The os module</h1><p>This module provides a portable '
+        "way of using operating system functionality &amp; more.</p><pre>import os</pre></div>"
+        '<div class="sphinxsidebar"><p>report a bug show source</p></div></body></html>'
+    )
+    (html / "os.html").write_text(page)
+    (html.parent / "genindex-A.html").write_text("<p>every word of the index here</p>")
+    assert panel_corpora.python_docs(tmp_path) == [
+        "the os module",
+        "this module provides portable way of using operating system functionality more",
+    ]
