@@ -210,6 +210,11 @@ def part_shares(durations: dict[str, float], hlo: str) -> dict[str, float]:
 
 
 def _part_of(line: str) -> str | None:
+    """The part of an operation by its named scopes (``training.step.PARTS``): the optimiser's
+    split into its duplicate sums and its row updates, the loss's into itself and its
+    gradients (the scope transposed)."""
+    from w2v_jax.training.step import PARTS as SCOPES
+
     name = re.search(r'op_name="([^"]*)"', line)
     if name is None:
         return None
@@ -220,9 +225,9 @@ def _part_of(line: str) -> str | None:
         return "row_updates"
     if "transpose(jvp(loss))" in scopes:
         return "gradients"
-    if "jvp(loss)" in scopes or "loss" in scopes:
+    if "jvp(loss)" in scopes:
         return "loss"
-    return next((scope for scope in scopes if scope in PARTS), None)
+    return next((scope for scope in scopes if scope in SCOPES), None)
 
 
 def _computations(hlo: str) -> dict[str, list[str]]:

@@ -24,6 +24,7 @@ A new optimiser is one class with ``init`` and ``update``, an entry in ``REGISTR
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -313,14 +314,11 @@ def _summed(touched: list[Touched], vocab_size: int) -> tuple[jax.Array, jax.Arr
     ids = jnp.concatenate([part.ids.reshape(-1) for part in touched])
     position = jnp.arange(ids.shape[0], dtype=jnp.int32)
     first = jnp.full((vocab_size,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
-    summed, start = None, 0
-    for part in touched:
-        end = start + part.ids.size
-        rows = part.flat()[1]
-        if summed is None:
-            summed = jnp.zeros((ids.shape[0], *rows.shape[1:]), rows.dtype)
-        summed = summed.at[first[start:end]].add(rows, mode="promise_in_bounds")
-        start = end
+    parts = [part.flat()[1] for part in touched]
+    summed = jnp.zeros((ids.shape[0], *parts[0].shape[1:]), parts[0].dtype)
+    starts = itertools.accumulate((len(rows) for rows in parts), initial=0)
+    for rows, start in zip(parts, starts):
+        summed = summed.at[first[start : start + len(rows)]].add(rows, mode="promise_in_bounds")
     return jnp.where(first == position, ids, vocab_size), summed
 
 
