@@ -22,7 +22,10 @@ replaces its old one), so that the panel can be run a part at a time.
 
 from __future__ import annotations
 
+import collections
+import itertools
 import json
+import math
 import os
 import resource
 import statistics
@@ -39,6 +42,10 @@ from w2v_jax.evaluation import measures
 RUNS = harness.RUNS / "panel"
 MIN_COUNT = 5
 QUERY_WORDS = ("king", "water", "music", "file", "god")
+# Seed-to-seed agreement: the top PROBE_NEIGHBOURS neighbours of PROBES common words of each
+# corpus, compared between every two seeds of a system.
+PROBES, PROBE_NEIGHBOURS = 8, 10
+PROBE_RANKS = (100, 2000)  # frequency ranks, spaced evenly in their log between these
 DEFAULT = "w2v_jax, default"
 PEER = "gensim, 5 epochs"
 CBOW = "w2v_jax CBOW, default"
@@ -70,7 +77,7 @@ TIMED = ("process_seconds", "train_seconds", "peak_rss_mib")
 MEASURED = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
 
 
-def run_gensim(path: str, epochs: int, seed: int, sg: int = 1) -> dict:
+def run_gensim(path: str, epochs: int, seed: int, sg: int = 1, probes: list[str] = ()) -> dict:
     """gensim's skip-gram (``sg`` 1) or CBOW (0, the mean of the contexts) on ``path``
     (corpus_file, every core); evaluation timed apart."""
     from gensim.models import Word2Vec
@@ -101,13 +108,15 @@ def run_gensim(path: str, epochs: int, seed: int, sg: int = 1) -> dict:
         "vocab_size": len(model.wv),
         **measures.quality(vectors.evaluate_benchmarks()),
         "neighbours": {
-            w: [n for n, _ in vectors.most_similar(w, 5)] for w in QUERY_WORDS if w in vectors
+            w: [n for n, _ in vectors.most_similar(w, PROBE_NEIGHBOURS)]
+            for w in (*QUERY_WORDS, *probes)
+            if w in vectors
         },
         "evaluation_seconds": time.perf_counter() - start,
     }
 
 
-def run_w2v_jax(job_flags: list[str], path: str, seed: int) -> dict:
+def run_w2v_jax(job_flags: list[str], path: str, seed: int, probes: list[str] = ()) -> dict:
     """``python -m experiments.train`` on ``path`` with ``job_flags``, timed from outside."""
     with tempfile.TemporaryDirectory() as workdir:
         command = [
@@ -119,7 +128,7 @@ def run_w2v_jax(job_flags: list[str], path: str, seed: int) -> dict:
             *job_flags,
             *("--min-freq", str(MIN_COUNT), "--seed", str(seed)),
             *("--workdir", workdir, "--cache-dir", f"{workdir}/cache", "--no-progress"),
-            *("--query", *QUERY_WORDS),
+            *("--query", *QUERY_WORDS, *probes, "--neighbours", str(PROBE_NEIGHBOURS)),
         ]
         start = time.perf_counter()
         done = subprocess.run(command, capture_output=True, text=True)
@@ -140,31 +149,82 @@ def run_w2v_jax(job_flags: list[str], path: str, seed: int) -> dict:
     }
 
 
-def run_system(system: str, corpus: Path, seed: int) -> dict:
-    """One seed of ``system`` on ``corpus``, in a process of its own."""
+def run_system(system: str, corpus: Path, seed: int, probes: list[str]) -> dict:
+    """One seed of ``system`` on ``corpus``, in a process of its own, with the neighbours of
+    ``probes``."""
     spec = SYSTEMS[system]
     if "gensim" in spec:
         # Its peak RSS is its own (measured inside: the harness's is the most of any child).
         result, wall, _ = harness.in_fresh_process(
-            run_gensim, str(corpus), spec["gensim"], seed, spec.get("sg", 1)
+            run_gensim, str(corpus), spec["gensim"], seed, spec.get("sg", 1), probes
         )
         result["process_seconds"] = wall - result["evaluation_seconds"]
     else:
-        result = harness.in_fresh_process(run_w2v_jax, spec["flags"], str(corpus), seed)[0]
+        job = (spec["flags"], str(corpus), seed, probes)
+        result = harness.in_fresh_process(run_w2v_jax, *job)[0]
     return {"corpus": corpus.stem, "system": system, "seed": seed, **result}
+
+
+def probe_words(path: Path) -> list[str]:
+    """``PROBES`` common words of the corpus at ``path`` for the seeds' agreement: the words
+    (alphabetic, three letters or more) at frequency ranks spaced evenly in their log over
+    ``PROBE_RANKS``, each the next such word at or after its rank; the same for every system,
+    which all read the same words."""
+    counts: collections.Counter = collections.Counter()
+    with open(path) as text:
+        for line in text:
+            counts.update(line.split())
+    ranked = [word for word, count in counts.most_common() if count >= MIN_COUNT]
+    low, high = PROBE_RANKS
+    words: list[str] = []
+    for i in range(PROBES):
+        rank = round(math.exp(math.log(low) + (math.log(high) - math.log(low)) * i / (PROBES - 1)))
+        while rank < len(ranked) and (_not_probe(ranked[rank]) or ranked[rank] in words):
+            rank += 1
+        if rank < len(ranked):
+            words.append(ranked[rank])
+    return words
+
+
+def _not_probe(word: str) -> bool:
+    return not (word.isalpha() and len(word) >= 3)
+
+
+def agreement(runs: list[dict], probes: list[str]) -> dict | None:
+    """How alike the seeds of one system are: for every two of ``runs``, the number of
+    ``probes``' top ``PROBE_NEIGHBOURS`` neighbours the two share (of probes x neighbours);
+    the mean, least and most over the pairs. None without two runs that hold the probes."""
+    held = [r for r in runs if probes and all(w in r.get("neighbours", {}) for w in probes)]
+    shared = [
+        sum(
+            len(set(a["neighbours"][w][:PROBE_NEIGHBOURS]) & set(b["neighbours"][w]))
+            for w in probes
+        )
+        for a, b in itertools.combinations(held, 2)
+    ]
+    if not shared:
+        return None
+    return {
+        "mean": statistics.fmean(shared),
+        "min": min(shared),
+        "max": max(shared),
+        "of": len(probes) * PROBE_NEIGHBOURS,
+        "pairs": len(shared),
+    }
 
 
 # ----------------------------------------------------------------------- the report
 
 
-def summarise(runs: list[dict]) -> dict[str, dict[str, dict]]:
-    """corpus -> system -> the figures over its seeds."""
+def summarise(runs: list[dict], probes: dict[str, list[str]]) -> dict[str, dict[str, dict]]:
+    """corpus -> system -> the figures over its seeds (``probes``: each corpus's probe words)."""
     corpora: dict[str, dict[str, dict]] = {}
     for corpus in panel_corpora.CORPORA:
         for system in SYSTEMS:
             mine = [r for r in runs if r["corpus"] == corpus and r["system"] == system]
             if mine:
                 entry = harness.over_seeds(mine, TIMED, MEASURED)
+                entry["agreement"] = agreement(mine, probes.get(corpus, []))
                 corpora.setdefault(corpus, {})[system] = {**entry, "seeds": len(mine)}
     return corpora
 
@@ -192,10 +252,18 @@ def corpus_table(systems: dict[str, dict]) -> list[str]:
                 ratio,
                 f"{entry['peak_rss_mib']:,.0f} MiB",
                 *(_score(entry, name, peer) for name in MEASURED),
+                _agreement(entry.get("agreement")),
             ]
         )
     columns = ["system", "seeds", "whole process", "against its gensim 5", "peak RSS"]
-    return harness.table([*columns, "WordSim353", "SimLex-999", "analogies"], rows)
+    measures_ = ["WordSim353", "SimLex-999", "analogies", "seeds agree"]
+    return harness.table([*columns, *measures_], rows)
+
+
+def _agreement(value: dict | None) -> str:
+    if value is None:
+        return "not measured"
+    return f"{value['mean']:.1f} of {value['of']}"
 
 
 def standing(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> list[str]:
@@ -216,6 +284,40 @@ def standing(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> list
         ratio = ours["process_seconds"] / peer["process_seconds"]
         rows.append([corpus, *cells, f"{ratio:.2f}x ({'reached' if ratio <= 0.6 else 'not'})"])
     columns = ["corpus", "WordSim353", "SimLex-999", "analogies", "time (target 0.6x)"]
+    return harness.table(columns, rows)
+
+
+SPREAD_FACTOR, SPREAD_FLOOR = 1.5, 0.01
+"""A system's seed spread is as steady as its peer's when each measure's SD is at most
+SPREAD_FACTOR times the peer's, or at most SPREAD_FLOOR."""
+
+
+def steadiness(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> list[str]:
+    """``system``'s spread over the seeds against its gensim peer's on every corpus: each
+    measure's SD beside the peer's, and how many probe neighbours two seeds share."""
+    rows = []
+    for corpus, systems in corpora.items():
+        ours, peer = systems.get(system), systems.get(SYSTEMS[system].get("peer", PEER))
+        if not ours or not peer or min(ours["seeds"], peer["seeds"]) < 2:
+            continue
+        cells = []
+        for name in MEASURED:
+            if ours[name] is None or peer[name] is None:
+                cells.append("not scored")
+                continue
+            sd, peer_sd = ours[name]["sd"], peer[name]["sd"]
+            steady = sd <= max(SPREAD_FACTOR * peer_sd, SPREAD_FLOOR)
+            cells.append(f"{sd:.3f} / {peer_sd:.3f} ({'reached' if steady else 'not reached'})")
+        mine, theirs = ours.get("agreement"), peer.get("agreement")
+        if mine is None or theirs is None:
+            cells.append("not measured")
+        else:
+            reached = "reached" if mine["mean"] >= theirs["mean"] else "not reached"
+            cells.append(f"{_agreement(mine)} / {theirs['mean']:.1f} ({reached})")
+        rows.append([corpus, *cells])
+    if not rows:
+        return []
+    columns = ["corpus", "WordSim353 sd", "SimLex-999 sd", "analogies sd", "seeds agree"]
     return harness.table(columns, rows)
 
 
@@ -293,9 +395,18 @@ def report(results: dict) -> str:
         "",
         *standing(corpora),
         "",
+        "Over the seeds, against gensim's 5 epochs: each measure's SD (ours / gensim's; reached "
+        f"at most {SPREAD_FACTOR}x gensim's or {SPREAD_FLOOR}) and the top {PROBE_NEIGHBOURS} "
+        f"neighbours of {PROBES} common words (`panel.probe_words`) that two seeds share, the "
+        "mean over every two seeds (ours / gensim's):",
+        "",
+        *steadiness(corpora),
+        "",
         "## CBOW against gensim's CBOW, 5 epochs (the difference of the means; the time ratio)",
         "",
         *standing(corpora, CBOW),
+        "",
+        *steadiness(corpora, CBOW),
         "",
     ]
     for corpus, systems in corpora.items():
@@ -344,11 +455,14 @@ def main(argv: list[str] | None = None) -> dict | None:
         )
     earlier = args.out / "panel.json"
     results = json.loads(earlier.read_text()) if earlier.is_file() else {"runs": [], "sizes": {}}
+    probes = results.setdefault("probes", {})
+    for name, path in paths.items():
+        probes[name] = probe_words(path)
     for seed in range(args.seeds):
         for name, path in paths.items():
             results["sizes"][name] = corpus_size(path)
             for system in args.systems:
-                run = run_system(system, path, seed)
+                run = run_system(system, path, seed, probes[name])
                 print(f"{name}, {system}, seed {seed}: {run['process_seconds']:.1f} s", flush=True)
                 key = (name, system, seed)
                 kept = [r for r in results["runs"] if (r["corpus"], r["system"], r["seed"]) != key]
@@ -356,7 +470,7 @@ def main(argv: list[str] | None = None) -> dict | None:
                 commands = [c for c in results.get("commands", []) if c != header["command"]]
                 results = {**results, **header, "commands": [*commands, header["command"]]}
                 results["runs"] = [*kept, run]
-                results["corpora"] = summarise(results["runs"])
+                results["corpora"] = summarise(results["runs"], probes)
                 harness.write_results(args.out, "panel", results, report(results))
     print(report(results))
     return results

@@ -10,6 +10,7 @@ system reads the same tokens on whitespace. Nothing of them is committed.
 | commentaries | 17th- to 19th-century literary prose on the Psalms and the Bible: a passage a line | sword-comm-tdavid (C. H. Spurgeon, The Treasury of David, 1869-85), sword-comm-mhcc (Matthew Henry's Concise Commentary, 1706); both public domain |
 | manuals | software reference manuals: a paragraph a line | perl-doc (Perl's manual pages; GPL or Artistic), postgresql-doc-15 (PostgreSQL's manual, HTML; PostgreSQL licence) |
 | python_docs | technical prose of another project: a paragraph a line | python3.11-doc (Python's documentation, HTML; PSF licence) |
+| quotations | short English quotations and jokes: a fortune a line | fortunes, fortunes-min (fortune-mod's data files; BSD) |
 | ptb | news (the book's corpus): a sentence a line | PTB's training split from ptb.zip, its ``<unk>`` left out |
 """  # noqa: E501
 
@@ -179,6 +180,18 @@ def _sphinx_body(page: str) -> str:
     return page[page.rfind("<", 0, start) : end if end > 0 else len(page)]
 
 
+def quotations(root: Path) -> list[str]:
+    """Every fortune of fortune-mod's data files (``%`` lines between them) as a line; the
+    index files (``.dat``), their UTF-8 links (``.u8``) and the ASCII drawings left out."""
+    fortunes = []
+    for path in sorted((root / "usr/share/games/fortunes").iterdir()):
+        if path.suffix or path.is_symlink() or path.name == "ascii-art":
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        fortunes += re.split(r"^%$", text, flags=re.MULTILINE)
+    return words_lines(fortunes)
+
+
 def ptb(data_dir: Path | None) -> list[str]:
     """PTB's training split as the book reads it (fetched and verified into ``data_dir``),
     its ``<unk>`` left out."""
@@ -194,6 +207,7 @@ BUILDERS: dict[str, tuple[tuple[str, ...], Callable[[Path], list[str]]]] = {
     "commentaries": (("sword-comm-tdavid", "sword-comm-mhcc"), commentaries),
     "manuals": (("perl-doc", "postgresql-doc-15"), manuals),
     "python_docs": (("python3.11-doc",), python_docs),
+    "quotations": (("fortunes", "fortunes-min"), quotations),
 }
 CORPORA = (*BUILDERS, "ptb")
 

@@ -128,3 +128,64 @@ def test_pythons_pages_are_read_a_paragraph_a_line_without_their_indexes(tmp_pat
         "the os module",
         "this module provides portable way of using operating system functionality more",
     ]
+
+
+def test_the_probe_words_are_common_words_at_log_spaced_ranks(tmp_path, monkeypatch):
+    """Word i occurs 30 - i times, so rank r is word r; ranks 2, 4 and 8 are spaced evenly in
+    their log; a number (rank 4) and a two-letter word (rank 8) give way to the next word."""
+    monkeypatch.setattr(panel, "PROBES", 3)
+    monkeypatch.setattr(panel, "PROBE_RANKS", (2, 8))
+    words = [f"word{letter}" for letter in "abcdefghijkl"]
+    words[4], words[8] = "42", "ab"
+    corpus = tmp_path / "corpus.txt"
+    corpus.write_text("\n".join(" ".join([word] * (30 - i)) for i, word in enumerate(words)))
+    assert panel.probe_words(corpus) == ["wordc", "wordf", "wordj"]
+
+
+def test_two_seeds_agree_by_the_probe_neighbours_they_share():
+    """Three seeds, two probes of 3 neighbours: the pairs share 3+1, 2+0 and 2+1 of 6."""
+    runs = [
+        {"neighbours": {"a": ["x", "y", "z"], "b": ["p", "q", "r"], "other": ["y"]}},
+        {"neighbours": {"a": ["z", "x", "y"], "b": ["q", "s", "t"]}},
+        {"neighbours": {"a": ["x", "y", "k"], "b": ["p", "u", "v"]}},
+    ]
+    entry = panel.agreement(runs, ["a", "b"])
+    assert entry["of"] == 2 * panel.PROBE_NEIGHBOURS and entry["pairs"] == 3
+    assert (entry["mean"], entry["min"], entry["max"]) == (pytest.approx(3.0), 2, 4)
+    assert panel.agreement(runs[:1], ["a", "b"]) is None, "one seed agrees with nothing"
+    assert panel.agreement(runs, ["a", "missing"]) is None, "runs without the probes"
+
+
+def test_the_spread_is_judged_against_gensims_per_measure():
+    """An SD within 1.5x gensim's, or under 0.01, is reached; agreement at least gensim's."""
+
+    def entry(sds, agree):
+        scores = {name: {"mean": 0.1, "sd": sd} for name, sd in zip(panel.MEASURED, sds)}
+        return {**scores, "seeds": 3, "agreement": {"mean": agree, "of": 80}}
+
+    corpora = {
+        "kernel": {
+            panel.PEER: entry([0.02, 0.002, 0.004], 40.0),
+            panel.DEFAULT: entry([0.031, 0.009, 0.012], 40.0),
+        }
+    }
+    table = "\n".join(panel.steadiness(corpora))
+    assert (
+        "| kernel | 0.031 / 0.020 (not reached) | 0.009 / 0.002 (reached) "
+        "| 0.012 / 0.004 (not reached) | 40.0 of 80 / 40.0 (reached) |" in table
+    )
+
+
+def test_each_fortune_is_a_line_without_the_index_files_and_drawings(tmp_path):
+    games = tmp_path / "usr/share/games/fortunes"
+    games.mkdir(parents=True)
+    (games / "wisdom").write_text(
+        "A fool and his money\nare soon parted.\n%\nNo.\n%\nKnow thyself, said he.\n"
+    )
+    (games / "wisdom.dat").write_bytes(b"\x00\x02index")
+    (games / "wisdom.u8").symlink_to("wisdom")
+    (games / "ascii-art").write_text("  /\\\\_/\\\\  a cat drawn here\n%\n")
+    assert panel_corpora.quotations(tmp_path) == [
+        "fool and his money are soon parted",
+        "know thyself said he",
+    ]
