@@ -33,6 +33,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import harness, panel_corpora
@@ -270,21 +271,37 @@ def standing(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> list
     """``system`` against its gensim peer's 5 epochs on every corpus: the figures of the
     issues."""
     rows = []
-    for corpus, systems in corpora.items():
-        ours, peer = systems.get(system), systems.get(SYSTEMS[system].get("peer", PEER))
-        if not ours or not peer:
-            continue
-        cells = []
-        for name in MEASURED:
-            if ours[name] is None or peer[name] is None:
-                cells.append("not scored")
-                continue
-            gap = ours[name]["mean"] - peer[name]["mean"]
-            cells.append(f"{gap:+.3f} ({'reached' if gap >= 0 else 'not reached'})")
+    for corpus, ours, peer in _beside_peer(corpora, system):
+        cells = [_scored(ours, peer, name, _gap) for name in MEASURED]
         ratio = ours["process_seconds"] / peer["process_seconds"]
         rows.append([corpus, *cells, f"{ratio:.2f}x ({'reached' if ratio <= 0.6 else 'not'})"])
     columns = ["corpus", "WordSim353", "SimLex-999", "analogies", "time (target 0.6x)"]
     return harness.table(columns, rows)
+
+
+def _beside_peer(corpora: dict[str, dict[str, dict]], system: str):
+    """(corpus, system's entry, its gensim peer's entry) for each corpus that holds both."""
+    for corpus, systems in corpora.items():
+        ours, peer = systems.get(system), systems.get(SYSTEMS[system].get("peer", PEER))
+        if ours and peer:
+            yield corpus, ours, peer
+
+
+def _scored(ours: dict, peer: dict, name: str, cell: Callable[[dict, dict], str]) -> str:
+    """``cell`` of the measure ``name``'s figures (ours, the peer's), where both scored it."""
+    if ours[name] is None or peer[name] is None:
+        return "not scored"
+    return cell(ours[name], peer[name])
+
+
+def _gap(ours: dict, peer: dict) -> str:
+    value = ours["mean"] - peer["mean"]
+    return f"{value:+.3f} ({'reached' if value >= 0 else 'not reached'})"
+
+
+def _spread(ours: dict, peer: dict) -> str:
+    steady = ours["sd"] <= max(SPREAD_FACTOR * peer["sd"], SPREAD_FLOOR)
+    return f"{ours['sd']:.3f} / {peer['sd']:.3f} ({'reached' if steady else 'not reached'})"
 
 
 SPREAD_FACTOR, SPREAD_FLOOR = 1.5, 0.01
@@ -296,18 +313,10 @@ def steadiness(corpora: dict[str, dict[str, dict]], system: str = DEFAULT) -> li
     """``system``'s spread over the seeds against its gensim peer's on every corpus: each
     measure's SD beside the peer's, and how many probe neighbours two seeds share."""
     rows = []
-    for corpus, systems in corpora.items():
-        ours, peer = systems.get(system), systems.get(SYSTEMS[system].get("peer", PEER))
-        if not ours or not peer or min(ours["seeds"], peer["seeds"]) < 2:
+    for corpus, ours, peer in _beside_peer(corpora, system):
+        if min(ours["seeds"], peer["seeds"]) < 2:
             continue
-        cells = []
-        for name in MEASURED:
-            if ours[name] is None or peer[name] is None:
-                cells.append("not scored")
-                continue
-            sd, peer_sd = ours[name]["sd"], peer[name]["sd"]
-            steady = sd <= max(SPREAD_FACTOR * peer_sd, SPREAD_FLOOR)
-            cells.append(f"{sd:.3f} / {peer_sd:.3f} ({'reached' if steady else 'not reached'})")
+        cells = [_scored(ours, peer, name, _spread) for name in MEASURED]
         mine, theirs = ours.get("agreement"), peer.get("agreement")
         if mine is None or theirs is None:
             cells.append("not measured")
