@@ -25,7 +25,6 @@ from __future__ import annotations
 import collections
 import itertools
 import json
-import math
 import os
 import resource
 import statistics
@@ -46,7 +45,6 @@ QUERY_WORDS = ("king", "water", "music", "file", "god")
 # Seed-to-seed agreement: the top PROBE_NEIGHBOURS neighbours of PROBES common words of each
 # corpus, compared between every two seeds of a system.
 PROBES, PROBE_NEIGHBOURS = 8, 10
-PROBE_RANKS = (100, 2000)  # frequency ranks, spaced evenly in their log between these
 DEFAULT = "w2v_jax, default"
 PEER = "gensim, 5 epochs"
 CBOW = "w2v_jax CBOW, default"
@@ -167,28 +165,16 @@ def run_system(system: str, corpus: Path, seed: int, probes: list[str]) -> dict:
 
 
 def probe_words(path: Path) -> list[str]:
-    """``PROBES`` common words of the corpus at ``path`` for the seeds' agreement: the words
-    (alphabetic, three letters or more) at frequency ranks spaced evenly in their log over
-    ``PROBE_RANKS``, each the next such word at or after its rank; the same for every system,
-    which all read the same words."""
+    """``PROBES`` common words of the corpus at ``path`` for the seeds' agreement: its most
+    frequent content words as a run picks its query words (``explore.probe_words``: letters
+    only, three or more, not English function words), the same for every system."""
+    from w2v_jax.evaluation import explore
+
     counts: collections.Counter = collections.Counter()
     with open(path) as text:
         for line in text:
             counts.update(line.split())
-    ranked = [word for word, count in counts.most_common() if count >= MIN_COUNT]
-    low, high = PROBE_RANKS
-    words: list[str] = []
-    for i in range(PROBES):
-        rank = round(math.exp(math.log(low) + (math.log(high) - math.log(low)) * i / (PROBES - 1)))
-        while rank < len(ranked) and (_not_probe(ranked[rank]) or ranked[rank] in words):
-            rank += 1
-        if rank < len(ranked):
-            words.append(ranked[rank])
-    return words
-
-
-def _not_probe(word: str) -> bool:
-    return not (word.isalpha() and len(word) >= 3)
+    return explore.probe_words([word for word, _ in counts.most_common()], PROBES)
 
 
 def agreement(runs: list[dict], probes: list[str]) -> dict | None:

@@ -130,16 +130,13 @@ def test_pythons_pages_are_read_a_paragraph_a_line_without_their_indexes(tmp_pat
     ]
 
 
-def test_the_probe_words_are_common_words_at_log_spaced_ranks(tmp_path, monkeypatch):
-    """Word i occurs 30 - i times, so rank r is word r; ranks 2, 4 and 8 are spaced evenly in
-    their log; a number (rank 4) and a two-letter word (rank 8) give way to the next word."""
+def test_the_probe_words_are_the_corpus_most_frequent_content_words(tmp_path, monkeypatch):
+    """Function words, numbers and words of two letters give way to the next word."""
     monkeypatch.setattr(panel, "PROBES", 3)
-    monkeypatch.setattr(panel, "PROBE_RANKS", (2, 8))
-    words = [f"word{letter}" for letter in "abcdefghijkl"]
-    words[4], words[8] = "42", "ab"
+    words = ["the", "kernel", "42", "of", "ab", "driver", "which", "memory", "buffer"]
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(" ".join([word] * (30 - i)) for i, word in enumerate(words)))
-    assert panel.probe_words(corpus) == ["wordc", "wordf", "wordj"]
+    assert panel.probe_words(corpus) == ["kernel", "driver", "memory"]
 
 
 def test_two_seeds_agree_by_the_probe_neighbours_they_share():
