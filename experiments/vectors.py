@@ -1,7 +1,7 @@
 """A trained run's vectors from the command line, without training: neighbours, scores, export.
 
     python -m experiments.vectors WORKDIR [--query chip intel] [--no-scores]
-        [--word2vec FILE [--binary]] [--projector DIR] [--table center] [--step N]
+        [--word2vec FILE [--binary]] [--projector DIR] [--keep-unk] [--table center] [--step N]
 
 WORKDIR is a run's workdir (or its checkpoints/ directory); the newest readable checkpoint is
 read, or ``--step``'s. It prints the cosine neighbours of the query words (default: chip on
@@ -9,7 +9,8 @@ PTB, else the most frequent content words) and the benchmark scores, then writes
 asked for: the word2vec format (``--word2vec``, text or ``--binary``, as gensim's
 ``KeyedVectors.load_word2vec_format`` reads it) and the TensorBoard Embedding Projector's
 ``vectors.tsv`` and ``metadata.tsv`` (``--projector``; load them at
-projector.tensorflow.org).
+projector.tensorflow.org). Exports leave out the ``<unk>`` row, which training never updates,
+as gensim's have none (``--keep-unk`` keeps it).
 """
 
 from __future__ import annotations
@@ -49,6 +50,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=None,
         metavar="DIR",
         help="write vectors.tsv, metadata.tsv",
+    )
+    parser.add_argument(
+        "--keep-unk",
+        action="store_true",
+        help="export the <unk> row too (left out by default: training never updates it)",
     )
     return parser.parse_args(argv)
 
@@ -91,10 +97,10 @@ def export(embeddings: Embeddings, args: argparse.Namespace) -> list[Path]:
     written = []
     if args.word2vec is not None:
         args.word2vec.parent.mkdir(parents=True, exist_ok=True)
-        embeddings.save_word2vec_format(args.word2vec, binary=args.binary)
+        embeddings.save_word2vec_format(args.word2vec, args.binary, args.keep_unk)
         written.append(args.word2vec)
     if args.projector is not None:
-        written += embeddings.save_projector(args.projector)
+        written += embeddings.save_projector(args.projector, args.keep_unk)
     return written
 
 

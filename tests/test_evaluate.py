@@ -23,23 +23,33 @@ def as_gensim(trained, tmp_path_factory):
     return gensim_models.KeyedVectors.load_word2vec_format(path)
 
 
-def test_word2vec_round_trips_are_exact(trained, tmp_path):
+def test_word2vec_round_trips_are_exact_without_the_untrained_unk_row(trained, tmp_path):
+    """PTB's vocabulary is <unk> and 6,718 words: the file holds the words, as gensim's would,
+    or all 6,719 rows with keep_unk."""
+    words = trained.without_unk()
+    assert trained.vocab[0] == "<unk>" and words.vocab == trained.vocab[1:]
+    np.testing.assert_array_equal(words.vectors, trained.vectors[1:])
     for binary in (False, True):
         path = tmp_path / f"vectors.{'bin' if binary else 'txt'}"
         trained.save_word2vec_format(path, binary=binary)
         loaded = Embeddings.load_word2vec_format(path, binary=binary)
-        assert loaded.vocab == trained.vocab
-        assert np.array_equal(loaded.vectors, trained.vectors)
+        assert loaded.vocab == words.vocab
+        assert np.array_equal(loaded.vectors, words.vectors)
         theirs = gensim_models.KeyedVectors.load_word2vec_format(path, binary=binary)
-        assert list(theirs.index_to_key) == list(trained.vocab)
-        assert np.array_equal(theirs.vectors, trained.vectors)
-    assert (tmp_path / "vectors.txt").read_text().split("\n", 1)[0] == "6719 100"
+        assert list(theirs.index_to_key) == list(words.vocab)
+        assert np.array_equal(theirs.vectors, words.vectors)
+    assert (tmp_path / "vectors.txt").read_text().split("\n", 1)[0] == "6718 100"
+    trained.save_word2vec_format(tmp_path / "all.txt", keep_unk=True)
+    kept = Embeddings.load_word2vec_format(tmp_path / "all.txt")
+    assert kept.vocab == trained.vocab and np.array_equal(kept.vectors, trained.vectors)
+    assert words.without_unk() is words, "vectors without <unk> are kept as they are"
 
 
 def test_gensim_reads_what_we_write_and_we_read_what_gensim_writes(trained, as_gensim, tmp_path):
     as_gensim.save_word2vec_format(tmp_path / "theirs.bin", binary=True)
     ours = Embeddings.load_word2vec_format(tmp_path / "theirs.bin", binary=True)
-    assert np.array_equal(ours.vectors, trained.vectors) and ours.vocab == trained.vocab
+    words = trained.without_unk()
+    assert np.array_equal(ours.vectors, words.vectors) and ours.vocab == words.vocab
 
 
 @pytest.mark.parametrize("word", ["chip", "intel", "stock", "president", "japan"])

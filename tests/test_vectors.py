@@ -38,13 +38,17 @@ def test_the_runs_embeddings_are_its_checkpoints(trained, table):
 
 def test_the_projector_files_read_back_equal(trained, tmp_path):
     embeddings = trained[0].embeddings()
+    words = embeddings.without_unk()
+    assert len(words) == len(embeddings) - 1 and "<unk>" not in words
     vectors_tsv, metadata_tsv = embeddings.save_projector(tmp_path / "projector")
     rows = vectors_tsv.read_text().splitlines()
-    assert len(rows) == len(embeddings) and len(rows[0].split("\t")) == embeddings.vectors.shape[1]
-    assert metadata_tsv.read_text().splitlines() == list(embeddings.vocab)
+    assert len(rows) == len(words) and len(rows[0].split("\t")) == embeddings.vectors.shape[1]
+    assert metadata_tsv.read_text().splitlines() == list(words.vocab)
     back = Embeddings.load_projector(tmp_path / "projector")
-    assert back.vocab == embeddings.vocab
-    np.testing.assert_array_equal(back.vectors, embeddings.vectors)  # shortest round-trip text
+    assert back.vocab == words.vocab
+    np.testing.assert_array_equal(back.vectors, words.vectors)  # shortest round-trip text
+    embeddings.save_projector(tmp_path / "all", keep_unk=True)
+    assert Embeddings.load_projector(tmp_path / "all").vocab == embeddings.vocab
 
 
 def test_the_front_door_prints_and_exports_without_training(trained, tmp_path, capsys):
@@ -67,7 +71,7 @@ def test_the_front_door_prints_and_exports_without_training(trained, tmp_path, c
     assert "neighbours of a0:" in printed and printed.count("cosine sim=") == 3
     assert out["neighbours"]["a0"][0][0] == "b0"  # the planted partner
     assert "wordsim353: not scored, 0 pairs known (0%), below the 10% needed" in printed
-    saved = Embeddings.from_checkpoint(workdir)
+    saved = Embeddings.from_checkpoint(workdir).without_unk()
     gensim = pytest.importorskip("gensim.models")
     read = gensim.KeyedVectors.load_word2vec_format(str(tmp_path / "v.bin"), binary=True)
     assert tuple(read.index_to_key) == saved.vocab

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from w2v_jax.data.vocab import UNK
 from w2v_jax.objectives import table_names, vectors_of
 from w2v_jax.training import checkpoint, records
 
@@ -248,13 +249,28 @@ class Embeddings:
 
     # ----------------------------------------------------------------------- word2vec format
 
-    def save_word2vec_format(self, path: str | os.PathLike, binary: bool = False) -> None:
+    def without_unk(self) -> Embeddings:
+        """These vectors without the ``<unk>`` row a run's vocabulary starts with (the rare
+        words' stand-in, which training never updates: its vector is its random start), or
+        these vectors when they hold none."""
+        if UNK not in self.key_to_index:
+            return self
+        row = self.key_to_index[UNK]
+        vocab = self.vocab[:row] + self.vocab[row + 1 :]
+        return Embeddings(vocab, np.delete(np.asarray(self.vectors), row, axis=0))
+
+    def save_word2vec_format(
+        self, path: str | os.PathLike, binary: bool = False, keep_unk: bool = False
+    ) -> None:
         """The original C tool's format: a ``V d`` header line, then each word and its values
-        (text: shortest round-trip decimals; binary: little-endian float32 after the space)."""
-        vectors = np.asarray(self.vectors, np.float32)
+        (text: shortest round-trip decimals; binary: little-endian float32 after the space).
+        The untrained ``<unk>`` row is left out, as gensim's files have none, unless
+        ``keep_unk``."""
+        exported = self if keep_unk else self.without_unk()
+        vectors = np.asarray(exported.vectors, np.float32)
         with records.replacing(Path(path)) as tmp, open(tmp, "wb") as out:
-            out.write(f"{len(self.vocab)} {vectors.shape[1]}\n".encode())
-            for word, row in zip(self.vocab, vectors):
+            out.write(f"{len(exported.vocab)} {vectors.shape[1]}\n".encode())
+            for word, row in zip(exported.vocab, vectors):
                 if binary:
                     out.write(word.encode("utf8") + b" " + row.astype("<f4").tobytes() + b"\n")
                 else:
@@ -263,16 +279,20 @@ class Embeddings:
 
     # ----------------------------------------------------------------------- the projector
 
-    def save_projector(self, directory: str | os.PathLike) -> tuple[Path, Path]:
+    def save_projector(
+        self, directory: str | os.PathLike, keep_unk: bool = False
+    ) -> tuple[Path, Path]:
         """The TensorBoard Embedding Projector's files (projector.tensorflow.org, "Load"):
         ``vectors.tsv`` (a row of tab-separated values per word) and ``metadata.tsv`` (the
-        words, one a line, in the same order). Each is written whole or not at all."""
+        words, one a line, in the same order). Each is written whole or not at all. The
+        untrained ``<unk>`` row is left out unless ``keep_unk``."""
+        exported = self if keep_unk else self.without_unk()
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         vectors, metadata = directory / "vectors.tsv", directory / "metadata.tsv"
-        rows = np.asarray(self.vectors, np.float32)
+        rows = np.asarray(exported.vectors, np.float32)
         records.write_text(vectors, "".join("\t".join(map(str, row)) + "\n" for row in rows))
-        records.write_text(metadata, "".join(f"{word}\n" for word in self.vocab))
+        records.write_text(metadata, "".join(f"{word}\n" for word in exported.vocab))
         return vectors, metadata
 
     @classmethod
