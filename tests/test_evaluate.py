@@ -140,6 +140,22 @@ def test_probe_words_are_frequent_content_words():
     assert probe_words(vocab, 1) == ["license"] and probe_words(("the", "a")) == []
     assert probe_words(("<unk>", "w0", "of", "w1", "12", "w2", "w3")) == ["w0", "w1", "w2"]
     assert probe_words(vocab, 5) == ["license", "software", "work", "N", "it's"]
+    # what a tokenizer that splits on apostrophes leaves of don't and didn't
+    assert probe_words(("<unk>", "one", "don", "like", "didn", "man")) == ["one", "like", "man"]
+
+
+def test_a_word_the_vocabulary_lacks_is_said_with_its_lowercase_form():
+    from w2v_jax.evaluation.report import absent
+
+    vectors = np.eye(3, dtype=np.float32)
+    lowercased = Embeddings(("<unk>", "datei", "der"), vectors)
+    assert absent(lowercased, "Datei") == (
+        "Datei: not in the vocabulary, datei is (this run's words are lowercased)"
+    )
+    assert absent(lowercased, "Haus") == "Haus: not in the vocabulary"
+    assert absent(lowercased, "haus") == "haus: not in the vocabulary"
+    cased = Embeddings(("<unk>", "datei", "Der"), vectors)
+    assert absent(cased, "Datei") == "Datei: not in the vocabulary, datei is"
 
 
 def test_the_analogies_are_scored_in_bounded_memory(trained, monkeypatch):

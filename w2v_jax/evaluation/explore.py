@@ -20,9 +20,13 @@ STOP_WORDS = frozenset(
     once only or other our ours ourselves out over own same shall she should so some such than
     that the their theirs them themselves then there these they this those through to too
     under until up upon very was we were what when where which while who whom whose why will
-    with would yet you your yours yourself yourselves""".split()
+    with would yet you your yours yourself yourselves
+    ain aren couldn didn doesn don hadn hasn haven isn mightn mustn needn shan shouldn wasn
+    weren won wouldn""".split()
 )
-"""English function words (NLTK's list with the modal verbs): never chosen as probe words."""
+"""English function words (NLTK's list with the modal verbs): never chosen as probe words.
+The last lines are what a tokenizer that splits on apostrophes leaves of the negative
+contractions (don't -> don), which NLTK's list holds too."""
 
 
 def probe_words(words: Sequence[str], count: int = 3) -> list[str]:

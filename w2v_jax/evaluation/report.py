@@ -167,14 +167,25 @@ def evaluate(run: Run, evaluation: Evaluation, from_checkpoint: bool) -> dict[st
 
 def neighbours_of(embeddings: Embeddings, words, k: int) -> dict[str, list[list]]:
     """Each word's ``k`` cosine neighbours, [[word, cosine], ...]; a word the vocabulary
-    lacks is said in one line and left out."""
+    lacks is said in one line (``absent``) and left out."""
     neighbours = {}
     for word in words:
         if word not in embeddings:
-            logger.warning(f"{word}: not in the vocabulary")
+            logger.warning(absent(embeddings, word))
             continue
         neighbours[word] = [[token, cosine] for token, cosine in embeddings.most_similar(word, k)]
     return neighbours
+
+
+def absent(embeddings: Embeddings, word: str) -> str:
+    """One line for a word the vocabulary lacks, naming its lowercase form where the
+    vocabulary holds that instead (a run trained with ``--lowercase`` has no capitals)."""
+    lower = word.lower()
+    if lower == word or lower not in embeddings:
+        return f"{word}: not in the vocabulary"
+    if all(token == token.lower() for token in embeddings.vocab):
+        return f"{word}: not in the vocabulary, {lower} is (this run's words are lowercased)"
+    return f"{word}: not in the vocabulary, {lower} is"
 
 
 PTB_QUERY = "chip"
