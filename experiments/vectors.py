@@ -16,14 +16,13 @@ as gensim's have none (``--keep-unk`` keeps it).
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
 from experiments import common, flags
-from w2v_jax.evaluation import report
+from w2v_jax.evaluation import explore, report
 from w2v_jax.evaluation.evaluate import BenchmarkError, Embeddings
 from w2v_jax.objectives import TABLES
-from w2v_jax.training.checkpoint import CheckpointError, checkpoint_dir, drop_closed_loop_reports
+from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.training.workdir import WorkdirError
 
 
@@ -69,7 +68,9 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{args.workdir}: {len(embeddings):,} words, {embeddings.vectors.shape[1]} dimensions"
         )
-        queries = args.query or report.default_queries(embeddings, trained_on_ptb(args.workdir))
+        queries = args.query or report.default_queries(
+            embeddings, explore.trained_on_ptb(args.workdir)
+        )
         neighbours = report.neighbours_of(embeddings, queries, args.neighbours)
         common.print_neighbours(neighbours)
         scores = None if args.no_scores else embeddings.evaluate_benchmarks(args.benchmarks_dir)
@@ -81,16 +82,6 @@ def main(argv: list[str] | None = None) -> dict:
     for path in written:
         print(f"wrote {path}")
     return {"neighbours": neighbours, "evaluation": scores, "written": [str(p) for p in written]}
-
-
-def trained_on_ptb(workdir: Path) -> bool:
-    """Whether the run's metrics.json says it trained on PTB (no metrics.json: not known, so
-    not taken to be)."""
-    path = checkpoint_dir(workdir).parent / "metrics.json"
-    try:
-        return json.loads(path.read_text())["corpus"]["paths"] == ["ptb"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
 
 
 def export(embeddings: Embeddings, args: argparse.Namespace) -> list[Path]:

@@ -78,6 +78,7 @@ def test_the_readmes_command_explores_a_run_and_leaves_git_status_clean(ptb_run,
     assert done.returncode == 0, done.stderr
     html = (tmp_path / "notebook" / "explore.html").read_text()
     assert "chip: " in html and "6,719 words" in html and "wordsim353: Spearman" in html
+    assert "probe words: chip, intel, stock, president, japan (PTB words)" in html
     assert "image/png" in html  # the map
     assert git_status() == before
 
@@ -88,12 +89,19 @@ def test_on_any_run_it_chooses_its_own_words_and_says_so(tmp_path):
     train(config, data=prepared, workdir=tmp_path, progress=False)
     outputs = run_notebook(tmp_path)
     text = text_of(outputs)
-    assert "probe words: " in text and "the PTB words are not in this run's vocabulary" in text
+    words = explore.probe_words(Embeddings.from_checkpoint(tmp_path).vocab, 5)
+    assert f"probe words: {', '.join(words)} (this run's most frequent content words)" in text
+    assert "the map's words: this run's most frequent content words" in text
     assert "no Google analogy question has all its words" in text
     assert "wordsim353: not scored (0% of pairs known)" in text
     assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA map"
     streams = [out for out in outputs if out.get("output_type") == "stream"]
     assert not [out for out in streams if out["name"] == "stderr"], "no warnings, no logs"
+
+
+def test_a_run_that_is_not_there_is_said_in_one_line(tmp_path):
+    with pytest.raises(Exception, match=r"no run at .*nothing: set W2V_JAX_WORKDIR"):
+        run_notebook(tmp_path / "nothing")
 
 
 def overlaps(figure) -> int:

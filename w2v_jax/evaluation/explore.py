@@ -5,12 +5,15 @@ labels do not overprint one another."""
 from __future__ import annotations
 
 import itertools
+import json
+import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path, read_analogies
+from w2v_jax.training import checkpoint
 
 STOP_WORDS = frozenset(
     """a about above after again against all also am an and any are as at be because been
@@ -50,13 +53,25 @@ def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
     return chosen + list(itertools.islice(filter(other, words), count - len(chosen)))
 
 
-def words_present(embeddings: Embeddings, wanted: Sequence[str], count: int) -> list[str]:
-    """The words of ``wanted`` the vocabulary holds; when fewer than half of them, the
-    ``count`` most frequent content words instead (``evaluate.probe_words``)."""
-    present = [word for word in wanted if word in embeddings]
-    if len(present) * 2 >= len(wanted):
-        return present
-    return probe_words(embeddings.vocab, count)
+def trained_on_ptb(workdir: str | os.PathLike) -> bool:
+    """Whether the run's metrics.json says it trained on PTB (no metrics.json: not known, so
+    not taken to be)."""
+    path = checkpoint.checkpoint_dir(workdir).parent / "metrics.json"
+    try:
+        return json.loads(path.read_text())["corpus"]["paths"] == ["ptb"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+def words_to_show(
+    embeddings: Embeddings, ptb_words: Sequence[str], count: int, on_ptb: bool
+) -> tuple[list[str], str]:
+    """The words a notebook shows of a run, and what they are in words: on a PTB run, the
+    book's ``ptb_words`` its vocabulary holds; on any other, its ``count`` most frequent
+    content words (``probe_words``)."""
+    if on_ptb:
+        return [word for word in ptb_words if word in embeddings], "PTB words"
+    return probe_words(embeddings.vocab, count), "this run's most frequent content words"
 
 
 def analogy_question(
