@@ -65,6 +65,7 @@ SYSTEMS: dict[str, dict] = {
     "loss per slot (word2vec's weighting)": {"flags": ["--loss-weighting", "per_slot"]},
     "noise words shared by 4x fewer centers": {"flags": ["--noise.groups", "64"]},
     "rate decaying linearly (word2vec's)": {"flags": ["--optimizer.schedule", "linear"]},
+    "half the rate (0.1)": {"flags": ["--optimizer.lr", "0.1"]},
     "row-sparse SGD, decaying (word2vec's optimiser)": {
         "flags": ["--optimizer.name", "sparse_sgd"]
     },
