@@ -36,7 +36,7 @@ import jax
 from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
-from w2v_jax import run
+from w2v_jax import presets, run
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import report
@@ -176,11 +176,19 @@ def sweep_directory(out: Path, name: str, corpus: CorpusConfig) -> Path:
 
 
 def print_points(name: str, points: list[Point]) -> None:
-    """The sweep's points, one a line (its workdir's name, finished or not), and the count."""
+    """The sweep's points, one a line (its workdir's name, finished or not), the count, and
+    what every point trains: the book's configuration with the sweep's base and its own
+    settings, whatever the corpus (not the own-text default, ``presets.OWN_TEXT``)."""
     for point in points:
         print(f"{point.workdir.name}{'  (finished)' if point.finished else ''}")
     done = sum(point.finished for point in points)
     print(f"sweep {name}: {len(points)} points, {done} finished, in {points[0].workdir.parent}")
+    base = getattr(sweeps.load(name), "BASE", {})
+    under = f" under the sweep's base ({point_id(base)})" if base else ""
+    print(
+        f"each point trains the book's configuration{under} with the settings of its name, "
+        f"not the {presets.OWN_TEXT} preset that experiments.train gives a corpus of one's own"
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -238,6 +238,9 @@ def test_a_sweep_trains_on_any_corpus(define_sweep, tmp_path, capsys):
         "optimizer.lr=0.01",
         "optimizer.lr=0.02",
         f"sweep tiny_topic: 2 points, 0 finished, in {directory}",
+        "each point trains the book's configuration under the sweep's base (batch_size=64,"
+        "embed_size=8,min_freq=1,num_epochs=1,subsample_t=1.0) with the settings of its name, "
+        "not the fast preset that experiments.train gives a corpus of one's own",
     ]
     rows = sweep.main(["tiny_topic", "--out", str(tmp_path), "--corpus", corpus])
     assert [row["status"] for row in rows] == ["finished", "finished"]
