@@ -130,6 +130,15 @@ def test_the_progress_bar_shows_the_running_loss_and_speed(capsys):
     assert re.search(r"epoch 1/1.*loss \d\.\d{3}, [\d,]+ centers/s", bar), bar
 
 
+def test_a_finished_run_called_again_draws_no_progress_bar(tmp_path, capsys):
+    config = smoke_config(min_freq=1, num_epochs=1)
+    prepared = prepare_text(config, topic_corpus(sentences=200)[0])
+    train(config, data=prepared, evaluation=None, progress=True, workdir=tmp_path)
+    assert "step" in capsys.readouterr().err
+    train(config, data=prepared, evaluation=None, progress=True, workdir=tmp_path)
+    assert "step" not in capsys.readouterr().err, "no empty bar"
+
+
 # ----------------------------------------------------------------------- where runs go
 
 
