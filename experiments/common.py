@@ -375,7 +375,8 @@ def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
         nargs="+",
         default=None,
         help="words whose nearest neighbours are printed (default: chip on PTB, else the "
-        "three most frequent words of three letters or more that are not English stop words)",
+        "three most frequent words of three letters or more that are not English stop words, "
+        "after the corpus's 200 most frequent where those are not English)",
     )
     parser.add_argument(
         "--neighbours",

@@ -21,6 +21,7 @@ import pytest
 from experiments import common, ptb_skipgram, sweep
 from tests.conftest import ptb_directory
 from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
+from w2v_jax.evaluation import explore
 from w2v_jax.evaluation.evaluate import BENCHMARK_FILES, Embeddings
 from w2v_jax.presets import preset
 from w2v_jax.run import train
@@ -519,3 +520,52 @@ def test_skipped_ptb_tests_are_said_and_ci_refuses_them(tmp_path, required):
             r"W2V_JAX_DATA to its directory",
             done.stdout,
         ), done.stdout
+
+
+GERMAN_FUNCTION_WORDS = """die der und in zu den das nicht von sie ist des sich mit dem dass er es
+ein ich auf so eine auch als an nach wie im für man aber aus durch wenn nur war noch werden bei hat
+wir was wird sein einen welche sind oder zur um haben einer mir über ihm diese einem ihr uns da zum
+kann doch vor dieser mich ihn du hatte seine mehr am denn nun unter sehr selbst schon hier bis habe
+ihre dann ihnen seiner alle wieder meine gegen vom ganz wo muss ohne eines können sei""".split()
+
+
+def german_like_corpus(sentences: int = 8000, seed: int = 0) -> str:
+    """Lines of German function words (five a line, the commonest first) around two of 3,000
+    made-up content words drawn by a Zipf law."""
+    rng = np.random.default_rng(seed)
+    letters = np.array(list("abcdefghijklmnoprstuvwz"))
+    content = ["".join(rng.choice(letters, 7)) for _ in range(3000)]
+    weights = 1.0 / np.arange(1, len(content) + 1)
+    function_weights = 1.0 / np.arange(1, len(GERMAN_FUNCTION_WORDS) + 1) ** 0.5
+    lines = []
+    for _ in range(sentences):
+        words = list(
+            rng.choice(GERMAN_FUNCTION_WORDS, 5, p=function_weights / function_weights.sum())
+        )
+        words += list(rng.choice(content, 2, p=weights / weights.sum()))
+        rng.shuffle(words)
+        lines.append(" ".join(words))
+    return "\n".join(lines) + "\n"
+
+
+def test_a_german_corpus_is_shown_content_words_not_its_function_words(tmp_path, caplog):
+    """The English stop list knows none of die, der, und: the words offered are those after the
+    corpus's 200 most frequent, and the line says so."""
+    config = smoke_config(min_freq=1, num_epochs=1, subsample_t=1.0)
+    prepared = prepare_text(config, german_like_corpus())
+    caplog.set_level(logging.INFO, logger="w2v_jax")
+    trained = train(config, data=prepared, progress=False, workdir=tmp_path)
+    offered = list(trained.metrics["neighbours"])
+    assert len(offered) == 3 and not set(offered) & set(GERMAN_FUNCTION_WORDS), offered
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("query words"))
+    assert line.startswith(
+        f"query words: {', '.join(offered)}, the most frequent words after the 200"
+    )
+    # An English vocabulary of as many words keeps its most frequent content words.
+    stop = "the of and to in is that for it with as was on be by at this are from or".split()
+    fillers = sorted({word for word in german_like_corpus(3000).split() if len(word) == 7})
+    english = ("<unk>", *stop[:10], "kernel", *stop[10:], "driver", "memory", *fillers)
+    assert explore.query_words(english) == (
+        ["kernel", "driver", "memory"],
+        "the most frequent content words",
+    )

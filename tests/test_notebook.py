@@ -90,8 +90,9 @@ def test_on_any_run_it_chooses_its_own_words_and_says_so(tmp_path):
     outputs = run_notebook(tmp_path)
     text = text_of(outputs)
     words = explore.probe_words(Embeddings.from_checkpoint(tmp_path).vocab, 5)
-    assert f"probe words: {', '.join(words)} (this run's most frequent content words)" in text
-    assert "the map's words: this run's most frequent content words" in text
+    what = "this run's words: the most frequent content words"
+    assert f"probe words: {', '.join(words)} ({what})" in text
+    assert f"the map's words: {what}" in text
     assert "no Google analogy question has all its words" in text
     assert "wordsim353: not scored (0% of pairs known)" in text
     assert any("image/png" in out.get("data", {}) for out in outputs), "the PCA map"

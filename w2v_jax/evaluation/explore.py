@@ -53,6 +53,35 @@ def probe_words(words: Sequence[str], count: int = 3) -> list[str]:
     return chosen + list(itertools.islice(filter(other, words), count - len(chosen)))
 
 
+FUNCTION_WORD_RANKS = 200
+"""How many of a vocabulary's most frequent words are taken for its function words when they
+are not English ones (``query_words``): in any language the commonest words are mostly
+articles, pronouns, prepositions and auxiliaries (German's first hundred are nearly all)."""
+
+
+def looks_english(words: Sequence[str], top: int = 50) -> bool:
+    """Whether at least a third of the ``top`` most frequent words of a vocabulary (listed
+    most frequent first) are English function words (``STOP_WORDS``)."""
+    first = [word for word in itertools.islice(words, top + 1) if word != "<unk>"][:top]
+    return 3 * sum(word.lower() in STOP_WORDS for word in first) >= len(first)
+
+
+def query_words(words: Sequence[str], count: int = 3) -> tuple[list[str], str]:
+    """A run's words to show, and what they are in words: in an English vocabulary, its
+    ``count`` most frequent content words (``probe_words``); in any other of ten times
+    ``FUNCTION_WORD_RANKS`` words or more, the most frequent content words after its
+    ``FUNCTION_WORD_RANKS`` most frequent, which the English list cannot tell from its
+    function words (German's die, der, und)."""
+    after = list(itertools.islice(words, FUNCTION_WORD_RANKS + 1, None))
+    if len(after) < 9 * FUNCTION_WORD_RANKS or looks_english(words):
+        # A vocabulary of a few hundred words is no language's (a test's, a made corpus's).
+        return probe_words(words, count), "the most frequent content words"
+    return probe_words(after, count), (
+        f"the most frequent words after the {FUNCTION_WORD_RANKS} most frequent (which are "
+        f"not English function words: taken for this corpus's own)"
+    )
+
+
 def trained_on_ptb(workdir: str | os.PathLike) -> bool:
     """Whether the run's metrics.json says it trained on PTB (no metrics.json: not known, so
     not taken to be)."""
@@ -67,11 +96,12 @@ def words_to_show(
     embeddings: Embeddings, ptb_words: Sequence[str], count: int, on_ptb: bool
 ) -> tuple[list[str], str]:
     """The words a notebook shows of a run, and what they are in words: on a PTB run, the
-    book's ``ptb_words`` its vocabulary holds; on any other, its ``count`` most frequent
-    content words (``probe_words``)."""
+    book's ``ptb_words`` its vocabulary holds; on any other, ``count`` of its own
+    (``query_words``)."""
     if on_ptb:
         return [word for word in ptb_words if word in embeddings], "PTB words"
-    return probe_words(embeddings.vocab, count), "this run's most frequent content words"
+    words, what = query_words(embeddings.vocab, count)
+    return words, f"this run's words: {what}"
 
 
 def analogy_question(

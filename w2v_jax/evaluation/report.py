@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from w2v_jax import objectives
 from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
-from w2v_jax.evaluation.explore import probe_words
+from w2v_jax.evaluation.explore import query_words
 from w2v_jax.training import checkpoint, records
 
 if TYPE_CHECKING:
@@ -194,13 +194,12 @@ PTB_QUERY = "chip"
 
 def default_queries(embeddings: Embeddings, is_ptb: bool) -> list[str]:
     """The words whose neighbours are shown when none are asked for: the book's ``chip`` on
-    PTB, else the most frequent content words (``evaluate.probe_words``), said in one line."""
+    PTB, else the run's own (``explore.query_words``), said in one line."""
     if is_ptb and PTB_QUERY in embeddings:
         return [PTB_QUERY]
-    words = probe_words(embeddings.vocab)
+    words, what = query_words(embeddings.vocab)
     logger.info(
-        f"query words: {', '.join(words)}, the most frequent content words (choose others "
-        f"with Evaluation(queries=...))"
+        f"query words: {', '.join(words)}, {what} (choose others with Evaluation(queries=...))"
     )
     return words
 
