@@ -184,10 +184,7 @@ def agreement(runs: list[dict], probes: list[str]) -> dict | None:
     the mean, least and most over the pairs. None without two runs that hold the probes."""
     held = [r for r in runs if probes and all(w in r.get("neighbours", {}) for w in probes)]
     shared = [
-        sum(
-            len(set(a["neighbours"][w][:PROBE_NEIGHBOURS]) & set(b["neighbours"][w]))
-            for w in probes
-        )
+        sum(len(_top(a, word) & _top(b, word)) for word in probes)
         for a, b in itertools.combinations(held, 2)
     ]
     if not shared:
@@ -199,6 +196,10 @@ def agreement(runs: list[dict], probes: list[str]) -> dict | None:
         "of": len(probes) * PROBE_NEIGHBOURS,
         "pairs": len(shared),
     }
+
+
+def _top(run: dict, word: str) -> set[str]:
+    return set(run["neighbours"][word][:PROBE_NEIGHBOURS])
 
 
 # ----------------------------------------------------------------------- the report

@@ -72,11 +72,11 @@ def query_words(words: Sequence[str], count: int = 3) -> tuple[list[str], str]:
     ``FUNCTION_WORD_RANKS`` words or more, the most frequent content words after its
     ``FUNCTION_WORD_RANKS`` most frequent, which the English list cannot tell from its
     function words (German's die, der, und)."""
-    after = list(itertools.islice(words, FUNCTION_WORD_RANKS + 1, None))
-    if len(after) < 9 * FUNCTION_WORD_RANKS or looks_english(words):
+    if len(words) < 10 * FUNCTION_WORD_RANKS or looks_english(words):
         # A vocabulary of a few hundred words is no language's (a test's, a made corpus's).
         return probe_words(words, count), "the most frequent content words"
-    return probe_words(after, count), (
+    # The 1 is the <unk> a run's vocabulary starts with.
+    return probe_words(words[FUNCTION_WORD_RANKS + 1 :], count), (
         f"the most frequent words after the {FUNCTION_WORD_RANKS} most frequent (which are "
         f"not English function words: taken for this corpus's own)"
     )

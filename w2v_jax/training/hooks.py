@@ -111,12 +111,12 @@ def built_in(
 ) -> list[Hook]:
     """The progress bar, the epoch line, checkpoints and stopping on request, in that order."""
     config, total = program.config, stream.plan.total_steps
-    bars: list[tqdm] = []  # drawn at the first dispatch: a finished run called again has none
+    bar: tqdm | None = None  # drawn at the first dispatch: a finished run called again has none
 
     def show(moment: Moment) -> None:
-        if not bars:
-            bars.append(tqdm(total=total, unit="step", disable=not progress, leave=False))
-        bar = bars[0]
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, unit="step", disable=not progress, leave=False)
         bar.n = moment.step
         losses = np.atleast_1d(moment.dispatch.mean_loss)
         loss = (
@@ -160,7 +160,7 @@ def built_in(
                 and not itstime(moment.step, config.execution.checkpoint_every)
             ):
                 saver.save(moment.state, moment.history, program.layout)
-            for bar in bars:  # so that the message that follows has a line of its own
+            if bar is not None:  # so that the message that follows has a line of its own
                 bar.close()
             raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
 
