@@ -1,5 +1,6 @@
 """Every command the README and the docs show names a module that exists and flags it takes,
-and the README's first screen holds the two set-up commands."""
+their Python blocks run as shown, and the README's first screen holds the two set-up
+commands."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import warnings
 import pytest
 
 from tests.helpers import REPO
+from w2v_jax import data
 
 PAGES = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 
@@ -51,27 +53,43 @@ def test_a_shown_command_parses(page, command):
         assert exit_.code == 0 and "--help" in argv, f"{page}: {command} does not parse"
 
 
-def shown_imports() -> list[tuple[str, str]]:
-    """(page, line) for every import line of a Python block in the README and the docs."""
+def shown_python() -> list[tuple[str, list[str]]]:
+    """(page, its Python blocks in order) for every page of the README and the docs that shows
+    Python."""
     found = []
     for page in PAGES:
-        for block in re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL):
-            found += [(page.name, line) for line in block.splitlines() if "import " in line]
+        blocks = re.findall(r"```python\n(.*?)```", page.read_text(), re.DOTALL)
+        if blocks:
+            found.append((page.name, blocks))
     return found
 
 
-IMPORTS = shown_imports()
+PYTHON = shown_python()
 
 
 def test_the_pages_show_python():
-    assert len(IMPORTS) >= 4, IMPORTS
+    assert sum(len(blocks) for _, blocks in PYTHON) >= 4, PYTHON
 
 
-@pytest.mark.parametrize("page, line", IMPORTS, ids=[f"{p}: {line}" for p, line in IMPORTS])
-def test_a_shown_import_runs_without_a_warning(page, line):
+@pytest.mark.slow
+@pytest.mark.parametrize("page, blocks", PYTHON, ids=[page for page, _ in PYTHON])
+def test_every_python_block_of_a_page_runs_without_a_warning(
+    page, blocks, ptb_dir, tmp_path, monkeypatch
+):
+    """A page's blocks run in order in one namespace, in a fresh directory where the README's
+    first command (the main job) has run, as a reader who follows the page would run them: a
+    moved or renamed name fails here."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(data.ptb.DATA_ENV_VAR, str(ptb_dir))
+    if "runs/ptb_skipgram/book" in "".join(blocks):
+        from experiments import ptb_skipgram
+
+        ptb_skipgram.main(["--no-progress"])
+    namespace: dict = {}
     with warnings.catch_warnings():
         warnings.simplefilter("error", DeprecationWarning)
-        exec(line, {})
+        for block in blocks:
+            exec(compile(block, page, "exec"), namespace)
 
 
 def test_the_old_home_of_embeddings_still_imports_with_a_warning_naming_the_new():
