@@ -234,8 +234,9 @@ def test_no_checkpoint_is_a_clear_error(tmp_path):
 
 
 def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(caplog):
-    """After a damaged step's read fails (said in one line), its other array reads' failures
-    reach asyncio's logger when collected; those, and only those, are dropped."""
+    """After a damaged step's read or a refused write fails (said in one line), its other array
+    tasks' failures reach asyncio's logger when collected; those, and only those, are
+    dropped."""
     import logging
 
     from w2v_jax.training.checkpoint import drop_closed_loop_reports
@@ -246,8 +247,14 @@ def test_the_entry_scripts_drop_only_the_reports_of_a_failed_read_s_other_tasks(
         "Task exception was never retrieved\nfuture: <Task finished name='Task-34' "
         "coro=<async_deserialize() done, defined at .../serialization.py:394>>"
     )
+    # A failed write's, held by the gather of its array writes.
+    gathered = (
+        "_GatheringFuture exception was never retrieved\nfuture: <_GatheringFuture finished "
+        "exception=ValueError('OUT_OF_RANGE: Error writing \"center/0.0\" in OCDBT database')>"
+    )
     with caplog.at_level("ERROR", logger="asyncio"):
         asyncio_logger.error(unretrieved)
+        asyncio_logger.error(gathered)
         asyncio_logger.error("Task exception was never retrieved\nfuture: <Task coro=<mine()>>")
     assert [r.getMessage() for r in caplog.records] == [
         "Task exception was never retrieved\nfuture: <Task coro=<mine()>>"
