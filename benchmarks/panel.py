@@ -136,9 +136,12 @@ def run_w2v_jax(job_flags: list[str], path: str, seed: int, probes: list[str] = 
         if done.returncode != 0:
             raise RuntimeError(f"{' '.join(command)} failed: {done.stderr[-2000:]}")
         metrics = json.loads((Path(workdir) / "metrics.json").read_text())
+    scoring = sum(epoch.get("scoring_seconds", 0.0) for epoch in metrics["epochs"])
     return {
-        # To trained vectors, as gensim's: the process less its evaluation.
-        "process_seconds": seconds - metrics["evaluation_seconds"],
+        # To trained vectors, as gensim's: the process less its evaluation (at the end and, on
+        # by default for one's own text, at each epoch's end).
+        "process_seconds": seconds - metrics["evaluation_seconds"] - scoring,
+        "scoring_seconds": scoring,
         "evaluation_seconds": metrics["evaluation_seconds"],
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "train_seconds": sum(e["seconds"] for e in metrics["epochs"]),

@@ -341,6 +341,11 @@ def job_parser(
     )
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     parser.add_argument(
+        "--no-tensorboard",
+        action="store_true",
+        help="write no TensorBoard event files (default: in the workdir's tensorboard/)",
+    )
+    parser.add_argument(
         "--no-memory-check",
         action="store_true",
         help="train even when the tables, optimiser state and step would not fit in the "
@@ -389,6 +394,13 @@ def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
         "(default: the copies shipped with w2v_jax)",
+    )
+    parser.add_argument(
+        "--scores-each-epoch",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="score the vectors at each epoch's end too, into metrics.json, scores.png and "
+        "TensorBoard (default: on for one's own text, off on PTB)",
     )
 
 
@@ -445,7 +457,9 @@ def run_job(
     try:
         workdir = args.workdir or runs_dir / (run_name(config) + name_suffix)
         benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
-        evaluation = run.Evaluation(tuple(args.query or ()), args.neighbours, args.benchmarks_dir)
+        evaluation = run.Evaluation(
+            tuple(args.query or ()), args.neighbours, args.benchmarks_dir, args.scores_each_epoch
+        )
         with StopOnSignals() as stop:
             trained = run.train(
                 config,
@@ -458,6 +472,7 @@ def run_job(
                 data_dir=args.data_dir,
                 cache_dir=args.cache_dir,
                 check_memory=not args.no_memory_check,
+                tensorboard=not args.no_tensorboard,
                 hooks=[import_ahead()],
             )
     except run.TrainingInterrupted as stopped:

@@ -41,7 +41,7 @@ from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import report
 from w2v_jax.evaluation.report import Evaluation
-from w2v_jax.training import checkpoint, records
+from w2v_jax.training import checkpoint, curves, records
 
 DEFAULT_OUT = common.RUNS / "sweeps"
 
@@ -253,14 +253,15 @@ def train_alone(point: Point, prepared: run.Data) -> None:
 
 def train_together(points: list[Point], prepared: run.Data) -> None:
     """Points trained in one program, its checkpoints in ``group_workdir``; each point's
-    tables, metrics.json and loss.png then written into its own workdir, as a run trained
-    alone writes them."""
+    curves written into its own workdir as it trains, its tables, metrics.json and loss.png
+    at the end, as a run trained alone writes them."""
     runs = run.train(
         [p.config for p in points],
         data=prepared,
         progress=False,
         workdir=group_workdir(points),
         evaluation=EVALUATION,
+        tensorboard=[point.workdir / curves.DIRECTORY for point in points],
     )
     for point, trained in zip(points, runs):
         if trained.diverged is None:

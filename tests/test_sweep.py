@@ -7,12 +7,14 @@ import types
 from pathlib import Path
 
 import pytest
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from experiments import sweep, sweeps
 from tests.helpers import text_corpus, topic_corpus
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import Embeddings
+from w2v_jax.training import curves
 from w2v_jax.training.checkpoint import CheckpointError
 
 TINY = {"batch_size": 4096, "embed_size": 8, "num_epochs": 1}
@@ -163,6 +165,12 @@ def test_killed_sweep_reruns_only_unfinished_points(
         # Each point opens as a run trained alone would (trained with others, or not).
         scores = Embeddings.from_checkpoint(point).evaluate_benchmarks()
         assert scores["wordsim353"]["spearman"] == pytest.approx(measured["wordsim353_spearman"])
+        # Its curves in its own workdir, for `tensorboard --logdir` over the sweep's directory.
+        events = EventAccumulator(str(point / curves.DIRECTORY))
+        events.Reload()
+        final = events.Scalars("scores/wordsim353_spearman")[-1].value
+        assert final == pytest.approx(measured["wordsim353_spearman"])
+        assert events.Scalars("optimizer/lr")[-1].value == pytest.approx(float(row["optimizer.lr"]))
     for group in (directory / "groups").glob("*") if vectorise else ():
         # A group's checkpoints (one of two points, then one of the point left) are not a run's.
         with pytest.raises(CheckpointError, match="runs trained together: open a run's own"):

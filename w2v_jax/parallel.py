@@ -161,6 +161,20 @@ def trimmed(tree: Any, vocab_size: int) -> Any:
     return jax.tree.map(trim, tree)
 
 
+def on_host(tree: Any) -> Any:
+    """``tree``'s arrays whole, as numpy, on every process: a table sharded over several
+    processes is gathered (so every process calls this at the same point)."""
+
+    def fetch(leaf):
+        if getattr(leaf, "is_fully_addressable", True):
+            return np.asarray(leaf)
+        from jax.experimental import multihost_utils
+
+        return np.asarray(multihost_utils.process_allgather(leaf, tiled=True))
+
+    return jax.tree.map(fetch, tree)
+
+
 def pad_rows(table: jax.Array, rows: int) -> jax.Array:
     """``table`` with zero rows appended up to ``rows``."""
     if table.shape[0] == rows:

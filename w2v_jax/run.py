@@ -32,15 +32,17 @@ from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
 from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
-from w2v_jax.evaluation import report
+from w2v_jax.evaluation import measures, report
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.feed import device
 from w2v_jax.feed.group import counted
 from w2v_jax.objectives import vectors_of
+from w2v_jax.training import curves as curves_module
 from w2v_jax.training import hooks as hooks_module
 from w2v_jax.training import memory
 from w2v_jax.training import workdir as workdir_module
+from w2v_jax.training.curves import Curves
 from w2v_jax.training.history import EpochStats, History
 from w2v_jax.training.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.training.loop import Program
@@ -178,6 +180,7 @@ def train(
     data_dir: str | os.PathLike | None = None,
     cache_dir: str | os.PathLike | None = None,
     check_memory: bool = True,
+    tensorboard: bool | Sequence[str | os.PathLike] = True,
 ) -> Run | list[Run]:
     """Train ``config`` for ``config.num_epochs`` epochs on ``corpus`` (default PTB). Without a
     config: the book's on PTB, on any other corpus the preset made for one's own text
@@ -194,7 +197,11 @@ def train(
     can share one). With a ``workdir``, checkpoints go to ``workdir/checkpoints`` at each
     epoch's end and every ``execution.checkpoint_every`` steps, a run continues from the newest
     complete one there (``restart=True`` deletes them first), and its results are written
-    there and evaluated (``evaluation``; None: not evaluated).
+    there and evaluated (``evaluation``; None: not evaluated; ``Evaluation.each_epoch``: at
+    each epoch's end too). ``tensorboard``: its curves as TensorBoard event files
+    (``training.curves``) in ``workdir/tensorboard`` (runs trained together: a directory each
+    under it, named by the settings they differ in), in the given directories, one a run (a
+    sweep's points), or none (False).
     ``should_stop()`` is asked after every dispatch: when it says yes, a checkpoint of that
     point is saved and TrainingInterrupted raised. ``hooks`` run after the built-in ones.
     Before anything is allocated, a run that would not fit in the device's free memory is
@@ -234,20 +241,70 @@ def train(
             corpus, vocab = data.corpus, data.vocab
             saver = RunCheckpoints(workdir, program.configs, corpus, vocab, restart, stacked)
 
+        curves = _curves(tensorboard, workdir, program, stream.plan.total_steps, main)
+        before_saving = [] if curves is None else [curves.hook()]
+        if evaluation is not None and evaluation.scores_each_epoch(
+            data.corpus.is_ptb, workdir is not None
+        ):
+            before_saving.insert(0, report.scoring_each_epoch(program, data.vocab, evaluation))
+
         def all_hooks() -> list[Hook]:  # made once resumed: the progress bar starts there
-            built_in = hooks_module.built_in(program, stream, saver, progress and main, should_stop)
+            built_in = hooks_module.built_in(
+                program, stream, saver, progress and main, should_stop, before_saving
+            )
             return [*built_in, *hooks]
 
-        state, history, resumed_from = _train(
-            program, stream, state, history, saver, all_hooks, hooks_module.deferring(should_stop)
-        )
-        # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
-        if should_stop is not None and parallel.any_process(should_stop()):
-            raise TrainingInterrupted(configs[0].num_epochs - 1, int(state.step), saver is not None)
-        runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
-        if workdir is not None:
-            report.write_results(runs, workdir, evaluation, main, alone=not stacked)
+        finished = False
+        try:
+            state, history, resumed_from = _train(
+                program,
+                stream,
+                state,
+                history,
+                saver,
+                all_hooks,
+                hooks_module.deferring(should_stop),
+            )
+            # Asked during the last dispatch (on any process): the run is saved, evaluation undone.
+            if should_stop is not None and parallel.any_process(should_stop()):
+                raise TrainingInterrupted(
+                    configs[0].num_epochs - 1, int(state.step), saver is not None
+                )
+            runs = _runs(program, data, state, history, resumed_from, saver, workdir, stream.feed())
+            if workdir is not None:
+                report.write_results(runs, workdir, evaluation, main, alone=not stacked)
+            if curves is not None:
+                scores = [measures.quality(run.metrics.get("evaluation") or {}) for run in runs]
+                curves.final_scores(scores, int(state.step))
+            finished = True
+        finally:
+            if curves is not None:
+                curves.close(finished)
     return runs if stacked else runs[0]
+
+
+def _curves(
+    tensorboard: bool | Sequence[str | os.PathLike],
+    workdir: Path | None,
+    program: Program,
+    total_steps: int,
+    main: bool,
+) -> Curves | None:
+    """Where the run's TensorBoard curves go (``train``'s ``tensorboard``), on process 0."""
+    if not main or tensorboard is False or (tensorboard is True and workdir is None):
+        return None
+    if tensorboard is True:
+        directory = workdir / curves_module.DIRECTORY
+        names = curves_module.run_names(program.configs)
+        directories = [directory] if program.num_runs is None else [directory / n for n in names]
+    else:
+        directories = [Path(d) for d in tensorboard]
+        if len(directories) != len(program.configs):
+            raise ValueError(
+                f"tensorboard= names {len(directories)} directories for "
+                f"{len(program.configs)} runs: give one a run"
+            )
+    return Curves(directories, program.configs, total_steps, measures.SCORES)
 
 
 def _train(

@@ -11,10 +11,14 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from w2v_jax import objectives
+from w2v_jax import objectives, parallel
+from w2v_jax.data.vocab import Vocab
+from w2v_jax.evaluation import measures
 from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
 from w2v_jax.evaluation.explore import query_words
 from w2v_jax.training import checkpoint, records
+from w2v_jax.training.hooks import Hook, Moment, say
+from w2v_jax.training.loop import Program
 
 if TYPE_CHECKING:
     from w2v_jax.run import Run
@@ -37,6 +41,60 @@ class Evaluation:
     queries: tuple[str, ...] = ()
     neighbours: int = 5
     benchmarks_dir: str | os.PathLike | None = None
+    each_epoch: bool | None = None
+    """Score the vectors at each epoch's end too (``scoring_each_epoch``): the scores go into
+    each epoch's entry of ``metrics.json`` (and ``Run.history``), the curves and
+    ``scores.png``. None: where the run is evaluated (it has a workdir) on one's own text; off
+    on PTB, whose book run evaluates once, at the end."""
+
+    def scores_each_epoch(self, is_ptb: bool, has_workdir: bool) -> bool:
+        if self.each_epoch is None:
+            return has_workdir and not is_ptb
+        return self.each_epoch
+
+
+def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -> Hook:
+    """At each epoch's end, the benchmark scores of every run's vectors then, kept in its
+    epoch's statistics (so in metrics.json, the checkpoints' record, the curves and
+    scores.png) and said in one line. Process 0 scores, the others join the tables' gather."""
+    objective, size = program.config.objective, len(vocab)
+
+    def score(moment: Moment) -> None:
+        start = time.perf_counter()
+        tables = parallel.on_host(parallel.trimmed(moment.state.params, size))
+        history = moment.history
+        if parallel.is_main_process():
+            for run, run_epochs in enumerate(history.epochs):
+                if history.diverged[run] is None:  # a diverged run's tables are not finite
+                    scored = _scores(tables, None if program.num_runs is None else run)
+                    run_epochs[-1] = dataclasses.replace(run_epochs[-1], scores=scored)
+        seconds = time.perf_counter() - start
+        history.exclude(seconds)  # the next epoch's time is its training's alone
+        for run_epochs in history.epochs:
+            run_epochs[-1] = dataclasses.replace(run_epochs[-1], scoring_seconds=seconds)
+        scores = history.epochs[0][-1].scores
+        what = (
+            ", ".join(f"{name} {_score(scores[name])}" for name in measures.SCORES)
+            if history.num_runs == 1 and scores is not None
+            else f"{history.num_runs} runs scored"
+        )
+        say(
+            f"epoch {moment.epoch + 1}/{program.config.num_epochs} scores: {what} ({seconds:.1f} s)"
+        )
+
+    def _scores(tables: dict, run: int | None) -> dict[str, float | None]:
+        """The measures of the vectors of ``tables`` (of run ``run`` of runs trained
+        together)."""
+        params = tables if run is None else {name: t[:, run] for name, t in tables.items()}
+        vectors = objectives.vectors_of(params, "words", objective, size)
+        scores = Embeddings(vocab.tokens, vectors).evaluate_benchmarks(evaluation.benchmarks_dir)
+        return measures.quality(scores)
+
+    return Hook(score, at_epoch_end=True)
+
+
+def _score(value: float | None) -> str:
+    return "unscored" if value is None else f"{value:.3f}"
 
 
 def metrics(run: Run) -> dict[str, Any]:
@@ -141,9 +199,13 @@ def write_alone(run: Run, directory: Path) -> None:
 
 
 def _plot(run: Run, directory: Path) -> None:
+    """``loss.png`` and, where epochs were scored, ``scores.png``."""
     objective = objectives.REGISTRY[run.config.objective].title
     title = f"{run.data.corpus.name} {objective}, {len(run.history)} epochs"
     records.plot_loss(run.curve, run.history, title, directory / "loss.png")
+    scored = [stats for stats in run.history if stats.scores is not None]
+    if any(stats.scores.get(name) is not None for stats in scored for name in measures.SCORES):
+        records.plot_scores(scored, measures.SCORES, title, directory / "scores.png")
 
 
 def _write(runs: list[Run], workdir: Path, alone: bool) -> None:

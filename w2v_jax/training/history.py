@@ -29,6 +29,13 @@ class EpochStats:
     feed_seconds: float = 0.0
     """Of ``seconds``, the time training waited for examples to be drawn and moved to the
     device (``feed.Stream.wait_seconds``)."""
+    scores: dict[str, float | None] | None = None
+    """The benchmark scores of the vectors at the epoch's end, by measure (``wordsim353_spearman``
+    and so on; None: left unscored); None where the epoch was not scored
+    (``report.Evaluation.each_epoch``)."""
+    scoring_seconds: float = 0.0
+    """The time scoring took at the epoch's end (not part of ``seconds`` or of the next
+    epoch's)."""
 
     @property
     def centers_per_second(self) -> float:
@@ -38,7 +45,7 @@ class EpochStats:
     def pairs_per_second(self) -> float:
         return self.pairs / self.seconds
 
-    def to_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, Any]:
         return {
             **dataclasses.asdict(self),
             "centers_per_second": self.centers_per_second,
@@ -125,6 +132,11 @@ class History:
         one, whose loss so far the checkpoint carried)."""
         self._epoch_began, self._waited = time.perf_counter(), wait_seconds
         self._centers = self._pairs = 0
+
+    def exclude(self, seconds: float) -> None:
+        """Leave ``seconds`` just spent on other work (scoring the vectors) out of the epoch
+        under way's time."""
+        self._epoch_began += seconds
 
     @property
     def mean_loss(self) -> Any:

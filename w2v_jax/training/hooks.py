@@ -10,7 +10,7 @@ import dataclasses
 import logging
 import math
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -108,8 +108,11 @@ def built_in(
     saver: RunCheckpoints | None,
     progress: bool,
     should_stop: Callable[[], bool] | None,
+    before_saving: Sequence[Hook] = (),
 ) -> list[Hook]:
-    """The progress bar, the epoch line, checkpoints and stopping on request, in that order."""
+    """The progress bar, the epoch line, ``before_saving`` (what the checkpoints' record is to
+    hold: each epoch's scores, the curves), checkpoints and stopping on request, in that
+    order."""
     config, total = program.config, stream.plan.total_steps
     bar: tqdm | None = None  # drawn at the first dispatch: a finished run called again has none
 
@@ -164,7 +167,7 @@ def built_in(
                 bar.close()
             raise TrainingInterrupted(moment.epoch, moment.step, saver is not None)
 
-    hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True)]
+    hooks = [Hook(show), Hook(epoch_line, at_epoch_end=True), *before_saving]
     if saver is not None:
         hooks.append(Hook(save, every=config.execution.checkpoint_every or None, at_epoch_end=True))
     if should_stop is not None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import importlib.metadata
 import json
+import math
 import os
 import platform
 import shlex
@@ -110,8 +111,34 @@ def plot_loss(curve: Sequence, epoch_ends: Sequence, title: str, path: Path) -> 
     ax.set_xlabel("step (dotted lines: epoch ends)")
     ax.set_ylabel("loss (masked sigmoid BCE)")
     ax.set_title(title)
+    _save(fig, path)
+
+
+def _save(fig: Any, path: Path) -> None:
+    """``fig`` with its legend and grid as a PNG at ``path``, replacing it whole: a crash
+    never leaves half a picture under the real name."""
+    ax = fig.axes[0]
     ax.legend()
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with replacing(path) as tmp:  # a crash never leaves half a picture under the real name
+    with replacing(path) as tmp:
         fig.savefig(tmp, dpi=100, format="png")
+
+
+def plot_scores(epochs: Sequence, names: Sequence[str], title: str, path: Path) -> None:
+    """Each score of ``names`` against the epoch (``epochs``: EpochStats whose ``scores`` are
+    set), a line each; a score left unscored in every epoch is not drawn."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6, 3.5))
+    ax = fig.subplots()
+    numbers = [stats.epoch + 1 for stats in epochs]
+    for name in names:
+        values = [stats.scores.get(name) for stats in epochs]
+        if any(value is not None for value in values):
+            ax.plot(numbers, [math.nan if v is None else v for v in values], "o-", label=name)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("score at the epoch's end")
+    ax.set_xticks(numbers)
+    ax.set_title(title)
+    _save(fig, path)
