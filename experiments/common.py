@@ -517,15 +517,11 @@ def print_neighbours(neighbours: dict[str, list]) -> None:
 
 def print_scores(scores: dict) -> None:
     """Each benchmark's score and coverage, or that it was not scored and why."""
-    for name, title in (
-        ("wordsim353", "wordsim353"),
-        ("simlex999", "simlex999"),
-        ("google_analogies", "google analogies"),
-    ):
-        result = scores[name]
+    for name, result in scores.items():
+        title = name.replace("_", " ")
         if not result["scored"]:
             print(f"{title}: not scored, {unscored(result)}")
-        elif name == "google_analogies":
+        elif "accuracy" in result:
             print(
                 f"{title}: accuracy {result['accuracy']:.3f} "
                 f"({result['coverage']:.0%} of questions known)"

@@ -3,8 +3,14 @@
 import numpy as np
 import pytest
 
-from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, Embeddings, benchmark_path
+from w2v_jax.evaluation.evaluate import (
+    BENCHMARK_FILES,
+    COVERAGE_FLOOR,
+    Embeddings,
+    benchmark_path,
+)
 from w2v_jax.evaluation.explore import probe_words
+from w2v_jax.evaluation.measures import PAIR_SETS
 
 gensim_models = pytest.importorskip("gensim.models")
 pytestmark = pytest.mark.slow  # all of it reads the checkpoint of a real PTB run
@@ -83,6 +89,38 @@ def test_analogies_match_gensim(trained, as_gensim):
                 < 1e-6
             )
     assert 0 < ours["coverage"] < 1
+
+
+@pytest.mark.parametrize("name", [*PAIR_SETS])
+def test_hyperwords_word_pairs_match_gensim(trained, as_gensim, name):
+    """Fields split at any whitespace (MEN's are spaces): gensim's own delimiter for each."""
+    ours = trained.evaluate_benchmarks(names=(name,))
+    assert list(ours) == [name]
+    delimiter = " " if name == "men" else "\t"
+    pearson, spearman, oov_percent = as_gensim.evaluate_word_pairs(
+        benchmark_path(name), delimiter=delimiter
+    )
+    score = ours[name]
+    assert abs(score["coverage"] - (1 - oov_percent / 100)) < 1e-12
+    if score["scored"]:
+        assert abs(score["spearman"] - spearman.statistic) < 1e-6
+        assert abs(score["pearson"] - pearson.statistic) < 1e-6
+    else:
+        assert score["coverage"] < COVERAGE_FLOOR
+
+
+def test_msr_analogies_match_gensim_reading_them_as_one_section(trained, as_gensim, tmp_path):
+    """MSR's file has no ': section' lines: one section, as gensim reads it with one header."""
+    ours = trained.evaluate_benchmarks(names=("msr_analogies",))["msr_analogies"]
+    headed = tmp_path / "msr.txt"
+    headed.write_text(": msr_analogies\n" + benchmark_path("msr_analogies").read_text())
+    accuracy, _ = as_gensim.evaluate_word_analogies(headed)
+    assert ours["scored"] and abs(ours["accuracy"] - accuracy) < 1e-6
+    assert list(ours["sections"]) == ["msr_analogies"] and 0.1 < ours["coverage"] < 1
+
+
+def test_every_shipped_benchmark_is_scored_in_order(trained):
+    assert list(trained.evaluate_benchmarks()) == list(BENCHMARK_FILES)
 
 
 def test_analogy_excludes_query_words_and_ranks_by_3cosadd(trained):

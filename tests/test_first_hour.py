@@ -22,7 +22,7 @@ from experiments import common, ptb_skipgram, sweep
 from tests.conftest import ptb_directory
 from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
 from w2v_jax.evaluation import explore
-from w2v_jax.evaluation.evaluate import BENCHMARK_FILES, Embeddings
+from w2v_jax.evaluation.evaluate import BENCHMARK_FILES, HEADLINE, Embeddings
 from w2v_jax.presets import preset
 from w2v_jax.run import train
 
@@ -107,7 +107,8 @@ def test_evaluation_needs_no_gensim():
 
 def test_the_shipped_benchmark_files_are_gensims():
     gensim_data = pytest.importorskip("gensim").__path__[0]
-    for name, file in BENCHMARK_FILES.items():
+    for name in HEADLINE:  # the others are hyperwords' (tests/test_evaluate.py)
+        file = BENCHMARK_FILES[name]
         shipped = (REPO / "w2v_jax" / "benchmarks" / file).read_bytes()
         assert shipped == (Path(gensim_data) / "test" / "test_data" / file).read_bytes(), name
 

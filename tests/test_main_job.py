@@ -11,6 +11,7 @@ import pytest
 from experiments import ptb_skipgram
 from tests.helpers import REPO
 from w2v_jax.config import Config
+from w2v_jax.evaluation.evaluate import BENCHMARK_FILES
 
 METRICS_FIELDS = {
     "config",
@@ -56,7 +57,10 @@ def test_one_epoch_on_ptb(ptb_run):
         assert 0.3 < written["evaluation"][name]["coverage"] < 1
     assert written["evaluation"]["google_analogies"]["coverage"] > 0.1
     # PTB's coverage (61%, 42%, 15%) is above the floor: every benchmark is scored.
-    assert all(score["scored"] for score in written["evaluation"].values())
+    # PTB's 6,719 words cover 5% of the Rare Words' pairs, below the floor; every other
+    # benchmark is scored.
+    unscored = [name for name, score in written["evaluation"].items() if not score["scored"]]
+    assert unscored == ["rare_words"] and len(written["evaluation"]) == len(BENCHMARK_FILES)
     assert written["evaluation_seconds"] < 30 and written["checkpoint_seconds"] >= 0
 
 

@@ -304,7 +304,7 @@ def _curves(
                 f"tensorboard= names {len(directories)} directories for "
                 f"{len(program.configs)} runs: give one a run"
             )
-    return Curves(directories, program.configs, total_steps, measures.SCORES)
+    return Curves(directories, program.configs, total_steps, measures.EVERY_SCORE)
 
 
 def _train(

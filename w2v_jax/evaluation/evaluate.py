@@ -26,13 +26,32 @@ BENCHMARK_FILES = {
     "wordsim353": "wordsim353.tsv",
     "simlex999": "simlex999.txt",
     "google_analogies": "questions-words.txt",
+    "ws353_similarity": "ws353_similarity.txt",
+    "ws353_relatedness": "ws353_relatedness.txt",
+    "men": "men.txt",
+    "rare_words": "rare_words.txt",
+    "mturk": "mturk.txt",
+    "msr_analogies": "msr_analogies.txt",
 }
-# The shipped copies (gensim 4.4.0's test data, byte for byte); see w2v_jax/benchmarks/README.md.
+# The shipped copies, byte for byte: the first three gensim 4.4.0's test data, the others
+# hyperwords' test sets (Levy, Goldberg and Dagan); see w2v_jax/benchmarks/README.md.
 BENCHMARK_SHA256 = {
     "wordsim353": "f92a022fc2537793a15bc3a8c162ebcd74990e033a228bb6388cb71e4c0b1e1d",
     "simlex999": "d5e0501971478a511430ee880bd0121e94ac701ba86d90544d83e6d2ba3db05d",
     "google_analogies": "8c29b3332afc46f3fb8be04cb5297bf96f39aa7131272dff57869b4485b22a36",
+    "ws353_similarity": "f1da938998863c94e53f72f984a5c6e215f0b46c323aae8f0f4930703a339107",
+    "ws353_relatedness": "66a7c88100624d0a391605ff61ce84e11d11ee620d51ec0298da49592838f8fa",
+    "men": "4596e169dd237228ca7701dde33585ca93263506ce7fca9de0f951aaab1aae36",
+    "rare_words": "c07cd977f8439c02632351ec01263f2cb0509141efe24407f7dd9f3234b9708e",
+    "mturk": "a916fd82b98e68206873309a06fe0535424753388b3f7a8c04af6742331f6bbe",
+    "msr_analogies": "6e8d8a1d83165250631e5d74689837ab11bd00b7547a1d5e7000fa8bb4e259ef",
 }
+ANALOGY_SETS = ("google_analogies", "msr_analogies")
+"""The benchmarks of analogy questions (3CosAdd accuracy); the others are word pairs with human
+scores (Spearman and Pearson correlation)."""
+HEADLINE = ("wordsim353", "simlex999", "google_analogies")
+"""The three a run's lines and each epoch's scores give (gensim's own test data); a directory
+of one's own must hold them, and the others are scored where it holds them."""
 
 
 COVERAGE_FLOOR = 0.10
@@ -169,7 +188,7 @@ class Embeddings:
             "pairs": len(gold),
         }
 
-    def _known_pairs(self, path: Path, delimiter: str) -> tuple[list[float], list, int]:
+    def _known_pairs(self, path: Path, delimiter: str | None) -> tuple[list[float], list, int]:
         """The human scores and word indices of the pairs whose words are known, and how
         many pairs are not."""
         index, gold, pairs, unknown = self._upper_index(), [], [], 0
@@ -219,33 +238,41 @@ class Embeddings:
         return {**result, "accuracy": float(correct.mean())}
 
     def evaluate_benchmarks(
-        self, directory: str | os.PathLike | None = None, floor: float = COVERAGE_FLOOR
+        self,
+        directory: str | os.PathLike | None = None,
+        floor: float = COVERAGE_FLOOR,
+        names: tuple[str, ...] | None = None,
     ) -> dict:
-        """WordSim353 and SimLex-999 (Spearman, Pearson, coverage) and the Google analogies
-        (accuracy, coverage), from ``directory`` or the copies shipped with w2v_jax; each says
-        ``scored``. One whose vocabulary covers less than ``floor`` of it is not scored (a
-        correlation over a handful of pairs means nothing): its entry holds its coverage and
-        count only."""
+        """Every benchmark of ``BENCHMARK_FILES`` (or those of ``names``), from ``directory``
+        or the copies shipped with w2v_jax: the word pairs' Spearman, Pearson and coverage,
+        the analogies' accuracy and coverage; each says ``scored``. One whose vocabulary covers
+        less than ``floor`` of it is not scored (a correlation over a handful of pairs means
+        nothing): its entry holds its coverage and count only."""
         paths = benchmark_paths(directory)
         results = {}
-        for name in ("wordsim353", "simlex999"):
-            gold, pairs, unknown = self._known_pairs(paths[name], "\t")
-            coverage = len(gold) / max(len(gold) + unknown, 1)
-            results[name] = (
-                {**self._correlations(gold, pairs, unknown), "scored": True}
-                if coverage >= floor and gold
-                else {"coverage": coverage, "pairs": len(gold), "scored": False}
-            )
-        analogies = self.evaluate_analogies(paths["google_analogies"])
-        if analogies["coverage"] >= floor and analogies["questions"]:
-            results["google_analogies"] = {**analogies, "scored": True}
-        else:
-            results["google_analogies"] = {
-                "coverage": analogies["coverage"],
-                "questions": analogies["questions"],
-                "scored": False,
-            }
+        for name, path in paths.items():
+            if names is None or name in names:
+                results[name] = (
+                    self._scored_analogies(path, floor)
+                    if name in ANALOGY_SETS
+                    else self._scored_pairs(path, floor)
+                )
         return results
+
+    def _scored_pairs(self, path: Path, floor: float) -> dict:
+        # Fields split at any whitespace: MEN's are spaces, the others' tabs.
+        gold, pairs, unknown = self._known_pairs(path, None)
+        coverage = len(gold) / max(len(gold) + unknown, 1)
+        if coverage >= floor and gold:
+            return {**self._correlations(gold, pairs, unknown), "scored": True}
+        return {"coverage": coverage, "pairs": len(gold), "scored": False}
+
+    def _scored_analogies(self, path: Path, floor: float) -> dict:
+        analogies = self.evaluate_analogies(path)
+        if analogies["coverage"] >= floor and analogies["questions"]:
+            return {**analogies, "scored": True}
+        keep = ("coverage", "questions")
+        return {**{key: analogies[key] for key in keep}, "scored": False}
 
     # ----------------------------------------------------------------------- word2vec format
 
@@ -332,15 +359,15 @@ def _read_word(f) -> str:
 
 
 def read_analogies(path: Path) -> tuple[list[str], list[tuple]]:
-    """The sections of an analogy file and its questions, (section number, A, B, C, D) in
-    upper case."""
+    """The sections of an analogy file (``: name`` lines; a file without them is one section)
+    and its questions, (section number, A, B, C, D) in upper case."""
     sections, questions = [], []
     for line in _read_lines(path):
         if line.startswith(": "):
             sections.append(line[2:].strip())
         elif line.strip():
-            if not sections:
-                raise BenchmarkError(f"{path}: a question comes before any ': section' header")
+            if not sections:  # a file without sections (MSR's) is one, named by the file
+                sections.append(path.stem)
             words = line.upper().split()
             if len(words) == 4:
                 questions.append((len(sections) - 1, *words))
@@ -370,18 +397,20 @@ def benchmark_path(name: str) -> Path:
 
 
 def benchmark_paths(directory: str | os.PathLike | None = None) -> dict[str, Path]:
-    """The three benchmark files: in ``directory`` (named as BENCHMARK_FILES), else the shipped
-    copies. A directory missing any of them raises BenchmarkError naming what is missing."""
+    """The benchmark files: in ``directory`` (named as BENCHMARK_FILES: the ``HEADLINE`` three,
+    and any of the others), else the shipped copies. A directory missing one of the three
+    raises BenchmarkError naming what is missing."""
     if directory is None:
         return {name: benchmark_path(name) for name in BENCHMARK_FILES}
     paths = {name: Path(directory) / file for name, file in BENCHMARK_FILES.items()}
-    missing = [path.name for path in paths.values() if not path.is_file()]
+    missing = [paths[name].name for name in HEADLINE if not paths[name].is_file()]
     if missing:
+        required = ", ".join(BENCHMARK_FILES[name] for name in HEADLINE)
         raise BenchmarkError(
             f"the benchmarks directory {directory} lacks {', '.join(missing)}: "
-            f"it must hold {', '.join(BENCHMARK_FILES.values())}"
+            f"it must hold {required}"
         )
-    return paths
+    return {name: path for name, path in paths.items() if path.is_file()}
 
 
 def _sha256(path: Path) -> str:

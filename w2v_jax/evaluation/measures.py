@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from typing import Any
 
+HEADLINE = ("wordsim353", "simlex999", "google_analogies")
+"""The benchmarks whose measures are the headline ``SCORES`` (``evaluate.HEADLINE``)."""
+
+PAIR_SETS = ("ws353_similarity", "ws353_relatedness", "men", "rare_words", "mturk")
+"""The other word-pair benchmarks, measured as ``NAME_spearman`` and ``NAME_coverage``."""
+
 QUALITY = {
     "wordsim353_spearman": ("wordsim353", "spearman"),
     "wordsim353_coverage": ("wordsim353", "coverage"),
@@ -14,10 +20,17 @@ QUALITY = {
     "simlex999_coverage": ("simlex999", "coverage"),
     "analogy_accuracy": ("google_analogies", "accuracy"),
     "analogy_coverage": ("google_analogies", "coverage"),
+    **{f"{name}_{key}": (name, key) for name in PAIR_SETS for key in ("spearman", "coverage")},
+    "msr_analogy_accuracy": ("msr_analogies", "accuracy"),
+    "msr_analogy_coverage": ("msr_analogies", "coverage"),
 }
 """Each quality measure's place in ``Embeddings.evaluate_benchmarks``' scores."""
 
 SCORES = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
+"""The headline scores: each epoch's, a sweep's summary's."""
+
+EVERY_SCORE = tuple(name for name in QUALITY if not name.endswith("_coverage"))
+"""Every benchmark's score (TensorBoard's curves of a run's final evaluation)."""
 
 MEASURES = (*SCORES, "final_loss", "centers_per_second")
 """What a sweep's summary compares of each run."""

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from w2v_jax import objectives, parallel
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluation import measures
-from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, BenchmarkError, Embeddings
+from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, HEADLINE, BenchmarkError, Embeddings
 from w2v_jax.evaluation.explore import query_words
 from w2v_jax.training import checkpoint, records
 from w2v_jax.training.hooks import Hook, Moment, say
@@ -54,7 +54,8 @@ class Evaluation:
 
 
 def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -> Hook:
-    """At each epoch's end, the benchmark scores of every run's vectors then, kept in its
+    """At each epoch's end, the headline benchmarks' scores (WordSim353, SimLex-999, the
+    Google analogies: ``evaluate.HEADLINE``) of every run's vectors then, kept in its
     epoch's statistics (so in metrics.json, the checkpoints' record, the curves and
     scores.png) and said in one line. Process 0 scores, the others join the tables' gather."""
     objective, size = program.config.objective, len(vocab)
@@ -72,10 +73,12 @@ def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -
         history.exclude(seconds)  # the next epoch's time is its training's alone
         for run_epochs in history.epochs:
             run_epochs[-1] = dataclasses.replace(run_epochs[-1], scoring_seconds=seconds)
-        scores = history.epochs[0][-1].scores
+        scores = history.epochs[0][-1].scores or {}
+        if all(scores.get(name) is None for name in measures.SCORES):
+            return  # none covers enough of the vocabulary: the final evaluation says so, once
         what = (
             ", ".join(f"{name} {_score(scores[name])}" for name in measures.SCORES)
-            if history.num_runs == 1 and scores is not None
+            if history.num_runs == 1
             else f"{history.num_runs} runs scored"
         )
         say(
@@ -87,7 +90,8 @@ def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -
         together)."""
         params = tables if run is None else {name: t[:, run] for name, t in tables.items()}
         vectors = objectives.vectors_of(params, "words", objective, size)
-        scores = Embeddings(vocab.tokens, vectors).evaluate_benchmarks(evaluation.benchmarks_dir)
+        embeddings = Embeddings(vocab.tokens, vectors)
+        scores = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir, names=HEADLINE)
         return measures.quality(scores)
 
     return Hook(score, at_epoch_end=True)

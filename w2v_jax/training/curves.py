@@ -69,7 +69,8 @@ class Curves:
         run's settings."""
         self._factor = optim.schedule(configs[0], total_steps)
         self._writers: list | None = None
-        self._scored_each_epoch = False
+        self._written: list[set[tuple[int, str]]] = [set() for _ in self.directories]
+        """Per run, (step, score) of the scores written."""
 
     @property
     def opened(self) -> bool:
@@ -95,22 +96,21 @@ class Curves:
             writer.add_scalar("speed/centers_per_second", centers, step)
             writer.add_scalar("optimizer/lr", config.optimizer.lr * factor, step)
         if moment.epoch_end:
-            for writer, run_epochs in zip(self._writers, moment.history.epochs):
+            for run, (writer, run_epochs) in enumerate(zip(self._writers, moment.history.epochs)):
                 stats = run_epochs[-1]
                 if math.isfinite(stats.loss):
                     writer.add_scalar("loss/epoch", stats.loss, step)
                 writer.add_scalar("speed/epoch_centers_per_second", stats.centers_per_second, step)
                 if stats.scores is not None:
-                    self._scored_each_epoch = True
-                    self._scores(writer, step, stats.scores)
+                    self._scores(run, step, stats.scores)
 
     def final_scores(self, scores: Sequence[dict[str, float | None]], step: int) -> None:
-        """Each run's scores at the end (at ``step``), unless every epoch's were written (the
-        last of them are these); nothing when this call trained nothing."""
-        if self._writers is None or self._scored_each_epoch:
+        """Each run's scores at the end (at ``step``) but those its last epoch's scoring wrote
+        there already; nothing when this call trained nothing."""
+        if self._writers is None:
             return
-        for writer, run_scores in zip(self._writers, scores):
-            self._scores(writer, step, run_scores)
+        for run, run_scores in enumerate(scores):
+            self._scores(run, step, run_scores)
 
     def close(self, finished: bool) -> None:
         """Flush and close; a ``finished`` run's hparams session is marked ended."""
@@ -151,8 +151,11 @@ class Curves:
                 writer.file_writer.add_summary(session_start)
             self._writers.append(writer)
 
-    def _scores(self, writer: Any, step: int, scores: dict[str, float | None]) -> None:
+    def _scores(self, run: int, step: int, scores: dict[str, float | None]) -> None:
+        """Run ``run``'s scores at ``step``, each once."""
         for name in self.score_names:
             value = scores.get(name)
-            if value is not None and math.isfinite(value):
-                writer.add_scalar(f"{SCORE_TAG}{name}", float(value), step)
+            if value is None or not math.isfinite(value) or (step, name) in self._written[run]:
+                continue
+            self._writers[run].add_scalar(f"{SCORE_TAG}{name}", float(value), step)
+            self._written[run].add((step, name))
