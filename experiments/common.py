@@ -399,8 +399,9 @@ def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
         "--scores-each-epoch",
         action=argparse.BooleanOptionalAction,
         default=None,
-        help="score the vectors at each epoch's end too, into metrics.json, scores.png and "
-        "TensorBoard (default: on for one's own text, off on PTB)",
+        help="score the vectors on WordSim353, SimLex-999 and the Google analogies at each "
+        "epoch's end too, into metrics.json, scores.png and TensorBoard (default: the word "
+        "pairs alone on one's own text, nothing on PTB; --no-scores-each-epoch: nothing)",
     )
 
 

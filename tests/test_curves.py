@@ -159,10 +159,36 @@ def test_curves_go_where_asked_or_nowhere(tmp_path, topic):
     assert steps(read(tmp_path / "mine"), "loss/epoch") == [run.history[-1].step]
 
 
-def test_scores_each_epoch_by_default_on_one_s_own_text_with_a_workdir_only():
-    default = Evaluation()
-    assert default.scores_each_epoch(is_ptb=False, has_workdir=True)
-    assert not default.scores_each_epoch(is_ptb=True, has_workdir=True)
-    assert not default.scores_each_epoch(is_ptb=False, has_workdir=False)
-    assert Evaluation(each_epoch=True).scores_each_epoch(is_ptb=True, has_workdir=False)
-    assert not Evaluation(each_epoch=False).scores_each_epoch(is_ptb=False, has_workdir=True)
+def test_each_epoch_scores_by_default_the_word_pairs_on_one_s_own_text_with_a_workdir():
+    default, pairs = Evaluation(), ("wordsim353", "simlex999")
+    assert default.benchmarks_each_epoch(is_ptb=False, has_workdir=True) == pairs
+    assert default.benchmarks_each_epoch(is_ptb=True, has_workdir=True) == ()
+    assert default.benchmarks_each_epoch(is_ptb=False, has_workdir=False) == ()
+    asked = Evaluation(each_epoch=True).benchmarks_each_epoch(is_ptb=True, has_workdir=False)
+    assert asked == ("wordsim353", "simlex999", "google_analogies")
+    assert Evaluation(each_epoch=False).benchmarks_each_epoch(is_ptb=False, has_workdir=True) == ()
+
+
+def test_by_default_an_epoch_scores_the_word_pairs_and_not_the_analogies(
+    tmp_path, topic, benchmarks
+):
+    config = topic_config(num_epochs=2)
+    run = train(
+        config,
+        data=prepare_text(config, topic[0]),
+        workdir=tmp_path,
+        progress=False,
+        evaluation=Evaluation(benchmarks_dir=benchmarks),
+    )
+    for stats in run.history:
+        assert set(stats.scores) == {
+            "wordsim353_spearman",
+            "wordsim353_coverage",
+            "simlex999_spearman",
+            "simlex999_coverage",
+        }
+    events = read(tmp_path / curves.DIRECTORY)
+    ends = [stats.step for stats in run.history]
+    assert steps(events, "scores/wordsim353_spearman") == ends
+    # The analogies once, at the end, from the final evaluation.
+    assert steps(events, "scores/analogy_accuracy") == ends[-1:]

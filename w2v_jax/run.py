@@ -243,10 +243,12 @@ def train(
 
         curves = _curves(tensorboard, workdir, program, stream.plan.total_steps, main)
         before_saving = [] if curves is None else [curves.hook()]
-        if evaluation is not None and evaluation.scores_each_epoch(
-            data.corpus.is_ptb, workdir is not None
-        ):
-            before_saving.insert(0, report.scoring_each_epoch(program, data.vocab, evaluation))
+        each_epoch = ()
+        if evaluation is not None:
+            each_epoch = evaluation.benchmarks_each_epoch(data.corpus.is_ptb, workdir is not None)
+        if each_epoch:
+            scoring = report.scoring_each_epoch(program, data.vocab, evaluation, each_epoch)
+            before_saving.insert(0, scoring)
 
         def all_hooks() -> list[Hook]:  # made once resumed: the progress bar starts there
             built_in = hooks_module.built_in(

@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any
 from w2v_jax import objectives, parallel
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluation import measures
-from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, HEADLINE, BenchmarkError, Embeddings
+from w2v_jax.evaluation.evaluate import (
+    ANALOGY_SETS,
+    COVERAGE_FLOOR,
+    HEADLINE,
+    BenchmarkError,
+    Embeddings,
+)
 from w2v_jax.evaluation.explore import query_words
 from w2v_jax.training import checkpoint, records
 from w2v_jax.training.hooks import Hook, Moment, say
@@ -44,20 +50,29 @@ class Evaluation:
     each_epoch: bool | None = None
     """Score the vectors at each epoch's end too (``scoring_each_epoch``): the scores go into
     each epoch's entry of ``metrics.json`` (and ``Run.history``), the curves and
-    ``scores.png``. None: where the run is evaluated (it has a workdir) on one's own text; off
-    on PTB, whose book run evaluates once, at the end."""
+    ``scores.png``. True: the headline three (WordSim353, SimLex-999, the Google analogies);
+    None: on one's own text where the run is evaluated (it has a workdir), the word pairs
+    alone (the analogies, 3CosAdd over the whole vocabulary, cost 20 times as much), nothing
+    on PTB, whose book run evaluates once, at the end; False: nothing."""
 
-    def scores_each_epoch(self, is_ptb: bool, has_workdir: bool) -> bool:
+    def benchmarks_each_epoch(self, is_ptb: bool, has_workdir: bool) -> tuple[str, ...]:
+        """What is scored at each epoch's end: names of ``evaluate.HEADLINE``."""
         if self.each_epoch is None:
-            return has_workdir and not is_ptb
-        return self.each_epoch
+            return WORD_PAIRS if has_workdir and not is_ptb else ()
+        return HEADLINE if self.each_epoch else ()
 
 
-def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -> Hook:
-    """At each epoch's end, the headline benchmarks' scores (WordSim353, SimLex-999, the
-    Google analogies: ``evaluate.HEADLINE``) of every run's vectors then, kept in its
-    epoch's statistics (so in metrics.json, the checkpoints' record, the curves and
-    scores.png) and said in one line. Process 0 scores, the others join the tables' gather."""
+WORD_PAIRS = tuple(name for name in HEADLINE if name not in ANALOGY_SETS)
+"""The headline's word-pair benchmarks: what each epoch scores by default on one's own text."""
+
+
+def scoring_each_epoch(
+    program: Program, vocab: Vocab, evaluation: Evaluation, names: tuple[str, ...]
+) -> Hook:
+    """At each epoch's end, the scores of the benchmarks ``names`` (of ``evaluate.HEADLINE``)
+    of every run's vectors then, kept in its epoch's statistics (so in metrics.json, the
+    checkpoints' record, the curves and scores.png) and said in one line. Process 0 scores,
+    the others join the tables' gather."""
     objective, size = program.config.objective, len(vocab)
 
     def score(moment: Moment) -> None:
@@ -74,10 +89,11 @@ def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -
         for run_epochs in history.epochs:
             run_epochs[-1] = dataclasses.replace(run_epochs[-1], scoring_seconds=seconds)
         scores = history.epochs[0][-1].scores or {}
-        if all(scores.get(name) is None for name in measures.SCORES):
+        scored = {name: value for name, value in scores.items() if name in measures.SCORES}
+        if all(value is None for value in scored.values()):
             return  # none covers enough of the vocabulary: the final evaluation says so, once
         what = (
-            ", ".join(f"{name} {_score(scores[name])}" for name in measures.SCORES)
+            ", ".join(f"{name} {_score(value)}" for name, value in scored.items())
             if history.num_runs == 1
             else f"{history.num_runs} runs scored"
         )
@@ -91,8 +107,9 @@ def scoring_each_epoch(program: Program, vocab: Vocab, evaluation: Evaluation) -
         params = tables if run is None else {name: t[:, run] for name, t in tables.items()}
         vectors = objectives.vectors_of(params, "words", objective, size)
         embeddings = Embeddings(vocab.tokens, vectors)
-        scores = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir, names=HEADLINE)
-        return measures.quality(scores)
+        scores = embeddings.evaluate_benchmarks(evaluation.benchmarks_dir, names=names)
+        measured = measures.quality(scores)
+        return {key: measured[key] for key, (name, _) in measures.QUALITY.items() if name in names}
 
     return Hook(score, at_epoch_end=True)
 
