@@ -22,7 +22,7 @@ from w2v_jax import parallel
 from w2v_jax.config import Config
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.sections import ExecutionConfig
-from w2v_jax.training import loop
+from w2v_jax.training import curves, loop
 
 TABLES = ("center", "context")
 # Meshes that split the batch sum the loss's gradient in another order than one device: the
@@ -183,9 +183,19 @@ def _free_port() -> int:
 @pytest.mark.slow
 def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
     """Two processes of one device each (gloo collectives, 127.0.0.1), mesh data=2, against
-    one process with two devices: the same checkpoint; process 1 prints and writes nothing."""
+    one process with two devices: the same checkpoint and the same scores at each epoch's end
+    (the tables gathered to process 0); process 1 prints and writes nothing, TensorBoard's
+    curves included."""
     corpus = tmp_path / "topics.txt"
-    corpus.write_text(topic_corpus(sentences=1500)[0])
+    text, partners = topic_corpus(sentences=1500)
+    corpus.write_text(text)
+    benchmarks = tmp_path / "benchmarks"  # in the topics' words, so that epochs are scored
+    benchmarks.mkdir()
+    pairs = "".join(f"{a}\t{b}\t9\n{a}\tf{t}x1\t5\n" for t, (a, b) in enumerate(partners))
+    for name in ("wordsim353.tsv", "simlex999.txt"):
+        (benchmarks / name).write_text(pairs)
+    questions = "".join(f"a{t} b{t} a{t + 1} b{t + 1}\n" for t in range(len(partners) - 1))
+    (benchmarks / "questions-words.txt").write_text(": partners\n" + questions)
     # Streamed (6 blocks, 2 windows of 3): each process draws the blocks of its data shard.
     flags = [
         "-m",
@@ -219,6 +229,9 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
         "--no-progress",
         "--query",
         "a0",
+        "--benchmarks-dir",
+        str(benchmarks),
+        "--scores-each-epoch",
     ]
     port = _free_port()
     together = [
@@ -266,6 +279,12 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
     assert "epoch" not in outputs[1][0] and "neighbours" not in outputs[1][0]
     metrics = json.loads((tmp_path / "two" / "metrics.json").read_text())
     assert metrics["device"].startswith("2 x cpu")
+    single = json.loads((tmp_path / "one" / "metrics.json").read_text())
+    scores = [epoch["scores"] for epoch in metrics["epochs"]]
+    assert scores == [epoch["scores"] for epoch in single["epochs"]]
+    assert scores[0]["wordsim353_spearman"] is not None
+    events = list((tmp_path / "two" / curves.DIRECTORY).glob("events.out.tfevents.*"))
+    assert len(events) == 1, "process 0 alone writes the curves"
     for table in ("center", "context"):
         two = Embeddings.from_checkpoint(tmp_path / "two", table=table)
         one = Embeddings.from_checkpoint(tmp_path / "one", table=table)
