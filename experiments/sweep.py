@@ -17,7 +17,8 @@ stopped. Points that differ only in learning rate or Adam's betas can train toge
 program (``--vectorise``; by default only off the CPU, where it is slower: see
 results/sweeps/README.md), their checkpoints in ``groups/<key>/``, each point's tables,
 metrics.json and loss.png written into its own workdir at the end. The summary is
-``summary.csv``, ``README.md`` (sorted by the metric, also printed at the end) and
+``summary.csv`` (every benchmark's score, the final loss, centers/s), ``README.md`` (sorted by
+the metric, any of those, also printed at the end) and
 ``<metric>.png`` (the metric against each swept parameter) in the sweep's directory. ``--list``
 prints the points and their count and trains nothing.
 """

@@ -93,13 +93,14 @@ def markdown(
         f"`{command}`: {len(rows)} of {total} points finished, sorted by {metric}.",
         "",
     ]
+    quality = list(dict.fromkeys([*_QUALITY, metric]))
     if "seed" in swept:
         params = [n for n in swept if n != "seed"]
         lines += [
             "Over seeds (mean ± standard deviation):",
             "",
-            "| " + " | ".join([*params, "seeds", *_QUALITY]) + " |",
-            "|" + " --- |" * (len(params) + 1 + len(_QUALITY)),
+            "| " + " | ".join([*params, "seeds", *quality]) + " |",
+            "|" + " --- |" * (len(params) + 1 + len(quality)),
         ]
         lines += [
             "| "
@@ -107,14 +108,14 @@ def markdown(
                 [
                     *(_cell(g[p]) for p in params),
                     str(g["n"]),
-                    *(f"{g[m][0]:.3f} ± {g[m][1]:.3f}" for m in _QUALITY),
+                    *(f"{g[m][0]:.3f} ± {g[m][1]:.3f}" for m in quality),
                 ]
             )
             + " |"
             for g in over_seeds(rows, swept, metric)
         ]
         lines.append("")
-    columns = [*swept, "status", *METRICS]
+    columns = [*swept, "status", *dict.fromkeys([*measures.SHOWN, metric])]
     lines += ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
     lines += ["| " + " | ".join(_cell(row.get(c)) for c in columns) + " |" for row in rows]
     return "\n".join(lines) + "\n"

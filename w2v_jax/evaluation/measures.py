@@ -32,8 +32,11 @@ SCORES = ("wordsim353_spearman", "simlex999_spearman", "analogy_accuracy")
 EVERY_SCORE = tuple(name for name in QUALITY if not name.endswith("_coverage"))
 """Every benchmark's score (TensorBoard's curves of a run's final evaluation)."""
 
-MEASURES = (*SCORES, "final_loss", "centers_per_second")
-"""What a sweep's summary compares of each run."""
+MEASURES = (*EVERY_SCORE, "final_loss", "centers_per_second")
+"""What a sweep's summary records of each run (its CSV), any of which may sort it."""
+
+SHOWN = (*SCORES, "final_loss", "centers_per_second")
+"""What a sweep's README table shows of each run, beside the measure it is sorted by."""
 
 
 def quality(scores: dict[str, Any]) -> dict[str, float | None]:
@@ -49,7 +52,7 @@ def of_run(metrics: dict[str, Any]) -> dict[str, float | None]:
     epochs = metrics.get("epochs") or []
     seconds = sum(stats["seconds"] for stats in epochs)
     return {
-        **{name: scored[name] for name in SCORES},
+        **{name: scored[name] for name in EVERY_SCORE},
         "final_loss": metrics.get("final_loss"),
         "centers_per_second": sum(stats["centers"] for stats in epochs) / seconds
         if seconds
