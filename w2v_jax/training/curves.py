@@ -18,7 +18,6 @@ from typing import Any
 import jax.numpy as jnp
 import numpy as np
 
-from w2v_jax import parallel
 from w2v_jax.config import Config
 from w2v_jax.training import optim
 from w2v_jax.training.hooks import Hook, Moment
@@ -53,7 +52,8 @@ def run_names(configs: Sequence[Config]) -> list[str]:
 
 class Curves:
     """The event files of the runs of one program, one directory each (``directories``), opened
-    at the first dispatch: a run already finished writes none."""
+    at the first dispatch: a run already finished writes none. Made on process 0 alone
+    (``run.train``)."""
 
     def __init__(
         self,
@@ -72,17 +72,11 @@ class Curves:
         self._written: list[set[tuple[int, str]]] = [set() for _ in self.directories]
         """Per run, (step, score) of the scores written."""
 
-    @property
-    def opened(self) -> bool:
-        return self._writers is not None
-
     def hook(self) -> Hook:
         """Every dispatch: its curves; at an epoch's end, the epoch's too."""
         return Hook(self.record)
 
     def record(self, moment: Moment) -> None:
-        if not parallel.is_main_process():
-            return
         dispatch = moment.dispatch
         if self._writers is None:
             self._open(dispatch.first_step)
