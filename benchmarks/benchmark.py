@@ -32,7 +32,8 @@ from w2v_jax import data, feed, objectives, run
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
-from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path
+from w2v_jax.evaluation.benchmark_files import benchmark_path
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.feed import batches, shards
 from w2v_jax.objectives.skipgram import sgns_loss
 from w2v_jax.tables import lookup

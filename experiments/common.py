@@ -24,7 +24,7 @@ from w2v_jax.config import MOVED, Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
-from w2v_jax.evaluation.evaluate import BenchmarkError, benchmark_paths
+from w2v_jax.evaluation.benchmark_files import BenchmarkError, benchmark_paths
 from w2v_jax.evaluation.report import EvaluationError, unscored
 from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from experiments import common, flags
 from w2v_jax.evaluation import explore, report
-from w2v_jax.evaluation.evaluate import BenchmarkError, Embeddings
+from w2v_jax.evaluation.benchmark_files import BenchmarkError
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.objectives import TABLES
 from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.training.workdir import WorkdirError

@@ -3,12 +3,8 @@
 import numpy as np
 import pytest
 
-from w2v_jax.evaluation.evaluate import (
-    BENCHMARK_FILES,
-    COVERAGE_FLOOR,
-    Embeddings,
-    benchmark_path,
-)
+from w2v_jax.evaluation.benchmark_files import BENCHMARK_FILES, benchmark_path
+from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, Embeddings
 from w2v_jax.evaluation.explore import probe_words
 from w2v_jax.evaluation.measures import PAIR_SETS
 

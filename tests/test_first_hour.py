@@ -22,7 +22,8 @@ from experiments import common, ptb_skipgram, sweep
 from tests.conftest import ptb_directory
 from tests.helpers import REPO, prepare_text, smoke_config, topic_corpus
 from w2v_jax.evaluation import explore
-from w2v_jax.evaluation.evaluate import BENCHMARK_FILES, HEADLINE, Embeddings
+from w2v_jax.evaluation.benchmark_files import BENCHMARK_FILES, HEADLINE
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.presets import preset
 from w2v_jax.run import train
 
@@ -87,7 +88,8 @@ def test_evaluation_needs_no_gensim():
     script = (
         "import sys; sys.modules['gensim'] = None\n"
         "import numpy as np\n"
-        "from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path\n"
+        "from w2v_jax.evaluation.benchmark_files import benchmark_path\n"
+        "from w2v_jax.evaluation.evaluate import Embeddings\n"
         "words = set()\n"
         "for name in ('wordsim353', 'simlex999'):\n"
         "    for line in benchmark_path(name).read_text().splitlines()[2:80]:\n"

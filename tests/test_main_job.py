@@ -11,7 +11,7 @@ import pytest
 from experiments import ptb_skipgram
 from tests.helpers import REPO
 from w2v_jax.config import Config
-from w2v_jax.evaluation.evaluate import BENCHMARK_FILES
+from w2v_jax.evaluation.benchmark_files import BENCHMARK_FILES
 
 METRICS_FIELDS = {
     "config",

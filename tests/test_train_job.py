@@ -8,7 +8,8 @@ import gzip
 import pytest
 
 from experiments import make_corpus, train
-from w2v_jax.evaluation.evaluate import BENCHMARK_FILES, Embeddings
+from w2v_jax.evaluation.benchmark_files import BENCHMARK_FILES
+from w2v_jax.evaluation.evaluate import Embeddings
 
 GROUPS = 10
 

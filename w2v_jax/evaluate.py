@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import warnings
 
+from w2v_jax.evaluation.benchmark_files import *  # noqa: F403
 from w2v_jax.evaluation.evaluate import *  # noqa: F403
 from w2v_jax.evaluation.evaluate import Embeddings  # noqa: F401
 

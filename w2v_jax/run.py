@@ -13,13 +13,11 @@ data, memory, epochs, resuming) go to the ``w2v_jax`` logger, which entry script
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-import itertools
 import logging
 import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +34,11 @@ from w2v_jax.evaluation import measures, report
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.feed import device
-from w2v_jax.feed.group import counted
 from w2v_jax.objectives import vectors_of
 from w2v_jax.training import curves as curves_module
 from w2v_jax.training import hooks as hooks_module
-from w2v_jax.training import memory
+from w2v_jax.training import host_loop, memory
 from w2v_jax.training import workdir as workdir_module
-from w2v_jax.training.curves import Curves
 from w2v_jax.training.history import EpochStats, History
 from w2v_jax.training.hooks import Hook, Moment, TrainingInterrupted, itstime, say
 from w2v_jax.training.loop import Program
@@ -241,7 +237,11 @@ def train(
             corpus, vocab = data.corpus, data.vocab
             saver = RunCheckpoints(workdir, program.configs, corpus, vocab, restart, stacked)
 
-        curves = _curves(tensorboard, workdir, program, stream.plan.total_steps, main)
+        curves = None
+        if main:  # process 0 writes the curves
+            curves = curves_module.for_program(
+                tensorboard, workdir, program, stream.plan.total_steps, measures.EVERY_SCORE
+            )
         before_saving = [] if curves is None else [curves.hook()]
         each_epoch = ()
         if evaluation is not None:
@@ -258,7 +258,7 @@ def train(
 
         finished = False
         try:
-            state, history, resumed_from = _train(
+            state, history, resumed_from = host_loop.resume_and_train(
                 program,
                 stream,
                 state,
@@ -283,121 +283,6 @@ def train(
             if curves is not None:
                 curves.close(finished)
     return runs if stacked else runs[0]
-
-
-def _curves(
-    tensorboard: bool | Sequence[str | os.PathLike],
-    workdir: Path | None,
-    program: Program,
-    total_steps: int,
-    main: bool,
-) -> Curves | None:
-    """Where the run's TensorBoard curves go (``train``'s ``tensorboard``), on process 0."""
-    if not main or tensorboard is False or (tensorboard is True and workdir is None):
-        return None
-    if tensorboard is True:
-        directory = workdir / curves_module.DIRECTORY
-        names = curves_module.run_names(program.configs)
-        directories = [directory] if program.num_runs is None else [directory / n for n in names]
-    else:
-        directories = [Path(d) for d in tensorboard]
-        if len(directories) != len(program.configs):
-            raise ValueError(
-                f"tensorboard= names {len(directories)} directories for "
-                f"{len(program.configs)} runs: give one a run"
-            )
-    return Curves(directories, program.configs, total_steps, measures.EVERY_SCORE)
-
-
-def _train(
-    program: Program,
-    stream: feed.Stream,
-    state: TrainState,
-    history: History,
-    saver: RunCheckpoints | None,
-    hooks: Callable[[], list[Hook]],
-    deferring: contextlib.AbstractContextManager,
-) -> tuple[TrainState, History, int | None]:
-    """Resume from the newest checkpoint (if any) and train to the end of the run; the
-    checkpoint writes under way finish, whatever stopped training."""
-    resumed_from = None
-    try:
-        if saver is not None and saver.latest_step() is not None:
-            state, history, layout = saver.restore(state, stream.plan.total_steps)
-            program.resume(layout)
-            resumed_from = int(state.step)
-            saver.say_resumed(resumed_from, stream.plan.total_steps)
-        state = _loop(program, stream, state, history, hooks(), deferring)
-    finally:
-        if saver is not None:
-            saver.close()
-    return state, history, resumed_from
-
-
-def _loop(
-    program: Program,
-    stream: feed.Stream,
-    state: TrainState,
-    history: History,
-    hooks: Sequence[Hook],
-    deferring: contextlib.AbstractContextManager,
-) -> TrainState:
-    """The host loop: every group of the run from the state's step on, a dispatch at a time;
-    a dispatch ends where the group does, or where a hook is due. A stop request waits for
-    the end of a dispatch (``deferring``) once the program is compiled."""
-    plan, step = stream.plan, int(state.step)
-    compiling = step < plan.total_steps  # a finished run resumed for its results does not
-    if compiling:
-        program.compile_seconds += hooks_module.interruptibly(stream.compile)
-    # The first group is drawn while the program compiles.
-    groups = counted(stream.groups(step), step, program.placement)
-    if compiling:
-        groups = _sized(program, stream, groups)
-        hooks_module.interruptibly(lambda: program.compile(state, stream.device_shapes()))
-    history.begin_epoch(stream.wait_seconds)
-    with deferring:
-        for group, pairs, most_live in groups:
-            program.fit(most_live, headroom=not stream.exact)
-            history.add_group(group.centers_from(step), pairs)
-            epoch_end = plan.epoch_start(group.epoch + 1)
-            while step < group.end_step:
-                num_steps = min(program.config.execution.steps_per_dispatch, group.end_step - step)
-                for hook in hooks:
-                    if hook.every:
-                        num_steps = min(num_steps, hook.every - step % hook.every)
-                done = step - group.first_step
-                state, dispatch = program(
-                    state, group.examples, group.order[done : done + num_steps]
-                )
-                step += num_steps
-                history.add(dispatch, group.epoch)
-                stats = None
-                if step == epoch_end:
-                    stats = history.end_epoch(group.epoch, step, stream.wait_seconds)
-                moment = Moment(
-                    step, group.epoch, stats is not None, dispatch, state, history, stats
-                )
-                for hook in hooks:
-                    if hook.due(moment):
-                        hook.action(moment)
-    return state
-
-
-def _sized(program: Program, stream: feed.Stream, groups: Iterator) -> Iterator:
-    """Packed batches: the program sized before it compiles, for every batch of a group kept
-    and drawn once (``stream.exact``), else with headroom, for the batches known (a kept
-    group's first draws) or the first group's, so that later groups seldom compile a larger
-    one. A group read here is put back in front of ``groups``."""
-    if not program.layout.packed:
-        return groups
-    most_live = stream.most_live()
-    if most_live is None:
-        first = next(groups, None)
-        if first is None:
-            return iter(())
-        groups, most_live = itertools.chain([first], groups), first[2]
-    program.fit(most_live, headroom=not stream.exact)
-    return groups
 
 
 def _runs(

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from w2v_jax.evaluation.evaluate import Embeddings, benchmark_path, read_analogies
+from w2v_jax.evaluation.benchmark_files import benchmark_path, read_analogies
+from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.training import checkpoint
 
 STOP_WORDS = frozenset(

@@ -7,9 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-HEADLINE = ("wordsim353", "simlex999", "google_analogies")
-"""The benchmarks whose measures are the headline ``SCORES`` (``evaluate.HEADLINE``)."""
-
 PAIR_SETS = ("ws353_similarity", "ws353_relatedness", "men", "rare_words", "mturk")
 """The other word-pair benchmarks, measured as ``NAME_spearman`` and ``NAME_coverage``."""
 

@@ -14,13 +14,8 @@ from typing import TYPE_CHECKING, Any
 from w2v_jax import objectives, parallel
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluation import measures
-from w2v_jax.evaluation.evaluate import (
-    ANALOGY_SETS,
-    COVERAGE_FLOOR,
-    HEADLINE,
-    BenchmarkError,
-    Embeddings,
-)
+from w2v_jax.evaluation.benchmark_files import ANALOGY_SETS, HEADLINE, BenchmarkError
+from w2v_jax.evaluation.evaluate import COVERAGE_FLOOR, Embeddings
 from w2v_jax.evaluation.explore import query_words
 from w2v_jax.training import checkpoint, records
 from w2v_jax.training.hooks import Hook, Moment, say
@@ -56,7 +51,7 @@ class Evaluation:
     on PTB, whose book run evaluates once, at the end; False: nothing."""
 
     def benchmarks_each_epoch(self, is_ptb: bool, has_workdir: bool) -> tuple[str, ...]:
-        """What is scored at each epoch's end: names of ``evaluate.HEADLINE``."""
+        """What is scored at each epoch's end: names of ``benchmark_files.HEADLINE``."""
         if self.each_epoch is None:
             return WORD_PAIRS if has_workdir and not is_ptb else ()
         return HEADLINE if self.each_epoch else ()
@@ -69,7 +64,7 @@ WORD_PAIRS = tuple(name for name in HEADLINE if name not in ANALOGY_SETS)
 def scoring_each_epoch(
     program: Program, vocab: Vocab, evaluation: Evaluation, names: tuple[str, ...]
 ) -> Hook:
-    """At each epoch's end, the scores of the benchmarks ``names`` (of ``evaluate.HEADLINE``)
+    """At each epoch's end, the scores of the benchmarks ``names`` (of ``benchmark_files.HEADLINE``)
     of every run's vectors then, kept in its epoch's statistics (so in metrics.json, the
     checkpoints' record, the curves and scores.png) and said in one line. Process 0 scores,
     the others join the tables' gather."""

@@ -134,9 +134,7 @@ class _DropUnretrievedReads(logging.Filter):
     first one failed the restore or the save, and was reported)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = str(record.msg)
-        # "Task", "Future" or "_GatheringFuture exception was never retrieved": asyncio names
-        # the class of what held the failure.
+        message = str(record.msg)  # "<class of what held it> exception was never retrieved"
         return not (
             " exception was never retrieved" in message
             and ("async_deserialize" in message or "OCDBT database" in message)

@@ -10,17 +10,20 @@ are purged (TensorBoard's ``purge_step``), so no step is shown twice."""
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
 from w2v_jax.config import Config
 from w2v_jax.training import optim
 from w2v_jax.training.hooks import Hook, Moment
+from w2v_jax.training.loop import Program
 
 DIRECTORY = "tensorboard"
 """A run's event files, under its workdir."""
@@ -83,7 +86,10 @@ class Curves:
         step = dispatch.global_step
         losses = np.broadcast_to(dispatch.mean_loss, (len(self._writers),))
         centers = float(np.max(dispatch.num_examples)) / dispatch.seconds
-        factor = 1.0 if self._factor is None else float(self._factor(jnp.asarray(step - 1)))
+        factor = 1.0
+        if self._factor is not None:  # on the host's CPU: no accelerator work per dispatch
+            with jax.default_device(jax.devices("cpu")[0]):
+                factor = float(self._factor(jnp.asarray(step - 1)))
         for writer, config, loss in zip(self._writers, self.configs, losses):
             if math.isfinite(loss):
                 writer.add_scalar("loss/dispatch", float(loss), step)
@@ -153,3 +159,29 @@ class Curves:
                 continue
             self._writers[run].add_scalar(f"{SCORE_TAG}{name}", float(value), step)
             self._written[run].add((step, name))
+
+
+def for_program(
+    tensorboard: bool | Sequence[str | os.PathLike],
+    workdir: Path | None,
+    program: Program,
+    total_steps: int,
+    score_names: Sequence[str],
+) -> Curves | None:
+    """Where the curves of ``program``'s runs go (``run.train``'s ``tensorboard``): True,
+    ``workdir/tensorboard`` (runs trained together: a directory each under it, by
+    ``run_names``; no workdir: nowhere), the given directories (one a run), or nowhere (False)."""
+    if tensorboard is False or (tensorboard is True and workdir is None):
+        return None
+    if tensorboard is True:
+        directory = workdir / DIRECTORY
+        names = run_names(program.configs)
+        directories = [directory] if program.num_runs is None else [directory / n for n in names]
+    else:
+        directories = [Path(d) for d in tensorboard]
+        if len(directories) != len(program.configs):
+            raise ValueError(
+                f"tensorboard= names {len(directories)} directories for "
+                f"{len(program.configs)} runs: give one a run"
+            )
+    return Curves(directories, program.configs, total_steps, score_names)
