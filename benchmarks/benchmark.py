@@ -27,7 +27,6 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.side_by_side import QUALITY_RACE_SYSTEM, QUERY_WORDS, SYSTEMS, run_system
-from experiments import flags
 from w2v_jax import data, feed, objectives, run
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
@@ -41,7 +40,7 @@ from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--seeds", type=int, default=3, help="training runs per system")
     parser.add_argument("--repeats", type=int, default=5, help="fresh-process data-stage runs")
     parser.add_argument("--epochs", type=int, default=3, help="training epochs to time")

@@ -20,14 +20,13 @@ import jax
 import numpy as np
 
 from benchmarks import harness
-from experiments import flags
 from w2v_jax import run
 from w2v_jax.presets import PRESETS, preset
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("--epochs", type=flags.at_least_one, default=3)
+    parser = harness.command_line(__doc__)
+    parser.add_argument("--epochs", type=harness.at_least_one, default=3)
     parser.add_argument("--presets", nargs="+", default=["book", "fast"], choices=sorted(PRESETS))
     parser.add_argument("--out", type=Path, default=harness.RUNS / "determinism")
     parser.add_argument("--data-dir", default=None)

@@ -22,7 +22,6 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
-from experiments import flags
 
 RUNS = harness.RUNS / "fixed_cost"
 PARTS = ("data_seconds", "compile_seconds", "checkpoint_seconds", "evaluation_seconds")
@@ -72,7 +71,7 @@ def report(results: dict) -> str:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--corpus", type=Path, default=Path("runs/panel/dictionaries.txt"))
     parser.add_argument("--tree", type=Path, default=Path("."))
     parser.add_argument("--label", default="this tree")

@@ -10,6 +10,7 @@ runs ``FUNCTION(*ARGUMENTS)`` and prints its result as JSON on the last line: th
 
 from __future__ import annotations
 
+import argparse
 import importlib
 import json
 import resource
@@ -22,9 +23,26 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments import flags
+
 RUNS = Path("runs")
 """Where a benchmark writes unless pointed elsewhere (ignored by git); the committed results/
 are written only when a command is pointed there (docs/refreshing.md)."""
+
+
+def command_line(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's flags, by Python's argparse (a developer's tool, which passes some flags on
+    to the jobs as they are; the users' commands read theirs with tyro: experiments.flags), its
+    description the first paragraph of ``doc``, no flag abbreviated."""
+    return argparse.ArgumentParser(description=flags.summary(doc), allow_abbrev=False)
+
+
+def at_least_one(text: str) -> int:
+    """An argparse type: an integer >= 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
 
 
 def in_fresh_process(function: Callable, *args: Any) -> tuple[Any, float, float]:

@@ -25,18 +25,17 @@ import tempfile
 from pathlib import Path
 
 from benchmarks import harness
-from experiments import flags
 
 ALLOWANCE_MIB = 512
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument(
-        "--vocab", type=flags.at_least_one, nargs="+", default=[20_000, 170_000, 400_000]
+        "--vocab", type=harness.at_least_one, nargs="+", default=[20_000, 170_000, 400_000]
     )
-    parser.add_argument("--tokens-per-word", type=flags.at_least_one, default=20)
-    parser.add_argument("--epochs", type=flags.at_least_one, default=1)
+    parser.add_argument("--tokens-per-word", type=harness.at_least_one, default=20)
+    parser.add_argument("--epochs", type=harness.at_least_one, default=1)
     parser.add_argument("--corpus-dir", type=Path, default=harness.RUNS / "memory")
     parser.add_argument("--out", type=Path, default=harness.RUNS / "memory")
     return parser.parse_args(argv)

@@ -26,7 +26,6 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.row_sparse_speed import random_pairs
-from experiments import flags
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.sections import ExecutionConfig, OptimizerConfig
@@ -34,11 +33,11 @@ from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("--vocab", type=flags.at_least_one, default=1_000_000)
-    parser.add_argument("--embed-size", type=flags.at_least_one, default=300)
-    parser.add_argument("--devices", type=flags.at_least_one, default=4)
-    parser.add_argument("--batch-size", type=flags.at_least_one, default=4096)
+    parser = harness.command_line(__doc__)
+    parser.add_argument("--vocab", type=harness.at_least_one, default=1_000_000)
+    parser.add_argument("--embed-size", type=harness.at_least_one, default=300)
+    parser.add_argument("--devices", type=harness.at_least_one, default=4)
+    parser.add_argument("--batch-size", type=harness.at_least_one, default=4096)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_memory")
     return parser.parse_args(argv)
 

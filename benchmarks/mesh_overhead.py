@@ -26,7 +26,6 @@ import jax
 import numpy as np
 
 from benchmarks import harness
-from experiments import flags
 from w2v_jax import feed, parallel, run
 from w2v_jax.feed import shards
 from w2v_jax.feed.group import group_order
@@ -35,9 +34,9 @@ from w2v_jax.training import loop
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--presets", nargs="+", default=["book", "fast"])
-    parser.add_argument("--dispatches", type=flags.at_least_one, default=20)
+    parser.add_argument("--dispatches", type=harness.at_least_one, default=20)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "mesh_overhead")
     return parser.parse_args(argv)

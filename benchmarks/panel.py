@@ -36,7 +36,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks import harness, panel_corpora
-from experiments import flags
 from w2v_jax.evaluation import measures
 
 RUNS = harness.RUNS / "panel"
@@ -427,13 +426,13 @@ def corpus_size(path: Path) -> dict:
 
 
 def parse_args(argv: list[str] | None = None):
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("what", choices=["build", "run"])
     parser.add_argument(
         "--corpora", nargs="+", default=list(panel_corpora.CORPORA), choices=panel_corpora.CORPORA
     )
     parser.add_argument("--systems", nargs="+", default=[PEER, DEFAULT], choices=list(SYSTEMS))
-    parser.add_argument("--seeds", type=flags.at_least_one, default=3)
+    parser.add_argument("--seeds", type=harness.at_least_one, default=3)
     parser.add_argument("--data-dir", type=Path, default=None, help="directory of ptb.zip")
     parser.add_argument("--corpus-dir", type=Path, default=RUNS, help="where build wrote them")
     parser.add_argument("--out", type=Path, default=RUNS)

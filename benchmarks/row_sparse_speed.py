@@ -21,7 +21,6 @@ import jax
 import numpy as np
 
 from benchmarks import harness
-from experiments import flags
 from w2v_jax.config import Config
 from w2v_jax.feed import batches
 from w2v_jax.sections import OptimizerConfig
@@ -31,10 +30,12 @@ OPTIMIZERS = {"adam": 0.002, "sparse_sgd": 1000.0, "rowwise_adagrad": 1.0, "lazy
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("--vocab", type=flags.at_least_one, nargs="+", default=[10_000, 1_000_000])
-    parser.add_argument("--batch-size", type=flags.at_least_one, default=4096)
-    parser.add_argument("--steps", type=flags.at_least_one, default=10)
+    parser = harness.command_line(__doc__)
+    parser.add_argument(
+        "--vocab", type=harness.at_least_one, nargs="+", default=[10_000, 1_000_000]
+    )
+    parser.add_argument("--batch-size", type=harness.at_least_one, default=4096)
+    parser.add_argument("--steps", type=harness.at_least_one, default=10)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "row_sparse_speed")
     return parser.parse_args(argv)
 

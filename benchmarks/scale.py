@@ -33,7 +33,6 @@ import jax
 
 from benchmarks import harness, vectorised_speed
 from benchmarks.side_by_side import LARGE_BATCH_FLAGS, run_system
-from experiments import flags
 from w2v_jax import feed, run
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.evaluation import measures
@@ -49,7 +48,7 @@ PEAK_BANDWIDTH = {
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--ptb-repeats", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seeds", type=int, default=2)

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
-from experiments import flags, make_corpus
+from experiments import make_corpus
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.corpus import encode
 from w2v_jax.evaluation.evaluate import Embeddings
@@ -38,22 +38,23 @@ GROUPS = 20
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("--tokens", type=flags.at_least_one, default=100_000_000)
-    parser.add_argument("--vocab", type=flags.at_least_one, default=1_000_000)
+    parser = harness.command_line(__doc__)
+    parser.add_argument("--tokens", type=harness.at_least_one, default=100_000_000)
+    parser.add_argument("--vocab", type=harness.at_least_one, default=1_000_000)
     parser.add_argument(
         "--corpus", type=Path, default=None, help="a corpus file to use instead of a synthetic one"
     )
-    parser.add_argument("--small-tokens", type=flags.at_least_one, default=10_000_000)
-    parser.add_argument("--min-freq", type=flags.at_least_one, default=10)
+    parser.add_argument("--small-tokens", type=harness.at_least_one, default=10_000_000)
+    parser.add_argument("--min-freq", type=harness.at_least_one, default=10)
     parser.add_argument(
         "--preset",
         default="fast",
         choices=sorted(PRESETS),
         help="the training runs' preset (default fast)",
     )
-    parser.add_argument("--train-seconds", type=flags.at_least_one, default=60)
+    parser.add_argument("--train-seconds", type=harness.at_least_one, default=60)
     parser.add_argument("--out", type=Path, default=harness.RUNS / "scale_benchmark")
+    return parser.parse_args(argv)
 
 
 def time_encode(corpus: Path, min_freq: int, cache_dir: Path) -> dict:

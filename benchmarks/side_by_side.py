@@ -23,7 +23,6 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
-from experiments import flags
 from w2v_jax.evaluation import measures
 
 QUERY_WORDS = ("chip", "intel", "stock", "president", "japan")
@@ -211,7 +210,7 @@ def run_system(
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("system")
     parser.add_argument("seed", type=int)
     parser.add_argument("--data-dir", default=None)

@@ -41,7 +41,6 @@ import time
 from pathlib import Path
 
 from benchmarks import harness
-from experiments import flags
 
 PARTS = (
     "draws",
@@ -57,12 +56,12 @@ PARTS = (
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--preset", default="fast")
     parser.add_argument("--objectives", nargs="+", default=["skipgram", "cbow"])
-    parser.add_argument("--vocab", type=flags.at_least_one, nargs="+", default=[30_000, 400_000])
-    parser.add_argument("--steps", type=flags.at_least_one, default=16)
-    parser.add_argument("--repeats", type=flags.at_least_one, default=60)
+    parser.add_argument("--vocab", type=harness.at_least_one, nargs="+", default=[30_000, 400_000])
+    parser.add_argument("--steps", type=harness.at_least_one, default=16)
+    parser.add_argument("--repeats", type=harness.at_least_one, default=60)
     parser.add_argument("--label", default="this tree")
     parser.add_argument("--out", type=Path, default=harness.RUNS / "step_profile")
     return parser.parse_args(argv)

@@ -17,7 +17,6 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness
-from experiments import flags
 from w2v_jax import run
 from w2v_jax.presets import PRESETS, preset
 from w2v_jax.training import optim
@@ -67,7 +66,7 @@ def _leaves(params: dict) -> list:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
+    parser = harness.command_line(__doc__)
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--presets", nargs="+", default=["book"], choices=sorted(PRESETS))
     parser.add_argument("--out", type=Path, default=harness.RUNS / "sweeps")

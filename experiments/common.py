@@ -4,7 +4,6 @@ directories, stopping on a signal, result files."""
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import dataclasses
 import importlib
@@ -16,9 +15,11 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal, TypeVar
 
-from experiments.flags import ArgumentParser, at_least_one
+import tyro
+
+from experiments import flags
 from w2v_jax import parallel, run
 from w2v_jax.config import MOVED, Config
 from w2v_jax.corpus_config import CorpusConfig
@@ -26,14 +27,14 @@ from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
 from w2v_jax.evaluation.benchmark_files import BenchmarkError, benchmark_paths
 from w2v_jax.evaluation.report import EvaluationError, unscored
-from w2v_jax.fields import choices, field_docs, field_types
 from w2v_jax.presets import OWN_TEXT, PRESETS, preset, preset_rate_note
-from w2v_jax.sections import SECTIONS
 from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_reports
 from w2v_jax.training.hooks import Hook
 from w2v_jax.training.memory import NotEnoughMemory
 from w2v_jax.training.records import device_description, where_it_ran, write_json, write_text
 from w2v_jax.training.workdir import WorkdirError
+
+J = TypeVar("J", bound="JobFlags")
 
 RUNS = Path("runs")
 """Where a user's runs go unless told otherwise (ignored by git); the committed results/ are
@@ -79,6 +80,20 @@ _FIELD = re.compile(
 )
 
 
+def flag_name(path: str) -> str:
+    """A setting's flag, without its dashes: "num_epochs" -> "num-epochs", "optimizer.lr" ->
+    "optimizer.lr" (as tyro names it; one name for a setting in flags, presets, sweeps and
+    messages)."""
+    return path.replace("_", "-")
+
+
+def negated_flag(path: str) -> str:
+    """The flag that turns a boolean setting off, as tyro names it: "--no-restart",
+    "--execution.no-deterministic"."""
+    section, dot, name = path.rpartition(".")
+    return f"--{section}{dot}no-{flag_name(name)}"
+
+
 def in_flags(message: str) -> str:
     """A library message as the command line speaks: Config fields and arguments as flags."""
     for phrase, flag in _PHRASES.items():
@@ -87,7 +102,7 @@ def in_flags(message: str) -> str:
     def flag(match: re.Match) -> str:
         name, value = flag_name(match.group(1)), match.group(2)
         if value in ("True", "False"):
-            return f"--{name}" if value == "True" else f"--no-{name}"
+            return f"--{name}" if value == "True" else negated_flag(match.group(1))
         return f"--{name} {value.strip(chr(39))}"
 
     # Paths (run names hold "optimizer.lr=0.002") stay as they are: only words without a "/" change.
@@ -166,125 +181,169 @@ class StopOnSignals:
             signal.signal(signum, handler)
 
 
-def add_config_flags(parser: argparse.ArgumentParser, default_preset: str = "book") -> None:
-    """One flag per Config setting (``--num-epochs 10``, a section's ``--optimizer.lr 0.1``) and
-    ``--preset NAME`` (default ``default_preset``); a flag given on the command line overrides
-    the preset, which overrides the book's defaults."""
-    why = " (the default for your own text: the panel of real corpora's pick)"
-    parser.set_defaults(default_preset=default_preset)
-    parser.add_argument(
-        "--preset",
-        default=None,  # not given: default_preset, said in one line where it is not the book's
-        choices=sorted(PRESETS),
-        help="named settings to start from: "
-        + "; ".join(f"{name}: {_overrides(name)}" for name in sorted(PRESETS))
-        + f" (default {default_preset}{why if default_preset == OWN_TEXT else ''})",
+PresetName = Literal[tuple(sorted(PRESETS))]  # type: ignore[valid-type]
+EachEpoch = Literal["auto", "all", "none"]
+
+
+def preset_help(default: str) -> str:
+    """--preset's help: each preset's overrides, and the job's default."""
+    why = ", the default for your own text: the panel of real corpora's pick"
+    overrides = "; ".join(
+        f"{name}: {', '.join(f'{k}={v}' for k, v in PRESETS[name].items()) or 'the book'}"
+        for name in sorted(PRESETS)
     )
-    group = parser.add_argument_group("the run's Config (defaults: the book's, or the preset's)")
-    add_dataclass_flags(group, Config, skip=tuple(SECTIONS), given_only=True)
-    if isinstance(parser, ArgumentParser):
-        parser.renamed.update(
-            {f"--{flag_name(old)}": f"--{flag_name(new)}" for old, new in MOVED.items()}
-        )
-    for section, cls in SECTIONS.items():
-        what = cls.__doc__.split(" (``")[0]
-        group = parser.add_argument_group(f"Config.{section}, {what[0].lower()}{what[1:]}")
-        add_dataclass_flags(group, cls, given_only=True, prefix=f"{section}.")
-
-
-def _overrides(name: str) -> str:
-    values = PRESETS[name]
-    return ", ".join(f"{key}={value}" for key, value in values.items()) or "the book's settings"
-
-
-def add_dataclass_flags(
-    parser: argparse.ArgumentParser | argparse._ArgumentGroup,
-    cls: type,
-    skip: tuple[str, ...] = (),
-    given_only: bool = False,
-    prefix: str = "",
-) -> None:
-    """One flag per field of the dataclass ``cls`` (``flag_name(prefix + field)``, its
-    destination ``prefix + field``), typed and with the choices of its annotation, its help
-    the field's docstring and its default. ``given_only``: flags not given are left out of the
-    parsed namespace (so that a preset's values stand)."""
-    docs, defaults = field_docs(cls), cls()
-    for field in dataclasses.fields(cls):
-        if field.name in skip:
-            continue
-        default = getattr(defaults, field.name)
-        shown = "the optimiser's own" if field.name == "lr" else repr(default)
-        # argparse formats help with %: a literal one is doubled.
-        help_text = f"{docs.get(field.name, '')} (default: {shown})".replace("%", "%%")
-        kwargs = {
-            "default": argparse.SUPPRESS if given_only else default,
-            "help": help_text,
-            "dest": prefix + field.name,
-        }
-        flag = "--" + flag_name(prefix + field.name)
-        annotation = field_types(cls)[field.name]
-        if annotation is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
-            continue
-        kinds = [a for a in getattr(annotation, "__args__", (annotation,)) if a is not type(None)]
-        allowed = choices(cls, field.name)
-        kind = type(allowed[0]) if allowed else kinds[0]
-        metavar = None if allowed else field.name.upper()
-        parser.add_argument(flag, type=kind, choices=allowed, metavar=metavar, **kwargs)
-
-
-def flag_name(path: str) -> str:
-    """A setting's flag, without its dashes: "num_epochs" -> "num-epochs", "optimizer.lr" ->
-    "optimizer.lr" (one name for a setting in flags, presets, sweeps and messages)."""
-    return path.replace("_", "-")
-
-
-def add_corpus_flags(parser: argparse.ArgumentParser, default: list[str] | None) -> None:
-    """``--corpus PATH ...`` (required when there is no ``default``) and one flag per reading
-    setting of CorpusConfig (--tokenizer, --lowercase, ...)."""
-    parser.add_argument(
-        "--corpus",
-        nargs="+",
-        required=default is None,
-        default=default,
-        metavar="PATH",
-        help="text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB"
-        + (f" (default {' '.join(default)})" if default else ""),
+    return (
+        f"Named settings the run's Config starts from, under the flags given: {overrides} "
+        f"({default}{why if default == OWN_TEXT else ''})."
     )
-    group = parser.add_argument_group(
-        "how the corpus is read (gensim's simple_preprocess: --tokenizer words --lowercase)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Shown:
+    """what is shown of trained vectors"""
+
+    query: tuple[str, ...] = ()
+    """Words whose nearest neighbours are printed (default: chip on PTB, else the three most
+    frequent words of three letters or more that are not English stop words, after the
+    corpus's 200 most frequent where those are not English)."""
+    neighbours: int = 5
+    """Neighbours per query word (at least 1)."""
+    benchmarks_dir: str | None = None
+    """Directory of wordsim353.tsv, simlex999.txt and questions-words.txt, and any of the other
+    benchmarks (None: the copies shipped with w2v_jax)."""
+
+    def __post_init__(self) -> None:
+        if self.neighbours < 1:
+            raise ValueError(f"--neighbours {self.neighbours}: must be at least 1")
+
+
+@dataclasses.dataclass(frozen=True)
+class Processes:
+    """several processes, one per host or per GPU (docs/meshes.md)"""
+
+    coordinator: str | None = None
+    """Process 0's address, HOST:PORT, which every process of the run is given."""
+    num_processes: int | None = None
+    """Processes in the run."""
+    process_id: int | None = None
+    """This process, 0 first."""
+    distributed: bool = False
+    """Join a run of several processes as JAX detects it (SLURM, Open MPI, TPU pods) instead of
+    the three flags above."""
+
+    def __post_init__(self) -> None:
+        if self.num_processes is not None and self.num_processes < 1:
+            raise ValueError(f"--num-processes {self.num_processes}: must be at least 1")
+        given = [self.coordinator, self.num_processes, self.process_id]
+        if not self.distributed and None in given and any(v is not None for v in given):
+            raise ValueError(
+                "--coordinator, --num-processes and --process-id go together (or give "
+                "--distributed to let JAX detect them)"
+            )
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class JobFlags:
+    """The flags every training job shares: the run's Config (a preset's, under the flags
+    given), where it goes, what is shown of it and how it runs."""
+
+    config: Annotated[Config, flags.FLATTENED] = Config()
+    preset: Annotated[PresetName, tyro.conf.arg(help=preset_help("book"))] = "book"
+    workdir: Path | None = None
+    """Where results and checkpoints go (None: runs/ptb_skipgram/<run name>)."""
+    restart: bool = False
+    """Delete the workdir's checkpoints and start over (default: resume)."""
+    data_dir: str | None = None
+    """Directory of ptb.zip (None: $W2V_JAX_DATA, else the user cache)."""
+    cache_dir: Path | None = None
+    """Where encoded corpora and compiled programs are kept (None: $W2V_JAX_CACHE, else
+    ~/.cache/w2v_jax/corpora)."""
+    shown: Annotated[Shown, tyro.conf.OmitArgPrefixes] = Shown()
+    scores_each_epoch: EachEpoch = "auto"
+    """Score the vectors at each epoch's end too, into metrics.json, scores.png and TensorBoard:
+    "auto", WordSim353 and SimLex-999 on one's own text, nothing on PTB; "all", those and the
+    Google analogies, on PTB too; "none"."""
+    progress: bool = True
+    """Show the progress bar."""
+    tensorboard: bool = True
+    """Write TensorBoard event files into the workdir's tensorboard/."""
+    memory_check: bool = True
+    """Refuse, before allocating anything, a run whose tables, optimiser state and step would
+    not fit in the device's free memory."""
+    processes: Annotated[Processes, tyro.conf.OmitArgPrefixes] = Processes()
+
+    @property
+    def evaluation(self) -> run.Evaluation:
+        each_epoch = {"auto": None, "all": True, "none": False}[self.scores_each_epoch]
+        shown = self.shown
+        return run.Evaluation(shown.query, shown.neighbours, shown.benchmarks_dir, each_epoch)
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class CorpusFlags:
+    """The corpus: its paths and how its text is read (every setting of CorpusConfig but
+    ``repeats``, a benchmark's)."""
+
+    corpus: Annotated[tuple[str, ...], tyro.conf.arg(metavar="PATH")]
+    """Text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB."""
+    reading: Annotated[
+        CorpusConfig,
+        tyro.conf.OmitArgPrefixes,
+        tyro.conf.arg(help="gensim's simple_preprocess: --tokenizer words --lowercase"),
+    ] = CorpusConfig()
+
+    @property
+    def corpus_config(self) -> CorpusConfig:
+        return dataclasses.replace(self.reading, paths=self.corpus)
+
+
+READ_ELSEWHERE = {CorpusConfig: ("paths", "repeats")}
+"""CorpusConfig's fields that are not among its flags: the paths are --corpus."""
+RENAMED = {
+    **{f"--{flag_name(old)}": f"--{flag_name(new)}" for old, new in MOVED.items()},
+    **{
+        f"--no-{flag_name(path)}": negated_flag(path)
+        for path in Config.paths()
+        if "." in path and isinstance(Config().get(path), bool)
+    },
+    "--no-scores-each-epoch": "--scores-each-epoch none",
+}
+"""Flags of earlier versions -> their names now."""
+
+
+def parse_job(cls: type[J], argv: list[str] | None, description: str, prog: str) -> J:
+    """A training job's flags (``cls``: JobFlags and the job's own): the preset named by
+    --preset (else the job's) gives Config's defaults, the flags given override them. Says
+    which preset trains when it is the own-text default, and a learning rate left behind by a
+    change of optimiser."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    default = _default_of(cls, "preset")
+    name = flags.last_value(argv, "--preset") or default
+    base = preset(name) if name in PRESETS else Config()  # an unknown name: the parse says so
+    parsed = flags.cli(
+        cls,
+        argv,
+        description=description,
+        defaults={Config: base},
+        hidden=READ_ELSEWHERE,
+        renamed=RENAMED,
+        in_flags=in_flags,
+        prog=prog,
     )
-    add_dataclass_flags(group, CorpusConfig, skip=("paths", "repeats"))
-
-
-def corpus_from_args(args: argparse.Namespace) -> CorpusConfig:
-    """The CorpusConfig of ``add_corpus_flags``'s flags; ValueError names a bad value."""
-    settings = {
-        f.name: getattr(args, f.name)
-        for f in dataclasses.fields(CorpusConfig)
-        if f.name not in ("paths", "repeats")
-    }
-    return CorpusConfig(tuple(args.corpus), **settings)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config the flags describe; an invalid value exits with Config's message."""
-    given = {path: getattr(args, path) for path in Config.paths() if hasattr(args, path)}
-    name = args.preset or args.default_preset
-    try:
-        config = preset(name, **given)
-    except ValueError as err:  # a usage error, reported as argparse reports its own
-        print(f"error: {in_flags(str(err))}", file=sys.stderr)
-        raise SystemExit(2) from None
-    if args.preset is None and name == OWN_TEXT:
+    if name == OWN_TEXT and flags.last_value(argv, "--preset") is None:
         print(
             f"preset: {name}, the default for your own text (results/panel); "
             f"--preset book trains the book's configuration"
         )
+    given = {p: parsed.config.get(p) for p in Config.paths() if parsed.config.get(p) != base.get(p)}
     note = preset_rate_note(name, given)
     if note is not None:
         print(in_flags(note))
-    return config
+    return parsed
+
+
+def _default_of(cls: type, name: str) -> Any:
+    return next(f.default for f in dataclasses.fields(cls) if f.name == name)
 
 
 def results_header(module: str, argv: list[str] | None) -> dict[str, Any]:
@@ -306,103 +365,6 @@ USER_ERRORS = (
     FloatingPointError,
     parallel.MeshError,
 )
-
-
-def job_parser(
-    description: str, job: str, workdir: str = "<run name>", default_preset: str = "book"
-) -> argparse.ArgumentParser:
-    """The flags every training job shares: Config's (from ``default_preset``), the workdir
-    (by default ``runs/<job>/<workdir>``), data, evaluation and progress."""
-    parser = ArgumentParser(prog=f"python -m experiments.{job}", description=description)
-    add_config_flags(parser, default_preset)
-    parser.add_argument(
-        "--workdir",
-        type=Path,
-        default=None,
-        help=f"where results and checkpoints go (default {RUNS}/{job}/{workdir})",
-    )
-    add_evaluation_flags(parser)
-    parser.add_argument(
-        "--restart",
-        action="store_true",
-        help="delete the workdir's checkpoints and start over (default: resume)",
-    )
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        type=Path,
-        default=None,
-        help="where encoded corpora are kept (default $W2V_JAX_CACHE, else "
-        "~/.cache/w2v_jax/corpora)",
-    )
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    parser.add_argument(
-        "--no-tensorboard",
-        action="store_true",
-        help="write no TensorBoard event files (default: in the workdir's tensorboard/)",
-    )
-    parser.add_argument(
-        "--no-memory-check",
-        action="store_true",
-        help="train even when the tables, optimiser state and step would not fit in the "
-        "device's free memory (default: refuse such a run before allocating anything)",
-    )
-    group = parser.add_argument_group(
-        "several processes (one per host or per GPU; see docs/meshes.md)"
-    )
-    group.add_argument(
-        "--coordinator",
-        default=None,
-        metavar="HOST:PORT",
-        help="process 0's address, which every process of the run is given",
-    )
-    group.add_argument(
-        "--num-processes", type=at_least_one, default=None, help="processes in the run"
-    )
-    group.add_argument("--process-id", type=int, default=None, help="this process, 0 first")
-    group.add_argument(
-        "--distributed",
-        action="store_true",
-        help="join a run of several processes as JAX detects it (SLURM, Open "
-        "MPI, TPU pods) instead of the three flags above",
-    )
-    return parser
-
-
-def add_evaluation_flags(parser: argparse.ArgumentParser) -> None:
-    """--query, --neighbours and --benchmarks-dir: what is shown of trained vectors."""
-    parser.add_argument(
-        "--query",
-        nargs="+",
-        default=None,
-        help="words whose nearest neighbours are printed (default: chip on PTB, else the "
-        "three most frequent words of three letters or more that are not English stop words, "
-        "after the corpus's 200 most frequent where those are not English)",
-    )
-    parser.add_argument(
-        "--neighbours",
-        type=at_least_one,
-        default=5,
-        help="neighbours per query word (at least 1; default 5)",
-    )
-    parser.add_argument(
-        "--benchmarks-dir",
-        default=None,
-        help="directory of wordsim353.tsv, simlex999.txt, questions-words.txt "
-        "(default: the copies shipped with w2v_jax)",
-    )
-    parser.add_argument(
-        "--scores-each-epoch",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="score the vectors on WordSim353, SimLex-999 and the Google analogies at each "
-        "epoch's end too, into metrics.json, scores.png and TensorBoard (default: the word "
-        "pairs alone on one's own text, nothing on PTB; --no-scores-each-epoch: nothing)",
-    )
 
 
 def cache_compiled_programs(cache_dir: Path | None) -> None:
@@ -436,7 +398,7 @@ def _remove_damaged_programs(directory: Path) -> None:
 
 
 def run_job(
-    args: argparse.Namespace,
+    args: JobFlags,
     corpus: Callable[[], CorpusConfig],
     runs_dir: Path,
     name_suffix: str,
@@ -447,33 +409,29 @@ def run_job(
     one_line_warnings()
     drop_closed_loop_reports()
     show_notes()
-    start_processes(args)
+    start_processes(args.processes)
     cache_compiled_programs(args.cache_dir)
-    config = config_from_args(args)
     try:
         corpus_config = corpus()
-    except ValueError as err:  # a usage error, reported as argparse reports its own
-        print(f"error: {in_flags(str(err))}", file=sys.stderr)
-        raise SystemExit(2) from None
+    except ValueError as err:  # a usage error, reported as a refused flag is
+        flags.usage_error(in_flags(str(err)))
     try:
-        workdir = args.workdir or runs_dir / (run_name(config) + name_suffix)
-        benchmark_paths(args.benchmarks_dir)  # a wrong directory is said now, not after training
-        evaluation = run.Evaluation(
-            tuple(args.query or ()), args.neighbours, args.benchmarks_dir, args.scores_each_epoch
-        )
+        workdir = args.workdir or runs_dir / (run_name(args.config) + name_suffix)
+        # a wrong benchmarks directory is said now, not after training
+        benchmark_paths(args.shown.benchmarks_dir)
         with StopOnSignals() as stop:
             trained = run.train(
-                config,
+                args.config,
                 corpus_config,
                 workdir,
                 restart=args.restart,
-                progress=not args.no_progress,
+                progress=args.progress,
                 should_stop=stop,
-                evaluation=evaluation,
+                evaluation=args.evaluation,
                 data_dir=args.data_dir,
                 cache_dir=args.cache_dir,
-                check_memory=not args.no_memory_check,
-                tensorboard=not args.no_tensorboard,
+                check_memory=args.memory_check,
+                tensorboard=args.tensorboard,
                 hooks=[import_ahead()],
             )
     except run.TrainingInterrupted as stopped:
@@ -496,15 +454,10 @@ def run_job(
     return trained.metrics
 
 
-def start_processes(args: argparse.Namespace) -> None:
+def start_processes(processes: Processes) -> None:
     """Join the run's other processes when the flags say there are any (before JAX starts)."""
-    given = [args.coordinator, args.num_processes, args.process_id]
-    if args.distributed or any(value is not None for value in given):
-        if not args.distributed and any(value is None for value in given):
-            raise SystemExit(
-                "error: --coordinator, --num-processes and --process-id go "
-                "together (or give --distributed to let JAX detect them)"
-            )
+    given = [processes.coordinator, processes.num_processes, processes.process_id]
+    if processes.distributed or any(value is not None for value in given):
         parallel.initialize_distributed(*given)
 
 

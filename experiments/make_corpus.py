@@ -16,14 +16,14 @@ and renamed when complete.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import gzip
 import os
 from pathlib import Path
 
 import numpy as np
 
-from experiments import common, flags
+from experiments import flags
 
 SENTENCES_PER_BLOCK = 20_000
 TOPIC_WORDS = 8
@@ -76,14 +76,32 @@ def write_corpus(out: Path, tokens: int, vocab: int, groups: int, seed: int) -> 
     os.replace(tmp, out)  # a killed run never leaves a file that looks complete
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("--tokens", type=common.at_least_one, required=True)
-    parser.add_argument("--vocab", type=common.at_least_one, required=True)
-    parser.add_argument("--groups", type=common.at_least_one, default=20)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", type=Path, required=True)
-    return parser.parse_args(argv)
+@dataclasses.dataclass(frozen=True)
+class CorpusShape:
+    tokens: int
+    """About this many tokens."""
+    vocab: int
+    """Background words, drawn by a Zipf law."""
+    out: Path
+    """The file to write (.gz: compressed)."""
+    groups: int = 20
+    """Planted pairs (a0/b0, ...) whose words share their contexts."""
+    seed: int = 0
+    """Seeds the draws."""
+
+    def __post_init__(self) -> None:
+        for name in ("tokens", "vocab", "groups"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name} {getattr(self, name)}: must be at least 1")
+
+
+def parse_args(argv: list[str] | None = None) -> CorpusShape:
+    return flags.cli(
+        CorpusShape,
+        argv,
+        description=flags.summary(__doc__),
+        prog="python -m experiments.make_corpus",
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

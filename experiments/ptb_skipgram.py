@@ -12,7 +12,8 @@ The final checkpoint is evaluated on WordSim353, SimLex-999 and the Google analo
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
+from pathlib import Path
 
 from experiments import common, flags
 from w2v_jax.corpus_config import CorpusConfig
@@ -20,16 +21,21 @@ from w2v_jax.corpus_config import CorpusConfig
 JOB = "ptb_skipgram"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(flags.summary(__doc__), JOB)
-    parser.add_argument(
-        "--ptb-repeats",
-        type=common.at_least_one,
-        default=1,
-        help="train on PTB's training split repeated this many times: a larger "
-        "corpus with PTB's statistics, for speed benchmarks (default 1)",
-    )
-    return parser.parse_args(argv)
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class PtbFlags(common.JobFlags):
+    workdir: Path | None = None
+    """Where results and checkpoints go (None: runs/ptb_skipgram/<run name>)."""
+    ptb_repeats: int = 1
+    """Train on PTB's training split repeated this many times: a larger corpus with PTB's
+    statistics, for speed benchmarks."""
+
+    def __post_init__(self) -> None:
+        if self.ptb_repeats < 1:
+            raise ValueError(f"--ptb-repeats {self.ptb_repeats}: must be at least 1")
+
+
+def parse_args(argv: list[str] | None = None) -> PtbFlags:
+    return common.parse_job(PtbFlags, argv, flags.summary(__doc__), f"python -m experiments.{JOB}")
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -2,7 +2,7 @@
 summary.
 
     python -m experiments.sweep NAME [--list] [--corpus PATH ...] [--metric wordsim353_spearman]
-        [--vectorise | --no-vectorise]
+        [--vectorise auto|on|off]
 
 NAME is a module of experiments/sweeps/; the corpus is PTB unless ``--corpus`` names text files,
 directories or globs (read as ``experiments.train`` reads them). Every point is checked to be a
@@ -14,7 +14,7 @@ experiments.vectors <point>`` and ``Embeddings.from_checkpoint`` open it) and ``
 written before it trains. Points whose metrics.json holds their evaluation are skipped and a
 point killed midway resumes from its newest checkpoint, so a killed sweep resumes where it
 stopped. Points that differ only in learning rate or Adam's betas can train together in one
-program (``--vectorise``; by default only off the CPU, where it is slower: see
+program (``--vectorise on``; by default, ``auto``, only off the CPU, where it is slower: see
 results/sweeps/README.md), their checkpoints in ``groups/<key>/``, each point's tables,
 metrics.json and loss.png written into its own workdir at the end. The summary is
 ``summary.csv`` (every benchmark's score, the final loss, centers/s), ``README.md`` (sorted by
@@ -25,21 +25,21 @@ prints the points and their count and trains nothing.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import hashlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import jax
+import tyro
 from tqdm.auto import tqdm
 
 from experiments import common, flags, sweep_summary, sweeps
 from w2v_jax import presets, run
 from w2v_jax.config import Config
-from w2v_jax.corpus_config import CorpusConfig
+from w2v_jax.corpus_config import PTB, CorpusConfig
 from w2v_jax.evaluation import report
 from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.training import checkpoint, curves, records
@@ -90,53 +90,50 @@ def expand(name: str, directory: Path) -> tuple[list[Point], str]:
     return points, getattr(module, "METRIC", sweep_summary.DEFAULT_METRIC)
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("name", help=f"a sweep of experiments/sweeps/: {sweeps.available()}")
-    parser.add_argument(
-        "--list",
-        action="store_true",
-        help="print the sweep's points, their count and which are finished; train nothing",
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SweepFlags(common.CorpusFlags):
+    name: Annotated[
+        str,
+        flags.Positional,
+        tyro.conf.arg(
+            metavar="NAME", help=f"A sweep of experiments/sweeps/: {', '.join(sweeps.available())}."
+        ),
+    ]
+    list: bool = False
+    """Print the sweep's points, their count and which are finished; train nothing."""
+    out: Path = DEFAULT_OUT
+    """Where the sweep's directory goes (results/sweeps refreshes the committed summaries)."""
+    metric: str | None = None
+    """The summary's sort key (None: the sweep's, else wordsim353_spearman): a benchmark's
+    score (wordsim353_spearman, men_spearman, google_analogies_accuracy, ...), the final loss
+    or centers/s."""
+    vectorise: Literal["auto", "on", "off"] = "auto"
+    """Train points differing only in lr / Adam betas together ("auto": on a GPU or TPU, not
+    on the CPU, where it is slower)."""
+    corpus: Annotated[tuple[str, ...], tyro.conf.arg(metavar="PATH")] = (PTB,)
+    """Text files, directories or globs (.gz, .bz2, .xz read as such); ptb: PTB."""
+    data_dir: str | None = None
+    """Directory of ptb.zip (None: $W2V_JAX_DATA, else the user cache)."""
+    cache_dir: Path | None = None
+    """Where encoded corpora are kept (None: $W2V_JAX_CACHE, else the user cache)."""
+
+
+def parse_args(argv: list[str] | None = None) -> SweepFlags:
+    return flags.cli(
+        SweepFlags,
+        argv,
+        description=flags.summary(__doc__),
+        hidden=common.READ_ELSEWHERE,
+        renamed={"--no-vectorise": "--vectorise off"},
+        in_flags=common.in_flags,
+        prog="python -m experiments.sweep",
     )
-    parser.add_argument(
-        "--out",
-        type=Path,
-        default=DEFAULT_OUT,
-        help=f"where the sweep's directory goes (default {DEFAULT_OUT}; "
-        f"results/sweeps refreshes the committed summaries)",
-    )
-    parser.add_argument(
-        "--metric",
-        default=None,
-        help="the summary's sort key "
-        f"(default the sweep's, else {sweep_summary.DEFAULT_METRIC}); one of "
-        f"{', '.join(sweep_summary.METRICS)}",
-    )
-    parser.add_argument(
-        "--vectorise",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="train points differing only in lr / Adam betas together "
-        "(default: on a GPU or TPU, not on the CPU)",
-    )
-    common.add_corpus_flags(parser, ["ptb"])
-    parser.add_argument(
-        "--data-dir",
-        default=None,
-        help="directory of ptb.zip (default $W2V_JAX_DATA, else the user cache)",
-    )
-    parser.add_argument(
-        "--cache-dir",
-        default=None,
-        help="where encoded corpora are kept (default $W2V_JAX_CACHE, else the user cache)",
-    )
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> list[dict]:
     args = parse_args(argv)
     try:
-        corpus = common.corpus_from_args(args)
+        corpus = args.corpus_config
         directory = sweep_directory(args.out, args.name, corpus)
         points, metric = expand(args.name, directory)
         metric = args.metric or metric
@@ -145,9 +142,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         if args.list:
             print_points(args.name, points)
             return []
-        vectorise = args.vectorise
-        if vectorise is None:
-            vectorise = jax.default_backend() != "cpu"
+        vectorise = args.vectorise == "on" or (
+            args.vectorise == "auto" and jax.default_backend() != "cpu"
+        )
         run_points(points, Source(corpus, args.data_dir, args.cache_dir), vectorise)
     except KeyboardInterrupt:
         print(

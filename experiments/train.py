@@ -18,8 +18,11 @@ workdir defaults to runs/train/<corpus>/<run name>, <corpus> being the first pat
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from pathlib import Path
+from typing import Annotated
+
+import tyro
 
 from experiments import common, flags
 from w2v_jax import presets
@@ -27,18 +30,25 @@ from w2v_jax import presets
 JOB = "train"
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = common.job_parser(
-        flags.summary(__doc__), JOB, "<first path's name>/<run name>", presets.OWN_TEXT
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainFlags(common.CorpusFlags, common.JobFlags):
+    preset: Annotated[
+        common.PresetName, tyro.conf.arg(help=common.preset_help(presets.OWN_TEXT))
+    ] = presets.OWN_TEXT
+    workdir: Path | None = None
+    """Where results and checkpoints go (None: runs/train/<first path's name>/<run name>)."""
+
+
+def parse_args(argv: list[str] | None = None) -> TrainFlags:
+    return common.parse_job(
+        TrainFlags, argv, flags.summary(__doc__), f"python -m experiments.{JOB}"
     )
-    common.add_corpus_flags(parser, None)
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     name = Path(str(args.corpus[0]).rstrip("/")).name or "corpus"
-    return common.run_job(args, lambda: common.corpus_from_args(args), common.RUNS / JOB / name, "")
+    return common.run_job(args, lambda: args.corpus_config, common.RUNS / JOB / name, "")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,11 @@ as gensim's have none (``--keep-unk`` keeps it).
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 from pathlib import Path
+from typing import Annotated, Literal
+
+import tyro
 
 from experiments import common, flags
 from w2v_jax.evaluation import explore, report
@@ -27,36 +30,36 @@ from w2v_jax.training.checkpoint import CheckpointError, drop_closed_loop_report
 from w2v_jax.training.workdir import WorkdirError
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = flags.ArgumentParser(description=flags.summary(__doc__))
-    parser.add_argument("workdir", type=Path, help="a run's workdir or its checkpoints/")
-    common.add_evaluation_flags(parser)
-    parser.add_argument(
-        "--no-scores", action="store_true", help="skip WordSim353, SimLex-999 and the analogies"
+@dataclasses.dataclass(frozen=True)
+class VectorsFlags:
+    workdir: Annotated[Path, flags.Positional, tyro.conf.arg(metavar="WORKDIR")]
+    """A run's workdir or its checkpoints/."""
+    shown: Annotated[common.Shown, tyro.conf.OmitArgPrefixes] = common.Shown()
+    scores: bool = True
+    """Score WordSim353, SimLex-999, the analogies and the other benchmarks."""
+    table: Literal[TABLES] = "words"  # type: ignore[valid-type]
+    """words: the run's word vectors (skip-gram's center table, the book's; CBOW's context
+    table); center, context, or the sum of the two."""
+    step: int | None = None
+    """A checkpoint step (None: the newest)."""
+    word2vec: Annotated[Path | None, tyro.conf.arg(metavar="FILE")] = None
+    """Write the vectors here in the word2vec format."""
+    binary: bool = False
+    """--word2vec in the binary format."""
+    projector: Annotated[Path | None, tyro.conf.arg(metavar="DIR")] = None
+    """Write vectors.tsv and metadata.tsv here for the Embedding Projector."""
+    keep_unk: bool = False
+    """Export the <unk> row too (left out by default: training never updates it)."""
+
+
+def parse_args(argv: list[str] | None = None) -> VectorsFlags:
+    return flags.cli(
+        VectorsFlags,
+        argv,
+        description=flags.summary(__doc__),
+        in_flags=common.in_flags,
+        prog="python -m experiments.vectors",
     )
-    parser.add_argument(
-        "--table",
-        choices=TABLES,
-        default="words",
-        help="words: the run's word vectors (skip-gram's center table, the book's; CBOW's "
-        "context table); center, context, or the sum of the two (default words)",
-    )
-    parser.add_argument("--step", type=int, default=None, help="a checkpoint step (default newest)")
-    parser.add_argument("--word2vec", type=Path, default=None, metavar="FILE", help="write here")
-    parser.add_argument("--binary", action="store_true", help="--word2vec in the binary format")
-    parser.add_argument(
-        "--projector",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="write vectors.tsv, metadata.tsv",
-    )
-    parser.add_argument(
-        "--keep-unk",
-        action="store_true",
-        help="export the <unk> row too (left out by default: training never updates it)",
-    )
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -69,12 +72,12 @@ def main(argv: list[str] | None = None) -> dict:
         print(
             f"{args.workdir}: {len(embeddings):,} words, {embeddings.vectors.shape[1]} dimensions"
         )
-        queries = args.query or report.default_queries(
+        queries = args.shown.query or report.default_queries(
             embeddings, explore.trained_on_ptb(args.workdir)
         )
-        neighbours = report.neighbours_of(embeddings, queries, args.neighbours)
+        neighbours = report.neighbours_of(embeddings, queries, args.shown.neighbours)
         common.print_neighbours(neighbours)
-        scores = None if args.no_scores else embeddings.evaluate_benchmarks(args.benchmarks_dir)
+        scores = embeddings.evaluate_benchmarks(args.shown.benchmarks_dir) if args.scores else None
         if scores is not None:
             common.print_scores(scores)
         written = export(embeddings, args)
@@ -85,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict:
     return {"neighbours": neighbours, "evaluation": scores, "written": [str(p) for p in written]}
 
 
-def export(embeddings: Embeddings, args: argparse.Namespace) -> list[Path]:
+def export(embeddings: Embeddings, args: VectorsFlags) -> list[Path]:
     written = []
     if args.word2vec is not None:
         args.word2vec.parent.mkdir(parents=True, exist_ok=True)

@@ -305,7 +305,7 @@ def test_a_write_the_file_system_refuses_is_one_line_and_leaves_nothing_half_wri
     limit = "import resource, signal; signal.signal(signal.SIGXFSZ, signal.SIG_IGN); "
     limit += "resource.setrlimit(resource.RLIMIT_FSIZE, (6000, 6000))"
     command = f"{limit}; import runpy, sys; sys.argv = ['train', *sys.argv[1:]]; "
-    command += "runpy.run_module('experiments.train', run_name='__main__')"
+    command += "runpy.run_module('experiments.train', run_name='__main__', alter_sys=True)"
     done = subprocess.run(
         [sys.executable, "-c", command, *job(corpus, cache, tmp_path)],
         cwd=REPO,

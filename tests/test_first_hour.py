@@ -396,14 +396,14 @@ def test_growing_epochs_under_sparse_sgd_is_refused(ptb_dir, tmp_path):
         (
             ["--neighbours", "0"],
             2,
-            "error: argument --neighbours: must be at least 1, got 0 (see --help)",
+            "error: --neighbours 0: must be at least 1 (see --help)",
         ),
         (
             ["--neighbours", "-1"],
             2,
-            "error: argument --neighbours: must be at least 1, got -1 (see --help)",
+            "error: --neighbours -1: must be at least 1 (see --help)",
         ),
-        (["--batch-size", "0"], 2, "error: --batch-size 0 must be at least 1"),
+        (["--batch-size", "0"], 2, "error: --batch-size 0 must be at least 1 (see --help)"),
         (
             ["--benchmarks-dir", "/nonexistent"],
             1,

@@ -1,6 +1,5 @@
 """The main job end to end on the real PTB, and its command line."""
 
-import dataclasses
 import json
 import re
 import subprocess
@@ -8,10 +7,12 @@ import sys
 
 import pytest
 
-from experiments import ptb_skipgram
+from experiments import common, ptb_skipgram, train
 from tests.helpers import REPO
 from w2v_jax.config import Config
 from w2v_jax.evaluation.benchmark_files import BENCHMARK_FILES
+from w2v_jax.presets import preset
+from w2v_jax.sections import SECTIONS
 
 METRICS_FIELDS = {
     "config",
@@ -91,22 +92,49 @@ def test_flags_override_config_fields():
     args = ptb_skipgram.parse_args(
         ["--optimizer.lr", "0.002", "--num-epochs", "10", "--resample-each-epoch"]
     )
-    config = ptb_skipgram.common.config_from_args(args)
+    config = args.config
     assert (config.optimizer.lr, config.num_epochs, config.resample_each_epoch) == (0.002, 10, True)
     assert config.batch_size == 512
 
 
 def test_invalid_flag_value_exits_with_the_config_message(capsys):
-    args = ptb_skipgram.parse_args(["--batch-size", "0"])
     with pytest.raises(SystemExit) as exit_info:
-        ptb_skipgram.common.config_from_args(args)
+        ptb_skipgram.parse_args(["--batch-size", "0"])
     assert exit_info.value.code == 2
-    assert capsys.readouterr().err == "error: --batch-size 0 must be at least 1\n"
+    assert capsys.readouterr().err == "error: --batch-size 0 must be at least 1 (see --help)\n"
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--batch-size", "x"], "Error parsing --batch-size: invalid literal for int()"),
+        (["--objective", "foo"], "invalid choice 'foo' for argument '--objective'."),
+        (["--neighbours", "0"], "--neighbours 0: must be at least 1"),
+        (["--execution.mesh", "data=x"], "--execution.mesh data=x: write it as data=N,vocab=M"),
+        (["--noise.groups", "3"], "--noise.groups 3 must divide --batch-size 512"),
+        (["--coordinator", "a:1"], "--coordinator, --num-processes and --process-id go together"),
+        (["--scores-each-epoch"], "Missing value for argument '--scores-each-epoch'"),
+    ],
+)
+def test_every_refused_value_is_one_line_in_flags(capsys, argv, message):
+    """A value the parser refuses, or the Config, a section or the job's flags refuse."""
+    with pytest.raises(SystemExit) as exit_info:
+        ptb_skipgram.parse_args(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {message}") and err.endswith(" (see --help)\n"), err
+    assert err.count("\n") == 1 and "╭" not in err and "Config" not in err
+
+
+def test_a_missing_flag_is_named_in_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train.parse_args([])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: missing --corpus PATH (see --help)\n"
 
 
 def test_preset_then_flags():
-    args = ptb_skipgram.parse_args(["--preset", "fast", "--batch-size", "1024"])
-    config = ptb_skipgram.common.config_from_args(args)
+    config = ptb_skipgram.parse_args(["--preset", "fast", "--batch-size", "1024"]).config
     assert config.noise.sharing == "per_batch" and config.batch_size == 1024
     assert (config.noise.shared, config.noise.groups, config.optimizer.name) == (
         32,
@@ -115,52 +143,72 @@ def test_preset_then_flags():
     )
     assert config.optimizer.lr == 0.2 and config.noise.count == 5  # the preset's, then the book's
     args = ptb_skipgram.parse_args(
-        ["--preset", "best", "--optimizer.lr", "0.005", "--optimizer.name", "sparse_sgd"]
+        ["--optimizer.lr=0.005", "--preset=best", "--optimizer.name", "sparse_sgd"]
     )
-    config = ptb_skipgram.common.config_from_args(args)
-    assert (config.optimizer.lr, config.optimizer.name, config.num_epochs) == (
+    assert (args.config.optimizer.lr, args.config.optimizer.name, args.config.num_epochs) == (
         0.005,
         "sparse_sgd",
         10,
     )
+    assert train.parse_args(["--corpus", "a.txt"]).config == preset("fast")
 
 
-def test_help_describes_every_flag_in_words(capsys):
+def test_help_describes_every_flag_in_words_grouped_by_section(capsys):
     with pytest.raises(SystemExit):
         ptb_skipgram.parse_args(["--help"])
     text = capsys.readouterr().out
     assert text.startswith("usage: python -m experiments.ptb_skipgram")
-    entries = re.split(r"\n  (?=-)", text.split("options:", 1)[1])[1:]
-    assert len(entries) > len(dataclasses.fields(Config))
-    for entry in entries:
-        flag, _, description = entry.partition("  ")
+    # tyro draws boxes where stdout is UTF-8, else titles over rules of "-": either is read.
+    lines = [re.sub(r"^╭─ (.*?) ─+╮$", r"\1", line) for line in text.splitlines()]
+    lines = [re.sub(r"^[│ ]+|[│ ]+$", "", line) for line in lines]
+    lines = [line for line in lines if line and not re.fullmatch(r"[╭╰─-].*[╮╯─-]|-+", line)]
+    plain = "\n".join(lines)
+    entries = re.findall(r"^(--[\w.-]+)(.*?)(?=^--|^\w+ options|\Z)", plain, re.M | re.S)
+    for path in Config.paths():
+        assert f"--{common.flag_name(path)}" in {flag for flag, _ in entries}, path
+    for flag, description in entries:
         words = re.sub(r"\(default[^)]*\)", "", " ".join(description.split()))
-        assert len(re.findall(r"[a-z]{3,}", words)) >= 3, f"{flag.split()[0]} is not described"
-    assert "Centers per minibatch. (default: 512)" in " ".join(text.split())
-    assert "{per_context,per_batch}" in text
+        assert len(re.findall(r"[a-z]{3,}", words)) >= 3, f"{flag} is not described"
+    shown = " ".join(plain.split())
+    assert "Centers per minibatch. (default: 512)" in shown
+    assert "--noise.sharing {per_context,per_batch}" in shown
+    for section in SECTIONS:
+        heading = re.search(rf"^{section} options$", plain, re.M)
+        assert heading and heading.start() < plain.index(f"--{section}.")
 
 
 def test_a_misspelt_or_abbreviated_flag_is_refused_with_the_nearest(capsys):
-    for given, nearest in (("--num-epoch", "--num-epochs"), ("--neighbors", "--neighbours")):
+    for given, nearest in (
+        ("--num-epoch", "--num-epochs"),
+        ("--neighbors", "--neighbours"),
+        ("--batch", "--batch-size"),
+    ):
         with pytest.raises(SystemExit) as exit_info:
             ptb_skipgram.parse_args([given, "2"])
         assert exit_info.value.code == 2
         assert capsys.readouterr().err == (
-            f"error: unrecognized arguments: {given} 2; did you mean {nearest}? (see --help)\n"
+            f"error: Unrecognized options: {given}, 2; did you mean {nearest}? (see --help)\n"
         )
 
 
 def test_a_flag_of_an_earlier_version_is_answered_with_its_name_now(capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        ptb_skipgram.parse_args(["--lr", "0.1", "--noise-sharing", "per_batch"])
-    assert exit_info.value.code == 2
-    assert capsys.readouterr().err == (
-        "error: unrecognized arguments: --lr 0.1 --noise-sharing per_batch; --lr is "
-        "--optimizer.lr now; --noise-sharing is --noise.sharing now (see --help)\n"
-    )
-    args = ptb_skipgram.parse_args(["--optimizer.lr", "0.1", "--no-execution.deterministic"])
-    config = ptb_skipgram.common.config_from_args(args)
-    assert config.optimizer.lr == 0.1 and config.execution.deterministic is False
+    for argv, answer in (
+        (
+            ["--lr", "0.1", "--noise-sharing", "per_batch"],
+            "--lr is --optimizer.lr now; --noise-sharing is --noise.sharing now",
+        ),
+        (
+            ["--no-execution.deterministic"],
+            "--no-execution.deterministic is --execution.no-deterministic now",
+        ),
+        (["--no-scores-each-epoch"], "--no-scores-each-epoch is --scores-each-epoch none now"),
+    ):
+        with pytest.raises(SystemExit) as exit_info:
+            ptb_skipgram.parse_args(argv)
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err == f"error: {answer} (see --help)\n"
+    args = ptb_skipgram.parse_args(["--optimizer.lr", "0.1", "--execution.no-deterministic"])
+    assert args.config.optimizer.lr == 0.1 and args.config.execution.deterministic is False
 
 
 def test_the_jobs_give_a_freed_large_array_back_to_the_kernel():

@@ -231,7 +231,7 @@ def test_two_processes_on_localhost_agree_with_one_process(tmp_path):
         "a0",
         "--benchmarks-dir",
         str(benchmarks),
-        "--scores-each-epoch",
+        "--scores-each-epoch=all",
     ]
     port = _free_port()
     together = [

@@ -116,7 +116,7 @@ def test_killed_sweep_reruns_only_unfinished_points(
         {"optimizer.lr": 0.03, "seed": 1},
     ]
     define_sweep("tiny", points)
-    flag = "--vectorise" if vectorise else "--no-vectorise"
+    flag = "--vectorise=on" if vectorise else "--vectorise=off"
     args = ["tiny", "--out", str(tmp_path), "--data-dir", str(ptb_dir), flag]
     trained = []
     real = sweep.train_points
@@ -280,7 +280,7 @@ def test_a_point_killed_midway_resumes_from_its_checkpoint(define_sweep, tmp_pat
 
     define_sweep("one", [{"num_epochs": 2, "min_freq": 1}])
     path = text_corpus(topic_corpus(sentences=1500)[0]).paths[0]
-    args = ["one", "--out", str(tmp_path), "--corpus", path, "--no-vectorise"]
+    args = ["one", "--out", str(tmp_path), "--corpus", path, "--vectorise", "off"]
     real_save = RunCheckpoints.save
 
     def killed_after_the_first_epoch(self, state, history, layout):

@@ -102,5 +102,5 @@ def test_help_says_where_the_workdir_goes(capsys):
         train.parse_args(["--help"])
     shown = " ".join(capsys.readouterr().out.split())
     assert shown.startswith("usage: python -m experiments.train ")
-    assert "(default runs/train/<first path's name>/<run name>)" in shown
+    assert "(None: runs/train/<first path's name>/<run name>)" in shown
     assert "--tokenizer {whitespace,words}" in shown

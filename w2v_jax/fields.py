@@ -1,15 +1,11 @@
-"""Dataclass fields read from their declarations: each value checked against its annotation
-(a ``Literal``'s values are its choices), and the docstring under each field (what
-``--help`` says of it)."""
+"""Dataclass fields checked against their declarations: each value against its annotation, a
+``Literal``'s values being its choices (the commands' flags are read from the same
+declarations by tyro: experiments.flags)."""
 
 from __future__ import annotations
 
-import ast
 import dataclasses
 import functools
-import inspect
-import itertools
-import textwrap
 import types
 import typing
 from typing import Any, Literal
@@ -49,30 +45,3 @@ def field_types(cls: type) -> dict[str, Any]:
     """The resolved annotation of each field of the dataclass ``cls``."""
     hints = typing.get_type_hints(cls)
     return {field.name: hints[field.name] for field in dataclasses.fields(cls)}
-
-
-def choices(cls: type, name: str) -> tuple | None:
-    """The values field ``name`` of ``cls`` allows, when its type is a Literal."""
-    annotation = field_types(cls)[name]
-    for kind in typing.get_args(annotation) if _is_union(annotation) else (annotation,):
-        if typing.get_origin(kind) is Literal:
-            return typing.get_args(kind)
-    return None
-
-
-@functools.cache
-def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each field of the dataclass ``cls`` (its source's), one paragraph."""
-    tree = ast.parse(textwrap.dedent(inspect.getsource(cls)))
-    body = tree.body[0].body
-    docs = {}
-    for node, after in itertools.pairwise(body):
-        if (
-            isinstance(node, ast.AnnAssign)
-            and isinstance(node.target, ast.Name)
-            and isinstance(after, ast.Expr)
-            and isinstance(after.value, ast.Constant)
-            and isinstance(after.value.value, str)
-        ):
-            docs[node.target.id] = " ".join(after.value.value.split())
-    return docs
