@@ -231,11 +231,10 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
         config, prepared.vocab, data.blocks.RunPlan(config, prepared.dataset).total_steps
     )
     train_step, state = program.step_fn, program.init_state()
-    objective = objectives.make(config)
 
     def loss_of(params, rows):
         pairs = batches.gather_padded(examples, rows)
-        return objectives.table_loss(objective, params, pairs)[0]
+        return objectives.table_loss(objectives.bind(config, params), pairs)[0]
 
     def row_grads(params, rows):  # gradients with respect to the gathered rows only
         pairs = batches.gather_padded(examples, rows)

@@ -113,11 +113,12 @@ def assert_close(got, expected):
 def test_loss_and_gradients_equal_the_padded_layout(shared, objective):
     state, padded_batch, packed_batch = one_batch_both_ways(1, shared, objective)
     noise = jnp.array([[3, 1, 4], [5, 9, 2]], jnp.int32) if shared else None  # 2 groups
-    scored = objectives.REGISTRY[objective](num_noise=5 if shared else 0)
+    config = smoke_config(objective=objective, **{"noise.count": 5})
 
     def loss_and_grads(pairs):
         return jax.value_and_grad(
-            lambda params: objectives.table_loss(scored, params, pairs, noise), has_aux=True
+            lambda params: objectives.table_loss(objectives.bind(config, params), pairs, noise),
+            has_aux=True,
         )(state.params)
 
     assert_close(loss_and_grads(packed_batch), loss_and_grads(padded_batch))

@@ -12,7 +12,7 @@ from w2v_jax import presets
 from w2v_jax.config import Config
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.feed import batches
-from w2v_jax.objectives import CBOW, table_loss
+from w2v_jax.objectives import bind, table_loss
 from w2v_jax.run import train
 
 VOCAB, EMBED, MAX_CONTEXTS, NUM_NOISE = 20, 6, 4, 3
@@ -87,11 +87,15 @@ def test_loss_and_gradients_equal_numpy_reference(layout, per_slot, shared):
         if layout == "padded"
         else batches.gather_packed(gathered, rows, 256)
     )
-    state, _ = fresh_state(smoke_config(embed_size=EMBED, objective="cbow"), VOCAB)
-    objective = CBOW(num_noise=NUM_NOISE, per_slot=per_slot)
+    weighting = "per_slot" if per_slot else "per_center"
+    config = smoke_config(
+        embed_size=EMBED, objective="cbow", loss_weighting=weighting, **{"noise.count": NUM_NOISE}
+    )
+    state, _ = fresh_state(config, VOCAB)
 
     def loss(params):
-        return table_loss(objective, params, pairs, None if noise is None else jnp.asarray(noise))
+        noise_ids = None if noise is None else jnp.asarray(noise)
+        return table_loss(bind(config, params), pairs, noise_ids)
 
     (value, metrics), grads = jax.value_and_grad(loss, has_aux=True)(state.params)
     center = np.asarray(state.params["center"], np.float64)

@@ -51,9 +51,10 @@ def test_a_sparse_sgd_step_is_plain_sgd_on_the_tables_gradient(shared, objective
         key = jax.random.fold_in(jax.random.key(config.seed), 0)
         accept, alias = (jnp.asarray(array) for array in NOISE_TABLE)
         noise = data.noise.sample_on_device(key, accept, alias, (1, 5))
-    scored = objectives.make(config)
     loss, grads = jax.value_and_grad(
-        lambda params: objectives.table_loss(scored, params, to_pairs(batch), noise)[0]
+        lambda params: objectives.table_loss(
+            objectives.bind(config, params), to_pairs(batch), noise
+        )[0]
     )(state.params)
     train_step = step.make_train_step(config, sparse_sgd, NOISE_TABLE if shared else None)
     got, metrics = jax.jit(train_step)(state, to_pairs(batch))
@@ -130,7 +131,7 @@ def test_dense_adam_on_a_schedule_equals_optax_s_scheduled_adam():
     )
     theirs = optim.DenseOptax(optax.adam(rates))
     batch = to_pairs(random_batch(np.random.default_rng(1), VOCAB, length=12))
-    expected = state.replace(opt_state=theirs.init(state.params))
+    expected = state._replace(opt_state=theirs.init(state.params))
     ours_step = jax.jit(step.make_train_step(config, ours))
     theirs_step = jax.jit(step.make_train_step(config, theirs))
     for _ in range(3):
@@ -279,7 +280,7 @@ def test_lazy_adams_first_step_is_dense_adams():
     lazy = optim.make(config.replace(**{"optimizer.name": "lazy_adam"}))
     pairs = to_pairs(random_batch(np.random.default_rng(4), VOCAB))
     dense_params = jax.jit(step.make_train_step(config, adam))(state, pairs)[0].params
-    lazy_state = state.replace(opt_state=lazy.init(state.params))
+    lazy_state = state._replace(opt_state=lazy.init(state.params))
     lazy_params = jax.jit(step.make_train_step(config, lazy))(lazy_state, pairs)[0].params
     jax.tree.map(
         lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7),

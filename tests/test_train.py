@@ -19,7 +19,7 @@ from tests.helpers import (
 )
 from w2v_jax import data
 from w2v_jax.feed import shards
-from w2v_jax.objectives import SkipGram, table_loss
+from w2v_jax.objectives import bind, table_loss
 from w2v_jax.objectives.common import masked_sigmoid_bce
 from w2v_jax.run import train
 from w2v_jax.training import loop, step
@@ -76,7 +76,8 @@ def test_gradient_equals_numpy_reference(per_slot):
     config = smoke_config(embed_size=6, max_window=1, **{"noise.count": 5})
     state, _ = fresh_state(config, 20)
     batch = random_batch(np.random.default_rng(0), 20)
-    loss = lambda p: table_loss(SkipGram(per_slot=per_slot), p, to_pairs(batch))[0]  # noqa: E731
+    config = config.replace(loss_weighting="per_slot" if per_slot else "per_center")
+    loss = lambda p: table_loss(bind(config, p), to_pairs(batch))[0]  # noqa: E731
     grads = jax.grad(loss)(state.params)
     v = np.asarray(state.params["center"], np.float64)
     u = np.asarray(state.params["context"], np.float64)
@@ -146,7 +147,7 @@ def test_non_finite_loss_names_epoch_and_step(topic_data):
     program = loop.Program(config, prepared.vocab, total_steps=0)
     state = program.init_state()
     params = jax.tree.map(lambda x: x.at[:].set(jnp.nan), state.params)
-    state = state.replace(params=params)
+    state = state._replace(params=params)
     order = data.examples.batch_order(len(prepared.examples), config.batch_size, None)
     _, dispatch = program(state, shards.to_device(prepared.examples), order[:2])
     with pytest.raises(FloatingPointError, match="in epoch 3 at step 1"):
@@ -192,7 +193,9 @@ def test_shared_noise_loss_and_gradient_equal_numpy_reference(noise, per_slot):
     noise = jnp.array(noise, jnp.int32)  # one group of 8 centers, or two of 4
 
     def loss(params):
-        return table_loss(SkipGram(5, per_slot), params, to_pairs(batch), noise)[0]
+        weighting = "per_slot" if per_slot else "per_center"
+        objective = bind(config.replace(loss_weighting=weighting), params)
+        return table_loss(objective, to_pairs(batch), noise)[0]
 
     value, grads = jax.value_and_grad(loss)(state.params)
     v = np.asarray(state.params["center"], np.float64)

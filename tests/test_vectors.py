@@ -9,11 +9,19 @@ import sys
 
 import numpy as np
 import pytest
+from flax import nnx
 
 from experiments import vectors
-from tests.helpers import REPO, prepare_text, topic_config, topic_corpus
-from w2v_jax.evaluation.evaluate import Embeddings
-from w2v_jax.objectives import TABLES
+from tests.helpers import (
+    REPO,
+    prepare_text,
+    random_batch,
+    to_pairs,
+    topic_config,
+    topic_corpus,
+)
+from w2v_jax.evaluation.evaluate import Embeddings, load_model
+from w2v_jax.objectives import TABLES, SkipGram, table_loss
 from w2v_jax.run import train
 
 
@@ -34,6 +42,22 @@ def test_the_runs_embeddings_are_its_checkpoints(trained, table):
     np.testing.assert_array_equal(ours.vectors, saved.vectors)
     with pytest.raises(ValueError, match="table='middle'"):
         run.embeddings("middle")
+
+
+def test_load_model_gives_the_trained_objective_a_flax_module_owning_its_tables(trained):
+    run, workdir = trained
+    model, words = load_model(workdir)
+    assert isinstance(model, SkipGram) and isinstance(model, nnx.Module)
+    assert words == run.vocab.tokens
+    state = nnx.state(model, nnx.Param)
+    assert sorted(state.keys()) == ["center", "context"]
+    np.testing.assert_array_equal(
+        np.asarray(model.center[...]), Embeddings.from_checkpoint(workdir).vectors
+    )
+    # the module scores a batch as the step does: the rows of its own tables
+    pairs = to_pairs(random_batch(np.random.default_rng(0), len(words)))
+    loss, metrics = table_loss(model, pairs)
+    assert np.isfinite(loss) and metrics["num_examples"] > 0
 
 
 def test_the_projector_files_read_back_equal(trained, tmp_path):

@@ -3,11 +3,12 @@
 The public API, each name imported on first use (so that the numpy data stage, ``w2v_jax.data``,
 and its encoding worker processes never load JAX)::
 
-    from w2v_jax import Config, CorpusConfig, preset, prepare, train, Run, Embeddings
+    from w2v_jax import Config, CorpusConfig, preset, prepare, train, Run, Embeddings, load_model
     from w2v_jax import NoiseConfig, OptimizerConfig, ExecutionConfig  # Config's sections
 
 ``train(config, corpus, workdir)`` is the one run every entry point calls (``w2v_jax.run``);
-``Embeddings`` reads a workdir's vectors (``w2v_jax.evaluation.evaluate``).
+``Embeddings`` reads a workdir's vectors and ``load_model`` its trained objective, a Flax NNX
+module (``w2v_jax.evaluation.evaluate``).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ _API = {
     "Run": "w2v_jax.run",
     "Evaluation": "w2v_jax.evaluation.report",
     "Embeddings": "w2v_jax.evaluation.evaluate",
+    "load_model": "w2v_jax.evaluation.evaluate",
 }
 __all__ = sorted(_API)
 

@@ -1,12 +1,8 @@
-"""The two embedding tables, by name: ``center`` (the book's v, the vectors of words as
-centers) and ``context`` (u, their vectors as contexts). An objective says which rows of which
-table a step reads (``w2v_jax.objectives``); the optimisers, the meshes and the checkpoints see
-only this structure.
-
-The tables are a plain dict, a pytree every library walks (optax, Orbax, ``jax.tree``). Flax
-held them in a linen module that was only ever initialised; two lookup tables need no module
-system, and an objective that needs real layers would bring its own (Flax NNX, whose state
-splits into the same kind of pytree).
+"""Embedding tables: how one is drawn (``table``) and read (``lookup``), and the state the
+optimisers, the meshes and the checkpoints see: a dict of the tables by name (``Tables``), the
+pure state of an objective's Flax NNX module (``w2v_jax.objectives``), which declares them:
+``center`` (the book's v, the vectors of words as centers) and ``context`` (u, their vectors as
+contexts) for skip-gram and CBOW, and any table of its own for another objective.
 """
 
 from __future__ import annotations
@@ -18,6 +14,7 @@ import jax.numpy as jnp
 
 Tables = dict[str, jax.Array]  # {"center": [vocab, (runs,) embed], "context": ...}
 NAMES = ("center", "context")
+"""The word tables every objective has; a run's vectors are one of them or their sum."""
 
 # The names the tables were first saved under (a linen module's two nn.Embed): their keys seed
 # the tables, so that every run keeps the values it always had, and checkpoints saved under
@@ -25,13 +22,17 @@ NAMES = ("center", "context")
 SAVED_NAMES = {"center": "center_embed", "context": "context_embed"}
 
 
-def init_tables(key: jax.Array, vocab_size: int, embed_size: int) -> Tables:
-    """Both tables Xavier-uniform, as the book's PyTorch code initialises them."""
+def table(
+    key: jax.Array, name: str, vocab_size: int, embed_size: int, runs: int | None = None
+) -> jax.Array:
+    """Table ``name`` Xavier-uniform [vocab, embed], as the book's PyTorch code initialises its
+    tables, from ``key`` folded with the name (each table's own draw, the one it always had);
+    with ``runs``, repeated over a run axis [vocab, runs, embed]: runs trained together start
+    from the same tables."""
     init = jax.nn.initializers.xavier_uniform()
-    return {
-        name: init(_table_key(key, SAVED_NAMES[name]), (vocab_size, embed_size), jnp.float32)
-        for name in NAMES
-    }
+    key = _table_key(key, SAVED_NAMES.get(name, name))
+    values = init(key, (vocab_size, embed_size), jnp.float32)
+    return values if runs is None else jnp.repeat(values[:, None], runs, axis=1)
 
 
 def _table_key(key: jax.Array, saved_name: str) -> jax.Array:

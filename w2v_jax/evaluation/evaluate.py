@@ -14,8 +14,10 @@ import dataclasses
 import os
 from pathlib import Path
 
+import jax.numpy as jnp
 import numpy as np
 
+from w2v_jax import objectives
 from w2v_jax.data.vocab import UNK
 from w2v_jax.evaluation.benchmark_files import (
     ANALOGY_SETS,
@@ -25,7 +27,7 @@ from w2v_jax.evaluation.benchmark_files import (
     read_analogies,
     read_lines,
 )
-from w2v_jax.objectives import table_names, vectors_of
+from w2v_jax.objectives import Objective, table_names, vectors_of
 from w2v_jax.training import checkpoint, records
 
 COVERAGE_FLOOR = 0.10
@@ -40,6 +42,38 @@ licence texts' 2% (7 pairs) is not."""
 
 _SCORES_BYTES = 32 << 20
 """The analogies' scores held at once: a run's peak memory is its training's, not this."""
+
+
+def load_model(
+    path: str | os.PathLike, step: int | None = None
+) -> tuple[Objective, tuple[str, ...]]:
+    """The trained objective of a checkpoint, a Flax NNX module whose ``nnx.Param``s are its
+    tables (the vocabulary's rows, without a mesh's padding), and the vocabulary's words, row
+    by row: ``model, words = load_model(workdir)``, ``model.center[...][words.index("chip")]``.
+    ``path`` and ``step`` as ``Embeddings.from_checkpoint``'s."""
+    from w2v_jax.config import Config
+
+    params, tokens, saved = _restored(path, step)
+    config = Config.from_dict({key: value for key, value in saved.items() if key != "corpus"})
+    tables = {name: jnp.asarray(table[: len(tokens)]) for name, table in params.items()}
+    return objectives.bind(config, tables), tokens
+
+
+def _restored(path: str | os.PathLike, step: int | None) -> tuple[dict, tuple[str, ...], dict]:
+    """A checkpoint's tables, vocabulary and config (a dict), and nothing else of it; a run's own
+    (the checkpoints of runs trained together are refused, naming where each run's are)."""
+    directory = checkpoint.checkpoint_dir(path)
+    if not directory.is_dir():
+        raise checkpoint.CheckpointError(f"no checkpoint directory at {directory}")
+    manager = checkpoint.open_manager(directory, read_only=True)
+    targets = {"params": None, "vocab": None, "config": None}
+    _, restored = checkpoint.restore_latest(manager, targets, step)
+    if "runs" in restored["config"]:
+        raise checkpoint.CheckpointError(
+            f"{directory} holds the checkpoints of {len(restored['config']['runs'])} runs "
+            f"trained together: open a run's own workdir (a sweep writes each point's)"
+        )
+    return restored["params"], tuple(restored["vocab"]["tokens"]), restored["config"]
 
 
 def _unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -77,21 +111,10 @@ class Embeddings:
         ``step`` defaults to the newest readable one. Only parameters, vocabulary and config
         are read. ``table``: see ``table_names``."""
         table_names(table, "skipgram")  # a wrong name is refused before anything is read
-        directory = checkpoint.checkpoint_dir(path)
-        if not directory.is_dir():
-            raise checkpoint.CheckpointError(f"no checkpoint directory at {directory}")
-        manager = checkpoint.open_manager(directory, read_only=True)
-        targets = {"params": None, "vocab": None, "config": None}
-        _, restored = checkpoint.restore_latest(manager, targets, step)
-        params, tokens = restored["params"], tuple(restored["vocab"]["tokens"])
-        if "runs" in restored["config"]:
-            raise checkpoint.CheckpointError(
-                f"{directory} holds the checkpoints of {len(restored['config']['runs'])} runs "
-                f"trained together: open a run's own workdir (a sweep writes each point's)"
-            )
-        objective = restored["config"].get("objective", "skipgram")
-        # A run on a mesh saves its tables with padding rows after the vocabulary.
-        return cls(tokens, vectors_of(params, table, objective, len(tokens)))
+        params, tokens, config = _restored(path, step)
+        return cls(
+            tokens, vectors_of(params, table, config.get("objective", "skipgram"), len(tokens))
+        )
 
     # ----------------------------------------------------------------------- queries
 

@@ -1,12 +1,15 @@
-"""The objectives: what a step computes from a batch's rows, one module each.
+"""The objectives: what a step computes from a batch's rows, each a Flax NNX module that owns
+its tables (``nnx.Param``s: ``center`` and ``context``, and any of its own).
 
-An objective owns three things, and nothing else in the feed, the draws, the layouts, the
+An objective owns four things, and nothing else in the feed, the draws, the layouts, the
 meshes or the loop knows which one trains:
 
-1. the row its examples hold for a center (``w2v_jax.rows.RowLayout``: how many noise words a
+1. its tables, created by ``create`` (the state the step and the checkpoints hold is their
+   pure dict, ``tables_of``; ``bind`` makes the module again from it);
+2. the row its examples hold for a center (``w2v_jax.rows.RowLayout``: how many noise words a
    row holds and which words they avoid), which the numpy stage and the device draws emit;
-2. the loss on the gathered rows (``rows`` gathers them from the tables, ``loss`` scores them);
-3. which table rows a step touched (``touched``: each table's ``Touched`` ids and gradient
+3. the loss on the gathered rows (``rows`` gathers them from its tables, ``loss`` scores them);
+4. which table rows a step touched (``touched``: each table's ``Touched`` ids and gradient
    rows, what the optimisers take).
 
 ``word_table`` names the table that holds its word vectors (``Embeddings`` reads it). Adding an
@@ -15,10 +18,12 @@ objective: docs/objectives.md.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
 import jax
 import numpy as np
+from flax import nnx
 
 from w2v_jax.objectives.cbow import CBOW
 from w2v_jax.objectives.common import Metrics, Pairs
@@ -34,7 +39,7 @@ class Objective(Protocol):
     word_table: str
     gathers: float
 
-    def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple: ...
+    def rows(self, pairs: Pairs, noise: jax.Array | None) -> tuple: ...
 
     def loss(self, rows: tuple, pairs: Pairs) -> tuple[jax.Array, Metrics]: ...
 
@@ -45,19 +50,49 @@ REGISTRY: dict[str, type] = {"skipgram": SkipGram, "cbow": CBOW}
 """``Config.objective`` -> its class."""
 
 
-def make(config: Config) -> Objective:
-    """``config``'s objective, with the noise words it shares and its slots' weighting."""
+def create(config: Config, vocab_size: int, key: jax.Array, runs: int | None = None) -> Objective:
+    """``config``'s objective with fresh tables for a vocabulary of ``vocab_size`` (drawn from
+    ``key``; with ``runs``, a run axis [vocab, runs, embed]), its noise words' count and its
+    slots' weighting."""
     return REGISTRY[config.objective](
-        num_noise=config.noise.count, per_slot=config.loss_weighting == "per_slot"
+        vocab_size,
+        config.embed_size,
+        key=key,
+        num_noise=config.noise.count,
+        per_slot=config.loss_weighting == "per_slot",
+        runs=runs,
     )
 
 
+def tables_of(objective: Objective) -> Tables:
+    """The objective's tables by name: its NNX state as a pure dict, what the step holds."""
+    return nnx.to_pure_dict(nnx.state(objective))
+
+
+def bind(config: Config, tables: Tables) -> Objective:
+    """``config``'s objective over ``tables`` (its state, of any vocabulary, run axis or
+    padding), without copying them: in the compiled step, at trace time."""
+    return nnx.merge(_graph(config.objective, config.noise.count, config.loss_weighting), tables)
+
+
+@functools.cache
+def _graph(name: str, num_noise: int, loss_weighting: str) -> nnx.GraphDef:
+    """The objective's structure (its tables' names and its settings), from an abstract module:
+    no table is drawn."""
+    abstract = nnx.eval_shape(
+        lambda: REGISTRY[name](
+            1, 1, key=jax.random.key(0), num_noise=num_noise, per_slot=loss_weighting == "per_slot"
+        )
+    )
+    return nnx.split(abstract)[0]
+
+
 def table_loss(
-    objective: Objective, tables: Tables, pairs: Pairs, noise: jax.Array | None = None
+    objective: Objective, pairs: Pairs, noise: jax.Array | None = None
 ) -> tuple[jax.Array, Metrics]:
-    """The objective's loss of the tables themselves (for tests and profiles: the step
+    """The objective's loss of its tables themselves (for tests and profiles: the step
     differentiates with respect to the gathered rows instead)."""
-    return objective.loss(objective.rows(tables, pairs, noise), pairs)
+    return objective.loss(objective.rows(pairs, noise), pairs)
 
 
 TABLES = ("words", "center", "context", "sum")

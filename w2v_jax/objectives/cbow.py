@@ -13,8 +13,6 @@ as gensim's (its input vectors).
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -23,6 +21,7 @@ from w2v_jax.objectives.common import (
     Metrics,
     Pairs,
     Touched,
+    WordTables,
     batch_loss,
     over_runs,
     pair_logits,
@@ -30,16 +29,13 @@ from w2v_jax.objectives.common import (
     row_weights,
     shared_noise_terms,
 )
-from w2v_jax.tables import Tables, lookup
+from w2v_jax.tables import lookup
 
 
-@dataclasses.dataclass(frozen=True)
-class CBOW:
-    """The CBOW objective (``w2v_jax.objectives.Objective``)."""
+class CBOW(WordTables):
+    """The CBOW objective (``w2v_jax.objectives.Objective``): its tables, its rows, its loss
+    and the rows a step touched."""
 
-    num_noise: int = 0
-    """Noise words each center stands for (used with shared noise)."""
-    per_slot: bool = False
     title = "CBOW"
     word_table = "context"
     # Rows a step holds per pair, against skip-gram's 1 (w2v_jax.training.memory): a pair's word is
@@ -47,7 +43,7 @@ class CBOW:
     # the optimisers and shapes of tests/test_memory.py.
     gathers = 1.75
 
-    def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
+    def rows(self, pairs: Pairs, noise: jax.Array | None) -> tuple:
         """Each row's mean context vector (context table), the noise slots' rows of the center
         table (other slots read row 0 and get no gradient; None when the noise words are
         shared, so that rows hold none), the centers' rows, and the shared noise's (or None).
@@ -56,9 +52,9 @@ class CBOW:
         one gradient row then serves each of its contexts (``touched``), as word2vec's CBOW
         updates them, with no gradient row per pair."""
         context_ids, noise_ids = _split_slots(pairs)
-        center = tables["center"]
+        center = self.center[...]
         is_context = pairs["labels"] & pairs["mask"]
-        context_rows = lookup(tables["context"], context_ids)
+        context_rows = lookup(self.context[...], context_ids)
         num_contexts = pairs["num_contexts"].astype(jnp.float32)
         return (
             _context_means(context_rows, is_context, pairs["owner"], num_contexts),

@@ -1,5 +1,6 @@
-"""What every objective's loss shares: the book's masked sigmoid BCE (the reference), the
-weight of a row's slots, and logits of per-row vectors against per-pair or shared rows.
+"""What every objective shares: the module that owns the two word tables (``WordTables``), the
+book's masked sigmoid BCE (the reference), the weight of a row's slots, and logits of per-row
+vectors against per-pair or shared rows.
 
 A batch reaches an objective as pairs (``w2v_jax.feed.batches``): each pair one slot of a row, with
 the row it belongs to (``owner``; None for the padded layout's whole rows of equal length),
@@ -16,9 +17,41 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import optax
+from flax import nnx
+
+from w2v_jax import tables
 
 Pairs = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
+
+
+class WordTables(nnx.Module):
+    """A Flax NNX module whose parameters are the word tables, ``center`` and ``context``
+    (``nnx.Param``s [vocab, (runs,) embed], ``tables.table``), and the settings its loss reads:
+    the base of skip-gram and CBOW. An objective with a table of its own declares it beside
+    them in its ``__init__`` (docs/objectives.md).
+
+    Its state (``nnx.state``, as a pure dict: ``w2v_jax.objectives.tables_of``) is what the
+    step, the optimisers, the meshes and the checkpoints hold; the compiled step merges it back
+    into the module while it traces (``w2v_jax.objectives.bind``), so no graph is walked per
+    dispatch."""
+
+    def __init__(
+        self,
+        vocab_size: int,
+        embed_size: int,
+        *,
+        key: jax.Array,
+        num_noise: int = 0,
+        per_slot: bool = False,
+        runs: int | None = None,
+    ) -> None:
+        self.num_noise = num_noise
+        """Noise words a context (skip-gram) or a center (CBOW) stands for, with shared noise."""
+        self.per_slot = per_slot
+        """Weigh every scored slot of a batch the same (word2vec's objective), not every row."""
+        self.center = nnx.Param(tables.table(key, "center", vocab_size, embed_size, runs))
+        self.context = nnx.Param(tables.table(key, "context", vocab_size, embed_size, runs))
 
 
 class Touched(NamedTuple):

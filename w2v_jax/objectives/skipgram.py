@@ -11,8 +11,6 @@ with a live slot). ``per_slot`` weighs every live slot the same instead
 
 from __future__ import annotations
 
-import dataclasses
-
 import jax
 import jax.numpy as jnp
 import optax
@@ -21,31 +19,29 @@ from w2v_jax.objectives.common import (
     Metrics,
     Pairs,
     Touched,
+    WordTables,
     batch_loss,
     over_runs,
     pair_logits,
     row_weights,
     shared_noise_terms,
 )
-from w2v_jax.tables import Tables, lookup
+from w2v_jax.tables import lookup
 
 
-@dataclasses.dataclass(frozen=True)
-class SkipGram:
-    """The skip-gram objective (``w2v_jax.objectives.Objective``)."""
+class SkipGram(WordTables):
+    """The skip-gram objective (``w2v_jax.objectives.Objective``): its tables, its rows, its
+    loss and the rows a step touched."""
 
-    num_noise: int = 0
-    """Noise words each context stands for (used with shared noise)."""
-    per_slot: bool = False
     title = "skip-gram"
     word_table = "center"
     gathers = 1  # rows a step holds per pair (w2v_jax.training.memory)
 
-    def rows(self, tables: Tables, pairs: Pairs, noise: jax.Array | None) -> tuple:
+    def rows(self, pairs: Pairs, noise: jax.Array | None) -> tuple:
         """The pairs' center rows, their words' context rows, the shared noise's (or None)."""
-        context = tables["context"]
+        context = self.context[...]
         return (
-            lookup(tables["center"], pairs["centers"]),
+            lookup(self.center[...], pairs["centers"]),
             lookup(context, pairs["words"]),
             None if noise is None else lookup(context, noise),
         )

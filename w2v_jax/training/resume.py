@@ -122,7 +122,7 @@ class RunCheckpoints:
         opt_state = jax.tree.unflatten(
             jax.tree.structure(state.opt_state), jax.tree.leaves(restored.get("opt_state", ()))
         )
-        state = state.replace(
+        state = state._replace(
             step=parallel.put(np.int32(step), state.step.sharding),
             params=restored["params"],
             opt_state=opt_state,

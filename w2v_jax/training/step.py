@@ -12,13 +12,12 @@ optimiser of ``w2v_jax.training.optim``, and several runs trained together (tabl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-import flax.struct
 import jax
 import jax.numpy as jnp
 
-from w2v_jax import objectives, parallel, tables
+from w2v_jax import objectives, parallel
 from w2v_jax.data.noise import AliasTable, sample_on_device
 from w2v_jax.training import optim
 
@@ -34,9 +33,9 @@ from the tables, the logits and the loss (its gradients are this scope transpose
 gradients laid out as the touched rows, and the optimiser's row updates."""
 
 
-@flax.struct.dataclass
-class TrainState:
-    """The step count, the two tables (``w2v_jax.tables``) and the optimiser's state."""
+class TrainState(NamedTuple):
+    """The step count, the objective's tables (its NNX module's state, ``objectives.tables_of``)
+    and the optimiser's state."""
 
     step: jax.Array
     params: optim.Params
@@ -51,9 +50,10 @@ def state_initializer(
     num_runs: int | None = None,
     placement: parallel.Placement | None = None,
 ) -> Callable[[], TrainState]:
-    """The jitted program that creates fresh tables (Xavier-uniform) for a vocabulary of
-    ``vocab_size`` and the optimiser's initial state: ``state_initializer(...)()`` is the state,
-    and its memory can be read before it runs (``.lower().compile().memory_analysis()``).
+    """The jitted program that creates the objective's module, with fresh tables
+    (Xavier-uniform) for a vocabulary of ``vocab_size``, and the optimiser's initial state:
+    ``state_initializer(...)()`` is the state, and its memory can be read before it runs
+    (``.lower().compile().memory_analysis()``).
 
     With ``num_runs``, the state of that many runs trained together: each table [vocab, runs,
     embed], every run starting from the same tables. The run axis sits beside the embedding
@@ -66,11 +66,7 @@ def state_initializer(
     rows = placement.rows(vocab_size)
 
     def init(key):
-        params = tables.init_tables(key, vocab_size, config.embed_size)
-        if num_runs is not None:
-            params = jax.tree.map(
-                lambda table: jnp.repeat(table[:, None], num_runs, axis=1), params
-            )
+        params = objectives.tables_of(objectives.create(config, vocab_size, key, num_runs))
         params = jax.tree.map(lambda table: parallel.pad_rows(table, rows), params)
         return TrainState(jnp.zeros((), jnp.int32), params, optimizer.init(params))
 
@@ -91,7 +87,6 @@ def make_train_step(
     device's sampler) from a key folded with the step number, so a resumed run draws the same
     ones.
     """
-    objective = objectives.make(config)
     shape = (config.noise.groups, config.noise.shared)
 
     def step(state: TrainState, pairs: objectives.Pairs) -> tuple[TrainState, objectives.Metrics]:
@@ -101,8 +96,10 @@ def make_train_step(
                 key = jax.random.fold_in(jax.random.key(config.seed), state.step)
                 accept, alias = (jnp.asarray(array) for array in noise_table)
                 noise = sample_on_device(key, accept, alias, shape)
+        # The module over this state's tables, made while the step is traced, not per dispatch.
+        objective = objectives.bind(config, state.params)
         with jax.named_scope("rows"):
-            rows = objective.rows(state.params, pairs, noise)
+            rows = objective.rows(pairs, noise)
 
         def loss(rows):
             with jax.named_scope("loss"):
