@@ -20,8 +20,8 @@ from typing import Annotated, Any, Literal, TypeVar
 import tyro
 
 from experiments import flags
-from w2v_jax import parallel, run
-from w2v_jax.config import MOVED, Config
+from w2v_jax import compat, parallel, run
+from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import CorpusError
 from w2v_jax.data.corpus import resolve_cache_dir
@@ -299,15 +299,9 @@ class CorpusFlags:
 
 READ_ELSEWHERE = {CorpusConfig: ("paths", "repeats")}
 """CorpusConfig's fields that are not among its flags: the paths are --corpus."""
-RENAMED = {
-    **{f"--{flag_name(old)}": f"--{flag_name(new)}" for old, new in MOVED.items()},
-    **{
-        f"--no-{flag_name(path)}": negated_flag(path)
-        for path in Config.paths()
-        if "." in path and isinstance(Config().get(path), bool)
-    },
-    "--no-scores-each-epoch": "--scores-each-epoch none",
-}
+RENAMED = compat.renamed_flags(
+    path for path in Config.paths() if isinstance(Config().get(path), bool)
+)
 """Flags of earlier versions -> their names now."""
 
 

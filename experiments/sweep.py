@@ -124,7 +124,7 @@ def parse_args(argv: list[str] | None = None) -> SweepFlags:
         argv,
         description=flags.summary(__doc__),
         hidden=common.READ_ELSEWHERE,
-        renamed={"--no-vectorise": "--vectorise off"},
+        renamed=common.RENAMED,
         in_flags=common.in_flags,
         prog="python -m experiments.sweep",
     )

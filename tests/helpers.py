@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -176,3 +177,14 @@ def nearest_neighbours(vectors: np.ndarray, query_index: int, k: int) -> list[tu
     cosines[query_index] = -np.inf
     best = np.argsort(-cosines, kind="stable")[:k]
     return [(int(i), float(cosines[i])) for i in best]
+
+
+def docs_python(page: str, containing: str) -> dict:
+    """The namespace of the Python block of docs/``page`` that holds ``containing``, run: a
+    worked example of the docs, tested as it is written."""
+    text = (REPO / "docs" / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+    (block,) = [block for block in blocks if containing in block]
+    namespace: dict = {"__name__": f"docs.{page}"}
+    exec(compile(block, page, "exec"), namespace)
+    return namespace

@@ -17,8 +17,8 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from tests.helpers import prepare_text, smoke_config, topic_config, topic_corpus
-from w2v_jax import parallel
+from tests.helpers import docs_python, prepare_text, smoke_config, topic_config, topic_corpus
+from w2v_jax import objectives, parallel
 from w2v_jax.run import train
 from w2v_jax.training import optim, step
 
@@ -120,6 +120,21 @@ def main(out: Path) -> None:
         record(name, run)
         runs[name]["centers"] = sum(stats.centers for stats in run.history)
         runs[name]["pairs"] = sum(stats.pairs for stats in run.history)
+
+    # An objective with a table of its own (docs/objectives.md's BiasedSkipGram, a bias per
+    # word) in skip-gram's place, its rows streamed and drawn on the device.
+    plain = objectives.REGISTRY["skipgram"]
+    objectives.REGISTRY["skipgram"] = docs_python("objectives.md", "class BiasedSkipGram")[
+        "BiasedSkipGram"
+    ]
+    for mesh in ("data=1,vocab=1", "vocab=4", "data=2,vocab=2"):
+        overrides = {"optimizer.name": "lazy_adam", "execution.mesh": mesh}
+        config = topic_config(num_epochs=1, block_tokens=1000, group_blocks=3, **overrides)
+        if config.data_key() not in data:
+            data[config.data_key()] = prepare_text(config, text)
+        prepared = data[config.data_key()]
+        record(f"biased {mesh}", train(config, data=prepared, evaluation=None, progress=False))
+    objectives.REGISTRY["skipgram"] = plain
 
     # A checkpoint written on 4 devices (vocab=4: 44 rows for 43 words) read on 1 and 2x2.
     work = out / "work"

@@ -19,7 +19,7 @@ from tests.helpers import (
     topic_corpus,
 )
 from w2v_jax import feed
-from w2v_jax.config import MOVED
+from w2v_jax.compat import MOVED
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.run import Hook, Moment, train
 from w2v_jax.sections import SECTIONS

@@ -4,7 +4,8 @@ import math
 import pytest
 
 from tests.helpers import smoke_config
-from w2v_jax.config import MOVED, Config
+from w2v_jax.compat import MOVED
+from w2v_jax.config import Config
 from w2v_jax.presets import preset
 from w2v_jax.sections import (
     DATA,

@@ -52,9 +52,9 @@ def four_devices(tmp_path_factory):
     return dict(np.load(out / "params.npz")), json.loads((out / "runs.json").read_text())
 
 
-def _max_difference(params, run, reference):
+def _max_difference(params, run, reference, tables=TABLES):
     return max(
-        float(np.abs(params[f"{run}/{t}"] - params[f"{reference}/{t}"]).max()) for t in TABLES
+        float(np.abs(params[f"{run}/{t}"] - params[f"{reference}/{t}"]).max()) for t in tables
     )
 
 
@@ -74,6 +74,21 @@ def test_every_mesh_ends_with_one_devices_parameters(four_devices, family):
         for count in ("centers", "pairs"):  # counted on the device, where the rows are
             assert runs[f"{family} {mesh}"][count] == runs[f"{family} data=1,vocab=1"][count]
     assert params[f"{family} data=1,vocab=1/center"].shape == (43, 16)
+
+
+def test_an_objective_s_own_table_is_split_and_trained_on_every_mesh_as_on_one(four_devices):
+    """docs/objectives.md's BiasedSkipGram: its bias table [vocab, 1] split along the vocabulary
+    with the word tables, and every table as one device's."""
+    params, runs = four_devices
+    tables = (*TABLES, "bias")
+    for mesh in ("vocab=4", "data=2,vocab=2"):
+        difference = _max_difference(params, f"biased {mesh}", "biased data=1,vocab=1", tables)
+        assert difference <= FLOAT32_TOLERANCE, (mesh, difference)
+        shards = runs[f"biased {mesh}"]["shards"]
+        bias = next(shapes for path, shapes in shards.items() if "'bias'" in path)
+        rows = runs[f"biased {mesh}"]["vocab"]
+        assert all(shape[1:] == [1] and shape[0] < rows for shape in bias), bias
+    assert np.abs(params["biased data=1,vocab=1/bias"]).max() > 0, "the bias trains"
 
 
 def test_splitting_only_the_vocabulary_is_bitwise_for_row_sparse_optimisers(four_devices):

@@ -17,7 +17,7 @@ from tests.helpers import (
     topic_config,
     topic_corpus,
 )
-from w2v_jax import data
+from w2v_jax import data, objectives
 from w2v_jax.feed import shards
 from w2v_jax.objectives import bind, table_loss
 from w2v_jax.objectives.common import masked_sigmoid_bce
@@ -107,8 +107,12 @@ def topic_data():
     return config, prepare_text(config, text), partners
 
 
-def test_compiles_once_over_epochs(topic_data):
+def test_compiles_once_over_epochs(topic_data, monkeypatch):
+    """One trace of the step for every dispatch of two epochs, and so one binding of the
+    objective's module to the state (``nnx.merge``): no graph is walked per dispatch."""
     config, prepared, _ = topic_data
+    bindings = []
+    monkeypatch.setattr(objectives, "bind", lambda *args: bindings.append(1) or bind(*args))
     program = loop.Program(config, prepared.vocab, total_steps=0)
     program.step_fn = chex.assert_max_traces(program.step_fn, n=1)
     state = program.init_state()
@@ -123,6 +127,7 @@ def test_compiles_once_over_epochs(topic_data):
             rows += dispatch.num_examples
             assert np.isfinite(dispatch.mean_loss)
     assert int(state.step) == 2 * len(order) and rows == 2 * len(prepared.examples)
+    assert len(bindings) == 1 and len(order) // spd > 1
 
 
 def test_training_finds_planted_partners(topic_data):

@@ -9,6 +9,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Literal
 
+from w2v_jax import compat
 from w2v_jax.fields import check_types
 from w2v_jax.rows import NOISE_FOR, Objective, RowLayout
 from w2v_jax.sections import (
@@ -26,9 +27,6 @@ from w2v_jax.sections import (
 Shuffle = Literal["host", "device"]
 SubsampleFormula = Literal["book", "word2vec"]
 LossWeighting = Literal["per_center", "per_slot"]
-
-_REMOVED = ("draw",)
-"""Fields of earlier versions that changed nothing a step computes, dropped when read."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -207,12 +205,10 @@ class Config:
         """The Config of ``to_dict``'s form; a config saved by an earlier version (settings
         that have moved into a section, or were removed) is read as it was meant."""
         paths: dict[str, Any] = {}
-        for name, value in values.items():
+        for name, value in compat.settings_now(values).items():
             if name in SECTIONS and isinstance(value, dict):
                 paths.update({f"{name}.{key}": setting for key, setting in value.items()})
-            elif name in MOVED:
-                paths[MOVED[name]] = value
-            elif name not in _REMOVED:
+            else:
                 paths[name] = value
         return cls().replace(**paths)
 
@@ -233,36 +229,10 @@ def _check_path(path: str) -> None:
     where it went; another lists the settings."""
     if path in SECTIONS or path in Config.paths():
         return
-    if path in MOVED:
-        raise ValueError(f"Config.{path} is Config.{MOVED[path]} now: set {MOVED[path]}")
+    moved = compat.moved_message(path)
+    if moved is not None:
+        raise ValueError(moved)
     raise ValueError(f"unknown config setting {path!r}; settings: {', '.join(Config.paths())}")
-
-
-MOVED = {
-    "num_noise": "noise.count",
-    "noise_sharing": "noise.sharing",
-    "shared_noise": "noise.shared",
-    "noise_groups": "noise.groups",
-    "optimizer": "optimizer.name",
-    "lr": "optimizer.lr",
-    "lr_schedule": "optimizer.schedule",
-    "lr_warmup_steps": "optimizer.warmup_steps",
-    "adam_b1": "optimizer.b1",
-    "adam_b2": "optimizer.b2",
-    **{
-        name: f"execution.{name}"
-        for name in (
-            "layout",
-            "steps_per_dispatch",
-            "checkpoint_every",
-            "max_to_keep",
-            "mesh",
-            "deterministic",
-        )
-    },
-}
-"""Settings of earlier versions' flat Config and their paths now: saved configs are read
-with them, and a call that names one is told its path."""
 
 
 def groups_trainable_together(configs: Sequence[Config]) -> list[list[int]]:

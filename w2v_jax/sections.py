@@ -8,6 +8,7 @@ import dataclasses
 import math
 from typing import Any, Literal
 
+from w2v_jax import compat
 from w2v_jax.fields import check_types
 
 # The roles a field's metadata can give it, so that no list of fields is kept by hand:
@@ -32,14 +33,6 @@ def role_field(default: Any, role: str) -> Any:
     """A dataclass field with ``default`` whose metadata gives it ``role``."""
     return dataclasses.field(default=default, metadata={"role": role})
 
-
-REMOVED_OPTIMIZERS = {
-    "sgd": "was removed: optimizer.name='sparse_sgd' with optimizer.schedule='constant' makes "
-    "the same update on the rows a batch touches",
-    "adagrad": "was removed (the panel of real corpora: below rowwise_adagrad on WordSim353 "
-    "and the analogies, up to 2.2x the time): use optimizer.name='rowwise_adagrad'",
-}
-"""Choices of earlier versions, refused with what replaces them."""
 
 MESH_AXES = ("data", "vocab")
 
@@ -121,8 +114,9 @@ class OptimizerConfig:
     """Adam's decay rate of the second moment (used by "adam" and "lazy_adam")."""
 
     def __post_init__(self) -> None:
-        if self.name in REMOVED_OPTIMIZERS:
-            raise ValueError(f"Config.optimizer.name={self.name!r} {REMOVED_OPTIMIZERS[self.name]}")
+        removed = compat.removed_optimizer(self.name)
+        if removed is not None:
+            raise ValueError(removed)
         check_types(self, "Config.optimizer")
         if self.lr is not None and not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"Config.optimizer.lr={self.lr!r} must be positive and finite")

@@ -12,14 +12,15 @@ import hashlib
 import jax
 import jax.numpy as jnp
 
+from w2v_jax.compat import LINEN_NAMES
+
 Tables = dict[str, jax.Array]  # {"center": [vocab, (runs,) embed], "context": ...}
 NAMES = ("center", "context")
 """The word tables every objective has; a run's vectors are one of them or their sum."""
 
-# The names the tables were first saved under (a linen module's two nn.Embed): their keys seed
-# the tables, so that every run keeps the values it always had, and checkpoints saved under
-# them are still read (``w2v_jax.training.checkpoint``).
-SAVED_NAMES = {"center": "center_embed", "context": "context_embed"}
+# A table's draw is folded with the name a linen module first gave it, so that every run keeps
+# the values it always had; another objective's table with its own name.
+DRAW_NAMES = LINEN_NAMES
 
 
 def table(
@@ -30,7 +31,7 @@ def table(
     with ``runs``, repeated over a run axis [vocab, runs, embed]: runs trained together start
     from the same tables."""
     init = jax.nn.initializers.xavier_uniform()
-    key = _table_key(key, SAVED_NAMES.get(name, name))
+    key = _table_key(key, DRAW_NAMES.get(name, name))
     values = init(key, (vocab_size, embed_size), jnp.float32)
     return values if runs is None else jnp.repeat(values[:, None], runs, axis=1)
 
@@ -46,34 +47,3 @@ def lookup(table: jax.Array, ids: jax.Array) -> jax.Array:
     """Rows of ``table``. Ids come from the vocabulary, so they are in range: promising it spares
     XLA the bounds handling of a default take, in the gather and in its gradient."""
     return table.at[ids].get(mode="promise_in_bounds")
-
-
-def from_saved(tree):
-    """A tree restored from a checkpoint that named the tables by their first names (params
-    {"center_embed": {"embedding": ...}, ...}, and optimiser state keyed alike) in the current
-    structure; a current tree as it is."""
-    current = {saved: name for name, saved in SAVED_NAMES.items()}
-
-    def rename(node):
-        if not _is_saved_tables(node):
-            return node
-        return {current[saved]: _unwrapped(value) for saved, value in node.items()}
-
-    return jax.tree.map(rename, tree, is_leaf=_is_saved_tables)
-
-
-def under_first_names(metadata) -> bool:
-    """Whether a checkpoint step's item metadata (Orbax's) holds params under the first names."""
-    params = metadata["params"]
-    return _is_saved_tables(getattr(params, "tree", params))
-
-
-def _is_saved_tables(node) -> bool:
-    return isinstance(node, dict) and set(node) == set(SAVED_NAMES.values())
-
-
-def _unwrapped(value):
-    """A table under linen's "embedding" key, or a value as it is."""
-    if isinstance(value, dict) and set(value) == {"embedding"}:
-        return value["embedding"]
-    return value

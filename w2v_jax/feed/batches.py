@@ -140,12 +140,11 @@ def pair_layout(layout: str) -> PairLayout:
 
 
 def saved_layout(progress: dict[str, Any]) -> PairLayout | None:
-    """The layout a checkpoint's progress records under "layout" (``to_dict``); one saved
-    before the layout was one field recorded only a packed capacity, or None."""
-    saved = progress.get("layout")
+    """The layout a checkpoint's progress records under "layout" (``to_dict``; None: not
+    known, ``compat.progress_now``)."""
+    saved = progress["layout"]
     if saved is None:
-        capacity = progress.get("capacity")
-        return None if capacity is None else Packed(capacity)
+        return None
     return Packed(saved["capacity"]) if saved["name"] == "packed" else Padded()
 
 

@@ -72,17 +72,16 @@ def tables_of(objective: Objective) -> Tables:
 def bind(config: Config, tables: Tables) -> Objective:
     """``config``'s objective over ``tables`` (its state, of any vocabulary, run axis or
     padding), without copying them: in the compiled step, at trace time."""
-    return nnx.merge(_graph(config.objective, config.noise.count, config.loss_weighting), tables)
+    per_slot = config.loss_weighting == "per_slot"
+    return nnx.merge(_graph(REGISTRY[config.objective], config.noise.count, per_slot), tables)
 
 
 @functools.cache
-def _graph(name: str, num_noise: int, loss_weighting: str) -> nnx.GraphDef:
-    """The objective's structure (its tables' names and its settings), from an abstract module:
-    no table is drawn."""
+def _graph(cls: type, num_noise: int, per_slot: bool) -> nnx.GraphDef:
+    """The structure of objective ``cls`` (its tables' names and its settings), from an
+    abstract module: no table is drawn."""
     abstract = nnx.eval_shape(
-        lambda: REGISTRY[name](
-            1, 1, key=jax.random.key(0), num_noise=num_noise, per_slot=loss_weighting == "per_slot"
-        )
+        lambda: cls(1, 1, key=jax.random.key(0), num_noise=num_noise, per_slot=per_slot)
     )
     return nnx.split(abstract)[0]
 

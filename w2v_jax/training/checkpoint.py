@@ -5,7 +5,7 @@ evaluator restores ``params`` and ``vocab``, never the optimiser state):
 
 | item        | content                                                          |
 | ----------- | ---------------------------------------------------------------- |
-| `params`    | the two tables, {"center", "context"} (``w2v_jax.tables``)       |
+| `params`    | the objective's tables, {"center", "context"} (``w2v_jax.tables``) |
 | `opt_state` | the optimiser state pytree (absent for a stateless optimiser)    |
 | `progress`  | JSON: step, epoch, batch within the epoch, running loss, history |
 | `config`    | JSON: the run's config                                           |
@@ -38,7 +38,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
-from w2v_jax import tables
+from w2v_jax import compat
 from w2v_jax.training.checksums import array_checksums, mismatches
 
 ITEMS = ("params", "opt_state", "progress", "config", "vocab", "checksums")
@@ -300,7 +300,7 @@ def _read_step(
     if check is not None:
         check(restored)
     array_targets = {n: targets[n] for n in array_names}
-    first_names = bool(array_names) and tables.under_first_names(manager.item_metadata(step))
+    first_names = bool(array_names) and compat.under_linen_names(manager.item_metadata(step))
     if first_names and any(target is not None for target in array_targets.values()):
         raise CheckpointError(
             f"checkpoint step {step} in {manager.directory} was saved by an earlier w2v_jax (its "
@@ -309,7 +309,7 @@ def _read_step(
         )
     arrays = _restore(manager, step, array_targets)
     _check_arrays(manager, step, arrays)  # against the checksums of the tree as saved
-    return {**restored, **(tables.from_saved(arrays) if first_names else arrays)}
+    return {**restored, **(compat.tables_from_linen(arrays) if first_names else arrays)}
 
 
 def _check_json_items(restored: dict[str, Any]) -> None:

@@ -19,7 +19,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from w2v_jax import parallel
+from w2v_jax import compat, parallel
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.vocab import Vocab
@@ -127,13 +127,7 @@ class RunCheckpoints:
             params=restored["params"],
             opt_state=opt_state,
         )
-        progress = restored["progress"]
-        if "layout" not in progress:
-            # Saved before epochs were counted from 0 in the records (and the pair layout was a
-            # field of its own): its epochs' numbers from 1.
-            for run in progress["epochs"]:
-                for stats in run:
-                    stats["epoch"] -= 1
+        progress = compat.progress_now(restored["progress"])
         return state, History.from_dict(progress), saved_layout(progress)
 
     def _check_compatible(self, saved: dict, total_steps: int) -> None:
