@@ -46,8 +46,8 @@ def cli(
     prog: str | None = None,
 ) -> T:
     """``cls`` from the command line ``argv`` (default ``sys.argv[1:]``), described by
-    ``description`` in ``--help``. ``defaults``: an instance whose values are the defaults of a
-    nested dataclass's flags (a preset's Config); ``hidden``: fields of a nested dataclass that
+    ``description`` in ``--help``. ``defaults``: by a nested dataclass's type, an instance whose
+    values are the defaults of its flags (a preset's Config); ``hidden``: by type, fields that
     are not flags (they keep their defaults); ``renamed``: flags of earlier versions -> their
     names now. A refused command line exits with status 2 and one line; a value the
     dataclasses refuse (ValueError) with their message, ``in_flags``'s rewording of it. ``prog``:
@@ -88,7 +88,8 @@ def usage_error(message: str) -> typing.NoReturn:
 
 
 def _refuse_renamed(argv: list[str], renamed: dict[str, str]) -> None:
-    moved = [f"{word} is {renamed[word]} now" for word in argv if word.split("=")[0] in renamed]
+    given = [word.split("=")[0] for word in argv]
+    moved = [f"{flag} is {renamed[flag]} now" for flag in given if flag in renamed]
     if moved:
         usage_error("; ".join(moved))
 

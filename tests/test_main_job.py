@@ -202,6 +202,7 @@ def test_a_flag_of_an_earlier_version_is_answered_with_its_name_now(capsys):
             "--no-execution.deterministic is --execution.no-deterministic now",
         ),
         (["--no-scores-each-epoch"], "--no-scores-each-epoch is --scores-each-epoch none now"),
+        (["--lr=0.1"], "--lr is --optimizer.lr now"),
     ):
         with pytest.raises(SystemExit) as exit_info:
             ptb_skipgram.parse_args(argv)
