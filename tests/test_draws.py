@@ -4,6 +4,8 @@ random streams differ (keep rates, windows, noise words)."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import jax
 import numpy as np
 import pytest
@@ -14,6 +16,8 @@ from w2v_jax.data.examples import draw_examples, keep_probabilities
 from w2v_jax.data.noise import noise_distribution
 from w2v_jax.data.vocab import Corpus
 from w2v_jax.feed import device, draws
+from w2v_jax.feed.stream import KeptGroup
+from w2v_jax.rows import ROW_FIELDS
 
 
 def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
@@ -120,6 +124,26 @@ def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset, 
             rows["contexts_negatives"][contexts], reference.contexts_negatives[contexts]
         )
         assert not rows["contexts_negatives"][~reference.mask].any(), "0s after the live slots"
+
+
+def test_the_host_s_rows_the_device_s_rows_and_their_shapes_follow_the_declared_fields(dataset):
+    """``rows.ROW_FIELDS``, declared once: the numpy stage's examples, the device's drawn rows,
+    the shapes a program is compiled for and the bytes a group sends all have its fields."""
+    config = topic_config(max_window=4, subsample_t=1e-3, **{"noise.count": 2})
+    layout = config.row_layout
+    _, rows = expanded(config, dataset, 0)
+    _, host = host_reference(config, dataset, 0)
+    assert [field.name for field in dataclasses.fields(host)] == list(ROW_FIELDS)
+    for name, field in ROW_FIELDS.items():
+        for values in (rows[name], getattr(host, name)):
+            assert values.dtype == field.dtype and values.shape[1:] == layout.field_shape(name)
+    whole = data.blocks.build_dataset(*encode_text(zipf_text(3000), 3), 1e-3, 0, "book", 1 << 20)
+    stream = KeptGroup(config, whole, parallel.Placement.single())
+    shapes = stream.device_shapes()
+    assert list(shapes) == list(ROW_FIELDS)
+    assert stream.group_bytes() == sum(
+        int(np.prod(shape.shape)) * shape.dtype.itemsize for shape in shapes.values()
+    )
 
 
 @pytest.mark.parametrize("formula", ["book", "word2vec"])

@@ -12,13 +12,38 @@ its contexts only and the step draws the noise words.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Literal
+
+import numpy as np
 
 Objective = Literal["skipgram", "cbow"]
 
 NOISE_FOR: dict[str, str] = {"skipgram": "contexts", "cbow": "center"}
 """Each objective's noise words: drawn for (and never equal to) the row's "contexts", each
 context its own, or its "center"."""
+
+
+@dataclasses.dataclass(frozen=True)
+class RowField:
+    """A field of a row of examples: its dtype and its shape in one row (``width`` None: one
+    value; an int: that many; "max_len": the layout's row width)."""
+
+    dtype: np.dtype
+    width: int | str | None = None
+
+
+ROW_FIELDS: dict[str, RowField] = {
+    "centers": RowField(np.dtype(np.int32), 1),
+    "contexts_negatives": RowField(np.dtype(np.int32), "max_len"),
+    "num_contexts": RowField(np.dtype(np.int32)),
+    "num_live": RowField(np.dtype(np.int32)),
+}
+"""The fields of a row, declared once: ``centers`` [1], ``contexts_negatives`` [L] (the
+contexts left to right, then the noise words, then 0s), ``num_contexts`` and ``num_live``.
+The host's examples (``data.examples.Examples``), the device's drawn rows
+(``feed.draws.batch_rows``), their device shapes, the bytes a group sends and its padding rows
+(``feed.shards``, ``feed.stream``) all follow from it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,3 +74,17 @@ class RowLayout:
     def num_live(self, num_contexts):
         """Live slots of rows of ``num_contexts`` contexts."""
         return num_contexts + self.num_noise(num_contexts)
+
+    def field_shape(self, name: str) -> tuple[int, ...]:
+        """The shape of field ``name`` (``ROW_FIELDS``) in one row of this layout."""
+        width = ROW_FIELDS[name].width
+        if width is None:
+            return ()
+        return (self.max_len if width == "max_len" else width,)
+
+    def row_bytes(self) -> int:
+        """The bytes of one row, every field of it."""
+        return sum(
+            math.prod(self.field_shape(name)) * field.dtype.itemsize
+            for name, field in ROW_FIELDS.items()
+        )

@@ -9,6 +9,7 @@ import jax
 import numpy as np
 
 from w2v_jax import data, parallel
+from w2v_jax.rows import ROW_FIELDS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -73,9 +74,9 @@ def to_device(
     placement = placement or parallel.Placement.single()
     layout = ShardLayout.whole(len(examples), rows)
     arrays = {}
-    for name in ("centers", "contexts_negatives", "num_contexts", "num_live"):
+    for name, field in ROW_FIELDS.items():
         values = getattr(examples, name)
-        padded = np.zeros((layout.shard_rows, *values.shape[1:]), np.int32)
+        padded = np.zeros((layout.shard_rows, *values.shape[1:]), field.dtype)
         padded[: len(examples)] = values
         arrays[name] = parallel.put(padded, placement.replicated)
     return arrays

@@ -31,6 +31,7 @@ from w2v_jax.data.blocks import RunPlan, block_slots, draw_group
 from w2v_jax.feed.device import DeviceDrawer
 from w2v_jax.feed.group import Group, device_order, group_order
 from w2v_jax.feed.shards import ShardLayout, to_device
+from w2v_jax.rows import ROW_FIELDS
 
 
 def open_stream(
@@ -228,21 +229,17 @@ class KeptGroup(Stream):
         return 2 if self.draws_anew else 1
 
     def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
-        rows, length = self.shard_rows, self.config.row_layout.max_len
-        shapes = {
-            "centers": (rows, 1),
-            "contexts_negatives": (rows, length),
-            "num_contexts": (rows,),
-            "num_live": (rows,),
-        }
+        layout, sharding = self.config.row_layout, self.placement.replicated
         return {
-            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=self.placement.replicated)
-            for name, shape in shapes.items()
+            name: jax.ShapeDtypeStruct(
+                (self.shard_rows, *layout.field_shape(name)), field.dtype, sharding=sharding
+            )
+            for name, field in ROW_FIELDS.items()
         }
 
     def group_bytes(self) -> int:
-        # The centers, the rows and their counts, padded to every epoch's rows.
-        return self.shard_rows * (self.config.row_layout.max_len + 3) * 4
+        # Every field of the rows, padded to every epoch's rows.
+        return self.shard_rows * self.config.row_layout.row_bytes()
 
     def first_group(self) -> data.examples.Examples:
         """Epoch 0's examples, host side."""
