@@ -238,8 +238,8 @@ def step_profile(config: Config, data_dir: str | None, steps: int = 64) -> dict[
 
     def row_grads(params, rows):  # gradients with respect to the gathered rows only
         pairs = batches.gather_padded(examples, rows)
-        v = lookup(params["center"], pairs["centers"])
-        u = lookup(params["context"], pairs["words"])
+        v = lookup(params["center"], pairs.centers)
+        u = lookup(params["context"], pairs.words)
         grad_v, grad_u = jax.grad(lambda v, u: sgns_loss(v, u, pairs)[0], argnums=(0, 1))(v, u)
         return grad_v.sum() + grad_u.sum()
 

@@ -66,10 +66,10 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
     # A few steps of random padded batches through the training loop's compiled program.
     pairs = random_pairs(vocab_size, batch_size)
     examples = {
-        "centers": np.asarray(pairs["centers"])[:, None],
-        "contexts_negatives": np.asarray(pairs["words"]).reshape(batch_size, -1),
-        "num_contexts": np.asarray(pairs["num_contexts"]),
-        "num_live": np.asarray(pairs["num_live"]),
+        "centers": np.asarray(pairs.centers)[:, None],
+        "contexts_negatives": np.asarray(pairs.words).reshape(batch_size, -1),
+        "num_contexts": np.asarray(pairs.num_contexts),
+        "num_live": np.asarray(pairs.num_live),
     }
     examples = {
         name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]), placement.replicated)

@@ -16,6 +16,7 @@ import numpy as np
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
+from w2v_jax.pairs import Pairs
 from w2v_jax.run import Data, prepare, train
 from w2v_jax.training import optim, step
 
@@ -86,15 +87,16 @@ def random_batch(rng, vocab_size, batch=8, length=12):
 def to_pairs(batch):
     """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
     mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
-    return {
-        "centers": jnp.asarray(batch["centers"][:, 0]),
-        "words": jnp.asarray(batch["contexts_negatives"]).ravel(),
-        "owner": None,
-        "mask": jnp.asarray(mask.ravel()),
-        "labels": jnp.asarray(labels.ravel()),
-        "num_contexts": jnp.asarray(labels.sum(1), jnp.int32),
-        "num_live": jnp.asarray(mask.sum(1), jnp.int32),
-    }
+    slot = np.broadcast_to(np.arange(mask.shape[1], dtype=np.int32), mask.shape)
+    return Pairs(
+        centers=jnp.asarray(batch["centers"][:, 0]),
+        words=jnp.asarray(batch["contexts_negatives"]).ravel(),
+        mask=jnp.asarray(mask.ravel()),
+        labels=jnp.asarray(labels.ravel()),
+        slot=jnp.asarray(slot.ravel()),
+        num_contexts=jnp.asarray(labels.sum(1), jnp.int32),
+        num_live=jnp.asarray(mask.sum(1), jnp.int32),
+    )
 
 
 def fresh_state(config, vocab_size, seed=0, total_steps=100):

@@ -55,15 +55,18 @@ def test_packing_lays_the_live_slots_end_to_end():
     capacity = capacity_for(examples["num_live"][:-1], rows[None])
     got = jax.tree.map(np.asarray, batches.gather_packed(examples, rows, capacity))
     padded = jax.tree.map(np.asarray, batches.gather_padded(examples, rows))
-    live = padded["mask"]
+    live = padded.mask
     count = int(live.sum())
     assert capacity % batches.CAPACITY_STEP == 0 and capacity >= count
-    np.testing.assert_array_equal(got["words"][:count], padded["words"][live])
+    np.testing.assert_array_equal(got.words[:count], padded.words[live])
     length = examples["contexts_negatives"].shape[1]  # padded pair p belongs to row p // L
-    np.testing.assert_array_equal(got["owner"][:count], np.nonzero(live)[0] // length)
-    np.testing.assert_array_equal(got["labels"][:count], padded["labels"][live])
-    assert got["mask"][:count].all() and not got["mask"][count:].any()
-    assert not got["labels"][count:].any()
+    np.testing.assert_array_equal(got.owner[:count], np.nonzero(live)[0] // length)
+    np.testing.assert_array_equal(got.labels[:count], padded.labels[live])
+    assert got.mask[:count].all() and not got.mask[count:].any()
+    assert not got.labels[count:].any()
+    # Each pair's slot in its row, as the padded layout has it.
+    np.testing.assert_array_equal(got.slot[:count], padded.slot[live])
+    assert (padded.slot == np.tile(np.arange(length), len(rows))).all()
 
 
 def capacity_for(num_live: np.ndarray, order: np.ndarray) -> int:

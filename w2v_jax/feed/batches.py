@@ -2,10 +2,10 @@
 
 The examples hold ``centers`` [N, 1], ``contexts_negatives`` [N, L] and the per-row counts
 ``num_contexts`` and ``num_live`` [N], plus a padding row (index N, no live slot). Both layouts
-give the pairs the objectives read (``w2v_jax.objectives``): ``centers`` [batch], ``words``,
-``owner`` (the position in the batch of each pair's row; None for the padded layout's rows),
-``labels`` (a context word) and ``mask`` (live), each [pairs], and ``num_contexts`` and
-``num_live`` [batch].
+give the pairs the objectives read, one record (``w2v_jax.pairs.Pairs``): ``centers`` [batch],
+``words``, ``owner`` (the position in the batch of each pair's row; None for the padded
+layout's rows), ``labels`` (a context word), ``mask`` (live) and ``slot`` (its slot in its
+row), each [pairs], and ``num_contexts`` and ``num_live`` [batch].
 
 - "padded", the book's rows as they are: batch * L pairs, the dead slots masked.
 - "packed": a book row has L = 2 * max_window * (1 + num_noise) slots of which about 44% are
@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 import jax
 import jax.numpy as jnp
 
-Pairs = dict[str, jax.Array]
+from w2v_jax.pairs import Pairs
 
 CAPACITY_STEP = 256
 """Capacities are rounded up to a multiple of this, so that most epochs reuse one program."""
@@ -35,15 +35,16 @@ def gather_padded(examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
     words = examples["contexts_negatives"][rows]  # [batch, L]
     slot = jnp.arange(words.shape[1], dtype=jnp.int32)
     num_live, num_contexts = examples["num_live"][rows], examples["num_contexts"][rows]
-    return {
-        "centers": examples["centers"][rows][:, 0],
-        "words": words.ravel(),
-        "owner": None,  # whole rows: pair p belongs to row p // L
-        "mask": (slot < num_live[:, None]).ravel(),
-        "labels": (slot < num_contexts[:, None]).ravel(),
-        "num_contexts": num_contexts,
-        "num_live": num_live,
-    }
+    return Pairs(
+        centers=examples["centers"][rows][:, 0],
+        words=words.ravel(),
+        mask=(slot < num_live[:, None]).ravel(),
+        labels=(slot < num_contexts[:, None]).ravel(),
+        slot=jnp.broadcast_to(slot, words.shape).ravel(),
+        num_contexts=num_contexts,
+        num_live=num_live,
+        owner=None,  # whole rows: pair p belongs to row p // L
+    )
 
 
 def rounded_capacity(most_live: int, at_least: int = 0) -> int:
@@ -69,15 +70,16 @@ def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int
     live = pair < ends[-1]
     table = jnp.asarray(examples["contexts_negatives"])
     words = table.at[rows[owner], jnp.where(live, slot, 0)].get(mode="promise_in_bounds")
-    return {
-        "centers": examples["centers"][rows][:, 0],
-        "words": jnp.where(live, words, 0),
-        "owner": owner,
-        "mask": live,
-        "labels": live & (slot < num_contexts[owner]),
-        "num_contexts": num_contexts,
-        "num_live": num_live,
-    }
+    return Pairs(
+        centers=examples["centers"][rows][:, 0],
+        words=jnp.where(live, words, 0),
+        mask=live,
+        labels=live & (slot < num_contexts[owner]),
+        slot=jnp.where(live, slot, 0),
+        num_contexts=num_contexts,
+        num_live=num_live,
+        owner=owner,
+    )
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,8 +26,9 @@ import numpy as np
 from flax import nnx
 
 from w2v_jax.objectives.cbow import CBOW
-from w2v_jax.objectives.common import Metrics, Pairs
+from w2v_jax.objectives.common import Metrics
 from w2v_jax.objectives.skipgram import SkipGram
+from w2v_jax.pairs import Pairs
 from w2v_jax.tables import NAMES, Tables
 
 if TYPE_CHECKING:

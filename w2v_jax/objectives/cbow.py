@@ -19,7 +19,6 @@ import optax
 
 from w2v_jax.objectives.common import (
     Metrics,
-    Pairs,
     Touched,
     WordTables,
     batch_loss,
@@ -29,6 +28,7 @@ from w2v_jax.objectives.common import (
     row_weights,
     shared_noise_terms,
 )
+from w2v_jax.pairs import Pairs
 from w2v_jax.tables import lookup
 
 
@@ -53,13 +53,13 @@ class CBOW(WordTables):
         updates them, with no gradient row per pair."""
         context_ids, noise_ids = _split_slots(pairs)
         center = self.center[...]
-        is_context = pairs["labels"] & pairs["mask"]
+        is_context = pairs.labels & pairs.mask
         context_rows = lookup(self.context[...], context_ids)
-        num_contexts = pairs["num_contexts"].astype(jnp.float32)
+        num_contexts = pairs.num_contexts.astype(jnp.float32)
         return (
-            _context_means(context_rows, is_context, pairs["owner"], num_contexts),
+            _context_means(context_rows, is_context, pairs.owner, num_contexts),
             None if noise is not None else lookup(center, noise_ids),
-            lookup(center, pairs["centers"]),
+            lookup(center, pairs.centers),
             None if noise is None else lookup(center, noise),
         )
 
@@ -71,7 +71,7 @@ class CBOW(WordTables):
         gradient row of the mean over its contexts (the mean's gradient / num_contexts),
         indexed, and the other slots pointing at a zero row."""
         context_ids, noise_ids = _split_slots(pairs)
-        center = [Touched(pairs["centers"], grads[2])]
+        center = [Touched(pairs.centers, grads[2])]
         center.append(Touched(noise_ids, grads[1]) if noise is None else Touched(noise, grads[3]))
         return {"center": center, "context": [_context_gradients(pairs, context_ids, grads[0])]}
 
@@ -81,21 +81,21 @@ def _context_gradients(pairs: Pairs, context_ids: jax.Array, mean_grads: jax.Arr
     indexed by slot: the mean's gradient over the row's contexts; the last, zero, row for every
     other slot (whose id is row 0)."""
     batch = mean_grads.shape[0]
-    scale = reciprocal(pairs["num_contexts"].astype(jnp.float32))
+    scale = reciprocal(pairs.num_contexts.astype(jnp.float32))
     per_row = mean_grads * scale.reshape(-1, *(1,) * (mean_grads.ndim - 1))
     per_row = jnp.concatenate([per_row, jnp.zeros_like(per_row[:1])])
-    owner = pairs["owner"]
+    owner = pairs.owner
     if owner is None:  # whole rows of equal length
         owner = jnp.arange(context_ids.shape[0], dtype=jnp.int32) // (context_ids.shape[0] // batch)
-    is_context = pairs["labels"] & pairs["mask"]
+    is_context = pairs.labels & pairs.mask
     return Touched(context_ids, per_row, jnp.where(is_context, owner, batch))
 
 
 def _split_slots(pairs: Pairs) -> tuple[jax.Array, jax.Array]:
     """The pairs' words as context ids and as noise ids, 0 (row 0, no gradient) elsewhere."""
-    contexts = pairs["labels"] & pairs["mask"]
-    noise = pairs["mask"] & ~pairs["labels"]
-    return jnp.where(contexts, pairs["words"], 0), jnp.where(noise, pairs["words"], 0)
+    contexts = pairs.labels & pairs.mask
+    noise = pairs.mask & ~pairs.labels
+    return jnp.where(contexts, pairs.words, 0), jnp.where(noise, pairs.words, 0)
 
 
 def cbow_loss(
@@ -113,7 +113,7 @@ def cbow_loss(
       means: [batch, (runs,) embed], each row's mean context vector (0 for a padding row).
       noise_word_rows: [pairs, (runs,) embed], the center table's rows of the noise slots
         (None with ``noise_rows``: the rows hold no noise words).
-      center_rows: [batch, (runs,) embed], the center table's rows of ``pairs["centers"]``.
+      center_rows: [batch, (runs,) embed], the center table's rows of ``pairs.centers``.
       pairs: ``owner``, ``labels``, ``mask``, ``num_contexts`` and ``num_live``
         (``w2v_jax.objectives.common``).
       noise_rows: with shared noise, [groups, shared, (runs,) embed] of the center table.
@@ -122,12 +122,12 @@ def cbow_loss(
     Returns:
       ``common.batch_loss``: the mean loss over the real rows and the metrics.
     """
-    is_noise = pairs["mask"] & ~pairs["labels"]
-    num_contexts = pairs["num_contexts"].astype(jnp.float32)
+    is_noise = pairs.mask & ~pairs.labels
+    num_contexts = pairs.num_contexts.astype(jnp.float32)
     real = num_contexts > 0
     num_examples = real.sum().astype(jnp.float32)
     if noise_rows is None:
-        noise_slots = pairs["num_live"].astype(jnp.float32) - num_contexts
+        noise_slots = pairs.num_live.astype(jnp.float32) - num_contexts
     else:
         noise_slots = jnp.full_like(num_contexts, num_noise)
     weight = row_weights(jnp.where(real, 1 + noise_slots, 0), num_examples, per_slot)
@@ -135,7 +135,7 @@ def cbow_loss(
     center_terms = optax.sigmoid_binary_cross_entropy(center_logits, 1.0)
     loss_sum = jnp.sum(over_runs(weight, center_terms) * center_terms, axis=0)
     if noise_word_rows is not None:
-        spread, logits = pair_logits(means, noise_word_rows, pairs["owner"])  # [pairs, (runs)]
+        spread, logits = pair_logits(means, noise_word_rows, pairs.owner)  # [pairs, (runs)]
         pair_weight = jnp.where(is_noise, spread(weight), 0.0)
         noise_terms = optax.sigmoid_binary_cross_entropy(logits, 0.0)
         loss_sum += jnp.sum(over_runs(pair_weight, logits) * noise_terms, axis=0)

@@ -2,11 +2,12 @@
 book's masked sigmoid BCE (the reference), the weight of a row's slots, and logits of per-row
 vectors against per-pair or shared rows.
 
-A batch reaches an objective as pairs (``w2v_jax.feed.batches``): each pair one slot of a row, with
-the row it belongs to (``owner``; None for the padded layout's whole rows of equal length),
-``labels`` (the row's context slots), ``mask`` (live), and per row ``num_contexts`` and
-``num_live``. Rows may carry a run axis before the embedding axis (several runs trained
-together on the same pairs): a loss sum is then per run.
+A batch reaches an objective as ``w2v_jax.pairs.Pairs`` (made by ``w2v_jax.feed.batches``):
+each pair one slot of a row, with the row it belongs to (``owner``; None for the padded
+layout's whole rows of equal length), its ``slot`` in the row, ``labels`` (the row's context
+slots), ``mask`` (live), and per row ``num_contexts`` and ``num_live``. Rows may carry a run
+axis before the embedding axis (several runs trained together on the same pairs): a loss sum
+is then per run.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from flax import nnx
 
 from w2v_jax import tables
 
-Pairs = dict[str, jax.Array]
 Metrics = dict[str, jax.Array]
 
 

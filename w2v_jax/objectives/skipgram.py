@@ -17,7 +17,6 @@ import optax
 
 from w2v_jax.objectives.common import (
     Metrics,
-    Pairs,
     Touched,
     WordTables,
     batch_loss,
@@ -26,6 +25,7 @@ from w2v_jax.objectives.common import (
     row_weights,
     shared_noise_terms,
 )
+from w2v_jax.pairs import Pairs
 from w2v_jax.tables import lookup
 
 
@@ -41,8 +41,8 @@ class SkipGram(WordTables):
         """The pairs' center rows, their words' context rows, the shared noise's (or None)."""
         context = self.context[...]
         return (
-            lookup(self.center[...], pairs["centers"]),
-            lookup(context, pairs["words"]),
+            lookup(self.center[...], pairs.centers),
+            lookup(context, pairs.words),
             None if noise is None else lookup(context, noise),
         )
 
@@ -50,9 +50,9 @@ class SkipGram(WordTables):
         return sgns_loss(rows[0], rows[1], pairs, rows[2], self.num_noise, self.per_slot)
 
     def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
-        context = [Touched(pairs["words"], grads[1])]
+        context = [Touched(pairs.words, grads[1])]
         context += [] if noise is None else [Touched(noise, grads[2])]
-        return {"center": [Touched(pairs["centers"], grads[0])], "context": context}
+        return {"center": [Touched(pairs.centers, grads[0])], "context": context}
 
 
 def sgns_loss(
@@ -66,8 +66,8 @@ def sgns_loss(
     """The batch's skip-gram loss as a function of its gathered rows.
 
     Args:
-      center_rows: [batch, (runs,) embed], the rows of ``pairs["centers"]``.
-      word_rows: [pairs, (runs,) embed], the rows of ``pairs["words"]``.
+      center_rows: [batch, (runs,) embed], the rows of ``pairs.centers``.
+      word_rows: [pairs, (runs,) embed], the rows of ``pairs.words``.
       pairs: ``owner``, ``labels``, ``mask``, ``num_contexts`` and ``num_live``
         (``w2v_jax.objectives.common``).
       noise_rows: with shared noise, [groups, shared, (runs,) embed]: group g's noise words,
@@ -78,16 +78,16 @@ def sgns_loss(
     Returns:
       ``common.batch_loss``: the mean loss over the real rows and the metrics.
     """
-    spread, logits = pair_logits(center_rows, word_rows, pairs["owner"])  # [pairs, (runs)]
-    num_contexts = pairs["num_contexts"].astype(jnp.float32)
+    spread, logits = pair_logits(center_rows, word_rows, pairs.owner)  # [pairs, (runs)]
+    num_contexts = pairs.num_contexts.astype(jnp.float32)
     if noise_rows is None:  # the book's rows: each normalised by its live slots
-        labels, slots = pairs["labels"].astype(jnp.float32), pairs["num_live"]
+        labels, slots = pairs.labels.astype(jnp.float32), pairs.num_live
     else:  # only contexts are pairs; each row's noise term is weighted as the book's
         labels = jnp.ones(logits.shape[:1], jnp.float32)
         slots = num_contexts * (1 + num_noise)
-    num_examples = (pairs["num_live"] > 0).sum().astype(jnp.float32)
+    num_examples = (pairs.num_live > 0).sum().astype(jnp.float32)
     weight = row_weights(slots, num_examples, per_slot)
-    pair_weight = jnp.where(pairs["mask"], spread(weight), 0.0)
+    pair_weight = jnp.where(pairs.mask, spread(weight), 0.0)
     loss_sum = jnp.sum(
         over_runs(pair_weight, logits)
         * optax.sigmoid_binary_cross_entropy(logits, over_runs(labels, logits)),
