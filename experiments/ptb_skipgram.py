@@ -13,7 +13,6 @@ The final checkpoint is evaluated on WordSim353, SimLex-999 and the Google analo
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 from experiments import common, flags
 from w2v_jax.corpus_config import CorpusConfig
@@ -23,8 +22,6 @@ JOB = "ptb_skipgram"
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class PtbFlags(common.JobFlags):
-    workdir: Path | None = None
-    """Where results and checkpoints go (None: runs/ptb_skipgram/<run name>)."""
     ptb_repeats: int = 1
     """Train on PTB's training split repeated this many times: a larger corpus with PTB's
     statistics, for speed benchmarks."""
