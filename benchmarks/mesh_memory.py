@@ -64,17 +64,13 @@ def measure(vocab_size: int, embed_size: int, vocab_axis: int, batch_size: int) 
     tables = placement.shard_bytes(state.params)
 
     # A few steps of random padded batches through the training loop's compiled program.
-    pairs = random_pairs(vocab_size, batch_size)
-    examples = {
-        "centers": np.asarray(pairs.centers)[:, None],
-        "contexts_negatives": np.asarray(pairs.words).reshape(batch_size, -1),
-        "num_contexts": np.asarray(pairs.num_contexts),
-        "num_live": np.asarray(pairs.num_live),
-    }
-    examples = {
-        name: parallel.put(np.concatenate([array, np.zeros_like(array[:1])]), placement.replicated)
-        for name, array in examples.items()
-    }
+    # The batch's rows, then a padding row.
+    examples = jax.tree.map(
+        lambda rows: parallel.put(
+            np.concatenate([rows, np.zeros_like(rows[:1])]), placement.replicated
+        ),
+        random_pairs(vocab_size, batch_size).rows,
+    )
     program.compile(state, examples)
     temp = program.memory_analysis().temp_size_in_bytes
     order = np.tile(np.arange(batch_size, dtype=np.int32), (config.execution.steps_per_dispatch, 1))

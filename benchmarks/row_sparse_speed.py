@@ -23,6 +23,8 @@ import numpy as np
 from benchmarks import harness
 from w2v_jax.config import Config
 from w2v_jax.feed import batches
+from w2v_jax.pairs import Pairs
+from w2v_jax.rows import Rows
 from w2v_jax.sections import OptimizerConfig
 from w2v_jax.training import optim, step
 
@@ -40,18 +42,19 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def random_pairs(vocab_size: int, batch_size: int, seed: int = 0) -> batches.Pairs:
+def random_pairs(vocab_size: int, batch_size: int, seed: int = 0) -> Pairs:
     """A padded batch of random words: 2 to 10 contexts per center, 5 noise words each."""
     rng = np.random.default_rng(seed)
     length = 60
     num_contexts = rng.integers(2, 11, batch_size + 1).astype(np.int32)
     num_contexts[-1] = 0  # the padding row
-    examples = {
-        "centers": rng.integers(1, vocab_size, (batch_size + 1, 1), dtype=np.int32),
-        "contexts_negatives": rng.integers(1, vocab_size, (batch_size + 1, length), dtype=np.int32),
-        "num_contexts": num_contexts,
-        "num_live": num_contexts * 6,
-    }
+    examples = Rows(
+        centers=rng.integers(1, vocab_size, (batch_size + 1, 1), dtype=np.int32),
+        contexts_negatives=rng.integers(1, vocab_size, (batch_size + 1, length), dtype=np.int32),
+        num_contexts=num_contexts,
+        num_left=num_contexts // 2,
+        num_live=num_contexts * 6,
+    )
     return batches.gather_padded(examples, np.arange(batch_size, dtype=np.int32))
 
 

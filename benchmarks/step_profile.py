@@ -70,6 +70,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def synthetic_examples(config, vocab_size: int, rows: int, seed: int = 0):
     """Device examples of ``rows`` rows (and the padding row) of Zipf-distributed words, and
     the noise words' alias table of their counts."""
+    import dataclasses
+
     import numpy as np
 
     from w2v_jax.data.noise import AliasTable, noise_distribution
@@ -82,12 +84,14 @@ def synthetic_examples(config, vocab_size: int, rows: int, seed: int = 0):
     num_contexts = rng.integers(1, 9, rows + 1).astype(np.int32)
     num_contexts[-1] = 0
     slots = rng.choice(words, (rows + 1, layout.max_len), p=zipf).astype(np.int32)
-    examples = {
-        "centers": rng.choice(words, (rows + 1, 1), p=zipf).astype(np.int32),
-        "contexts_negatives": slots,
-        "num_contexts": num_contexts,
-        "num_live": layout.num_live(num_contexts).astype(np.int32),
-    }
+    examples = dataclasses.replace(
+        layout.make_rows(rows + 1),
+        centers=rng.choice(words, (rows + 1, 1), p=zipf).astype(np.int32),
+        contexts_negatives=slots,
+        num_contexts=num_contexts,
+        num_left=(num_contexts // 2).astype(np.int32),
+        num_live=layout.num_live(num_contexts).astype(np.int32),
+    )
     counts = np.concatenate([[0], np.maximum(1e8 * zipf, 1)]).astype(np.int64)
     return examples, AliasTable.build(noise_distribution(counts))
 
@@ -110,12 +114,12 @@ def build(preset: str, objective: str, vocab_size: int, steps: int):
     order = np.random.default_rng(1).permutation(config.batch_size * steps).astype(np.int32)
     order = order.reshape(steps, config.batch_size)
     layout = batches.pair_layout(config.execution.layout)
-    most_live = max(int(examples["num_live"][rows].sum()) for rows in order)
+    most_live = max(int(examples.num_live[rows].sum()) for rows in order)
     layout = layout.fit(most_live)
     runner = loop.make_chunk_runner(step_fn, None, layout)
     state = step.state_initializer(config, vocab_size, jax.random.key(0), optimizer)()
-    inputs = ({k: jnp.asarray(v) for k, v in examples.items()}, jnp.asarray(order))
-    pairs = float(examples["num_contexts"][order].sum()) / steps
+    inputs = (jax.tree.map(jnp.asarray, examples), jnp.asarray(order))
+    pairs = float(examples.num_contexts[order].sum()) / steps
     return config, layout, step_fn, runner, state, inputs, pairs
 
 

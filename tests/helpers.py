@@ -16,7 +16,8 @@ import numpy as np
 from w2v_jax.config import Config
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data.vocab import BlockEncoder, Corpus, Vocab, VocabularyCounter, sentence_lengths
-from w2v_jax.pairs import Pairs
+from w2v_jax.feed import batches
+from w2v_jax.rows import ROW_FIELDS, Rows
 from w2v_jax.run import Data, prepare, train
 from w2v_jax.training import optim, step
 
@@ -84,19 +85,47 @@ def random_batch(rng, vocab_size, batch=8, length=12):
     }
 
 
-def to_pairs(batch):
-    """A padded batch as the pairs the loss reads, laid out as batches.gather_padded does."""
-    mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
-    slot = np.broadcast_to(np.arange(mask.shape[1], dtype=np.int32), mask.shape)
-    return Pairs(
-        centers=jnp.asarray(batch["centers"][:, 0]),
-        words=jnp.asarray(batch["contexts_negatives"]).ravel(),
-        mask=jnp.asarray(mask.ravel()),
-        labels=jnp.asarray(labels.ravel()),
-        slot=jnp.asarray(slot.ravel()),
-        num_contexts=jnp.asarray(labels.sum(1), jnp.int32),
-        num_live=jnp.asarray(mask.sum(1), jnp.int32),
+def rows_of(**given) -> Rows:
+    """Rows of the ``given`` fields (numpy or JAX arrays, one row each), every other field of
+    ``rows.Rows`` 0s: fixtures follow the declaration, so a new field changes none of them."""
+    count = len(next(iter(given.values())))
+    length = given["contexts_negatives"].shape[1] if "contexts_negatives" in given else 1
+
+    def zeros(field):
+        width = length if field.width == "max_len" else field.width
+        return np.zeros((count, *(() if width is None else (width,))), field.dtype)
+
+    return Rows(**{name: given.get(name, zeros(field)) for name, field in ROW_FIELDS.items()})
+
+
+def random_rows(rng, num_contexts, num_live, length: int, vocab_size: int) -> Rows:
+    """Rows of random words laid out as the data stage lays them out: ``num_live`` words a
+    row, 0s after them, a random number of the contexts left of the center."""
+    words = rng.integers(1, vocab_size, (len(num_contexts), length)).astype(np.int32)
+    words[np.arange(length) >= num_live[:, None]] = 0
+    return rows_of(
+        centers=rng.integers(1, vocab_size, (len(num_contexts), 1)).astype(np.int32),
+        contexts_negatives=words,
+        num_contexts=num_contexts.astype(np.int32),
+        num_left=rng.integers(0, num_contexts + 1).astype(np.int32),
+        num_live=num_live.astype(np.int32),
     )
+
+
+def to_pairs(batch):
+    """A padded batch (the book's arrays, its mask and labels a prefix of each row) as the
+    pairs the loss reads: its rows gathered by batches.gather_padded, their contexts all right
+    of their centers."""
+    mask, labels = np.asarray(batch["mask"]), np.asarray(batch["labels"])
+    rows = rows_of(
+        centers=np.asarray(batch["centers"], np.int32),
+        contexts_negatives=np.asarray(batch["contexts_negatives"], np.int32),
+        num_contexts=labels.sum(1, dtype=np.int32),
+        num_live=mask.sum(1, dtype=np.int32),
+    )
+    pairs = batches.gather_padded(rows, jnp.arange(len(mask), dtype=jnp.int32))
+    np.testing.assert_array_equal(pairs.mask, mask.ravel())  # a prefix of each row
+    return pairs
 
 
 def fresh_state(config, vocab_size, seed=0, total_steps=100):

@@ -10,6 +10,7 @@ from tests.helpers import (
     assert_finds_partners,
     fresh_state,
     prepare_text,
+    random_rows,
     smoke_config,
     topic_config,
     topic_corpus,
@@ -32,34 +33,26 @@ def random_examples(rng, rows=40, length=12, num_noise=2, objective="skipgram"):
     most = next(k for k in range(length, -1, -1) if layout.num_live(k) <= length)
     num_contexts = rng.integers(0, most + 1, size=rows)
     num_contexts[-1] = 0
-    num_live = layout.num_live(num_contexts)
-    words = rng.integers(1, VOCAB, (rows, length)).astype(np.int32)
-    words[np.arange(length) >= num_live[:, None]] = 0
-    return {
-        "centers": rng.integers(1, VOCAB, (rows, 1)).astype(np.int32),
-        "contexts_negatives": words,
-        "num_contexts": num_contexts.astype(np.int32),
-        "num_live": num_live.astype(np.int32),
-    }
+    return random_rows(rng, num_contexts, layout.num_live(num_contexts), length, VOCAB)
 
 
 def batch_rows(rng, examples, batch=8):
-    rows = rng.choice(len(examples["centers"]) - 1, batch - 1, replace=False)
-    return np.append(rows, len(examples["centers"]) - 1).astype(np.int32)  # and padding
+    rows = rng.choice(len(examples) - 1, batch - 1, replace=False)
+    return np.append(rows, len(examples) - 1).astype(np.int32)  # and padding
 
 
 def test_packing_lays_the_live_slots_end_to_end():
     rng = np.random.default_rng(0)
     examples = random_examples(rng)
     rows = batch_rows(rng, examples)
-    capacity = capacity_for(examples["num_live"][:-1], rows[None])
+    capacity = capacity_for(examples.num_live[:-1], rows[None])
     got = jax.tree.map(np.asarray, batches.gather_packed(examples, rows, capacity))
     padded = jax.tree.map(np.asarray, batches.gather_padded(examples, rows))
     live = padded.mask
     count = int(live.sum())
     assert capacity % batches.CAPACITY_STEP == 0 and capacity >= count
     np.testing.assert_array_equal(got.words[:count], padded.words[live])
-    length = examples["contexts_negatives"].shape[1]  # padded pair p belongs to row p // L
+    length = examples.contexts_negatives.shape[1]  # padded pair p belongs to row p // L
     np.testing.assert_array_equal(got.owner[:count], np.nonzero(live)[0] // length)
     np.testing.assert_array_equal(got.labels[:count], padded.labels[live])
     assert got.mask[:count].all() and not got.mask[count:].any()
@@ -67,6 +60,14 @@ def test_packing_lays_the_live_slots_end_to_end():
     # Each pair's slot in its row, as the padded layout has it.
     np.testing.assert_array_equal(got.slot[:count], padded.slot[live])
     assert (padded.slot == np.tile(np.arange(length), len(rows))).all()
+    # Each context's place relative to its center: its row's num_left contexts on the left.
+    np.testing.assert_array_equal(got.offset[:count], padded.offset[live])
+    assert not got.offset[count:].any() and not padded.offset[~padded.labels].any()
+    left = np.repeat(examples.num_left[rows], length)[padded.labels]
+    slot = padded.slot[padded.labels]
+    expected = np.where(slot < left, slot - left, slot - left + 1)
+    np.testing.assert_array_equal(padded.offset[padded.labels], expected)
+    np.testing.assert_array_equal(padded.distance, np.abs(padded.offset))
 
 
 def capacity_for(num_live: np.ndarray, order: np.ndarray) -> int:
@@ -187,7 +188,7 @@ def test_an_epoch_needing_more_pairs_compiles_a_larger_program():
     )
     state = program.init_state()
     order = rng.permutation(199).astype(np.int32)[:192].reshape(3, 64)
-    capacity = capacity_for(examples["num_live"][:-1], order)
+    capacity = capacity_for(examples.num_live[:-1], order)
     program.fit(capacity)
     state, first = program(state, examples, order)
     assert program.layout.capacity == capacity and np.isfinite(first.mean_loss)

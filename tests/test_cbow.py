@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from tests.helpers import fresh_state, smoke_config
+from tests.helpers import fresh_state, random_rows, smoke_config
 from w2v_jax import presets
 from w2v_jax.config import Config
 from w2v_jax.evaluation.evaluate import Embeddings
@@ -25,14 +25,7 @@ def cbow_examples(rng, rows=8, shared=False):
     num_contexts = rng.integers(1, MAX_CONTEXTS + 1, size=rows)
     num_contexts[-1] = 0
     num_live = num_contexts + (num_contexts > 0) * noise
-    words = rng.integers(1, VOCAB, (rows, MAX_CONTEXTS + noise)).astype(np.int32)
-    words[np.arange(words.shape[1]) >= num_live[:, None]] = 0
-    return {
-        "centers": rng.integers(1, VOCAB, (rows, 1)).astype(np.int32),
-        "contexts_negatives": words,
-        "num_contexts": num_contexts.astype(np.int32),
-        "num_live": num_live.astype(np.int32),
-    }
+    return random_rows(rng, num_contexts, num_live, MAX_CONTEXTS + noise, VOCAB)
 
 
 def numpy_cbow(center, context, examples, shared_noise=None, per_slot=False):
@@ -40,13 +33,13 @@ def numpy_cbow(center, context, examples, shared_noise=None, per_slot=False):
     mean context vector h (context table) scored against the center (label 1) and its noise
     words (label 0; shared ones weighted NUM_NOISE / shared) in the center table, the row's
     terms divided by its 1 + NUM_NOISE slots, the batch's loss the mean over its real rows."""
-    rows = len(examples["centers"])
-    real = np.flatnonzero(examples["num_contexts"] > 0)
+    rows = len(examples.centers)
+    real = np.flatnonzero(examples.num_contexts > 0)
     terms, slots = {}, np.zeros(rows)
     for b in real:
-        k, live = examples["num_contexts"][b], examples["num_live"][b]
-        words = examples["contexts_negatives"][b]
-        scored = [(examples["centers"][b, 0], 1.0, 1.0)]
+        k, live = examples.num_contexts[b], examples.num_live[b]
+        words = examples.contexts_negatives[b]
+        scored = [(examples.centers[b, 0], 1.0, 1.0)]
         scored += [(word, 0.0, 1.0) for word in words[k:live]]
         if shared_noise is not None:
             group = shared_noise[b * len(shared_noise) // rows]
@@ -77,9 +70,9 @@ def numpy_cbow(center, context, examples, shared_noise=None, per_slot=False):
 def test_loss_and_gradients_equal_numpy_reference(layout, per_slot, shared):
     rng = np.random.default_rng(7)
     examples = cbow_examples(rng, shared=shared)
-    rows = np.arange(len(examples["centers"]) - 1, dtype=np.int32)
+    rows = np.arange(len(examples.centers) - 1, dtype=np.int32)
     rows = np.append(rows, len(rows)).astype(np.int32)  # every row, then the padding row again
-    picked = {name: values[rows] for name, values in examples.items()}
+    picked = jax.tree.map(lambda values: values[rows], examples)
     noise = np.array([[3, 7, 7, 11], [19, 3, 5, 2]], np.int32) if shared else None
     gathered = jax.tree.map(jnp.asarray, examples)
     pairs = (

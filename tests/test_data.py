@@ -9,7 +9,7 @@ import pytest
 
 from tests.helpers import encode_text
 from w2v_jax import data
-from w2v_jax.rows import RowLayout
+from w2v_jax.rows import RowLayout, Rows, live_slots
 
 
 # The book's batch layout (its batchify), written out as the reference the examples expand to.
@@ -28,7 +28,7 @@ def with_padding_row(examples):
         np.concatenate([a, np.zeros((1, *a.shape[1:]), a.dtype)])
         for a in dataclasses.astuple(examples)
     )
-    return data.examples.Examples(*arrays)
+    return Rows(*arrays)
 
 
 def make_batches(examples, order: np.ndarray) -> Batches:
@@ -38,8 +38,8 @@ def make_batches(examples, order: np.ndarray) -> Batches:
     return Batches(
         padded.centers[order],
         padded.contexts_negatives[order],
-        data.examples.live_slots(padded.num_live[order], length),
-        data.examples.live_slots(padded.num_contexts[order], length),
+        live_slots(padded.num_live[order], length),
+        live_slots(padded.num_contexts[order], length),
     )
 
 

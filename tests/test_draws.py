@@ -15,9 +15,9 @@ from w2v_jax import data, parallel
 from w2v_jax.data.examples import draw_examples, keep_probabilities
 from w2v_jax.data.noise import noise_distribution
 from w2v_jax.data.vocab import Corpus
-from w2v_jax.feed import device, draws
+from w2v_jax.feed import batches, device, draws
 from w2v_jax.feed.stream import KeptGroup
-from w2v_jax.rows import ROW_FIELDS
+from w2v_jax.rows import ROW_FIELDS, Rows
 
 
 def zipf_text(tokens: int = 60_000, words: int = 400, seed: int = 0) -> str:
@@ -38,7 +38,7 @@ def device_dataset(text, t=1e-3, formula="book", min_freq=3, block_tokens=20_000
     )
 
 
-drawn_rows = jax.jit(draws.batch_rows, static_argnames=("seed", "layout", "slot_rows"))
+drawn_rows = jax.jit(draws.batch_rows, static_argnames=("seed", "layout"))
 
 
 def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: int = 0):
@@ -58,10 +58,9 @@ def expanded(config, dataset, block: int, draw_epoch: int = 0, subsample_draw: i
         np.arange(drawer.slot_rows, dtype=np.int32),
         seed=config.seed,
         layout=config.row_layout,
-        slot_rows=drawer.slot_rows,
     )
     count = int(dataset.block_centers(subsample_draw)[block])
-    rows = {name: np.asarray(values)[:count] for name, values in rows.items()}
+    rows = {name: np.asarray(getattr(rows, name))[:count] for name in ROW_FIELDS}
     return examples, rows
 
 
@@ -118,6 +117,7 @@ def test_the_rows_are_the_references_given_its_subsampling_and_windows(dataset, 
         assert len(reference) == dataset.block_centers(0)[block] > 1000
         assert np.array_equal(rows["centers"], reference.centers)
         assert np.array_equal(rows["num_contexts"], reference.num_contexts)
+        assert np.array_equal(rows["num_left"], reference.num_left)
         assert np.array_equal(rows["num_live"], reference.num_live)
         contexts = reference.labels  # the context slots: the same words
         assert np.array_equal(
@@ -140,9 +140,9 @@ def test_the_host_s_rows_the_device_s_rows_and_their_shapes_follow_the_declared_
     whole = data.blocks.build_dataset(*encode_text(zipf_text(3000), 3), 1e-3, 0, "book", 1 << 20)
     stream = KeptGroup(config, whole, parallel.Placement.single())
     shapes = stream.device_shapes()
-    assert list(shapes) == list(ROW_FIELDS)
+    assert isinstance(shapes, Rows)
     assert stream.group_bytes() == sum(
-        int(np.prod(shape.shape)) * shape.dtype.itemsize for shape in shapes.values()
+        int(np.prod(shape.shape)) * shape.dtype.itemsize for shape in jax.tree.leaves(shapes)
     )
 
 
@@ -154,7 +154,7 @@ def test_each_word_is_kept_at_its_formulas_rate(formula):
     keep = keep_probabilities(ours.corpus, 1e-3, formula, vocab.counts)
     config = topic_config(subsample_t=1e-3, subsample=formula)
     examples, _ = expanded(config, ours, 0)
-    kept = np.bincount(np.asarray(examples["tokens"]), minlength=len(vocab))[1:]
+    kept = np.bincount(np.asarray(examples.tokens), minlength=len(vocab))[1:]
     expected = vocab.counts[1:] * keep[1:]
     spread = np.sqrt(vocab.counts[1:] * keep[1:] * (1 - keep[1:]))
     assert np.all(np.abs(kept - expected) <= 4 * spread + 1)
@@ -167,9 +167,9 @@ def test_windows_are_uniform_and_contexts_stay_in_the_sentence(dataset):
     counts = np.bincount(windows, minlength=6)
     assert counts[0] == 0 and np.all(np.abs(counts[1:] - 40_000) < 4 * np.sqrt(32_000))
     examples, rows = expanded(config, dataset, 0)
-    tokens = np.asarray(examples["tokens"])
-    position = np.asarray(examples["position"])[: len(rows["centers"])]
-    left = np.asarray(examples["left"])[: len(rows["centers"])]
+    tokens = np.asarray(examples.tokens)
+    position = np.asarray(examples.position)[: len(rows["centers"])]
+    left = np.asarray(examples.left)[: len(rows["centers"])]
     kept, reference = host_reference(config, dataset, 0)
     assert np.array_equal(tokens[position], rows["centers"][:, 0])
     slot = np.arange(10)
@@ -269,6 +269,24 @@ def host_keep(dataset, block: int, draw: int) -> np.ndarray:
     return kept
 
 
+def test_a_pair_s_offset_places_its_context_beside_its_center(dataset):
+    """``Pairs.offset``, from a row's ``num_left``: on the device's rows and on the host's, the
+    kept token at its center's place plus a context's offset is that context."""
+    config = topic_config(max_window=5, subsample_t=1e-3, **{"noise.count": 1})
+    examples, rows = expanded(config, dataset, 0)
+    _, reference = host_reference(config, dataset, 0)
+    tokens, position = np.asarray(examples.tokens), np.asarray(examples.position)
+    for drawn in (Rows(**rows), reference):
+        on_device = jax.tree.map(jax.numpy.asarray, drawn)
+        pairs = jax.tree.map(np.asarray, batches.gather_padded(on_device, np.arange(len(drawn))))
+        row = np.arange(pairs.words.size) // drawn.contexts_negatives.shape[1]
+        context = pairs.labels
+        at = position[row[context]] + pairs.offset[context]
+        assert np.array_equal(tokens[at], pairs.words[context])
+        assert set(np.unique(pairs.distance[context])) == set(range(1, 6))
+        assert not pairs.offset[~context].any()
+
+
 def test_a_row_is_the_same_in_any_batch(dataset):
     """A row's noise words come from its own key, not the batch's: any order, any mesh."""
     config = topic_config(max_window=4, subsample_t=1e-3, **{"noise.count": 2})
@@ -279,8 +297,5 @@ def test_a_row_is_the_same_in_any_batch(dataset):
         jax.numpy.asarray(picked),
         seed=0,
         layout=config.row_layout,
-        slot_rows=int(examples["position"].shape[0]),
     )
-    assert np.array_equal(
-        np.asarray(drawn["contexts_negatives"]), rows["contexts_negatives"][picked]
-    )
+    assert np.array_equal(np.asarray(drawn.contexts_negatives), rows["contexts_negatives"][picked])

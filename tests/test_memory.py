@@ -26,12 +26,7 @@ def xla_step_bytes(config: Config) -> int:
     """XLA's working space for the compiled step of ``config`` on padded batches."""
     program = Program(config, VOCAB, 100)
     rows = 10_000
-    examples = {
-        "centers": jax.ShapeDtypeStruct((rows, 1), np.int32),
-        "contexts_negatives": jax.ShapeDtypeStruct((rows, config.row_layout.max_len), np.int32),
-        "num_contexts": jax.ShapeDtypeStruct((rows,), np.int32),
-        "num_live": jax.ShapeDtypeStruct((rows,), np.int32),
-    }
+    examples = config.row_layout.make_rows(rows, jax.ShapeDtypeStruct)
     program.compile(jax.eval_shape(program.init_state), examples)
     return program.memory_analysis().temp_size_in_bytes
 

@@ -245,6 +245,29 @@ def test_rows_shared_through_an_index_update_as_the_rows_copied_per_id(name):
     assert not np.array_equal(copied[0]["t"], INITIAL_TABLE)
 
 
+@pytest.mark.parametrize("name", OPTIMIZERS)
+def test_ids_a_step_did_not_read_are_neither_moved_nor_counted(name):
+    """``Touched.mask``: an id left out (whatever its id and row hold) changes neither the
+    tables nor the optimiser's state (lazy Adam's per-row counts, Adagrad's accumulators): the
+    update is the one of the read ids alone, bitwise, with a row indexed or a row per id."""
+    rng = np.random.default_rng(9)
+    ids = jnp.asarray([1, 0, 4, 4, 0, 7], jnp.int32)
+    rows = jnp.asarray(rng.normal(size=(6, 3)), jnp.float32)
+    read = np.array([True, False, True, False, False, True])
+    shared, index = rows[:3], jnp.asarray([0, 1, 2, 2, 1, 0], jnp.int32)
+    optimizer = optim.make(smoke_config(**{"optimizer.name": name}))
+    params = {"t": jnp.asarray(INITIAL_TABLE)}
+    state = optimizer.init(params)
+    for masked, alone in [
+        (Touched(ids, rows, mask=jnp.asarray(read)), Touched(ids[read], rows[read])),
+        (Touched(ids, shared, index, jnp.asarray(read)), Touched(ids[read], shared[index[read]])),
+    ]:
+        got = optimizer.update(params, state, {"t": [masked]}, jnp.int32(0))
+        expected = optimizer.update(params, state, {"t": [alone]}, jnp.int32(0))
+        jax.tree.map(np.testing.assert_array_equal, got, expected)
+        assert np.array_equal(got[0]["t"][0], INITIAL_TABLE[0]), "row 0 left alone"
+
+
 def test_rowwise_adagrad_equals_its_numpy_reference():
     history = two_updates(optim.RowwiseAdagrad(lr=0.5))
     table, acc = INITIAL_TABLE.astype(np.float64), np.zeros(10)

@@ -1,5 +1,5 @@
 """What a row of examples holds for one center, as its objective lays it out: the book's padded
-row (``w2v_jax.data.examples.Examples``), drawn on the host or on the device
+row (``Rows``), drawn on the host (``w2v_jax.data.examples``) or on the device
 (``w2v_jax.feed.draws``). No JAX here: the numpy stage reads it.
 
 A row holds the center's context words left to right, then its noise words, then 0s up to
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import numpy as np
 
@@ -33,17 +34,63 @@ class RowField:
     width: int | str | None = None
 
 
+def row(dtype: type, width: int | str | None = None) -> dict[str, RowField]:
+    """The metadata that declares a field of ``Rows``: its dtype and its shape in a row."""
+    return {"row": RowField(np.dtype(dtype), width)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Rows:
+    """Rows of examples, one per center, each field declared once here with its dtype and its
+    shape in a row: numpy arrays in the numpy stage (the book's padded examples, its
+    ``batchify`` over an epoch: ``data.examples.draw_examples``), device arrays in a step
+    (a pytree, registered by ``w2v_jax.pairs``; drawn there by ``feed.draws.batch_rows``).
+    Their device shapes, the bytes a group sends, the padding rows and the batch's rows
+    a step's pairs carry (``Pairs.rows``) follow from the declaration: a new field is one
+    line here and its value where rows are drawn.
+
+    The book's ``mask`` (1 on the live slots) and ``labels`` (1 on the contexts) follow from
+    the counts, so they are stored as counts and expanded on demand."""
+
+    centers: Any = dataclasses.field(metadata=row(np.int32, 1))
+    """[1]: the center."""
+    contexts_negatives: Any = dataclasses.field(metadata=row(np.int32, "max_len"))
+    """[L]: the contexts left to right, then their noise words, then 0s."""
+    num_contexts: Any = dataclasses.field(metadata=row(np.int32))
+    """The row's context words."""
+    num_left: Any = dataclasses.field(metadata=row(np.int32))
+    """Its context words left of the center (the first ``num_left`` slots)."""
+    num_live: Any = dataclasses.field(metadata=row(np.int32))
+    """Its context and noise words."""
+
+    def __len__(self) -> int:
+        return len(self.centers)
+
+    @property
+    def mask(self) -> np.ndarray:
+        """bool (N, L): the live slots."""
+        return live_slots(self.num_live, self.contexts_negatives.shape[1])
+
+    @property
+    def labels(self) -> np.ndarray:
+        """bool (N, L): the context slots."""
+        return live_slots(self.num_contexts, self.contexts_negatives.shape[1])
+
+    @property
+    def num_pairs(self) -> int:
+        """(center, context) pairs."""
+        return int(self.num_contexts.sum())
+
+
 ROW_FIELDS: dict[str, RowField] = {
-    "centers": RowField(np.dtype(np.int32), 1),
-    "contexts_negatives": RowField(np.dtype(np.int32), "max_len"),
-    "num_contexts": RowField(np.dtype(np.int32)),
-    "num_live": RowField(np.dtype(np.int32)),
+    field.name: field.metadata["row"] for field in dataclasses.fields(Rows)
 }
-"""The fields of a row, declared once: ``centers`` [1], ``contexts_negatives`` [L] (the
-contexts left to right, then the noise words, then 0s), ``num_contexts`` and ``num_live``.
-The host's examples (``data.examples.Examples``), the device's drawn rows
-(``feed.draws.batch_rows``), their device shapes, the bytes a group sends and its padding rows
-(``feed.shards``, ``feed.stream``) all follow from it."""
+"""Each field of ``Rows`` by name: its dtype and its shape in a row."""
+
+
+def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
+    """bool (..., length): True on the first counts[...] slots of each row."""
+    return np.arange(length, dtype=np.int32) < counts[..., None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +128,16 @@ class RowLayout:
         if width is None:
             return ()
         return (self.max_len if width == "max_len" else width,)
+
+    def make_rows(self, count: int, make: Callable[[tuple, np.dtype], Any] = np.zeros) -> Rows:
+        """``count`` rows of this layout, each field ``make(shape, dtype)``: by default 0s,
+        padding rows (no live slot, center 0); ``jax.ShapeDtypeStruct``, their shapes."""
+        return Rows(
+            **{
+                name: make((count, *self.field_shape(name)), field.dtype)
+                for name, field in ROW_FIELDS.items()
+            }
+        )
 
     def row_bytes(self) -> int:
         """The bytes of one row, every field of it."""

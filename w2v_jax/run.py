@@ -28,13 +28,13 @@ from w2v_jax.config import Config, groups_trainable_together
 from w2v_jax.corpus_config import CorpusConfig
 from w2v_jax.data import blocks
 from w2v_jax.data import corpus as corpus_module
-from w2v_jax.data.examples import Examples
 from w2v_jax.data.vocab import Vocab
 from w2v_jax.evaluation import measures, report
 from w2v_jax.evaluation.evaluate import Embeddings
 from w2v_jax.evaluation.report import Evaluation
 from w2v_jax.feed import device
 from w2v_jax.objectives import vectors_of
+from w2v_jax.rows import Rows
 from w2v_jax.training import curves as curves_module
 from w2v_jax.training import hooks as hooks_module
 from w2v_jax.training import host_loop, memory
@@ -57,7 +57,7 @@ class Data:
     corpus: CorpusConfig
     encoded: corpus_module.EncodedCorpus
     dataset: blocks.Dataset
-    examples: Examples | None
+    examples: Rows | None
     seconds: float
 
     @property

@@ -19,7 +19,6 @@ from w2v_jax.data.examples import (
     BLOCK_ORDER_STREAM,
     EXAMPLES_STREAM,
     SUBSAMPLE_STREAM,
-    Examples,
     center_positions,
     draw_examples,
     stream_rng,
@@ -27,7 +26,7 @@ from w2v_jax.data.examples import (
 )
 from w2v_jax.data.noise import AliasTable
 from w2v_jax.data.vocab import Corpus, Vocab
-from w2v_jax.rows import RowLayout
+from w2v_jax.rows import ROW_FIELDS, RowLayout, Rows
 
 Counter = Callable[["Dataset", list[int]], np.ndarray]
 """(dataset, subsampling draws) -> int64 [draws, blocks]: each block's centers in each draw."""
@@ -229,7 +228,7 @@ def group_examples(
     draw_epoch: int,
     layout: RowLayout,
     subsample_draw: int = 0,
-) -> Examples:
+) -> Rows:
     """The examples of a group's blocks, block after block: each block subsampled by draw
     ``subsample_draw``, its windows and noise words from its own generator (the draw of
     ``draw_epoch``)."""
@@ -244,11 +243,8 @@ def group_examples(
     ]
     if len(parts) == 1:
         return parts[0]
-    return Examples(
-        *(
-            np.concatenate([getattr(part, field.name) for part in parts])
-            for field in dataclasses.fields(Examples)
-        )
+    return Rows(
+        **{name: np.concatenate([getattr(part, name) for part in parts]) for name in ROW_FIELDS}
     )
 
 
@@ -336,7 +332,7 @@ class RunPlan:
         ]
 
 
-def draw_group(config: Config, dataset: Dataset, blocks: np.ndarray, epoch: int) -> Examples:
+def draw_group(config: Config, dataset: Dataset, blocks: np.ndarray, epoch: int) -> Rows:
     """A group's examples in ``epoch``: its subsampling, windows and noise words drawn anew
     or the first epoch's, as the config says (the book's: the first epoch's)."""
     return group_examples(

@@ -6,7 +6,6 @@ epoch and its batch order; and the seeded generators every draw comes from.
 from __future__ import annotations
 
 import concurrent.futures
-import dataclasses
 import os
 import typing
 
@@ -15,7 +14,7 @@ import numpy as np
 from w2v_jax.config import SubsampleFormula
 from w2v_jax.data.noise import AliasTable, draw_noise
 from w2v_jax.data.vocab import Corpus
-from w2v_jax.rows import RowLayout
+from w2v_jax.rows import RowLayout, Rows
 
 # Independent random streams, each seeded by (config seed, stream, epoch).
 SUBSAMPLE_STREAM, EXAMPLES_STREAM, SHUFFLE_STREAM, BLOCK_ORDER_STREAM = 0, 1, 2, 3
@@ -101,51 +100,13 @@ def context_positions(positions: np.ndarray, left: np.ndarray, width: int) -> np
 # --------------------------------------------------------------------------- examples and batches
 
 
-@dataclasses.dataclass(frozen=True)
-class Examples:
-    """The book's padded examples, one row per center (its ``batchify`` over a whole epoch).
-
-    ``contexts_negatives[n]`` holds center n's contexts left to right, then their noise words,
-    then 0s up to L. The book's ``mask`` (1 on the live slots) and ``labels`` (1 on the contexts)
-    follow from the counts, so they are stored as counts and expanded on demand.
-    """
-
-    centers: np.ndarray  # int32 (N, 1)
-    contexts_negatives: np.ndarray  # int32 (N, L)
-    num_contexts: np.ndarray  # int32 (N,): context words of each row
-    num_live: np.ndarray  # int32 (N,): context and noise words of each row
-
-    def __len__(self) -> int:
-        return len(self.centers)
-
-    @property
-    def mask(self) -> np.ndarray:
-        """bool (N, L): the live slots."""
-        return live_slots(self.num_live, self.contexts_negatives.shape[1])
-
-    @property
-    def labels(self) -> np.ndarray:
-        """bool (N, L): the context slots."""
-        return live_slots(self.num_contexts, self.contexts_negatives.shape[1])
-
-    @property
-    def num_pairs(self) -> int:
-        """(center, context) pairs."""
-        return int(self.num_contexts.sum())
-
-
-def live_slots(counts: np.ndarray, length: int) -> np.ndarray:
-    """bool (..., length): True on the first counts[...] slots of each row."""
-    return np.arange(length, dtype=np.int32) < counts[..., None]
-
-
 def draw_examples(
     corpus: Corpus,
     table: AliasTable,
     layout: RowLayout,
     rng: np.random.Generator,
     windows: np.ndarray | None = None,
-) -> Examples:
+) -> Rows:
     """Random windows (unless given), contexts and noise words, in rows as ``layout`` lays
     them out (``w2v_jax.rows``).
 
@@ -182,7 +143,13 @@ def draw_examples(
     # numpy releases the GIL in these loops, so threads use every core.
     with concurrent.futures.ThreadPoolExecutor(os.cpu_count()) as pool:
         list(pool.map(fill, starts, rng.spawn(len(starts))))
-    return Examples(corpus.ids[positions].reshape(-1, 1), packed, num_contexts, num_live)
+    return Rows(
+        centers=corpus.ids[positions].reshape(-1, 1),
+        contexts_negatives=packed,
+        num_contexts=num_contexts,
+        num_left=left,
+        num_live=num_live,
+    )
 
 
 # Blocks of rows keep the temporaries small enough to stay in cache and be reused.

@@ -1,11 +1,11 @@
 """A batch's pairs, gathered on the device from the device-resident examples: the two layouts.
 
-The examples hold ``centers`` [N, 1], ``contexts_negatives`` [N, L] and the per-row counts
-``num_contexts`` and ``num_live`` [N], plus a padding row (index N, no live slot). Both layouts
-give the pairs the objectives read, one record (``w2v_jax.pairs.Pairs``): ``centers`` [batch],
-``words``, ``owner`` (the position in the batch of each pair's row; None for the padded
-layout's rows), ``labels`` (a context word), ``mask`` (live) and ``slot`` (its slot in its
-row), each [pairs], and ``num_contexts`` and ``num_live`` [batch].
+The examples are rows (``w2v_jax.rows.Rows``: ``centers`` [N, 1], ``contexts_negatives``
+[N, L], the per-row counts [N]), plus a padding row (index N, no live slot). Both layouts give
+the pairs the objectives read, one record (``w2v_jax.pairs.Pairs``): the batch's rows, and per
+pair its ``words``, ``owner`` (the position in the batch of its row; None for the padded
+layout's rows), ``labels`` (a context word), ``mask`` (live), ``slot`` (its slot in its row)
+and ``offset`` (a context's place relative to its center).
 
 - "padded", the book's rows as they are: batch * L pairs, the dead slots masked.
 - "packed": a book row has L = 2 * max_window * (1 + num_noise) slots of which about 44% are
@@ -23,27 +23,42 @@ import jax
 import jax.numpy as jnp
 
 from w2v_jax.pairs import Pairs
+from w2v_jax.rows import Rows
 
 CAPACITY_STEP = 256
 """Capacities are rounded up to a multiple of this, so that most epochs reuse one program."""
 
 
-def gather_padded(examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
+def gather_padded(examples: Rows, rows: jax.Array) -> Pairs:
     """The pairs of ``rows`` in the book's padded layout: every slot of every row, in order;
     mask and labels are expanded here, on the device, which is cheaper than storing and moving
     two [N, L] arrays."""
-    words = examples["contexts_negatives"][rows]  # [batch, L]
+    batch = _batch_rows(examples, rows)
+    words = batch.contexts_negatives  # [batch, L]
     slot = jnp.arange(words.shape[1], dtype=jnp.int32)
-    num_live, num_contexts = examples["num_live"][rows], examples["num_contexts"][rows]
+    num_contexts = batch.num_contexts[:, None]
     return Pairs(
-        centers=examples["centers"][rows][:, 0],
+        rows=batch,
         words=words.ravel(),
-        mask=(slot < num_live[:, None]).ravel(),
-        labels=(slot < num_contexts[:, None]).ravel(),
+        mask=(slot < batch.num_live[:, None]).ravel(),
+        labels=(slot < num_contexts).ravel(),
         slot=jnp.broadcast_to(slot, words.shape).ravel(),
-        num_contexts=num_contexts,
-        num_live=num_live,
+        offset=context_offset(slot, batch.num_left[:, None], num_contexts).ravel(),
         owner=None,  # whole rows: pair p belongs to row p // L
+    )
+
+
+def _batch_rows(examples: Rows, rows: jax.Array) -> Rows:
+    """Every field of ``rows``; what the step reads of them is all it gathers (XLA drops the
+    rest)."""
+    return jax.tree.map(lambda field: field[rows], examples)
+
+
+def context_offset(slot: jax.Array, num_left: jax.Array, num_contexts: jax.Array) -> jax.Array:
+    """A slot's context's place relative to its center (``Pairs.offset``): a row's contexts
+    are its ``num_left`` left of the center, nearest last, then those right of it."""
+    return jnp.where(
+        slot < num_left, slot - num_left, jnp.where(slot < num_contexts, slot - num_left + 1, 0)
     )
 
 
@@ -54,30 +69,29 @@ def rounded_capacity(most_live: int, at_least: int = 0) -> int:
     return -(-needed // CAPACITY_STEP) * CAPACITY_STEP
 
 
-def gather_packed(examples: dict[str, jax.Array], rows: jax.Array, capacity: int) -> Pairs:
+def gather_packed(examples: Rows, rows: jax.Array, capacity: int) -> Pairs:
     """The pairs of ``rows`` packed: the live words of the rows in order, then dead pairs up to
     ``capacity``, which the rows' live slots must fit (``Packed.fit``)."""
-    num_live = examples["num_live"][rows]
-    num_contexts = examples["num_contexts"][rows]
-    ends = jnp.cumsum(num_live)
+    batch = _batch_rows(examples, rows)
+    ends = jnp.cumsum(batch.num_live)
     pair = jnp.arange(capacity, dtype=jnp.int32)
     # Pair p belongs to the first row whose live slots end after it: the number of rows ended
     # at or before p, counted by a cumulative sum over row ends marked in the pairs (one pass;
     # a binary search per pair took 5% of a CPU step).
     marks = jnp.zeros(capacity, jnp.int32).at[ends].add(1, mode="drop")
     owner = jnp.minimum(jnp.cumsum(marks), rows.shape[0] - 1)
-    slot = pair - (ends - num_live)[owner]
+    slot = pair - (ends - batch.num_live)[owner]
     live = pair < ends[-1]
-    table = jnp.asarray(examples["contexts_negatives"])
+    table = jnp.asarray(examples.contexts_negatives)
     words = table.at[rows[owner], jnp.where(live, slot, 0)].get(mode="promise_in_bounds")
+    num_contexts = batch.num_contexts[owner]
     return Pairs(
-        centers=examples["centers"][rows][:, 0],
+        rows=batch,
         words=jnp.where(live, words, 0),
         mask=live,
-        labels=live & (slot < num_contexts[owner]),
+        labels=live & (slot < num_contexts),
         slot=jnp.where(live, slot, 0),
-        num_contexts=num_contexts,
-        num_live=num_live,
+        offset=jnp.where(live, context_offset(slot, batch.num_left[owner], num_contexts), 0),
         owner=owner,
     )
 
@@ -88,7 +102,7 @@ class Padded:
 
     packed: ClassVar[bool] = False
 
-    def gather(self, examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
+    def gather(self, examples: Rows, rows: jax.Array) -> Pairs:
         return gather_padded(examples, rows)
 
     def fit(self, most_live: int, headroom: bool = False) -> Padded:
@@ -108,7 +122,7 @@ class Packed:
     capacity: int = CAPACITY_STEP
     packed: ClassVar[bool] = True
 
-    def gather(self, examples: dict[str, jax.Array], rows: jax.Array) -> Pairs:
+    def gather(self, examples: Rows, rows: jax.Array) -> Pairs:
         return gather_packed(examples, rows, self.capacity)
 
     def fit(self, most_live: int, headroom: bool = False) -> Packed:

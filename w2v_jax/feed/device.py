@@ -5,6 +5,7 @@ of ``w2v_jax.feed.draws``. ``feed.StreamedGroups`` uses it."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import time
 
@@ -126,25 +127,24 @@ class DeviceDrawer:
             "noise_alias": parallel.put(table.alias, self.placement.replicated),
         }
 
-    def shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
+    def shapes(self) -> draws.Expanded:
         """A group's examples as ``expand`` gives them."""
         tokens, _ = self.slot_shape
         slots = self.shards * self.slots
         rows = slots * self.slot_rows
-        by_slot = {"tokens": (slots * tokens,), "blocks": (slots,)}
-        by_row = ("position", "left", "num_contexts", "num_live")
-        shapes = {name: (shape, self.sharding) for name, shape in by_slot.items()}
-        shapes |= {name: ((rows,), self.sharding) for name in by_row}
-        shapes["draw_epoch"] = ((), self.placement.replicated)
-        shapes = {
-            name: jax.ShapeDtypeStruct(shape, np.int32, sharding=sharding)
-            for name, (shape, sharding) in shapes.items()
-        }
-        for name, array in self.dataset.noise_table._asdict().items():
-            shapes[f"noise_{name}"] = jax.ShapeDtypeStruct(
-                array.shape, array.dtype, sharding=self.placement.replicated
-            )
-        return shapes
+
+        def shape(size: tuple[int, ...], sharding=self.sharding, dtype=np.int32):
+            return jax.ShapeDtypeStruct(size, dtype, sharding=sharding)
+
+        table = self.dataset.noise_table
+        return draws.Expanded(
+            tokens=shape((slots * tokens,)),
+            blocks=shape((slots,)),
+            **{name: shape((rows,)) for name in ("position", "left", "num_contexts", "num_live")},
+            draw_epoch=shape((), self.placement.replicated),
+            noise_accept=shape(table.accept.shape, self.placement.replicated, table.accept.dtype),
+            noise_alias=shape(table.alias.shape, self.placement.replicated, table.alias.dtype),
+        )
 
     def compile(self) -> float:
         """Compile the expansion ahead of time, so that the first group waits for no
@@ -163,7 +163,7 @@ class DeviceDrawer:
 
     def expand(
         self, parts: dict[int, Slots], draw_epoch: int, subsample_draw: int
-    ) -> dict[str, jax.Array]:
+    ) -> draws.Expanded:
         """The group of the shards' slots ``parts`` (by shard) on the device, expanded with
         the windows and noise words of ``draw_epoch`` and the subsampling of
         ``subsample_draw``."""
@@ -185,4 +185,5 @@ class DeviceDrawer:
             parallel.put(np.int32(draw), self.placement.replicated)
             for draw in (draw_epoch, subsample_draw)
         )
-        return {**self._expand(*arrays, epoch, subsample, self.keep), **self.shared}
+        expanded = self._expand(*arrays, epoch, subsample, self.keep)
+        return dataclasses.replace(expanded, **self.shared)

@@ -21,17 +21,50 @@ on before it starts (the run's plan, ``data.blocks.RunPlan``, needs them).
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 
+import w2v_jax.pairs  # noqa: F401  (Rows cross the jit boundary: a pytree registered there)
 from w2v_jax.data.examples import EXAMPLES_STREAM, SUBSAMPLE_STREAM
 from w2v_jax.data.noise import draw_noise_on_device
-from w2v_jax.rows import RowLayout
+from w2v_jax.rows import RowLayout, Rows
 
-Examples = dict[str, jax.Array]
+
+@jax.tree_util.register_dataclass
+@dataclasses.dataclass(frozen=True)
+class Expanded:
+    """A group's examples as ``expander`` draws them on the device, once per group: its kept
+    tokens, and a handful of numbers per row from which each step draws its rows
+    (``batch_rows``)."""
+
+    tokens: Any
+    """[slots * tokens]: each slot's kept tokens end to end."""
+    position: Any
+    """[rows]: where each row's center sits in ``tokens``."""
+    left: Any
+    """[rows]: its contexts left of the center."""
+    num_contexts: Any
+    """[rows]: its contexts."""
+    num_live: Any
+    """[rows]: its live slots."""
+    blocks: Any
+    """[slots]: each slot's block, which keys its rows' noise words."""
+    draw_epoch: Any
+    """The draw of the windows and noise words."""
+    noise_accept: Any = None
+    """The noise words' alias table (placed once for every group; None until it is)."""
+    noise_alias: Any = None
+
+    @property
+    def slot_rows(self) -> int:
+        """Rows a slot holds."""
+        return self.position.shape[0] // self.blocks.shape[0]
+
 
 _WINDOWS, _NOISE = 0, 1  # the two sub-streams of a block's examples key
 
@@ -126,7 +159,7 @@ def expander(
     shards: int,
     sharding: jax.sharding.Sharding,
     replicated: jax.sharding.Sharding,
-) -> Callable[..., Examples]:
+) -> Callable[..., Expanded]:
     """The program run once per group: slots (``ids`` [slots, tokens], ``offsets`` [slots,
     sentences + 1], ``lengths``, ``blocks``, the scalars ``draw_epoch`` (windows and noise
     words) and ``subsample_draw``, and the keep probabilities) -> the group's examples, flat
@@ -156,63 +189,63 @@ def expander(
             x.reshape(shards, -1, *x.shape[1:]) for x in (index, ids, offsets, lengths, blocks)
         ]
         drawn = jax.vmap(shard)(per_shard)
-        examples = {name: values.reshape(-1) for name, values in drawn.items()}
-        return {**examples, "blocks": blocks, "draw_epoch": draw_epoch}
+        by_row = {name: values.reshape(-1) for name, values in drawn.items()}
+        return Expanded(**by_row, blocks=blocks, draw_epoch=draw_epoch)
 
     by_slot = (sharding,) * 4
     names = ("tokens", "position", "left", "num_contexts", "num_live", "blocks")
     return jax.jit(
         expand,
         in_shardings=(*by_slot, replicated, replicated, replicated),
-        out_shardings={**{name: sharding for name in names}, "draw_epoch": replicated},
+        out_shardings=Expanded(**{name: sharding for name in names}, draw_epoch=replicated),
     )
 
 
 def batch_rows(
-    examples: Examples,
+    examples: Expanded,
     rows: jax.Array,
     *,
     seed: int,
     layout: RowLayout,
-    slot_rows: int,
-) -> tuple[Examples, jax.Array]:
+) -> tuple[Rows, jax.Array]:
     """The book's padded rows of ``rows`` (of an ``expand`` ed group) as ``layout`` lays them
-    out: ``centers`` [batch, 1], ``contexts_negatives`` [batch, L] (contexts left to right,
-    then their noise words, then 0s), ``num_contexts`` and ``num_live``, and the rows of them
-    to gather (all, in order)."""
-    position = examples["position"][rows]
-    left = examples["left"][rows]
-    num_contexts = examples["num_contexts"][rows]
+    out (``Rows``: ``contexts_negatives`` holds the contexts left to right, then their noise
+    words, then 0s), and the rows of them to gather (all, in order)."""
+    position = examples.position[rows]
+    left = examples.left[rows]
+    num_contexts = examples.num_contexts[rows]
     slot = jnp.arange(2 * layout.max_window, dtype=jnp.int32)
     at = position[:, None] - left[:, None] + slot + (slot >= left[:, None])
     live = slot < num_contexts[:, None]
-    tokens = examples["tokens"]
+    tokens = examples.tokens
     contexts = jnp.where(live, tokens[jnp.clip(at, 0, tokens.shape[0] - 1)], 0)
     words = contexts
     # A padding row's center is 0, as the host's: no optimiser state of a word moves.
     centers = jnp.where(num_contexts > 0, tokens[position], 0)
     if layout.noise_each:
-        keys = row_keys(examples, rows, seed, slot_rows)
-        accept, alias = examples["noise_accept"], examples["noise_alias"]
+        keys = row_keys(examples, rows, seed)
+        accept, alias = examples.noise_accept, examples.noise_alias
         # The words the noise words avoid: each context's, or the center.
         avoid, avoided = (contexts, live) if layout.per_context else (centers[:, None], live[:, :1])
         noise = draw_noise_on_device(keys, avoid, avoided, accept, alias, layout.noise_each)
         words = _contexts_then_noise(contexts, noise, num_contexts, layout.num_noise(num_contexts))
-    drawn = {
-        "centers": centers[:, None],
-        "contexts_negatives": words,
-        "num_contexts": num_contexts,
-        "num_live": examples["num_live"][rows],
-    }
+    drawn = Rows(
+        centers=centers[:, None],
+        contexts_negatives=words,
+        num_contexts=num_contexts,
+        num_left=left,
+        num_live=examples.num_live[rows],
+    )
     return drawn, jnp.arange(rows.shape[0], dtype=jnp.int32)
 
 
-def row_keys(examples: Examples, rows: jax.Array, seed: int, slot_rows: int) -> jax.Array:
+def row_keys(examples: Expanded, rows: jax.Array, seed: int) -> jax.Array:
     """Each row's noise key: its block's examples key folded with its place in the block."""
-    blocks = examples["blocks"][rows // slot_rows]
+    slot_rows = examples.slot_rows
+    blocks = examples.blocks[rows // slot_rows]
 
     def key(block, index):
-        block_key = stream_key(seed, EXAMPLES_STREAM, examples["draw_epoch"], block)
+        block_key = stream_key(seed, EXAMPLES_STREAM, examples.draw_epoch, block)
         return jax.random.fold_in(jax.random.fold_in(block_key, _NOISE), index)
 
     return jax.vmap(key)(blocks, rows % slot_rows)

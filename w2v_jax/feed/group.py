@@ -14,7 +14,9 @@ import numpy as np
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.feed import batches
+from w2v_jax.feed.draws import Expanded
 from w2v_jax.feed.shards import ShardLayout
+from w2v_jax.rows import Rows
 
 
 def group_order(config: Config, num_rows: int, epoch: int, group: int) -> np.ndarray | jax.Array:
@@ -40,7 +42,8 @@ class Group:
 
     epoch: int
     index: int
-    examples: dict[str, jax.Array]
+    examples: Rows | Expanded
+    """Its rows drawn on the host, or as the device draws them (``feed.draws``)."""
     layout: ShardLayout
     order: np.ndarray | jax.Array
     """int32 [batches, batch_size]: device rows of each batch."""
@@ -74,8 +77,8 @@ class Group:
         )
         grown[: len(host)] = host
         pairs, most_live = _counts(
-            self.examples["num_contexts"],
-            self.examples["num_live"],
+            self.examples.num_contexts,
+            self.examples.num_live,
             parallel.put(grown, placement.replicated),
             np.int32(step - self.first_step),
         )

@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import dataclasses
 
-import jax
 import numpy as np
 
-from w2v_jax import data, parallel
-from w2v_jax.rows import ROW_FIELDS
+from w2v_jax import parallel
+from w2v_jax.rows import ROW_FIELDS, Rows
 
 
 @dataclasses.dataclass(frozen=True)
@@ -64,13 +63,13 @@ class ShardLayout:
 
 
 def to_device(
-    examples: data.examples.Examples,
+    examples: Rows,
     rows: int | None = None,
     placement: parallel.Placement | None = None,
-) -> dict[str, jax.Array]:
-    """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays
-    keyed by field name, on every device of ``placement``'s mesh (default: one device); the row
-    at len(examples) is a padding row."""
+) -> Rows:
+    """The examples with padding rows up to ``rows`` + 1 rows (default: one), as device arrays,
+    on every device of ``placement``'s mesh (default: one device); the row at len(examples) is
+    a padding row."""
     placement = placement or parallel.Placement.single()
     layout = ShardLayout.whole(len(examples), rows)
     arrays = {}
@@ -79,4 +78,4 @@ def to_device(
         padded = np.zeros((layout.shard_rows, *values.shape[1:]), field.dtype)
         padded[: len(examples)] = values
         arrays[name] = parallel.put(padded, placement.replicated)
-    return arrays
+    return Rows(**arrays)

@@ -29,15 +29,16 @@ from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.data.blocks import RunPlan, block_slots, draw_group
 from w2v_jax.feed.device import DeviceDrawer
+from w2v_jax.feed.draws import Expanded
 from w2v_jax.feed.group import Group, device_order, group_order
 from w2v_jax.feed.shards import ShardLayout, to_device
-from w2v_jax.rows import ROW_FIELDS
+from w2v_jax.rows import Rows
 
 
 def open_stream(
     config: Config,
     dataset: data.blocks.Dataset,
-    first: data.examples.Examples | None = None,
+    first: Rows | None = None,
     placement: parallel.Placement | None = None,
 ) -> Stream:
     """The run's stream, of the kind ``prepare`` decided once (``Dataset.drawn_on``): the kept
@@ -49,7 +50,7 @@ def open_stream(
     return KeptGroup(config, dataset, placement, first)
 
 
-def first_examples(config: Config, dataset: data.blocks.Dataset) -> data.examples.Examples:
+def first_examples(config: Config, dataset: data.blocks.Dataset) -> Rows:
     """A corpus drawn on the host: its first epoch's examples, by the book's numpy stage."""
     return draw_group(config, dataset, RunPlan(config, dataset).epoch(0).groups[0], 0)
 
@@ -95,8 +96,9 @@ class Stream:
         """Compile what drawing the groups takes ahead of the first; its seconds."""
         return 0.0
 
-    def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
-        """The shapes and shardings of every group's device examples, to compile for."""
+    def device_shapes(self) -> Any:
+        """The shapes and shardings of every group's device examples, to compile for (``Rows``,
+        or ``feed.draws.Expanded`` where they are drawn on the device)."""
         raise NotImplementedError
 
     def group_bytes(self) -> int:
@@ -108,7 +110,7 @@ class Stream:
         next, unless a kept group is drawn once."""
         one = sum(
             math.prod(shape.sharding.shard_shape(shape.shape)) * shape.dtype.itemsize
-            for shape in self.device_shapes().values()
+            for shape in jax.tree.leaves(self.device_shapes())
         )
         return one * self._groups_held()
 
@@ -208,13 +210,13 @@ class KeptGroup(Stream):
         config: Config,
         dataset: data.blocks.Dataset,
         placement: parallel.Placement,
-        first: data.examples.Examples | None = None,
+        first: Rows | None = None,
     ) -> None:
         super().__init__(config, dataset, placement)
         most = max(self.plan.epoch(epoch).rows[0] for epoch in range(config.num_epochs))
         self.shard_rows = int(most) + 1  # every epoch's rows, then a padding row
         # (draws, host examples, device examples) of the draws kept.
-        self._kept: tuple[tuple[int, int], data.examples.Examples, dict | None] | None = None
+        self._kept: tuple[tuple[int, int], Rows, dict | None] | None = None
         if first is not None:
             self._kept = (self._draws(0), first, None)
 
@@ -228,20 +230,18 @@ class KeptGroup(Stream):
     def _groups_held(self) -> int:
         return 2 if self.draws_anew else 1
 
-    def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
-        layout, sharding = self.config.row_layout, self.placement.replicated
-        return {
-            name: jax.ShapeDtypeStruct(
-                (self.shard_rows, *layout.field_shape(name)), field.dtype, sharding=sharding
-            )
-            for name, field in ROW_FIELDS.items()
-        }
+    def device_shapes(self) -> Rows:
+        sharding = self.placement.replicated
+        return self.config.row_layout.make_rows(
+            self.shard_rows,
+            lambda shape, dtype: jax.ShapeDtypeStruct(shape, dtype, sharding=sharding),
+        )
 
     def group_bytes(self) -> int:
         # Every field of the rows, padded to every epoch's rows.
         return self.shard_rows * self.config.row_layout.row_bytes()
 
-    def first_group(self) -> data.examples.Examples:
+    def first_group(self) -> Rows:
         """Epoch 0's examples, host side."""
         if self._kept is None:
             self._kept = (self._draws(0), first_examples(self.config, self.dataset), None)
@@ -302,7 +302,7 @@ class StreamedGroups(Stream):
         """Compile the groups' expansion ahead of the first; its seconds."""
         return self._drawer.compile()
 
-    def device_shapes(self) -> dict[str, jax.ShapeDtypeStruct]:
+    def device_shapes(self) -> Expanded:
         return self._drawer.shapes()
 
     def device_bytes(self) -> int:

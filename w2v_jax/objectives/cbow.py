@@ -44,21 +44,19 @@ class CBOW(WordTables):
     gathers = 1.75
 
     def rows(self, pairs: Pairs, noise: jax.Array | None) -> tuple:
-        """Each row's mean context vector (context table), the noise slots' rows of the center
-        table (other slots read row 0 and get no gradient; None when the noise words are
-        shared, so that rows hold none), the centers' rows, and the shared noise's (or None).
+        """Each row's mean context vector (context table), the pairs' rows of the center
+        table (read by the noise slots alone; None when the noise words are shared, so that
+        rows hold none), the centers' rows, and the shared noise's (or None).
 
         The loss is differentiated with respect to the means, not the context rows: a center's
         one gradient row then serves each of its contexts (``touched``), as word2vec's CBOW
         updates them, with no gradient row per pair."""
-        context_ids, noise_ids = _split_slots(pairs)
         center = self.center[...]
-        is_context = pairs.labels & pairs.mask
-        context_rows = lookup(self.context[...], context_ids)
+        context_rows = lookup(self.context[...], pairs.words)
         num_contexts = pairs.num_contexts.astype(jnp.float32)
         return (
-            _context_means(context_rows, is_context, pairs.owner, num_contexts),
-            None if noise is not None else lookup(center, noise_ids),
+            _context_means(context_rows, _is_context(pairs), pairs.owner, num_contexts),
+            None if noise is not None else lookup(center, pairs.words),
             lookup(center, pairs.centers),
             None if noise is None else lookup(center, noise),
         )
@@ -67,35 +65,32 @@ class CBOW(WordTables):
         return cbow_loss(*rows[:3], pairs, rows[3], self.num_noise, self.per_slot)
 
     def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
-        """The centers' and noise words' rows; each context slot's word with its center's
-        gradient row of the mean over its contexts (the mean's gradient / num_contexts),
-        indexed, and the other slots pointing at a zero row."""
-        context_ids, noise_ids = _split_slots(pairs)
-        center = [Touched(pairs.centers, grads[2])]
-        center.append(Touched(noise_ids, grads[1]) if noise is None else Touched(noise, grads[3]))
-        return {"center": center, "context": [_context_gradients(pairs, context_ids, grads[0])]}
+        """The real rows' centers and the noise slots' words (center table); each context
+        slot's word with its row's gradient of the mean over its contexts (the mean's gradient
+        / num_contexts), indexed (context table)."""
+        center = [Touched(pairs.centers, grads[2], mask=pairs.num_live > 0)]
+        if noise is None:
+            center.append(Touched(pairs.words, grads[1], mask=pairs.mask & ~pairs.labels))
+        else:
+            center.append(Touched(noise, grads[3]))
+        return {"center": center, "context": [_context_gradients(pairs, grads[0])]}
 
 
-def _context_gradients(pairs: Pairs, context_ids: jax.Array, mean_grads: jax.Array) -> Touched:
-    """Each context slot's gradient as its row's one gradient row [batch + 1, (runs,) embed],
-    indexed by slot: the mean's gradient over the row's contexts; the last, zero, row for every
-    other slot (whose id is row 0)."""
+def _is_context(pairs: Pairs) -> jax.Array:
+    return pairs.labels & pairs.mask
+
+
+def _context_gradients(pairs: Pairs, mean_grads: jax.Array) -> Touched:
+    """Each context slot's gradient as its row's one gradient row [batch, (runs,) embed],
+    indexed by slot: the mean's gradient over the row's contexts; the other slots not read."""
     batch = mean_grads.shape[0]
     scale = reciprocal(pairs.num_contexts.astype(jnp.float32))
     per_row = mean_grads * scale.reshape(-1, *(1,) * (mean_grads.ndim - 1))
-    per_row = jnp.concatenate([per_row, jnp.zeros_like(per_row[:1])])
     owner = pairs.owner
     if owner is None:  # whole rows of equal length
-        owner = jnp.arange(context_ids.shape[0], dtype=jnp.int32) // (context_ids.shape[0] // batch)
-    is_context = pairs.labels & pairs.mask
-    return Touched(context_ids, per_row, jnp.where(is_context, owner, batch))
-
-
-def _split_slots(pairs: Pairs) -> tuple[jax.Array, jax.Array]:
-    """The pairs' words as context ids and as noise ids, 0 (row 0, no gradient) elsewhere."""
-    contexts = pairs.labels & pairs.mask
-    noise = pairs.mask & ~pairs.labels
-    return jnp.where(contexts, pairs.words, 0), jnp.where(noise, pairs.words, 0)
+        pairs_count = pairs.words.shape[0]
+        owner = jnp.arange(pairs_count, dtype=jnp.int32) // (pairs_count // batch)
+    return Touched(pairs.words, per_row, owner, mask=_is_context(pairs))
 
 
 def cbow_loss(

@@ -61,15 +61,26 @@ class Touched(NamedTuple):
     With ``index`` None, ``rows`` [..., (runs,) embed] holds a row for each id. Otherwise
     ``rows`` [m, (runs,) embed] holds shared rows and id j's gradient is ``rows[index[j]]``:
     CBOW's one gradient row per center serves each of its contexts without a copy per pair.
+
+    ``mask`` [...] (None: all) says which ids the step read: an optimiser neither moves nor
+    counts the others, whatever their id and row hold (a dead slot, a slot another table
+    reads).
     """
 
     ids: jax.Array
     rows: jax.Array
     index: jax.Array | None = None
+    mask: jax.Array | None = None
 
-    def flat(self) -> tuple[jax.Array, jax.Array]:
-        """The ids [n] and each one's gradient row [n, (runs,) embed]."""
+    def read_ids(self, num_rows: int) -> jax.Array:
+        """The ids [n], each one not read replaced by ``num_rows``, out of the table's range:
+        the optimisers' scatters drop it."""
         ids = self.ids.reshape(-1)
+        return ids if self.mask is None else jnp.where(self.mask.reshape(-1), ids, num_rows)
+
+    def flat(self, num_rows: int) -> tuple[jax.Array, jax.Array]:
+        """The ids [n] (``read_ids``) and each one's gradient row [n, (runs,) embed]."""
+        ids = self.read_ids(num_rows)
         if self.index is not None:
             return ids, self.rows[self.index.reshape(-1)]
         return ids, self.rows.reshape(-1, *self.rows.shape[self.ids.ndim :])

@@ -50,9 +50,11 @@ class SkipGram(WordTables):
         return sgns_loss(rows[0], rows[1], pairs, rows[2], self.num_noise, self.per_slot)
 
     def touched(self, pairs: Pairs, noise: jax.Array | None, grads: tuple) -> dict:
-        context = [Touched(pairs.words, grads[1])]
+        """The real rows' centers, the live slots' words, the shared noise words."""
+        context = [Touched(pairs.words, grads[1], mask=pairs.mask)]
         context += [] if noise is None else [Touched(noise, grads[2])]
-        return {"center": [Touched(pairs.centers, grads[0])], "context": context}
+        center = Touched(pairs.centers, grads[0], mask=pairs.num_live > 0)
+        return {"center": [center], "context": context}
 
 
 def sgns_loss(

@@ -19,6 +19,7 @@ import numpy as np
 from w2v_jax import data, parallel
 from w2v_jax.config import Config
 from w2v_jax.feed import batches, draws
+from w2v_jax.rows import Rows
 from w2v_jax.training import optim, step
 
 PADDED = batches.Padded()
@@ -143,7 +144,7 @@ class Program:
         """The layout a checkpoint was saved with taken back: at least its capacity."""
         self.layout = self.layout.at_least(saved)
 
-    def compile(self, state: Any, examples: dict[str, Any]) -> None:
+    def compile(self, state: Any, examples: Rows | draws.Expanded) -> None:
         """Compile ahead of time, so that compile time is measured apart from training time."""
         start = time.perf_counter()
         order = jax.ShapeDtypeStruct(
@@ -167,16 +168,13 @@ class Program:
         self._compiled_layout = self.layout
         self.compile_seconds += time.perf_counter() - start
 
-    def row_drawer(self, examples: dict[str, Any]) -> Callable | None:
+    def row_drawer(self, examples: Rows | draws.Expanded) -> Callable | None:
         """Each step's rows drawn from ``examples`` drawn on the device (``draws``), or None
         for the host's rows."""
-        if "tokens" not in examples:
+        if isinstance(examples, Rows):
             return None
         return functools.partial(
-            draws.batch_rows,
-            seed=self.config.seed,
-            layout=self.config.row_layout,
-            slot_rows=examples["position"].shape[0] // examples["blocks"].shape[0],
+            draws.batch_rows, seed=self.config.seed, layout=self.config.row_layout
         )
 
     def memory_analysis(self) -> Any:
@@ -184,7 +182,7 @@ class Program:
         return self._compiled.memory_analysis()
 
     def __call__(
-        self, state: Any, examples: dict[str, jax.Array], order: np.ndarray | jax.Array
+        self, state: Any, examples: Rows | draws.Expanded, order: np.ndarray | jax.Array
     ) -> tuple[Any, Dispatch]:
         """Train on the batches of ``order`` (int32 [steps, batch], at most
         steps_per_dispatch rows of ``examples``): one dispatch, one host sync."""

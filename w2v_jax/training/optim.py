@@ -1,9 +1,11 @@
 """The optimisers of the two tables: one interface, a registry keyed by ``Config.optimizer.name``.
 
 An optimiser sees a step's gradient as the rows the batch touched: for each table, a list of
-``Touched`` (ids and their gradient rows, a row per id or shared rows picked by an index) with
-duplicate ids not yet summed. It owns its state
-(``init`` from the parameters) and returns the new parameters and state (``update``).
+``Touched`` (ids and their gradient rows, a row per id or shared rows picked by an index, and
+which ids the step read) with duplicate ids not yet summed; an id not read is neither moved nor
+counted (``Touched.read_ids`` puts it out of range, and every scatter here drops it). It owns
+its state (``init`` from the parameters) and returns the new parameters and state
+(``update``).
 
 - The dense one (``DenseOptax``: the book's Adam) scatters the rows into a dense gradient,
   which is exactly what differentiating the loss through the table lookups gives, and lets
@@ -95,8 +97,8 @@ class SparseSGD:
         rate = scheduled(self.lr, self.schedule, step)
         new = {}
         for name, table in params.items():
-            ids, rows = _concatenated(grads[name])
-            new[name] = table.at[ids].add(-rate * rows, **_IN_RANGE)
+            ids, rows = _concatenated(grads[name], table.shape[0])
+            new[name] = table.at[ids].add(-rate * rows, mode="drop")
         return new, state
 
 
@@ -291,35 +293,36 @@ def _dense(table: jax.Array, touched: list[Touched]) -> jax.Array:
     """The dense gradient of ``table`` from its touched rows (duplicates add up)."""
     total = None
     for part in touched:
-        ids, rows = part.flat()
-        part = jnp.zeros_like(table).at[ids].add(rows, **_IN_RANGE)
+        ids, rows = part.flat(table.shape[0])
+        part = jnp.zeros_like(table).at[ids].add(rows, mode="drop")
         total = part if total is None else total + part
     return total
 
 
-def _concatenated(touched: list[Touched]) -> tuple[jax.Array, jax.Array]:
-    """All touched ids [n] and their rows [n, (runs,) embed], in one array each."""
-    flat = [part.flat() for part in touched]
+def _concatenated(touched: list[Touched], num_rows: int) -> tuple[jax.Array, jax.Array]:
+    """All touched ids [n] and their rows [n, (runs,) embed], in one array each (ids not read
+    out of range: ``Touched.read_ids``)."""
+    flat = [part.flat(num_rows) for part in touched]
     return jnp.concatenate([ids for ids, _ in flat]), jnp.concatenate([rows for _, rows in flat])
 
 
-def _summed(touched: list[Touched], vocab_size: int) -> tuple[jax.Array, jax.Array]:
+def _summed(touched: list[Touched], num_rows: int) -> tuple[jax.Array, jax.Array]:
     """The distinct ids of the touched rows, [n] in the order of the parts, each at the
-    position of its first occurrence (the other positions hold ``vocab_size``, which is out of
-    range), and the sum of each one's rows there.
+    position of its first occurrence (the other positions, and ids not read, hold
+    ``num_rows``, which is out of range), and the sum of each one's rows there.
 
-    Without a sort: a scatter-min into a [vocab] scratch array finds each id's first position.
-    Each part's rows are added where they are, not copied into one array first.
+    Without a sort: a scatter-min into a [num_rows + 1] scratch array finds each id's first
+    position. Each part's rows are added where they are, not copied into one array first.
     """
-    ids = jnp.concatenate([part.ids.reshape(-1) for part in touched])
+    ids = jnp.concatenate([part.read_ids(num_rows) for part in touched])
     position = jnp.arange(ids.shape[0], dtype=jnp.int32)
-    first = jnp.full((vocab_size,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
-    parts = [part.flat()[1] for part in touched]
+    first = jnp.full((num_rows + 1,), ids.shape[0], jnp.int32).at[ids].min(position)[ids]
+    parts = [part.flat(num_rows)[1] for part in touched]
     summed = jnp.zeros((ids.shape[0], *parts[0].shape[1:]), parts[0].dtype)
     starts = itertools.accumulate((len(rows) for rows in parts), initial=0)
     for rows, start in zip(parts, starts):
         summed = summed.at[first[start : start + len(rows)]].add(rows, mode="promise_in_bounds")
-    return jnp.where(first == position, ids, vocab_size), summed
+    return jnp.where(first == position, ids, num_rows), summed
 
 
 def _get(array: jax.Array, ids: jax.Array) -> jax.Array:
@@ -330,7 +333,3 @@ def _get(array: jax.Array, ids: jax.Array) -> jax.Array:
 def _set(array: jax.Array, ids: jax.Array, values: jax.Array) -> jax.Array:
     """``array`` with the rows at ``ids`` replaced; the padding id (out of range) writes nothing."""
     return array.at[ids].set(values, mode="drop")
-
-
-# Vocabulary ids are always in range, as tables.lookup promises for the gathers.
-_IN_RANGE = {"mode": "promise_in_bounds"}
