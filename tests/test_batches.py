@@ -68,6 +68,17 @@ def test_packing_lays_the_live_slots_end_to_end():
     expected = np.where(slot < left, slot - left, slot - left + 1)
     np.testing.assert_array_equal(padded.offset[padded.labels], expected)
     np.testing.assert_array_equal(padded.distance, np.abs(padded.offset))
+    # A row's field as its pairs': each pair's row's, in either layout.
+    for pairs in (got, padded):
+        np.testing.assert_array_equal(pairs.per_pair(pairs.rows.num_left), left_of(pairs))
+
+
+def left_of(pairs) -> np.ndarray:
+    """Each pair's row's num_left, by its owner (p // L for padded rows)."""
+    owner = pairs.owner
+    if owner is None:
+        owner = np.arange(pairs.words.size) // (pairs.words.size // len(pairs.centers))
+    return np.asarray(pairs.rows.num_left)[owner]
 
 
 def capacity_for(num_live: np.ndarray, order: np.ndarray) -> int:

@@ -54,6 +54,12 @@ class Pairs:
         """int32 [batch]: each row's live slots."""
         return self.rows.num_live
 
+    def per_pair(self, per_row: jax.Array) -> jax.Array:
+        """Values of the batch's rows [batch, ...] as values of their pairs [pairs, ...]."""
+        if self.owner is not None:
+            return per_row[self.owner]
+        return jnp.repeat(per_row, self.words.shape[0] // per_row.shape[0], axis=0)
+
     @property
     def distance(self) -> jax.Array:
         """int32 [pairs]: a context's distance from its center (1 for a neighbour), 0 for
