@@ -91,11 +91,12 @@ def rows_of(**given) -> Rows:
     count = len(next(iter(given.values())))
     length = given["contexts_negatives"].shape[1] if "contexts_negatives" in given else 1
 
-    def zeros(field):
-        width = length if field.width == "max_len" else field.width
-        return np.zeros((count, *(() if width is None else (width,))), field.dtype)
-
-    return Rows(**{name: given.get(name, zeros(field)) for name, field in ROW_FIELDS.items()})
+    return Rows(
+        **{
+            name: given.get(name, np.zeros((count, *field.shape(length)), field.dtype))
+            for name, field in ROW_FIELDS.items()
+        }
+    )
 
 
 def random_rows(rng, num_contexts, num_live, length: int, vocab_size: int) -> Rows:

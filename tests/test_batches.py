@@ -54,6 +54,7 @@ def test_packing_lays_the_live_slots_end_to_end():
     np.testing.assert_array_equal(got.words[:count], padded.words[live])
     length = examples.contexts_negatives.shape[1]  # padded pair p belongs to row p // L
     np.testing.assert_array_equal(got.owner[:count], np.nonzero(live)[0] // length)
+    np.testing.assert_array_equal(padded.rows_of_pairs, np.arange(live.size) // length)
     np.testing.assert_array_equal(got.labels[:count], padded.labels[live])
     assert got.mask[:count].all() and not got.mask[count:].any()
     assert not got.labels[count:].any()
@@ -70,15 +71,8 @@ def test_packing_lays_the_live_slots_end_to_end():
     np.testing.assert_array_equal(padded.distance, np.abs(padded.offset))
     # A row's field as its pairs': each pair's row's, in either layout.
     for pairs in (got, padded):
-        np.testing.assert_array_equal(pairs.per_pair(pairs.rows.num_left), left_of(pairs))
-
-
-def left_of(pairs) -> np.ndarray:
-    """Each pair's row's num_left, by its owner (p // L for padded rows)."""
-    owner = pairs.owner
-    if owner is None:
-        owner = np.arange(pairs.words.size) // (pairs.words.size // len(pairs.centers))
-    return np.asarray(pairs.rows.num_left)[owner]
+        left = np.asarray(pairs.rows.num_left)[pairs.rows_of_pairs]
+        np.testing.assert_array_equal(pairs.per_pair(pairs.rows.num_left), left)
 
 
 def capacity_for(num_live: np.ndarray, order: np.ndarray) -> int:

@@ -54,6 +54,14 @@ class Pairs:
         """int32 [batch]: each row's live slots."""
         return self.rows.num_live
 
+    @property
+    def rows_of_pairs(self) -> jax.Array:
+        """int32 [pairs]: each pair's row in the batch (``owner``, or p // L for whole rows)."""
+        if self.owner is not None:
+            return self.owner
+        pairs, batch = self.words.shape[0], self.rows.num_live.shape[0]
+        return jnp.arange(pairs, dtype=jnp.int32) // (pairs // batch)
+
     def per_pair(self, per_row: jax.Array) -> jax.Array:
         """Values of the batch's rows [batch, ...] as values of their pairs [pairs, ...]."""
         if self.owner is not None:

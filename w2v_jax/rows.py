@@ -33,6 +33,12 @@ class RowField:
     dtype: np.dtype
     width: int | str | None = None
 
+    def shape(self, max_len: int) -> tuple[int, ...]:
+        """Its shape in one row of width ``max_len``."""
+        if self.width is None:
+            return ()
+        return (max_len if self.width == "max_len" else self.width,)
+
 
 def row(dtype: type, width: int | str | None = None) -> dict[str, RowField]:
     """The metadata that declares a field of ``Rows``: its dtype and its shape in a row."""
@@ -124,10 +130,7 @@ class RowLayout:
 
     def field_shape(self, name: str) -> tuple[int, ...]:
         """The shape of field ``name`` (``ROW_FIELDS``) in one row of this layout."""
-        width = ROW_FIELDS[name].width
-        if width is None:
-            return ()
-        return (self.max_len if width == "max_len" else width,)
+        return ROW_FIELDS[name].shape(self.max_len)
 
     def make_rows(self, count: int, make: Callable[[tuple, np.dtype], Any] = np.zeros) -> Rows:
         """``count`` rows of this layout, each field ``make(shape, dtype)``: by default 0s,

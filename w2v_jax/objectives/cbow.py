@@ -83,14 +83,9 @@ def _is_context(pairs: Pairs) -> jax.Array:
 def _context_gradients(pairs: Pairs, mean_grads: jax.Array) -> Touched:
     """Each context slot's gradient as its row's one gradient row [batch, (runs,) embed],
     indexed by slot: the mean's gradient over the row's contexts; the other slots not read."""
-    batch = mean_grads.shape[0]
     scale = reciprocal(pairs.num_contexts.astype(jnp.float32))
     per_row = mean_grads * scale.reshape(-1, *(1,) * (mean_grads.ndim - 1))
-    owner = pairs.owner
-    if owner is None:  # whole rows of equal length
-        pairs_count = pairs.words.shape[0]
-        owner = jnp.arange(pairs_count, dtype=jnp.int32) // (pairs_count // batch)
-    return Touched(pairs.words, per_row, owner, mask=_is_context(pairs))
+    return Touched(pairs.words, per_row, pairs.rows_of_pairs, mask=_is_context(pairs))
 
 
 def cbow_loss(
